@@ -1,0 +1,409 @@
+"""Reading a campaign folder: `campaign.toml` plus its templates.
+
+`load_campaign(folder)` returns a validated `Campaign` or raises `CampaignErrors` with
+every problem found, each naming the file, the key (and line where it can) and what
+would be right. Nothing here touches the database or the network.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from content.errors import CampaignError, CampaignErrors
+from content.schedule import ScheduleError, parse_duration
+
+CAMPAIGN_FILE = "campaign.toml"
+PLATFORMS = ("x", "mastodon", "bluesky", "dryrun")
+TIERS = {"x": ("free", "basic", "pro"), "mastodon": ("default",), "bluesky": ("default",),
+         "dryrun": ("default",)}
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+DEFAULT_EXPIRES = timedelta(hours=2)   # a countdown post more than 2 h late says the wrong thing
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]{0,40}$")
+
+_TOP_KEYS = {"campaign", "vars", "accounts", "posts"}
+_CAMPAIGN_KEYS = {"slug", "title", "deadline", "timezone", "hashtags", "expires"}
+_ACCOUNT_KEYS = {"platform", "credentials", "tier", "budget", "language", "visibility"}
+_BUDGET_KEYS = {"posts", "per"}
+_POST_KEYS = {"key", "template", "text", "accounts", "schedule", "expires", "vars",
+              "language", "visibility", "content_warning", "media"}
+_MEDIA_KEYS = {"path", "alt"}
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """A rate budget from the campaign file: at most `posts` per `per`."""
+
+    posts: int
+    per: timedelta
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    name: str
+    platform: str
+    credentials: str            # env prefix: TMINUS_<credentials>_*
+    tier: str
+    budget: BudgetSpec | None = None
+    language: str | None = None
+    visibility: str | None = None
+
+
+@dataclass(frozen=True)
+class MediaSpec:
+    path: str
+    alt: str
+
+
+@dataclass(frozen=True)
+class PostSpec:
+    key: str
+    accounts: tuple[str, ...]
+    schedule: Any               # expanded by content.schedule.expand
+    template: str | None = None
+    text: str | None = None
+    expires: timedelta = DEFAULT_EXPIRES
+    vars: dict[str, Any] = field(default_factory=dict)
+    language: str | None = None
+    visibility: str | None = None
+    content_warning: str | None = None
+    media: tuple[MediaSpec, ...] = ()
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Campaign:
+    slug: str
+    title: str
+    deadline: datetime          # aware, UTC
+    timezone: ZoneInfo
+    hashtags: tuple[str, ...]
+    vars: dict[str, Any]
+    accounts: dict[str, AccountSpec]
+    posts: tuple[PostSpec, ...]
+    folder: Path
+
+    @property
+    def file(self) -> Path:
+        return self.folder / CAMPAIGN_FILE
+
+
+class _Collector:
+    """Gathers every problem so `validate` can print them all at once."""
+
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        self.lines = text.splitlines()
+        self.errors: list[CampaignError] = []
+
+    def add(self, message: str, key: str | None = None, line: int | None = None) -> None:
+        self.errors.append(CampaignError(message, file=self.file, key=key, line=line))
+
+    def line_of(self, pattern: str, start: int = 0) -> int | None:
+        rx = re.compile(pattern)
+        for i, text in enumerate(self.lines[start:], start=start + 1):
+            if rx.search(text):
+                return i
+        return None
+
+    def unknown(self, given: dict[str, Any], allowed: set[str], where: str,
+                line: int | None = None) -> None:
+        for k in sorted(set(given) - allowed):
+            near = difflib.get_close_matches(k, sorted(allowed), n=1)
+            hint = f"did you mean `{near[0]}`?" if near else f"allowed: {', '.join(sorted(allowed))}"
+            self.add(f"unknown key `{k}`; {hint}", key=f"{where}.{k}" if where else k,
+                     line=self.line_of(rf"^\s*{re.escape(k)}\s*=", (line or 1) - 1) or line)
+
+
+def _tomlerror_line(e: tomllib.TOMLDecodeError) -> int | None:
+    m = re.search(r"line (\d+)", str(e))
+    return int(m.group(1)) if m else None
+
+
+def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaign:
+    """Read and check `folder/campaign.toml`. With `now`, a deadline not after `now` is
+    an error (planning a campaign that is over); without it that check is skipped."""
+    folder = Path(folder)
+    path = folder / CAMPAIGN_FILE
+    shown = str(path)
+    if not folder.is_dir():
+        raise CampaignErrors([CampaignError("no such campaign folder", file=str(folder))])
+    if not path.is_file():
+        raise CampaignErrors([CampaignError(f"missing; a campaign folder holds {CAMPAIGN_FILE}",
+                                            file=shown)])
+    raw_text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(raw_text)
+    except tomllib.TOMLDecodeError as e:
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
+        raise CampaignErrors([CampaignError(f"not valid TOML: {msg}", file=shown,
+                                            line=_tomlerror_line(e))]) from None
+    c = _Collector(shown, raw_text)
+    c.unknown(data, _TOP_KEYS, "")
+    head = data.get("campaign")
+    if not isinstance(head, dict):
+        c.add("a [campaign] table with slug, title, deadline and timezone is required",
+              key="campaign")
+        raise CampaignErrors(c.errors)
+    campaign_line = c.line_of(r"^\s*\[campaign\]")
+    c.unknown(head, _CAMPAIGN_KEYS, "campaign", campaign_line)
+
+    slug = head.get("slug")
+    if not isinstance(slug, str) or not _SLUG.match(slug):
+        c.add("write a short lowercase name: letters, digits, - or _ (e.g. \"potuspardon\")",
+              key="campaign.slug", line=c.line_of(r"^\s*slug\s*="))
+        slug = "?"
+    title = head.get("title", slug)
+    if not isinstance(title, str):
+        c.add("must be a string", key="campaign.title")
+        title = str(slug)
+    tz = _timezone(head.get("timezone"), c)
+    deadline = _deadline(head.get("deadline"), tz, now, c)
+    hashtags = _hashtags(head.get("hashtags", []), c)
+    default_expires = _expires(head.get("expires"), "campaign.expires", DEFAULT_EXPIRES, c, None)
+
+    vars_ = data.get("vars", {})
+    if not isinstance(vars_, dict):
+        c.add("must be a table of values, e.g. [vars] call_line = \"202-456-1111\"", key="vars")
+        vars_ = {}
+
+    accounts = _accounts(data.get("accounts"), c)
+    posts = _posts(data.get("posts"), accounts, default_expires, folder, c)
+    if c.errors:
+        raise CampaignErrors(c.errors)
+    assert deadline is not None and tz is not None
+    return Campaign(slug=str(slug), title=title, deadline=deadline, timezone=tz,
+                    hashtags=tuple(hashtags), vars=dict(vars_), accounts=accounts,
+                    posts=tuple(posts), folder=folder)
+
+
+def _timezone(value: Any, c: _Collector) -> ZoneInfo | None:
+    line = c.line_of(r"^\s*timezone\s*=")
+    if not isinstance(value, str):
+        c.add("required: an IANA zone name like \"America/New_York\"", key="campaign.timezone",
+              line=line)
+        return None
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        near = difflib.get_close_matches(value, sorted(_zone_names()), n=1)
+        hint = f"; did you mean \"{near[0]}\"?" if near else "; use an IANA name like \"America/New_York\""
+        c.add(f"unknown timezone {value!r}{hint}", key="campaign.timezone", line=line)
+        return None
+
+
+def _zone_names() -> set[str]:
+    import zoneinfo
+    return zoneinfo.available_timezones()
+
+
+def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
+              c: _Collector) -> datetime | None:
+    line = c.line_of(r"^\s*deadline\s*=")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    if not isinstance(value, datetime):
+        c.add("required: a date-time with its UTC offset, e.g. deadline = 2017-01-20T12:00:00-05:00",
+              key="campaign.deadline", line=line)
+        return None
+    if value.tzinfo is None:
+        if tz is None:
+            return None
+        value = value.replace(tzinfo=tz)
+    deadline = value.astimezone(UTC)
+    if now is not None and deadline <= now:
+        shown = deadline.astimezone(tz or UTC)
+        c.add(f"{shown:%Y-%m-%d %H:%M %Z} is in the past; a campaign can only be planned "
+              "before its deadline (use `tminus rehearse` to replay an old one)",
+              key="campaign.deadline", line=line)
+    return deadline
+
+
+def _hashtags(value: Any, c: _Collector) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+        c.add("must be a list of strings like [\"#POTUSpardon\"]", key="campaign.hashtags")
+        return []
+    out = []
+    for h in value:
+        if not re.fullmatch(r"#\w+", h):
+            c.add(f"{h!r} is not a hashtag; write it with # and no spaces, e.g. \"#HereToStay\"",
+                  key="campaign.hashtags", line=c.line_of(r"^\s*hashtags\s*="))
+        out.append(h)
+    return out
+
+
+def _expires(value: Any, key: str, default: timedelta, c: _Collector,
+             line: int | None) -> timedelta:
+    if value is None:
+        return default
+    try:
+        return parse_duration(value)
+    except ScheduleError as e:
+        c.add(str(e), key=key, line=line)
+        return default
+
+
+def _accounts(value: Any, c: _Collector) -> dict[str, AccountSpec]:
+    if not isinstance(value, dict) or not value:
+        c.add("at least one account is required, e.g. [accounts.org_x] platform = \"x\" "
+              "credentials = \"ORG_X\"", key="accounts")
+        return {}
+    out: dict[str, AccountSpec] = {}
+    for name, spec in value.items():
+        where = f"accounts.{name}"
+        line = c.line_of(rf"^\s*\[accounts\.{re.escape(name)}\]")
+        if not _NAME.match(name):
+            c.add("account names are letters, digits, - and _", key=where, line=line)
+        if not isinstance(spec, dict):
+            c.add("must be a table with platform and credentials", key=where, line=line)
+            continue
+        c.unknown(spec, _ACCOUNT_KEYS, where, line)
+        platform = spec.get("platform")
+        if platform not in PLATFORMS:
+            c.add(f"platform must be one of {', '.join(PLATFORMS)}", key=f"{where}.platform",
+                  line=line)
+            continue
+        creds = spec.get("credentials", "" if platform == "dryrun" else None)
+        if platform != "dryrun" and (not isinstance(creds, str) or not _PREFIX.match(creds)):
+            c.add("credentials must be an upper-case env prefix like \"ORG_X\" "
+                  "(tminus then reads TMINUS_ORG_X_* from the environment or .env)",
+                  key=f"{where}.credentials", line=line)
+            continue
+        tier = spec.get("tier", TIERS[platform][0] if platform != "x" else "free")
+        if tier not in TIERS[platform]:
+            c.add(f"tier must be one of {', '.join(TIERS[platform])}", key=f"{where}.tier",
+                  line=line)
+        budget = None
+        if "budget" in spec:
+            budget = _budget(spec["budget"], f"{where}.budget", c, line)
+        vis = spec.get("visibility")
+        if vis is not None and vis not in VISIBILITIES:
+            c.add(f"visibility must be one of {', '.join(VISIBILITIES)}",
+                  key=f"{where}.visibility", line=line)
+        out[name] = AccountSpec(name=name, platform=platform, credentials=str(creds or ""),
+                                tier=str(tier), budget=budget, language=spec.get("language"),
+                                visibility=vis)
+    return out
+
+
+def _budget(value: Any, key: str, c: _Collector, line: int | None) -> BudgetSpec | None:
+    if not isinstance(value, dict):
+        c.add("write the budget as { posts = 50, per = \"24h\" }", key=key, line=line)
+        return None
+    c.unknown(value, _BUDGET_KEYS, key, line)
+    posts = value.get("posts")
+    if not isinstance(posts, int) or isinstance(posts, bool) or posts < 1:
+        c.add("posts must be a whole number ≥ 1", key=f"{key}.posts", line=line)
+        return None
+    try:
+        per = parse_duration(value.get("per", ""))
+    except ScheduleError as e:
+        c.add(str(e), key=f"{key}.per", line=line)
+        return None
+    return BudgetSpec(posts=posts, per=per)
+
+
+def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timedelta,
+           folder: Path, c: _Collector) -> list[PostSpec]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        c.add("write posts as [[posts]] tables", key="posts")
+        return []
+    out: list[PostSpec] = []
+    seen: set[str] = set()
+    search_from = 0
+    for i, spec in enumerate(value):
+        line = c.line_of(r"^\s*\[\[posts\]\]", search_from)
+        search_from = line or search_from
+        if not isinstance(spec, dict):
+            c.add("must be a table", key=f"posts[{i}]", line=line)
+            continue
+        key = spec.get("key")
+        where = f"posts.{key}" if isinstance(key, str) else f"posts[{i}]"
+        c.unknown(spec, _POST_KEYS, where, line)
+        if not isinstance(key, str) or not _NAME.match(key):
+            c.add("every post needs a stable key: letters, digits, - and _ (e.g. \"daily-countdown\")",
+                  key=f"{where}.key", line=line)
+            continue
+        if key in seen:
+            c.add("this key is used twice; keys must be unique", key=f"{where}.key", line=line)
+        seen.add(key)
+        template, text = spec.get("template"), spec.get("text")
+        if (template is None) == (text is None):
+            c.add("give exactly one of `template` (a file in the campaign folder) or `text`",
+                  key=where, line=line)
+        if template is not None:
+            if not isinstance(template, str) or not (folder / template).is_file():
+                c.add(f"template file {template!r} not found in {folder}", key=f"{where}.template",
+                      line=line)
+        if text is not None and (not isinstance(text, str) or not text.strip()):
+            c.add("text must be a non-empty string", key=f"{where}.text", line=line)
+        names = spec.get("accounts")
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not names:
+            c.add("list the accounts that send it, e.g. accounts = [\"org_x\"]",
+                  key=f"{where}.accounts", line=line)
+            names = []
+        for n in names:
+            if n not in accounts:
+                near = difflib.get_close_matches(str(n), sorted(accounts), n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"declared: {', '.join(sorted(accounts)) or 'none'}"
+                c.add(f"unknown account {n!r}; {hint}", key=f"{where}.accounts", line=line)
+        if "schedule" not in spec:
+            c.add("when does it go out? e.g. schedule = { at = \"T-3h\" }",
+                  key=f"{where}.schedule", line=line)
+        pvars = spec.get("vars", {})
+        if not isinstance(pvars, dict):
+            c.add("must be a table of values", key=f"{where}.vars", line=line)
+            pvars = {}
+        vis = spec.get("visibility")
+        if vis is not None and vis not in VISIBILITIES:
+            c.add(f"visibility must be one of {', '.join(VISIBILITIES)}",
+                  key=f"{where}.visibility", line=line)
+        media = _media(spec.get("media", []), f"{where}.media", folder, c, line)
+        out.append(PostSpec(
+            key=key, accounts=tuple(str(n) for n in names), schedule=spec.get("schedule"),
+            template=template if isinstance(template, str) else None,
+            text=text if isinstance(text, str) else None,
+            expires=_expires(spec.get("expires"), f"{where}.expires", default_expires, c, line),
+            vars=dict(pvars), language=spec.get("language"), visibility=vis,
+            content_warning=spec.get("content_warning"), media=media, line=line))
+    return out
+
+
+def _media(value: Any, key: str, folder: Path, c: _Collector,
+           line: int | None) -> tuple[MediaSpec, ...]:
+    if not isinstance(value, list):
+        c.add("write media as [{ path = \"poster.png\", alt = \"what the image shows\" }]",
+              key=key, line=line)
+        return ()
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            c.add("each image needs a path", key=key, line=line)
+            continue
+        c.unknown(item, _MEDIA_KEYS, key, line)
+        alt = item.get("alt")
+        if not isinstance(alt, str) or not alt.strip():
+            c.add(f"image {item['path']!r} needs alt text (alt = \"...\") for people using "
+                  "screen readers", key=key, line=line)
+            continue
+        if not (folder / item["path"]).is_file():
+            c.add(f"image {item['path']!r} not found in {folder}", key=key, line=line)
+            continue
+        out.append(MediaSpec(path=str(folder / item["path"]), alt=alt))
+    return tuple(out)

@@ -1,0 +1,58 @@
+"""How much time is left: the countdown values templates print.
+
+All values are computed for the post's scheduled time, not for the moment of
+planning, so "4 days" is true when the post goes out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+_UNITS = {
+    "en": {"day": ("day", "days"), "hour": ("hour", "hours"),
+           "minute": ("minute", "minutes"), "second": ("second", "seconds"), "and": " "},
+    "es": {"day": ("día", "días"), "hour": ("hora", "horas"),
+           "minute": ("minuto", "minutos"), "second": ("segundo", "segundos"), "and": " y "},
+}
+LANGUAGES = tuple(_UNITS)
+
+
+def _parts(seconds: int) -> list[tuple[int, str]]:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return [(days, "day"), (hours, "hour"), (minutes, "minute"), (secs, "second")]
+
+
+def time_left(due: datetime, deadline: datetime, lang: str = "en") -> str:
+    """The two largest non-zero units, floored: "4 days", "3 days 12 hours",
+    "3 hours 30 minutes", "45 seconds"; Spanish with lang="es" ("3 días y 12 horas")."""
+    if lang not in _UNITS:
+        raise ValueError(f"no countdown words for language {lang!r}; have {', '.join(LANGUAGES)}")
+    words = _UNITS[lang]
+    seconds = max(0, int((deadline - due).total_seconds()))
+    if seconds == 0:
+        return {"en": "no time", "es": "nada de tiempo"}[lang]
+    parts = [(n, unit) for n, unit in _parts(seconds) if n]
+    # two adjacent units at most: "3 days 12 hours", never "3 days 5 seconds"
+    first_index = [u for _, u in _parts(seconds)].index(parts[0][1])
+    shown = [parts[0]]
+    if len(parts) > 1 and parts[1][1] == ["day", "hour", "minute", "second"][first_index + 1]:
+        shown.append(parts[1])
+    texts = []
+    for n, unit in shown:
+        singular, plural = words[unit]
+        texts.append(f"{n} {singular if n == 1 else plural}")
+    return str(words["and"]).join(texts)
+
+
+def countdown_context(due: datetime, deadline: datetime) -> dict[str, object]:
+    """The countdown variables for a post due at `due`."""
+    seconds = max(0, int((deadline - due).total_seconds()))
+    return {
+        "days_left": seconds // 86400,
+        "hours_left": seconds // 3600,
+        "minutes_left": seconds // 60,
+        "seconds_left": seconds,
+        "time_left": time_left(due, deadline),
+    }

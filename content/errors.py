@@ -1,0 +1,42 @@
+"""The errors a user can cause, and the one shape they are reported in.
+
+Every user mistake (a bad campaign file, an unknown post, a wrong option value) is a
+`TminusError`. The CLI prints `str(error)` on one red line and exits 2; nothing else
+is shown, so the message must name the file, the key and what would be right.
+"""
+
+from __future__ import annotations
+
+
+class TminusError(Exception):
+    """A mistake in the user's input or request: shown on one line, exit code 2."""
+
+
+class CampaignError(TminusError):
+    """A campaign folder is wrong. Carries where (file, key, line) and what is right."""
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None,
+                 line: int | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.key = key
+        self.line = line
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = self.file or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        if self.key:
+            where = f"{where} [{self.key}]" if where else f"[{self.key}]"
+        return f"{where}: {self.message}" if where else self.message
+
+
+class CampaignErrors(TminusError):
+    """Several campaign problems found at once (validate prints them all)."""
+
+    def __init__(self, errors: list[CampaignError]) -> None:
+        self.errors = errors
+        first = str(errors[0]) if errors else "campaign is invalid"
+        more = f" (and {len(errors) - 1} more problem(s); run `tminus validate`)" if len(errors) > 1 else ""
+        super().__init__(first + more)

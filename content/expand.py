@@ -1,0 +1,161 @@
+"""A campaign expanded into concrete posts: one per (post, account, fire time).
+
+Each `PlannedPost` carries its final text, rendered for its own scheduled time, its
+length check for its platform, and the warnings a person should see in the preview.
+Problems that make a post unsendable (a template error, text too long, the same text
+twice on one account, identical text on two X accounts) are collected as errors.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from content.campaign import Campaign, MediaSpec, PostSpec
+from content.errors import CampaignError
+from content.render import Renderer, post_context
+from content.rules import LengthCheck, check_length
+from content.schedule import ScheduleError, expand
+
+
+@dataclass(frozen=True)
+class PlannedPost:
+    plan_key: str               # stable identity: re-planning never duplicates
+    post_key: str
+    account: str
+    platform: str
+    due_at: datetime            # UTC
+    not_after: datetime         # UTC, never after the deadline
+    text: str
+    length: LengthCheck
+    language: str | None = None
+    visibility: str | None = None
+    content_warning: str | None = None
+    media: tuple[MediaSpec, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def options(self) -> dict[str, Any]:
+        return {"language": self.language, "visibility": self.visibility,
+                "content_warning": self.content_warning,
+                "media": [{"path": m.path, "alt": m.alt} for m in self.media]}
+
+
+@dataclass
+class Expansion:
+    posts: list[PlannedPost] = field(default_factory=list)
+    errors: list[CampaignError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def plan_key(post_key: str, account: str, due: datetime) -> str:
+    return f"{post_key}@{account}@{due.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
+                    now: datetime | None = None) -> Expansion:
+    """Every post of `campaign`, rendered and checked. `limits` overrides the length
+    limit per account (a Mastodon instance's own `max_characters`). With `now`, fire
+    times already past are left out with a warning."""
+    limits = limits or {}
+    renderer = Renderer(campaign.folder)
+    result = Expansion()
+    file = str(campaign.file)
+    for spec in campaign.posts:
+        where = f"posts.{spec.key}"
+        try:
+            fires = expand(spec.schedule, deadline=campaign.deadline, tz=campaign.timezone)
+        except ScheduleError as e:
+            result.errors.append(CampaignError(str(e), file=file, key=f"{where}.schedule",
+                                               line=spec.line))
+            continue
+        if not fires:
+            result.warnings.append(f"{file} [{where}]: the schedule expands to no time before "
+                                   "the deadline")
+        skipped = 0
+        for fire in fires:
+            if now is not None and fire.at <= now:
+                skipped += 1
+                continue
+            for account_name in spec.accounts:
+                try:
+                    result.posts.append(_one(campaign, renderer, spec, account_name, fire.at,
+                                             fire.warning, limits))
+                except CampaignError as e:
+                    result.errors.append(e)
+        if skipped:
+            result.warnings.append(f"{file} [{where}]: {skipped} time(s) already past are left out")
+    _check_duplicates(result, file)
+    for p in result.posts:
+        if not p.length.ok:
+            unit = p.length.unit
+            result.errors.append(CampaignError(
+                f"{p.length.length} {unit} is over {p.platform}'s limit of {p.length.limit} "
+                f"for {p.account} at {p.due_at.astimezone(campaign.timezone):%Y-%m-%d %H:%M}; "
+                "shorten the text", file=file, key=f"posts.{p.post_key}"))
+    result.posts.sort(key=lambda p: (p.due_at, p.account, p.post_key))
+    return result
+
+
+def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
+         due: datetime, dst_warning: str | None, limits: dict[str, int]) -> PlannedPost:
+    account = campaign.accounts[account_name]
+    language = spec.language or account.language
+    context = post_context(campaign=campaign, account=account_name, platform=account.platform,
+                           due=due, extra_vars=spec.vars, language=language)
+    if spec.template is not None:
+        text = renderer.render(spec.template, context)
+    else:
+        text = renderer.render(f"{campaign.file} [posts.{spec.key}.text]", context,
+                               source=spec.text or "")
+    check = check_length(account.platform, text, limit=limits.get(account_name),
+                         spoiler_text=spec.content_warning or "")
+    warnings = [dst_warning] if dst_warning else []
+    if campaign.hashtags and not any(h.lower() in text.lower() for h in campaign.hashtags):
+        warnings.append("none of the campaign's hashtags is in this post")
+    not_after = min(due + spec.expires, campaign.deadline)
+    return PlannedPost(
+        plan_key=plan_key(spec.key, account_name, due), post_key=spec.key,
+        account=account_name, platform=account.platform, due_at=due, not_after=not_after,
+        text=text, length=check, language=language,
+        visibility=spec.visibility or account.visibility,
+        content_warning=spec.content_warning, media=spec.media, warnings=tuple(warnings))
+
+
+def _check_duplicates(result: Expansion, file: str) -> None:
+    by_account: dict[tuple[str, str], list[PlannedPost]] = defaultdict(list)
+    x_text: dict[str, set[str]] = defaultdict(set)
+    for p in result.posts:
+        by_account[(p.account, _norm(p.text))].append(p)
+        if p.platform == "x":
+            x_text[_norm(p.text)].add(p.account)
+    for (account, _), same in by_account.items():
+        if len(same) > 1:
+            keys = sorted({p.post_key for p in same})
+            result.errors.append(CampaignError(
+                f"the same text goes out {len(same)} times on {account} (X and others reject "
+                "repeats); make each one differ, e.g. with {{ time_left }}",
+                file=file, key="posts." + ",".join(keys)))
+    for text, accounts in x_text.items():
+        if len(accounts) > 1:
+            result.errors.append(CampaignError(
+                f"identical text on X accounts {', '.join(sorted(accounts))} (X's automation "
+                f"rules forbid it): \"{text[:60]}…\"", file=file, key="posts"))
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def duration_text(delta: timedelta) -> str:
+    """"T-4d 3h", "T-45m": a post's position relative to the deadline."""
+    seconds = int(delta.total_seconds())
+    sign = "-" if seconds >= 0 else "+"
+    seconds = abs(seconds)
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    parts = [f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m else "",
+             f"{s}s" if s and not d else ""]
+    return "T" + sign + ("".join(parts) or "0")

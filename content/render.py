@@ -1,0 +1,132 @@
+"""Rendering post text: one sandboxed Jinja2 environment per campaign.
+
+`ImmutableSandboxedEnvironment` stops templates reaching Python internals
+(`{{ ''.__class__.__mro__ }}`) or mutating values; `StrictUndefined` turns a misspelt
+variable into an error instead of an empty string. Posts are plain text, so nothing is
+autoescaped here; the HTML preview escapes on its own.
+
+A template error becomes a `CampaignError` naming the template, the line and the
+variable or construct at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from content.countdown import countdown_context, time_left
+from content.errors import CampaignError
+
+
+def _plural(n: int, singular: str, plural: str | None = None) -> str:
+    return singular if n == 1 else (plural or singular + "s")
+
+
+class Renderer:
+    """Renders a campaign's templates (files in `folder`, or inline text)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.env = ImmutableSandboxedEnvironment(
+            loader=jinja2.FileSystemLoader(str(folder)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["plural"] = _plural
+        self._cache: dict[str, jinja2.Template] = {}
+
+    def _template(self, name: str, source: str | None) -> jinja2.Template:
+        cache_key = name if source is None else f"{name}\0{source}"
+        tpl = self._cache.get(cache_key)
+        if tpl is None:
+            try:
+                if source is None:
+                    tpl = self.env.get_template(name)
+                else:
+                    tpl = self.env.from_string(source)
+            except jinja2.TemplateSyntaxError as e:
+                raise CampaignError(f"template syntax error: {e.message}", file=name,
+                                    line=e.lineno) from None
+            except jinja2.TemplateNotFound as e:
+                raise CampaignError(f"template {e.name!r} not found in {self.folder}",
+                                    file=name) from None
+            self._cache[cache_key] = tpl
+        return tpl
+
+    def render(self, name: str, context: dict[str, Any], *, source: str | None = None) -> str:
+        """Render template file `name` (or `source`, shown to the user as `name`)."""
+        tpl = self._template(name, source)
+        try:
+            text = tpl.render(context)
+        except jinja2.UndefinedError as e:
+            raise CampaignError(f"undefined variable: {_undefined_name(e)}; define it in [vars] "
+                                "or the post's vars, or check the spelling",
+                                file=name, line=_template_line(tpl, sys.exc_info()[2])) from None
+        except SecurityError as e:
+            raise CampaignError(f"not allowed in a template: {e}", file=name,
+                                line=_template_line(tpl, sys.exc_info()[2])) from None
+        except jinja2.TemplateError as e:
+            raise CampaignError(f"template error: {e}", file=name,
+                                line=_template_line(tpl, sys.exc_info()[2])) from None
+        except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as e:
+            raise CampaignError(f"template error: {type(e).__name__}: {e}", file=name,
+                                line=_template_line(tpl, sys.exc_info()[2])) from None
+        return _tidy(text)
+
+
+def _undefined_name(e: jinja2.UndefinedError) -> str:
+    m = re.search(r"'([^']+)' is undefined", str(e.message or ""))
+    return m.group(1) if m else str(e.message)
+
+
+def _template_line(tpl: jinja2.Template, tb: TracebackType | None) -> int | None:
+    """Jinja rewrites tracebacks so template frames carry template line numbers."""
+    line = None
+    filename = tpl.filename or "<template>"
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _tidy(text: str) -> str:
+    # Templates are written with trailing newlines and indentation for readability;
+    # a post never starts or ends with whitespace, and blank-line runs collapse.
+    lines = [ln.rstrip() for ln in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+def post_context(*, campaign: Any, account: str, platform: str, due: datetime,
+                 extra_vars: dict[str, Any], language: str | None) -> dict[str, Any]:
+    """The variables a template sees for one post of `campaign` at `due`."""
+    tz = campaign.timezone
+    variables = {**campaign.vars, **extra_vars}
+    context: dict[str, Any] = {
+        "campaign": {"slug": campaign.slug, "title": campaign.title},
+        "vars": variables,
+        "hashtags": " ".join(campaign.hashtags),
+        "hashtag_list": list(campaign.hashtags),
+        "account": account,
+        "platform": platform,
+        "language": language or "en",
+        "deadline": campaign.deadline.astimezone(tz),
+        "due": due.astimezone(tz),
+        **countdown_context(due, campaign.deadline),
+        "time_left_in": lambda lang: time_left(due, campaign.deadline, lang),
+    }
+    # [vars] are also reachable by bare name ({{ call_line }}), unless they would hide
+    # a built-in variable.
+    for k, v in variables.items():
+        context.setdefault(k, v)
+    return context

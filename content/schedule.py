@@ -1,0 +1,224 @@
+"""When posts go out: schedule specs expanded to concrete UTC instants.
+
+A post's `schedule` is one of:
+
+- `at = "T-4d"` / `"T-3h30m"` / `"T-90s"` — relative to the deadline;
+  `at = 2017-01-19T09:00:00-05:00` — an absolute instant (a TOML datetime, or the same
+  as a string); a naive local time is read in the campaign's timezone;
+  `at = [...]` — several of those;
+- `daily = "09:00"` (or a list of times) with `from` and `until` — every day at that
+  local time in the range (both ends inclusive, `until` defaults to the deadline);
+- `cron = "0 9,17 * * *"` with `from` and `until` — fire times computed by
+  APScheduler's `CronTrigger` on local wall-clock time.
+
+DST rule (one rule for daily, cron and naive absolute times): a local time that does
+not exist (the clocks jump forward over it) is moved forward by the length of the jump
+(02:30 becomes 03:30); a local time that happens twice (the clocks fall back) is taken
+at its first occurrence. Both produce a warning naming the time.
+
+Nothing is ever scheduled at or after the deadline: range expansions stop before it,
+and an explicit `at` at or after it is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+_REL = re.compile(
+    r"^T\s*(?P<sign>[-+])\s*(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$"
+)
+_DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+_CLOCK = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
+
+# A range expansion larger than this is almost surely a typo (cron every minute for a
+# month); the planner refuses it rather than filling the queue.
+MAX_FIRES_PER_SCHEDULE = 10_000
+
+
+class ScheduleError(ValueError):
+    """A schedule value is wrong; the message says what would be right."""
+
+
+@dataclass(frozen=True)
+class Fire:
+    """One expanded time: the UTC instant, and a DST warning if the rule applied."""
+
+    at: datetime
+    warning: str | None = None
+
+
+def parse_duration(value: str) -> timedelta:
+    """`"3h"`, `"1d12h"`, `"90m"`, `"45s"` -> timedelta (must be > 0)."""
+    m = _DURATION.match(value.strip()) if isinstance(value, str) else None
+    if not m or not any(m.groupdict().values()):
+        raise ScheduleError(f"{value!r} is not a duration; write e.g. \"3h\", \"1d12h\", \"90m\"")
+    return _delta(m)
+
+
+def _delta(m: re.Match[str]) -> timedelta:
+    g = {k: int(v) for k, v in m.groupdict().items() if k in "dhms" and v}
+    return timedelta(days=g.get("d", 0), hours=g.get("h", 0), minutes=g.get("m", 0),
+                     seconds=g.get("s", 0))
+
+
+def parse_relative(value: str) -> timedelta | None:
+    """`"T-4d"` -> -4 days; `"T-0"` -> 0; None if `value` is not relative."""
+    v = value.strip()
+    if v in ("T-0", "T+0", "T0", "T"):
+        return timedelta(0)
+    m = _REL.match(v)
+    if not m or not any(m.group(k) for k in "dhms"):
+        return None
+    delta = _delta(m)
+    return -delta if m.group("sign") == "-" else delta
+
+
+def localize(naive: datetime, tz: ZoneInfo) -> Fire:
+    """A local wall-clock time -> UTC, by the DST rule in the module docstring."""
+    first = naive.replace(tzinfo=tz, fold=0)
+    second = naive.replace(tzinfo=tz, fold=1)
+    at = first.astimezone(UTC)
+    roundtrip = at.astimezone(tz).replace(tzinfo=None)
+    label = naive.strftime("%Y-%m-%d %H:%M")
+    if roundtrip != naive:
+        return Fire(at, f"{label} does not exist in {tz.key} (clocks go forward); "
+                        f"moved to {roundtrip.strftime('%H:%M')}")
+    if first.utcoffset() != second.utcoffset():
+        return Fire(at, f"{label} happens twice in {tz.key} (clocks go back); "
+                        f"using the first one")
+    return Fire(at)
+
+
+def parse_instant(value: Any, *, deadline: datetime, tz: ZoneInfo) -> Fire:
+    """A relative spec, an aware or naive datetime (TOML or ISO string) -> a Fire."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return localize(value, tz)
+        return Fire(value.astimezone(UTC))
+    if isinstance(value, date):
+        raise ScheduleError(f"{value} is a date without a time; write e.g. {value}T09:00:00")
+    if not isinstance(value, str):
+        raise ScheduleError(f"{value!r} is not a time; write \"T-4d\", \"T-3h30m\" or an "
+                            "ISO date-time like 2017-01-19T09:00:00-05:00")
+    rel = parse_relative(value)
+    if rel is not None:
+        return Fire((deadline + rel).astimezone(UTC))
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ScheduleError(f"{value!r} is not a time; write \"T-4d\", \"T-3h30m\" or an "
+                            "ISO date-time like 2017-01-19T09:00:00-05:00") from None
+    return parse_instant(parsed, deadline=deadline, tz=tz)
+
+
+def _clock(value: Any) -> time:
+    if isinstance(value, time):
+        return value.replace(tzinfo=None)
+    m = _CLOCK.match(value.strip()) if isinstance(value, str) else None
+    if not m:
+        raise ScheduleError(f"{value!r} is not a time of day; write \"HH:MM\" like \"09:00\"")
+    return time(int(m.group("h")), int(m.group("m")))
+
+
+def _range(spec: dict[str, Any], *, deadline: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    if "from" not in spec:
+        raise ScheduleError("a daily or cron schedule needs `from`, e.g. from = \"T-4d\"")
+    start = parse_instant(spec["from"], deadline=deadline, tz=tz).at
+    end = parse_instant(spec.get("until", "T-0"), deadline=deadline, tz=tz).at
+    if end < start:
+        raise ScheduleError("`until` is before `from`")
+    return start, end
+
+
+def _capped(fires: list[Fire]) -> list[Fire]:
+    if len(fires) > MAX_FIRES_PER_SCHEDULE:
+        raise ScheduleError(f"expands to more than {MAX_FIRES_PER_SCHEDULE} posts; "
+                            "narrow `from`/`until` or the cron expression")
+    return fires
+
+
+def expand(spec: Any, *, deadline: datetime, tz: ZoneInfo) -> list[Fire]:
+    """Expand one schedule spec (see module docstring) to its fire times, sorted, all
+    strictly before the deadline (a ScheduleError for an explicit `at` that is not)."""
+    if isinstance(spec, str | datetime):
+        spec = {"at": spec}
+    if not isinstance(spec, dict):
+        raise ScheduleError("write the schedule as { at = \"T-4d\" }, "
+                            "{ daily = \"09:00\", from = \"T-4d\" } or { cron = \"0 9 * * *\", from = \"T-4d\" }")
+    kinds = [k for k in ("at", "daily", "cron") if k in spec]
+    if len(kinds) != 1:
+        raise ScheduleError("give exactly one of `at`, `daily` or `cron`")
+    allowed = {"at"} if kinds == ["at"] else {kinds[0], "from", "until"}
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ScheduleError(f"unknown schedule key(s) {', '.join(unknown)}; "
+                            f"allowed here: {', '.join(sorted(allowed))}")
+    kind = kinds[0]
+    if kind == "at":
+        values = spec["at"] if isinstance(spec["at"], list) else [spec["at"]]
+        fires = [parse_instant(v, deadline=deadline, tz=tz) for v in values]
+        for f in fires:
+            if f.at >= deadline:
+                raise ScheduleError(f"{f.at.astimezone(tz):%Y-%m-%d %H:%M %Z} is not before "
+                                    "the deadline; nothing is sent at or after it")
+        return sorted(fires, key=lambda f: f.at)
+    start, end = _range(spec, deadline=deadline, tz=tz)
+    if kind == "daily":
+        return _capped(_daily(spec["daily"], start, end, deadline, tz))
+    return _capped(_cron(spec["cron"], start, end, deadline, tz))
+
+
+def _in_window(f: Fire, start: datetime, end: datetime, deadline: datetime) -> bool:
+    return start <= f.at <= end and f.at < deadline
+
+
+def _daily(value: Any, start: datetime, end: datetime, deadline: datetime,
+           tz: ZoneInfo) -> list[Fire]:
+    clocks = [_clock(v) for v in (value if isinstance(value, list) else [value])]
+    day = start.astimezone(tz).date()
+    last = end.astimezone(tz).date()
+    fires: list[Fire] = []
+    while day <= last:
+        for c in clocks:
+            f = localize(datetime.combine(day, c), tz)
+            if _in_window(f, start, end, deadline):
+                fires.append(f)
+        day += timedelta(days=1)
+        if len(fires) > MAX_FIRES_PER_SCHEDULE:
+            break
+    return sorted(fires, key=lambda f: f.at)
+
+
+def _cron(expr: Any, start: datetime, end: datetime, deadline: datetime,
+          tz: ZoneInfo) -> list[Fire]:
+    if not isinstance(expr, str):
+        raise ScheduleError(f"{expr!r} is not a cron expression; write e.g. \"0 9 * * *\"")
+    # CronTrigger walks wall-clock time in UTC (which has no DST), so every local time
+    # the expression names comes out once; our own DST rule then places it.
+    try:
+        trigger = CronTrigger.from_crontab(expr, timezone=UTC)
+    except ValueError as e:
+        raise ScheduleError(f"{expr!r} is not a valid cron expression ({e})") from None
+    wall = start.astimezone(tz).replace(tzinfo=None) - timedelta(hours=3)
+    wall_end = end.astimezone(tz).replace(tzinfo=None) + timedelta(hours=3)
+    cursor = wall.replace(tzinfo=UTC)
+    prev: datetime | None = None
+    fires: list[Fire] = []
+    while True:
+        nxt = trigger.get_next_fire_time(prev, cursor)
+        if nxt is None or nxt.replace(tzinfo=None) > wall_end:
+            break
+        f = localize(nxt.replace(tzinfo=None), tz)
+        if _in_window(f, start, end, deadline):
+            fires.append(f)
+        if len(fires) > MAX_FIRES_PER_SCHEDULE:
+            break
+        prev = nxt
+        cursor = nxt + timedelta(microseconds=1)
+    return sorted(fires, key=lambda f: f.at)

@@ -1,0 +1,95 @@
+"""The dry-run adapter: a real implementation that publishes to a JSON-lines file.
+
+Used by `tminus run --dry-run`, rehearsal, the demo and the tests alike. Each post is
+one line `{"at", "post_id", "account", "platform", "text", "id", ...}`. The id is made
+up but stable for a post (derived from its idempotency key), so `find()` can answer
+whether a post already went out — the same question real adapters answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jobs.outgoing import Identity, Outgoing, Receipt
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DryRunPublisher:
+    """Appends posts to `outbox` (a path), or to `self.sent` alone when `outbox` is None."""
+
+    platform = "dryrun"
+
+    def __init__(self, outbox: Path | None = None, *, account: str = "dryrun",
+                 now: Callable[[], datetime] = _utcnow) -> None:
+        self.outbox = outbox
+        self.account = account
+        self._now = now
+        self.sent: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def remote_id(post: Outgoing) -> str:
+        return "dry-" + hashlib.sha256(post.idempotency_key.encode()).hexdigest()[:16]
+
+    def publish(self, post: Outgoing) -> Receipt:
+        receipt = Receipt(remote_id=self.remote_id(post),
+                          url=f"dryrun://{post.account}/{self.remote_id(post)}")
+        line: dict[str, Any] = {
+            "at": self._now().isoformat(),
+            "post_id": post.post_id,
+            "account": post.account,
+            "platform": post.platform,
+            "due": post.due_at.isoformat(),
+            "text": post.text,
+            "id": receipt.remote_id,
+            "key": post.idempotency_key,
+        }
+        if post.reply_to is not None:
+            line["reply_to"] = post.reply_to.remote_id
+        with self._lock:
+            self.sent.append(line)
+            if self.outbox is not None:
+                self.outbox.parent.mkdir(parents=True, exist_ok=True)
+                # One write of one line per post, flushed to disk before we report
+                # success: a crash after this line is found again by find().
+                with self.outbox.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        return receipt
+
+    def _lines(self) -> list[dict[str, Any]]:
+        if self.outbox is None:
+            return list(self.sent)
+        if not self.outbox.exists():
+            return []
+        out = []
+        with self.outbox.open(encoding="utf-8") as fh:
+            for raw in fh:
+                raw = raw.strip()
+                if raw:
+                    try:
+                        out.append(json.loads(raw))
+                    except json.JSONDecodeError:
+                        continue  # a line torn by a crash mid-write was never a post
+        return out
+
+    def find(self, post: Outgoing, since: datetime) -> Receipt | None:
+        for line in self._lines():
+            if line.get("key") == post.idempotency_key:
+                return Receipt(remote_id=str(line["id"]), url=f"dryrun://{post.account}/{line['id']}")
+        return None
+
+    def check(self) -> Identity:
+        return Identity(platform="dryrun", handle=self.account, remote_id=self.account,
+                        display_name="dry run (nothing leaves this machine)")

@@ -1,0 +1,62 @@
+"""The values that cross the line between `scheduler` and `jobs`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Media:
+    """An image to attach, with the alt text every platform should get."""
+
+    path: str
+    alt: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that a post is on the platform: its id there, a link, and whatever the
+    platform needs to reply to it later (Bluesky's uri and cid)."""
+
+    remote_id: str
+    url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"remote_id": self.remote_id, "url": self.url, "extra": dict(self.extra)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Receipt:
+        return cls(remote_id=str(data["remote_id"]), url=data.get("url"),
+                   extra=dict(data.get("extra") or {}))
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One post, exactly as it will go out, handed to an adapter for one attempt."""
+
+    post_id: int
+    account: str
+    platform: str
+    text: str
+    idempotency_key: str
+    due_at: datetime
+    attempt: int = 1
+    language: str | None = None
+    visibility: str | None = None
+    content_warning: str | None = None
+    media: tuple[Media, ...] = ()
+    reply_to: Receipt | None = None     # the previous post of a thread
+    thread_root: Receipt | None = None  # the first post of a thread (Bluesky needs it)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who an account posts as, as the platform reports it."""
+
+    platform: str
+    handle: str
+    remote_id: str
+    display_name: str | None = None

@@ -1,0 +1,183 @@
+"""The daemon: APScheduler is the alarm clock, the `post` table is the truth.
+
+A `BlockingScheduler(timezone=UTC)` with an in-memory job store runs:
+- `tick`, a date job re-armed after every run to min(next due, now + poll cap), so a
+  post is attempted at its time and one added by another process is noticed within
+  the poll cap;
+- `housekeeping`, an interval job: heartbeat row, expired leases, reconciliation.
+
+`tick(now)`: expire stale -> claim due -> publish each -> record. SIGTERM or SIGINT lets
+the attempt in flight finish, gives back what was claimed but not attempted, and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.engine import Engine
+
+from scheduler import defaults
+from scheduler.clock import Clock
+from scheduler.db import session
+from scheduler.dispatch import attempt, claim, reap_leases, reconcile, release
+from scheduler.models import Daemon as DaemonRow, PostState
+from scheduler.publishers import Publishers
+from scheduler.queue import expire_stale, next_due
+from scheduler.settings import Settings
+
+log = logging.getLogger("tminus.daemon")
+
+
+@dataclass
+class TickResult:
+    sent: int = 0
+    expired: int = 0
+    failed: int = 0
+    retried: int = 0
+    unknown: int = 0
+
+
+class Worker:
+    """The tick itself, free of APScheduler: the daemon, `--once` and rehearsal all
+    run this same code."""
+
+    def __init__(self, engine: Engine, settings: Settings, clock: Clock,
+                 publishers: Publishers, owner: str | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.clock = clock
+        self.publishers = publishers
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease = timedelta(seconds=settings.lease_seconds)
+        self.stopping = threading.Event()
+        self.sent_total = 0
+
+    def tick(self) -> TickResult:
+        """Do everything due now; claim in batches until nothing due is left."""
+        result = TickResult()
+        result.expired += len(expire_stale(self.engine, self.clock.now(), self.owner))
+        while not self.stopping.is_set():
+            batch = claim(self.engine, now=self.clock.now(), owner=self.owner, lease=self.lease)
+            if not batch:
+                break
+            for i, item in enumerate(batch):
+                if self.stopping.is_set():
+                    for rest in batch[i:]:
+                        release(self.engine, rest, now=self.clock.now(), owner=self.owner,
+                                reason="daemon stopping; given back before any attempt")
+                    break
+                state = attempt(self.engine, item, self.publishers.for_account(item.account),
+                                now=self.clock.now, owner=self.owner,
+                                max_attempts=self.settings.max_attempts)
+                self._count(result, state, item.outgoing.text, item.account.name)
+        return result
+
+    def _count(self, result: TickResult, state: str, text: str, account: str) -> None:
+        if state == PostState.PUBLISHED:
+            result.sent += 1
+            self.sent_total += 1
+            log.info("sent on %s: %s", account, text.replace("\n", " ")[:80])
+        elif state == PostState.EXPIRED:
+            result.expired += 1
+        elif state == PostState.FAILED:
+            result.failed += 1
+        elif state == PostState.QUEUED:
+            result.retried += 1
+        else:
+            result.unknown += 1
+
+    def housekeeping(self) -> None:
+        now = self.clock.now()
+        reap_leases(self.engine, now=now, owner=self.owner)
+        reconcile(self.engine, self.publishers.for_account, now=now, owner=self.owner,
+                  lease=self.lease)
+
+    def next_wake(self) -> datetime:
+        now = self.clock.now()
+        cap = now + timedelta(seconds=self.settings.poll_seconds)
+        due = next_due(self.engine)
+        return cap if due is None else max(now, min(due, cap))
+
+    def drain(self) -> TickResult:
+        """`--once`: reconcile, then do everything due now, then return."""
+        self.housekeeping()
+        return self.tick()
+
+
+class Daemon:
+    """`tminus run`: the Worker driven by APScheduler until SIGTERM."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.scheduler = BlockingScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._started = self.worker.clock.now()
+
+    def _arm(self) -> None:
+        if self.worker.stopping.is_set():
+            return
+        self.scheduler.add_job(self._tick_job, "date", run_date=self.worker.next_wake(),
+                               id="tick", replace_existing=True)
+
+    def _tick_job(self) -> None:
+        try:
+            self.worker.tick()
+        except Exception:  # keep the daemon alive; the next tick tries again
+            log.exception("tick failed")
+        finally:
+            self._arm()
+
+    def _housekeeping_job(self) -> None:
+        try:
+            self.worker.housekeeping()
+            self.heartbeat()
+        except Exception:
+            log.exception("housekeeping failed")
+
+    def heartbeat(self, stopped: bool = False) -> None:
+        now = self.worker.clock.now()
+        with session(self.worker.engine) as s:
+            row = s.get(DaemonRow, self.worker.owner)
+            if row is None:
+                row = DaemonRow(id=self.worker.owner, hostname=socket.gethostname(),
+                                pid=os.getpid(), started_at=self._started, beat_at=now,
+                                dry_run=self.worker.publishers.dry_run)
+            row.beat_at = now
+            row.sent = self.worker.sent_total
+            row.stopped_at = now if stopped else None
+            s.add(row)
+
+    def _stop(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the attempt in flight, then stopping", signum)
+        self.worker.stopping.set()
+        threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True},
+                         daemon=True).start()
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        self.heartbeat()
+        self.worker.housekeeping()
+        self.scheduler.add_job(self._housekeeping_job, "interval",
+                               seconds=defaults.HEARTBEAT_SECONDS, id="housekeeping")
+        self.scheduler.add_job(self._tick_job, "date", run_date=self.worker.clock.now(), id="tick")
+        log.info("tminus daemon %s started", self.worker.owner)
+        try:
+            self.scheduler.start()
+        finally:
+            self.heartbeat(stopped=True)
+            log.info("tminus daemon %s stopped (%d sent)", self.worker.owner,
+                     self.worker.sent_total)

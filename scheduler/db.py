@@ -1,0 +1,126 @@
+"""Opening the database: SQLite by default, PostgreSQL for several daemons.
+
+SQLite is set up for one writer and many readers across processes: WAL, a long busy
+timeout, `synchronous=NORMAL`, foreign keys on, and every transaction started with
+`BEGIN IMMEDIATE` so a writer takes its lock up front instead of failing to upgrade a
+read lock half-way ("database is locked"). No transaction is ever held open across a
+platform request.
+
+The schema belongs to Alembic (`scheduler/migrations`). A brand-new database is
+brought to head by any command; an existing one that is behind must be upgraded with
+`tminus db upgrade` (the daemon refuses to start on it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from content.errors import TminusError
+from scheduler import defaults
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"check_same_thread": False,
+                                                          "timeout": defaults.SQLITE_BUSY_TIMEOUT_MS / 1000})
+            _tune_sqlite(engine)
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as e:
+        raise TminusError(f"TMINUS_DATABASE_URL is not a usable database URL ({e}); "
+                          "use sqlite:///tminus.db or postgresql+psycopg://user@host/db") from None
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite would
+        # otherwise start a deferred transaction lazily).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={defaults.SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def session(engine: Engine) -> Iterator[Session]:
+    """One short transaction: committed on success, rolled back on any error."""
+    with Session(engine, expire_on_commit=False) as s:
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+
+# -- schema ----------------------------------------------------------------------------
+
+
+def _alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(_alembic_config(sa.create_engine("sqlite://")))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to head; returns (before, after)."""
+    before = current_revision(engine)
+    command.upgrade(_alembic_config(engine), "head")
+    return before, head_revision()
+
+
+def ensure_schema(engine: Engine, *, create_if_new: bool = True) -> None:
+    """A new, empty database is created at head; one behind head is refused with what
+    to run."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return
+    if current is None and create_if_new and not sa.inspect(engine).get_table_names():
+        upgrade(engine)
+        return
+    raise TminusError(f"the database schema is at {current or 'no version'}, not {head}; "
+                      "run `tminus db upgrade` first")

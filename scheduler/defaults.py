@@ -1,0 +1,51 @@
+"""Every default and platform limit in one place, each with its reason or source."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# Daemon ------------------------------------------------------------------------------
+# The tick is re-armed to the next due time but never sleeps longer than this, so a post
+# added from the CLI (by another process) is noticed within a second or two.
+POLL_SECONDS = 2.0
+# How long a claimed post belongs to its daemon. Longer than any one attempt (request
+# timeout + media uploads), short enough that a crash is noticed in minutes.
+LEASE_SECONDS = 120.0
+# Every HTTP request to a platform carries this timeout (no SDK default suits a daemon).
+REQUEST_TIMEOUT_SECONDS = 10.0
+HEARTBEAT_SECONDS = 5.0
+# `tminus status` calls a daemon dead when its heartbeat is older than this.
+HEARTBEAT_STALE_SECONDS = 30.0
+# Posts claimed by one tick; the rest wait for the next (immediately re-armed) tick.
+CLAIM_BATCH = 50
+
+# Retry -------------------------------------------------------------------------------
+# Transient failures back off exponentially: 30 s, 60 s, 120 s, ... capped at 15 min,
+# and give up after this many attempts (a post is time-bound anyway: not_after).
+BACKOFF_BASE_SECONDS = 30.0
+BACKOFF_CAP_SECONDS = 900.0
+MAX_ATTEMPTS = 8
+
+# Posts -------------------------------------------------------------------------------
+# A countdown post more than 2 h late says the wrong thing: not_after = due + 2 h unless
+# the campaign says otherwise (and never after the deadline).
+EXPIRES = timedelta(hours=2)
+
+# Rate budgets: (posts, window) per account, by platform and tier -----------------------
+# X: POST /2/tweets, documented per-user limits (PLATFORMS.md): Free 17/24 h,
+# Basic 100/24 h, Pro 100/15 min. Mastodon: 300 requests / 5 min per token.
+# Bluesky: writes cost 3 points (create), 5,000 points/hour and 35,000/day per account:
+# 1,666 creates/hour and 11,666/day.
+BUDGETS: dict[tuple[str, str], list[tuple[int, timedelta]]] = {
+    ("x", "free"): [(17, timedelta(hours=24))],
+    ("x", "basic"): [(100, timedelta(hours=24))],
+    ("x", "pro"): [(100, timedelta(minutes=15))],
+    ("mastodon", "default"): [(300, timedelta(minutes=5))],
+    ("bluesky", "default"): [(1666, timedelta(hours=1)), (11666, timedelta(hours=24))],
+    ("dryrun", "default"): [],
+}
+
+# Storage -----------------------------------------------------------------------------
+DATABASE_URL = "sqlite:///tminus.db"
+DRYRUN_OUTBOX = "outbox.jsonl"
+SQLITE_BUSY_TIMEOUT_MS = 30_000

@@ -1,0 +1,319 @@
+"""One tick's work: claim what is due, hand each post to its adapter, record the outcome.
+
+Claim, attempt and record are three steps with no transaction open across the
+platform request:
+
+1. claim: one short write transaction moves due posts to `sending` with a lease
+   (`lease_owner`, `lease_until`, `attempt += 1`) and commits before any request;
+2. attempt: the adapter publishes (no database);
+3. record: a fenced update (`WHERE id AND attempt AND state='sending'`) stores the
+   outcome; zero rows means the lease was lost and nothing is overwritten.
+
+The `except` ladder in `record_outcome` is the one place that maps an error class to
+the next state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, select
+
+from jobs.adapters.base import Publisher
+from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
+from jobs.outgoing import Media, Outgoing, Receipt
+from scheduler import defaults
+from scheduler.db import is_postgres, session
+from scheduler.models import Account, Campaign, Post, PostState
+from scheduler.queue import fenced_update, transition
+
+S = PostState
+log = logging.getLogger("tminus.dispatch")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    post_id: int
+    attempt: int
+    account: Account
+    outgoing: Outgoing
+    not_after: datetime
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class Budget:
+    """At most `posts` per rolling `window` for one account."""
+
+    posts: int
+    window: timedelta
+
+    def __post_init__(self) -> None:
+        if self.posts < 1 or self.window <= timedelta(0):
+            raise ValueError("a budget needs posts ≥ 1 and a positive window")
+
+
+def budgets_for(account: Account) -> list[Budget]:
+    if account.budget_posts and account.budget_seconds:
+        return [Budget(account.budget_posts, timedelta(seconds=account.budget_seconds))]
+    return [Budget(n, w) for n, w in defaults.BUDGETS.get((account.platform, account.tier), [])]
+
+
+def backoff(attempt: int) -> timedelta:
+    seconds = min(defaults.BACKOFF_CAP_SECONDS, defaults.BACKOFF_BASE_SECONDS * 2 ** (attempt - 1))
+    return timedelta(seconds=seconds)
+
+
+def outgoing_of(s: Session, post: Post, account: Account) -> Outgoing:
+    opts = post.options or {}
+    reply_to = thread_root = None
+    if opts.get("reply_to_post"):
+        parent = s.get(Post, int(opts["reply_to_post"]))
+        if parent is not None and parent.receipt:
+            reply_to = Receipt.from_dict(parent.receipt)
+            root_id = (parent.options or {}).get("thread_root_post") or parent.id
+            root = s.get(Post, int(root_id))
+            thread_root = Receipt.from_dict(root.receipt) if root and root.receipt else reply_to
+    assert post.id is not None
+    return Outgoing(
+        post_id=post.id, account=account.name, platform=account.platform, text=post.text,
+        idempotency_key=post.idempotency_key, due_at=post.due_at, attempt=post.attempt,
+        language=opts.get("language"), visibility=opts.get("visibility"),
+        content_warning=opts.get("content_warning"),
+        media=tuple(Media(m["path"], m["alt"]) for m in opts.get("media") or []),
+        reply_to=reply_to, thread_root=thread_root)
+
+
+def _window_use(s: Session, account_id: int, since: datetime) -> tuple[int, datetime | None]:
+    """Posts of the account sent (or being sent) since `since`, and the oldest such."""
+    row = s.exec(
+        select(func.count(), func.min(Post.claimed_at))
+        .where(Post.account_id == account_id,
+               col(Post.state).in_([S.PUBLISHED, S.SENDING, S.UNKNOWN]),
+               col(Post.claimed_at) > since)
+    ).one()
+    return int(row[0]), row[1]
+
+
+def _budget_free_at(s: Session, account: Account, now: datetime) -> datetime | None:
+    """None if the account may post now, else the instant its budget frees a slot."""
+    assert account.id is not None
+    for b in budgets_for(account):
+        used, oldest = _window_use(s, account.id, now - b.window)
+        if used >= b.posts:
+            return (oldest or now) + b.window
+    return None
+
+
+def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
+          limit: int = defaults.CLAIM_BATCH) -> list[Claimed]:
+    """Take up to `limit` due posts for `owner`, committing before any request."""
+    with session(engine) as s:
+        q = (select(Post, Account, Campaign)
+             .join(Account, col(Account.id) == Post.account_id)
+             .join(Campaign, col(Campaign.id) == Post.campaign_id)
+             .where(Post.state == S.QUEUED, col(Post.next_attempt_at) <= now,
+                    col(Post.not_after) > now, col(Campaign.deadline) > now,
+                    col(Account.paused_reason).is_(None),
+                    (col(Account.resume_at).is_(None)) | (col(Account.resume_at) <= now))
+             .order_by(col(Post.next_attempt_at), col(Post.id))
+             .limit(limit))
+        if is_postgres(engine):
+            q = q.with_for_update(skip_locked=True, of=Post)  # type: ignore[arg-type]
+        rows = s.exec(q).all()
+        claimed: list[Claimed] = []
+        held: dict[int, datetime | None] = {}
+        taken: dict[int, int] = defaultdict(int)
+        for post, account, campaign in rows:
+            assert post.id is not None and account.id is not None
+            if post.approved_hash != post.text_hash:
+                post.approved_hash = None
+                transition(s, post, S.DRAFT, "text changed after approval; approve it again",
+                           now, owner)
+                continue
+            if account.id not in held:
+                held[account.id] = _budget_free_at(s, account, now)
+            free_at = held[account.id]
+            if free_at is None and taken[account.id] and budgets_for(account):
+                # claims in this batch count against the budget too
+                s.flush()
+                free_at = held[account.id] = _budget_free_at(s, account, now)
+            if free_at is not None:
+                # over budget: wait for a free slot (expiry still applies at not_after)
+                post.next_attempt_at = min(free_at, post.not_after)
+                post.last_error = f"held: {account.name} is at its rate budget until {free_at:%H:%M:%S} UTC"
+                s.add(post)
+                continue
+            post.attempt += 1
+            post.lease_owner = owner
+            post.lease_until = now + lease
+            post.claimed_at = now
+            transition(s, post, S.SENDING, f"claimed by {owner}, attempt {post.attempt}", now, owner)
+            taken[account.id] += 1
+            claimed.append(Claimed(post.id, post.attempt, account, outgoing_of(s, post, account),
+                                   post.not_after, campaign.deadline))
+        return claimed
+
+
+def release(engine: Engine, item: Claimed, *, now: datetime, owner: str, reason: str) -> None:
+    """Give back a claimed post that was never attempted (the daemon is stopping)."""
+    with session(engine) as s:
+        fenced_update(s, item.post_id, item.attempt, S.SENDING, S.QUEUED, reason, now, owner,
+                      attempt=item.attempt - 1, lease_owner=None, lease_until=None)
+
+
+def attempt(engine: Engine, item: Claimed, publisher: Publisher, *,
+            now: Callable[[], datetime], owner: str, max_attempts: int) -> str:
+    """Publish one claimed post and record the outcome; returns the new state."""
+    sent_at = now()
+    if sent_at >= item.not_after or sent_at >= item.deadline:
+        # Checked with a fresh clock right before the request: never send late.
+        with session(engine) as s:
+            fenced_update(s, item.post_id, item.attempt, S.SENDING, S.EXPIRED,
+                          f"not_after {item.not_after:%H:%M:%S} UTC passed before it could be sent",
+                          sent_at, owner, lease_owner=None, lease_until=None)
+        return S.EXPIRED
+    try:
+        receipt = publisher.publish(item.outgoing)
+    except PublishError as e:
+        return record_failure(engine, item, e, now=now(), owner=owner, max_attempts=max_attempts)
+    except Exception as e:  # an adapter bug: the request may have gone out
+        log.exception("adapter %s raised unexpectedly for post %s", publisher.platform, item.post_id)
+        return record_failure(engine, item, UnknownOutcome(f"adapter error: {type(e).__name__}: {e}"),
+                              now=now(), owner=owner, max_attempts=max_attempts)
+    return record_published(engine, item.post_id, item.attempt, S.SENDING, receipt,
+                            now=now(), owner=owner)
+
+
+def record_published(engine: Engine, post_id: int, attempt_no: int, from_state: str,
+                     receipt: Receipt, *, now: datetime, owner: str,
+                     reason: str = "published") -> str:
+    with session(engine) as s:
+        ok = fenced_update(s, post_id, attempt_no, from_state, S.PUBLISHED,
+                           f"{reason}: {receipt.url or receipt.remote_id}", now, owner,
+                           remote_id=receipt.remote_id, remote_url=receipt.url,
+                           receipt=receipt.as_dict(), published_at=now, last_error=None,
+                           lease_owner=None, lease_until=None)
+    if not ok:
+        log.warning("post %s: lease lost before recording publication %s", post_id,
+                    receipt.remote_id)
+    return S.PUBLISHED
+
+
+def record_failure(engine: Engine, item: Claimed, error: PublishError, *, now: datetime,
+                   owner: str, max_attempts: int) -> str:
+    """The except ladder: the error's class decides the next state."""
+    msg = error.message[:500]
+    common = {"lease_owner": None, "lease_until": None, "last_error": msg}
+    with session(engine) as s:
+        if isinstance(error, TransientError):
+            if error.resume_at is not None:
+                _set_resume(s, item.account, error.resume_at)
+            if item.attempt >= max_attempts:
+                to, why = S.FAILED, f"gave up after {item.attempt} attempts: {msg}"
+                fenced_update(s, item.post_id, item.attempt, S.SENDING, to, why, now, owner, **common)
+                return to
+            wait = backoff(item.attempt)
+            if error.retry_after is not None:
+                wait = max(wait, timedelta(seconds=error.retry_after))
+            if error.resume_at is not None:
+                wait = max(wait, error.resume_at - now)
+            fenced_update(s, item.post_id, item.attempt, S.SENDING, S.QUEUED,
+                          f"transient: {msg}; retry in {int(wait.total_seconds())} s", now, owner,
+                          next_attempt_at=now + wait, **common)
+            return S.QUEUED
+        if isinstance(error, AuthError):
+            _pause(s, item.account, f"credentials refused: {msg}", now)
+            # The post itself is fine: it waits for the account to be resumed.
+            fenced_update(s, item.post_id, item.attempt, S.SENDING, S.QUEUED,
+                          f"account {item.account.name} paused: {msg}", now, owner,
+                          attempt=item.attempt - 1, **common)
+            return S.QUEUED
+        if isinstance(error, PermanentError):
+            fenced_update(s, item.post_id, item.attempt, S.SENDING, S.FAILED,
+                          f"refused by {item.account.platform}: {msg}", now, owner, **common)
+            return S.FAILED
+        fenced_update(s, item.post_id, item.attempt, S.SENDING, S.UNKNOWN,
+                      f"outcome unknown: {msg}; will look it up", now, owner, **common)
+        return S.UNKNOWN
+
+
+def _set_resume(s: Session, account: Account, resume_at: datetime) -> None:
+    acc = s.get(Account, account.id)
+    if acc is not None and (acc.resume_at is None or acc.resume_at < resume_at):
+        acc.resume_at = resume_at
+        s.add(acc)
+
+
+def _pause(s: Session, account: Account, reason: str, now: datetime) -> None:
+    acc = s.get(Account, account.id)
+    if acc is not None and acc.paused_reason is None:
+        acc.paused_reason = reason[:300]
+        acc.paused_at = now
+        s.add(acc)
+        log.error("account %s paused: %s", acc.name, reason)
+
+
+def reap_leases(engine: Engine, *, now: datetime, owner: str) -> int:
+    """Posts whose lease ran out (their daemon died mid-attempt) become unknown:
+    never retried blindly, they are looked up first."""
+    with session(engine) as s:
+        stale = s.exec(select(Post).where(Post.state == S.SENDING,
+                                          col(Post.lease_until) <= now)).all()
+        for p in stale:
+            assert p.id is not None
+            fenced_update(s, p.id, p.attempt, S.SENDING, S.UNKNOWN,
+                          f"lease of {p.lease_owner} expired mid-attempt; will look it up",
+                          now, owner, lease_owner=None, lease_until=None)
+        return len(stale)
+
+
+def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
+              now: datetime, owner: str, lease: timedelta, limit: int = 20) -> int:
+    """Ask the platform about each post in `unknown`: found -> published; provably
+    absent -> queued again (or expired if past not_after); can't tell -> review."""
+    with session(engine) as s:
+        q = (select(Post, Account).join(Account, col(Account.id) == Post.account_id)
+             .where(Post.state == S.UNKNOWN,
+                    (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= now))
+             .order_by(col(Post.id)).limit(limit))
+        if is_postgres(engine):
+            q = q.with_for_update(skip_locked=True, of=Post)  # type: ignore[arg-type]
+        rows = s.exec(q).all()
+        work = []
+        for post, account in rows:
+            post.lease_owner, post.lease_until = owner, now + lease
+            s.add(post)
+            work.append((post.id, post.attempt, post.claimed_at or post.due_at, post.not_after,
+                         account, outgoing_of(s, post, account)))
+    for post_id, attempt_no, since, not_after, account, outgoing in work:
+        assert post_id is not None
+        common = {"lease_owner": None, "lease_until": None}
+        try:
+            found = publishers(account).find(outgoing, since - timedelta(minutes=2))
+        except Exception as e:  # noqa: BLE001 - any failure to look it up means "can't tell"
+            reason = e.message if isinstance(e, PublishError) else f"{type(e).__name__}: {e}"
+            with session(engine) as s:
+                fenced_update(s, post_id, attempt_no, S.UNKNOWN, S.REVIEW,
+                              f"could not tell whether it went out: {reason[:300]}; "
+                              "resolve with `tminus review`", now, owner, **common)
+            continue
+        if found is not None:
+            record_published(engine, post_id, attempt_no, S.UNKNOWN, found, now=now, owner=owner,
+                             reason="found on the platform")
+            continue
+        with session(engine) as s:
+            if now >= not_after:
+                fenced_update(s, post_id, attempt_no, S.UNKNOWN, S.EXPIRED,
+                              "not on the platform, and its not_after has passed", now, owner,
+                              **common)
+            else:
+                fenced_update(s, post_id, attempt_no, S.UNKNOWN, S.QUEUED,
+                              "not on the platform; queued again", now, owner,
+                              next_attempt_at=now, **common)
+    return len(work)

@@ -1,0 +1,151 @@
+"""The tables. The `post` table is the only record of what is due; `event` is the
+audit trail with one row per state transition."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike
+    (SQLite keeps no zone: values are stored as naive UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; all instants are aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(**kw: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kw))
+
+
+class PostState:
+    DRAFT = "draft"
+    QUEUED = "queued"
+    SENDING = "sending"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    REVIEW = "review"
+    EXPIRED = "expired"
+    CANCELED = "canceled"
+
+    ALL = (DRAFT, QUEUED, SENDING, PUBLISHED, FAILED, UNKNOWN, REVIEW, EXPIRED, CANCELED)
+    FINAL = (PUBLISHED, FAILED, EXPIRED, CANCELED)
+    # the states a post can be canceled from: anything before it is handed to a platform
+    CANCELABLE = (DRAFT, QUEUED, REVIEW)
+
+
+class Campaign(SQLModel, table=True):
+    __tablename__ = "campaign"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(sa_column=Column(sa.String(64), unique=True, nullable=False))
+    title: str
+    deadline: datetime = _utc(nullable=False)
+    timezone: str
+    folder: str | None = None
+    hashtags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    account_names: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(sa.String(64), unique=True, nullable=False))
+    platform: str
+    credentials: str
+    tier: str
+    budget_posts: int | None = None
+    budget_seconds: int | None = None
+    max_characters: int | None = None     # a Mastodon instance's own limit, once read
+    handle: str | None = None             # who it posts as, from `accounts check`
+    paused_reason: str | None = None      # set on 401: its posts wait for a human
+    paused_at: datetime | None = _utc(nullable=True)
+    resume_at: datetime | None = _utc(nullable=True)   # set on 429: no attempt before
+    session: str | None = Field(default=None, repr=False)  # Bluesky login; never printed
+
+
+class Post(SQLModel, table=True):
+    __tablename__ = "post"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "plan_key", name="uq_post_campaign_plan_key"),
+        sa.Index("ix_post_due", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id", index=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    plan_key: str
+    post_key: str
+    origin: str = "plan"                  # plan | cli
+    state: str = PostState.DRAFT
+    text: str
+    text_hash: str
+    approved_hash: str | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = _utc(nullable=True)
+    due_at: datetime = _utc(nullable=False)
+    not_after: datetime = _utc(nullable=False)
+    next_attempt_at: datetime = _utc(nullable=False)
+    idempotency_key: str = Field(sa_column=Column(sa.String(64), unique=True, nullable=False))
+    attempt: int = 0
+    lease_owner: str | None = None
+    lease_until: datetime | None = _utc(nullable=True)
+    claimed_at: datetime | None = _utc(nullable=True)
+    last_error: str | None = None
+    remote_id: str | None = None
+    remote_url: str | None = None
+    receipt: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    published_at: datetime | None = _utc(nullable=True)
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    warnings: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    length: int = 0
+    length_limit: int = 0
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="post.id", index=True)
+    at: datetime = _utc(nullable=False)
+    from_state: str | None = None
+    to_state: str
+    reason: str
+    actor: str
+
+
+class Daemon(SQLModel, table=True):
+    __tablename__ = "daemon"
+
+    id: str = Field(primary_key=True)
+    hostname: str
+    pid: int
+    started_at: datetime = _utc(nullable=False)
+    beat_at: datetime = _utc(nullable=False)
+    stopped_at: datetime | None = _utc(nullable=True)
+    sent: int = 0
+    dry_run: bool = False

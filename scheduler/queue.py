@@ -1,0 +1,204 @@
+"""The queue's state machine. Every transition goes through `transition()`, which
+checks it is allowed and appends an `event` row in the same transaction.
+
+```
+draft ──approve──▶ queued ──claim──▶ sending ──ok──────────▶ published
+  ▲                  ▲  │               ├──transient──▶ queued (next_attempt_at = backoff)
+  │  text changed    │  │               ├──permanent──▶ failed
+  └──────────────────┘  │               ├──past not_after at send time──▶ expired
+                        │               └──unknown────▶ unknown ──reconcile──▶ published | queued | review
+                        └──not_after passed──▶ expired            (a draft past not_after expires too)
+any state before sending ──cancel──▶ canceled
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from content.errors import TminusError
+from scheduler.db import session
+from scheduler.models import Campaign, Event, Post, PostState
+
+S = PostState
+ALLOWED: dict[str, set[str]] = {
+    S.DRAFT: {S.QUEUED, S.CANCELED, S.EXPIRED},
+    S.QUEUED: {S.SENDING, S.DRAFT, S.EXPIRED, S.CANCELED},
+    S.SENDING: {S.PUBLISHED, S.QUEUED, S.FAILED, S.UNKNOWN, S.EXPIRED},
+    S.UNKNOWN: {S.PUBLISHED, S.QUEUED, S.REVIEW, S.EXPIRED},
+    S.REVIEW: {S.PUBLISHED, S.QUEUED, S.CANCELED},
+    S.CANCELED: {S.DRAFT},      # a post put back into the campaign file
+    S.PUBLISHED: set(),
+    S.FAILED: set(),
+    S.EXPIRED: set(),
+}
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def event(s: Session, post: Post, to: str, reason: str, now: datetime, actor: str,
+          from_state: str | None = None) -> None:
+    assert post.id is not None
+    s.add(Event(post_id=post.id, at=now, from_state=from_state, to_state=to, reason=reason,
+                actor=actor))
+
+
+def transition(s: Session, post: Post, to: str, reason: str, now: datetime, actor: str) -> None:
+    """Move `post` to state `to`, recording why. Raises on a transition the state
+    machine does not allow (a bug, or a user asking for the impossible)."""
+    if to not in ALLOWED[post.state]:
+        raise TminusError(f"post {post.id} is {post.state}; it cannot become {to}")
+    before = post.state
+    post.state = to
+    post.updated_at = now
+    s.add(post)
+    s.flush()
+    event(s, post, to, reason, now, actor, from_state=before)
+
+
+def fenced_update(s: Session, post_id: int, attempt: int, from_state: str, to: str,
+                  reason: str, now: datetime, actor: str, **values: object) -> bool:
+    """Record an outcome only if the post is still ours: same attempt, same state.
+    Zero rows means another daemon took it over (our lease was lost): nothing is
+    overwritten and False is returned."""
+    result = s.execute(
+        update(Post)
+        .where(col(Post.id) == post_id, col(Post.attempt) == attempt,
+               col(Post.state) == from_state)
+        .values(state=to, updated_at=now, **values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    s.add(Event(post_id=post_id, at=now, from_state=from_state, to_state=to, reason=reason,
+                actor=actor))
+    return True
+
+
+def find_campaign(s: Session, slug: str) -> Campaign:
+    c = s.exec(select(Campaign).where(Campaign.slug == slug)).first()
+    if c is None:
+        known = [r for r in s.exec(select(Campaign.slug)).all()]
+        hint = f"known: {', '.join(known)}" if known else "run `tminus plan DIR` first"
+        raise TminusError(f"no campaign {slug!r}; {hint}")
+    return c
+
+
+def _select_posts(s: Session, campaign: str | None, post_ids: Sequence[int]) -> list[Post]:
+    q = select(Post)
+    if campaign is not None:
+        q = q.where(Post.campaign_id == find_campaign(s, campaign).id)
+    if post_ids:
+        q = q.where(col(Post.id).in_(list(post_ids)))
+    posts = list(s.exec(q.order_by(col(Post.due_at), col(Post.id))).all())
+    missing = sorted(set(post_ids) - {p.id for p in posts if p.id is not None})
+    if missing:
+        where = f" in campaign {campaign!r}" if campaign else ""
+        raise TminusError(f"no post {', '.join(map(str, missing))}{where}; "
+                          "see `tminus list`")
+    return posts
+
+
+def approve(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by: str,
+            now: datetime) -> list[Post]:
+    """Approve drafts (all of a campaign's, or the ones named): they become queued,
+    and the hash of their text is recorded so a later change cannot slip out."""
+    if not by.strip():
+        raise TminusError("--by needs the name of the person approving")
+    with session(engine) as s:
+        posts = _select_posts(s, campaign, post_ids)
+        if post_ids:
+            wrong = [p for p in posts if p.state != S.DRAFT]
+            if wrong:
+                p = wrong[0]
+                raise TminusError(f"post {p.id} is {p.state}, not draft; only drafts are approved")
+        done = []
+        for p in posts:
+            if p.state != S.DRAFT:
+                continue
+            if p.not_after <= now:
+                transition(s, p, S.EXPIRED, "not approved before its not_after", now, by)
+                continue
+            p.approved_hash = p.text_hash
+            p.approved_by = by
+            p.approved_at = now
+            transition(s, p, S.QUEUED, f"approved by {by}", now, by)
+            done.append(p)
+        return done
+
+
+def cancel(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by: str,
+           now: datetime, reason: str | None = None) -> list[Post]:
+    with session(engine) as s:
+        posts = _select_posts(s, campaign, post_ids)
+        if post_ids:
+            wrong = [p for p in posts if p.state not in S.CANCELABLE]
+            if wrong:
+                p = wrong[0]
+                raise TminusError(f"post {p.id} is {p.state}; only draft, queued or review "
+                                  "posts can be canceled")
+        done = []
+        for p in posts:
+            if p.state in S.CANCELABLE:
+                transition(s, p, S.CANCELED, reason or f"canceled by {by}", now, by)
+                done.append(p)
+        return done
+
+
+def expire_stale(engine: Engine, now: datetime, actor: str) -> list[Post]:
+    """Drafts and queued posts whose `not_after` has passed become expired."""
+    with session(engine) as s:
+        stale = list(s.exec(
+            select(Post).where(col(Post.state).in_([S.DRAFT, S.QUEUED]),
+                               col(Post.not_after) <= now)
+        ).all())
+        for p in stale:
+            late = now - p.due_at
+            why = ("never approved" if p.state == S.DRAFT
+                   else f"not sent by its not_after ({p.not_after:%Y-%m-%d %H:%M:%S} UTC)")
+            transition(s, p, S.EXPIRED, f"{why}; due {p.due_at:%Y-%m-%d %H:%M:%S} UTC, "
+                       f"{int(late.total_seconds())} s ago", now, actor)
+        return stale
+
+
+def posts_in(engine: Engine, *, states: Iterable[str] = (), campaign: str | None = None
+             ) -> list[Post]:
+    with session(engine) as s:
+        q = select(Post)
+        if campaign:
+            q = q.where(Post.campaign_id == find_campaign(s, campaign).id)
+        states = list(states)
+        if states:
+            bad = sorted(set(states) - set(S.ALL))
+            if bad:
+                raise TminusError(f"unknown state {', '.join(bad)}; states are "
+                                  f"{', '.join(S.ALL)}")
+            q = q.where(col(Post.state).in_(states))
+        return list(s.exec(q.order_by(col(Post.due_at), col(Post.id))).all())
+
+
+def events_of(engine: Engine, post_id: int) -> tuple[Post, list[Event]]:
+    with session(engine) as s:
+        post = s.get(Post, post_id)
+        if post is None:
+            raise TminusError(f"no post {post_id}; see `tminus list`")
+        events = list(s.exec(select(Event).where(Event.post_id == post_id)
+                             .order_by(col(Event.at), col(Event.id))).all())
+        return post, events
+
+
+def next_due(engine: Engine) -> datetime | None:
+    """The earliest time a queued post may be attempted (None if none is queued)."""
+    with session(engine) as s:
+        return s.exec(
+            select(Post.next_attempt_at).where(Post.state == S.QUEUED)
+            .order_by(col(Post.next_attempt_at)).limit(1)
+        ).first()
+

@@ -1,0 +1,112 @@
+"""Rehearsal: the whole campaign through the real tick code on a virtual clock.
+
+A throw-away SQLite database, the dry-run adapter, and a `VirtualClock` that jumps from
+one due time to the next: a four-day campaign plays in seconds, through exactly the
+code the daemon runs (`Worker.tick`), and the report says what went out when and what
+expired.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import col, select
+
+from content.expand import duration_text
+from scheduler.clock import VirtualClock
+from scheduler.daemon import Worker
+from scheduler.db import make_engine, session, upgrade
+from scheduler.models import Account, Campaign, Post, PostState
+from scheduler.planner import check, plan
+from scheduler.publishers import Publishers
+from scheduler.queue import approve, expire_stale, next_due
+from scheduler.settings import Settings
+
+
+@dataclass
+class Sent:
+    at: datetime
+    due: datetime
+    t_minus: str
+    account: str
+    platform: str
+    text: str
+
+    @property
+    def late_seconds(self) -> float:
+        return (self.at - self.due).total_seconds()
+
+
+@dataclass
+class Report:
+    slug: str
+    deadline: datetime
+    sent: list[Sent] = field(default_factory=list)
+    expired: list[tuple[datetime, str, str]] = field(default_factory=list)  # due, account, reason
+    other: dict[str, int] = field(default_factory=dict)
+    after_deadline: int = 0
+    ticks: int = 0
+
+
+def rehearse(folder: Path, *, start: datetime | None = None,
+             skip: set[str] | None = None) -> Report:
+    """Plan, approve and play the campaign in `folder`. `start` defaults to one minute
+    before its first post. Posts whose key is in `skip` are left unapproved (they show
+    up as expired, as they would in real life)."""
+    campaign, expansion = check(folder, now=None)
+    if start is None:
+        first = min((p.due_at for p in expansion.posts), default=campaign.deadline)
+        start = first - timedelta(minutes=1)
+    clock = VirtualClock(start)
+    with tempfile.TemporaryDirectory(prefix="tminus-rehearse-") as tmp:
+        settings = Settings(database_url=f"sqlite:///{tmp}/rehearse.db",
+                            dryrun_outbox=Path(tmp) / "outbox.jsonl", dry_run=True)
+        engine = make_engine(settings.database_url)
+        try:
+            upgrade(engine)
+            plan(engine, folder, now=clock.now(), actor="rehearsal")
+            with session(engine) as s:
+                ids = [p.id for p in s.exec(select(Post)).all()
+                       if p.id is not None and p.post_key not in (skip or set())]
+            if ids:
+                approve(engine, campaign=campaign.slug, post_ids=ids, by="rehearsal",
+                        now=clock.now())
+            worker = Worker(engine, settings, clock, Publishers(engine, settings, now=clock.now,
+                                                                dry_run=True), owner="rehearsal")
+            report = Report(slug=campaign.slug, deadline=campaign.deadline)
+            while (due := next_due(engine)) is not None:
+                clock.set(due)
+                worker.tick()
+                report.ticks += 1
+            clock.set(campaign.deadline)
+            expire_stale(engine, clock.now(), "rehearsal")
+            _collect(engine, report)
+        finally:
+            engine.dispose()
+    return report
+
+
+def _collect(engine: object, report: Report) -> None:
+    from sqlalchemy.engine import Engine
+    assert isinstance(engine, Engine)
+    with session(engine) as s:
+        accounts = {a.id: a for a in s.exec(select(Account)).all()}
+        camp = s.exec(select(Campaign)).one()
+        for p in s.exec(select(Post).order_by(col(Post.due_at), col(Post.id))).all():
+            acc = accounts[p.account_id]
+            if p.state == PostState.PUBLISHED and p.published_at is not None:
+                report.sent.append(Sent(p.published_at, p.due_at,
+                                        duration_text(camp.deadline - p.published_at),
+                                        acc.name, acc.platform, p.text))
+                if p.published_at >= camp.deadline:
+                    report.after_deadline += 1
+            elif p.state == PostState.EXPIRED:
+                from scheduler.models import Event
+                last = s.exec(select(Event).where(Event.post_id == p.id)
+                              .order_by(col(Event.id).desc())).first()
+                report.expired.append((p.due_at, acc.name, last.reason if last else ""))
+            else:
+                report.other[p.state] = report.other.get(p.state, 0) + 1

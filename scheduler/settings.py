@@ -1,0 +1,91 @@
+"""Settings, built once at the edge from the environment (and `.env`).
+
+Core classes take a `Settings` (or plain arguments); nothing else reads `os.environ`.
+Every variable is documented in `.env.example`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from content.errors import TminusError
+from scheduler import defaults
+
+SETTINGS_VARS = {
+    "TMINUS_DATABASE_URL": "database URL (default sqlite:///tminus.db)",
+    "TMINUS_DRYRUN_OUTBOX": "file the dry-run adapter appends posts to (default outbox.jsonl)",
+    "TMINUS_POLL_SECONDS": "longest the daemon sleeps between checks (default 2)",
+    "TMINUS_LEASE_SECONDS": "how long a claimed post belongs to one daemon (default 120)",
+    "TMINUS_REQUEST_TIMEOUT": "timeout of every platform request, seconds (default 10)",
+    "TMINUS_MAX_ATTEMPTS": "attempts before a post fails (default 8)",
+    "TMINUS_DRY_RUN": "1 to send every post through the dry-run adapter (default 0)",
+    "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING (default INFO)",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = defaults.DATABASE_URL
+    dryrun_outbox: Path = Path(defaults.DRYRUN_OUTBOX)
+    poll_seconds: float = defaults.POLL_SECONDS
+    lease_seconds: float = defaults.LEASE_SECONDS
+    request_timeout: float = defaults.REQUEST_TIMEOUT_SECONDS
+    max_attempts: int = defaults.MAX_ATTEMPTS
+    dry_run: bool = False
+    log_level: str = "INFO"
+    # TMINUS_<PREFIX>_<SUFFIX> credentials, kept apart so they are never printed
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.poll_seconds <= 0 or self.lease_seconds <= 0 or self.request_timeout <= 0:
+            raise TminusError("TMINUS_POLL_SECONDS, TMINUS_LEASE_SECONDS and "
+                              "TMINUS_REQUEST_TIMEOUT must be positive numbers")
+        if self.max_attempts < 1:
+            raise TminusError("TMINUS_MAX_ATTEMPTS must be a whole number ≥ 1")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        return cls(
+            database_url=env.get("TMINUS_DATABASE_URL") or defaults.DATABASE_URL,
+            dryrun_outbox=Path(env.get("TMINUS_DRYRUN_OUTBOX") or defaults.DRYRUN_OUTBOX),
+            poll_seconds=_number(env, "TMINUS_POLL_SECONDS", defaults.POLL_SECONDS),
+            lease_seconds=_number(env, "TMINUS_LEASE_SECONDS", defaults.LEASE_SECONDS),
+            request_timeout=_number(env, "TMINUS_REQUEST_TIMEOUT",
+                                    defaults.REQUEST_TIMEOUT_SECONDS),
+            max_attempts=int(_number(env, "TMINUS_MAX_ATTEMPTS", defaults.MAX_ATTEMPTS)),
+            dry_run=env.get("TMINUS_DRY_RUN", "0").strip().lower() in ("1", "true", "yes"),
+            log_level=(env.get("TMINUS_LOG_LEVEL") or "INFO").upper(),
+            env={k: v for k, v in env.items() if k.startswith("TMINUS_")},
+        )
+
+    def credentials(self, prefix: str, names: Mapping[str, str],
+                    optional: Mapping[str, str] = {}) -> dict[str, str]:
+        """{SUFFIX: value} for TMINUS_<prefix>_<SUFFIX>; a missing required one is a
+        one-line error naming the variable (never a value)."""
+        out: dict[str, str] = {}
+        for suffix, what in names.items():
+            var = f"TMINUS_{prefix}_{suffix}"
+            value = self.env.get(var, "").strip()
+            if not value:
+                raise TminusError(f"{var} is not set ({what}); add it to .env "
+                                  "(see .env.example)")
+            out[suffix] = value
+        for suffix in optional:
+            value = self.env.get(f"TMINUS_{prefix}_{suffix}", "").strip()
+            if value:
+                out[suffix] = value
+        return out
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise TminusError(f"{name}={raw!r} is not a number") from None
