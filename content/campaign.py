@@ -211,7 +211,7 @@ def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
     line = c.line_of(r"^\s*deadline\s*=")
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(str(value))
         except ValueError:
             pass
     if not isinstance(value, datetime):
@@ -222,7 +222,7 @@ def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
         if tz is None:
             return None
         value = value.replace(tzinfo=tz)
-    deadline = value.astimezone(UTC)
+    deadline: datetime = value.astimezone(UTC)
     if now is not None and deadline <= now:
         shown = deadline.astimezone(tz or UTC)
         c.add(f"{shown:%Y-%m-%d %H:%M %Z} is in the past; a campaign can only be planned "

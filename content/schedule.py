@@ -58,7 +58,10 @@ def parse_duration(value: str) -> timedelta:
     m = _DURATION.match(value.strip()) if isinstance(value, str) else None
     if not m or not any(m.groupdict().values()):
         raise ScheduleError(f"{value!r} is not a duration; write e.g. \"3h\", \"1d12h\", \"90m\"")
-    return _delta(m)
+    delta = _delta(m)
+    if delta <= timedelta(0):
+        raise ScheduleError(f"{value!r} is zero; a duration must be longer than that")
+    return delta
 
 
 def _delta(m: re.Match[str]) -> timedelta:
@@ -137,6 +140,14 @@ def _range(spec: dict[str, Any], *, deadline: datetime, tz: ZoneInfo) -> tuple[d
 
 
 def _capped(fires: list[Fire]) -> list[Fire]:
+    """Sorted, at most one fire per instant (two local times can meet when the DST
+    rule moves one out of a gap: the post goes out once, with the warning kept)."""
+    by_instant: dict[datetime, Fire] = {}
+    for f in fires:
+        seen = by_instant.get(f.at)
+        if seen is None or (seen.warning is None and f.warning is not None):
+            by_instant[f.at] = f
+    fires = [by_instant[at] for at in sorted(by_instant)]
     if len(fires) > MAX_FIRES_PER_SCHEDULE:
         raise ScheduleError(f"expands to more than {MAX_FIRES_PER_SCHEDULE} posts; "
                             "narrow `from`/`until` or the cron expression")
@@ -195,6 +206,33 @@ def _daily(value: Any, start: datetime, end: datetime, deadline: datetime,
     return sorted(fires, key=lambda f: f.at)
 
 
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _standard_weekdays(expr: str) -> str:
+    """APScheduler 3 numbers weekdays from Monday = 0; crontab from Sunday = 0 (and 7).
+    Numeric items of the day-of-week field are rewritten as lists of day names, which
+    both read the same way ("1-5" -> "mon,tue,wed,thu,fri", "*/2" -> "sun,tue,thu,sat")."""
+    fields = expr.split()
+    if len(fields) != 5:
+        return expr  # from_crontab reports the error
+    items = []
+    for item in fields[4].split(","):
+        m = re.fullmatch(r"(\*|\d+)(?:-(\d+))?(?:/(\d+))?", item)
+        if not m or (m.group(1) == "*" and not m.group(3)):
+            items.append(item)   # names, or a plain "*": the same in both
+            continue
+        first = 0 if m.group(1) == "*" else int(m.group(1))
+        last = int(m.group(2)) if m.group(2) else (6 if m.group(1) == "*" or m.group(3) else first)
+        step = int(m.group(3) or 1)
+        if first > 7 or last > 7 or step < 1:
+            raise ScheduleError(f"day of week {item!r} in {expr!r}: use 0-7 (0 and 7 are "
+                                "Sunday) or names like mon-fri")
+        items.extend(_WEEKDAYS[n] for n in range(first, last + 1, step))
+    fields[4] = ",".join(dict.fromkeys(items))
+    return " ".join(fields)
+
+
 def _cron(expr: Any, start: datetime, end: datetime, deadline: datetime,
           tz: ZoneInfo) -> list[Fire]:
     if not isinstance(expr, str):
@@ -202,7 +240,7 @@ def _cron(expr: Any, start: datetime, end: datetime, deadline: datetime,
     # CronTrigger walks wall-clock time in UTC (which has no DST), so every local time
     # the expression names comes out once; our own DST rule then places it.
     try:
-        trigger = CronTrigger.from_crontab(expr, timezone=UTC)
+        trigger = CronTrigger.from_crontab(_standard_weekdays(expr), timezone=UTC)
     except ValueError as e:
         raise ScheduleError(f"{expr!r} is not a valid cron expression ({e})") from None
     wall = start.astimezone(tz).replace(tzinfo=None) - timedelta(hours=3)

@@ -303,8 +303,8 @@ def status() -> None:
         else:
             out.print("[red]no daemon running[/] — start one with `tminus run`")
         counts: dict[str, int] = {}
-        for p in s.exec(select(Post.state)).all():
-            counts[p] = counts.get(p, 0) + 1
+        for st in s.exec(select(Post.state)).all():
+            counts[st] = counts.get(st, 0) + 1
         out.print("posts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
         camps = {c.id: c for c in s.exec(select(Campaign)).all()}
         accs = {a.id: a for a in s.exec(select(Account)).all()}

@@ -77,7 +77,7 @@ def outgoing_of(s: Session, post: Post, account: Account) -> Outgoing:
         if parent is not None and parent.receipt:
             reply_to = Receipt.from_dict(parent.receipt)
             root_id = (parent.options or {}).get("thread_root_post") or parent.id
-            root = s.get(Post, int(root_id))
+            root = s.get(Post, int(str(root_id)))
             thread_root = Receipt.from_dict(root.receipt) if root and root.receipt else reply_to
     assert post.id is not None
     return Outgoing(
@@ -124,7 +124,7 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
              .order_by(col(Post.next_attempt_at), col(Post.id))
              .limit(limit))
         if is_postgres(engine):
-            q = q.with_for_update(skip_locked=True, of=Post)  # type: ignore[arg-type]
+            q = q.with_for_update(skip_locked=True, of=Post)
         rows = s.exec(q).all()
         claimed: list[Claimed] = []
         held: dict[int, datetime | None] = {}
@@ -283,7 +283,7 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
                     (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= now))
              .order_by(col(Post.id)).limit(limit))
         if is_postgres(engine):
-            q = q.with_for_update(skip_locked=True, of=Post)  # type: ignore[arg-type]
+            q = q.with_for_update(skip_locked=True, of=Post)
         rows = s.exec(q).all()
         work = []
         for post, account in rows:

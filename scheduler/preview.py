@@ -102,7 +102,7 @@ def render_table(timelines: list[Timeline], console: Console) -> None:
         for name, kw in (("id", {"justify": "right"}), ("when", {}), ("T-minus", {}),
                          ("account", {}), ("length", {"justify": "right"}), ("state", {}),
                          ("text", {"ratio": 3})):
-            table.add_column(name, **kw)  # type: ignore[arg-type]
+            table.add_column(name, **kw)
         for r in t.rows:
             length = Text(f"{r.length}/{r.limit}", style="green" if r.ok else "bold red")
             text = Text(r.text)

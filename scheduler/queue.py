@@ -64,14 +64,14 @@ def transition(s: Session, post: Post, to: str, reason: str, now: datetime, acto
     event(s, post, to, reason, now, actor, from_state=before)
 
 
-def fenced_update(s: Session, post_id: int, attempt: int, from_state: str, to: str,
+def fenced_update(s: Session, post_id: int, expect_attempt: int, from_state: str, to: str,
                   reason: str, now: datetime, actor: str, **values: object) -> bool:
     """Record an outcome only if the post is still ours: same attempt, same state.
     Zero rows means another daemon took it over (our lease was lost): nothing is
     overwritten and False is returned."""
     result = s.execute(
         update(Post)
-        .where(col(Post.id) == post_id, col(Post.attempt) == attempt,
+        .where(col(Post.id) == post_id, col(Post.attempt) == expect_attempt,
                col(Post.state) == from_state)
         .values(state=to, updated_at=now, **values)
     )

@@ -1,0 +1,27 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# A one-minute countdown campaign on SQLite, sent through the dry-run adapter.
+demo: $(BIN)/.installed
+	$(BIN)/tminus demo
+
+# The whole suite: pytest (unit, CLI, fake-platform and end-to-end tests) and mypy.
+test: $(BIN)/.installed
+	$(BIN)/pytest
+	$(BIN)/mypy
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) tminus.db tminus.db-wal tminus.db-shm outbox.jsonl tminus-demo

@@ -1,0 +1,115 @@
+"""Shared fixtures: a fresh SQLite database per test, campaign folders written on the
+fly, a fixed clock, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from scheduler.db import make_engine, upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = make_engine(f"sqlite:///{tmp_path}/tminus.db")
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+CampaignFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def make_campaign(tmp_path: Path) -> CampaignFactory:
+    """Write a campaign folder: `make_campaign(toml, templates={name: text})`."""
+    counter = iter(range(1000))
+
+    def make(toml: str, templates: dict[str, str] | None = None, name: str | None = None) -> Path:
+        folder = tmp_path / (name or f"campaign{next(counter)}")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "campaign.toml").write_text(textwrap.dedent(toml), encoding="utf-8")
+        for fname, text in (templates or {}).items():
+            (folder / fname).write_text(textwrap.dedent(text), encoding="utf-8")
+        return folder
+
+    return make
+
+
+def simple_toml(deadline: str = "2099-01-20T12:00:00-05:00", *, slug: str = "testcamp",
+                posts: str | None = None, accounts: str | None = None) -> str:
+    """A small valid campaign: two dry-run accounts, a daily countdown and a last call."""
+    accounts = accounts or """
+        [accounts.org]
+        platform = "dryrun"
+
+        [accounts.partner]
+        platform = "dryrun"
+    """
+    posts = posts or """
+        [[posts]]
+        key = "daily"
+        text = "{{ time_left }} left. Call {{ call_line }}. {{ hashtags }}"
+        accounts = ["org"]
+        schedule = { daily = "09:00", from = "T-3d" }
+
+        [[posts]]
+        key = "last-call"
+        text = "Last call from {{ account }}: {{ hours_left }} hours. {{ hashtags }}"
+        accounts = ["org", "partner"]
+        schedule = { at = "T-2h" }
+    """
+    return textwrap.dedent(f"""
+        [campaign]
+        slug = "{slug}"
+        title = "Test campaign"
+        deadline = {deadline}
+        timezone = "America/New_York"
+        hashtags = ["#TestTag"]
+
+        [vars]
+        call_line = "202-555-0100"
+    """) + textwrap.dedent(accounts) + textwrap.dedent(posts)
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """Run `tminus ARGS` in-process against a database in tmp_path."""
+    monkeypatch.setenv("TMINUS_DATABASE_URL", f"sqlite:///{tmp_path}/tminus.db")
+    monkeypatch.setenv("TMINUS_DRYRUN_OUTBOX", str(tmp_path / "outbox.jsonl"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+    from scheduler.cli import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["tminus", *args])
+        with pytest.raises(SystemExit) as exc:
+            main()
+        captured = capsys.readouterr()
+        code = exc.value.code
+        return CliResult(int(code) if isinstance(code, int) else (0 if code is None else 1),
+                         captured.out, captured.err)
+
+    return run
+
+
+NOW = datetime(2099, 1, 10, 12, 0, tzinfo=UTC)
