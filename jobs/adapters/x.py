@@ -1,0 +1,396 @@
+"""The X adapter: tweepy's v2 `Client` with OAuth 1.0a user context, one attempt per call.
+
+Endpoints (all on api.twitter.com, signed with the account's OAuth 1.0a credentials):
+
+- `POST /2/tweets` (`Client.create_tweet`): the post; `reply.in_reply_to_tweet_id` for
+  threads, `media.media_ids` for images.
+- `POST /2/media/upload` (simple upload, multipart `media` + `media_category=tweet_image`,
+  answer `data.id`) and `POST /2/media/metadata` (alt text). tweepy 4.17 only knows the
+  retired v1.1 upload, so these two go through the Client's own `session`, signed the
+  way `Client.request()` signs (an `OAuth1UserHandler(...).apply_auth()` object).
+- `GET /2/users/me` (`check()`, and the user id `find()` needs; cached with the username,
+  which also makes receipt URLs `https://x.com/<username>/status/<id>`).
+- `GET /2/users/:id/tweets` with `start_time` (`find()`).
+
+tweepy's `Client` hard-codes `https://api.twitter.com` and passes no timeout, so a
+transport adapter is mounted on its session for "https://": it applies our timeout to
+every request and, when `API_BASE` is set (tests, a fake server), rewrites the
+api.twitter.com host to it, so nothing then reaches the real X.
+
+Error rule (every failure becomes one of `jobs.errors`):
+
+- 401 -> AuthError. 400 (text too long: "Your Tweet text is too long..."), 403, 404 and
+  any other 4xx -> PermanentError, except the duplicate-content 403 below.
+- 429 -> TransientError. `resume_at` is `x-rate-limit-reset` (Unix seconds) or, when
+  `x-user-limit-24hour-remaining` / `x-app-limit-24hour-remaining` is 0, the later of the
+  matching `...-24hour-reset` headers (tweepy ignores those); `retry_after` is the
+  seconds from now until then.
+- 5xx on `POST /2/tweets`: 503 -> TransientError, 500/502/504 (and any other 5xx) ->
+  UnknownOutcome. X documents 503 as "overloaded, try again later": the request was
+  turned away before any work; and since early 2026 X has answered 503 persistently to
+  the posts of some apps (tweepy issue #2237), where UnknownOutcome would make the
+  scheduler reconcile (one paid timeline read each) after every attempt. 500/502/504
+  come from inside X or its gateway after the request was accepted, so the tweet may
+  exist: the scheduler reconciles with `find()`. Should a 503 ever have created the
+  tweet after all, the retry is refused as a duplicate, which is handled below.
+- Duplicate content (403, detail "You are not allowed to create a Tweet with duplicate
+  content.", no api code, so the message is matched): `publish()` calls `find()` from
+  10 minutes before `post.due_at` (clock skew margin; an attempt never starts before
+  the post is due) and returns that receipt when the tweet is already out, else raises
+  PermanentError (an identical, older tweet blocks this one).
+- Network: no connection made (refused, connect timeout, TLS failure) -> TransientError.
+  A read timeout or a connection dropped after the request was written -> UnknownOutcome
+  for `POST /2/tweets` (a timeout before X acted looks the same from here), and
+  TransientError for everything else: a media upload that may have landed only leaves
+  an unused media id that X expires after a day.
+- `find()` raises UnknownOutcome for any failure of its own requests; `check()` maps
+  failures like a publish that created nothing.
+
+`find()` compares texts loosely, because the timeline does not return the text we sent:
+X replaces every link (with or without a scheme) by a t.co link, appends a t.co link to
+the media of a tweet with images, and HTML-escapes `&`, `<` and `>`. Both texts are
+NFC-normalised, links masked out (also bare domains), trailing links dropped, and
+whitespace collapsed; for a reply, the `replied_to` reference must name
+`post.reply_to`. Threads reply to our own tweets, so X prepends no @mention. The
+timeline can lag a freshly created tweet by a few seconds: a `find()` at once after a
+timeout may say absent for a tweet that is about to appear.
+
+X has no per-post language (it detects it), visibility or content warning:
+`post.language`, `post.visibility` and `post.content_warning` are not sent.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+import tweepy
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+from jobs.adapters.base import SessionStore
+from jobs.errors import (
+    AuthError,
+    PermanentError,
+    PublishError,
+    TransientError,
+    UnknownOutcome,
+)
+from jobs.outgoing import Identity, Media, Outgoing, Receipt
+
+API_HOST = "api.twitter.com"
+API_ROOT = f"https://{API_HOST}"
+MAX_MEDIA = 4                 # images per tweet
+TIMELINE_PAGE = 100           # max_results allowed by GET /2/users/:id/tweets
+TIMELINE_PAGES = 5            # find() reads at most this many pages before giving up
+DUPLICATE_LOOKBACK = timedelta(minutes=10)
+DUPLICATE_DETAIL = "duplicate content"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _XTransport(HTTPAdapter):
+    """Gives every request our timeout and, with `api_base`, sends api.twitter.com
+    requests there instead. The OAuth signature was computed for the original URL,
+    which is what the real X would check; a fake server does not check it."""
+
+    def __init__(self, timeout: float, api_base: str | None) -> None:
+        super().__init__(max_retries=0)  # one attempt: no silent retry inside urllib3
+        self.timeout = timeout
+        self.api_base = api_base.rstrip("/") if api_base else None
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+             verify: bool | str = True,
+             cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
+        if self.api_base and request.url:
+            parts = urlsplit(request.url)
+            if parts.hostname == API_HOST:
+                query = f"?{parts.query}" if parts.query else ""
+                request.url = f"{self.api_base}{parts.path}{query}"
+        return super().send(request, stream=stream, timeout=self.timeout, verify=verify,
+                            cert=cert, proxies=proxies)
+
+
+class XPublisher:
+    """Publishes to one X account."""
+
+    platform: ClassVar[str] = "x"
+    CREDENTIALS: ClassVar[dict[str, str]] = {
+        "API_KEY": "the app's API key (OAuth 1.0a consumer key)",
+        "API_SECRET": "the app's API key secret (consumer secret)",
+        "ACCESS_TOKEN": "the account's access token (read and write)",
+        "ACCESS_SECRET": "the account's access token secret",
+    }
+    OPTIONAL: ClassVar[dict[str, str]] = {
+        "API_BASE": "base URL replacing https://api.twitter.com (tests, a fake server)",
+    }
+
+    def __init__(self, *, api_key: str, api_secret: str, access_token: str,
+                 access_secret: str, api_base: str | None = None, timeout: float = 10.0,
+                 now: Callable[[], datetime] = _utcnow) -> None:
+        if api_base and not api_base.startswith(("http://", "https://")):
+            raise ValueError("X API_BASE must be an http:// or https:// URL")
+        self._client = tweepy.Client(
+            consumer_key=api_key, consumer_secret=api_secret,
+            access_token=access_token, access_token_secret=access_secret,
+            return_type=dict, wait_on_rate_limit=False)
+        self._transport = _XTransport(timeout, api_base)
+        self._client.session.mount("https://", self._transport)
+        self._now = now
+        self._me: tuple[str, str, str | None] | None = None  # id, username, name
+
+    @classmethod
+    def from_credentials(cls, account: str, creds: Mapping[str, str], *,
+                         timeout: float = 10.0,
+                         session_store: SessionStore | None = None) -> XPublisher:
+        # OAuth 1.0a is stateless: there is no session to store.
+        missing = [name for name in cls.CREDENTIALS if not creds.get(name)]
+        if missing:
+            raise AuthError(f"X account {account}: missing credentials {', '.join(missing)}")
+        return cls(api_key=creds["API_KEY"], api_secret=creds["API_SECRET"],
+                   access_token=creds["ACCESS_TOKEN"], access_secret=creds["ACCESS_SECRET"],
+                   api_base=creds.get("API_BASE") or None, timeout=timeout)
+
+    # -- publish ---------------------------------------------------------------------
+
+    def publish(self, post: Outgoing) -> Receipt:
+        if len(post.media) > MAX_MEDIA:
+            raise PermanentError(f"X takes at most {MAX_MEDIA} images, got {len(post.media)}")
+        media_ids = [self._upload(media) for media in post.media]
+        kwargs: dict[str, Any] = {"text": post.text}
+        if post.reply_to is not None:
+            kwargs["in_reply_to_tweet_id"] = post.reply_to.remote_id
+        if media_ids:
+            kwargs["media_ids"] = media_ids
+        try:
+            body = self._call("create tweet", self._client.create_tweet, creating=True,
+                              **kwargs)
+        except PermanentError as exc:
+            if DUPLICATE_DETAIL not in exc.message.lower():
+                raise
+            # An earlier attempt of this very post may be out already.
+            found = self.find(post, post.due_at - DUPLICATE_LOOKBACK)
+            if found is not None:
+                return found
+            raise PermanentError(f"{exc.message} (no such tweet since the post was due: "
+                                 "an older identical tweet blocks it)") from exc
+        tweet_id = _data_id(body)
+        if tweet_id is None:
+            raise UnknownOutcome("X create tweet: 2xx answer without data.id")
+        return self._receipt(tweet_id)
+
+    def _upload(self, media: Media) -> str:
+        path = Path(media.path)
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise PermanentError(f"X upload media: cannot read {path.name}: "
+                                 f"{exc.strerror}") from exc
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        body = self._signed_post("upload media", "/2/media/upload",
+                                 files={"media": (path.name, content, mime)},
+                                 data={"media_category": "tweet_image"})
+        media_id = _data_id(body)
+        if media_id is None:
+            raise TransientError("X upload media: 2xx answer without data.id")
+        if media.alt:
+            self._signed_post("set alt text", "/2/media/metadata", json={
+                "id": media_id, "metadata": {"alt_text": {"text": media.alt}}})
+        return media_id
+
+    def _signed_post(self, action: str, route: str, **kwargs: Any) -> dict[str, Any]:
+        """POST to an endpoint tweepy lacks, signed the way `Client.request()` signs."""
+        client = self._client
+        auth = tweepy.OAuth1UserHandler(
+            client.consumer_key, client.consumer_secret,
+            client.access_token, client.access_token_secret).apply_auth()
+        try:
+            with client.session.post(API_ROOT + route, auth=auth,
+                                     headers={"User-Agent": client.user_agent},
+                                     **kwargs) as response:
+                if not 200 <= response.status_code < 300:
+                    # tweepy's exception reads X's error text out of the answer.
+                    raise _http_error(tweepy.HTTPException(response), action,
+                                      creating=False, now=self._now())
+                body: dict[str, Any] = response.json()
+                return body
+        except requests.RequestException as exc:
+            raise _network_error(exc, action, creating=False) from exc
+
+    def _receipt(self, tweet_id: str) -> Receipt:
+        if self._me is not None:
+            return Receipt(remote_id=tweet_id, url=f"https://x.com/{self._me[1]}/status/{tweet_id}")
+        return Receipt(remote_id=tweet_id, url=f"https://x.com/i/web/status/{tweet_id}")
+
+    # -- find ------------------------------------------------------------------------
+
+    def find(self, post: Outgoing, since: datetime) -> Receipt | None:
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        since = min(since, self._now())   # X refuses a start_time in the future
+        wanted = _comparable(post.text)
+        try:
+            user_id = self._whoami()[0]
+            token: str | None = None
+            for _ in range(TIMELINE_PAGES):
+                params: dict[str, Any] = {
+                    "start_time": since, "max_results": TIMELINE_PAGE,
+                    "tweet_fields": ["created_at", "referenced_tweets"]}
+                if token:
+                    params["pagination_token"] = token
+                # Replies are not excluded: every post after the first of a thread is one.
+                body = self._call("read timeline", self._client.get_users_tweets, user_id,
+                                  user_auth=True, **params)
+                for tweet in body.get("data") or []:
+                    if (_comparable(_unescape(str(tweet.get("text", "")))) == wanted
+                            and _replies_to(tweet, post.reply_to)):
+                        return self._receipt(str(tweet["id"]))
+                token = (body.get("meta") or {}).get("next_token")
+                if not token:
+                    return None
+        except UnknownOutcome:
+            raise
+        except PublishError as exc:
+            raise UnknownOutcome(f"X find: {exc.message}") from exc
+        raise UnknownOutcome(f"X find: more than {TIMELINE_PAGE * TIMELINE_PAGES} tweets "
+                             f"since {since.isoformat()}, stopped looking")
+
+    # -- check -----------------------------------------------------------------------
+
+    def check(self) -> Identity:
+        self._me = None   # always ask: this is the credentials check
+        user_id, username, name = self._whoami()
+        return Identity(platform="x", handle=f"@{username}", remote_id=user_id,
+                        display_name=name)
+
+    def _whoami(self) -> tuple[str, str, str | None]:
+        if self._me is None:
+            data = self._call("who am I", self._client.get_me).get("data") or {}
+            if "id" not in data or "username" not in data:
+                raise TransientError("X who am I: answer without data.id/username")
+            self._me = (str(data["id"]), str(data["username"]), data.get("name"))
+        return self._me
+
+    # -- calls -----------------------------------------------------------------------
+
+    def _call(self, action: str, fn: Callable[..., Any], *args: Any,
+              creating: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """One tweepy call, its failures mapped to the error tree."""
+        try:
+            body = fn(*args, **kwargs)
+        except tweepy.HTTPException as exc:
+            raise _http_error(exc, action, creating=creating, now=self._now()) from exc
+        except requests.RequestException as exc:
+            raise _network_error(exc, action, creating=creating) from exc
+        if not isinstance(body, dict):
+            raise _network_error(requests.RequestException("answer is not a JSON object"),
+                                 action, creating=creating)
+        return body
+
+
+def _http_error(exc: tweepy.HTTPException, action: str, *, creating: bool,
+                now: datetime) -> PublishError:
+    response = exc.response
+    status = int(response.status_code)
+    text = "; ".join(str(m) for m in exc.api_messages) or str(response.reason or "")
+    message = f"X {action}: {status} {text}".rstrip()
+    if status == 401:
+        return AuthError(message)
+    if status == 429:
+        resume_at = _rate_limit_resume(response.headers, now)
+        retry_after = (max(0.0, (resume_at - now).total_seconds())
+                       if resume_at is not None else None)
+        return TransientError(message, retry_after=retry_after, resume_at=resume_at)
+    if status >= 500:
+        if creating and status != 503:
+            return UnknownOutcome(f"{message} (the tweet may have been created)")
+        return TransientError(message)
+    return PermanentError(message)
+
+
+def _rate_limit_resume(headers: Mapping[str, str], now: datetime) -> datetime | None:
+    """When the limit that answered 429 lifts: the 15-minute window's reset, or a later
+    24-hour reset when that cap is the one used up."""
+    resets = [_epoch(headers.get("x-rate-limit-reset"))]
+    for scope in ("user", "app"):
+        if (headers.get(f"x-{scope}-limit-24hour-remaining") or "").strip() == "0":
+            resets.append(_epoch(headers.get(f"x-{scope}-limit-24hour-reset")))
+    known = [r for r in resets if r is not None]
+    return max(known) if known else None
+
+
+def _epoch(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(str(value).strip()), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _network_error(exc: requests.RequestException, action: str, *,
+                   creating: bool) -> PublishError:
+    # The exception's text names host and path, never headers: no credential in it.
+    detail = f"{type(exc).__name__}: {exc}"
+    if _not_sent(exc):
+        return TransientError(f"X {action}: could not connect ({detail})")
+    if creating:
+        return UnknownOutcome(f"X {action}: no usable answer after the request was sent "
+                              f"({detail})")
+    return TransientError(f"X {action}: no usable answer ({detail})")
+
+
+def _not_sent(exc: requests.RequestException) -> bool:
+    """True when requests never got to write the request: connection refused, DNS,
+    connect timeout, TLS handshake. A dropped connection or a read timeout after
+    connecting may come after X read the request."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.SSLError,
+                        requests.exceptions.ProxyError, requests.exceptions.InvalidURL)):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        reason = exc.args[0]
+        return (isinstance(reason, MaxRetryError)
+                and isinstance(reason.reason, (NewConnectionError, ConnectTimeoutError)))
+    return False
+
+
+def _data_id(body: Mapping[str, Any]) -> str | None:
+    data = body.get("data")
+    if isinstance(data, dict) and data.get("id"):
+        return str(data["id"])
+    return None
+
+
+_LINK = re.compile(r"https?://\S+|\b(?:[a-z0-9-]+\.)+[a-z]{2,}(?:/\S*)?", re.IGNORECASE)
+_TRAILING_LINKS = re.compile(r"(?:\s*\x00)+\s*$")
+
+
+def _comparable(text: str) -> str:
+    """The text with what X rewrites taken out (see the module docstring)."""
+    text = unicodedata.normalize("NFC", text)
+    text = _LINK.sub("\x00", text)
+    text = _TRAILING_LINKS.sub("", text)
+    return " ".join(text.split())
+
+
+def _unescape(text: str) -> str:
+    # X escapes exactly these three in tweet text; html.unescape would also turn an
+    # entity the author typed ("&copy;") into a character they did not send.
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _replies_to(tweet: Mapping[str, Any], parent: Receipt | None) -> bool:
+    refs = tweet.get("referenced_tweets")
+    if parent is None or refs is None:
+        return True
+    return any(ref.get("type") == "replied_to" and str(ref.get("id")) == parent.remote_id
+               for ref in refs)
