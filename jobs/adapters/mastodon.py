@@ -1,0 +1,399 @@
+"""The Mastodon adapter, through Mastodon.py 2.3.
+
+Credentials: INSTANCE (the server's base URL, e.g. https://mastodon.social; a bare host
+gets https://) and ACCESS_TOKEN (an application token with the scopes write:statuses,
+write:media, read:accounts and read:statuses). Tokens do not expire, so the session store
+is not used.
+
+Endpoints:
+- publish: `POST /api/v2/media` per image (description = alt text; before its first upload
+  Mastodon.py itself reads `GET /api/v1/instance/` and `/api/v2/instance/` to pick the
+  media endpoint), then `POST /api/v1/statuses` with the post's idempotency key in the
+  `Idempotency-Key` header on every attempt. Mastodon remembers the key for about an hour
+  and answers a repeat with the status it already made, so a retry within that hour
+  never makes a second copy.
+- find: `GET /api/v1/accounts/verify_credentials` (the account id, cached), then
+  `GET /api/v1/accounts/:id/statuses?limit=40&exclude_reblogs=true`, paging back with
+  `max_id`. The Idempotency-Key cannot serve as a lookup: a repeat would create the post.
+- check: `GET /api/v1/accounts/verify_credentials`.
+- max_characters: `GET /api/v2/instance/` (`GET /api/v1/instance/` before Mastodon 4.0),
+  once per adapter instance.
+
+The SDK is built with `ratelimit_method="throw"` (it would otherwise sleep up to five
+minutes on a 429), `request_timeout=timeout` on every request, and
+`version_check_mode="none"` so that constructing it sends nothing.
+
+Error rule (one attempt, nothing retried here):
+- 429 -> TransientError; `resume_at`/`retry_after` from X-RateLimit-Reset (Mastodon sends
+  ISO 8601; the SDK parses it into `ratelimit_reset`, corrected by the Date header).
+- 5xx -> TransientError, on the status create too: a 502/504 may come after Mastodon made
+  the status, but the retry carries the same Idempotency-Key and is answered with that
+  status. (That protection lasts about an hour; a retry held back longer than that by
+  rate limits could duplicate, which the scheduler's backoff does not reach.)
+- 401 -> AuthError. Other 4xx (400, 403, 404 for a deleted reply target, 422 text too
+  long or media refused) -> PermanentError, except 422 "not finished processing" on
+  media, which is TransientError.
+- No connection (refused, DNS, TLS, connect timeout): nothing was sent -> TransientError.
+- Sent but no answer (read timeout, connection dropped) or an unreadable 2xx: on the
+  status create -> UnknownOutcome (the status may exist; the scheduler reconciles with
+  find(), and a later retry still carries the key); on uploads and reads ->
+  TransientError (an orphaned upload is invisible and Mastodon deletes it).
+- A media file that cannot be read or typed -> PermanentError. An INSTANCE or token
+  that requests cannot even put in a request (bad URL, control characters) -> AuthError.
+Messages carry the HTTP status and Mastodon's own error text, never the token.
+
+find() matching: a status is the post when its reply target and content warning are the
+post's and its text is the post's. `content` is HTML, so tags are stripped and entities
+unescaped, paragraphs and line breaks count as whitespace and whitespace is compared
+collapsed. Links: Mastodon shows a link cut at 30 characters but keeps the rest in
+invisible spans, so the anchor's whole text is the URL as posted; where a server shows
+only a cut text (ending in "…" or without its scheme) the href is taken instead.
+Mentions: Mastodon shows `@user@domain` as `@user`, so both sides compare `@user`. A
+status older than `since` minus five minutes (clock skew between us and the server) is
+not considered. The post is absent when the listing reaches past that point or ends;
+after five pages (200 statuses) without either, find() cannot tell.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import time
+import unicodedata
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+import urllib3.exceptions
+from mastodon import (
+    Mastodon,
+    MastodonAPIError,
+    MastodonError,
+    MastodonNetworkError,
+    MastodonNotFoundError,
+    MastodonRatelimitError,
+)
+
+from jobs.adapters.base import SessionStore
+from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
+from jobs.outgoing import Identity, Media, Outgoing, Receipt
+
+DEFAULT_MAX_CHARACTERS = 500        # Mastodon's default, when the instance says nothing
+PAGE_SIZE = 40                      # the most account_statuses gives in one page
+MAX_PAGES = 5
+CLOCK_SKEW = timedelta(minutes=5)
+MEDIA_PROCESSING_RETRY = 5.0        # seconds: an image still being processed
+
+# The SDK raises these for any failure it could not complete; what lies under the
+# MastodonNetworkError tells whether the request ever left.
+_NOT_SENT = (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError,
+             requests.exceptions.ProxyError, urllib3.exceptions.NewConnectionError,
+             urllib3.exceptions.ConnectTimeoutError, ConnectionRefusedError)
+# requests refusing to build the request at all: a malformed INSTANCE or token.
+_UNUSABLE = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+             requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)
+
+
+class MastodonPublisher:
+    """Publishes to one Mastodon account; one instance per account."""
+
+    platform: ClassVar[str] = "mastodon"
+    CREDENTIALS: ClassVar[dict[str, str]] = {
+        "INSTANCE": "base URL of the Mastodon server, e.g. https://mastodon.social",
+        "ACCESS_TOKEN": "access token (scopes write:statuses write:media read:accounts "
+                        "read:statuses)",
+    }
+    OPTIONAL: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, instance: str, access_token: str, *, account: str = "mastodon",
+                 timeout: float = 10.0) -> None:
+        self.account = account
+        self.timeout = timeout
+        base = instance.strip()
+        if not base.startswith(("http://", "https://")):
+            base = "https://" + base
+        base = base.rstrip("/")
+        host = urlsplit(base).hostname
+        if not host:
+            raise AuthError(f"mastodon account {account!r}: INSTANCE is not a server URL")
+        self.base_url = base
+        self._host = host
+        # Untyped on purpose: the SDK returns attribute-dicts whose declared unions
+        # (Status | ScheduledStatus, ...) say less than the endpoints we call.
+        self._api: Any = Mastodon(
+            access_token=access_token.strip(), api_base_url=base,
+            ratelimit_method="throw", request_timeout=timeout,
+            version_check_mode="none", user_agent="tminus (Mastodon.py)")
+        self._account_id: str | None = None
+        self._max_characters: int | None = None
+
+    @classmethod
+    def from_credentials(cls, account: str, creds: Mapping[str, str], *,
+                         timeout: float = 10.0,
+                         session_store: SessionStore | None = None) -> MastodonPublisher:
+        # An access token does not expire: there is no session to store.
+        missing = [name for name in cls.CREDENTIALS if not (creds.get(name) or "").strip()]
+        if missing:
+            raise AuthError(f"mastodon account {account!r}: missing credential "
+                            f"{', '.join(missing)}")
+        return cls(creds["INSTANCE"], creds["ACCESS_TOKEN"], account=account, timeout=timeout)
+
+    # -- publish -------------------------------------------------------------------------
+
+    def publish(self, post: Outgoing) -> Receipt:
+        self._forget_rate_limit()
+        media_ids = [self._upload(item) for item in post.media]
+        try:
+            status = self._api.status_post(
+                post.text,
+                in_reply_to_id=post.reply_to.remote_id if post.reply_to else None,
+                media_ids=media_ids or None,
+                sensitive=bool(post.content_warning),
+                visibility=post.visibility,
+                spoiler_text=post.content_warning,
+                language=post.language,
+                idempotency_key=post.idempotency_key)
+        except (MastodonError, ValueError) as exc:
+            raise self._error(exc, "posting the status", creating=True) from exc
+        return _receipt(status)
+
+    def _upload(self, item: Media) -> str:
+        name = Path(item.path).name
+        mime_type = mimetypes.guess_type(item.path)[0]
+        if mime_type is None:
+            raise PermanentError(f"mastodon: cannot tell the type of media file {name}")
+        try:
+            fh = open(item.path, "rb")
+        except OSError as exc:
+            raise PermanentError(f"mastodon: cannot read media file {name}: "
+                                 f"{exc.strerror}") from exc
+        # Our own handle, so it is closed: the SDK leaves a file it opens itself open.
+        with fh:
+            try:
+                attachment = self._api.media_post(fh, mime_type=mime_type,
+                                                  description=item.alt, file_name=name)
+            except (MastodonError, ValueError) as exc:
+                raise self._error(exc, f"uploading {name}", creating=False) from exc
+        return str(attachment["id"])
+
+    # -- find ----------------------------------------------------------------------------
+
+    def find(self, post: Outgoing, since: datetime) -> Receipt | None:
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        floor = since - CLOCK_SKEW
+        self._forget_rate_limit()
+        try:
+            account_id = self._own_account_id()
+            max_id: str | None = None
+            for _ in range(MAX_PAGES):
+                page = self._api.account_statuses(account_id, limit=PAGE_SIZE, max_id=max_id,
+                                                  exclude_reblogs=True)
+                if not page:
+                    return None  # the account's first status is behind us
+                for status in page:
+                    if _created_at(status) >= floor and _is_post(status, post):
+                        return _receipt(status)
+                if _created_at(page[-1]) < floor:
+                    return None  # newest first: everything since `since` has been seen
+                max_id = str(page[-1]["id"])
+        except (MastodonError, ValueError) as exc:
+            cause = self._error(exc, "listing the account's statuses", creating=False)
+            raise UnknownOutcome(f"mastodon: cannot tell whether post {post.post_id} went "
+                                 f"out: {cause.message.removeprefix('mastodon: ')}") from exc
+        raise UnknownOutcome(f"mastodon: cannot tell whether post {post.post_id} went out: "
+                             f"more than {MAX_PAGES * PAGE_SIZE} statuses since "
+                             f"{since.isoformat()}")
+
+    # -- check and limits ----------------------------------------------------------------
+
+    def check(self) -> Identity:
+        self._forget_rate_limit()
+        try:
+            me = self._api.account_verify_credentials()
+        except (MastodonError, ValueError) as exc:
+            raise self._error(exc, "verifying the credentials", creating=False) from exc
+        self._account_id = str(me["id"])
+        return Identity(platform=self.platform, handle=f"@{me['username']}@{self._host}",
+                        remote_id=self._account_id,
+                        display_name=me.get("display_name") or None)
+
+    def max_characters(self) -> int:
+        """The instance's own status length limit, read once per adapter instance."""
+        if self._max_characters is None:
+            self._max_characters = self._read_max_characters()
+        return self._max_characters
+
+    def _read_max_characters(self) -> int:
+        self._forget_rate_limit()
+        try:
+            try:
+                info = self._api.instance_v2()
+            except MastodonNotFoundError:  # before Mastodon 4.0 there is only v1
+                info = self._api.instance_v1()
+        except (MastodonError, ValueError) as exc:
+            raise self._error(exc, "reading the instance's limits", creating=False) from exc
+        statuses = ((info.get("configuration") or {}).get("statuses") or {})
+        for value in (statuses.get("max_characters"), info.get("max_toot_chars")):
+            if isinstance(value, int) and value > 0:
+                return value
+        return DEFAULT_MAX_CHARACTERS
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _own_account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = str(self._api.account_verify_credentials()["id"])
+        return self._account_id
+
+    def _forget_rate_limit(self) -> None:
+        # The SDK keeps the last reset it saw; a 429 that carries none must not be
+        # given an older response's.
+        self._api.ratelimit_reset = None
+
+    def _error(self, exc: BaseException, action: str, *, creating: bool) -> PublishError:
+        """Map an SDK exception to the PublishError tree (see the module docstring)."""
+        where = f"mastodon: {action}"
+        if isinstance(exc, MastodonRatelimitError):
+            reset = self._api.ratelimit_reset
+            if isinstance(reset, (int, float)):
+                return TransientError(f"{where}: HTTP 429 rate limited",
+                                      retry_after=max(0.0, reset - time.time()),
+                                      resume_at=datetime.fromtimestamp(reset, UTC))
+            return TransientError(f"{where}: HTTP 429 rate limited")
+        if isinstance(exc, MastodonNetworkError):
+            causes = _causes(exc)
+            kind = (" / ".join(dict.fromkeys(type(c).__name__ for c in (causes[0], causes[-1])))
+                    if causes else "network error")
+            if any(isinstance(c, _UNUSABLE) for c in causes):
+                # Nothing was sent; the INSTANCE or ACCESS_TOKEN cannot be used as given.
+                return AuthError(f"{where}: credentials unusable ({kind})")
+            if any(isinstance(c, _NOT_SENT) for c in causes):
+                return TransientError(f"{where}: could not connect ({kind})")
+            if creating:
+                return UnknownOutcome(f"{where}: no answer after sending ({kind}); "
+                                      "the status may exist")
+            return TransientError(f"{where}: no answer ({kind})")
+        if isinstance(exc, MastodonAPIError):
+            args = exc.args
+            if len(args) < 2 or not isinstance(args[1], int):
+                # A 2xx the SDK could not read: the server did act.
+                if creating:
+                    return UnknownOutcome(f"{where}: unreadable answer; the status may exist")
+                return TransientError(f"{where}: unreadable answer")
+            status = args[1]
+            text = args[3] if len(args) > 3 and args[3] else (args[2] if len(args) > 2 else "")
+            message = f"{where}: HTTP {status} {text}".rstrip()
+            if status == 401:
+                return AuthError(message)
+            if status >= 500:
+                return TransientError(message)
+            if "not finished processing" in str(text):
+                return TransientError(message, retry_after=MEDIA_PROCESSING_RETRY)
+            return PermanentError(message)
+        if isinstance(exc, ValueError):  # the SDK refused an argument (e.g. visibility)
+            return PermanentError(f"{where}: {exc}")
+        return TransientError(f"{where}: {type(exc).__name__}")
+
+
+# -- statuses as data ----------------------------------------------------------------------
+
+
+def _receipt(status: Mapping[str, Any]) -> Receipt:
+    return Receipt(remote_id=str(status["id"]), url=status.get("url") or status.get("uri"))
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exceptions under `exc`, outermost first (the SDK re-raises inside `except`)."""
+    found: list[BaseException] = []
+    current = exc.__cause__ or exc.__context__
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    # requests wraps urllib3's MaxRetryError, whose `reason` is the connection error.
+    for c in list(found):
+        reason = getattr(c, "reason", None)
+        if isinstance(reason, BaseException) and reason not in found:
+            found.append(reason)
+    return found
+
+
+def _created_at(status: Mapping[str, Any]) -> datetime:
+    value = status["created_at"]
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        raise ValueError(f"status {status.get('id')} has no readable created_at")
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _is_post(status: Mapping[str, Any], post: Outgoing) -> bool:
+    if status.get("reblog"):
+        return False
+    wanted_reply = post.reply_to.remote_id if post.reply_to else None
+    reply = status.get("in_reply_to_id")
+    if (str(reply) if reply is not None else None) != wanted_reply:
+        return False
+    if _comparable(status.get("spoiler_text") or "") != _comparable(post.content_warning or ""):
+        return False
+    return _comparable(html_to_text(status.get("content") or "")) == _comparable(post.text)
+
+
+# Mastodon's mention pattern: `@user` or `@user@domain`, not inside a word, URL or e-mail.
+_REMOTE_MENTION = re.compile(
+    r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)@[\w.-]+\w", re.IGNORECASE)
+
+
+def _comparable(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    text = _REMOTE_MENTION.sub(r"@\1", text)
+    return " ".join(text.split())
+
+
+class _PlainText(HTMLParser):
+    """Mastodon's status HTML back to the text that was posted (see the module docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._link: tuple[str, list[str]] | None = None   # (href, text seen so far)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self._emit("\n")
+        elif tag == "a" and self._link is None:
+            a = dict(attrs)
+            classes = (a.get("class") or "").split()
+            if a.get("href") and "mention" not in classes and "hashtag" not in classes:
+                self._link = (a["href"] or "", [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._link is not None:
+            href, seen = self._link
+            self._link = None
+            shown = "".join(seen)
+            whole = shown.lower().startswith(("http://", "https://")) and "…" not in shown
+            # Mentions and hashtags written as plain links keep their text too.
+            self.parts.append(shown if whole or shown.startswith(("@", "#")) else href)
+        elif tag == "p":
+            self._emit("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self._emit(data)
+
+    def _emit(self, text: str) -> None:
+        if self._link is not None:
+            self._link[1].append(text)
+        else:
+            self.parts.append(text)
+
+
+def html_to_text(content: str) -> str:
+    parser = _PlainText()
+    parser.feed(content)
+    parser.close()
+    return "".join(parser.parts).strip()
