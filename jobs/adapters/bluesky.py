@@ -1,0 +1,616 @@
+"""The Bluesky adapter: atproto 0.0.73's `Client`, one attempt per call.
+
+Endpoints (XRPC on the account's PDS, `PDS` or https://bsky.social):
+
+- `com.atproto.server.createSession`: log in with the handle and an app password. It is
+  limited to about 30 per 5 minutes and 300 per day per account, so it runs once per
+  session store, not once per post: the session string is saved in the `SessionStore`
+  (on the SDK's `on_session_change` CREATE and REFRESH events) and restored with
+  `login(session_string=..., fetch_bsky_profile=False)`, which sends nothing (the
+  default would call getProfile on every restore).
+- `com.atproto.server.refreshSession`: sent by the SDK itself before a request when the
+  access token has under 15 minutes left; the new tokens are saved the same way.
+- `com.atproto.identity.resolveHandle`: `@handle.domain` mentions to DIDs. A handle
+  that does not resolve (400) stays plain text.
+- `com.atproto.repo.uploadBlob`: images, embedded as `app.bsky.embed.images` with alt.
+- `com.atproto.repo.createRecord`: the post (`app.bsky.feed.post`) under our own key.
+- `com.atproto.repo.getRecord`: `find()`, and settling a create whose outcome is unclear.
+- `app.bsky.actor.getProfile`: `check()` (display name).
+
+Record key: a TID computed from the post alone (53 bits of microseconds since the
+epoch: the whole seconds of `due_at` plus a sub-second part from a hash of
+`idempotency_key`; 10 bits of clock id from the same hash). Every attempt
+at a post writes the same key, so a retry can never create a second copy: the
+reference PDS answers a create on an existing key with 500 InternalServerError
+(bluesky-social/atproto#3718), and getRecord then finds the first copy.
+
+Error rule:
+
+- Anything before createRecord is sent (login, mentions, uploads, a refresh, a refused
+  connection) has posted nothing: 429 -> TransientError (`resume_at` from
+  `ratelimit-reset`, Unix seconds), 5xx and network failures -> TransientError, 401 ->
+  AuthError, other 4xx -> PermanentError (a 4xx from createSession -> AuthError).
+- createRecord answered below 500: refused, nothing written. 429 -> TransientError,
+  401 -> AuthError, 400 (e.g. "Invalid app.bsky.feed.post record: Record/text must not
+  be longer than 300 graphemes"), 403, 413 ... -> PermanentError.
+- createRecord answered 5xx, timed out or lost its connection after it was sent, or
+  answered something unreadable: the record may exist (500 is also the duplicate-key
+  answer), so getRecord for our key decides. Found with our text -> published, its
+  receipt. RecordNotFound -> TransientError: a create still in flight can't turn the
+  retry into a duplicate, the retry uses the same key. getRecord failing ->
+  UnknownOutcome. Found with another text -> PermanentError (another post owns the key).
+- A saved session that is refused (401, or 400 ExpiredToken / InvalidToken, also from
+  the SDK's refresh) is replaced by one fresh login, and the refused request, which
+  did nothing, is sent again once. Refused again -> AuthError. At most one
+  createSession per publish/find/check.
+- `find()`: getRecord for the post's key. Found with the same text -> its receipt;
+  RecordNotFound (or another text) -> None; any other failure -> UnknownOutcome.
+
+Messages carry the HTTP status and the PDS's error text; never the password, a token
+or the session string.
+
+Bluesky has no visibility (everything is public), so `post.visibility` is not sent. A
+`content_warning` becomes a self-label only when it is one of the label values Bluesky
+knows ("sexual", "nudity", "porn", "graphic-media"); free-text warnings have no place
+in a Bluesky post and are dropped with a log warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from atproto import Client, Request, Session, SessionEvent, client_utils, models
+from atproto.exceptions import (
+    AtProtocolError,
+    BadRequestError,
+    RateLimitExceededError,
+    RequestErrorBase,
+    UnauthorizedError,
+)
+from atproto_client.models.common import XrpcError
+
+from jobs.adapters.base import MemorySessionStore, SessionStore
+from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
+from jobs.outgoing import Identity, Outgoing, Receipt
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PDS = "https://bsky.social"
+COLLECTION = "app.bsky.feed.post"
+# app.bsky.embed.images (lexicon): at most 4 images of at most 1,000,000 bytes each.
+MAX_IMAGES = 4
+MAX_IMAGE_BYTES = 1_000_000
+# com.atproto.label.defs#selfLabel values the Bluesky app shows as content warnings.
+SELF_LABELS = frozenset({"sexual", "nudity", "porn", "graphic-media"})
+
+T = TypeVar("T")
+
+# What an SDK call can raise: its own errors, and httpx errors it lets through
+# unwrapped (a connection closed without an answer is httpx.RemoteProtocolError).
+_SDK_ERRORS = (AtProtocolError, httpx.HTTPError)
+# Transport failures that prove the request never reached the PDS.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- record keys ------------------------------------------------------------------------
+
+_TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"  # base32-sortable
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def tid(micros: int, clock_id: int) -> str:
+    """A TID: 64 bits (top bit 0, 53 bits of microseconds since the epoch, 10 bits of
+    clock id) as 13 base32-sortable characters, most significant first."""
+    if not 0 <= micros < 1 << 53:
+        raise ValueError(f"TID time out of range: {micros}")
+    if not 0 <= clock_id < 1 << 10:
+        raise ValueError(f"TID clock id out of range: {clock_id}")
+    value = (micros << 10) | clock_id
+    return "".join(_TID_ALPHABET[(value >> shift) & 31] for shift in range(60, -1, -5))
+
+
+def post_rkey(post: Outgoing) -> str:
+    """The record key of `post`, the same on every attempt."""
+    due = post.due_at
+    if due.tzinfo is None:  # instants are stored in UTC; SQLite hands them back naive
+        due = due.replace(tzinfo=UTC)
+    # Whole seconds of due_at; the sub-second part and the clock id come from a hash of
+    # the idempotency key, so two posts due at the same second on one account (a
+    # thread, two campaigns) collide with odds of one in 2^30, not 2^10.
+    seconds = (due.replace(microsecond=0) - _EPOCH) // timedelta(seconds=1)
+    digest = int.from_bytes(hashlib.sha256(post.idempotency_key.encode("utf-8")).digest()[:8], "big")
+    micros = seconds * 1_000_000 + (digest >> 10) % 1_000_000
+    return tid(micros, digest & 0x3FF)
+
+
+# -- rich text --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a post's text: plain text, or the text of a link, #tag or @mention."""
+
+    kind: Literal["text", "link", "tag", "mention"]
+    text: str        # exactly as it appears in the post
+    value: str = ""  # link: the URL; tag: the tag without "#"; mention: the handle
+
+
+# A token starts the text or follows whitespace or "(": "a@b.org" is no mention and
+# "x#1" no tag. Handles are domain names whose last label starts with a letter.
+_TOKEN = re.compile(
+    r"""(?<![^\s(])
+    (?: (?P<link>https?://\S+)
+      | (?P<tag>[#＃][^\s#＃]+)
+      | @(?P<mention>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?)
+    )""",
+    re.VERBOSE | re.IGNORECASE)
+_MAX_TAG = 64  # app.bsky.richtext.facet#tag: 64 graphemes (code points here: stricter)
+
+
+def _trim_link(url: str) -> str:
+    """Drop punctuation that ends the sentence rather than the URL: "see https://a.org/x."
+    links https://a.org/x; a ")" stays only when the URL opened one."""
+    while url:
+        if url[-1] in ".,;:!?\"'":
+            url = url[:-1]
+        elif url[-1] == ")" and url.count("(") < url.count(")"):
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def _trim_tag(tag: str) -> str:
+    end = len(tag)
+    while end > 1 and unicodedata.category(tag[end - 1]).startswith("P"):
+        end -= 1
+    return tag[:end]
+
+
+def segments(text: str) -> list[Segment]:
+    """Split a post's text into plain text and link / tag / mention candidates; joined
+    back together they are `text`, unchanged."""
+    out: list[Segment] = []
+    pos = 0
+    for m in _TOKEN.finditer(text):
+        seg: Segment | None = None
+        if m["link"]:
+            url = _trim_link(m["link"])
+            if urlsplit(url).hostname:
+                seg = Segment("link", url, url)
+        elif m["tag"]:
+            tag = _trim_tag(m["tag"])
+            body = tag[1:]
+            # A tag needs a character that is not a digit: "#1" is a number, not a tag.
+            if body and not body.isdigit() and len(body) <= _MAX_TAG:
+                seg = Segment("tag", tag, body)
+        else:
+            seg = Segment("mention", "@" + m["mention"], m["mention"])
+        if seg is None:
+            continue  # stays in the surrounding plain text
+        if m.start() > pos:
+            out.append(Segment("text", text[pos:m.start()]))
+        out.append(seg)
+        pos = m.start() + len(seg.text)  # trimmed punctuation goes to the next text
+    if pos < len(text):
+        out.append(Segment("text", text[pos:]))
+    return out
+
+
+# -- error mapping ----------------------------------------------------------------------
+
+
+def _status(e: BaseException) -> int | None:
+    response = e.response if isinstance(e, RequestErrorBase) else None
+    return None if response is None else int(response.status_code)
+
+
+def _xrpc_error(e: BaseException) -> str | None:
+    """The XRPC error name of an answer ("RecordNotFound", "ExpiredToken", ...)."""
+    if isinstance(e, RequestErrorBase) and e.response is not None:
+        content = e.response.content
+        if isinstance(content, XrpcError):
+            return str(content.error)
+    return None
+
+
+def _root(e: BaseException) -> BaseException:
+    """The httpx exception under an SDK transport error, or `e` itself."""
+    cause: BaseException | None = e.__cause__
+    if isinstance(e, RequestErrorBase) and e.response is None and cause is not None:
+        return cause
+    return e
+
+
+def _describe(e: BaseException) -> str:
+    """Status and the PDS's error text, or the transport failure; nothing from the request
+    (its headers hold the access token)."""
+    if isinstance(e, RequestErrorBase) and e.response is not None:
+        content = e.response.content
+        if isinstance(content, XrpcError):
+            detail = f"{content.error}: {content.message}" if content.message else str(content.error)
+        elif isinstance(content, bytes | bytearray):
+            detail = bytes(content[:200]).decode("utf-8", "replace")
+        else:
+            detail = str(content)[:200]
+        return f"HTTP {e.response.status_code} {detail}".rstrip()
+    root = _root(e)
+    return f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
+
+
+def _session_refused(e: BaseException) -> bool:
+    """The PDS refused the session (not the request): 401, or 400 ExpiredToken /
+    InvalidToken, which is how the reference PDS answers an expired or unknown JWT."""
+    status = _status(e)
+    return status == 401 or (status == 400 and _xrpc_error(e) in {"ExpiredToken", "InvalidToken"})
+
+
+def _rate_limited(e: Any, message: str, now: datetime) -> TransientError:
+    resume_at: datetime | None = e.reset_at          # ratelimit-reset, Unix seconds
+    retry_after: float | None = e.retry_after        # retry-after, when the PDS sends it
+    if retry_after is None and resume_at is not None:
+        retry_after = max(0.0, (resume_at - now).total_seconds())
+    if resume_at is None and retry_after is not None:
+        resume_at = now + timedelta(seconds=retry_after)
+    if resume_at is not None:
+        message += f" (resume at {resume_at:%Y-%m-%d %H:%M:%S} UTC)"
+    return TransientError(message, retry_after=retry_after, resume_at=resume_at)
+
+
+def _failure(e: BaseException, what: str, now: datetime) -> PublishError:
+    """A failed request that created no post (see the error rule above)."""
+    message = f"bluesky {what}: {_describe(e)}"
+    if isinstance(e, RateLimitExceededError):
+        return _rate_limited(e, message, now)
+    status = _status(e)
+    if status is None:  # no answer, or one the SDK could not read
+        return TransientError(message)
+    if _session_refused(e):
+        return AuthError(message)
+    if status >= 500 or status == 408:
+        return TransientError(message)
+    return PermanentError(message)
+
+
+# -- the adapter ------------------------------------------------------------------------
+
+
+class _Found(NamedTuple):
+    uri: str
+    cid: str
+    text: str | None
+
+
+class BlueskyPublisher:
+    """Publishes to one Bluesky account."""
+
+    platform: ClassVar[str] = "bluesky"
+    CREDENTIALS: ClassVar[dict[str, str]] = {
+        "HANDLE": "the account's handle, e.g. campaign.bsky.social",
+        "APP_PASSWORD": "an app password (Settings > Privacy and security > App passwords)",
+    }
+    OPTIONAL: ClassVar[dict[str, str]] = {
+        "PDS": f"base URL of the account's PDS (default {DEFAULT_PDS}; tests: a fake server)",
+    }
+
+    def __init__(self, handle: str, app_password: str, *, pds: str = DEFAULT_PDS,
+                 timeout: float = 10.0, session_store: SessionStore | None = None,
+                 now: Callable[[], datetime] = _utcnow) -> None:
+        if not pds.startswith(("http://", "https://")):
+            raise ValueError("Bluesky PDS must be an http:// or https:// URL")
+        self._handle = handle.strip().removeprefix("@")
+        self._password = app_password
+        self._store: SessionStore = (session_store if session_store is not None
+                                     else MemorySessionStore())
+        self._now = now
+        # Every request carries the timeout (httpx's default is 5 s, the SDK sets none).
+        # The hook notes the endpoint of the request going out, to tell a createRecord
+        # that failed on the way from a refresh that failed before it.
+        self._client: Any = Client(base_url=pds, request=Request(
+            timeout=timeout, event_hooks={"request": [self._note_request]}))
+        self._client.on_session_change(self._on_session_change)
+        self._last_path = ""
+        self._did: str | None = None             # set by the session events
+        self._session_handle: str | None = None
+        self._logged_in_now = False              # createSession already sent in this call
+        # One call at a time: the session and the per-call state above are shared.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_credentials(cls, account: str, creds: Mapping[str, str], *,
+                         timeout: float = 10.0,
+                         session_store: SessionStore | None = None) -> BlueskyPublisher:
+        missing = [name for name in cls.CREDENTIALS if not creds.get(name)]
+        if missing:
+            raise AuthError(f"Bluesky account {account}: missing credentials {', '.join(missing)}")
+        return cls(creds["HANDLE"], creds["APP_PASSWORD"], pds=creds.get("PDS") or DEFAULT_PDS,
+                   timeout=timeout, session_store=session_store)
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections; the adapter is not used afterwards."""
+        self._client.request.close()
+
+    # -- session --------------------------------------------------------------------------
+
+    def _note_request(self, request: httpx.Request) -> None:
+        self._last_path = request.url.path
+
+    def _on_session_change(self, event: Any, session: Any) -> None:
+        self._did, self._session_handle = session.did, session.handle
+        if event in (SessionEvent.CREATE, SessionEvent.REFRESH):
+            try:
+                self._store.save(session.export())
+            except Exception:  # the session still works in memory; the next process logs in
+                log.warning("bluesky %s: could not save the session", self._handle, exc_info=True)
+
+    def _restorable(self, saved: str) -> bool:
+        """Is `saved` a session string of this account that the SDK can use?"""
+        try:
+            session = Session.decode(saved)
+            readable = bool(session.access_jwt_payload.exp and session.refresh_jwt_payload.exp)
+        except Exception:  # torn or foreign: log in instead
+            return False
+        # A store holding another account's session (the credentials were changed)
+        # must not post as that account.
+        return readable and self._handle.lower() in (session.handle.lower(), session.did.lower())
+
+    def _login(self) -> None:
+        try:
+            self._client.login(self._handle, self._password, fetch_bsky_profile=False)
+        except _SDK_ERRORS as e:
+            error = _failure(e, "createSession", self._now())
+            if type(error) is PermanentError:  # 400/403 refusing the login: the account's problem
+                error = AuthError(error.message)
+            raise error from e
+        self._logged_in_now = True
+        if self._session_handle and self._session_handle.lower() != self._handle.lower():
+            log.warning("bluesky: %s logs in as %s; update the HANDLE credential, or every "
+                        "new process logs in again", self._handle, self._session_handle)
+
+    def _ensure_session(self) -> None:
+        if self._did is not None:
+            return
+        saved = self._store.load()
+        if saved and self._restorable(saved):
+            self._client.login(session_string=saved, fetch_bsky_profile=False)  # sends nothing
+        else:
+            self._login()
+
+    def _call(self, request: Callable[[], T]) -> T:
+        """Send one authenticated request. If the session is refused and was not made in
+        this call, log in once and send the request again: a refusal proves the request
+        did nothing."""
+        self._ensure_session()
+        try:
+            return request()
+        except (BadRequestError, UnauthorizedError) as e:
+            if self._logged_in_now or not _session_refused(e):
+                raise
+            log.info("bluesky %s: saved session refused (%s), logging in again",
+                     self._handle, _describe(e))
+        self._login()
+        return request()
+
+    def _begin(self) -> None:
+        self._logged_in_now = False
+
+    # -- publish --------------------------------------------------------------------------
+
+    def publish(self, post: Outgoing) -> Receipt:
+        rkey = post_rkey(post)
+        reply = _reply_ref(post)
+        images = _read_images(post)
+        labels = _self_labels(post)
+        with self._lock:
+            self._begin()
+            builder = self._rich_text(post.text)
+            record = models.AppBskyFeedPost.Record(
+                text=builder.build_text(),
+                facets=builder.build_facets() or None,
+                created_at=self._now().astimezone(UTC).isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+                langs=[post.language] if post.language else None,
+                reply=reply,
+                embed=self._embed(images),
+                labels=labels,
+            )
+            return self._create(post, rkey, record)
+
+    def _rich_text(self, text: str) -> Any:
+        builder = client_utils.TextBuilder()
+        dids: dict[str, str | None] = {}
+        for seg in segments(text):
+            if seg.kind == "link":
+                builder.link(seg.text, seg.value)
+            elif seg.kind == "tag":
+                builder.tag(seg.text, seg.value)
+            elif seg.kind == "mention":
+                handle = seg.value.lower()
+                if handle not in dids:
+                    dids[handle] = self._resolve(handle)
+                did = dids[handle]
+                if did:
+                    builder.mention(seg.text, did)
+                else:
+                    builder.text(seg.text)
+            else:
+                builder.text(seg.text)
+        return builder
+
+    def _resolve(self, handle: str) -> str | None:
+        try:
+            out = self._call(lambda: self._client.com.atproto.identity.resolve_handle(
+                {"handle": handle}))
+        except BadRequestError as e:
+            if not _session_refused(e):
+                return None  # "Unable to resolve handle": not an account, stays text
+            raise _failure(e, "resolveHandle", self._now()) from e
+        except _SDK_ERRORS as e:
+            raise _failure(e, "resolveHandle", self._now()) from e
+        return str(out.did)
+
+    def _embed(self, images: list[tuple[bytes, str, str]]) -> Any:
+        if not images:
+            return None
+        return models.AppBskyEmbedImages.Main(images=[
+            models.AppBskyEmbedImages.Image(alt=alt, image=self._upload(data, mime))
+            for data, mime, alt in images])
+
+    def _upload(self, data: bytes, mime: str) -> Any:
+        # Whatever happens, no post exists yet, and an unused blob is garbage-collected
+        # by the PDS: every failure is one of a request that created nothing.
+        try:
+            out = self._call(lambda: self._client.com.atproto.repo.upload_blob(
+                data, headers={"Content-Type": mime}))
+        except _SDK_ERRORS as e:
+            raise _failure(e, "uploadBlob", self._now()) from e
+        return out.blob
+
+    def _create(self, post: Outgoing, rkey: str, record: Any) -> Receipt:
+        def send() -> Any:
+            return self._client.com.atproto.repo.create_record(
+                models.ComAtprotoRepoCreateRecord.Data(
+                    repo=self._did, collection=COLLECTION, rkey=rkey, record=record))
+
+        self._last_path = ""
+        try:
+            created = self._call(send)
+        except _SDK_ERRORS as e:
+            status = _status(e)
+            sent = (self._last_path.endswith("/com.atproto.repo.createRecord")
+                    and not isinstance(_root(e), _NOT_SENT))
+            if (status is not None and status < 500) or (status is None and not sent):
+                raise _failure(e, "createRecord", self._now()) from e
+            return self._settle(post, rkey, _describe(e))
+        return self._receipt(rkey, str(created.uri), str(created.cid))
+
+    def _settle(self, post: Outgoing, rkey: str, cause: str) -> Receipt:
+        """createRecord failed after it may have reached the PDS: does our key exist?"""
+        try:
+            found = self._get_record(rkey)
+        except _SDK_ERRORS as e:
+            raise UnknownOutcome(f"bluesky createRecord {rkey}: {cause}; getRecord could not "
+                                 f"tell whether it exists: {_describe(e)}") from e
+        if found is None:
+            raise TransientError(f"bluesky createRecord {rkey}: {cause}; the record does not exist")
+        if found.text != post.text:
+            raise PermanentError(f"bluesky record {rkey} already holds another post "
+                                 "(two posts due at the same instant share a record key)")
+        log.info("bluesky createRecord %s: %s, but the record exists: published", rkey, cause)
+        return self._receipt(rkey, found.uri, found.cid)
+
+    def _get_record(self, rkey: str) -> _Found | None:
+        """The record under `rkey` in our repo, or None if the PDS says there is none."""
+        try:
+            out = self._client.com.atproto.repo.get_record(
+                {"repo": self._did, "collection": COLLECTION, "rkey": rkey})
+        except BadRequestError as e:
+            if _xrpc_error(e) == "RecordNotFound":
+                return None
+            raise
+        value = out.value
+        text = getattr(value, "text", None)
+        if text is None and isinstance(value, Mapping):
+            text = value.get("text")
+        return _Found(str(out.uri), str(out.cid or ""), None if text is None else str(text))
+
+    def _receipt(self, rkey: str, uri: str, cid: str) -> Receipt:
+        handle = self._session_handle or self._handle
+        return Receipt(remote_id=uri, url=f"https://bsky.app/profile/{handle}/post/{rkey}",
+                       extra={"uri": uri, "cid": cid})
+
+    # -- find, check ----------------------------------------------------------------------
+
+    def find(self, post: Outgoing, since: datetime) -> Receipt | None:
+        # `since` is not needed: the post can only be under its own record key.
+        rkey = post_rkey(post)
+        with self._lock:
+            self._begin()
+            try:
+                found = self._call(lambda: self._get_record(rkey))
+            except PublishError as e:  # the login failed
+                raise UnknownOutcome(f"bluesky find {rkey}: cannot tell: {e.message}") from e
+            except _SDK_ERRORS as e:
+                raise UnknownOutcome(f"bluesky getRecord {rkey}: cannot tell: {_describe(e)}") from e
+            if found is None or found.text != post.text:
+                return None
+            return self._receipt(rkey, found.uri, found.cid)
+
+    def check(self) -> Identity:
+        with self._lock:
+            self._begin()
+            try:
+                profile = self._call(lambda: self._client.app.bsky.actor.get_profile(
+                    {"actor": self._did}))
+            except _SDK_ERRORS as e:
+                raise _failure(e, "getProfile", self._now()) from e
+            return Identity(platform="bluesky", handle=f"@{self._session_handle}",
+                            remote_id=str(self._did), display_name=profile.display_name or None)
+
+
+# -- parts of a post that need no request ---------------------------------------------------
+
+
+def _strong_ref(receipt: Receipt, role: str) -> Any:
+    uri, cid = receipt.extra.get("uri"), receipt.extra.get("cid")
+    if not uri or not cid:
+        raise PermanentError(f"bluesky: the {role} receipt {receipt.remote_id} has no uri and "
+                             "cid to reply to")
+    return models.ComAtprotoRepoStrongRef.Main(uri=str(uri), cid=str(cid))
+
+
+def _reply_ref(post: Outgoing) -> Any:
+    """Bluesky replies name the thread's first post (root) and the previous one (parent)."""
+    if post.reply_to is None:
+        return None
+    root = post.thread_root if post.thread_root is not None else post.reply_to
+    return models.AppBskyFeedPost.ReplyRef(root=_strong_ref(root, "thread root"),
+                                           parent=_strong_ref(post.reply_to, "reply-to"))
+
+
+def _read_images(post: Outgoing) -> list[tuple[bytes, str, str]]:
+    """(bytes, MIME type, alt text) of each image, checked before anything is sent."""
+    if len(post.media) > MAX_IMAGES:
+        raise PermanentError(f"bluesky takes at most {MAX_IMAGES} images, got {len(post.media)}")
+    images = []
+    for media in post.media:
+        mime = mimetypes.guess_type(media.path)[0] or ""
+        if not mime.startswith("image/"):
+            raise PermanentError(f"bluesky: {media.path} is not an image")
+        try:
+            data = Path(media.path).read_bytes()
+        except OSError as e:
+            raise PermanentError(f"bluesky: cannot read {media.path}: {e.strerror}") from e
+        if len(data) > MAX_IMAGE_BYTES:
+            raise PermanentError(f"bluesky: {media.path} has {len(data)} bytes, "
+                                 f"more than {MAX_IMAGE_BYTES}")
+        images.append((data, mime, media.alt))
+    return images
+
+
+def _self_labels(post: Outgoing) -> Any:
+    if not post.content_warning:
+        return None
+    value = post.content_warning.strip().lower()
+    if value not in SELF_LABELS:
+        log.warning("bluesky: content warning %r is not a Bluesky label; not sent",
+                    post.content_warning)
+        return None
+    return models.ComAtprotoLabelDefs.SelfLabels(
+        values=[models.ComAtprotoLabelDefs.SelfLabel(val=value)])
