@@ -140,7 +140,12 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
     if not path.is_file():
         raise CampaignErrors([CampaignError(f"missing; a campaign folder holds {CAMPAIGN_FILE}",
                                             file=shown)])
-    raw_text = path.read_text(encoding="utf-8")
+    try:
+        raw_text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise CampaignErrors([CampaignError(
+            f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}); "
+            "save it as UTF-8", file=shown)]) from None
     try:
         data = tomllib.loads(raw_text)
     except tomllib.TOMLDecodeError as e:

@@ -107,8 +107,14 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
     if spec.template is not None:
         text = renderer.render(spec.template, context)
     else:
-        text = renderer.render(f"{campaign.file} [posts.{spec.key}.text]", context,
-                               source=spec.text or "")
+        try:
+            text = renderer.render(f"{campaign.file} [posts.{spec.key}.text]", context,
+                                   source=spec.text or "")
+        except CampaignError as e:
+            # point at the post in campaign.toml; the template line is the text's own
+            within = f" (line {e.line} of the text)" if e.line else ""
+            raise CampaignError(e.message + within, file=str(campaign.file),
+                                key=f"posts.{spec.key}.text", line=spec.line) from None
     check = check_length(account.platform, text, limit=limits.get(account_name),
                          spoiler_text=spec.content_warning or "")
     warnings = [dst_warning] if dst_warning else []

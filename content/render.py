@@ -58,6 +58,9 @@ class Renderer:
             except jinja2.TemplateSyntaxError as e:
                 raise CampaignError(f"template syntax error: {e.message}", file=name,
                                     line=e.lineno) from None
+            except UnicodeDecodeError as e:
+                raise CampaignError(f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at position "
+                                    f"{e.start}); save it as UTF-8", file=name) from None
             except jinja2.TemplateNotFound as e:
                 raise CampaignError(f"template {e.name!r} not found in {self.folder}",
                                     file=name) from None

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from dotenv import load_dotenv
 from rich.console import Console
@@ -494,6 +493,50 @@ def count(text: Annotated[str, typer.Argument(help="the text to measure")],
 # -- accounts and database -------------------------------------------------------------
 
 
+@accounts_app.command("check")
+def accounts_check(name: Annotated[Optional[list[str]], typer.Argument(help="account names (default: all)")] = None) -> None:
+    """Verify each account's credentials with its platform; print who it posts as."""
+    from jobs.errors import PublishError
+    from scheduler.publishers import Publishers
+    settings = _settings()
+    engine = _engine(settings)
+    publishers = Publishers(engine, settings, dry_run=False)
+    with session(engine) as s:
+        accounts = list(s.exec(select(Account).order_by(col(Account.name))).all())
+    if name:
+        unknown = sorted(set(name) - {a.name for a in accounts})
+        if unknown:
+            raise TminusError(f"unknown account {', '.join(unknown)}; known: "
+                              f"{', '.join(a.name for a in accounts) or 'none (plan a campaign first)'}")
+        accounts = [a for a in accounts if a.name in name]
+    if not accounts:
+        raise TminusError("no accounts yet; plan a campaign first (`tminus plan DIR`)")
+    failed = 0
+    for acc in accounts:
+        try:
+            pub = publishers.for_account(acc)
+            who = pub.check()
+            limit = getattr(pub, "max_characters", None)
+            max_chars = limit() if callable(limit) else None
+        except (TminusError, PublishError) as e:
+            failed += 1
+            reason = e.message if isinstance(e, PublishError) else str(e)
+            err.print(f"[red]✗ {acc.name}[/] ({acc.platform}): {escape(reason)}")
+            continue
+        with session(engine) as s:
+            row = s.get(Account, acc.id)
+            if row is not None:
+                row.handle = who.handle
+                if isinstance(max_chars, int):
+                    row.max_characters = max_chars
+                s.add(row)
+        extra = f", {max_chars} characters per post" if isinstance(max_chars, int) else ""
+        out.print(f"[green]✓ {acc.name}[/] ({acc.platform}) posts as {escape(who.handle)}"
+                  + (f" — {escape(who.display_name)}" if who.display_name else "") + extra)
+    if failed:
+        raise TminusError(f"{failed} of {len(accounts)} account(s) could not be verified")
+
+
 @accounts_app.command("resume")
 def accounts_resume(name: Annotated[str, typer.Argument(help="account name")]) -> None:
     """Lift a pause (after fixing credentials) and any rate-limit wait."""
@@ -524,17 +567,11 @@ def db_current() -> None:
 def main() -> None:
     load_dotenv(Path.cwd() / ".env")
     try:
-        rv = app(standalone_mode=False)
+        # standalone: typer reports usage mistakes itself (one message, exit 2)
+        app()
     except TminusError as e:
         err.print(f"[red]error:[/] {escape(str(e))}")
         sys.exit(2)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except click.exceptions.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

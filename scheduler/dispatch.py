@@ -58,10 +58,30 @@ class Budget:
             raise ValueError("a budget needs posts ≥ 1 and a positive window")
 
 
+def budgets_of(platform: str, tier: str, custom: Budget | None = None) -> list[Budget]:
+    """The campaign file's own budget if it gives one, else the platform tier's."""
+    if custom is not None:
+        return [custom]
+    return [Budget(n, w) for n, w in defaults.BUDGETS.get((platform, tier), [])]
+
+
 def budgets_for(account: Account) -> list[Budget]:
-    if account.budget_posts and account.budget_seconds:
-        return [Budget(account.budget_posts, timedelta(seconds=account.budget_seconds))]
-    return [Budget(n, w) for n, w in defaults.BUDGETS.get((account.platform, account.tier), [])]
+    custom = (Budget(account.budget_posts, timedelta(seconds=account.budget_seconds))
+              if account.budget_posts and account.budget_seconds else None)
+    return budgets_of(account.platform, account.tier, custom)
+
+
+def over_budget(dues: list[datetime], budget: Budget) -> tuple[datetime, int] | None:
+    """The first window of `budget.window` holding more than `budget.posts` of the
+    sorted `dues`: (its start, how many), or None if every window fits."""
+    start = 0
+    for end, at in enumerate(dues):
+        while at - dues[start] >= budget.window:
+            start += 1
+        if end - start + 1 > budget.posts:
+            count = sum(1 for d in dues[start:] if d - dues[start] < budget.window)
+            return dues[start], count
+    return None
 
 
 def backoff(attempt: int) -> timedelta:

@@ -48,7 +48,38 @@ def check(folder: Path, *, now: datetime | None, limits: dict[str, int] | None =
     expansion = expand_campaign(campaign, limits=limits, now=now)
     if expansion.errors:
         raise CampaignErrors(expansion.errors)
+    expansion.warnings.extend(budget_warnings(campaign, expansion))
     return campaign, expansion
+
+
+def budget_warnings(campaign: Campaign, expansion: Expansion) -> list[str]:
+    """Warn where the schedule asks more of an account than its rate budget allows in
+    some window: the extra posts would wait, and may expire."""
+    from scheduler.dispatch import Budget, budgets_of, over_budget
+    out = []
+    for name, spec in campaign.accounts.items():
+        dues = sorted(p.due_at for p in expansion.posts if p.account == name)
+        custom = Budget(spec.budget.posts, spec.budget.per) if spec.budget else None
+        for b in budgets_of(spec.platform, spec.tier, custom):
+            hit = over_budget(dues, b)
+            if hit:
+                start, count = hit
+                out.append(f"{campaign.file} [accounts.{name}]: {count} posts within "
+                           f"{_span(b.window)} from {start.astimezone(campaign.timezone):%Y-%m-%d %H:%M %Z}, "
+                           f"over its budget of {b.posts} per {_span(b.window)} "
+                           f"({spec.platform} {spec.tier}); the extra posts will wait and may expire")
+    return out
+
+
+def _span(delta: object) -> str:
+    from datetime import timedelta
+    assert isinstance(delta, timedelta)
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 def instance_limits(engine: Engine) -> dict[str, int]:

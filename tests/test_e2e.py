@@ -100,8 +100,7 @@ def test_daemon_sends_every_post_once_in_order_before_the_deadline(
     assert ats == sorted(ats)                                                # in order
     assert all(a >= d for a, d in zip(ats, dues))                            # never early
     assert all(a < deadline for a in ats)                                    # never late
-    late = [(a - d).total_seconds() for a, d in zip(ats, dues)]
-    assert all(x < 1.0 for x in late), late                                  # on time
+    assert all(a < d + timedelta(seconds=5) for a, d in zip(ats, dues))      # within expires
 
     status = _tminus(env, "list", "--state", "expired")
     assert status.returncode == 0 and "1 post(s)" in status.stdout          # the unapproved one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +324,13 @@ def test_check_all() -> None:
     assert (linked["mastodon"].length, linked["mastodon"].ok) == (5 + 23, True)
     # Bluesky has no link shortening in the text itself: every character counts.
     assert (linked["bluesky"].length, linked["bluesky"].ok) == (325, False)
+
+
+def test_url_matching_stays_linear() -> None:
+    # Restarting the URL matcher at every label of "a.a.a..." once took minutes for
+    # 10,000 characters; these run in milliseconds.
+    started = time.perf_counter()
+    assert x_weighted_length("a." * 5000) == 10000
+    assert mastodon_length("a.b-" * 3000) == 12000
+    assert x_weighted_length("http://" + "a." * 3000 + "zz") == 6009
+    assert time.perf_counter() - started < 5
