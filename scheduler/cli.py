@@ -28,7 +28,8 @@ from content.schedule import ScheduleError, parse_duration, parse_instant
 from scheduler import defaults
 from scheduler.clock import SystemClock
 from scheduler.db import current_revision, ensure_schema, head_revision, make_engine, session, upgrade
-from scheduler.models import Account, Campaign, Daemon as DaemonRow, Event, Post, PostState
+from scheduler.models import Account, Campaign, Daemon as DaemonRow, Post, PostState
+from scheduler.notify import notify
 from scheduler.queue import approve as approve_posts, cancel as cancel_posts, events_of, find_campaign
 from scheduler.queue import posts_in, text_hash, transition
 from scheduler.settings import Settings
@@ -217,6 +218,8 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
             post.approved_hash, post.approved_by, post.approved_at = post.text_hash, by, now
             transition(s, post, PostState.QUEUED, f"approved by {by}", now, by)
         pid, state = post.id, post.state
+    if by:
+        notify(engine)
     out.print(f"post {pid} ({state}) on {account} at {due:%Y-%m-%d %H:%M:%S} UTC, "
               f"{check.length}/{check.limit}" + ("" if by else f"; approve with "
               f"`tminus approve {camp.slug} --post {pid} --by NAME`"))
@@ -366,7 +369,8 @@ def review(post: Annotated[int, typer.Argument(help="post id in review")],
     if sum([published is not None, requeue, cancel_it]) != 1:
         raise TminusError("give exactly one of --published URL, --requeue or --cancel")
     now = _now()
-    with session(_engine()) as s:
+    engine = _engine()
+    with session(engine) as s:
         p = s.get(Post, post)
         if p is None:
             raise TminusError(f"no post {post}; see `tminus list --state review`")
@@ -381,6 +385,8 @@ def review(post: Annotated[int, typer.Argument(help="post id in review")],
         else:
             transition(s, p, PostState.CANCELED, f"canceled by {by} in review", now, by)
         state = p.state
+    if requeue:
+        notify(engine)
     out.print(f"post {post} is now {state}")
 
 
@@ -540,12 +546,14 @@ def accounts_check(name: Annotated[Optional[list[str]], typer.Argument(help="acc
 @accounts_app.command("resume")
 def accounts_resume(name: Annotated[str, typer.Argument(help="account name")]) -> None:
     """Lift a pause (after fixing credentials) and any rate-limit wait."""
-    with session(_engine()) as s:
+    engine = _engine()
+    with session(engine) as s:
         acc = s.exec(select(Account).where(Account.name == name)).first()
         if acc is None:
             raise TminusError(f"no account {name!r}")
         acc.paused_reason = acc.paused_at = acc.resume_at = None
         s.add(acc)
+    notify(engine)
     out.print(f"account {name} resumed")
 
 

@@ -28,7 +28,10 @@ from sqlalchemy.engine import Engine
 
 from scheduler import defaults
 from scheduler.clock import Clock
-from scheduler.db import session
+from apscheduler.jobstores.base import JobLookupError
+
+from scheduler.db import is_postgres, session
+from scheduler.notify import Listener
 from scheduler.dispatch import attempt, claim, reap_leases, reconcile, release
 from scheduler.models import Daemon as DaemonRow, PostState
 from scheduler.publishers import Publishers
@@ -61,15 +64,27 @@ class Worker:
         self.lease = timedelta(seconds=settings.lease_seconds)
         self.stopping = threading.Event()
         self.sent_total = 0
+        self._hits: dict[str, int] = {}
+
+    def crash_point(self, point: str) -> None:
+        """Crash tests: die here, as abruptly as a power cut, when the settings say so."""
+        crash = self.settings.crash_at
+        if crash is None or crash[0] != point:
+            return
+        self._hits[point] = self._hits.get(point, 0) + 1
+        if self._hits[point] == crash[1]:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def tick(self) -> TickResult:
         """Do everything due now; claim in batches until nothing due is left."""
         result = TickResult()
+        self.housekeeping()
         result.expired += len(expire_stale(self.engine, self.clock.now(), self.owner))
         while not self.stopping.is_set():
             batch = claim(self.engine, now=self.clock.now(), owner=self.owner, lease=self.lease)
             if not batch:
                 break
+            self.crash_point("after_claim")
             for i, item in enumerate(batch):
                 if self.stopping.is_set():
                     for rest in batch[i:]:
@@ -78,7 +93,7 @@ class Worker:
                     break
                 state = attempt(self.engine, item, self.publishers.for_account(item.account),
                                 now=self.clock.now, owner=self.owner,
-                                max_attempts=self.settings.max_attempts)
+                                max_attempts=self.settings.max_attempts, hook=self.crash_point)
                 self._count(result, state, item.outgoing.text, item.account.name)
         return result
 
@@ -110,7 +125,6 @@ class Worker:
 
     def drain(self) -> TickResult:
         """`--once`: reconcile, then do everything due now, then return."""
-        self.housekeeping()
         return self.tick()
 
 
@@ -166,9 +180,19 @@ class Daemon:
         threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True},
                          daemon=True).start()
 
+    def _wake(self) -> None:
+        """Another process added a post: tick now instead of at the poll cap."""
+        try:
+            self.scheduler.modify_job("tick", next_run_time=self.worker.clock.now())
+        except JobLookupError:
+            pass  # the tick is running; it re-arms itself from the table when done
+
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        listener = Listener(self.worker.engine, self._wake) if is_postgres(self.worker.engine) else None
+        if listener:
+            listener.start()
         self.heartbeat()
         self.worker.housekeeping()
         self.scheduler.add_job(self._housekeeping_job, "interval",
@@ -178,6 +202,8 @@ class Daemon:
         try:
             self.scheduler.start()
         finally:
+            if listener:
+                listener.stop()
             self.heartbeat(stopped=True)
             log.info("tminus daemon %s stopped (%d sent)", self.worker.owner,
                      self.worker.sent_total)

@@ -14,6 +14,9 @@ LEASE_SECONDS = 120.0
 # Every HTTP request to a platform carries this timeout (no SDK default suits a daemon).
 REQUEST_TIMEOUT_SECONDS = 10.0
 HEARTBEAT_SECONDS = 5.0
+# A post whose outcome is unknown is looked up on the platform this long after, not at
+# once: a platform may show a post in its listings a moment after accepting it.
+RECONCILE_AFTER_SECONDS = 5.0
 # `tminus status` calls a daemon dead when its heartbeat is older than this.
 HEARTBEAT_STALE_SECONDS = 30.0
 # Posts claimed by one tick; the rest wait for the next (immediately re-armed) tick.

@@ -187,9 +187,15 @@ def release(engine: Engine, item: Claimed, *, now: datetime, owner: str, reason:
                       attempt=item.attempt - 1, lease_owner=None, lease_until=None)
 
 
+def _no_hook(point: str) -> None:
+    pass
+
+
 def attempt(engine: Engine, item: Claimed, publisher: Publisher, *,
-            now: Callable[[], datetime], owner: str, max_attempts: int) -> str:
-    """Publish one claimed post and record the outcome; returns the new state."""
+            now: Callable[[], datetime], owner: str, max_attempts: int,
+            hook: Callable[[str], None] = _no_hook) -> str:
+    """Publish one claimed post and record the outcome; returns the new state.
+    `hook(point)` is called at "after_answer" and "before_commit" (crash tests)."""
     sent_at = now()
     if sent_at >= item.not_after or sent_at >= item.deadline:
         # Checked with a fresh clock right before the request: never send late.
@@ -206,19 +212,21 @@ def attempt(engine: Engine, item: Claimed, publisher: Publisher, *,
         log.exception("adapter %s raised unexpectedly for post %s", publisher.platform, item.post_id)
         return record_failure(engine, item, UnknownOutcome(f"adapter error: {type(e).__name__}: {e}"),
                               now=now(), owner=owner, max_attempts=max_attempts)
+    hook("after_answer")
     return record_published(engine, item.post_id, item.attempt, S.SENDING, receipt,
-                            now=now(), owner=owner)
+                            now=now(), owner=owner, hook=hook)
 
 
 def record_published(engine: Engine, post_id: int, attempt_no: int, from_state: str,
                      receipt: Receipt, *, now: datetime, owner: str,
-                     reason: str = "published") -> str:
+                     reason: str = "published", hook: Callable[[str], None] = _no_hook) -> str:
     with session(engine) as s:
         ok = fenced_update(s, post_id, attempt_no, from_state, S.PUBLISHED,
                            f"{reason}: {receipt.url or receipt.remote_id}", now, owner,
                            remote_id=receipt.remote_id, remote_url=receipt.url,
                            receipt=receipt.as_dict(), published_at=now, last_error=None,
                            lease_owner=None, lease_until=None)
+        hook("before_commit")
     if not ok:
         log.warning("post %s: lease lost before recording publication %s", post_id,
                     receipt.remote_id)
@@ -300,6 +308,7 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
     with session(engine) as s:
         q = (select(Post, Account).join(Account, col(Account.id) == Post.account_id)
              .where(Post.state == S.UNKNOWN,
+                    col(Post.updated_at) <= now - timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS),
                     (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= now))
              .order_by(col(Post.id)).limit(limit))
         if is_postgres(engine):

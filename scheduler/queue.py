@@ -53,14 +53,22 @@ def event(s: Session, post: Post, to: str, reason: str, now: datetime, actor: st
 
 def transition(s: Session, post: Post, to: str, reason: str, now: datetime, actor: str) -> None:
     """Move `post` to state `to`, recording why. Raises on a transition the state
-    machine does not allow (a bug, or a user asking for the impossible)."""
+    machine does not allow (a bug, or a user asking for the impossible), and when
+    another process changed the post since it was read (the update is conditional on
+    the state we saw, so a daemon's claim and a person's cancel can never both win)."""
     if to not in ALLOWED[post.state]:
         raise TminusError(f"post {post.id} is {post.state}; it cannot become {to}")
     before = post.state
+    s.flush()
+    result = s.execute(
+        update(Post).where(col(Post.id) == post.id, col(Post.state) == before)
+        .values(state=to, updated_at=now).execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise TminusError(f"post {post.id} changed while this command ran (it is no longer "
+                          f"{before}); nothing was written — look at it again")
     post.state = to
     post.updated_at = now
     s.add(post)
-    s.flush()
     event(s, post, to, reason, now, actor, from_state=before)
 
 
@@ -119,7 +127,7 @@ def approve(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by
             if wrong:
                 p = wrong[0]
                 raise TminusError(f"post {p.id} is {p.state}, not draft; only drafts are approved")
-        done = []
+        done: list[Post] = []
         for p in posts:
             if p.state != S.DRAFT:
                 continue
@@ -131,7 +139,10 @@ def approve(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by
             p.approved_at = now
             transition(s, p, S.QUEUED, f"approved by {by}", now, by)
             done.append(p)
-        return done
+    if done:
+        from scheduler.notify import notify
+        notify(engine)
+    return done
 
 
 def cancel(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by: str,

@@ -23,6 +23,7 @@ SETTINGS_VARS = {
     "TMINUS_MAX_ATTEMPTS": "attempts before a post fails (default 8)",
     "TMINUS_DRY_RUN": "1 to send every post through the dry-run adapter (default 0)",
     "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING (default INFO)",
+    "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
 }
 
 
@@ -36,6 +37,9 @@ class Settings:
     max_attempts: int = defaults.MAX_ATTEMPTS
     dry_run: bool = False
     log_level: str = "INFO"
+    # crash tests only: ("after_claim" | "after_answer" | "before_commit", n) -> the
+    # daemon SIGKILLs itself the n-th time it reaches that point
+    crash_at: tuple[str, int] | None = None
     # TMINUS_<PREFIX>_<SUFFIX> credentials, kept apart so they are never printed
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -59,6 +63,7 @@ class Settings:
             max_attempts=int(_number(env, "TMINUS_MAX_ATTEMPTS", defaults.MAX_ATTEMPTS)),
             dry_run=env.get("TMINUS_DRY_RUN", "0").strip().lower() in ("1", "true", "yes"),
             log_level=(env.get("TMINUS_LOG_LEVEL") or "INFO").upper(),
+            crash_at=_crash_at(env.get("TMINUS_TEST_CRASH_AT")),
             env={k: v for k, v in env.items() if k.startswith("TMINUS_")},
         )
 
@@ -79,6 +84,19 @@ class Settings:
             if value:
                 out[suffix] = value
         return out
+
+
+CRASH_POINTS = ("after_claim", "after_answer", "before_commit")
+
+
+def _crash_at(raw: str | None) -> tuple[str, int] | None:
+    if not raw:
+        return None
+    point, _, n = raw.partition(":")
+    if point not in CRASH_POINTS or not n.isdigit() or int(n) < 1:
+        raise TminusError(f"TMINUS_TEST_CRASH_AT={raw!r}: write POINT:N with POINT one of "
+                          f"{', '.join(CRASH_POINTS)}")
+    return point, int(n)
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

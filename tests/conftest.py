@@ -113,3 +113,83 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 NOW = datetime(2099, 1, 10, 12, 0, tzinfo=UTC)
+
+
+# -- PostgreSQL -------------------------------------------------------------------------
+# A private server for the test session, from the machine's PostgreSQL binaries
+# (Debian's `postgresql` package; .ci/run installs it), or the server named by
+# TMINUS_TEST_POSTGRES_URL. Missing binaries fail the PostgreSQL tests: never skipped.
+
+
+def _pg_bindir() -> Path | None:
+    import glob
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A base URL (without database name) of a running PostgreSQL server."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    url = os.environ.get("TMINUS_TEST_POSTGRES_URL")
+    if url:
+        yield url.rsplit("/", 1)[0]
+        return
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.fail("PostgreSQL server binaries not found: `apt-get install postgresql` "
+                    "(.ci/run does) or set TMINUS_TEST_POSTGRES_URL")
+    import tempfile
+    # not under pytest's tmp dirs: those are private to root, and the server runs as
+    # the postgres user when we are root (it refuses to run as root)
+    data = Path(tempfile.mkdtemp(prefix="tminus-pg-")) / "data"
+    as_postgres: list[str] = []
+    if os.geteuid() == 0:
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(data.parent, "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-U", "tminus",
+                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l",
+                    str(data.parent / "log"), "-o",
+                    f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1 "
+                    "-c fsync=off -c max_connections=200", "start"],
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://tminus@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m",
+                        "immediate", "stop"], capture_output=True)
+        shutil.rmtree(data.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database on the test server for one test."""
+    import uuid
+    import psycopg
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = pg_server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield f"{pg_server}/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The queue tests run on both databases."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/tminus.db"
+    else:
+        url = request.getfixturevalue("pg_url")
+    eng = make_engine(url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()

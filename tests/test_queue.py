@@ -31,6 +31,12 @@ DEADLINE = datetime(2099, 1, 20, 17, 0, tzinfo=UTC)        # noon New York
 START = DEADLINE - timedelta(days=4)
 
 
+@pytest.fixture
+def engine(any_engine: Engine) -> Engine:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_engine
+
+
 def _posts(engine: Engine) -> list[Post]:
     with session(engine) as s:
         return list(s.exec(select(Post).order_by(col(Post.due_at), col(Post.id))).all())
@@ -346,6 +352,9 @@ def test_unknown_outcome_is_reconciled_not_retried_blindly(engine: Engine, make_
     worker.tick()
     assert _posts(engine)[0].state == S.UNKNOWN
     worker.housekeeping()
+    assert _posts(engine)[0].state == S.UNKNOWN             # looked up a moment later
+    clock.advance(5)
+    worker.housekeeping()
     p = _posts(engine)[0]
     assert (p.state, p.remote_id, pub.calls) == (S.PUBLISHED, "remote-1", 1)
 
@@ -361,6 +370,7 @@ def test_reconcile_absent_requeues_and_cant_tell_goes_to_review(
     pub.found = found  # type: ignore[assignment]
     worker, _ = _worker(engine, clock, pub)
     worker.tick()
+    clock.advance(5)
     worker.housekeeping()
     assert _posts(engine)[0].state == state
 
