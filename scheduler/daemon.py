@@ -114,8 +114,10 @@ class Worker:
     def housekeeping(self) -> None:
         now = self.clock.now()
         reap_leases(self.engine, now=now, owner=self.owner)
+        # never wait longer than a lease: a short lease (tests) means quick recovery
+        after = min(self.lease, timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS))
         reconcile(self.engine, self.publishers.for_account, now=now, owner=self.owner,
-                  lease=self.lease)
+                  lease=self.lease, after=after)
 
     def next_wake(self) -> datetime:
         now = self.clock.now()

@@ -302,13 +302,14 @@ def reap_leases(engine: Engine, *, now: datetime, owner: str) -> int:
 
 
 def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
-              now: datetime, owner: str, lease: timedelta, limit: int = 20) -> int:
+              now: datetime, owner: str, lease: timedelta, limit: int = 20,
+              after: timedelta = timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS)) -> int:
     """Ask the platform about each post in `unknown`: found -> published; provably
     absent -> queued again (or expired if past not_after); can't tell -> review."""
     with session(engine) as s:
         q = (select(Post, Account).join(Account, col(Account.id) == Post.account_id)
              .where(Post.state == S.UNKNOWN,
-                    col(Post.updated_at) <= now - timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS),
+                    col(Post.updated_at) <= now - after,
                     (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= now))
              .order_by(col(Post.id)).limit(limit))
         if is_postgres(engine):
