@@ -8,6 +8,7 @@ twice on one account, identical text on two X accounts) are collected as errors.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from typing import Any
 
 from content.campaign import Campaign, MediaSpec, PostSpec
 from content.errors import CampaignError
-from content.render import Renderer, post_context
+from content.render import Renderer, base_context, post_context, time_context
 from content.rules import LengthCheck, check_length
 from content.schedule import ScheduleError, expand
 
@@ -36,10 +37,15 @@ class PlannedPost:
     media: tuple[MediaSpec, ...] = ()
     warnings: tuple[str, ...] = ()
 
-    def options(self) -> dict[str, Any]:
+    @functools.cached_property
+    def _options(self) -> dict[str, Any]:
         return {"language": self.language, "visibility": self.visibility,
                 "content_warning": self.content_warning,
                 "media": [{"path": m.path, "alt": m.alt} for m in self.media]}
+
+    def options(self) -> dict[str, Any]:
+        """Platform options stored with the post (language, visibility, media, ...)."""
+        return dict(self._options)
 
 
 @dataclass
@@ -50,7 +56,12 @@ class Expansion:
 
 
 def plan_key(post_key: str, account: str, due: datetime) -> str:
-    return f"{post_key}@{account}@{due.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    return f"{post_key}@{account}@{_stamp(due)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _stamp(due: datetime) -> str:
+    return f"{due.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
@@ -62,6 +73,9 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
     renderer = Renderer(campaign.folder)
     result = Expansion()
     file = str(campaign.file)
+    tags = [h.lower() for h in campaign.hashtags]
+    bases: dict[tuple[str, str], dict[str, Any]] = {}
+    times: dict[datetime, dict[str, Any]] = {}
     for spec in campaign.posts:
         where = f"posts.{spec.key}"
         try:
@@ -81,7 +95,8 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
             for account_name in spec.accounts:
                 try:
                     result.posts.append(_one(campaign, renderer, spec, account_name, fire.at,
-                                             fire.warning, limits))
+                                             fire.warning, limits, file, tags, bases,
+                                             times))
                 except CampaignError as e:
                     result.errors.append(e)
         if skipped:
@@ -99,26 +114,36 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
 
 
 def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
-         due: datetime, dst_warning: str | None, limits: dict[str, int]) -> PlannedPost:
+         due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
+         tags: list[str], bases: dict[tuple[str, str], dict[str, Any]],
+         times: dict[datetime, dict[str, Any]]) -> PlannedPost:
     account = campaign.accounts[account_name]
     language = spec.language or account.language
-    context = post_context(campaign=campaign, account=account_name, platform=account.platform,
-                           due=due, extra_vars=spec.vars, language=language)
+    base = bases.get((spec.key, account_name))
+    if base is None:
+        base = bases[(spec.key, account_name)] = base_context(
+            campaign=campaign, account=account_name, platform=account.platform,
+            extra_vars=spec.vars, language=language)
+    timed = times.get(due)
+    if timed is None:
+        timed = times[due] = time_context(campaign, due)
+    context = post_context(base, campaign=campaign, due=due, timed=timed)
     if spec.template is not None:
         text = renderer.render(spec.template, context)
     else:
         try:
-            text = renderer.render(f"{campaign.file} [posts.{spec.key}.text]", context,
+            text = renderer.render(f"{file} [posts.{spec.key}.text]", context,
                                    source=spec.text or "")
         except CampaignError as e:
             # point at the post in campaign.toml; the template line is the text's own
             within = f" (line {e.line} of the text)" if e.line else ""
-            raise CampaignError(e.message + within, file=str(campaign.file),
+            raise CampaignError(e.message + within, file=file,
                                 key=f"posts.{spec.key}.text", line=spec.line) from None
     check = check_length(account.platform, text, limit=limits.get(account_name),
                          spoiler_text=spec.content_warning or "")
     warnings = [dst_warning] if dst_warning else []
-    if campaign.hashtags and not any(h.lower() in text.lower() for h in campaign.hashtags):
+    lowered = text.lower()
+    if tags and not any(h in lowered for h in tags):
         warnings.append("none of the campaign's hashtags is in this post")
     not_after = min(due + spec.expires, campaign.deadline)
     return PlannedPost(

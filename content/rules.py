@@ -14,6 +14,8 @@ clusters and also caps the UTF-8 size.
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from dataclasses import dataclass, replace
 
@@ -302,38 +304,55 @@ _EMOJI_RE = regex.compile(
 # ------------------------------------------------------------------------------ X
 
 
-def _code_point_weight(code_point: int, config: XConfig) -> int:
-    for first, last, weight in config.ranges:
-        if first <= code_point <= last:
-            return weight
-    return config.default_weight
+@functools.lru_cache(maxsize=8)
+def _weight_classes(config: XConfig) -> tuple[tuple[re.Pattern[str], int], ...]:
+    """One character class per range, with how much lighter than the default it is."""
+    return tuple((re.compile(f"[{re.escape(chr(first))}-{re.escape(chr(last))}]"),
+                  config.default_weight - weight)
+                 for first, last, weight in config.ranges if weight != config.default_weight)
+
+
+def _plain_units(segment: str, config: XConfig) -> int:
+    """Weighted units of text holding no URL or emoji: every code point weighs the
+    default, less the discount of the ranges it falls in (counted with C-speed
+    regexes rather than a Python loop per character: planning renders 100,000 posts)."""
+    units = config.default_weight * len(segment)
+    if segment.isascii() and config.ranges and config.ranges[0][0] == 0 and config.ranges[0][1] >= 127:
+        return units - (config.default_weight - config.ranges[0][2]) * len(segment)
+    for pattern, discount in _weight_classes(config):
+        units -= discount * len(pattern.findall(segment))
+    return units
+
+
+_INVALID_SET = frozenset(_INVALID_CHARS)
 
 
 def _has_invalid_characters(text: str) -> bool:
     # NFC leaves these three alone, so the raw text can be searched.
-    return any(char in _INVALID_CHARS for char in text)
+    return not _INVALID_SET.isdisjoint(text)
 
 
 def x_weighted_length(text: str, *, config: XConfig = X_CONFIG) -> int:
     """The length X gives ``text`` (twitter-text ``parseTweet().weightedLength``)."""
-    normalized = unicodedata.normalize("NFC", text)
+    ascii_only = text.isascii()  # ASCII is already NFC, and holds no emoji
+    normalized = text if ascii_only else unicodedata.normalize("NFC", text)
     url_end = dict(find_urls(normalized))
     emoji_end: dict[int, int] = {}
-    if config.emoji_parsing:
+    if config.emoji_parsing and not ascii_only:
         emoji_end = {m.start(): m.end() for m in _EMOJI_RE.finditer(normalized)}
 
+    # URLs first where an emoji would start at the same place (twitter-text does too)
+    spans = sorted([(start, 0, end) for start, end in url_end.items()]
+                   + [(start, 1, end) for start, end in emoji_end.items()])
     units = 0  # in 1/scale
     index = 0
-    while index < len(normalized):
-        if index in url_end:
-            units += config.transformed_url_length * config.scale
-            index = url_end[index]
-        elif index in emoji_end:
-            units += config.default_weight
-            index = emoji_end[index]
-        else:
-            units += _code_point_weight(ord(normalized[index]), config)
-            index += 1
+    for start, kind, end in spans:
+        if start < index:
+            continue  # inside a URL already counted
+        units += _plain_units(normalized[index:start], config)
+        units += config.transformed_url_length * config.scale if kind == 0 else config.default_weight
+        index = end
+    units += _plain_units(normalized[index:], config)
     return units // config.scale
 
 

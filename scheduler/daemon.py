@@ -32,7 +32,9 @@ from apscheduler.jobstores.base import JobLookupError
 
 from scheduler.db import is_postgres, session
 from scheduler.notify import Listener
-from scheduler.dispatch import attempt, claim, reap_leases, reconcile, release
+from content.errors import TminusError
+from jobs.errors import AuthError
+from scheduler.dispatch import attempt, claim, reap_leases, reconcile, record_failure, release
 from scheduler.models import Daemon as DaemonRow, PostState
 from scheduler.publishers import Publishers
 from scheduler.queue import expire_stale, next_due
@@ -91,7 +93,17 @@ class Worker:
                         release(self.engine, rest, now=self.clock.now(), owner=self.owner,
                                 reason="daemon stopping; given back before any attempt")
                     break
-                state = attempt(self.engine, item, self.publishers.for_account(item.account),
+                try:
+                    publisher = self.publishers.for_account(item.account)
+                except TminusError as e:
+                    # a missing credential holds up this account only: paused, with the
+                    # variable to set, its post back in the queue
+                    state = record_failure(self.engine, item, AuthError(str(e)),
+                                           now=self.clock.now(), owner=self.owner,
+                                           max_attempts=self.settings.max_attempts)
+                    self._count(result, state, item.outgoing.text, item.account.name)
+                    continue
+                state = attempt(self.engine, item, publisher,
                                 now=self.clock.now, owner=self.owner,
                                 max_attempts=self.settings.max_attempts, hook=self.crash_point)
                 self._count(result, state, item.outgoing.text, item.account.name)

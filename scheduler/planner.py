@@ -10,19 +10,23 @@ written.
 from __future__ import annotations
 
 import difflib
-import uuid
+from collections.abc import Callable
+import json
+import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from content.campaign import AccountSpec, Campaign, load_campaign
 from content.errors import CampaignErrors, TminusError
 from content.expand import Expansion, PlannedPost, expand_campaign
 from scheduler.db import session
-from scheduler.models import Account, Campaign as CampaignRow, Post, PostState
+from scheduler.models import Account, Campaign as CampaignRow, Event, Post, PostState, UTCDateTime
 from scheduler.queue import text_hash, transition
 
 S = PostState
@@ -57,8 +61,11 @@ def budget_warnings(campaign: Campaign, expansion: Expansion) -> list[str]:
     some window: the extra posts would wait, and may expire."""
     from scheduler.dispatch import Budget, budgets_of, over_budget
     out = []
+    by_account: dict[str, list[datetime]] = {}
+    for p in expansion.posts:
+        by_account.setdefault(p.account, []).append(p.due_at)
     for name, spec in campaign.accounts.items():
-        dues = sorted(p.due_at for p in expansion.posts if p.account == name)
+        dues = sorted(by_account.get(name, []))
         custom = Budget(spec.budget.posts, spec.budget.per) if spec.budget else None
         for b in budgets_of(spec.platform, spec.tier, custom):
             hit = over_budget(dues, b)
@@ -97,21 +104,35 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan") ->
         row = _upsert_campaign(s, campaign, now)
         accounts = {name: _upsert_account(s, spec) for name, spec in campaign.accounts.items()}
         assert row.id is not None
-        existing = {p.plan_key: p for p in s.exec(select(Post).where(Post.campaign_id == row.id))}
+        # Plain tuples, not ORM objects: re-planning 100,000 unchanged posts must be
+        # cheap; only the rows that change are loaded as objects.
+        existing = {r.plan_key: r for r in s.execute(
+            sa.select(col(Post.id), col(Post.plan_key), col(Post.state), col(Post.text),
+                   col(Post.not_after), col(Post.options), col(Post.origin))
+            .where(col(Post.campaign_id) == row.id))}
         seen: set[str] = set()
+        new: list[PlannedPost] = []
         for planned in expansion.posts:
             seen.add(planned.plan_key)
             old = existing.get(planned.plan_key)
             if old is None:
-                _insert(s, row.id, accounts[planned.account], planned, now)
-                report.created += 1
+                new.append(planned)
+            elif (old.text == planned.text and old.not_after == planned.not_after
+                  and old.options == planned.options() and old.state != S.CANCELED):
+                report.unchanged += 1
             else:
-                _update(s, old, planned, now, actor, report)
+                post = s.get(Post, old.id)
+                assert post is not None
+                _update(s, post, planned, now, actor, report)
+        _insert_many(s, row.id, accounts, new, now, actor)
+        report.created += len(new)
         for key, old in existing.items():
             if key in seen or old.origin != "plan":
                 continue
             if old.state in S.CANCELABLE:
-                transition(s, old, S.CANCELED, REMOVED, now, actor)
+                post = s.get(Post, old.id)
+                assert post is not None
+                transition(s, post, S.CANCELED, REMOVED, now, actor)
                 report.canceled += 1
             elif old.state not in (S.CANCELED, S.EXPIRED):
                 report.kept_sent += 1
@@ -149,23 +170,66 @@ def _upsert_account(s: Session, spec: AccountSpec) -> Account:
     return acc
 
 
-def _insert(s: Session, campaign_id: int, account: Account, p: PlannedPost, now: datetime) -> None:
-    assert account.id is not None
-    post = Post(campaign_id=campaign_id, account_id=account.id, plan_key=p.plan_key,
-                post_key=p.post_key, origin="plan", state=S.DRAFT, text=p.text,
-                text_hash=text_hash(p.text), due_at=p.due_at, not_after=p.not_after,
-                next_attempt_at=p.due_at, idempotency_key=uuid.uuid4().hex,
-                options=p.options(), warnings=list(p.warnings), length=p.length.length,
-                length_limit=p.length.limit, created_at=now, updated_at=now)
-    s.add(post)
-    s.flush()
-    transition_new(s, post, now)
+_DATETIMES = ("due_at", "not_after", "next_attempt_at", "created_at", "updated_at")
+_JSONS = ("options", "warnings")
 
 
-def transition_new(s: Session, post: Post, now: datetime, actor: str = "plan",
-                   reason: str = "planned") -> None:
-    from scheduler.queue import event
-    event(s, post, post.state, reason, now, actor)
+def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
+                 posts: list[PlannedPost], now: datetime, actor: str) -> None:
+    """New drafts and their "planned" events, in bulk: a campaign can hold 100,000
+    posts, and one ORM object per row would cost seconds per ten thousand."""
+    if not posts:
+        return
+    sqlite = s.get_bind().dialect.name == "sqlite"
+    # On SQLite the per-value type processing (datetimes to text, JSON) dominates a bulk
+    # insert; most values repeat (one `now`, a few hundred due times, the same options),
+    # so they are converted once each here and bound as plain text.
+    memo: dict[object, str] = {}
+
+    def dt(value: datetime) -> object:
+        if not sqlite:
+            return value
+        text = memo.get(value)
+        if text is None:
+            text = memo[value] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return text
+
+    def js(key: object, value: Callable[[], object]) -> object:
+        if not sqlite:
+            return value()
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = json.dumps(value())
+        return text
+
+    # An idempotency key per post: random per plan run, numbered within it.
+    run = secrets.token_hex(10)
+    rows = []
+    for n, p in enumerate(posts):
+        account_id = accounts[p.account].id
+        assert account_id is not None
+        rows.append({
+            "campaign_id": campaign_id, "account_id": account_id, "plan_key": p.plan_key,
+            "post_key": p.post_key, "origin": "plan", "state": S.DRAFT, "text": p.text,
+            "text_hash": text_hash(p.text), "due_at": dt(p.due_at), "not_after": dt(p.not_after),
+            "next_attempt_at": dt(p.due_at), "idempotency_key": f"{run}{n:012x}",
+            "options": js(("o", p.language, p.visibility, p.content_warning, p.media), p.options),
+            "warnings": js(("w", p.warnings), lambda: list(p.warnings)),
+            "length": p.length.length, "length_limit": p.length.limit, "attempt": 0,
+            "created_at": dt(now), "updated_at": dt(now),
+        })
+    stmt = insert(Post.__table__)  # type: ignore[attr-defined]
+    if sqlite:
+        stmt = stmt.values({c: sa.bindparam(c, type_=sa.String()) for c in _DATETIMES + _JSONS})
+    s.execute(stmt, rows)
+    # one statement for all their "planned" events: the new posts are this campaign's
+    # drafts created now that have no event yet
+    planned = (sa.select(col(Post.id), sa.literal(now, UTCDateTime()), sa.null(),
+                         sa.literal(S.DRAFT), sa.literal("planned"), sa.literal(actor))
+               .where(col(Post.campaign_id) == campaign_id, col(Post.created_at) == now,
+                      ~sa.exists().where(col(Event.post_id) == col(Post.id))))
+    s.execute(insert(Event).from_select(
+        ["post_id", "at", "from_state", "to_state", "reason", "actor"], planned))
 
 
 def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
@@ -201,8 +265,6 @@ def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
 
 
 def _last_reason_removed(s: Session, post: Post) -> bool:
-    from scheduler.models import Event
-    from sqlmodel import col
     last = s.exec(select(Event).where(Event.post_id == post.id)
                   .order_by(col(Event.id).desc()).limit(1)).first()
     return last is not None and last.reason == REMOVED

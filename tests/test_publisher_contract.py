@@ -73,7 +73,8 @@ def _dryrun(fake: FakePlatformServer, tmp_path: Path) -> tuple[Publisher, Helper
 
     def parent_of(receipt: Receipt) -> str | None:
         [line] = [x for x in lines() if x["id"] == receipt.remote_id]
-        return line.get("reply_to")
+        parent = line.get("reply_to")
+        return None if parent is None else str(parent)
 
     return pub, Helpers("dryrun", lambda: [x["text"] for x in lines()], parent_of,
                         lambda: None)
@@ -87,7 +88,8 @@ def _x(fake: FakePlatformServer, tmp_path: Path) -> tuple[Publisher, Helpers]:
 
     def parent_of(receipt: Receipt) -> str | None:
         [tweet] = [t for t in fx.tweets(fake) if t["id"] == receipt.remote_id]
-        return tweet["in_reply_to"]
+        parent = tweet["in_reply_to"]
+        return None if parent is None else str(parent)
 
     return pub, Helpers("x", lambda: [t["text"] for t in fx.tweets(fake)], parent_of,
                         lambda: _drop_after(fake, "POST", r"^/2/tweets$"))
@@ -99,7 +101,8 @@ def _mastodon(fake: FakePlatformServer, tmp_path: Path) -> tuple[Publisher, Help
 
     def parent_of(receipt: Receipt) -> str | None:
         [status] = [s for s in fm.statuses(fake) if s["id"] == receipt.remote_id]
-        return status["in_reply_to_id"]
+        parent = status["in_reply_to_id"]
+        return None if parent is None else str(parent)
 
     return pub, Helpers("mastodon", lambda: [s["text"] for s in fm.statuses(fake)], parent_of,
                         lambda: _drop_after(fake, "POST", r"^/api/v1/statuses$"))

@@ -18,7 +18,7 @@ from content.campaign import AccountSpec, Campaign, PostSpec, load_campaign
 from content.countdown import countdown_context, time_left
 from content.errors import CampaignError
 from content.expand import expand_campaign
-from content.render import Renderer, post_context
+from content.render import Renderer, base_context, post_context
 
 NY = ZoneInfo("America/New_York")
 DEADLINE = datetime(2017, 1, 20, 17, 0, tzinfo=UTC)
@@ -37,8 +37,10 @@ def campaign(folder: Path, *, vars: dict[str, Any] | None = None) -> Campaign:
 def context(folder: Path, before: timedelta, *, extra: dict[str, Any] | None = None,
             account: str = "org_x", platform: str = "x", language: str | None = None,
             vars: dict[str, Any] | None = None) -> dict[str, Any]:
-    return post_context(campaign=campaign(folder, vars=vars), account=account, platform=platform,
-                        due=DEADLINE - before, extra_vars=extra or {}, language=language)
+    c = campaign(folder, vars=vars)
+    base = base_context(campaign=c, account=account, platform=platform,
+                        extra_vars=extra or {}, language=language)
+    return post_context(base, campaign=c, due=DEADLINE - before)
 
 
 def render(tmp_path: Path, source: str, before: timedelta = timedelta(days=1), **kw: Any) -> str:

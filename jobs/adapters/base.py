@@ -14,7 +14,10 @@ from jobs.outgoing import Identity, Outgoing, Receipt
 
 @runtime_checkable
 class Publisher(Protocol):
-    platform: str
+    @property
+    def platform(self) -> str:
+        """"x", "mastodon", "bluesky" or "dryrun"."""
+        ...
 
     def publish(self, post: Outgoing) -> Receipt:
         """Send `post` once. Raises `jobs.errors.PublishError` on failure."""
