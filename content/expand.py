@@ -61,7 +61,9 @@ def plan_key(post_key: str, account: str, due: datetime) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _stamp(due: datetime) -> str:
-    return f"{due.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    utc = due.astimezone(UTC)
+    # microseconds only when there are some: two times in one second stay distinct
+    return f"{utc:%Y%m%dT%H%M%S}" + (f".{utc.microsecond:06d}" if utc.microsecond else "") + "Z"
 
 
 def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,

@@ -17,7 +17,9 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor as LanePool
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -34,7 +36,9 @@ from scheduler.db import is_postgres, session
 from scheduler.notify import Listener
 from content.errors import TminusError
 from jobs.errors import AuthError
-from scheduler.dispatch import attempt, claim, reap_leases, reconcile, record_failure, release
+from jobs.outgoing import Receipt
+from scheduler.dispatch import (Claimed, claim, reap_leases, reconcile, record_failure,
+                                record_many, release, send)
 from scheduler.models import Daemon as DaemonRow, PostState
 from scheduler.publishers import Publishers
 from scheduler.queue import expire_stale, next_due
@@ -67,6 +71,7 @@ class Worker:
         self.stopping = threading.Event()
         self.sent_total = 0
         self._hits: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def crash_point(self, point: str) -> None:
         """Crash tests: die here, as abruptly as a power cut, when the settings say so."""
@@ -87,9 +92,40 @@ class Worker:
             if not batch:
                 break
             self.crash_point("after_claim")
-            for i, item in enumerate(batch):
+            lanes = self._lanes(batch)
+            if len(lanes) == 1:
+                self._run_lane(lanes[0], result)
+            else:
+                with LanePool(max_workers=len(lanes),
+                                        thread_name_prefix="tminus-send") as pool:
+                    for f in [pool.submit(self._run_lane, lane, result) for lane in lanes]:
+                        f.result()
+        return result
+
+    def _lanes(self, batch: list[Claimed]) -> list[list[Claimed]]:
+        """Posts of different accounts go out side by side (a platform request takes a
+        few hundred ms; a burst across many accounts must not queue behind one), each
+        account's own posts in due order. The dry-run adapter does no I/O worth a thread."""
+        if self.settings.concurrency <= 1 or self.publishers.dry_run:
+            return [batch]
+        by_account: dict[int | None, list[Claimed]] = {}
+        for item in batch:
+            by_account.setdefault(item.account.id, []).append(item)
+        lanes: list[list[Claimed]] = [[] for _ in range(min(self.settings.concurrency,
+                                                             len(by_account)))]
+        for i, posts in enumerate(by_account.values()):
+            lanes[i % len(lanes)].extend(posts)
+        return lanes
+
+    def _run_lane(self, items: list[Claimed], result: TickResult) -> None:
+        """Send `items` in order; successes are recorded in small groups (one
+        transaction each), failures at once."""
+        done: list[tuple[Claimed, Receipt, datetime]] = []
+        first = 0.0
+        try:
+            for i, item in enumerate(items):
                 if self.stopping.is_set():
-                    for rest in batch[i:]:
+                    for rest in items[i:]:
                         release(self.engine, rest, now=self.clock.now(), owner=self.owner,
                                 reason="daemon stopping; given back before any attempt")
                     break
@@ -101,27 +137,45 @@ class Worker:
                     state = record_failure(self.engine, item, AuthError(str(e)),
                                            now=self.clock.now(), owner=self.owner,
                                            max_attempts=self.settings.max_attempts)
-                    self._count(result, state, item.outgoing.text, item.account.name)
+                    self._count(result, state, item)
                     continue
-                state = attempt(self.engine, item, publisher,
-                                now=self.clock.now, owner=self.owner,
-                                max_attempts=self.settings.max_attempts, hook=self.crash_point)
-                self._count(result, state, item.outgoing.text, item.account.name)
-        return result
+                outcome = send(self.engine, item, publisher, now=self.clock.now,
+                               owner=self.owner, max_attempts=self.settings.max_attempts,
+                               hook=self.crash_point)
+                if isinstance(outcome, str):
+                    self._count(result, outcome, item)
+                    continue
+                if not done:
+                    first = time.monotonic()
+                done.append((item, outcome, self.clock.now()))
+                if len(done) >= defaults.RECORD_BATCH or time.monotonic() - first > defaults.RECORD_WITHIN_SECONDS:
+                    self._record(done, result)
+                    done = []
+        finally:
+            self._record(done, result)
 
-    def _count(self, result: TickResult, state: str, text: str, account: str) -> None:
-        if state == PostState.PUBLISHED:
-            result.sent += 1
-            self.sent_total += 1
-            log.info("sent on %s: %s", account, text.replace("\n", " ")[:80])
-        elif state == PostState.EXPIRED:
-            result.expired += 1
-        elif state == PostState.FAILED:
-            result.failed += 1
-        elif state == PostState.QUEUED:
-            result.retried += 1
-        else:
-            result.unknown += 1
+    def _record(self, done: list[tuple[Claimed, Receipt, datetime]], result: TickResult) -> None:
+        if not done:
+            return
+        record_many(self.engine, done, owner=self.owner, hook=self.crash_point)
+        for item, _, _ in done:
+            self._count(result, PostState.PUBLISHED, item)
+
+    def _count(self, result: TickResult, state: str, item: Claimed) -> None:
+        with self._lock:
+            if state == PostState.PUBLISHED:
+                result.sent += 1
+                self.sent_total += 1
+                log.info("sent on %s: %s", item.account.name,
+                         item.outgoing.text.replace("\n", " ")[:80])
+            elif state == PostState.EXPIRED:
+                result.expired += 1
+            elif state == PostState.FAILED:
+                result.failed += 1
+            elif state == PostState.QUEUED:
+                result.retried += 1
+            else:
+                result.unknown += 1
 
     def housekeeping(self) -> None:
         now = self.clock.now()

@@ -19,8 +19,14 @@ HEARTBEAT_SECONDS = 5.0
 RECONCILE_AFTER_SECONDS = 5.0
 # `tminus status` calls a daemon dead when its heartbeat is older than this.
 HEARTBEAT_STALE_SECONDS = 30.0
-# Posts claimed by one tick; the rest wait for the next (immediately re-armed) tick.
-CLAIM_BATCH = 50
+# Posts claimed by one transaction; a tick claims batch after batch until none is due.
+CLAIM_BATCH = 100
+# Publications are recorded in groups of at most this many, at most this long after
+# the first of them went out (a crash in between is repaired by reconciliation).
+RECORD_BATCH = 50
+RECORD_WITHIN_SECONDS = 0.5
+# Accounts whose posts go out side by side (threads) within a batch.
+CONCURRENCY = 4
 
 # Retry -------------------------------------------------------------------------------
 # Transient failures back off exponentially: 30 s, 60 s, 120 s, ... capped at 15 min,

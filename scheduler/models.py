@@ -90,7 +90,9 @@ class Post(SQLModel, table=True):
     __tablename__ = "post"
     __table_args__ = (
         sa.UniqueConstraint("campaign_id", "plan_key", name="uq_post_campaign_plan_key"),
-        sa.Index("ix_post_due", "state", "next_attempt_at"),
+        sa.Index("ix_post_due", "state", "next_attempt_at"),      # claim, next_due
+        sa.Index("ix_post_expiry", "state", "not_after"),         # expire_stale
+        sa.Index("ix_post_window", "account_id", "claimed_at"),   # rate budgets
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -21,6 +21,7 @@ SETTINGS_VARS = {
     "TMINUS_LEASE_SECONDS": "how long a claimed post belongs to one daemon (default 120)",
     "TMINUS_REQUEST_TIMEOUT": "timeout of every platform request, seconds (default 10)",
     "TMINUS_MAX_ATTEMPTS": "attempts before a post fails (default 8)",
+    "TMINUS_CONCURRENCY": "accounts whose posts go out side by side (default 4)",
     "TMINUS_DRY_RUN": "1 to send every post through the dry-run adapter (default 0)",
     "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING (default INFO)",
     "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
@@ -35,6 +36,7 @@ class Settings:
     lease_seconds: float = defaults.LEASE_SECONDS
     request_timeout: float = defaults.REQUEST_TIMEOUT_SECONDS
     max_attempts: int = defaults.MAX_ATTEMPTS
+    concurrency: int = defaults.CONCURRENCY
     dry_run: bool = False
     log_level: str = "INFO"
     # crash tests only: ("after_claim" | "after_answer" | "before_commit", n) -> the
@@ -49,6 +51,8 @@ class Settings:
                               "TMINUS_REQUEST_TIMEOUT must be positive numbers")
         if self.max_attempts < 1:
             raise TminusError("TMINUS_MAX_ATTEMPTS must be a whole number ≥ 1")
+        if self.concurrency < 1:
+            raise TminusError("TMINUS_CONCURRENCY must be a whole number ≥ 1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -61,6 +65,7 @@ class Settings:
             request_timeout=_number(env, "TMINUS_REQUEST_TIMEOUT",
                                     defaults.REQUEST_TIMEOUT_SECONDS),
             max_attempts=int(_number(env, "TMINUS_MAX_ATTEMPTS", defaults.MAX_ATTEMPTS)),
+            concurrency=int(_number(env, "TMINUS_CONCURRENCY", defaults.CONCURRENCY)),
             dry_run=env.get("TMINUS_DRY_RUN", "0").strip().lower() in ("1", "true", "yes"),
             log_level=(env.get("TMINUS_LOG_LEVEL") or "INFO").upper(),
             crash_at=_crash_at(env.get("TMINUS_TEST_CRASH_AT")),

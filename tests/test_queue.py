@@ -186,7 +186,7 @@ def test_approve_records_who_and_the_hash(engine: Engine, make_campaign: Campaig
     first = _posts(engine)[0]
     assert first.id is not None
     done = approve(engine, campaign="testcamp", post_ids=[first.id], by="ana", now=START)
-    assert [p.id for p in done] == [first.id]
+    assert done == [first.id]
     p = _posts(engine)[0]
     assert (p.state, p.approved_by, p.approved_hash) == (S.QUEUED, "ana", p.text_hash)
     assert _events(engine, first.id)[-1].reason == "approved by ana"

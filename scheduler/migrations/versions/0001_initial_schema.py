@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 01:58:07.894079
+Create Date: 2026-11-23 02:36:12.549518
 """
 from __future__ import annotations
 
@@ -105,6 +105,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_post_account_id'), ['account_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_post_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index('ix_post_due', ['state', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_post_expiry', ['state', 'not_after'], unique=False)
+        batch_op.create_index('ix_post_window', ['account_id', 'claimed_at'], unique=False)
 
     op.create_table('event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -130,6 +132,8 @@ def downgrade() -> None:
 
     op.drop_table('event')
     with op.batch_alter_table('post', schema=None) as batch_op:
+        batch_op.drop_index('ix_post_window')
+        batch_op.drop_index('ix_post_expiry')
         batch_op.drop_index('ix_post_due')
         batch_op.drop_index(batch_op.f('ix_post_campaign_id'))
         batch_op.drop_index(batch_op.f('ix_post_account_id'))
