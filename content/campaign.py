@@ -35,7 +35,7 @@ _CAMPAIGN_KEYS = {"slug", "title", "deadline", "timezone", "hashtags", "expires"
 _ACCOUNT_KEYS = {"platform", "credentials", "tier", "budget", "language", "visibility"}
 _BUDGET_KEYS = {"posts", "per"}
 _POST_KEYS = {"key", "template", "text", "accounts", "schedule", "expires", "vars",
-              "language", "visibility", "content_warning", "media"}
+              "language", "visibility", "content_warning", "media", "thread"}
 _MEDIA_KEYS = {"path", "alt"}
 
 
@@ -77,6 +77,7 @@ class PostSpec:
     visibility: str | None = None
     content_warning: str | None = None
     media: tuple[MediaSpec, ...] = ()
+    thread: tuple[str, ...] = ()   # further posts, each a reply to the one before
     line: int | None = None
 
 
@@ -380,13 +381,19 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
             c.add(f"visibility must be one of {', '.join(VISIBILITIES)}",
                   key=f"{where}.visibility", line=line)
         media = _media(spec.get("media", []), f"{where}.media", folder, c, line)
+        thread = spec.get("thread", [])
+        if not isinstance(thread, list) or not all(isinstance(t, str) and t.strip() for t in thread):
+            c.add("write a thread as a list of texts, each a reply to the one before: "
+                  "thread = [\"second post\", \"third post\"]", key=f"{where}.thread", line=line)
+            thread = []
         out.append(PostSpec(
             key=key, accounts=tuple(str(n) for n in names), schedule=spec.get("schedule"),
             template=template if isinstance(template, str) else None,
             text=text if isinstance(text, str) else None,
             expires=_expires(spec.get("expires"), f"{where}.expires", default_expires, c, line),
             vars=dict(pvars), language=spec.get("language"), visibility=vis,
-            content_warning=spec.get("content_warning"), media=media, line=line))
+            content_warning=spec.get("content_warning"), media=media,
+            thread=tuple(thread), line=line))
     return out
 
 

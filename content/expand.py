@@ -8,6 +8,7 @@ twice on one account, identical text on two X accounts) are collected as errors.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ class PlannedPost:
     content_warning: str | None = None
     media: tuple[MediaSpec, ...] = ()
     warnings: tuple[str, ...] = ()
+    reply_to_key: str | None = None   # a thread's later post: the plan key it replies to
+    thread_root_key: str | None = None
 
     @functools.cached_property
     def _options(self) -> dict[str, Any]:
@@ -55,8 +58,10 @@ class Expansion:
     warnings: list[str] = field(default_factory=list)
 
 
-def plan_key(post_key: str, account: str, due: datetime) -> str:
-    return f"{post_key}@{account}@{_stamp(due)}"
+def plan_key(post_key: str, account: str, due: datetime, part: int = 1) -> str:
+    """`key@account@time`; a thread's later posts are `key#2@...`, `key#3@...`."""
+    suffix = f"#{part}" if part > 1 else ""
+    return f"{post_key}{suffix}@{account}@{_stamp(due)}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -96,9 +101,8 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
                 continue
             for account_name in spec.accounts:
                 try:
-                    result.posts.append(_one(campaign, renderer, spec, account_name, fire.at,
-                                             fire.warning, limits, file, tags, bases,
-                                             times))
+                    result.posts.extend(_thread(campaign, renderer, spec, account_name, fire.at,
+                                                fire.warning, limits, file, tags, bases, times))
                 except CampaignError as e:
                     result.errors.append(e)
         if skipped:
@@ -115,10 +119,30 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
     return result
 
 
+def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
+            due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
+            tags: list[str], bases: dict[tuple[str, str], dict[str, Any]],
+            times: dict[datetime, dict[str, Any]]) -> list[PlannedPost]:
+    """The post, and the rest of its thread if it has one: each later post replies to
+    the one before and goes out right after it."""
+    first = _one(campaign, renderer, spec, account_name, due, dst_warning, limits, file, tags,
+                 bases, times)
+    posts = [first]
+    for n, source in enumerate(spec.thread, start=2):
+        part = _one(campaign, renderer, spec, account_name, due, None, limits, file, tags,
+                    bases, times, source=(f"thread[{n - 2}]", source))
+        posts.append(dataclasses.replace(
+            part, plan_key=plan_key(spec.key, account_name, due, n),
+            reply_to_key=posts[-1].plan_key, thread_root_key=first.plan_key,
+            media=(), warnings=tuple(w for w in part.warnings if "hashtags" not in w)))
+    return posts
+
+
 def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
          due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
          tags: list[str], bases: dict[tuple[str, str], dict[str, Any]],
-         times: dict[datetime, dict[str, Any]]) -> PlannedPost:
+         times: dict[datetime, dict[str, Any]],
+         source: tuple[str, str] | None = None) -> PlannedPost:
     account = campaign.accounts[account_name]
     language = spec.language or account.language
     base = bases.get((spec.key, account_name))
@@ -130,17 +154,17 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
     if timed is None:
         timed = times[due] = time_context(campaign, due)
     context = post_context(base, campaign=campaign, due=due, timed=timed)
-    if spec.template is not None:
+    if spec.template is not None and source is None:
         text = renderer.render(spec.template, context)
     else:
+        field, inline = source or ("text", spec.text or "")
         try:
-            text = renderer.render(f"{file} [posts.{spec.key}.text]", context,
-                                   source=spec.text or "")
+            text = renderer.render(f"{file} [posts.{spec.key}.{field}]", context, source=inline)
         except CampaignError as e:
             # point at the post in campaign.toml; the template line is the text's own
             within = f" (line {e.line} of the text)" if e.line else ""
             raise CampaignError(e.message + within, file=file,
-                                key=f"posts.{spec.key}.text", line=spec.line) from None
+                                key=f"posts.{spec.key}.{field}", line=spec.line) from None
     check = check_length(account.platform, text, limit=limits.get(account_name),
                          spoiler_text=spec.content_warning or "")
     warnings = [dst_warning] if dst_warning else []

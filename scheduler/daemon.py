@@ -188,7 +188,7 @@ class Worker:
     def next_wake(self) -> datetime:
         now = self.clock.now()
         cap = now + timedelta(seconds=self.settings.poll_seconds)
-        due = next_due(self.engine)
+        due = next_due(self.engine, now)
         return cap if due is None else max(now, min(due, cap))
 
     def drain(self) -> TickResult:

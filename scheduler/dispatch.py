@@ -25,6 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from jobs.adapters.base import Publisher
@@ -92,22 +93,22 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _thread_refs(s: Session, opts: dict[str, Any]) -> tuple[Receipt | None, Receipt | None]:
-    """The receipts of the previous post of a thread and of its first post, if any."""
-    if not opts.get("reply_to_post"):
+def _thread_refs(s: Session, parent_id: int | None, root_id: int | None
+                 ) -> tuple[Receipt | None, Receipt | None]:
+    """The receipts of the post this one replies to and of its thread's first post."""
+    if parent_id is None:
         return None, None
-    parent = s.get(Post, int(opts["reply_to_post"]))
+    parent = s.get(Post, parent_id)
     if parent is None or not parent.receipt:
         return None, None
     reply_to = Receipt.from_dict(parent.receipt)
-    root_id = (parent.options or {}).get("thread_root_post") or parent.id
-    root = s.get(Post, int(str(root_id)))
+    root = s.get(Post, root_id) if root_id is not None else None
     return reply_to, (Receipt.from_dict(root.receipt) if root and root.receipt else reply_to)
 
 
 def outgoing_of(s: Session, post: Post, account: Account) -> Outgoing:
     opts = post.options or {}
-    reply_to, thread_root = _thread_refs(s, opts)
+    reply_to, thread_root = _thread_refs(s, post.parent_id, post.thread_root_id)
     assert post.id is not None
     return Outgoing(
         post_id=post.id, account=account.name, platform=account.platform, text=post.text,
@@ -147,7 +148,7 @@ def _room(s: Session, account: Account, now: datetime) -> tuple[int | None, date
 
 _CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.text, Post.text_hash, Post.approved_hash,
                       Post.idempotency_key, Post.due_at, Post.not_after, Post.attempt,
-                      Post.options, Campaign.deadline)
+                      Post.options, Post.parent_id, Post.thread_root_id, Campaign.deadline)
 
 
 def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
@@ -159,13 +160,17 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
     one INSERT records their events: a burst of ten thousand posts is claimed in a few
     hundred statements, not tens of thousands."""
     with session(engine) as s:
+        parent = aliased(Post)
         q = (sa.select(*[col(c) for c in _CANDIDATE_COLUMNS])
              .join(Account, col(Account.id) == Post.account_id)
              .join(Campaign, col(Campaign.id) == Post.campaign_id)
+             .outerjoin(parent, col(parent.id) == Post.parent_id)
              .where(col(Post.state) == S.QUEUED, col(Post.next_attempt_at) <= now,
                     col(Post.not_after) > now, col(Campaign.deadline) > now,
                     col(Account.paused_reason).is_(None),
-                    (col(Account.resume_at).is_(None)) | (col(Account.resume_at) <= now))
+                    (col(Account.resume_at).is_(None)) | (col(Account.resume_at) <= now),
+                    # a thread's reply waits until the post it replies to is out
+                    col(Post.parent_id).is_(None) | (col(parent.state) == S.PUBLISHED))
              .order_by(col(Post.next_attempt_at), col(Post.id))
              .limit(limit))
         if is_postgres(engine):
@@ -223,7 +228,7 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
 
 def _outgoing(s: Session, r: Any, account: Account) -> Outgoing:
     opts = r.options or {}
-    reply_to, thread_root = _thread_refs(s, opts)
+    reply_to, thread_root = _thread_refs(s, r.parent_id, r.thread_root_id)
     return Outgoing(
         post_id=r.id, account=account.name, platform=account.platform, text=r.text,
         idempotency_key=r.idempotency_key, due_at=r.due_at, attempt=r.attempt + 1,

@@ -101,6 +101,9 @@ class Post(SQLModel, table=True):
     plan_key: str
     post_key: str
     origin: str = "plan"                  # plan | cli
+    # a thread's later post: it replies to `parent_id` and waits until that is published
+    parent_id: int | None = Field(default=None, foreign_key="post.id")
+    thread_root_id: int | None = Field(default=None, foreign_key="post.id")
     state: str = PostState.DRAFT
     text: str
     text_hash: str

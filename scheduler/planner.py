@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -126,6 +126,7 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan") ->
                 _update(s, post, planned, now, actor, report)
         _insert_many(s, row.id, accounts, new, now, actor)
         report.created += len(new)
+        _link_threads(s, row.id, new)
         for key, old in existing.items():
             if key in seen or old.origin != "plan":
                 continue
@@ -230,6 +231,22 @@ def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
                       ~sa.exists().where(col(Event.post_id) == col(Post.id))))
     s.execute(insert(Event).from_select(
         ["post_id", "at", "from_state", "to_state", "reason", "actor"], planned))
+
+
+def _link_threads(s: Session, campaign_id: int, posts: list[PlannedPost]) -> None:
+    """Point each new thread post at the post it replies to and at the thread's first."""
+    parts = [p for p in posts if p.reply_to_key]
+    if not parts:
+        return
+    keys = {k for p in parts for k in (p.plan_key, p.reply_to_key, p.thread_root_key) if k}
+    ids = {key: post_id for key, post_id in s.execute(
+        sa.select(col(Post.plan_key), col(Post.id)).where(
+            col(Post.campaign_id) == campaign_id, col(Post.plan_key).in_(keys)))}
+    for p in parts:
+        assert p.reply_to_key and p.thread_root_key
+        s.execute(update(Post).where(col(Post.id) == ids[p.plan_key]).values(
+            parent_id=ids[p.reply_to_key], thread_root_id=ids[p.thread_root_key])
+            .execution_options(synchronize_session=False))
 
 
 def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,

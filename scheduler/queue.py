@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from content.errors import TminusError
 from scheduler.db import session
@@ -238,11 +238,28 @@ def events_of(engine: Engine, post_id: int) -> tuple[Post, list[Event]]:
         return post, events
 
 
-def next_due(engine: Engine) -> datetime | None:
-    """The earliest time a queued post may be attempted (None if none is queued)."""
+def next_due(engine: Engine, now: datetime | None = None) -> datetime | None:
+    """The earliest time a queued post may be attempted (None if none is queued).
+
+    Posts that cannot go yet are left out — of a paused account, of an account
+    waiting out a rate limit (its resume time counts instead), replies whose post is
+    not out — or the daemon would wake for them again and again."""
+    from sqlalchemy.orm import aliased
+    from scheduler.models import Account
+    parent = aliased(Post)
     with session(engine) as s:
-        return s.exec(
-            select(Post.next_attempt_at).where(Post.state == S.QUEUED)
-            .order_by(col(Post.next_attempt_at)).limit(1)
-        ).first()
+        q = (select(Post.next_attempt_at)
+             .join(Account, col(Account.id) == Post.account_id)
+             .outerjoin(parent, col(parent.id) == Post.parent_id)
+             .where(Post.state == S.QUEUED, col(Account.paused_reason).is_(None),
+                    col(Post.parent_id).is_(None) | (col(parent.state) == S.PUBLISHED)))
+        if now is not None:
+            q = q.where(col(Account.resume_at).is_(None) | (col(Account.resume_at) <= now))
+        due = s.exec(q.order_by(col(Post.next_attempt_at)).limit(1)).first()
+        if now is None:
+            return due
+        resume = s.exec(select(func.min(Account.resume_at)).where(
+            col(Account.paused_reason).is_(None), col(Account.resume_at) > now)).first()
+        return min((t for t in (due, resume) if t is not None), default=None)
+
 

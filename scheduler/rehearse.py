@@ -77,10 +77,13 @@ def rehearse(folder: Path, *, start: datetime | None = None,
             worker = Worker(engine, settings, clock, Publishers(engine, settings, now=clock.now,
                                                                 dry_run=True), owner="rehearsal")
             report = Report(slug=campaign.slug, deadline=campaign.deadline)
-            while (due := next_due(engine)) is not None:
+            while (due := next_due(engine, clock.now())) is not None:
+                stuck = due <= clock.now()
                 clock.set(due)
-                worker.tick()
+                r = worker.tick()
                 report.ticks += 1
+                if stuck and not (r.sent or r.expired or r.failed or r.retried or r.unknown):
+                    break  # nothing can move at this time: do not spin
             clock.set(campaign.deadline)
             expire_stale(engine, clock.now(), "rehearsal")
             _collect(engine, report)

@@ -46,7 +46,7 @@ def test_the_html_preview_renders_every_post_in_chromium(
                           page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
-    assert html.count("<article") == 40
+    assert html.count("<article") == 46
     assert "Categorical pardon for long-time residents" in html
     assert "202-456-1111" in html and "#HereToStay" in html
     assert "T-4d3h" in html                                   # the first countdown's T-minus

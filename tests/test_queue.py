@@ -426,3 +426,71 @@ def test_dry_run_outbox_lines_are_json(tmp_path: Path) -> None:
     assert line["text"] == "hola" and line["id"] == receipt.remote_id
     assert pub.find(post, START) == receipt
     assert pub.find(Outgoing(2, "org", "x", "x", "k2", START), START) is None
+
+
+# -- threads ---------------------------------------------------------------------------
+
+THREAD = """
+    [[posts]]
+    key = "explainer"
+    text = "A thread on why {{ time_left }} matters. 1/3 {{ hashtags }}"
+    thread = ["The pardon covers green-card holders. 2/3", "Call {{ call_line }} today. 3/3"]
+    accounts = ["org"]
+    schedule = { at = "T-2h" }
+"""
+
+
+def test_a_thread_goes_out_in_order_each_a_reply_to_the_one_before(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    folder = make_campaign(simple_toml(posts=THREAD))
+    report = plan(engine, folder, now=START)
+    assert report.created == 3
+    posts = _posts(engine)
+    first, second, third = sorted(posts, key=lambda p: p.id or 0)
+    assert (second.parent_id, third.parent_id) == (first.id, second.id)
+    assert second.thread_root_id == third.thread_root_id == first.id
+    assert third.text == "Call 202-555-0100 today. 3/3"
+    assert plan(engine, folder, now=START).unchanged == 3           # stable keys
+
+    approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
+    clock = VirtualClock(first.due_at)
+    worker, pub = _worker(engine, clock)
+    worker.tick()
+    sent = pub.inner.sent
+    assert [line["post_id"] for line in sent] == [first.id, second.id, third.id]
+    assert "reply_to" not in sent[0]
+    assert sent[1]["reply_to"] == sent[0]["id"] and sent[2]["reply_to"] == sent[1]["id"]
+
+
+def test_a_reply_waits_for_the_post_it_answers(engine: Engine, make_campaign: CampaignFactory) -> None:
+    folder = make_campaign(simple_toml(posts=THREAD))
+    plan(engine, folder, now=START)
+    approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
+    first = _posts(engine)[0]
+    clock = VirtualClock(first.due_at)
+    worker, pub = _worker(engine, clock, Scripted(clock, [TransientError("503", retry_after=60)]))
+    worker.tick()
+    assert pub.calls == 1 and pub.inner.sent == []               # the replies did not jump ahead
+    from scheduler.queue import next_due
+    assert next_due(engine, clock.now()) == first.due_at + timedelta(seconds=60)
+    clock.advance(60)
+    worker.tick()
+    assert len(pub.inner.sent) == 3
+
+
+def test_paused_accounts_do_not_wake_the_daemon(engine: Engine, make_campaign: CampaignFactory) -> None:
+    _planned(engine, make_campaign)
+    approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
+    from scheduler.queue import next_due
+    first = _posts(engine)[0]
+    with session(engine) as s:
+        for acc in s.exec(select(Account)).all():
+            acc.paused_reason = "401"
+            s.add(acc)
+    assert next_due(engine, first.due_at) is None
+    with session(engine) as s:
+        for acc in s.exec(select(Account)).all():
+            acc.paused_reason = None
+            acc.resume_at = first.due_at + timedelta(hours=5)
+            s.add(acc)
+    assert next_due(engine, first.due_at) == first.due_at + timedelta(hours=5)

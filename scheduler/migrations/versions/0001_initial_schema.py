@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 02:36:12.549518
+Create Date: 2026-11-23 02:48:10.361914
 """
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ def upgrade() -> None:
     sa.Column('plan_key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('post_key', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('origin', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('parent_id', sa.Integer(), nullable=True),
+    sa.Column('thread_root_id', sa.Integer(), nullable=True),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('text_hash', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -97,6 +99,8 @@ def upgrade() -> None:
     sa.Column('updated_at', scheduler.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['account.id'], ),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], ),
+    sa.ForeignKeyConstraint(['parent_id'], ['post.id'], ),
+    sa.ForeignKeyConstraint(['thread_root_id'], ['post.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('campaign_id', 'plan_key', name='uq_post_campaign_plan_key'),
     sa.UniqueConstraint('idempotency_key')
