@@ -9,6 +9,11 @@ on demand. The real SDKs talk to it over HTTP.
         ...
         fake.requests_to("POST", "/2/tweets")
 
+`fake.on_request = fn` calls `fn(request)` for every request as it arrives, after it is
+recorded and before any fault or handler (crash tests kill the client there: the
+request left, the platform acts on it, the answer reaches no one). It runs on the
+server's request thread; None (the default) does nothing.
+
 Fault kinds (each consumed once per matching request, `times` times):
 - `status=N` (+ `body`, `headers`): answer N without touching state;
 - `delay=S`: sleep S seconds before handling (past the client's timeout: a timeout
@@ -97,6 +102,7 @@ class FakePlatformServer:
         self._lock = threading.RLock()
         self.requests: list[Request] = []
         self.state: dict[str, Any] = {}   # each platform module keeps its data here
+        self.on_request: Callable[[Request], None] | None = None
         outer = self
 
         class _H(BaseHTTPRequestHandler):
@@ -181,6 +187,9 @@ class FakePlatformServer:
                       headers={k: v for k, v in h.headers.items()}, body=body)
         with self._lock:
             self.requests.append(req)
+        hook = self.on_request
+        if hook is not None:
+            hook(req)
         fault = self._take_fault(req.method, req.path)
         if fault and fault.delay:
             time.sleep(fault.delay)
