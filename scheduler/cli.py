@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Optional
+from zoneinfo import ZoneInfo
 
 import typer
 from dotenv import load_dotenv
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from content.errors import CampaignErrors, TminusError
 from content.rules import check_all, check_length
@@ -186,7 +187,6 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
             known = ", ".join(a for a in s.exec(select(Account.name)).all()) or "none yet; plan a campaign first"
             raise TminusError(f"--account {account!r} is unknown; known accounts: {known}")
         camp = _campaign_for(s, acc, campaign)
-        from zoneinfo import ZoneInfo
         tz = ZoneInfo(camp.timezone)
         due = _when(at, now=now, deadline=camp.deadline, tz=tz)
         if due >= camp.deadline:
@@ -225,9 +225,7 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
               f"`tminus approve {camp.slug} --post {pid} --by NAME`"))
 
 
-def _campaign_for(s: object, acc: Account, slug: str | None) -> Campaign:
-    from sqlmodel import Session
-    assert isinstance(s, Session)
+def _campaign_for(s: Session, acc: Account, slug: str | None) -> Campaign:
     if slug:
         camp = find_campaign(s, slug)
         if acc.name not in camp.account_names:
@@ -239,9 +237,7 @@ def _campaign_for(s: object, acc: Account, slug: str | None) -> Campaign:
     return camps[0]
 
 
-def _when(at: str, *, now: datetime, deadline: datetime, tz: object) -> datetime:
-    from zoneinfo import ZoneInfo
-    assert isinstance(tz, ZoneInfo)
+def _when(at: str, *, now: datetime, deadline: datetime, tz: ZoneInfo) -> datetime:
     v = at.strip()
     if v == "now":
         return now
@@ -256,9 +252,7 @@ def _when(at: str, *, now: datetime, deadline: datetime, tz: object) -> datetime
         raise TminusError(f"--at: {e}") from None
 
 
-def _no_duplicate(s: object, acc: Account, text: str) -> None:
-    from sqlmodel import Session
-    assert isinstance(s, Session)
+def _no_duplicate(s: Session, acc: Account, text: str) -> None:
     same = s.exec(select(Post).join(Account, col(Account.id) == Post.account_id)
                   .where(Post.text_hash == text_hash(text),
                          col(Post.state).notin_([PostState.CANCELED, PostState.EXPIRED, PostState.FAILED]),
@@ -425,10 +419,8 @@ def _logging(settings: Settings) -> None:
 def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> None:
     """Play the whole campaign on a virtual clock through the real daemon code."""
     from scheduler.rehearse import rehearse as do_rehearse
-    from zoneinfo import ZoneInfo
-    from content.campaign import load_campaign
-    tz = load_campaign(folder).timezone
     r = do_rehearse(folder)
+    tz = r.timezone
     table = Table(title=f"rehearsal of {r.slug}: deadline {r.deadline.astimezone(tz):%a %d %b %H:%M %Z}",
                   show_lines=False)
     for c in ("sent (local)", "T-minus", "late", "account", "text"):
@@ -441,7 +433,6 @@ def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) ->
         out.print(f"[yellow]expired[/] {due.astimezone(tz):%a %d %H:%M} {account}: {escape(reason)}")
     out.print(f"{len(r.sent)} sent, {len(r.expired)} expired, {r.after_deadline} after the deadline"
               + "".join(f", {v} {k}" for k, v in r.other.items()) + f" ({r.ticks} ticks)")
-    del ZoneInfo
 
 
 @app.command()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -78,9 +78,7 @@ def budget_warnings(campaign: Campaign, expansion: Expansion) -> list[str]:
     return out
 
 
-def _span(delta: object) -> str:
-    from datetime import timedelta
-    assert isinstance(delta, timedelta)
+def _span(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds % 3600 == 0:
         return f"{seconds // 3600} h"

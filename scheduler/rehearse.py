@@ -12,14 +12,16 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from content.expand import duration_text
 from scheduler.clock import VirtualClock
 from scheduler.daemon import Worker
 from scheduler.db import make_engine, session, upgrade
-from scheduler.models import Account, Campaign, Post, PostState
+from scheduler.models import Account, Campaign, Event, Post, PostState
 from scheduler.planner import check, plan
 from scheduler.publishers import Publishers
 from scheduler.queue import approve, expire_stale, next_due
@@ -44,6 +46,7 @@ class Sent:
 class Report:
     slug: str
     deadline: datetime
+    timezone: ZoneInfo
     sent: list[Sent] = field(default_factory=list)
     expired: list[tuple[datetime, str, str]] = field(default_factory=list)  # due, account, reason
     other: dict[str, int] = field(default_factory=dict)
@@ -76,7 +79,8 @@ def rehearse(folder: Path, *, start: datetime | None = None,
                         now=clock.now())
             worker = Worker(engine, settings, clock, Publishers(engine, settings, now=clock.now,
                                                                 dry_run=True), owner="rehearsal")
-            report = Report(slug=campaign.slug, deadline=campaign.deadline)
+            report = Report(slug=campaign.slug, deadline=campaign.deadline,
+                            timezone=campaign.timezone)
             while (due := next_due(engine, clock.now())) is not None:
                 stuck = due <= clock.now()
                 clock.set(due)
@@ -92,9 +96,7 @@ def rehearse(folder: Path, *, start: datetime | None = None,
     return report
 
 
-def _collect(engine: object, report: Report) -> None:
-    from sqlalchemy.engine import Engine
-    assert isinstance(engine, Engine)
+def _collect(engine: Engine, report: Report) -> None:
     with session(engine) as s:
         accounts = {a.id: a for a in s.exec(select(Account)).all()}
         camp = s.exec(select(Campaign)).one()
@@ -107,7 +109,6 @@ def _collect(engine: object, report: Report) -> None:
                 if p.published_at >= camp.deadline:
                     report.after_deadline += 1
             elif p.state == PostState.EXPIRED:
-                from scheduler.models import Event
                 last = s.exec(select(Event).where(Event.post_id == p.id)
                               .order_by(col(Event.id).desc())).first()
                 report.expired.append((p.due_at, acc.name, last.reason if last else ""))
