@@ -207,12 +207,18 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._started = self.worker.clock.now()
+        self._arm_lock = threading.Lock()
 
     def _arm(self) -> None:
-        if self.worker.stopping.is_set():
-            return
-        self.scheduler.add_job(self._tick_job, "date", run_date=self.worker.next_wake(),
-                               id="tick", replace_existing=True)
+        wake = self.worker.next_wake()
+        # The stop check and add_job happen under one lock that shutdown passes through
+        # first: otherwise a SIGTERM between them leaves add_job waiting on the job
+        # store lock that shutdown(wait=True) holds while it waits for this very job.
+        with self._arm_lock:
+            if self.worker.stopping.is_set():
+                return
+            self.scheduler.add_job(self._tick_job, "date", run_date=wake, id="tick",
+                                   replace_existing=True)
 
     def _tick_job(self) -> None:
         try:
@@ -245,19 +251,26 @@ class Daemon:
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: finishing the attempt in flight, then stopping", signum)
         self.worker.stopping.set()
-        threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True},
-                         daemon=True).start()
+        # a signal handler must not block: the shutdown waits in its own thread
+        threading.Thread(target=self._shutdown, daemon=True).start()
+
+    def _shutdown(self) -> None:
+        with self._arm_lock:
+            pass  # any _arm in progress has finished; later ones see `stopping`
+        self.scheduler.shutdown(wait=True)
 
     def _wake(self) -> None:
         """Another process added a post: tick now instead of at the poll cap."""
-        try:
-            self.scheduler.modify_job("tick", next_run_time=self.worker.clock.now())
-        except JobLookupError:
-            pass  # the tick is running; it re-arms itself from the table when done
+        with self._arm_lock:
+            if self.worker.stopping.is_set():
+                return
+            try:
+                self.scheduler.modify_job("tick", next_run_time=self.worker.clock.now())
+            except JobLookupError:
+                pass  # the tick is running; it re-arms itself from the table when done
 
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         listener = Listener(self.worker.engine, self._wake) if is_postgres(self.worker.engine) else None
         if listener:
             listener.start()
@@ -270,6 +283,8 @@ class Daemon:
         try:
             self.scheduler.start()
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             if listener:
                 listener.stop()
             self.heartbeat(stopped=True)
