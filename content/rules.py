@@ -245,6 +245,10 @@ def _host_is_valid(url: str, scheme: str, host: str) -> bool:
     return length <= _MAX_URL_LENGTH
 
 
+# Every URL X links has a scheme or a letter or digit on both sides of a dot.
+_MAYBE_URL = re.compile(r"://|[^\W_]\.[^\W_]")
+
+
 def find_urls(text: str) -> list[tuple[int, int]]:
     """Return the ``(start, end)`` spans of the URLs X would link in ``text``.
 
@@ -253,8 +257,8 @@ def find_urls(text: str) -> list[tuple[int, int]]:
     a path.  Hosts whose IDNA form has a label over 63 characters are not URLs.
     """
     spans: list[tuple[int, int]] = []
-    if "." not in text:
-        return spans
+    if not _MAYBE_URL.search(text):
+        return spans  # most posts: the full URL pattern is costly on every "."
     for match in _URL_RE.finditer(text):
         url = match.group("url")
         scheme = match.group("scheme") or ""

@@ -83,10 +83,17 @@ class Worker:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def tick(self) -> TickResult:
-        """Do everything due now; claim in batches until nothing due is left."""
+        """Send everything due now, then tidy up: expired leases, unknown outcomes,
+        stale posts. The sending comes first, so its lateness is the claim's alone;
+        posts the tidy-up puts back in the queue go out in the same tick."""
         result = TickResult()
-        self.housekeeping()
+        self._send_due(result)
+        if self.housekeeping():
+            self._send_due(result)
         result.expired += len(expire_stale(self.engine, self.clock.now(), self.owner))
+        return result
+
+    def _send_due(self, result: TickResult) -> None:
         while not self.stopping.is_set():
             batch = claim(self.engine, now=self.clock.now(), owner=self.owner, lease=self.lease)
             if not batch:
@@ -100,7 +107,6 @@ class Worker:
                                         thread_name_prefix="tminus-send") as pool:
                     for f in [pool.submit(self._run_lane, lane, result) for lane in lanes]:
                         f.result()
-        return result
 
     def _lanes(self, batch: list[Claimed]) -> list[list[Claimed]]:
         """Posts of different accounts go out side by side (a platform request takes a
@@ -177,13 +183,15 @@ class Worker:
             else:
                 result.unknown += 1
 
-    def housekeeping(self) -> None:
+    def housekeeping(self) -> int:
+        """Expired leases become unknown; unknown posts are looked up. Returns how many
+        posts were looked up."""
         now = self.clock.now()
         reap_leases(self.engine, now=now, owner=self.owner)
         # never wait longer than a lease: a short lease (tests) means quick recovery
         after = min(self.lease, timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS))
-        reconcile(self.engine, self.publishers.for_account, now=now, owner=self.owner,
-                  lease=self.lease, after=after)
+        return reconcile(self.engine, self.publishers.for_account, now=now, owner=self.owner,
+                         lease=self.lease, after=after)
 
     def next_wake(self) -> datetime:
         now = self.clock.now()

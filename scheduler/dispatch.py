@@ -146,9 +146,10 @@ def _room(s: Session, account: Account, now: datetime) -> tuple[int | None, date
     return room, retry_at
 
 
-_CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.text, Post.text_hash, Post.approved_hash,
-                      Post.idempotency_key, Post.due_at, Post.not_after, Post.attempt,
-                      Post.options, Post.parent_id, Post.thread_root_id, Campaign.deadline)
+_CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.campaign_id, Post.text, Post.text_hash,
+                      Post.approved_hash, Post.idempotency_key, Post.due_at, Post.not_after,
+                      Post.attempt, Post.options, Post.parent_id, Post.thread_root_id)
+_PARENT = aliased(Post)
 
 
 def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
@@ -160,17 +161,19 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
     one INSERT records their events: a burst of ten thousand posts is claimed in a few
     hundred statements, not tens of thousands."""
     with session(engine) as s:
-        parent = aliased(Post)
+        # The post table alone, walked in due order on its (state, next_attempt_at)
+        # index; accounts and campaigns are small and only filter it. (A join lets
+        # PostgreSQL pick a plan per account that costs 300 ms a claim on fresh rows.)
+        blocked = sa.select(col(Account.id)).where(
+            col(Account.paused_reason).is_not(None) | (col(Account.resume_at) > now))
+        live = sa.select(col(Campaign.id)).where(col(Campaign.deadline) > now)
         q = (sa.select(*[col(c) for c in _CANDIDATE_COLUMNS])
-             .join(Account, col(Account.id) == Post.account_id)
-             .join(Campaign, col(Campaign.id) == Post.campaign_id)
-             .outerjoin(parent, col(parent.id) == Post.parent_id)
              .where(col(Post.state) == S.QUEUED, col(Post.next_attempt_at) <= now,
-                    col(Post.not_after) > now, col(Campaign.deadline) > now,
-                    col(Account.paused_reason).is_(None),
-                    (col(Account.resume_at).is_(None)) | (col(Account.resume_at) <= now),
+                    col(Post.not_after) > now, col(Post.account_id).not_in(blocked),
+                    col(Post.campaign_id).in_(live),
                     # a thread's reply waits until the post it replies to is out
-                    col(Post.parent_id).is_(None) | (col(parent.state) == S.PUBLISHED))
+                    col(Post.parent_id).is_(None) | sa.exists().where(
+                        col(_PARENT.id) == Post.parent_id, col(_PARENT.state) == S.PUBLISHED))
              .order_by(col(Post.next_attempt_at), col(Post.id))
              .limit(limit))
         if is_postgres(engine):
@@ -178,6 +181,8 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
         rows = s.execute(q).all()
         if not rows:
             return []
+        deadlines = {c.id: c.deadline for c in s.exec(
+            select(Campaign).where(col(Campaign.id).in_({r.campaign_id for r in rows})))}
         accounts = {a.id: a for a in s.exec(
             select(Account).where(col(Account.id).in_({r.account_id for r in rows})))}
         rooms: dict[int, tuple[int | None, datetime]] = {}
@@ -222,7 +227,8 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
              "reason": f"claimed by {owner}, attempt {r.attempt + 1}", "actor": owner}
             for r in take])
         return [Claimed(r.id, r.attempt + 1, accounts[r.account_id],
-                        _outgoing(s, r, accounts[r.account_id]), r.not_after, r.deadline)
+                        _outgoing(s, r, accounts[r.account_id]), r.not_after,
+                        deadlines[r.campaign_id])
                 for r in take]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from content.errors import TminusError
@@ -40,6 +41,9 @@ ALLOWED: dict[str, set[str]] = {
     S.FAILED: set(),
     S.EXPIRED: set(),
 }
+
+
+_PARENT = aliased(Post)
 
 
 def text_hash(text: str) -> str:
@@ -244,18 +248,17 @@ def next_due(engine: Engine, now: datetime | None = None) -> datetime | None:
     Posts that cannot go yet are left out — of a paused account, of an account
     waiting out a rate limit (its resume time counts instead), replies whose post is
     not out — or the daemon would wake for them again and again."""
-    from sqlalchemy.orm import aliased
     from scheduler.models import Account
-    parent = aliased(Post)
     with session(engine) as s:
-        q = (select(Post.next_attempt_at)
-             .join(Account, col(Account.id) == Post.account_id)
-             .outerjoin(parent, col(parent.id) == Post.parent_id)
-             .where(Post.state == S.QUEUED, col(Account.paused_reason).is_(None),
-                    col(Post.parent_id).is_(None) | (col(parent.state) == S.PUBLISHED)))
+        blocked = sa.select(col(Account.id)).where(col(Account.paused_reason).is_not(None))
         if now is not None:
-            q = q.where(col(Account.resume_at).is_(None) | (col(Account.resume_at) <= now))
-        due = s.exec(q.order_by(col(Post.next_attempt_at)).limit(1)).first()
+            blocked = sa.select(col(Account.id)).where(
+                col(Account.paused_reason).is_not(None) | (col(Account.resume_at) > now))
+        q = (sa.select(col(Post.next_attempt_at))
+             .where(col(Post.state) == S.QUEUED, col(Post.account_id).not_in(blocked),
+                    col(Post.parent_id).is_(None) | sa.exists().where(
+                        col(_PARENT.id) == Post.parent_id, col(_PARENT.state) == S.PUBLISHED)))
+        due = s.execute(q.order_by(col(Post.next_attempt_at)).limit(1)).scalar()
         if now is None:
             return due
         resume = s.exec(select(func.min(Account.resume_at)).where(

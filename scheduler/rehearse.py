@@ -15,12 +15,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from content.expand import duration_text
 from scheduler.clock import VirtualClock
 from scheduler.daemon import Worker
-from scheduler.db import make_engine, session, upgrade
+from scheduler.db import make_engine, session
 from scheduler.models import Account, Campaign, Event, Post, PostState
 from scheduler.planner import check, plan
 from scheduler.publishers import Publishers
@@ -69,7 +69,8 @@ def rehearse(folder: Path, *, start: datetime | None = None,
                             dryrun_outbox=Path(tmp) / "outbox.jsonl", dry_run=True)
         engine = make_engine(settings.database_url)
         try:
-            upgrade(engine)
+            # a throw-away database: the tables straight from the models (no migrations)
+            SQLModel.metadata.create_all(engine)
             plan(engine, folder, now=clock.now(), actor="rehearsal")
             with session(engine) as s:
                 ids = [p.id for p in s.exec(select(Post)).all()

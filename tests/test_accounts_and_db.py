@@ -74,6 +74,11 @@ def test_every_step_works_on_postgres(cli: Cli, make_campaign: CampaignFactory,
     assert "canceled by ben" in cli("log", "1").out
 
 
+def test_schema_head_constant_is_the_newest_migration() -> None:
+    from scheduler.db import SCHEMA_HEAD, head_revision
+    assert head_revision() == SCHEMA_HEAD
+
+
 def test_the_daemon_refuses_a_database_not_at_head(cli: Cli, tmp_path: object) -> None:
     from pathlib import Path
     assert isinstance(tmp_path, Path)
