@@ -121,51 +121,16 @@ NOW = datetime(2099, 1, 10, 12, 0, tzinfo=UTC)
 # TMINUS_TEST_POSTGRES_URL. Missing binaries fail the PostgreSQL tests: never skipped.
 
 
-def _pg_bindir() -> Path | None:
-    import glob
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
-
-
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A base URL (without database name) of a running PostgreSQL server."""
-    import os
-    import shutil
-    import socket
-    import subprocess
-    url = os.environ.get("TMINUS_TEST_POSTGRES_URL")
-    if url:
-        yield url.rsplit("/", 1)[0]
-        return
-    bindir = _pg_bindir()
-    if bindir is None:
-        pytest.fail("PostgreSQL server binaries not found: `apt-get install postgresql` "
-                    "(.ci/run does) or set TMINUS_TEST_POSTGRES_URL")
-    import tempfile
-    # not under pytest's tmp dirs: those are private to root, and the server runs as
-    # the postgres user when we are root (it refuses to run as root)
-    data = Path(tempfile.mkdtemp(prefix="tminus-pg-")) / "data"
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(data.parent, "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run([*as_postgres, str(bindir / "initdb"), "-D", str(data), "-U", "tminus",
-                    "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
-    subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l",
-                    str(data.parent / "log"), "-o",
-                    f"-p {port} -k {data.parent} -c listen_addresses=127.0.0.1 "
-                    "-c fsync=off -c max_connections=200", "start"],
-                   check=True, capture_output=True)
+def pg_server() -> Iterator[str]:
+    """A base URL (without database name) of a running PostgreSQL server: a private
+    one from the machine's binaries (bench/pg.py starts it), or TMINUS_TEST_POSTGRES_URL."""
+    from bench.pg import server
     try:
-        yield f"postgresql+psycopg://tminus@127.0.0.1:{port}"
-    finally:
-        subprocess.run([*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-m",
-                        "immediate", "stop"], capture_output=True)
-        shutil.rmtree(data.parent, ignore_errors=True)
+        with server("TMINUS_TEST_POSTGRES_URL") as url:
+            yield url
+    except RuntimeError as e:  # no binaries: fail, never skip
+        pytest.fail(str(e))
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""tminus benchmarks: `python -m bench` (see bench/README.md)."""

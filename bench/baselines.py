@@ -1,0 +1,219 @@
+"""The obvious ways to build the same thing from the same packages, for comparison.
+
+1. APScheduler alone: one `date` job per post in APScheduler 3's own
+   `SQLAlchemyJobStore` (SQLite file), run by a `BackgroundScheduler` with its default
+   executor (a pool of 10 threads). The job appends the same JSON line the dry-run
+   adapter writes (one write, flush, fsync). Jobs get `misfire_grace_time` = 2 h,
+   tminus's default expiry; APScheduler's own default (1 s) would silently drop most
+   of a burst instead of sending it late.
+2. A polling daemon: every 30 s, SELECT the queued posts that are due from tminus's
+   own `post` table (SQLAlchemy core), append each one's line and mark it published,
+   one transaction per post.
+
+Run as `python -m bench.baselines COMMAND ...` for the child processes the benchmarks
+start (so each measures its own memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import pickle
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import peak_rss_mb, print_json, table
+
+GRACE_SECONDS = 7200        # tminus's default expiry: a post may go out up to 2 h late
+POLL_PERIOD = 30.0          # the polling daemon's period
+JOB_FUNC = "bench.baselines:send"
+
+_write_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One post, as the baselines see it."""
+
+    post_id: int
+    account: str
+    due: datetime
+    text: str
+
+
+def append_line(outbox: Path, line: dict[str, Any]) -> None:
+    """What the dry-run adapter does for each post: one line, flushed and fsynced."""
+    with _write_lock:
+        with outbox.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def send(outbox: str, post_id: int, account: str, due: str, text: str) -> None:
+    """The APScheduler job: send one post through the 'dry-run adapter'."""
+    append_line(Path(outbox), {"at": datetime.now(UTC).isoformat(), "post_id": post_id,
+                               "account": account, "platform": "dryrun", "due": due,
+                               "text": text})
+
+
+# -- 1. APScheduler with its SQLAlchemyJobStore -----------------------------------------
+
+
+def aps_scheduler(url: str) -> Any:
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+    return BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=url)}, timezone=UTC)
+
+
+def aps_add_jobs(scheduler: Any, outbox: Path, jobs: Sequence[Job]) -> None:
+    """The obvious way to queue posts: `add_job` once per post."""
+    for j in jobs:
+        scheduler.add_job(JOB_FUNC, "date", run_date=j.due, id=f"post-{j.post_id}",
+                          args=[str(outbox), j.post_id, j.account, j.due.isoformat(), j.text],
+                          misfire_grace_time=GRACE_SECONDS)
+
+
+def aps_fill(url: str, outbox: Path, jobs: Iterable[Job], chunk: int = 50_000) -> None:
+    """Write the rows `add_job` would write (the same pickled job state) in a few
+    transactions instead of one per job: only for setting up the start, burst and
+    accuracy runs, whose subject is running jobs, not adding them. The scheduler is
+    never started here (a paused one that is shut down still runs what is due)."""
+    from apscheduler.job import Job as ApsJob
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.triggers.date import DateTrigger
+    from apscheduler.util import datetime_to_utc_timestamp
+    scheduler = aps_scheduler(url)
+    store = SQLAlchemyJobStore(url=url)
+    store.start(scheduler, "default")
+    template: dict[str, Any] | None = None
+    try:
+        for batch in _chunks(jobs, chunk):
+            rows = []
+            for j in batch:
+                trigger = DateTrigger(j.due, timezone=UTC)
+                args = (str(outbox), j.post_id, j.account, j.due.isoformat(), j.text)
+                if template is None:
+                    # what BaseScheduler.add_job builds from its arguments and job defaults
+                    template = ApsJob(scheduler, id="template", func=JOB_FUNC, trigger=trigger,
+                                      executor="default", args=args, kwargs={}, name="send",
+                                      misfire_grace_time=GRACE_SECONDS, coalesce=True,
+                                      max_instances=1, next_run_time=j.due).__getstate__()
+                state = dict(template, id=f"post-{j.post_id}", args=args, trigger=trigger,
+                             next_run_time=j.due)
+                rows.append({"id": state["id"], "next_run_time": datetime_to_utc_timestamp(j.due),
+                             "job_state": pickle.dumps(state, store.pickle_protocol)})
+            with store.engine.begin() as conn:
+                conn.execute(store.jobs_t.insert(), rows)
+    finally:
+        store.shutdown()
+
+
+def _chunks(items: Iterable[Job], size: int) -> Iterable[list[Job]]:
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+def aps_run(url: str, expect: int, timeout: float) -> dict[str, Any]:
+    """Start a scheduler on the store and wait until `expect` jobs ran (or were
+    missed); returns how long that took from the scheduler's construction."""
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+    counts = {"executed": 0, "error": 0, "missed": 0}
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def listen(event: Any) -> None:
+        with lock:
+            kind = ("executed" if event.code == EVENT_JOB_EXECUTED else
+                    "missed" if event.code == EVENT_JOB_MISSED else "error")
+            counts[kind] += 1
+            if sum(counts.values()) >= expect:
+                done.set()
+
+    t0 = time.perf_counter()
+    scheduler = aps_scheduler(url)
+    scheduler.add_listener(listen, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    scheduler.start()
+    started = time.perf_counter() - t0
+    finished = done.wait(timeout) or expect == 0
+    seconds = time.perf_counter() - t0
+    scheduler.shutdown(wait=True)
+    return {"start_s": started, "until_expected_s": seconds, "finished": finished, **counts,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+# -- 2. a daemon that polls the table every 30 s ----------------------------------------
+
+
+class PollingDaemon:
+    """Every POLL_PERIOD seconds: send everything due, one transaction per post."""
+
+    def __init__(self, url: str, outbox: Path) -> None:
+        import sqlalchemy as sa
+        self.engine = sa.create_engine(url)
+        self.outbox = outbox
+
+    def poll(self, now: datetime) -> int:
+        import sqlalchemy as sa
+        from scheduler.models import Account, Post
+        post, account = table(Post), table(Account)
+        with self.engine.connect() as conn:
+            due = conn.execute(
+                sa.select(post.c.id, post.c.text, post.c.due_at, account.c.name)
+                .join(account, account.c.id == post.c.account_id)
+                .where(post.c.state == "queued", post.c.next_attempt_at <= now)
+                .order_by(post.c.next_attempt_at)).all()
+        for post_id, text, due_at, name in due:
+            append_line(self.outbox, {"at": datetime.now(UTC).isoformat(), "post_id": post_id,
+                                      "account": name, "platform": "dryrun",
+                                      "due": due_at.isoformat(), "text": text})
+            with self.engine.begin() as conn:
+                conn.execute(sa.update(post).where(post.c.id == post_id, post.c.state == "queued")
+                             .values(state="published", published_at=datetime.now(UTC)))
+        return len(due)
+
+
+def next_poll_lateness(dues: Sequence[float], phase: float, period: float = POLL_PERIOD) -> list[float]:
+    """Lateness of posts due at `dues` (seconds on any axis) under a daemon that polls
+    at phase + k * period: the wait until the next poll at or after each due time. The
+    work done at the poll is not counted (it only adds)."""
+    import math
+    return [phase + math.ceil((d - phase) / period) * period - d for d in dues]
+
+
+# -- children -------------------------------------------------------------------------
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.baselines")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("aps-run", help="start APScheduler on a store; wait for N jobs")
+    run.add_argument("--url", required=True)
+    run.add_argument("--expect", type=int, required=True)
+    run.add_argument("--timeout", type=float, default=600)
+    poll = sub.add_parser("poll-once", help="the polling daemon's first poll")
+    poll.add_argument("--url", required=True)
+    poll.add_argument("--outbox", required=True)
+    args = p.parse_args()
+    if args.cmd == "aps-run":
+        print_json(aps_run(args.url, args.expect, args.timeout))
+    else:
+        t0 = time.perf_counter()
+        daemon = PollingDaemon(args.url, Path(args.outbox))
+        started = datetime.now(UTC)
+        sent = daemon.poll(started)
+        print_json({"poll_started": started.isoformat(), "sent": sent,
+                    "setup_to_first_poll_s": time.perf_counter() - t0,
+                    "peak_rss_mb": peak_rss_mb()})
+
+
+if __name__ == "__main__":
+    main()

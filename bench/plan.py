@@ -1,0 +1,73 @@
+"""plan: a generated campaign (100 dry-run accounts x 1,000 fire times = 100,000 posts)
+planned into an empty SQLite database with `scheduler.planner.plan`: expand, render,
+check, insert.
+
+Baseline: the same posts (already expanded and rendered by tminus: rendering is not
+counted, which favours the baseline) added as APScheduler `date` jobs, one `add_job`
+each, to a started `BackgroundScheduler` with a `SQLAlchemyJobStore` on SQLite. At
+about 2 ms a job, 100,000 would take minutes: `plan_baseline` jobs are timed and the
+figure is extrapolated linearly (the two halves are timed apart to show it is linear).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.baselines import Job, aps_add_jobs, aps_scheduler
+from bench.common import Baseline, Figure, Sizes, Stopwatch, fresh_engine, sqlite_url, workdir, write_campaign
+
+TARGET_SECONDS = 10.0
+TARGET_RATIO = 20.0
+NOW = datetime(2099, 1, 1, tzinfo=UTC)   # before every fire time of the generated campaign
+
+
+def run(sizes: Sizes, tmp: Path) -> list[Figure]:
+    from scheduler.planner import check, plan
+    with workdir(tmp, "plan") as wd:
+        folder = wd / "campaign"
+        n = write_campaign(folder, accounts=sizes.plan_accounts, fires=sizes.plan_fires)
+
+        with Stopwatch() as checked:            # expand + render + check, no database
+            _, expansion = check(folder, now=NOW)
+        assert len(expansion.posts) == n, (len(expansion.posts), n)
+
+        engine = fresh_engine(sqlite_url(wd / "plan.db"))
+        with Stopwatch() as planned:
+            report = plan(engine, folder, now=NOW)
+        engine.dispose()
+        assert report.created == n, report
+
+        jobs = [Job(i + 1, p.account, p.due_at, p.text)
+                for i, p in enumerate(expansion.posts[:sizes.plan_baseline])]
+        scheduler = aps_scheduler(sqlite_url(wd / "aps.db"))
+        scheduler.start()
+        half = len(jobs) // 2
+        try:
+            with Stopwatch() as first:
+                aps_add_jobs(scheduler, wd / "aps-outbox.jsonl", jobs[:half])
+            with Stopwatch() as second:
+                aps_add_jobs(scheduler, wd / "aps-outbox.jsonl", jobs[half:])
+        finally:
+            scheduler.shutdown(wait=False)
+
+    per_job = (first.seconds + second.seconds) / len(jobs)
+    aps_total = per_job * n
+    ratio = aps_total / planned.seconds
+    note = f"add_job timed on {len(jobs):,} posts, extrapolated ×{n / len(jobs):g}"
+    raw = {"posts": n, "accounts": sizes.plan_accounts, "fires": sizes.plan_fires,
+           "plan_s": planned.seconds, "check_only_s": checked.seconds,
+           "database_share_s": planned.seconds - checked.seconds,
+           "per_post_us": planned.seconds / n * 1e6,
+           "apscheduler": {"timed_jobs": len(jobs), "first_half_s": first.seconds,
+                           "second_half_s": second.seconds, "per_job_ms": per_job * 1000,
+                           "extrapolated_s": aps_total, "extrapolated": n != len(jobs)}}
+    return [
+        Figure("plan.seconds", f"plan {n:,} posts (expand, render, check, insert)",
+               planned.seconds, "s", target=f"< {TARGET_SECONDS:g} s",
+               met=planned.seconds < TARGET_SECONDS,
+               baselines={"apscheduler": Baseline(aps_total, "s", note)},
+               note=f"of which expand+render+check alone: {checked.seconds:.2f} s", raw=raw),
+        Figure("plan.speedup", "plan: APScheduler add_job time ÷ tminus plan time", ratio, "x",
+               target=f"≥ {TARGET_RATIO:g}×", met=ratio >= TARGET_RATIO, note=note, raw=raw),
+    ]
