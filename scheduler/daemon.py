@@ -38,7 +38,7 @@ from content.errors import TminusError
 from jobs.errors import AuthError
 from jobs.outgoing import Receipt
 from scheduler.dispatch import (Claimed, claim, reap_leases, reconcile, record_failure,
-                                record_many, release, send)
+                                record_many, release, renew_leases, send)
 from scheduler.models import Daemon as DaemonRow, PostState
 from scheduler.publishers import Publishers
 from scheduler.queue import expire_stale, next_due
@@ -128,13 +128,26 @@ class Worker:
         transaction each), failures at once."""
         done: list[tuple[Claimed, Receipt, datetime]] = []
         first = 0.0
+        # a request must end well inside the lease, or another daemon may take the post
+        # (never more than half a lease, so a renewed lease always lets the next one go)
+        margin = min(timedelta(seconds=2 * self.settings.request_timeout + 1), self.lease / 2)
+        items = list(items)
         try:
-            for i, item in enumerate(items):
+            i = 0
+            while i < len(items):
+                item = items[i]
                 if self.stopping.is_set():
                     for rest in items[i:]:
                         release(self.engine, rest, now=self.clock.now(), owner=self.owner,
                                 reason="daemon stopping; given back before any attempt")
                     break
+                if self.clock.now() + margin >= item.lease_until:
+                    self._record(done, result)
+                    done = []
+                    items[i:] = renew_leases(self.engine, items[i:], now=self.clock.now(),
+                                             owner=self.owner, lease=self.lease)
+                    continue
+                i += 1
                 try:
                     publisher = self.publishers.for_account(item.account)
                 except TminusError as e:
@@ -191,7 +204,7 @@ class Worker:
         # never wait longer than a lease: a short lease (tests) means quick recovery
         after = min(self.lease, timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS))
         return reconcile(self.engine, self.publishers.for_account, now=now, owner=self.owner,
-                         lease=self.lease, after=after)
+                         lease=self.lease, after=after, stopping=self.stopping.is_set)
 
     def next_wake(self) -> datetime:
         now = self.clock.now()

@@ -15,6 +15,7 @@ the next state.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -48,6 +49,7 @@ class Claimed:
     outgoing: Outgoing
     not_after: datetime
     deadline: datetime
+    lease_until: datetime
 
 
 @dataclass(frozen=True)
@@ -228,8 +230,30 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
             for r in take])
         return [Claimed(r.id, r.attempt + 1, accounts[r.account_id],
                         _outgoing(s, r, accounts[r.account_id]), r.not_after,
-                        deadlines[r.campaign_id])
+                        deadlines[r.campaign_id], now + lease)
                 for r in take]
+
+
+def renew_leases(engine: Engine, items: list[Claimed], *, now: datetime, owner: str,
+                 lease: timedelta) -> list[Claimed]:
+    """Extend the lease of claimed posts not yet sent; returns those still ours, with
+    their new lease. A post whose lease ran out was reaped by another daemon, which
+    may be sending it: it must not be sent again from here."""
+    if not items:
+        return []
+    until = now + lease
+    ids = [i.post_id for i in items]
+    mine = (col(Post.id).in_(ids), col(Post.state) == S.SENDING, col(Post.lease_owner) == owner)
+    with session(engine) as s:
+        s.execute(update(Post).where(*mine, col(Post.lease_until) > now)
+                  .values(lease_until=until).execution_options(synchronize_session=False))
+        held = set(s.execute(sa.select(col(Post.id)).where(*mine, col(Post.lease_until) == until))
+                   .scalars())
+    lost = [i.post_id for i in items if i.post_id not in held]
+    if lost:
+        log.warning("lease lost on post(s) %s: another daemon has them; not sending",
+                    ", ".join(map(str, lost)))
+    return [dataclasses.replace(i, lease_until=until) for i in items if i.post_id in held]
 
 
 def _outgoing(s: Session, r: Any, account: Account) -> Outgoing:
@@ -418,7 +442,8 @@ def reap_leases(engine: Engine, *, now: datetime, owner: str) -> int:
 
 def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
               now: datetime, owner: str, lease: timedelta, limit: int = 20,
-              after: timedelta = timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS)) -> int:
+              after: timedelta = timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS),
+              stopping: Callable[[], bool] = lambda: False) -> int:
     """Ask the platform about each post in `unknown`: found -> published; provably
     absent -> queued again (or expired if past not_after); can't tell -> review."""
     with session(engine) as s:
@@ -438,6 +463,8 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
                          account, outgoing_of(s, post, account)))
     for post_id, attempt_no, since, not_after, account, outgoing in work:
         assert post_id is not None
+        if stopping():
+            break  # the rest keep their short lease and are looked up by the next daemon
         common = {"lease_owner": None, "lease_until": None}
         try:
             found = publishers(account).find(outgoing, since - timedelta(minutes=2))

@@ -51,6 +51,9 @@ class Settings:
                               "TMINUS_REQUEST_TIMEOUT must be positive numbers")
         if self.max_attempts < 1:
             raise TminusError("TMINUS_MAX_ATTEMPTS must be a whole number ≥ 1")
+        if self.lease_seconds <= self.request_timeout:
+            raise TminusError("TMINUS_LEASE_SECONDS must be longer than TMINUS_REQUEST_TIMEOUT: "
+                              "a claimed post's lease has to outlast a request")
         if self.concurrency < 1:
             raise TminusError("TMINUS_CONCURRENCY must be a whole number ≥ 1")
 

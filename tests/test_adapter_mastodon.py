@@ -416,12 +416,23 @@ def test_find_pages_back_to_since(fake: FakePlatformServer, pub: MastodonPublish
     assert count(fake, "GET", LISTING) == 6
 
 
-def test_find_gives_up_past_five_pages(fake: FakePlatformServer, pub: MastodonPublisher) -> None:
+def test_find_gives_up_past_twenty_pages(fake: FakePlatformServer, pub: MastodonPublisher) -> None:
     now = datetime.now(UTC)
-    for i in range(201):
-        fm.add_status(fake, f"filler {i}", created_at=now - timedelta(seconds=300 - i))
-    with pytest.raises(UnknownOutcome, match="more than 200 statuses"):
+    for i in range(801):
+        fm.add_status(fake, f"filler {i}", created_at=now - timedelta(seconds=900 - i))
+    with pytest.raises(UnknownOutcome, match="more than 800 statuses"):
         pub.find(outgoing("needle"), now - timedelta(hours=1))
+    assert count(fake, "GET", LISTING) == 20
+
+
+def test_find_short_last_page_proves_absence(fake: FakePlatformServer,
+                                             pub: MastodonPublisher) -> None:
+    # 170 statuses, all inside the window: the fifth page holds 10, the end of the
+    # account's statuses, so the post is provably not there (it once went to review)
+    now = datetime.now(UTC)
+    for i in range(170):
+        fm.add_status(fake, f"filler {i}", created_at=now - timedelta(seconds=300 - i))
+    assert pub.find(outgoing("needle"), now - timedelta(hours=1)) is None
     assert count(fake, "GET", LISTING) == 5
 
 

@@ -84,7 +84,9 @@ from jobs.outgoing import Identity, Media, Outgoing, Receipt
 
 DEFAULT_MAX_CHARACTERS = 500        # Mastodon's default, when the instance says nothing
 PAGE_SIZE = 40                      # the most account_statuses gives in one page
-MAX_PAGES = 5
+# An account may post 300 times in 5 minutes (its rate limit), and a lookup reaches
+# 7 minutes back from the claim: 20 pages of 40 cover that with room to spare.
+MAX_PAGES = 20
 CLOCK_SKEW = timedelta(minutes=5)
 MEDIA_PROCESSING_RETRY = 5.0        # seconds: an image still being processed
 
@@ -200,6 +202,8 @@ class MastodonPublisher:
                         return _receipt(status)
                 if _created_at(page[-1]) < floor:
                     return None  # newest first: everything since `since` has been seen
+                if len(page) < PAGE_SIZE:
+                    return None  # a short page is the end of the account's statuses
                 max_id = str(page[-1]["id"])
         except (MastodonError, ValueError) as exc:
             cause = self._error(exc, "listing the account's statuses", creating=False)
