@@ -494,3 +494,38 @@ def test_paused_accounts_do_not_wake_the_daemon(engine: Engine, make_campaign: C
             acc.resume_at = first.due_at + timedelta(hours=5)
             s.add(acc)
     assert next_due(engine, first.due_at) == first.due_at + timedelta(hours=5)
+
+
+def test_a_long_batch_renews_its_lease_so_no_other_daemon_resends_it(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    posts = "".join(f"""
+        [[posts]]
+        key = "p{i}"
+        text = "post {i} {{{{ hashtags }}}}"
+        accounts = ["org"]
+        schedule = {{ at = "T-1h" }}
+    """ for i in range(10))
+    folder = make_campaign(simple_toml(posts=posts))
+    plan(engine, folder, now=START)
+    approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
+    due = DEADLINE - timedelta(hours=1)
+    clock = VirtualClock(due)
+    a, pub_a = _worker(engine, clock, lease_seconds=2.0, request_timeout=0.5)
+    b, pub_b = _worker(engine, clock, lease_seconds=2.0, request_timeout=0.5)
+    b.owner = "daemon-b"
+    real = pub_a.publish
+    calls = 0
+
+    def slow(post: Outgoing) -> Receipt:
+        # each request takes 0.4 s (under the timeout); meanwhile daemon B ticks
+        nonlocal calls
+        calls += 1
+        clock.advance(0.4)
+        b.tick()
+        return real(post)
+
+    pub_a.publish = slow  # type: ignore[method-assign]
+    a.tick()                                       # ten posts take 4 s: two leases' worth
+    assert calls == 10 and pub_b.calls == 0        # B never took one over
+    assert len({line["post_id"] for line in pub_a.inner.sent}) == 10 == len(pub_a.inner.sent)
+    assert {p.state for p in _posts(engine)} == {S.PUBLISHED}
