@@ -37,8 +37,8 @@ from scheduler.notify import Listener
 from content.errors import TminusError
 from jobs.errors import AuthError
 from jobs.outgoing import Receipt
-from scheduler.dispatch import (Claimed, claim, reap_leases, reconcile, record_failure,
-                                record_many, release, renew_leases, send)
+from scheduler.dispatch import (Claimed, account_blocked, claim, reap_leases, reconcile,
+                                record_failure, record_many, release, renew_leases, send)
 from scheduler.models import Daemon as DaemonRow, PostState
 from scheduler.publishers import Publishers
 from scheduler.queue import expire_stale, next_due
@@ -132,6 +132,7 @@ class Worker:
         # (never more than half a lease, so a renewed lease always lets the next one go)
         margin = min(timedelta(seconds=2 * self.settings.request_timeout + 1), self.lease / 2)
         items = list(items)
+        held_back: dict[int | None, str] = {}   # accounts paused or rate limited meanwhile
         try:
             i = 0
             while i < len(items):
@@ -148,6 +149,11 @@ class Worker:
                                              owner=self.owner, lease=self.lease)
                     continue
                 i += 1
+                if item.account.id in held_back:
+                    release(self.engine, item, now=self.clock.now(), owner=self.owner,
+                            reason=f"{item.account.name} is {held_back[item.account.id]}; "
+                                   "given back before any attempt")
+                    continue
                 try:
                     publisher = self.publishers.for_account(item.account)
                 except TminusError as e:
@@ -157,12 +163,17 @@ class Worker:
                                            now=self.clock.now(), owner=self.owner,
                                            max_attempts=self.settings.max_attempts)
                     self._count(result, state, item)
+                    held_back[item.account.id] = "paused"
                     continue
                 outcome = send(self.engine, item, publisher, now=self.clock.now,
                                owner=self.owner, max_attempts=self.settings.max_attempts,
                                hook=self.crash_point)
                 if isinstance(outcome, str):
                     self._count(result, outcome, item)
+                    if outcome != PostState.PUBLISHED:
+                        blocked = account_blocked(self.engine, item.account, self.clock.now())
+                        if blocked:  # its other posts in this batch would only hit it again
+                            held_back[item.account.id] = blocked
                     continue
                 if not done:
                     first = time.monotonic()

@@ -268,6 +268,19 @@ def _outgoing(s: Session, r: Any, account: Account) -> Outgoing:
         reply_to=reply_to, thread_root=thread_root)
 
 
+def account_blocked(engine: Engine, account: Account, now: datetime) -> str | None:
+    """"paused" or "rate limited" if the account may not post now, else None."""
+    with session(engine) as s:
+        acc = s.get(Account, account.id)
+    if acc is None:
+        return None
+    if acc.paused_reason:
+        return "paused"
+    if acc.resume_at is not None and acc.resume_at > now:
+        return "rate limited"
+    return None
+
+
 def release(engine: Engine, item: Claimed, *, now: datetime, owner: str, reason: str) -> None:
     """Give back a claimed post that was never attempted (the daemon is stopping)."""
     with session(engine) as s:

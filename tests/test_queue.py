@@ -529,3 +529,28 @@ def test_a_long_batch_renews_its_lease_so_no_other_daemon_resends_it(
     assert calls == 10 and pub_b.calls == 0        # B never took one over
     assert len({line["post_id"] for line in pub_a.inner.sent}) == 10 == len(pub_a.inner.sent)
     assert {p.state for p in _posts(engine)} == {S.PUBLISHED}
+
+
+@pytest.mark.parametrize("error", [TransientError("429", resume_at=DEADLINE - timedelta(minutes=30)),
+                                   AuthError("401 Unauthorized")])
+def test_a_rate_limit_or_refused_login_stops_the_rest_of_the_batch(
+        engine: Engine, make_campaign: CampaignFactory, error: Exception) -> None:
+    posts = "".join(f"""
+        [[posts]]
+        key = "p{i}"
+        text = "post {i} {{{{ hashtags }}}}"
+        accounts = ["org"]
+        schedule = {{ at = "T-1h" }}
+    """ for i in range(5))
+    folder = make_campaign(simple_toml(posts=posts))
+    plan(engine, folder, now=START)
+    approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
+    clock = VirtualClock(DEADLINE - timedelta(hours=1))
+    worker, pub = _worker(engine, clock, Scripted(clock, [error]))
+    worker.tick()
+    worker.tick()
+    assert pub.calls == 1                                  # not five requests into a wall
+    posts = _posts(engine)
+    assert all(p.state == S.QUEUED for p in posts)
+    # only the one that was tried counts an attempt (a refused login counts none)
+    assert sum(p.attempt for p in posts) == (1 if isinstance(error, TransientError) else 0)
