@@ -466,7 +466,7 @@ def demo(seconds: Annotated[int, typer.Option(help="how far away the demo deadli
     worker = Worker(engine, settings, SystemClock(), Publishers(engine, settings, dry_run=True))
     daemon = Daemon(worker)
     stop_in = (deadline - _now()).total_seconds() + 2
-    timer = threading.Timer(stop_in, lambda: daemon._stop(0, None))
+    timer = threading.Timer(stop_in, lambda: daemon.stop("the demo's deadline has passed"))
     timer.daemon = True
     timer.start()
     daemon.run()

@@ -281,7 +281,11 @@ class Daemon:
             s.add(row)
 
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: finishing the attempt in flight, then stopping", signum)
+        self.stop(signal.Signals(signum).name)
+
+    def stop(self, why: str) -> None:
+        """Finish the attempt in flight, give back what is claimed but not sent, stop."""
+        log.info("%s: finishing the attempt in flight, then stopping", why)
         self.worker.stopping.set()
         # a signal handler must not block: the shutdown waits in its own thread
         threading.Thread(target=self._shutdown, daemon=True).start()
