@@ -9,7 +9,7 @@ platform request:
 3. record: a fenced update (`WHERE id AND attempt AND state='sending'`) stores the
    outcome; zero rows means the lease was lost and nothing is overwritten.
 
-The `except` ladder in `record_outcome` is the one place that maps an error class to
+The `except` ladder in `record_failure` is the one place that maps an error class to
 the next state.
 """
 
@@ -108,13 +108,16 @@ def _thread_refs(s: Session, parent_id: int | None, root_id: int | None
     return reply_to, (Receipt.from_dict(root.receipt) if root and root.receipt else reply_to)
 
 
-def outgoing_of(s: Session, post: Post, account: Account) -> Outgoing:
+def outgoing_of(s: Session, post: Any, account: Account, attempt: int | None = None) -> Outgoing:
+    """The post as an adapter sees it. `post` is a Post or a row with its columns;
+    `attempt` overrides its attempt number (a claim has just counted one more)."""
     opts = post.options or {}
     reply_to, thread_root = _thread_refs(s, post.parent_id, post.thread_root_id)
     assert post.id is not None
     return Outgoing(
         post_id=post.id, account=account.name, platform=account.platform, text=post.text,
-        idempotency_key=post.idempotency_key, due_at=post.due_at, attempt=post.attempt,
+        idempotency_key=post.idempotency_key, due_at=post.due_at,
+        attempt=post.attempt if attempt is None else attempt,
         language=opts.get("language"), visibility=opts.get("visibility"),
         content_warning=opts.get("content_warning"),
         media=tuple(Media(m["path"], m["alt"]) for m in opts.get("media") or []),
@@ -229,7 +232,7 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
              "reason": f"claimed by {owner}, attempt {r.attempt + 1}", "actor": owner}
             for r in take])
         return [Claimed(r.id, r.attempt + 1, accounts[r.account_id],
-                        _outgoing(s, r, accounts[r.account_id]), r.not_after,
+                        outgoing_of(s, r, accounts[r.account_id], r.attempt + 1), r.not_after,
                         deadlines[r.campaign_id], now + lease)
                 for r in take]
 
@@ -254,18 +257,6 @@ def renew_leases(engine: Engine, items: list[Claimed], *, now: datetime, owner: 
         log.warning("lease lost on post(s) %s: another daemon has them; not sending",
                     ", ".join(map(str, lost)))
     return [dataclasses.replace(i, lease_until=until) for i in items if i.post_id in held]
-
-
-def _outgoing(s: Session, r: Any, account: Account) -> Outgoing:
-    opts = r.options or {}
-    reply_to, thread_root = _thread_refs(s, r.parent_id, r.thread_root_id)
-    return Outgoing(
-        post_id=r.id, account=account.name, platform=account.platform, text=r.text,
-        idempotency_key=r.idempotency_key, due_at=r.due_at, attempt=r.attempt + 1,
-        language=opts.get("language"), visibility=opts.get("visibility"),
-        content_warning=opts.get("content_warning"),
-        media=tuple(Media(m["path"], m["alt"]) for m in opts.get("media") or []),
-        reply_to=reply_to, thread_root=thread_root)
 
 
 def account_blocked(engine: Engine, account: Account, now: datetime) -> str | None:
@@ -317,18 +308,6 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
                               now=now(), owner=owner, max_attempts=max_attempts)
     hook("after_answer")
     return receipt
-
-
-def attempt(engine: Engine, item: Claimed, publisher: Publisher, *,
-            now: Callable[[], datetime], owner: str, max_attempts: int,
-            hook: Callable[[str], None] = _no_hook) -> str:
-    """Publish one claimed post and record the outcome; returns the new state."""
-    outcome = send(engine, item, publisher, now=now, owner=owner, max_attempts=max_attempts,
-                   hook=hook)
-    if isinstance(outcome, str):
-        return outcome
-    return record_published(engine, item.post_id, item.attempt, S.SENDING, outcome,
-                            now=now(), owner=owner, hook=hook)
 
 
 def record_many(engine: Engine, done: list[tuple[Claimed, Receipt, datetime]], *, owner: str,

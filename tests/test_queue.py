@@ -496,16 +496,20 @@ def test_paused_accounts_do_not_wake_the_daemon(engine: Engine, make_campaign: C
     assert next_due(engine, first.due_at) == first.due_at + timedelta(hours=5)
 
 
-def test_a_long_batch_renews_its_lease_so_no_other_daemon_resends_it(
-        engine: Engine, make_campaign: CampaignFactory) -> None:
-    posts = "".join(f"""
+def _same_time_posts(n: int) -> str:
+    """`n` posts on one account, all due at T-1h."""
+    return "".join(f"""
         [[posts]]
         key = "p{i}"
         text = "post {i} {{{{ hashtags }}}}"
         accounts = ["org"]
         schedule = {{ at = "T-1h" }}
-    """ for i in range(10))
-    folder = make_campaign(simple_toml(posts=posts))
+    """ for i in range(n))
+
+
+def test_a_long_batch_renews_its_lease_so_no_other_daemon_resends_it(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    folder = make_campaign(simple_toml(posts=_same_time_posts(10)))
     plan(engine, folder, now=START)
     approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
     due = DEADLINE - timedelta(hours=1)
@@ -535,14 +539,7 @@ def test_a_long_batch_renews_its_lease_so_no_other_daemon_resends_it(
                                    AuthError("401 Unauthorized")])
 def test_a_rate_limit_or_refused_login_stops_the_rest_of_the_batch(
         engine: Engine, make_campaign: CampaignFactory, error: Exception) -> None:
-    posts = "".join(f"""
-        [[posts]]
-        key = "p{i}"
-        text = "post {i} {{{{ hashtags }}}}"
-        accounts = ["org"]
-        schedule = {{ at = "T-1h" }}
-    """ for i in range(5))
-    folder = make_campaign(simple_toml(posts=posts))
+    folder = make_campaign(simple_toml(posts=_same_time_posts(5)))
     plan(engine, folder, now=START)
     approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
     clock = VirtualClock(DEADLINE - timedelta(hours=1))
