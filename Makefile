@@ -15,8 +15,12 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/tminus demo
 
-# The whole suite: pytest (unit, CLI, fake-platform and end-to-end tests) and mypy.
+# The whole suite: what it needs from Debian (scripts/test-prereqs installs it or says
+# what to install), then ruff, pytest (unit, CLI, fake-platform, browser and
+# end-to-end tests) and mypy.
 test: $(BIN)/.installed
+	scripts/test-prereqs
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 	$(BIN)/mypy
 

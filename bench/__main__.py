@@ -131,7 +131,7 @@ def table(figures: list[Figure], result: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
 
     def line(r: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |"
 
     out = [f"tminus benchmarks ({result['sizes']} sizes) on {m['cores']} cores, {m['cpu']}, "
            f"Python {m['python']}, SQLite {m['sqlite']}, APScheduler {m['apscheduler']}; "

@@ -20,8 +20,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.baselines import POLL_PERIOD, Job, aps_fill, next_poll_lateness
-from bench.common import (Baseline, Figure, Sizes, fresh_engine, lateness, post_text, read_lines,
-                          run_child, seed_queue, spread, sqlite_url, wait_for_lines, workdir)
+from bench.common import (
+    Baseline,
+    Figure,
+    Sizes,
+    fresh_engine,
+    lateness,
+    post_text,
+    read_lines,
+    run_child,
+    seed_queue,
+    spread,
+    sqlite_url,
+    wait_for_lines,
+    workdir,
+)
 from bench.daemons import Daemons, retime
 
 TARGET_SECONDS = 0.050
@@ -41,7 +54,7 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
         startup = daemons.start()
         try:
             base = datetime.now(UTC) + timedelta(seconds=LEAD)
-            retime(engine, [(q.post_id, off) for q, off in zip(seeded, offsets)], base)
+            retime(engine, [(q.post_id, off) for q, off in zip(seeded, offsets, strict=False)], base)
             complete = wait_for_lines(daemons.outboxes, n, timeout=LEAD + span + 30,
                                       alive=daemons.alive)
         finally:

@@ -50,11 +50,10 @@ class Job:
 
 def append_line(outbox: Path, line: dict[str, Any]) -> None:
     """What the dry-run adapter does for each post: one line, flushed and fsynced."""
-    with _write_lock:
-        with outbox.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+    with _write_lock, outbox.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def send(outbox: str, post_id: int, account: str, due: str, text: str) -> None:
@@ -163,6 +162,7 @@ class PollingDaemon:
 
     def poll(self, now: datetime) -> int:
         import sqlalchemy as sa
+
         from scheduler.models import Account, Post
         post, account = table(Post), table(Account)
         with self.engine.connect() as conn:

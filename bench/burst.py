@@ -19,9 +19,23 @@ from pathlib import Path
 from typing import Any
 
 from bench.baselines import POLL_PERIOD, Job, aps_fill
-from bench.common import (Baseline, Figure, Sizes, fresh_engine, lateness, next_whole_second,
-                          post_text, read_lines, run_child, seed_queue, spread, sqlite_url,
-                          table, wait_for_lines, workdir)
+from bench.common import (
+    Baseline,
+    Figure,
+    Sizes,
+    fresh_engine,
+    lateness,
+    next_whole_second,
+    post_text,
+    read_lines,
+    run_child,
+    seed_queue,
+    spread,
+    sqlite_url,
+    table,
+    wait_for_lines,
+    workdir,
+)
 from bench.daemons import Daemons, retime
 
 TARGET_SECONDS = 5.0
@@ -53,6 +67,7 @@ def burst_with_daemons(url: str, wd: Path, n: int, accounts: int, daemons: int =
 
 def _published(engine: Any) -> int:
     import sqlalchemy as sa
+
     from scheduler.models import Post
     with engine.connect() as conn:
         post = table(Post)

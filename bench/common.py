@@ -334,6 +334,7 @@ def seed_queue(engine: Any, dues: Sequence[datetime], *, accounts: int,
     entry of `dues` (post i on account i % accounts), straight into the tables: no
     planner, no event rows. Post ids are 1..n in a fresh database."""
     import sqlalchemy as sa
+
     from scheduler.models import Account, Campaign, Post
     now = datetime.now(UTC)
     last = max(dues, default=now)
@@ -341,13 +342,14 @@ def seed_queue(engine: Any, dues: Sequence[datetime], *, accounts: int,
     with engine.begin() as conn:
         campaign_id = conn.execute(
             sa.insert(table(Campaign)).returning(table(Campaign).c.id),
-            dict(slug=f"bench-{os.getpid()}-{time.monotonic_ns()}", title="Benchmark",
-                 deadline=deadline, timezone="UTC", hashtags=["#Bench"], account_names=[],
-                 created_at=now, updated_at=now)).scalar_one()
+            {"slug": f"bench-{os.getpid()}-{time.monotonic_ns()}", "title": "Benchmark",
+                 "deadline": deadline, "timezone": "UTC", "hashtags": ["#Bench"], "account_names": [],
+                 "created_at": now, "updated_at": now}).scalar_one()
         first_account = conn.execute(
             sa.select(sa.func.coalesce(sa.func.max(table(Account).c.id), 0))).scalar_one()
         conn.execute(sa.insert(table(Account)), [
-            dict(name=f"bench{first_account + a:05d}", platform="dryrun", credentials="", tier="default")
+            {"name": f"bench{first_account + a:05d}", "platform": "dryrun", "credentials": "",
+             "tier": "default"}
             for a in range(accounts)])
         first_post = conn.execute(
             sa.select(sa.func.coalesce(sa.func.max(table(Post).c.id), 0))).scalar_one()
@@ -365,19 +367,20 @@ def seed_queue(engine: Any, dues: Sequence[datetime], *, accounts: int,
 def _row(q: Queued, campaign_id: int, first_account: int, now: datetime) -> dict[str, Any]:
     text = post_text(q.account, q.post_id)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    return dict(id=q.post_id, campaign_id=campaign_id, account_id=first_account + q.account + 1,
-                plan_key=f"bench@{q.post_id}", post_key="bench", origin="plan", state="queued",
-                text=text, text_hash=digest, approved_hash=digest, approved_by="bench",
-                approved_at=now, due_at=q.due, not_after=q.due + timedelta(hours=2),
-                next_attempt_at=q.due, idempotency_key=f"bench{campaign_id:05d}{q.post_id:022d}",
-                attempt=0, options={}, warnings=[], length=len(text), length_limit=280,
-                created_at=now, updated_at=now)
+    return {"id": q.post_id, "campaign_id": campaign_id, "account_id": first_account + q.account + 1,
+                "plan_key": f"bench@{q.post_id}", "post_key": "bench", "origin": "plan", "state": "queued",
+                "text": text, "text_hash": digest, "approved_hash": digest, "approved_by": "bench",
+                "approved_at": now, "due_at": q.due, "not_after": q.due + timedelta(hours=2),
+                "next_attempt_at": q.due, "idempotency_key": f"bench{campaign_id:05d}{q.post_id:022d}",
+                "attempt": 0, "options": {}, "warnings": [], "length": len(text), "length_limit": 280,
+                "created_at": now, "updated_at": now}
 
 
 def _seed_generic(engine: Any, queued: Sequence[Queued], campaign_id: int, first_account: int,
                   now: datetime, chunk: int) -> None:
     """SQLAlchemy core: executemany of plain dicts through the models' own types."""
     import sqlalchemy as sa
+
     from scheduler.models import Post
     with engine.begin() as conn:
         for k in range(0, len(queued), chunk):
@@ -400,7 +403,7 @@ def _seed_sqlite(engine: Any, queued: Sequence[Queued], campaign_id: int, first_
         cur = raw.cursor()
         cur.execute("SELECT * FROM post WHERE id = ?", (head[0].post_id,))
         columns = [d[0] for d in cur.description]
-        stored = dict(zip(columns, cur.fetchone()))
+        stored = dict(zip(columns, cur.fetchone(), strict=False))
         sample = _sqlite_values(_row(head[0], campaign_id, first_account, now))
         for name, value in stored.items():
             if name in sample and sample[name] != value:

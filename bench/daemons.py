@@ -44,7 +44,7 @@ class Daemons:
             self.logs.append(lines)
             self._started.append(started)
         limit = time.monotonic() + timeout
-        for proc, started, lines in zip(self.procs, self._started, self.logs):
+        for proc, started, lines in zip(self.procs, self._started, self.logs, strict=False):
             while not started.wait(0.05):
                 if proc.poll() is not None or time.monotonic() > limit:
                     self.stop()
@@ -92,6 +92,7 @@ def retime(engine: Any, ids_offsets: Sequence[tuple[int, float]], base: datetime
     when they share an offset and their ids are consecutive (a burst), else one per
     post."""
     import sqlalchemy as sa
+
     from scheduler.models import Post
     post = table(Post)
     ids = [i for i, _ in ids_offsets]

@@ -26,8 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.baselines import Job, aps_fill
-from bench.common import (Baseline, Figure, Sizes, Stopwatch, fresh_engine, peak_rss_mb, post_text,
-                          print_json, run_child, seed_queue, sqlite_url, workdir)
+from bench.common import (
+    Baseline,
+    Figure,
+    Sizes,
+    Stopwatch,
+    fresh_engine,
+    peak_rss_mb,
+    post_text,
+    print_json,
+    run_child,
+    seed_queue,
+    sqlite_url,
+    workdir,
+)
 
 TARGET_SECONDS = 1.0
 TARGET_MB = 150.0

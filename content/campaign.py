@@ -7,6 +7,7 @@ would be right. Nothing here touches the database or the network.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import tomllib
@@ -216,10 +217,8 @@ def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
               c: _Collector) -> datetime | None:
     line = c.line_of(r"^\s*deadline\s*=")
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             value = datetime.fromisoformat(str(value))
-        except ValueError:
-            pass
     if not isinstance(value, datetime):
         c.add("required: a date-time with its UTC offset, e.g. deadline = 2017-01-20T12:00:00-05:00",
               key="campaign.deadline", line=line)
@@ -351,10 +350,10 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
         if (template is None) == (text is None):
             c.add("give exactly one of `template` (a file in the campaign folder) or `text`",
                   key=where, line=line)
-        if template is not None:
-            if not isinstance(template, str) or not (folder / template).is_file():
-                c.add(f"template file {template!r} not found in {folder}", key=f"{where}.template",
-                      line=line)
+        if template is not None and (not isinstance(template, str)
+                                     or not (folder / template).is_file()):
+            c.add(f"template file {template!r} not found in {folder}", key=f"{where}.template",
+                  line=line)
         if text is not None and (not isinstance(text, str) or not text.strip()):
             c.add("text must be a non-empty string", key=f"{where}.text", line=line)
         names = spec.get("accounts")
@@ -367,7 +366,8 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
         for n in names:
             if n not in accounts:
                 near = difflib.get_close_matches(str(n), sorted(accounts), n=1)
-                hint = f"did you mean {near[0]!r}?" if near else f"declared: {', '.join(sorted(accounts)) or 'none'}"
+                hint = (f"did you mean {near[0]!r}?" if near
+                        else f"declared: {', '.join(sorted(accounts)) or 'none'}")
                 c.add(f"unknown account {n!r}; {hint}", key=f"{where}.accounts", line=line)
         if "schedule" not in spec:
             c.add("when does it go out? e.g. schedule = { at = \"T-3h\" }",

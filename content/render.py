@@ -54,10 +54,7 @@ class Renderer:
         tpl = self._cache.get(cache_key)
         if tpl is None:
             try:
-                if source is None:
-                    tpl = self.env.get_template(name)
-                else:
-                    tpl = self.env.from_string(source)
+                tpl = self.env.get_template(name) if source is None else self.env.from_string(source)
             except jinja2.TemplateSyntaxError as e:
                 raise CampaignError(f"template syntax error: {e.message}", file=name,
                                     line=e.lineno) from None

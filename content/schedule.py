@@ -161,7 +161,8 @@ def expand(spec: Any, *, deadline: datetime, tz: ZoneInfo) -> list[Fire]:
         spec = {"at": spec}
     if not isinstance(spec, dict):
         raise ScheduleError("write the schedule as { at = \"T-4d\" }, "
-                            "{ daily = \"09:00\", from = \"T-4d\" } or { cron = \"0 9 * * *\", from = \"T-4d\" }")
+                            "{ daily = \"09:00\", from = \"T-4d\" } or "
+                            "{ cron = \"0 9 * * *\", from = \"T-4d\" }")
     kinds = [k for k in ("at", "daily", "cron") if k in spec]
     if len(kinds) != 1:
         raise ScheduleError("give exactly one of `at`, `daily` or `cron`")

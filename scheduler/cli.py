@@ -12,7 +12,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -29,10 +29,12 @@ from content.schedule import ScheduleError, parse_duration, parse_instant
 from scheduler import defaults
 from scheduler.clock import SystemClock
 from scheduler.db import current_revision, ensure_schema, head_revision, make_engine, session, upgrade
-from scheduler.models import Account, Campaign, Daemon as DaemonRow, Post, PostState
+from scheduler.models import Account, Campaign, Post, PostState
+from scheduler.models import Daemon as DaemonRow
 from scheduler.notify import notify
-from scheduler.queue import approve as approve_posts, cancel as cancel_posts, events_of, find_campaign
-from scheduler.queue import posts_in, text_hash, transition
+from scheduler.queue import approve as approve_posts
+from scheduler.queue import cancel as cancel_posts
+from scheduler.queue import events_of, find_campaign, posts_in, text_hash, transition
 from scheduler.settings import Settings
 
 app = typer.Typer(help="tminus: plan, preview, approve and publish countdown campaigns.",
@@ -79,7 +81,7 @@ def _as_of(value: str | None) -> datetime:
 
 @app.command()
 def validate(folder: Annotated[Path, typer.Argument(help="campaign folder")],
-             as_of: Annotated[Optional[str], typer.Option(help="check as if it were this instant")] = None) -> None:
+             as_of: Annotated[str | None, typer.Option(help="check as if it were this instant")] = None) -> None:
     """Check a campaign folder and print every problem (exit 2 if any)."""
     from scheduler.planner import check
     now = _as_of(as_of)
@@ -121,10 +123,10 @@ def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> Non
 
 
 @app.command()
-def preview(campaign: Annotated[Optional[str], typer.Argument(help="campaign slug, or a campaign folder (not yet planned)")] = None,
+def preview(campaign: Annotated[str | None, typer.Argument(help="campaign slug, or a campaign folder (not yet planned)")] = None,
             format: Annotated[str, typer.Option("--format", "-f", help="table, json or html")] = "table",
-            output: Annotated[Optional[Path], typer.Option("--output", "-o", help="write to this file")] = None,
-            as_of: Annotated[Optional[str], typer.Option(help="for a folder: preview as if it were this instant")] = None) -> None:
+            output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+            as_of: Annotated[str | None, typer.Option(help="for a folder: preview as if it were this instant")] = None) -> None:
     """Show every post exactly as it will go out: time, T-minus, account, length, text."""
     from scheduler import preview as pv
     if format not in ("table", "json", "html"):
@@ -151,15 +153,15 @@ def preview(campaign: Annotated[Optional[str], typer.Argument(help="campaign slu
 @app.command()
 def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             by: Annotated[str, typer.Option("--by", help="who approves (recorded)")],
-            post: Annotated[Optional[list[int]], typer.Option("--post", help="approve only these post ids")] = None) -> None:
+            post: Annotated[list[int] | None, typer.Option("--post", help="approve only these post ids")] = None) -> None:
     """Approve drafts: they are queued to go out at their time."""
     done = approve_posts(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
     out.print(f"approved {len(done)} post(s) by {escape(by)}")
 
 
 @app.command()
-def cancel(campaign: Annotated[Optional[str], typer.Argument(help="campaign slug (cancels all its pending posts)")] = None,
-           post: Annotated[Optional[list[int]], typer.Option("--post", help="cancel only these post ids")] = None,
+def cancel(campaign: Annotated[str | None, typer.Argument(help="campaign slug (cancels all its pending posts)")] = None,
+           post: Annotated[list[int] | None, typer.Option("--post", help="cancel only these post ids")] = None,
            by: Annotated[str, typer.Option("--by", help="who cancels (recorded)")] = "cli") -> None:
     """Cancel pending posts (draft, queued or review)."""
     if campaign is None and not post:
@@ -175,9 +177,9 @@ def cancel(campaign: Annotated[Optional[str], typer.Argument(help="campaign slug
 def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly as it goes out")],
               account: Annotated[str, typer.Option("--account", help="account name from a campaign file")],
               at: Annotated[str, typer.Option("--at", help="T-3h (before the deadline), +10m (from now), now, or an ISO date-time")],
-              campaign: Annotated[Optional[str], typer.Option(help="campaign slug (needed if the account is in several)")] = None,
+              campaign: Annotated[str | None, typer.Option(help="campaign slug (needed if the account is in several)")] = None,
               expires: Annotated[str, typer.Option(help="latest lateness, e.g. 30m")] = "2h",
-              by: Annotated[Optional[str], typer.Option("--by", help="approve it at once, as this person")] = None) -> None:
+              by: Annotated[str | None, typer.Option("--by", help="approve it at once, as this person")] = None) -> None:
     """Queue a one-off post, checked like campaign posts."""
     engine = _engine()
     now = _now()
@@ -267,8 +269,8 @@ def _no_duplicate(s: Session, acc: Account, text: str) -> None:
 
 
 @app.command("list")
-def list_posts(state: Annotated[Optional[list[str]], typer.Option("--state", help="only these states (repeatable)")] = None,
-               campaign: Annotated[Optional[str], typer.Option(help="campaign slug")] = None) -> None:
+def list_posts(state: Annotated[list[str] | None, typer.Option("--state", help="only these states (repeatable)")] = None,
+               campaign: Annotated[str | None, typer.Option(help="campaign slug")] = None) -> None:
     """List posts, one line each."""
     engine = _engine()
     posts = posts_in(engine, states=state or [], campaign=campaign)
@@ -355,7 +357,7 @@ def log(post: Annotated[int, typer.Argument(help="post id")]) -> None:
 
 @app.command()
 def review(post: Annotated[int, typer.Argument(help="post id in review")],
-           published: Annotated[Optional[str], typer.Option("--published", help="it did go out: its URL")] = None,
+           published: Annotated[str | None, typer.Option("--published", help="it did go out: its URL")] = None,
            requeue: Annotated[bool, typer.Option("--requeue", help="it did not go out: send it")] = False,
            cancel_it: Annotated[bool, typer.Option("--cancel", help="do not send it")] = False,
            by: Annotated[str, typer.Option("--by")] = "cli") -> None:
@@ -441,6 +443,7 @@ def demo(seconds: Annotated[int, typer.Option(help="how far away the demo deadli
     """Write a one-minute demo campaign, plan and approve it, and run the daemon in
     dry-run mode until its deadline: countdown posts go out as you watch."""
     import threading
+
     from scheduler.daemon import Daemon, Worker
     from scheduler.demo import write_demo_campaign
     from scheduler.planner import plan as do_plan
@@ -491,7 +494,7 @@ def count(text: Annotated[str, typer.Argument(help="the text to measure")],
 
 
 @accounts_app.command("check")
-def accounts_check(name: Annotated[Optional[list[str]], typer.Argument(help="account names (default: all)")] = None) -> None:
+def accounts_check(name: Annotated[list[str] | None, typer.Argument(help="account names (default: all)")] = None) -> None:
     """Verify each account's credentials with its platform; print who it posts as."""
     from jobs.errors import PublishError
     from scheduler.publishers import Publishers

@@ -12,6 +12,7 @@ the attempt in flight finish, gives back what was claimed but not attempted, and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -25,21 +26,31 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from scheduler import defaults
-from scheduler.clock import Clock
-from apscheduler.jobstores.base import JobLookupError
-
-from scheduler.db import is_postgres, session
-from scheduler.notify import Listener
 from content.errors import TminusError
 from jobs.errors import AuthError
 from jobs.outgoing import Receipt
-from scheduler.dispatch import (Claimed, account_blocked, claim, reap_leases, reconcile,
-                                record_failure, record_many, release, renew_leases, send)
-from scheduler.models import Daemon as DaemonRow, PostState
+from scheduler import defaults
+from scheduler.clock import Clock
+from scheduler.db import is_postgres, session
+from scheduler.dispatch import (
+    Claimed,
+    account_blocked,
+    claim,
+    reap_leases,
+    reconcile,
+    record_failure,
+    record_many,
+    release,
+    renew_leases,
+    send,
+)
+from scheduler.models import Daemon as DaemonRow
+from scheduler.models import PostState
+from scheduler.notify import Listener
 from scheduler.publishers import Publishers
 from scheduler.queue import expire_stale, next_due
 from scheduler.settings import Settings
@@ -178,7 +189,8 @@ class Worker:
                 if not done:
                     first = time.monotonic()
                 done.append((item, outcome, self.clock.now()))
-                if len(done) >= defaults.RECORD_BATCH or time.monotonic() - first > defaults.RECORD_WITHIN_SECONDS:
+                if (len(done) >= defaults.RECORD_BATCH
+                        or time.monotonic() - first > defaults.RECORD_WITHIN_SECONDS):
                     self._record(done, result)
                     done = []
         finally:
@@ -300,10 +312,9 @@ class Daemon:
         with self._arm_lock:
             if self.worker.stopping.is_set():
                 return
-            try:
+            # JobLookupError: the tick is running; it re-arms itself from the table when done
+            with contextlib.suppress(JobLookupError):
                 self.scheduler.modify_job("tick", next_run_time=self.worker.clock.now())
-            except JobLookupError:
-                pass  # the tick is running; it re-arms itself from the table when done
 
     def run(self) -> None:
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}

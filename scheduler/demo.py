@@ -49,7 +49,7 @@ We stand with {{ campaign.title.split(":")[0] }}: only {{ seconds_left }} second
 def write_demo_campaign(folder: Path, now: datetime, seconds: int = 60) -> datetime:
     """Write the demo campaign into `folder`; returns its deadline."""
     deadline = (now + timedelta(seconds=seconds)).replace(microsecond=0)
-    marks = [s for s in range(seconds - 10, 0, -10)]   # T-50s, T-40s, ... T-10s
+    marks = list(range(seconds - 10, 0, -10))   # T-50s, T-40s, ... T-10s
     countdown = ", ".join(f'"T-{s}s"' for s in marks)
     amplify = ", ".join(f'"T-{s - 5}s"' for s in marks if s - 5 > 0)
     folder.mkdir(parents=True, exist_ok=True)

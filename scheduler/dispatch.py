@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -460,7 +459,7 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
         common = {"lease_owner": None, "lease_until": None}
         try:
             found = publishers(account).find(outgoing, since - timedelta(minutes=2))
-        except Exception as e:  # noqa: BLE001 - any failure to look it up means "can't tell"
+        except Exception as e:
             reason = e.message if isinstance(e, PublishError) else f"{type(e).__name__}: {e}"
             with session(engine) as s:
                 fenced_update(s, post_id, attempt_no, S.UNKNOWN, S.REVIEW,

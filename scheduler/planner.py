@@ -10,9 +10,10 @@ written.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+import functools
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,8 @@ from content.campaign import AccountSpec, Campaign, load_campaign
 from content.errors import CampaignErrors, TminusError
 from content.expand import Expansion, PlannedPost, expand_campaign
 from scheduler.db import session
-from scheduler.models import Account, Campaign as CampaignRow, Event, Post, PostState, UTCDateTime
+from scheduler.models import Account, Event, Post, PostState, UTCDateTime
+from scheduler.models import Campaign as CampaignRow
 from scheduler.queue import text_hash, transition
 
 S = PostState
@@ -213,7 +215,7 @@ def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
             "text_hash": text_hash(p.text), "due_at": dt(p.due_at), "not_after": dt(p.not_after),
             "next_attempt_at": dt(p.due_at), "idempotency_key": f"{run}{n:012x}",
             "options": js(("o", p.language, p.visibility, p.content_warning, p.media), p.options),
-            "warnings": js(("w", p.warnings), lambda: list(p.warnings)),
+            "warnings": js(("w", p.warnings), functools.partial(list, p.warnings)),
             "length": p.length.length, "length_limit": p.length.limit, "attempt": 0,
             "created_at": dt(now), "updated_at": dt(now),
         })
@@ -237,9 +239,9 @@ def _link_threads(s: Session, campaign_id: int, posts: list[PlannedPost]) -> Non
     if not parts:
         return
     keys = {k for p in parts for k in (p.plan_key, p.reply_to_key, p.thread_root_key) if k}
-    ids = {key: post_id for key, post_id in s.execute(
+    ids = dict(s.execute(
         sa.select(col(Post.plan_key), col(Post.id)).where(
-            col(Post.campaign_id) == campaign_id, col(Post.plan_key).in_(keys)))}
+            col(Post.campaign_id) == campaign_id, col(Post.plan_key).in_(keys))).all())
     for p in parts:
         assert p.reply_to_key and p.thread_root_key
         s.execute(update(Post).where(col(Post.id) == ids[p.plan_key]).values(

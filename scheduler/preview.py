@@ -21,8 +21,8 @@ from rich.text import Text
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from content.expand import Expansion, duration_text
 from content.campaign import Campaign as CampaignSpec
+from content.expand import Expansion, duration_text
 from scheduler.db import session
 from scheduler.models import Account, Campaign, Post
 from scheduler.queue import find_campaign

@@ -99,7 +99,7 @@ def fenced_update(s: Session, post_id: int, expect_attempt: int, from_state: str
 def find_campaign(s: Session, slug: str) -> Campaign:
     c = s.exec(select(Campaign).where(Campaign.slug == slug)).first()
     if c is None:
-        known = [r for r in s.exec(select(Campaign.slug)).all()]
+        known = list(s.exec(select(Campaign.slug)).all())
         hint = f"known: {', '.join(known)}" if known else "run `tminus plan DIR` first"
         raise TminusError(f"no campaign {slug!r}; {hint}")
     return c

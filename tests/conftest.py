@@ -16,7 +16,6 @@ from sqlalchemy.engine import Engine
 from scheduler.db import make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 
 
 @pytest.fixture
@@ -137,6 +136,7 @@ def pg_server() -> Iterator[str]:
 def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh, empty database on the test server for one test."""
     import uuid
+
     import psycopg
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = pg_server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"

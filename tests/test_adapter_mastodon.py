@@ -41,9 +41,9 @@ def pub(fake: FakePlatformServer) -> MastodonPublisher:
 
 
 def outgoing(text: str = "4 days left. Call 202-456-1111 #HereToStay", **kw: Any) -> Outgoing:
-    fields: dict[str, Any] = dict(post_id=1, account="org_masto", platform="mastodon", text=text,
-                                  idempotency_key=f"tminus-{uuid.uuid4()}",
-                                  due_at=datetime.now(UTC))
+    fields: dict[str, Any] = {"post_id": 1, "account": "org_masto", "platform": "mastodon", "text": text,
+                                  "idempotency_key": f"tminus-{uuid.uuid4()}",
+                                  "due_at": datetime.now(UTC)}
     fields.update(kw)
     return Outgoing(**fields)
 

@@ -475,7 +475,7 @@ def test_api_base_redirect_keeps_everything_off_the_real_x(
     pub.find(post, since())
     # every request arrived here, and the only connection pools opened are to the fake
     assert len(fake.requests) == 5
-    hosts = {key.key_host for key in transport.poolmanager.pools.keys()}
+    hosts = {key.key_host for key in transport.poolmanager.pools.keys()}  # noqa: SIM118 - the container cannot be iterated
     assert hosts == {"127.0.0.1"}
 
 

@@ -53,8 +53,7 @@ def test_quick_bench_reports_every_figure(tmp_path: Path, pg_server: str) -> Non
     assert "| what" in done.stdout and "APScheduler" in done.stdout
 
     data = json.loads(results.read_text(encoding="utf-8"))
-    assert {k: r["error"] for k, r in data["benchmarks"].items()} == {
-        k: None for k in ("plan", "start", "accuracy", "burst", "postgres", "rehearse")}
+    assert {k: r["error"] for k, r in data["benchmarks"].items()} == dict.fromkeys(("plan", "start", "accuracy", "burst", "postgres", "rehearse"))
     assert _number(data["machine"]["cores"]) and data["machine"]["python"] and data["machine"]["sqlite"]
     figures = {f["key"]: f for f in data["figures"]}
     assert set(figures) == FIGURES

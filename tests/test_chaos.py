@@ -482,6 +482,9 @@ def test_killed_and_restarted_daemons_publish_each_post_at_most_once_before_the_
                 fleet.note(f"{d.name}: SIGKILL {delay:.2f} s after it started, "
                            f"{dict(_counts(engine))}")
             final = fleet.start("final")
+            # a SIGTERM before the daemon installed its handler (during interpreter
+            # start-up, when every post is already final) would test nothing
+            assert final.wait_ready(), final.log_text()[-3000:]
             _settle(engine, fleet, camp.deadline)
             _stop(fleet, final)
             posts = _check(engine, platform, fake, outbox, camp.deadline)

@@ -4,7 +4,9 @@ stops the daemon cleanly."""
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import os
 import signal
 import subprocess
@@ -76,7 +78,7 @@ def test_daemon_sends_every_post_once_in_order_before_the_deadline(
     listing = json.loads(_tminus(env, "preview", "e2e", "--format", "json").stdout)
     ids = [r["id"] for r in listing[0]["rows"] if r["text"].startswith(tuple("0123456789"))]
     assert len(ids) == 6
-    approved = _tminus(env, "approve", "e2e", "--by", "tester", *sum([["--post", str(i)] for i in ids], []))
+    approved = _tminus(env, "approve", "e2e", "--by", "tester", *functools.reduce(operator.iadd, [["--post", str(i)] for i in ids], []))
     assert approved.returncode == 0, approved.stderr
 
     daemon = subprocess.Popen([TMINUS, "run"], env=env, stdout=subprocess.PIPE,
@@ -89,7 +91,7 @@ def test_daemon_sends_every_post_once_in_order_before_the_deadline(
         assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
     finally:
         daemon.send_signal(signal.SIGTERM)
-        out, err = daemon.communicate(timeout=20)
+        _out, err = daemon.communicate(timeout=20)
     assert daemon.returncode == 0, err
     assert "stopped" in err
 
@@ -98,9 +100,9 @@ def test_daemon_sends_every_post_once_in_order_before_the_deadline(
     ats = [datetime.fromisoformat(line["at"]) for line in sent]
     dues = [datetime.fromisoformat(line["due"]) for line in sent]
     assert ats == sorted(ats)                                                # in order
-    assert all(a >= d for a, d in zip(ats, dues))                            # never early
+    assert all(a >= d for a, d in zip(ats, dues, strict=False))                            # never early
     assert all(a < deadline for a in ats)                                    # never late
-    assert all(a < d + timedelta(seconds=5) for a, d in zip(ats, dues))      # within expires
+    assert all(a < d + timedelta(seconds=5) for a, d in zip(ats, dues, strict=False))      # within expires
 
     status = _tminus(env, "list", "--state", "expired")
     assert status.returncode == 0 and "1 post(s)" in status.stdout          # the unapproved one

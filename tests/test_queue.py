@@ -57,7 +57,7 @@ class Scripted:
         self.inner = DryRunPublisher(None, now=clock.now)
         self.errors = list(errors or [])
         self.calls = 0
-        self.found: Receipt | None | Exception = None
+        self.found: Receipt | Exception | None = None
 
     def publish(self, post: Outgoing) -> Receipt:
         self.calls += 1

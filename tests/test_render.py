@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from content.campaign import AccountSpec, Campaign, PostSpec, load_campaign
+from content.campaign import AccountSpec, Campaign, load_campaign
 from content.countdown import countdown_context, time_left
 from content.errors import CampaignError
 from content.expand import expand_campaign

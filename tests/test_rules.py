@@ -29,13 +29,9 @@ from content.rules import (
     x_weighted_length,
 )
 
-# Read in place from shared/ beside the project; never copied into the project.
-CONFORMANCE = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "conformance"
-    / "twitter-text-validate.yml"
-)
+# twitter-text's own conformance data, kept as the project's test data (source and
+# licence in tests/conformance/README.md).
+CONFORMANCE = Path(__file__).resolve().parent / "conformance" / "twitter-text-validate.yml"
 SECTIONS: dict[str, list[dict[str, Any]]] = yaml.safe_load(
     CONFORMANCE.read_text(encoding="utf-8")
 )["tests"]

@@ -3,4 +3,4 @@
 from jobs.adapters.base import Publisher
 from jobs.adapters.dryrun import DryRunPublisher
 
-__all__ = ["Publisher", "DryRunPublisher"]
+__all__ = ["DryRunPublisher", "Publisher"]

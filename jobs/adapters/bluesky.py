@@ -167,9 +167,7 @@ def _trim_link(url: str) -> str:
     """Drop punctuation that ends the sentence rather than the URL: "see https://a.org/x."
     links https://a.org/x; a ")" stays only when the URL opened one."""
     while url:
-        if url[-1] in ".,;:!?\"'":
-            url = url[:-1]
-        elif url[-1] == ")" and url.count("(") < url.count(")"):
+        if url[-1] in ".,;:!?\"'" or (url[-1] == ")" and url.count("(") < url.count(")")):
             url = url[:-1]
         else:
             break

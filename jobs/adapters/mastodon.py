@@ -169,7 +169,7 @@ class MastodonPublisher:
         if mime_type is None:
             raise PermanentError(f"mastodon: cannot tell the type of media file {name}")
         try:
-            fh = open(item.path, "rb")
+            fh = open(item.path, "rb")  # noqa: SIM115 - closed by the `with fh` below
         except OSError as exc:
             raise PermanentError(f"mastodon: cannot read media file {name}: "
                                  f"{exc.strerror}") from exc

@@ -26,6 +26,7 @@ Fault kinds (each consumed once per matching request, `times` times):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -122,7 +123,7 @@ class FakePlatformServer:
         self._httpd = ThreadingHTTPServer((host, port), _H)
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
-        from tests.fakeplatform import bluesky, mastodon, x  # noqa: PLC0415 (circular by design)
+        from tests.fakeplatform import bluesky, mastodon, x
         for module in (x, mastodon, bluesky):
             module.register(self)
 
@@ -187,7 +188,7 @@ class FakePlatformServer:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         req = Request(method=h.command, path=split.path, query=parse_qs(split.query),
-                      headers={k: v for k, v in h.headers.items()}, body=body)
+                      headers=dict(h.headers.items()), body=body)
         with self._lock:
             self.requests.append(req)
         hook = self.on_request
@@ -239,7 +240,5 @@ class FakePlatformServer:
     @staticmethod
     def _drop(h: BaseHTTPRequestHandler) -> None:
         h.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             h.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass

@@ -38,7 +38,7 @@ from typing import Any
 
 import regex
 
-from tests.fakeplatform import Fault, FakePlatformServer, Request, Response
+from tests.fakeplatform import FakePlatformServer, Fault, Request, Response
 
 HANDLE = "tminus.bsky.social"
 DID = "did:plc:tminus4test5account6abcd"

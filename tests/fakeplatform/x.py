@@ -243,7 +243,7 @@ def _parse_time(value: str) -> datetime:
 
 def _unauthorized(req: Request, st: dict[str, Any]) -> Response | None:
     header = req.header("Authorization") or ""
-    params = dict((k, unquote(v)) for k, v in re.findall(r'(\w+)="([^"]*)"', header))
+    params = {k: unquote(v) for k, v in re.findall(r'(\w+)="([^"]*)"', header)}
     if header.startswith("OAuth ") and params.get("oauth_token") == st["token"]:
         return None
     return _problem(401, "Unauthorized", "Unauthorized")
