@@ -32,12 +32,13 @@ from sqlalchemy.engine import Engine
 
 from content.errors import TminusError
 from jobs.errors import AuthError
-from jobs.outgoing import Receipt
 from scheduler import defaults
 from scheduler.clock import Clock
 from scheduler.db import is_postgres, session
 from scheduler.dispatch import (
     Claimed,
+    Delivered,
+    Settled,
     account_blocked,
     claim,
     reap_leases,
@@ -137,7 +138,7 @@ class Worker:
     def _run_lane(self, items: list[Claimed], result: TickResult) -> None:
         """Send `items` in order; successes are recorded in small groups (one
         transaction each), failures at once."""
-        done: list[tuple[Claimed, Receipt, datetime]] = []
+        done: list[tuple[Claimed, Delivered]] = []
         first = 0.0
         # a request must end well inside the lease, or another daemon may take the post
         # (never more than half a lease, so a renewed lease always lets the next one go)
@@ -179,16 +180,15 @@ class Worker:
                 outcome = send(self.engine, item, publisher, now=self.clock.now,
                                owner=self.owner, max_attempts=self.settings.max_attempts,
                                hook=self.crash_point)
-                if isinstance(outcome, str):
-                    self._count(result, outcome, item)
-                    if outcome != PostState.PUBLISHED:
-                        blocked = account_blocked(self.engine, item.account, self.clock.now())
-                        if blocked:  # its other posts in this batch would only hit it again
-                            held_back[item.account.id] = blocked
+                if isinstance(outcome, Settled):
+                    self._count(result, outcome.state, item)
+                    blocked = account_blocked(self.engine, item.account, self.clock.now())
+                    if blocked:  # its other posts in this batch would only hit it again
+                        held_back[item.account.id] = blocked
                     continue
                 if not done:
                     first = time.monotonic()
-                done.append((item, outcome, self.clock.now()))
+                done.append((item, outcome))
                 if (len(done) >= defaults.RECORD_BATCH
                         or time.monotonic() - first > defaults.RECORD_WITHIN_SECONDS):
                     self._record(done, result)
@@ -196,14 +196,15 @@ class Worker:
         finally:
             self._record(done, result)
 
-    def _record(self, done: list[tuple[Claimed, Receipt, datetime]], result: TickResult) -> None:
+    def _record(self, done: list[tuple[Claimed, Delivered]], result: TickResult) -> None:
         if not done:
             return
-        record_many(self.engine, done, owner=self.owner, hook=self.crash_point)
-        for item, _, _ in done:
-            self._count(result, PostState.PUBLISHED, item)
+        recorded = set(record_many(self.engine, done, owner=self.owner, hook=self.crash_point))
+        for item, _ in done:
+            if item.post_id in recorded:
+                self._count(result, PostState.PUBLISHED, item)
 
-    def _count(self, result: TickResult, state: str, item: Claimed) -> None:
+    def _count(self, result: TickResult, state: PostState, item: Claimed) -> None:
         with self._lock:
             if state == PostState.PUBLISHED:
                 result.sent += 1

@@ -36,9 +36,8 @@ BACKOFF_CAP_SECONDS = 900.0
 MAX_ATTEMPTS = 8
 
 # Posts -------------------------------------------------------------------------------
-# A countdown post more than 2 h late says the wrong thing: not_after = due + 2 h unless
-# the campaign says otherwise (and never after the deadline).
-EXPIRES = timedelta(hours=2)
+# The default expiry of a post (2 h) is `content.campaign.DEFAULT_EXPIRES`: campaign files
+# need it, and `content` imports nothing from here.
 
 # Rate budgets: (posts, window) per account, by platform and tier -----------------------
 # X: POST /2/tweets, documented per-user limits (PLATFORMS.md): Free 17/24 h,

@@ -1,0 +1,85 @@
+"""The status summary: are daemons alive, what is queued, what goes out next, and what
+needs a person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import col, func, select
+
+from scheduler import defaults
+from scheduler.db import session
+from scheduler.models import Account, Campaign, Post, PostState
+from scheduler.models import Daemon as DaemonRow
+
+S = PostState
+NEEDS_A_PERSON = (S.FAILED, S.REVIEW, S.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    id: str
+    beat_at: datetime
+    sent: int
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class NextPost:
+    id: int
+    campaign: str
+    deadline: datetime
+    account: str
+    at: datetime           # its next attempt
+    text: str
+
+
+@dataclass(frozen=True)
+class AccountHold:
+    name: str
+    paused_reason: str | None       # paused until a person resumes it
+    resume_at: datetime | None      # else: rate limited until then
+
+
+@dataclass(frozen=True)
+class Attention:
+    id: int
+    state: PostState
+    reason: str
+
+
+@dataclass
+class Status:
+    now: datetime
+    daemons: list[DaemonInfo]                 # alive ones only
+    counts: dict[PostState, int]
+    next: list[NextPost] = field(default_factory=list)
+    holds: list[AccountHold] = field(default_factory=list)
+    attention: list[Attention] = field(default_factory=list)
+
+
+def status(engine: Engine, *, now: datetime, next_count: int = 5) -> Status:
+    with session(engine) as s:
+        daemons = [DaemonInfo(d.id, d.beat_at, d.sent, d.dry_run) for d in s.exec(
+            select(DaemonRow).where(col(DaemonRow.stopped_at).is_(None))).all()
+            if (now - d.beat_at).total_seconds() < defaults.HEARTBEAT_STALE_SECONDS]
+        counts = {PostState(st): n for st, n in s.execute(
+            sa.select(col(Post.state), func.count()).group_by(col(Post.state))).all()}
+        rows = s.execute(
+            sa.select(col(Post.id), col(Campaign.slug), col(Campaign.deadline), col(Account.name),
+                      col(Post.next_attempt_at), col(Post.text))
+            .join(Campaign, col(Campaign.id) == Post.campaign_id)
+            .join(Account, col(Account.id) == Post.account_id)
+            .where(col(Post.state) == S.QUEUED)
+            .order_by(col(Post.next_attempt_at), col(Post.id)).limit(next_count)).all()
+        nxt = [NextPost(*r) for r in rows]
+        holds = [AccountHold(a.name, a.paused_reason, a.resume_at)
+                 for a in s.exec(select(Account).order_by(col(Account.name))).all()
+                 if a.paused_reason or (a.resume_at is not None and a.resume_at > now)]
+        attention = [Attention(r.id, r.state, r.last_error or "") for r in s.execute(
+            sa.select(col(Post.id), col(Post.state), col(Post.last_error))
+            .where(col(Post.state).in_(NEEDS_A_PERSON)).order_by(col(Post.id))).all()]
+    return Status(now, daemons, dict(sorted(counts.items())), nxt, holds, attention)
