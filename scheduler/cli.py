@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from content.countdown import duration
 from content.errors import CampaignErrors, FieldError, TminusError
 from content.rules import check_all
-from scheduler import service
+from scheduler import defaults, service
 from scheduler.clock import SystemClock
 from scheduler.settings import Settings
 
@@ -209,13 +209,21 @@ def list_posts(state: Annotated[list[str] | None, typer.Option(
 @app.command()
 def status() -> None:
     """Daemon heartbeat, the next posts with their countdown, and what needs a person."""
-    now = _now()
-    st = service.status(_engine(), now=now)
+    st = service.status(_engine())
+    now = st.now
     for d in st.daemons:
         mode = " (dry run)" if d.dry_run else ""
-        out.print(f"[green]daemon {d.id} alive{mode}[/], last beat "
-                  f"{int((now - d.beat_at).total_seconds())} s ago, {d.sent} sent")
-    if not st.daemons:
+        ago = int((now - d.beat_at).total_seconds())
+        if d.alive:
+            out.print(f"[green]daemon {d.id} alive{mode}[/], last beat {ago} s ago, {d.sent} sent")
+        else:
+            out.print(f"[red]daemon {d.id} dead[/]: no heartbeat for {ago} s (alive means a beat "
+                      f"within {int(service.DEAD_AFTER.total_seconds())} s)")
+        if d.skew_seconds is not None and abs(d.skew_seconds) > defaults.CLOCK_SKEW_WARN_SECONDS:
+            out.print(f"  [yellow]its host's clock is {abs(d.skew_seconds):.1f} s "
+                      f"{'ahead of' if d.skew_seconds > 0 else 'behind'} the database's[/]; it keeps "
+                      "the database's time")
+    if not any(d.alive for d in st.daemons):
         out.print("[red]no daemon running[/] — start one with `tminus run`")
     out.print("posts: " + (", ".join(f"{k} {v}" for k, v in st.counts.items()) or "none"))
     if st.next:
@@ -326,10 +334,11 @@ def demo(seconds: Annotated[int, typer.Option(help="how far away the demo deadli
                   f"({d.deadline:%H:%M:%S} UTC); sending through the dry-run adapter to "
                   f"{d.outbox}\n")
 
-    sent = service.demo(_engine(settings), settings, folder=folder, seconds=seconds, now=_now(),
-                        on_ready=ready)
-    out.print(f"\n[green]demo done[/]: {sent} posts sent. Try `tminus list`, "
-              f"`tminus log 1`, `tminus rehearse examples/potuspardon`.")
+    sent = service.demo(settings, folder=folder, seconds=seconds, now=_now(), on_ready=ready)
+    db = f"TMINUS_DATABASE_URL={service.demo_database(folder)}"
+    out.print(f"\n[green]demo done[/]: {sent} posts sent. The demo has its own database; look "
+              f"at it with `{db} tminus list` or `{db} tminus log 1`. Then try "
+              "`tminus rehearse examples/potuspardon`.")
 
 
 @app.command()

@@ -34,7 +34,7 @@ from jobs.outgoing import Media, Outgoing, Receipt
 from scheduler import defaults
 from scheduler.db import is_postgres, session
 from scheduler.models import Account, Campaign, Post, PostState
-from scheduler.queue import sendable
+from scheduler.queue import ALL, Scope, sendable
 from scheduler.transitions import Seen, change
 
 S = PostState
@@ -50,6 +50,7 @@ class Claimed:
     not_after: datetime
     deadline: datetime
     lease_until: datetime
+    unknown_at: datetime | None = None   # an earlier attempt's outcome was unknown then
 
 
 @dataclass(frozen=True)
@@ -153,11 +154,13 @@ def _room(s: Session, account: Account, now: datetime) -> tuple[int | None, date
 
 _CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.campaign_id, Post.text, Post.text_hash,
                       Post.approved_hash, Post.idempotency_key, Post.due_at, Post.not_after,
-                      Post.attempt, Post.options, Post.parent_id, Post.thread_root_id)
+                      Post.attempt, Post.options, Post.parent_id, Post.thread_root_id,
+                      Post.unknown_at, Post.claimed_at)
 
 
 def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
-          limit: int = defaults.CLAIM_BATCH) -> list[Claimed]:
+          limit: int = defaults.CLAIM_BATCH, cutoff: datetime | None = None,
+          scope: Scope = ALL) -> list[Claimed]:
     """Take up to `limit` due posts for `owner`, committing before any request.
 
     One query finds the candidates (locked with SKIP LOCKED on PostgreSQL; SQLite's
@@ -166,7 +169,7 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
     hundred statements, not tens of thousands."""
     with session(engine) as s:
         q = (sa.select(*[col(c) for c in _CANDIDATE_COLUMNS])
-             .where(*sendable(now), col(Post.next_attempt_at) <= now)
+             .where(*sendable(now, cutoff=cutoff, scope=scope), col(Post.next_attempt_at) <= now)
              .order_by(col(Post.next_attempt_at), col(Post.id))
              .limit(limit))
         if is_postgres(engine):
@@ -212,7 +215,7 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
                     "lease_until": now + lease, "claimed_at": now}, strict=False))
         return [Claimed(r.id, attempts[r.id], accounts[r.account_id],
                         outgoing_of(s, r, accounts[r.account_id], attempts[r.id]), r.not_after,
-                        deadlines[r.campaign_id], now + lease)
+                        deadlines[r.campaign_id], now + lease, r.unknown_at)
                 for r in take if r.id in got]
 
 
@@ -288,13 +291,37 @@ class Settled:
     state: PostState
 
 
-SendOutcome = Delivered | Settled
+@dataclass(frozen=True)
+class Skipped:
+    """Not attempted, and nothing recorded by us: the post is no longer ours (another
+    daemon took it over after our lease ran out)."""
+
+    reason: str
+
+
+SendOutcome = Delivered | Settled | Skipped
+
+
+def prove(engine: Engine, item: Claimed, *, now: datetime, owner: str, lease: timedelta) -> bool:
+    """Prove, in one fenced write, that `item` is still ours right before its request
+    (same id, attempt, owner, state, and a lease not yet run out), renewing its lease
+    from `now`. False: another daemon may have it; it must not be sent from here."""
+    with session(engine) as s:
+        got = s.execute(update(Post).where(
+            col(Post.id) == item.post_id, col(Post.attempt) == item.attempt,
+            col(Post.lease_owner) == owner, col(Post.state) == S.SENDING,
+            col(Post.lease_until) > now).values(lease_until=now + lease)
+            .returning(col(Post.id))).first()
+    return got is not None
 
 
 def send(engine: Engine, item: Claimed, publisher: Publisher, *,
-         now: Callable[[], datetime], owner: str, max_attempts: int,
+         now: Callable[[], datetime], owner: str, max_attempts: int, lease: timedelta,
+         cutoff: Callable[[], datetime] | None = None,
          hook: Callable[[str], None] = _no_hook) -> SendOutcome:
-    """Publish one claimed post. `hook(point)` is called at "after_answer" (crash tests)."""
+    """Publish one claimed post. `now` is the daemon's clock (the database's time),
+    `cutoff` the later of it and the host's own clock. `hook(point)` is called at
+    "after_answer" (crash tests)."""
     sent_at = now()
     if sent_at >= item.not_after or sent_at >= item.deadline:
         # Checked with a fresh clock right before the request: never send late.
@@ -303,6 +330,32 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
                     f"not_after {item.not_after:%H:%M:%S} UTC passed before it could be sent",
                     sent_at, owner, **_RELEASED)
         return Settled(S.EXPIRED)
+    late = cutoff() if cutoff is not None else sent_at
+    if late >= item.not_after or late >= item.deadline:
+        # Too late by this host's own clock only: not sent from here, never expired on
+        # its word; another daemon, or the expiry at not_after, decides.
+        with session(engine) as s:
+            _settle(s, item, S.QUEUED, "this host's clock is "
+                    f"{(late - sent_at).total_seconds():.1f} s ahead of the database's and says "
+                    "it is too late; given back before any attempt", sent_at, owner,
+                    attempt=item.attempt - 1, **_RELEASED)
+        return Settled(S.QUEUED)
+    if not prove(engine, item, now=sent_at, owner=owner, lease=lease):
+        log.warning("post %s is no longer ours (lease lost); not sending it", item.post_id)
+        return Skipped("lease lost before the request")
+    window = defaults.REPEAT_PROTECTION.get(item.account.platform)
+    if item.unknown_at is not None and window is not None and sent_at - item.unknown_at > window:
+        # The platform's own protection against a repeat (Mastodon's Idempotency-Key)
+        # may have forgotten this post by now: look it up again before sending.
+        try:
+            found = publisher.find(item.outgoing, item.unknown_at - timedelta(minutes=2))
+        except Exception as e:
+            why = e.message if isinstance(e, PublishError) else f"{type(e).__name__}: {e}"
+            return Settled(record_failure(engine, item, UnknownOutcome(
+                f"could not look it up before retrying: {why}"), now=now(), owner=owner,
+                max_attempts=max_attempts))
+        if found is not None:
+            return Delivered(found, now())
     try:
         receipt = publisher.publish(item.outgoing)
     except PublishError as e:
@@ -310,9 +363,11 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
                                       max_attempts=max_attempts))
     except Exception as e:  # an adapter bug: the request may have gone out
         log.exception("adapter %s raised unexpectedly for post %s", publisher.platform, item.post_id)
-        return Settled(record_failure(engine, item,
-                                      UnknownOutcome(f"adapter error: {type(e).__name__}: {e}"),
-                                      now=now(), owner=owner, max_attempts=max_attempts))
+        why = f"adapter error: {type(e).__name__}: {e}"
+        # the post is looked up (it may be out); the account waits for a person
+        pause_account(engine, item.account, why, now())
+        return Settled(record_failure(engine, item, UnknownOutcome(why), now=now(), owner=owner,
+                                      max_attempts=max_attempts))
     hook("after_answer")
     return Delivered(receipt, now())
 
@@ -374,7 +429,7 @@ def record_failure(engine: Engine, item: Claimed, error: PublishError, *, now: d
                     **common)
             return S.FAILED
         _settle(s, item, S.UNKNOWN, f"outcome unknown: {msg}; will look it up", now, owner,
-                **common)
+                unknown_at=now, **common)
         return S.UNKNOWN
 
 
@@ -383,6 +438,13 @@ def _set_resume(s: Session, account: Account, resume_at: datetime) -> None:
     if acc is not None and (acc.resume_at is None or acc.resume_at < resume_at):
         acc.resume_at = resume_at
         s.add(acc)
+
+
+def pause_account(engine: Engine, account: Account, reason: str, now: datetime) -> None:
+    """Hold every post of `account` until a person resumes it (its credentials were
+    refused, or its adapter cannot even be built)."""
+    with session(engine) as s:
+        _pause(s, account, reason, now)
 
 
 def _pause(s: Session, account: Account, reason: str, now: datetime) -> None:
@@ -394,15 +456,16 @@ def _pause(s: Session, account: Account, reason: str, now: datetime) -> None:
         log.error("account %s paused: %s", acc.name, reason)
 
 
-def reap_leases(engine: Engine, *, now: datetime, owner: str) -> int:
+def reap_leases(engine: Engine, *, now: datetime, owner: str, scope: Scope = ALL) -> int:
     """Posts whose lease ran out (their daemon died mid-attempt) become unknown:
     never retried blindly, they are looked up first."""
     with session(engine) as s:
         stale = s.execute(sa.select(col(Post.id), col(Post.attempt), col(Post.lease_owner))
-                          .where(col(Post.state) == S.SENDING, col(Post.lease_until) <= now)).all()
+                          .where(col(Post.state) == S.SENDING, col(Post.lease_until) <= now,
+                                 scope.accounts())).all()
         return len(change(
             s, [Seen(r.id, S.SENDING, r.attempt) for r in stale], S.UNKNOWN, now=now,
-            actor=owner, strict=False, values=_RELEASED,
+            actor=owner, strict=False, values={"unknown_at": now, **_RELEASED},
             reason={r.id: f"lease of {r.lease_owner} expired mid-attempt; will look it up"
                     for r in stale}))
 
@@ -410,14 +473,18 @@ def reap_leases(engine: Engine, *, now: datetime, owner: str) -> int:
 def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
               now: datetime, owner: str, lease: timedelta, limit: int = 20,
               after: timedelta = timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS),
-              stopping: Callable[[], bool] = lambda: False) -> int:
+              stopping: Callable[[], bool] = lambda: False, scope: Scope = ALL) -> int:
     """Ask the platform about each post in `unknown`: found -> published; provably
     absent -> queued again (or expired if past not_after); can't tell -> review."""
     with session(engine) as s:
         q = (select(Post, Account).join(Account, col(Account.id) == Post.account_id)
              .where(Post.state == S.UNKNOWN,
                     col(Post.updated_at) <= now - after,
-                    (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= now))
+                    (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= now),
+                    # a paused account's posts wait with it (a rate limit on creating
+                    # posts does not stop reading them)
+                    col(Post.account_id).not_in(sa.select(col(Account.id)).where(
+                        col(Account.paused_reason).is_not(None))), scope.accounts())
              .order_by(col(Post.id)).limit(limit))
         if is_postgres(engine):
             q = q.with_for_update(skip_locked=True, of=Post)
@@ -434,7 +501,17 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
         if stopping():
             break  # the rest keep their short lease and are looked up by the next daemon
         try:
-            found = publishers(account).find(outgoing, since - timedelta(minutes=2))
+            publisher = publishers(account)
+        except Exception as e:
+            # the account's adapter cannot be built: it is paused; the post stays unknown
+            pause_account(engine, account, f"cannot set up its {account.platform} adapter: {e}",
+                          now)
+            with session(engine) as s:
+                s.execute(update(Post).where(col(Post.id) == seen.id, col(Post.state) == S.UNKNOWN)
+                          .values(**_RELEASED))
+            continue
+        try:
+            found = publisher.find(outgoing, since - timedelta(minutes=2))
         except Exception as e:
             # any failure to look it up means "can't tell"
             reason = e.message if isinstance(e, PublishError) else f"{type(e).__name__}: {e}"

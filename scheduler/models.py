@@ -148,6 +148,10 @@ class Post(SQLModel, table=True):
     lease_until: datetime | None = _utc(nullable=True)
     claimed_at: datetime | None = _utc(nullable=True)
     last_error: str | None = None
+    # when an attempt's outcome was last unknown (it may be out): a platform whose
+    # duplicate protection is short-lived (Mastodon's Idempotency-Key, about an hour) is
+    # asked again before a retry long after it
+    unknown_at: datetime | None = _utc(nullable=True)
     remote_id: str | None = None
     remote_url: str | None = None
     receipt: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -183,3 +187,5 @@ class Daemon(SQLModel, table=True):
     stopped_at: datetime | None = _utc(nullable=True)
     sent: int = 0
     dry_run: bool = False
+    # how far the host's clock is from the database's (the daemon keeps the database's)
+    skew_seconds: float | None = None

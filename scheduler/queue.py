@@ -9,6 +9,7 @@ rehearsal's) use it, so the daemon never wakes for a post the claim would refuse
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -31,42 +32,67 @@ def blocked_accounts(now: datetime) -> sa.Select[int | None]:
         col(Account.paused_reason).is_not(None) | (col(Account.resume_at) > now))
 
 
-def sendable(now: datetime) -> list[sa.ColumnElement[bool]]:
+@dataclass(frozen=True)
+class Scope:
+    """Which posts a daemon may touch: all, or (a dry run) only those of dry-run
+    accounts, so that a rehearsal through the outbox never uses up a real post."""
+
+    dry_run_only: bool = False
+
+    def accounts(self) -> sa.ColumnElement[bool]:
+        if not self.dry_run_only:
+            return sa.true()
+        return col(Post.account_id).in_(
+            sa.select(col(Account.id)).where(col(Account.platform) == "dryrun"))
+
+
+ALL = Scope()
+
+
+def sendable(now: datetime, *, cutoff: datetime | None = None, scope: Scope = ALL
+             ) -> list[sa.ColumnElement[bool]]:
     """Conditions on `post` for "may go out at `now`, once its next_attempt_at comes":
     queued and approved, inside its not_after, its campaign's deadline not passed, its
     account neither paused nor rate limited, and (a thread's reply) the post it answers
-    already published.
+    already published. `cutoff` (the later of the daemon's and its host's clocks) is the
+    time not_after and the deadline are held to: nothing goes out once either clock says
+    it is too late.
 
     The post table alone is walked, in due order on its (state, next_attempt_at) index;
     accounts and campaigns are small and only filter it (a join lets PostgreSQL pick a
     plan per account that costs 300 ms a claim on fresh rows)."""
-    live = sa.select(col(Campaign.id)).where(col(Campaign.deadline) > now)
+    cutoff = now if cutoff is None else max(now, cutoff)
+    live = sa.select(col(Campaign.id)).where(col(Campaign.deadline) > cutoff)
     return [
         col(Post.state) == S.QUEUED,
-        col(Post.not_after) > now,
+        col(Post.not_after) > cutoff,
         col(Post.account_id).not_in(blocked_accounts(now)),
         col(Post.campaign_id).in_(live),
         col(Post.parent_id).is_(None) | sa.exists().where(
             col(_PARENT.id) == Post.parent_id, col(_PARENT.state) == S.PUBLISHED),
+        scope.accounts(),
     ]
 
 
-def next_due(engine: Engine, now: datetime) -> datetime | None:
+def next_due(engine: Engine, now: datetime, *, cutoff: datetime | None = None,
+             scope: Scope = ALL) -> datetime | None:
     """The earliest time a daemon has something to do: the first sendable post's
     next_attempt_at, or the end of an account's rate-limit wait (None: nothing)."""
     with session(engine) as s:
-        due = s.execute(sa.select(func.min(Post.next_attempt_at)).where(*sendable(now))).scalar()
+        due = s.execute(sa.select(func.min(Post.next_attempt_at))
+                        .where(*sendable(now, cutoff=cutoff, scope=scope))).scalar()
         resume = s.exec(select(func.min(Account.resume_at)).where(
             col(Account.paused_reason).is_(None), col(Account.resume_at) > now)).first()
     return min((t for t in (due, resume) if t is not None), default=None)
 
 
-def expire_stale(engine: Engine, now: datetime, actor: str) -> list[int]:
+def expire_stale(engine: Engine, now: datetime, actor: str, *, scope: Scope = ALL) -> list[int]:
     """Drafts and queued posts whose `not_after` has passed become expired, each with
     its reason. Returns their ids."""
     with session(engine) as s:
         q = (sa.select(col(Post.id), col(Post.state), col(Post.due_at), col(Post.not_after))
-             .where(col(Post.state).in_([S.DRAFT, S.QUEUED]), col(Post.not_after) <= now))
+             .where(col(Post.state).in_([S.DRAFT, S.QUEUED]), col(Post.not_after) <= now,
+                    scope.accounts()))
         if is_postgres(engine):
             q = q.with_for_update(skip_locked=True)  # another daemon is on those
         stale = s.execute(q).all()

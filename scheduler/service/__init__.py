@@ -35,10 +35,11 @@ from scheduler.service.posts import (
     queue_post,
     review,
 )
-from scheduler.service.running import DemoReady, demo, run_daemon, run_once, worker
-from scheduler.service.status import AccountHold, Attention, DaemonInfo, NextPost, Status, status
+from scheduler.service.running import DemoReady, demo, demo_database, run_daemon, run_once, worker
+from scheduler.service.status import DEAD_AFTER, AccountHold, Attention, DaemonInfo, NextPost, Status, status
 
 __all__ = [
+    "DEAD_AFTER",
     "AccountCheck",
     "AccountHold",
     "Approval",
@@ -63,6 +64,7 @@ __all__ = [
     "cancel",
     "check_accounts",
     "demo",
+    "demo_database",
     "list_posts",
     "open_database",
     "plan",

@@ -4,15 +4,16 @@ needs a person."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 
 from scheduler import defaults
-from scheduler.db import session
-from scheduler.models import Account, Campaign, Post, PostState
+from scheduler.db import database_time, session
+from scheduler.models import Account, Campaign, Event, Post, PostState
 from scheduler.models import Daemon as DaemonRow
 
 S = PostState
@@ -25,6 +26,14 @@ class DaemonInfo:
     beat_at: datetime
     sent: int
     dry_run: bool
+    alive: bool                     # its heartbeat is younger than DEAD_AFTER
+    skew_seconds: float | None      # its host's clock against the database's
+
+
+# A daemon is alive while its heartbeat is younger than this; one that stops cleanly
+# marks itself stopped at once. Daemons dead for longer than an hour are not listed.
+DEAD_AFTER = timedelta(seconds=defaults.HEARTBEAT_STALE_SECONDS)
+_FORGET_DEAD_AFTER = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -54,18 +63,24 @@ class Attention:
 @dataclass
 class Status:
     now: datetime
-    daemons: list[DaemonInfo]                 # alive ones only
+    daemons: list[DaemonInfo]                 # alive ones, then those dead within the hour
     counts: dict[PostState, int]
     next: list[NextPost] = field(default_factory=list)
     holds: list[AccountHold] = field(default_factory=list)
     attention: list[Attention] = field(default_factory=list)
 
 
-def status(engine: Engine, *, now: datetime, next_count: int = 5) -> Status:
+def status(engine: Engine, *, now: datetime | None = None, next_count: int = 5) -> Status:
+    """`now` defaults to the database's own time, the one the daemons keep: a heartbeat's
+    age is then right whatever this host's clock says."""
+    now = database_time(engine) if now is None else now
     with session(engine) as s:
-        daemons = [DaemonInfo(d.id, d.beat_at, d.sent, d.dry_run) for d in s.exec(
-            select(DaemonRow).where(col(DaemonRow.stopped_at).is_(None))).all()
-            if (now - d.beat_at).total_seconds() < defaults.HEARTBEAT_STALE_SECONDS]
+        beats = s.exec(select(DaemonRow).where(col(DaemonRow.stopped_at).is_(None),
+                                              col(DaemonRow.beat_at) > now - _FORGET_DEAD_AFTER)
+                      .order_by(col(DaemonRow.beat_at).desc())).all()
+        daemons = sorted((DaemonInfo(d.id, d.beat_at, d.sent, d.dry_run,
+                                     now - d.beat_at < DEAD_AFTER, d.skew_seconds) for d in beats),
+                         key=lambda d: not d.alive)
         counts = {PostState(st): n for st, n in s.execute(
             sa.select(col(Post.state), func.count()).group_by(col(Post.state))).all()}
         rows = s.execute(
@@ -79,7 +94,13 @@ def status(engine: Engine, *, now: datetime, next_count: int = 5) -> Status:
         holds = [AccountHold(a.name, a.paused_reason, a.resume_at)
                  for a in s.exec(select(Account).order_by(col(Account.name))).all()
                  if a.paused_reason or (a.resume_at is not None and a.resume_at > now)]
-        attention = [Attention(r.id, r.state, r.last_error or "") for r in s.execute(
-            sa.select(col(Post.id), col(Post.state), col(Post.last_error))
+        # the reason of each one's last transition: what happened to it last, not an
+        # error an earlier attempt left behind
+        earlier = aliased(Event)
+        last = (sa.select(func.max(col(earlier.id))).where(col(earlier.post_id) == col(Post.id))
+                .correlate(Post).scalar_subquery())
+        attention = [Attention(r.id, r.state, r.reason or "") for r in s.execute(
+            sa.select(col(Post.id), col(Post.state), col(Event.reason))
+            .join(Event, col(Event.id) == last, isouter=True)
             .where(col(Post.state).in_(NEEDS_A_PERSON)).order_by(col(Post.id))).all()]
     return Status(now, daemons, dict(sorted(counts.items())), nxt, holds, attention)
