@@ -12,7 +12,7 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from typer.core import TyperGroup
 
 from content.errors import CampaignErrors, TminusError
 from content.rules import check_all, check_length
@@ -564,6 +565,62 @@ def db_current() -> None:
     """Print the schema version of the database and the newest one."""
     engine = make_engine(_settings().database_url)
     out.print(f"database {current_revision(engine) or 'empty'}, newest {head_revision()}")
+
+
+# -- the supporters' toolkit ----------------------------------------------------------
+
+
+class _ToolkitGroup(TyperGroup):
+    """`tminus toolkit DIR ...` means `tminus toolkit build DIR ...`, as the README
+    writes it; `tminus toolkit serve SITE` is the other command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: typer's own click Context
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["build", *args]
+        return super().parse_args(ctx, args)
+
+
+toolkit_app = typer.Typer(cls=_ToolkitGroup, no_args_is_help=True,
+                          help="The supporters' toolkit, a static site: `tminus toolkit DIR -o SITE [--as-of WHEN]` "
+                               "writes it (the same as `toolkit build`), `tminus toolkit serve SITE` previews it.")
+app.add_typer(toolkit_app, name="toolkit")
+
+
+@toolkit_app.command("build")
+def toolkit_build(folder: Annotated[Path, typer.Argument(help="campaign folder with a [toolkit] section")],
+                  output: Annotated[Path, typer.Option("--output", "-o", help="folder to write the site to")],
+                  as_of: Annotated[str | None, typer.Option(help="build as if it were this instant")] = None) -> None:
+    """Write the supporters' toolkit site: countdown, share links, call lines, letter."""
+    from scheduler.toolkit.site import build_site
+    try:
+        r = build_site(folder, output, as_of=_as_of(as_of))
+    except CampaignErrors as e:
+        for problem in e.errors:
+            err.print(f"[red]error:[/] {escape(str(problem))}")
+        err.print(f"[red]{len(e.errors)} problem(s); nothing was written.[/]")
+        raise typer.Exit(2) from None
+    for w in r.warnings:
+        out.print(f"[yellow]warning:[/] {escape(w)}")
+    what = ("closed: the pages say the campaign is over and offer no share links" if r.closed else
+            f"{r.posts} suggested post(s) ({r.texts} texts over the countdown), {r.calls} call line(s)"
+            + (", a fill-in letter" if r.letter else ""))
+    out.print(f"[green]wrote[/] {escape(str(output))}/ for {r.slug} ({', '.join(r.languages)}): {what}")
+    out.print(f"preview it: [bold]tminus toolkit serve {escape(str(output))}[/]; publish the folder on any web host")
+
+
+@toolkit_app.command("serve")
+def toolkit_serve(site: Annotated[Path, typer.Argument(help="a folder written by `tminus toolkit`")],
+                  port: Annotated[int, typer.Option(help="port on 127.0.0.1 (0: any free one)")] = 8000) -> None:
+    """Preview a toolkit site at http://127.0.0.1:PORT/ until Ctrl-C."""
+    from scheduler.toolkit.serve import make_server, url_of
+    server = make_server(site, port=port)
+    out.print(f"serving {escape(str(site))} at {url_of(server)} (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main() -> None:
