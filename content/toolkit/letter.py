@@ -10,7 +10,8 @@ what `Renderer.render` gives for their values.
 
 That holds only if a blank is printed as it is. A filter on it (`fill.name|upper`) or a
 test (`{% if fill.city %}`) would need the template engine in the browser, so the build
-renders the letter for sample values both ways and refuses a letter where they differ.
+refuses a letter that uses a blank any other way (read from the template's syntax
+tree), and renders it for sample values both ways to be sure.
 """
 
 from __future__ import annotations
@@ -35,15 +36,19 @@ def marker(name: str) -> str:
     return f"{_OPEN}{name}{_CLOSE}"
 
 
-def blanks_used(renderer: Renderer, name: str, source: str | None) -> list[str]:
-    """The `fill.X` (and `fill["X"]`) names a template reads, in order of first use."""
+def blanks_used(renderer: Renderer, name: str, source: str | None) -> tuple[list[str], bool]:
+    """The `fill.X` (and `fill["X"]`) names a template reads, in order of first use, and
+    whether it does anything but print one as it is (a filter, a test, a loop)."""
     try:
         text = source if source is not None else renderer.env.loader.get_source(  # type: ignore[union-attr]
             renderer.env, name)[0]
         tree = renderer.env.parse(text)
     except (jinja2.TemplateError, OSError, UnicodeDecodeError):
-        return []                       # the render reports it, with its line
+        return [], False                # the render reports it, with its line
+    printed = {id(child) for node in _walk(tree) if isinstance(node, nodes.Output)
+               for child in node.nodes}
     found: list[str] = []
+    misused = False
     for node in _walk(tree):
         attr = None
         if isinstance(node, nodes.Getattr) and _is_fill(node.node):
@@ -51,9 +56,13 @@ def blanks_used(renderer: Renderer, name: str, source: str | None) -> list[str]:
         elif isinstance(node, nodes.Getitem) and _is_fill(node.node) \
                 and isinstance(node.arg, nodes.Const):
             attr = str(node.arg.value)
-        if attr is not None and attr not in found:
-            found.append(attr)
-    return found
+        if attr is not None:
+            misused = misused or id(node) not in printed
+            if attr not in found:
+                found.append(attr)
+    fill_names = sum(1 for node in _walk(tree) if _is_fill(node))
+    return found, misused or fill_names != sum(
+        1 for node in _walk(tree) if isinstance(node, nodes.Getattr | nodes.Getitem) and _is_fill(node.node))
 
 
 def _is_fill(node: nodes.Node) -> bool:
@@ -87,6 +96,10 @@ def fill(segments: list[Segment], values: dict[str, str]) -> str:
     return _tidy("".join(v if kind == "text" else values.get(v, "") for kind, v in segments))
 
 
+MISUSE = ("a blank may only be printed as it is, {{ fill.NAME }}: no filters on it and "
+          "no {% if %} on it (the page fills the letter in as supporters type)")
+
+
 def check_segments(segments: list[Segment], render: Callable[[dict[str, str]], str],
                    names: list[str], *, file: str, key: str) -> None:
     """Refuse a letter the browser would fill differently from the renderer."""
@@ -94,10 +107,7 @@ def check_segments(segments: list[Segment], render: Callable[[dict[str, str]], s
                {n: f"  {n}  " for n in names}]
     for values in samples:
         if fill(segments, values) != render(values):
-            raise CampaignError(
-                "a blank may only be printed as it is, {{ fill.NAME }}: no filters on it and "
-                "no {% if %} on it (the page fills the letter in as supporters type)",
-                file=file, key=key)
+            raise CampaignError(MISUSE, file=file, key=key)
 
 
 def context_with(base: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:

@@ -244,8 +244,9 @@ class _Builder:
 
     def _advise(self, key: str, lang: str, line: int | None, steps: dict[str, list[Step]]) -> None:
         for step in steps.get("x", []):
-            if step.text.startswith("@"):
-                handle = step.text.split()[0]
+            mention = re.match(r"@\w+", step.text)
+            if mention:
+                handle = mention.group(0)
                 self.warnings.append(
                     f"{self.file}:{line} [{key}] ({lang}): starts with {handle}; X shows a post "
                     f"that starts with a mention as a reply, seen only by people who follow "
@@ -309,7 +310,10 @@ class _Builder:
         parts = []
         for what, source in (("subject", spec.subject[lang]), ("body", spec.body[lang])):
             key = f"toolkit.letter.{'subject' if what == 'subject' else 'text'}"
-            used = letters.blanks_used(self.renderer, source.template or key, source.text)
+            used, misused = letters.blanks_used(self.renderer, source.template or key, source.text)
+            if misused:
+                self.errors.append(CampaignError(letters.MISUSE, file=self.file, key=key, line=line))
+                return None
             unknown = [u for u in used if u not in declared]
             if unknown:
                 self.errors.append(CampaignError(
