@@ -34,6 +34,7 @@ POTUS = ROOT / "examples" / "potuspardon"
 PETITION = ROOT / "examples" / "petition"
 ET = "-05:00"
 IN_FOUR_DAYS = datetime.fromisoformat("2017-01-16T08:00:00-05:00")
+KIT_AS_OF = ("--as-of", "2099-01-10T12:00:00-05:00")   # ten days before _toml's deadline
 
 
 def _kit(folder: Path, as_of: datetime) -> Kit:
@@ -292,12 +293,23 @@ def test_bad_toolkit_input_is_one_line_exit_2_and_nothing_written(
         tmp_path: Path) -> None:
     folder = make_campaign(toml)
     site = tmp_path / "site"
-    r = cli("toolkit", str(folder), "-o", str(site))
+    r = cli("toolkit", str(folder), "-o", str(site), *KIT_AS_OF)
     assert r.code == 2, (r.out, r.err)
     assert message in " ".join(r.err.split()), r.err
     assert "Traceback" not in r.err and str(folder / "campaign.toml") in r.err
     assert not site.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site")] == []
+
+
+def test_a_far_deadline_or_a_text_of_too_many_steps_is_refused(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    folder = make_campaign(_toml('text = "{{ days_left }} days to go."'))
+    r = cli("toolkit", str(folder), "-o", str(tmp_path / "s"), "--as-of", "2026-01-01T00:00:00+00:00")
+    assert r.code == 2 and "days after the build; build the toolkit within 400 days" in " ".join(r.err.split())
+    folder = make_campaign(_toml('text = "{{ minutes_left }} minutes to go."'))
+    r = cli("toolkit", str(folder), "-o", str(tmp_path / "s"), "--as-of", "2098-12-20T00:00:00+00:00")
+    assert r.code == 2 and "changes more than 3,000 times before the deadline" in " ".join(r.err.split())
+    assert not (tmp_path / "s").exists()
 
 
 def test_validate_reports_toolkit_problems_too(cli: Cli, make_campaign: CampaignFactory) -> None:
@@ -306,7 +318,7 @@ def test_validate_reports_toolkit_problems_too(cli: Cli, make_campaign: Campaign
 
 
 def test_a_post_starting_with_a_mention_warns(cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
-    r = cli("toolkit", str(make_campaign(_toml('text = "@POTUS, pardon them."'))), "-o", str(tmp_path / "s"))
+    r = cli("toolkit", str(make_campaign(_toml('text = "@POTUS, pardon them."'))), "-o", str(tmp_path / "s"), *KIT_AS_OF)
     assert r.code == 0, r.err
     said = " ".join(r.out.split())
     assert "starts with @POTUS" in said and "write .@POTUS or move the mention" in said
@@ -350,28 +362,28 @@ def test_a_rebuild_replaces_the_site_and_a_foreign_folder_is_refused(
         cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
     folder = make_campaign(_toml())
     site = tmp_path / "site"
-    assert cli("toolkit", str(folder), "-o", str(site)).code == 0
+    assert cli("toolkit", str(folder), "-o", str(site), *KIT_AS_OF).code == 0
     (site / "stale.html").write_text("old")
-    assert cli("toolkit", str(folder), "-o", str(site)).code == 0
+    assert cli("toolkit", str(folder), "-o", str(site), *KIT_AS_OF).code == 0
     assert not (site / "stale.html").exists() and (site / "index.html").is_file()
 
     before = (site / "index.html").read_bytes()
     (folder / "campaign.toml").write_text(_toml(extra='languages = ["fr"]'))
-    assert cli("toolkit", str(folder), "-o", str(site)).code == 2
+    assert cli("toolkit", str(folder), "-o", str(site), *KIT_AS_OF).code == 2
     assert (site / "index.html").read_bytes() == before                   # a failed build leaves it
 
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     (folder / "campaign.toml").write_text(_toml())
-    r = cli("toolkit", str(folder), "-o", str(mine))
+    r = cli("toolkit", str(folder), "-o", str(mine), *KIT_AS_OF)
     assert r.code == 2 and "a folder tminus did not write" in r.err
     assert (mine / "notes.txt").read_text() == "keep me"
 
 
 def test_a_campaign_without_a_toolkit_is_told_how(cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
     folder = make_campaign(_toml().split("[toolkit]")[0])
-    r = cli("toolkit", str(folder), "-o", str(tmp_path / "s"))
+    r = cli("toolkit", str(folder), "-o", str(tmp_path / "s"), *KIT_AS_OF)
     assert r.code == 2 and "no [toolkit] section" in r.err
 
 

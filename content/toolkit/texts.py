@@ -33,6 +33,8 @@ from content.toolkit.words import PLATFORM_NAMES, WORDS, local_date
 
 _UNITS = (86400, 3600, 60)             # day, hour, minute: steps follow the deadline's own
 MANY_STEPS = 300                        # more than this makes a heavy page: say so
+MAX_STEPS = 3000                        # more than this is refused: a page of megabytes
+MAX_DAYS = 400                          # a toolkit is built in a campaign's last year
 _COUNTDOWN = ("days_left", "hours_left", "minutes_left", "seconds_left", "time_left",
               "time_left_in", "due")
 _UNSENDABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069\ufeff]")
@@ -124,6 +126,10 @@ class Kit:
         return self.seconds_left < 0
 
 
+class TooManySteps(Exception):
+    """A text changes more than MAX_STEPS times before the deadline."""
+
+
 def steps_of(render: Callable[[int], str], top: int) -> tuple[list[Step], bool]:
     """The steps of `render(seconds_left)` over 0..top, most time left first; and
     whether some text changes within a minute (shown at the minute's last second)."""
@@ -139,6 +145,8 @@ def steps_of(render: Callable[[int], str], top: int) -> tuple[list[Step], bool]:
 
     def cover(lo: int, hi: int, level: int) -> None:
         nonlocal finer
+        if len(out) > MAX_STEPS:
+            raise TooManySteps
         if at(lo) == at(hi) == at((lo + hi) // 2):
             out.append(Step(lo, hi, at(lo)))
             return
@@ -215,7 +223,13 @@ class _Builder:
                     file=self.file, key=key, line=line)
             return text
 
-        return steps_of(render, self.top)
+        try:
+            return steps_of(render, self.top)
+        except TooManySteps:
+            raise CampaignError(
+                f"changes more than {MAX_STEPS:,} times before the deadline ({lang}, {platform}); "
+                "count days (days_left) until the last days, then hours", file=self.file,
+                key=key, line=line) from None
 
     # -- the parts of a page ----------------------------------------------------------
 
@@ -353,6 +367,10 @@ def build_kit(campaign: Campaign, toolkit: Toolkit, *, as_of: datetime) -> Kit:
     """Every page of the toolkit as of `as_of`; raise CampaignErrors with every problem.
     Once the deadline has passed the pages only say that the campaign has closed."""
     b = _Builder(campaign, toolkit, as_of)
+    if b.top > MAX_DAYS * 86400:
+        raise CampaignErrors([CampaignError(
+            f"the deadline is {b.top // 86400:,} days after the build; build the toolkit within "
+            f"{MAX_DAYS} days of it (or give --as-of)", file=b.file, key="campaign.deadline")])
     local_deadline = campaign.deadline.astimezone(campaign.timezone)
     pages = {}
     for lang in toolkit.languages:
