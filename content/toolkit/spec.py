@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import phonenumbers
-
 from content.errors import CampaignError
 from content.toolkit.words import LANGUAGES
 
@@ -393,6 +391,8 @@ def _calls(value: Any, c: _Checker, languages: tuple[str, ...]) -> list[CallLine
 
 
 def _phone(number: Any, region: Any, where: str, line: int | None, c: _Checker) -> str | None:
+    # imported here, not at the top: every campaign load would pay for it
+    import phonenumbers
     key_line = c.key_line("number", line)
     if not isinstance(number, str) or not number.strip() or len(number) > 40:
         c.add("the number to call, as people dial it: number = \"+1 202-456-1111\"",
