@@ -7,12 +7,14 @@ line and exit code 2; no traceback. `.env` is read here, at the edge, and nowher
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from dotenv import load_dotenv
@@ -20,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import Engine
+from typer.core import TyperGroup
 
 from content.countdown import duration
 from content.errors import CampaignErrors, FieldError, TminusError
@@ -74,6 +77,18 @@ def _one_line(text: str) -> str:
     return escape(text.replace("\n", " "))
 
 
+@contextlib.contextmanager
+def _every_problem() -> Iterator[None]:
+    """A campaign's problems, every one on its line (not only the first), then exit 2."""
+    try:
+        yield
+    except CampaignErrors as e:
+        for problem in e.errors:
+            err.print(f"[red]error:[/] {escape(str(problem))}")
+        err.print(f"[red]{len(e.errors)} problem(s); nothing was written.[/]")
+        raise typer.Exit(2) from None
+
+
 # -- campaigns -------------------------------------------------------------------------
 
 
@@ -82,13 +97,8 @@ def validate(folder: Annotated[Path, typer.Argument(help="campaign folder")],
              as_of: Annotated[str | None, typer.Option(help="check as if it were this instant")] = None
              ) -> None:
     """Check a campaign folder and print every problem (exit 2 if any)."""
-    try:
+    with _every_problem():
         v = service.validate(folder, now=_as_of(as_of) or _now())
-    except CampaignErrors as e:
-        for problem in e.errors:
-            err.print(f"[red]error:[/] {escape(str(problem))}")
-        err.print(f"[red]{len(e.errors)} problem(s); nothing was written.[/]")
-        raise typer.Exit(2) from None
     for w in v.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
     out.print(f"[green]ok[/] {v.slug}: {v.posts} posts on {v.accounts} accounts before "
@@ -395,6 +405,60 @@ def db_current() -> None:
     """Print the schema version of the database and the newest one."""
     v = service.schema_version(_settings())
     out.print(f"database {v.now or 'empty'}, newest {v.newest}")
+
+
+# -- the supporters' toolkit ----------------------------------------------------------
+
+
+class _ToolkitGroup(TyperGroup):
+    """`tminus toolkit DIR ...` means `tminus toolkit build DIR ...`, as the README
+    writes it; `tminus toolkit serve SITE` is the other command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: typer's own click Context
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["build", *args]
+        return super().parse_args(ctx, args)
+
+
+toolkit_app = typer.Typer(cls=_ToolkitGroup, no_args_is_help=True,
+                          help="The supporters' toolkit, a static site: `tminus toolkit DIR -o SITE "
+                               "[--as-of WHEN]` writes it (the same as `toolkit build`), "
+                               "`tminus toolkit serve SITE` previews it.")
+app.add_typer(toolkit_app, name="toolkit")
+
+
+@toolkit_app.command("build")
+def toolkit_build(folder: Annotated[Path, typer.Argument(help="campaign folder with a [toolkit] section")],
+                  output: Annotated[Path, typer.Option(
+                      "--output", "-o", help="folder to write the site to")],
+                  as_of: Annotated[str | None, typer.Option(
+                      help="build as if it were this instant")] = None) -> None:
+    """Write the supporters' toolkit site: countdown, share links, call lines, letter."""
+    with _every_problem():
+        r = service.build_toolkit(folder, output, as_of=_as_of(as_of) or _now())
+    for w in r.warnings:
+        out.print(f"[yellow]warning:[/] {escape(w)}")
+    what = ("closed: the pages say the campaign is over and offer no share links" if r.closed else
+            f"{r.posts} suggested post(s) ({r.texts} texts over the countdown), {r.calls} call line(s)"
+            + (", a fill-in letter" if r.letter else ""))
+    out.print(f"[green]wrote[/] {escape(str(output))}/ for {r.slug} ({', '.join(r.languages)}): {what}")
+    out.print(f"preview it: [bold]tminus toolkit serve {escape(str(output))}[/]; "
+              "publish the folder on any web host")
+
+
+@toolkit_app.command("serve")
+def toolkit_serve(site: Annotated[Path, typer.Argument(help="a folder written by `tminus toolkit`")],
+                  port: Annotated[int, typer.Option(
+                      help="port on 127.0.0.1 (0: any free one)")] = 8000) -> None:
+    """Preview a toolkit site at http://127.0.0.1:PORT/ until Ctrl-C."""
+    server = service.toolkit_server(site, port=port)
+    out.print(f"serving {escape(str(site))} at {service.toolkit_url(server)} (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main() -> None:

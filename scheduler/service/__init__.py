@@ -13,6 +13,7 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `accounts` | check_accounts, resume_account |
 | `running` | worker, run_once, run_daemon, demo |
 | `database` | open_database, upgrade_database, schema_version |
+| `toolkit` | build_toolkit, toolkit_server (the supporters' static site) |
 """
 
 from scheduler.service.accounts import AccountCheck, check_accounts, resume_account
@@ -37,6 +38,7 @@ from scheduler.service.posts import (
 )
 from scheduler.service.running import DemoReady, demo, demo_database, run_daemon, run_once, worker
 from scheduler.service.status import DEAD_AFTER, AccountHold, Attention, DaemonInfo, NextPost, Status, status
+from scheduler.service.toolkit import SiteReport, build_toolkit, toolkit_server, toolkit_url
 
 __all__ = [
     "DEAD_AFTER",
@@ -58,9 +60,11 @@ __all__ = [
     "Resolution",
     "Reviewed",
     "SchemaVersion",
+    "SiteReport",
     "Status",
     "Validation",
     "approve",
+    "build_toolkit",
     "cancel",
     "check_accounts",
     "demo",
@@ -78,6 +82,8 @@ __all__ = [
     "run_once",
     "schema_version",
     "status",
+    "toolkit_server",
+    "toolkit_url",
     "upgrade_database",
     "validate",
     "worker",
