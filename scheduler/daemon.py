@@ -11,7 +11,8 @@ not yet settled, every quarter lease).
 (APScheduler 3, the first alarm clock, computes its wake-ups from the wall clock: a step
 of the host's clock back by 30 s held up every job, the heartbeat too, for 30 s.)
 
-`Worker.tick()`: send what is due → reap and reconcile → expire stale. SIGTERM or SIGINT
+`Worker.tick()`: send what is due → reap and reconcile (in the daemon: in its own
+thread instead) → expire stale. SIGTERM or SIGINT
 lets the attempt in flight finish, gives back what was claimed but not attempted, marks
 the daemon stopped and exits.
 """
@@ -115,13 +116,15 @@ class Worker:
         """How far the host's own clock is from the daemon's (None: no host clock kept)."""
         return None if self.wall is None else self.wall.now() - self.clock.now()
 
-    def tick(self) -> TickResult:
-        """Send everything due now, then tidy up: expired leases, unknown outcomes,
-        stale posts. The sending comes first, so its lateness is the claim's alone;
-        posts the tidy-up puts back in the queue go out in the same tick."""
+    def tick(self, *, tidy: bool = True) -> TickResult:
+        """Send everything due now, then tidy up: expired leases, unknown outcomes (with
+        `tidy`; the daemon leaves those to its housekeeping thread, so that look-ups on a
+        slow platform never hold up sending), stale posts. The sending comes first, so
+        its lateness is the claim's alone; posts the tidy-up puts back in the queue go
+        out in the same tick."""
         result = TickResult()
         self._send_due(result)
-        if self.housekeeping():
+        if tidy and self.housekeeping():
             self._send_due(result)
         result.expired += len(expire_stale(self.engine, self.clock.now(), self.owner,
                                            scope=self.scope))
@@ -359,6 +362,10 @@ class Daemon:
         """Another process added a post: tick now instead of at the poll cap."""
         self._wake.set()
 
+    def _housekeeping(self) -> None:
+        if self.worker.housekeeping():
+            self.wake()      # a post looked up and found absent goes out at once
+
     def _seconds_to_next(self) -> float:
         wake = self.worker.next_wake()
         seconds = (wake - self.worker.clock.now()).total_seconds()
@@ -369,7 +376,7 @@ class Daemon:
         w = self.worker
         listener = Listener(w.engine, self.wake) if is_postgres(w.engine) else None
         helpers = [_Every("heartbeat", defaults.HEARTBEAT_SECONDS, self.heartbeat),
-                   _Every("housekeeping", defaults.HOUSEKEEPING_SECONDS, w.housekeeping),
+                   _Every("housekeeping", defaults.HOUSEKEEPING_SECONDS, self._housekeeping),
                    _Every("lease-renewer", w.lease.total_seconds() / 4, w.renew_held)]
         try:
             if listener:
@@ -381,7 +388,7 @@ class Daemon:
             log.info("tminus daemon %s started", w.owner)
             while not w.stopping.is_set():
                 try:
-                    w.tick()
+                    w.tick(tidy=False)
                 except Exception:  # keep the daemon alive; the next tick tries again
                     log.exception("tick failed")
                 if w.stopping.is_set():
