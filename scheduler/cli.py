@@ -351,7 +351,9 @@ def demo(seconds: Annotated[int, typer.Option(help="how far away the demo deadli
               "`tminus rehearse examples/potuspardon`.")
 
 
-@app.command()
+# ignore_unknown_options: a text may start with "-" ("-5 days left"): it is the text,
+# not an option.  `tminus count -- TEXT` works too, also for a text like "--json".
+@app.command(context_settings={"ignore_unknown_options": True})
 def count(text: Annotated[str, typer.Argument(help="the text to measure")],
           as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Length of TEXT on each platform, its limit, and whether it fits."""

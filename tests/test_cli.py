@@ -50,6 +50,23 @@ def test_count_table_says_too_long(cli: Cli) -> None:
     assert "fits" in next(ln for ln in r.out.splitlines() if ln.startswith("mastodon"))
 
 
+@pytest.mark.parametrize("args", [("-5 days",), ("--", "-5 days"), ("--json", "-5 days"),
+                                  ("-5 days", "--json"), ("--json", "--", "-5 days")])
+def test_count_takes_a_text_that_starts_with_a_dash(cli: Cli, args: tuple[str, ...]) -> None:
+    r = cli("count", *args)
+    assert r.code == 0, r.err
+    if "--json" in args:
+        assert json.loads(r.out)["x"] == {"length": 7, "limit": 280, "ok": True}
+    else:
+        assert next(ln for ln in r.out.splitlines() if ln.startswith("x ")).split()[1] == "7"
+
+
+def test_count_after_a_double_dash_measures_even_an_option_name(cli: Cli) -> None:
+    r = cli("count", "--", "--json")
+    assert r.code == 0, r.err
+    assert next(ln for ln in r.out.splitlines() if ln.startswith("x ")).split()[1] == "6"
+
+
 def test_plan_then_list_preview_approve_log(cli: Cli, make_campaign: CampaignFactory) -> None:
     folder = _planned(cli, make_campaign)
     again = cli("plan", str(folder))

@@ -24,7 +24,9 @@ from content.rules import (
     check_all,
     check_length,
     find_urls,
+    mastodon_is_blank,
     mastodon_length,
+    x_data,
     x_is_valid,
     x_weighted_length,
 )
@@ -134,8 +136,19 @@ def test_x_configs() -> None:
         ("example.com", 23),
         ("a" * 63 + ".com", 23),
         ("a" * 64 + ".com", 68),  # label over 63 characters: not a host
-        ("readme.md", 9),  # bare name.cc is not a link
-        ("bit.ly/abc", 23),  # ... but is with a path
+        ("readme.md", 23),  # twitter-text 3.1.0 links a bare domain on any ccTLD (.md)
+        ("bit.ly/abc", 23),
+        ("a.io", 23),
+        ("ok.google", 23),  # a TLD from twitter-text's own list
+        ("x.music", 7),  # ... which does not have .music
+        ("act.org?src=tw", 30),  # no scheme, no path: only the domain is linked
+        ("act.org/?src=tw", 23),
+        ("www.my_site.example.com/a", 47),  # "_": only example.com/a is linked
+        ("国.b.org", 26),  # no scheme: only the ASCII domain is linked
+        ("❤‍❤", 5),  # no such ZWJ sequence in twemoji 11: two hearts
+        ("⏳️", 4),  # a stray U+FE0F is an emoji of its own
+        ("🇽🇽", 4),  # two regional indicators that are no flag
+        ("🫱🏻", 4),  # newer than the reference's emoji data
     ],
 )
 def test_x_weighted_length(text: str, length: int) -> None:
@@ -178,7 +191,8 @@ def test_x_directional_characters_are_allowed(char: str) -> None:
         ("\u8a73\u3057\u304f\u306fexample.com\u3078", ["example.com"]),  # no spaces in Japanese
         ("http://\u2603.net/", ["http://\u2603.net/"]),  # IDN host after a scheme
         ("foo.co.jp and t.co", ["foo.co.jp", "t.co"]),
-        ("bit.ly readme.md", []),
+        ("bit.ly readme.md", ["bit.ly", "readme.md"]),
+        ("see http://t.af/;(x)", ["http://t.af/"]),  # twitter-text's path grammar
         ("user@example.com", []),  # e-mail address
         ("-example.com _example.com /example.com", []),
         ("$AAPL.com #tag.com", []),
@@ -223,7 +237,10 @@ def test_mastodon_length(text: str, length: int) -> None:
 def test_mastodon_url_length_and_spoiler() -> None:
     assert mastodon_length("https://example.com/long/path", url_length=10) == 10
     assert mastodon_length("a" * 10, spoiler_text="b" * 5) == 15
-    assert mastodon_length("x", spoiler_text="cw https://example.com/" + "p" * 50) == 1 + 3 + 23
+    # status_length_validator.rb: [spoiler_text, countable_text(text)].join -- only the
+    # text has its URLs shortened; the content warning counts as written.
+    warning = "cw https://example.com/" + "p" * 50
+    assert mastodon_length("x", spoiler_text=warning) == 1 + len(warning)
 
 
 def test_mastodon_limit() -> None:
@@ -330,3 +347,116 @@ def test_url_matching_stays_linear() -> None:
     assert mastodon_length("a.b-" * 3000) == 12000
     assert x_weighted_length("http://" + "a." * 3000 + "zz") == 6009
     assert time.perf_counter() - started < 5
+
+
+# ------------------------------------------------------- Mastodon: each rule, sourced
+# Mastodon has no library to test against; each rule below names where it comes from.
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\n", "\t \r\n", "\u00a0", "\u3000\u2003", "\0"])
+def test_mastodon_refuses_a_blank_post(text: str) -> None:
+    # Status: validates :text, presence: true (Rails' blank?: only white space), after
+    # prepare_contents has stripped it.
+    assert mastodon_is_blank(text)
+    assert not check_length("mastodon", text).ok
+    assert not check_length("mastodon", text, spoiler_text="a warning").ok
+
+
+def test_mastodon_a_post_with_text_is_not_blank() -> None:
+    assert not mastodon_is_blank(" a ")
+    assert not mastodon_is_blank("\u200b")  # a zero-width space is no White_Space
+    assert check_length("mastodon", "\u200b").ok
+
+
+def test_mastodon_strips_leading_and_trailing_white_space_first() -> None:
+    # Status#prepare_contents: text&.strip!, spoiler_text&.strip! (Ruby's strip: NUL,
+    # \t \n \v \f \r and space; not Unicode spaces).
+    assert mastodon_length("  hello \n\n") == 5
+    assert mastodon_length("\t\0hello\0") == 5
+    assert mastodon_length("\u00a0hello\u00a0") == 7
+    assert mastodon_length("x", spoiler_text="  cw  ") == 3
+    assert check_length("mastodon", " " * 10 + "a" * 500 + "\n" * 10).ok
+
+
+@pytest.mark.parametrize("scheme", ["http", "https", "HTTPS", "dat", "dweb", "ipfs", "ipns", "ssb",
+                                    "gopher", "gemini"])
+def test_mastodon_counts_23_for_every_scheme_of_its_url_pattern(scheme: str) -> None:
+    # config/initializers/twitter_regex.rb: (?:https?|dat|dweb|ipfs|ipns|ssb|gopher|gemini)://
+    assert mastodon_length(f"see {scheme}://example.com/{'a' * 60}") == 4 + 23
+
+
+def test_mastodon_links_only_urls_with_a_scheme() -> None:
+    # StatusLengthValidator: extract_urls_with_indices(str, extract_url_without_protocol: false)
+    assert mastodon_length("example.com/" + "a" * 40) == 12 + 40
+    assert mastodon_length("ftp://example.com/" + "a" * 40) == 18 + 40
+    assert mastodon_length("https://example.invalidtld/" + "a" * 40) == 27 + 40  # no such TLD
+
+
+def test_mastodon_url_paths_take_what_its_pattern_takes() -> None:
+    # twitter_regex.rb: path characters are anything but white space and <>()?; the
+    # path ends on a character that is not punctuation, or on balanced parentheses.
+    assert mastodon_length("https://example.com/wiki/Caf\u00e9_\u6771\u4eac~x") == 23
+    assert mastodon_length("https://example.com/a.") == 23 + 1  # a final full stop is not
+    assert mastodon_length("(https://example.com/a)") == 1 + 23 + 1
+    assert mastodon_length("https://example.com/Foo_(bar)") == 23
+    assert mastodon_length("https://example.com/a<b") == 23 + 2
+    # ... and a query may hold non-ASCII letters
+    assert mastodon_length("https://example.com/?q=\u00e9t\u00e9") == 23
+
+
+def test_mastodon_hosts_must_pass_idna_2003() -> None:
+    # twitter-text's is_valid_domain (IDN::Idna.toASCII, libidn): a label that mixes
+    # left-to-right and Arabic letters fails, so the URL is not linked.
+    assert mastodon_length("http://a\u0644.de/x") == len("http://a\u0644.de/x")
+    assert mastodon_length("http://b\u00fccher.de/" + "x" * 30) == 23
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [
+        ("@alice@example.social", len("@alice")),
+        ("@alice@example.social@", len("@alice@example.social@")),  # followed by "@"
+        ("@alice@example.social://x", len("@alice@example.social://x")),  # ... by "://"
+        ("@alice\u00e9@example.social", len("@alice\u00e9@example.social")),  # ... by an accent
+        ("@alice@example.social.", len("@alice.")),
+        ("mail bob@example.com", len("mail bob@example.com")),  # after a word character
+        ("a=@alice@example.social", len("a=@alice@example.social")),  # after "="
+        ("@alice@" + "d" * 246 + ".social", len("@alice")),  # a domain of 253
+        ("@alice@" + "d" * 247 + ".social", 7 + 247 + 7),  # ... of 254: no mention
+    ],
+)
+def test_mastodon_mentions(text: str, length: int) -> None:
+    # Account::MENTION_RE, Extractor#extract_mentions_or_lists_with_indices and
+    # twitter-text's end_mention_match; a mention counts as "@user".
+    assert mastodon_length(text) == length
+
+
+def test_mastodon_overlapping_entities_keep_the_first() -> None:
+    # twitter-text's remove_overlapping_entities: the URL comes first here.
+    assert mastodon_length("https://example.com/@alice@example.org") == 23
+
+
+# ------------------------------------------------- the assumption behind the TLD trees
+
+
+def test_longest_tld_first_is_twitter_text_order() -> None:
+    # content/rules/x.py tries the longest fitting TLD first where twitter-text tries
+    # them in list order.  That is the same only while no TLD that is a prefix of a
+    # later-tried one can end where the TLD look-ahead lets it stop.
+    order = [*x_data.GTLDS, *x_data.CCTLDS]
+    rank = {name.upper(): index for index, name in enumerate(order)}
+    clashes = [
+        (short, long)
+        for short in rank
+        for long in rank
+        if len(long) > len(short) and long.startswith(short)
+        and not long[len(short)].isascii() and rank[short] < rank[long]
+    ]
+    assert clashes == []
+
+
+def test_bluesky_breaks_a_virama_with_no_consonant_before_it() -> None:
+    # ICU (and UAX #29 rule GB9c): a virama only joins consonant to consonant.
+    assert bluesky_length("\u094d\u0915") == 2
+    assert bluesky_length("\u0915\u093e\u094d\u0915") == 2
+    assert bluesky_length("\u0915\u094d\u0937") == 1
