@@ -41,10 +41,10 @@ from scheduler.dispatch import (
     Claimed,
     Delivered,
     Settled,
-    Skipped,
     account_blocked,
     claim,
     pause_account,
+    prove,
     reap_leases,
     reconcile,
     record_many,
@@ -179,6 +179,12 @@ class Worker:
         # a request must end well inside the lease, or another daemon may take the post
         # (never more than half a lease, so a renewed lease always lets the next one go)
         margin = min(timedelta(seconds=2 * self.settings.request_timeout + 1), self.lease / 2)
+        # A request goes only under a fresh proof that its post is still ours: one fenced
+        # write proves the rest of the lane at once (and renews their leases), and is
+        # made again once that proof is older than the lease less the margin.
+        fresh_for = self.lease - margin
+        proved: dict[int, datetime] = {}        # post id -> when its proof lapses
+        lost: set[int] = set()
         items = list(items)
         held_back: dict[int | None, str] = {}   # accounts paused or rate limited meanwhile
         try:
@@ -189,18 +195,26 @@ class Worker:
                     for rest in items[i:]:
                         self._give_back(rest, "daemon stopping; given back before any attempt")
                     break
-                if self.clock.now() + margin >= item.lease_until:
-                    self._record(done, result)
-                    done = []
-                    kept = renew_leases(self.engine, items[i:], now=self.clock.now(),
-                                        owner=self.owner, lease=self.lease)
-                    self._settled(*[x for x in items[i:] if x not in kept])
-                    items[i:] = kept
-                    continue
                 i += 1
                 if item.account.id in held_back:
                     self._give_back(item, f"{item.account.name} is {held_back[item.account.id]}; "
                                           "given back before any attempt")
+                    continue
+                if item.post_id not in lost and (item.post_id not in proved
+                                                 or self.clock.now() >= proved[item.post_id]):
+                    # what went out is recorded first: its lease would lapse unrenewed
+                    self._record(done, result)
+                    done = []
+                    ahead = [x for x in items[i - 1:]
+                             if x.post_id not in lost and x.account.id not in held_back]
+                    start = self.clock.now()
+                    ours = prove(self.engine, ahead, now=start, owner=self.owner, lease=self.lease)
+                    proved.update((x.post_id, start + fresh_for) for x in ahead if x.post_id in ours)
+                    lost.update(x.post_id for x in ahead if x.post_id not in ours)
+                if item.post_id in lost:
+                    log.warning("post %s is no longer ours (its lease ran out); not sending it",
+                                item.post_id)
+                    self._settled(item)
                     continue
                 try:
                     publisher = self.publishers.for_account(item.account)
@@ -214,11 +228,8 @@ class Worker:
                     held_back[item.account.id] = "paused"
                     continue
                 outcome = send(self.engine, item, publisher, now=self.clock.now,
-                               cutoff=self.cutoff_now, owner=self.owner, lease=self.lease,
+                               cutoff=self.cutoff_now, owner=self.owner,
                                max_attempts=self.settings.max_attempts, hook=self.crash_point)
-                if isinstance(outcome, Skipped):
-                    self._settled(item)
-                    continue
                 if isinstance(outcome, Settled):
                     self._settled(item)
                     self._count(result, outcome.state, item)
@@ -301,17 +312,21 @@ class Worker:
 
 
 class _Every(threading.Thread):
-    """Runs `job` every `seconds` (monotonic) until stopped; a failure is logged and
-    the next round comes as usual."""
+    """Runs `job` every `seconds` (monotonic) until stopped — at once first, with `now`;
+    a failure is logged and the next round comes as usual."""
 
-    def __init__(self, name: str, seconds: float, job: Callable[[], object]) -> None:
+    def __init__(self, name: str, seconds: float, job: Callable[[], object], *,
+                 now: bool = False) -> None:
         super().__init__(name=f"tminus-{name}", daemon=True)
         self.seconds = seconds
         self.job = job
+        self.first = 0.0 if now else seconds
         self.halt = threading.Event()
 
     def run(self) -> None:
-        while not self.halt.wait(self.seconds):
+        wait = self.first
+        while not self.halt.wait(wait):
+            wait = self.seconds
             try:
                 self.job()
             except Exception:
@@ -363,8 +378,14 @@ class Daemon:
         self._wake.set()
 
     def _housekeeping(self) -> None:
-        if self.worker.housekeeping():
-            self.wake()      # a post looked up and found absent goes out at once
+        # after a crash there may be many posts to look up: round after round until
+        # fewer than a full round are left (each round is one short transaction)
+        while not self.worker.stopping.is_set():
+            looked_up = self.worker.housekeeping()
+            if looked_up:
+                self.wake()      # a post looked up and found absent goes out at once
+            if looked_up < defaults.RECONCILE_BATCH:
+                return
 
     def _seconds_to_next(self) -> float:
         wake = self.worker.next_wake()
@@ -376,13 +397,14 @@ class Daemon:
         w = self.worker
         listener = Listener(w.engine, self.wake) if is_postgres(w.engine) else None
         helpers = [_Every("heartbeat", defaults.HEARTBEAT_SECONDS, self.heartbeat),
-                   _Every("housekeeping", defaults.HOUSEKEEPING_SECONDS, self._housekeeping),
+                   # at once: what a crashed daemon left is looked up while sending starts
+                   _Every("housekeeping", defaults.HOUSEKEEPING_SECONDS, self._housekeeping,
+                          now=True),
                    _Every("lease-renewer", w.lease.total_seconds() / 4, w.renew_held)]
         try:
             if listener:
                 listener.start()
             self.heartbeat()
-            w.housekeeping()
             for h in helpers:
                 h.start()
             log.info("tminus daemon %s started", w.owner)

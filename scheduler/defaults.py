@@ -20,6 +20,9 @@ HOUSEKEEPING_SECONDS = 5.0
 # A post whose outcome is unknown is looked up on the platform this long after, not at
 # once: a platform may show a post in its listings a moment after accepting it.
 RECONCILE_AFTER_SECONDS = 5.0
+# Posts looked up per round (one transaction takes them); the housekeeping thread goes on
+# round after round while full rounds come back.
+RECONCILE_BATCH = 20
 # `tminus status` calls a daemon dead when its heartbeat is older than this: three beats
 # missed. A daemon that stops cleanly marks itself stopped at once.
 HEARTBEAT_STALE_SECONDS = 3 * HEARTBEAT_SECONDS

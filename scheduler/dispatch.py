@@ -230,10 +230,10 @@ def renew_leases(engine: Engine, items: list[Claimed], *, now: datetime, owner: 
     ids = [i.post_id for i in items]
     mine = (col(Post.id).in_(ids), col(Post.state) == S.SENDING, col(Post.lease_owner) == owner)
     with session(engine) as s:
-        s.execute(update(Post).where(*mine, col(Post.lease_until) > now)
-                  .values(lease_until=until).execution_options(synchronize_session=False))
-        held = set(s.execute(sa.select(col(Post.id)).where(*mine, col(Post.lease_until) == until))
-                   .scalars())
+        # RETURNING, not a read-back of the new lease_until: the renewer thread may
+        # renew the same posts at the same moment with a lease of its own
+        held = set(s.execute(update(Post).where(*mine, col(Post.lease_until) > now)
+                             .values(lease_until=until).returning(col(Post.id))).scalars())
     lost = [i.post_id for i in items if i.post_id not in held]
     if lost:
         log.warning("lease lost on post(s) %s: another daemon has them; not sending",
@@ -291,37 +291,33 @@ class Settled:
     state: PostState
 
 
-@dataclass(frozen=True)
-class Skipped:
-    """Not attempted, and nothing recorded by us: the post is no longer ours (another
-    daemon took it over after our lease ran out)."""
-
-    reason: str
+SendOutcome = Delivered | Settled
 
 
-SendOutcome = Delivered | Settled | Skipped
-
-
-def prove(engine: Engine, item: Claimed, *, now: datetime, owner: str, lease: timedelta) -> bool:
-    """Prove, in one fenced write, that `item` is still ours right before its request
-    (same id, attempt, owner, state, and a lease not yet run out), renewing its lease
-    from `now`. False: another daemon may have it; it must not be sent from here."""
+def prove(engine: Engine, items: list[Claimed], *, now: datetime, owner: str,
+          lease: timedelta) -> set[int]:
+    """Prove, in one fenced write, that `items` are still ours before their requests
+    (same id, attempt, owner, state, and a lease not yet run out), renewing their lease
+    from `now`. Returns the ids proved; any other may be another daemon's by now and
+    must not be sent from here."""
+    if not items:
+        return set()
     with session(engine) as s:
-        got = s.execute(update(Post).where(
-            col(Post.id) == item.post_id, col(Post.attempt) == item.attempt,
+        return set(s.execute(update(Post).where(
+            sa.tuple_(col(Post.id), col(Post.attempt)).in_(
+                [(i.post_id, i.attempt) for i in items]),
             col(Post.lease_owner) == owner, col(Post.state) == S.SENDING,
             col(Post.lease_until) > now).values(lease_until=now + lease)
-            .returning(col(Post.id))).first()
-    return got is not None
+            .returning(col(Post.id))).scalars())
 
 
 def send(engine: Engine, item: Claimed, publisher: Publisher, *,
-         now: Callable[[], datetime], owner: str, max_attempts: int, lease: timedelta,
+         now: Callable[[], datetime], owner: str, max_attempts: int,
          cutoff: Callable[[], datetime] | None = None,
          hook: Callable[[str], None] = _no_hook) -> SendOutcome:
-    """Publish one claimed post. `now` is the daemon's clock (the database's time),
-    `cutoff` the later of it and the host's own clock. `hook(point)` is called at
-    "after_answer" (crash tests)."""
+    """Publish one claimed post, freshly `prove`n ours. `now` is the daemon's clock (the
+    database's time), `cutoff` the later of it and the host's own clock. `hook(point)`
+    is called at "after_answer" (crash tests)."""
     sent_at = now()
     if sent_at >= item.not_after or sent_at >= item.deadline:
         # Checked with a fresh clock right before the request: never send late.
@@ -340,9 +336,6 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
                     "it is too late; given back before any attempt", sent_at, owner,
                     attempt=item.attempt - 1, **_RELEASED)
         return Settled(S.QUEUED)
-    if not prove(engine, item, now=sent_at, owner=owner, lease=lease):
-        log.warning("post %s is no longer ours (lease lost); not sending it", item.post_id)
-        return Skipped("lease lost before the request")
     window = defaults.REPEAT_PROTECTION.get(item.account.platform)
     if item.unknown_at is not None and window is not None and sent_at - item.unknown_at > window:
         # The platform's own protection against a repeat (Mastodon's Idempotency-Key)
@@ -471,7 +464,8 @@ def reap_leases(engine: Engine, *, now: datetime, owner: str, scope: Scope = ALL
 
 
 def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
-              now: datetime, owner: str, lease: timedelta, limit: int = 20,
+              now: datetime, owner: str, lease: timedelta,
+              limit: int = defaults.RECONCILE_BATCH,
               after: timedelta = timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS),
               stopping: Callable[[], bool] = lambda: False, scope: Scope = ALL) -> int:
     """Ask the platform about each post in `unknown`: found -> published; provably

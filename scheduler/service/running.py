@@ -37,9 +37,8 @@ def worker(engine: Engine, settings: Settings, *, dry_run: bool = False) -> Work
     adapter for the posts of dry-run accounts only, so that no real post is used up.
     Its clock is the database's, carried forward on the monotonic clock."""
     dry = dry_run or settings.dry_run
-    return Worker(engine, settings,
-                  AnchoredClock(lambda: database_time(engine), every=defaults.CLOCK_ANCHOR_SECONDS),
-                  Publishers(engine, settings, dry_run=dry),
+    clock = AnchoredClock(lambda: database_time(engine), every=defaults.CLOCK_ANCHOR_SECONDS)
+    return Worker(engine, settings, clock, Publishers(engine, settings, now=clock.now, dry_run=dry),
                   wall=SystemClock(settings.clock_offset_file), scope=Scope(dry_run_only=dry))
 
 
