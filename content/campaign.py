@@ -9,27 +9,31 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from content import limits
+from content.chars import forbidden_character
 from content.errors import CampaignError, CampaignErrors
+from content.files import FileProblem, load_toml, read_text
+from content.paths import CAMPAIGN_FILE, PathProblem, inside
 from content.schedule import ScheduleError, parse_duration
 
-CAMPAIGN_FILE = "campaign.toml"
 PLATFORMS = ("x", "mastodon", "bluesky", "dryrun")
 TIERS = {"x": ("free", "basic", "pro"), "mastodon": ("default",), "bluesky": ("default",),
          "dryrun": ("default",)}
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 DEFAULT_EXPIRES = timedelta(hours=2)   # a countdown post more than 2 h late says the wrong thing
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]{0,40}$")
+# fullmatch, not ^...$: "$" also matches before a final newline ("slug\n")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+_PREFIX = re.compile(r"[A-Z][A-Z0-9_]{0,40}")
 
 _TOP_KEYS = {"campaign", "vars", "accounts", "posts"}
 _CAMPAIGN_KEYS = {"slug", "title", "deadline", "timezone", "hashtags", "expires"}
@@ -110,6 +114,31 @@ class _Collector:
     def add(self, message: str, key: str | None = None, line: int | None = None) -> None:
         self.errors.append(CampaignError(message, file=self.file, key=key, line=line))
 
+    def text(self, value: str, key: str, line: int | None) -> bool:
+        """Check a text the user wrote (a title, a post, a var): length and characters
+        (content/chars.py). False, with the problem added, if it is refused."""
+        if len(value) > limits.MAX_TEXT_CHARS:
+            self.add(f"{len(value):,} characters long; at most {limits.MAX_TEXT_CHARS:,}",
+                     key=key, line=line)
+            return False
+        problem = forbidden_character(value)
+        if problem:
+            self.add(problem, key=key, line=line)
+            return False
+        return True
+
+    def values(self, value: Any, key: str, line: int | None) -> None:
+        """Every text inside a var's value (lists and tables of them too), and the names."""
+        if isinstance(value, str):
+            self.text(value, key, line)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.values(v, f"{key}[{i}]", line)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if self.text(k, f"{key}.{shown_name(k)}", line):
+                    self.values(v, f"{key}.{k}", line)
+
     def line_of(self, pattern: str, start: int = 0) -> int | None:
         rx = re.compile(pattern)
         for i, text in enumerate(self.lines[start:], start=start + 1):
@@ -120,15 +149,23 @@ class _Collector:
     def unknown(self, given: dict[str, Any], allowed: set[str], where: str,
                 line: int | None = None) -> None:
         for k in sorted(set(given) - allowed):
-            near = difflib.get_close_matches(k, sorted(allowed), n=1)
+            near = difflib.get_close_matches(k, sorted(allowed), n=1) if len(k) < 100 else []
             hint = f"did you mean `{near[0]}`?" if near else f"allowed: {', '.join(sorted(allowed))}"
-            self.add(f"unknown key `{k}`; {hint}", key=f"{where}.{k}" if where else k,
+            name = shown_name(k)
+            self.add(f"unknown key `{name}`; {hint}", key=f"{where}.{name}" if where else name,
                      line=self.line_of(rf"^\s*{re.escape(k)}\s*=", (line or 1) - 1) or line)
 
 
-def _tomlerror_line(e: tomllib.TOMLDecodeError) -> int | None:
-    m = re.search(r"line (\d+)", str(e))
-    return int(m.group(1)) if m else None
+def shown(value: Any) -> str:
+    """A value as a message quotes it: its repr (control characters escaped), cut to fit
+    one line."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}… ({len(text):,} characters)"
+
+
+def shown_name(name: str) -> str:
+    """A key as a message shows it: as written if it is plain, else quoted by `shown`."""
+    return name if len(name) <= 80 and name.isprintable() else shown(name)
 
 
 def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaign:
@@ -143,17 +180,10 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
         raise CampaignErrors([CampaignError(f"missing; a campaign folder holds {CAMPAIGN_FILE}",
                                             file=shown)])
     try:
-        raw_text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise CampaignErrors([CampaignError(
-            f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}); "
-            "save it as UTF-8", file=shown)]) from None
-    try:
-        data = tomllib.loads(raw_text)
-    except tomllib.TOMLDecodeError as e:
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
-        raise CampaignErrors([CampaignError(f"not valid TOML: {msg}", file=shown,
-                                            line=_tomlerror_line(e))]) from None
+        raw_text = read_text(path, limit=limits.MAX_CAMPAIGN_FILE_BYTES)
+        data = load_toml(raw_text)
+    except FileProblem as e:
+        raise CampaignErrors([CampaignError(str(e), file=shown, line=e.line)]) from None
     c = _Collector(shown, raw_text)
     c.unknown(data, _TOP_KEYS, "")
     head = data.get("campaign")
@@ -165,13 +195,17 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
     c.unknown(head, _CAMPAIGN_KEYS, "campaign", campaign_line)
 
     slug = head.get("slug")
-    if not isinstance(slug, str) or not _SLUG.match(slug):
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
         c.add("write a short lowercase name: letters, digits, - or _ (e.g. \"potuspardon\")",
               key="campaign.slug", line=c.line_of(r"^\s*slug\s*="))
         slug = "?"
     title = head.get("title", slug)
-    if not isinstance(title, str):
-        c.add("must be a string", key="campaign.title")
+    title_line = c.line_of(r"^\s*title\s*=")
+    if not isinstance(title, str) or not title.strip():
+        c.add("write the campaign's title as text, e.g. title = \"Keep the Owl buses\"",
+              key="campaign.title", line=title_line)
+        title = str(slug)
+    elif not c.text(title, "campaign.title", title_line):
         title = str(slug)
     tz = _timezone(head.get("timezone"), c)
     deadline = _deadline(head.get("deadline"), tz, now, c)
@@ -182,6 +216,7 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
     if not isinstance(vars_, dict):
         c.add("must be a table of values, e.g. [vars] call_line = \"202-456-1111\"", key="vars")
         vars_ = {}
+    c.values(vars_, "vars", c.line_of(r"^\s*\[vars\]"))
 
     accounts = _accounts(data.get("accounts"), c)
     posts = _posts(data.get("posts"), accounts, default_expires, folder, c)
@@ -199,18 +234,22 @@ def _timezone(value: Any, c: _Collector) -> ZoneInfo | None:
         c.add("required: an IANA zone name like \"America/New_York\"", key="campaign.timezone",
               line=line)
         return None
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        near = difflib.get_close_matches(value, sorted(_zone_names()), n=1)
-        hint = f"; did you mean \"{near[0]}\"?" if near else "; use an IANA name like \"America/New_York\""
-        c.add(f"unknown timezone {value!r}{hint}", key="campaign.timezone", line=line)
-        return None
+    # ZoneInfo also opens what is not a zone: "America" is a folder of the zone
+    # database (IsADirectoryError), a 5,000-character name is too long for the OS.
+    if value in _zone_names():
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError, OSError):
+            return ZoneInfo(value)
+    near = difflib.get_close_matches(value, sorted(_zone_names()), n=1) if len(value) < 64 else []
+    hint = (f"; did you mean \"{near[0]}\"?" if near
+            else "; use an IANA name like \"America/New_York\" or \"Europe/Madrid\"")
+    c.add(f"unknown timezone {shown(value)}{hint}", key="campaign.timezone", line=line)
+    return None
 
 
-def _zone_names() -> set[str]:
+@functools.cache
+def _zone_names() -> frozenset[str]:
     import zoneinfo
-    return zoneinfo.available_timezones()
+    return frozenset(zoneinfo.available_timezones() | {"UTC"})
 
 
 def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
@@ -221,6 +260,11 @@ def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
             value = datetime.fromisoformat(str(value))
     if not isinstance(value, datetime):
         c.add("required: a date-time with its UTC offset, e.g. deadline = 2017-01-20T12:00:00-05:00",
+              key="campaign.deadline", line=line)
+        return None
+    if not limits.MIN_YEAR <= value.year <= limits.MAX_YEAR:
+        c.add(f"the year {value.year} is out of range; a deadline is between {limits.MIN_YEAR} "
+              f"and {limits.MAX_YEAR}, e.g. deadline = 2027-03-15T23:59:00-04:00",
               key="campaign.deadline", line=line)
         return None
     if value.tzinfo is None:
@@ -242,11 +286,28 @@ def _hashtags(value: Any, c: _Collector) -> list[str]:
         return []
     out = []
     for h in value:
-        if not re.fullmatch(r"#\w+", h):
-            c.add(f"{h!r} is not a hashtag; write it with # and no spaces, e.g. \"#HereToStay\"",
+        if not re.fullmatch(r"#\w{1,139}", h):
+            c.add(f"{shown(h)} is not a hashtag; write it with # and no spaces, e.g. \"#HereToStay\"",
                   key="campaign.hashtags", line=c.line_of(r"^\s*hashtags\s*="))
         out.append(h)
     return out
+
+
+def _language(value: Any, key: str, c: _Collector, line: int | None) -> str | None:
+    """A BCP 47 language tag ("en", "es", "pt-BR"), checked with `langcodes` against the
+    IANA subtag registry it ships: what Bluesky takes, and Mastodon's ISO 639 codes."""
+    if value is None:
+        return None
+    ok = False
+    if isinstance(value, str) and len(value) <= 35:
+        import langcodes
+        with contextlib.suppress(Exception):   # it raises on tags it cannot even parse
+            ok = bool(langcodes.tag_is_valid(value))
+    if not ok:
+        c.add(f"{shown(value)} is not a language tag; write a code like \"en\", \"es\" or "
+              "\"pt-BR\"", key=key, line=line)
+        return None
+    return str(value)
 
 
 def _expires(value: Any, key: str, default: timedelta, c: _Collector,
@@ -267,10 +328,11 @@ def _accounts(value: Any, c: _Collector) -> dict[str, AccountSpec]:
         return {}
     out: dict[str, AccountSpec] = {}
     for name, spec in value.items():
-        where = f"accounts.{name}"
+        where = f"accounts.{shown_name(name)}"
         line = c.line_of(rf"^\s*\[accounts\.{re.escape(name)}\]")
-        if not _NAME.match(name):
-            c.add("account names are letters, digits, - and _", key=where, line=line)
+        if not _NAME.fullmatch(name):
+            c.add("account names are letters, digits, - and _ (at most 63)", key=where, line=line)
+            continue
         if not isinstance(spec, dict):
             c.add("must be a table with platform and credentials", key=where, line=line)
             continue
@@ -281,7 +343,7 @@ def _accounts(value: Any, c: _Collector) -> dict[str, AccountSpec]:
                   line=line)
             continue
         creds = spec.get("credentials", "" if platform == "dryrun" else None)
-        if platform != "dryrun" and (not isinstance(creds, str) or not _PREFIX.match(creds)):
+        if platform != "dryrun" and (not isinstance(creds, str) or not _PREFIX.fullmatch(creds)):
             c.add("credentials must be an upper-case env prefix like \"ORG_X\" "
                   "(tminus then reads TMINUS_ORG_X_* from the environment or .env)",
                   key=f"{where}.credentials", line=line)
@@ -297,8 +359,9 @@ def _accounts(value: Any, c: _Collector) -> dict[str, AccountSpec]:
         if vis is not None and vis not in VISIBILITIES:
             c.add(f"visibility must be one of {', '.join(VISIBILITIES)}",
                   key=f"{where}.visibility", line=line)
+        language = _language(spec.get("language"), f"{where}.language", c, line)
         out[name] = AccountSpec(name=name, platform=platform, credentials=str(creds or ""),
-                                tier=str(tier), budget=budget, language=spec.get("language"),
+                                tier=str(tier), budget=budget, language=language,
                                 visibility=vis)
     return out
 
@@ -337,9 +400,9 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
             c.add("must be a table", key=f"posts[{i}]", line=line)
             continue
         key = spec.get("key")
-        where = f"posts.{key}" if isinstance(key, str) else f"posts[{i}]"
+        where = f"posts.{key}" if isinstance(key, str) and _NAME.fullmatch(key) else f"posts[{i}]"
         c.unknown(spec, _POST_KEYS, where, line)
-        if not isinstance(key, str) or not _NAME.match(key):
+        if not isinstance(key, str) or not _NAME.fullmatch(key):
             c.add("every post needs a stable key: letters, digits, - and _ (e.g. \"daily-countdown\")",
                   key=f"{where}.key", line=line)
             continue
@@ -350,17 +413,20 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
         if (template is None) == (text is None):
             c.add("give exactly one of `template` (a file in the campaign folder) or `text`",
                   key=where, line=line)
-        if template is not None and (not isinstance(template, str)
-                                     or not (folder / template).is_file()):
-            c.add(f"template file {template!r} not found in {folder}", key=f"{where}.template",
-                  line=line)
+        if template is not None:
+            try:
+                inside(folder, template, what="template file")
+            except PathProblem as e:
+                c.add(str(e), key=f"{where}.template", line=line)
         if text is not None and (not isinstance(text, str) or not text.strip()):
             c.add("text must be a non-empty string", key=f"{where}.text", line=line)
+        elif isinstance(text, str):
+            c.text(text, f"{where}.text", line)
         names = spec.get("accounts")
         if isinstance(names, str):
             names = [names]
-        if not isinstance(names, list) or not names:
-            c.add("list the accounts that send it, e.g. accounts = [\"org_x\"]",
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            c.add("list the names of the accounts that send it, e.g. accounts = [\"org_x\"]",
                   key=f"{where}.accounts", line=line)
             names = []
         for n in names:
@@ -368,7 +434,7 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
                 near = difflib.get_close_matches(str(n), sorted(accounts), n=1)
                 hint = (f"did you mean {near[0]!r}?" if near
                         else f"declared: {', '.join(sorted(accounts)) or 'none'}")
-                c.add(f"unknown account {n!r}; {hint}", key=f"{where}.accounts", line=line)
+                c.add(f"unknown account {shown(n)}; {hint}", key=f"{where}.accounts", line=line)
         if "schedule" not in spec:
             c.add("when does it go out? e.g. schedule = { at = \"T-3h\" }",
                   key=f"{where}.schedule", line=line)
@@ -376,6 +442,14 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
         if not isinstance(pvars, dict):
             c.add("must be a table of values", key=f"{where}.vars", line=line)
             pvars = {}
+        c.values(pvars, f"{where}.vars", line)
+        warning = spec.get("content_warning")
+        if warning is not None and (not isinstance(warning, str) or not warning.strip()):
+            c.add("write the content warning as text, e.g. content_warning = \"politics\"",
+                  key=f"{where}.content_warning", line=line)
+            warning = None
+        elif warning is not None and not c.text(warning, f"{where}.content_warning", line):
+            warning = None
         vis = spec.get("visibility")
         if vis is not None and vis not in VISIBILITIES:
             c.add(f"visibility must be one of {', '.join(VISIBILITIES)}",
@@ -386,13 +460,15 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
             c.add("write a thread as a list of texts, each a reply to the one before: "
                   "thread = [\"second post\", \"third post\"]", key=f"{where}.thread", line=line)
             thread = []
+        for n, part in enumerate(thread):
+            c.text(part, f"{where}.thread[{n}]", line)
         out.append(PostSpec(
             key=key, accounts=tuple(str(n) for n in names), schedule=spec.get("schedule"),
             template=template if isinstance(template, str) else None,
             text=text if isinstance(text, str) else None,
             expires=_expires(spec.get("expires"), f"{where}.expires", default_expires, c, line),
-            vars=dict(pvars), language=spec.get("language"), visibility=vis,
-            content_warning=spec.get("content_warning"), media=media,
+            vars=dict(pvars), language=_language(spec.get("language"), f"{where}.language", c, line),
+            visibility=vis, content_warning=warning, media=media,
             thread=tuple(thread), line=line))
     return out
 
@@ -411,11 +487,15 @@ def _media(value: Any, key: str, folder: Path, c: _Collector,
         c.unknown(item, _MEDIA_KEYS, key, line)
         alt = item.get("alt")
         if not isinstance(alt, str) or not alt.strip():
-            c.add(f"image {item['path']!r} needs alt text (alt = \"...\") for people using "
+            c.add(f"image {shown(item['path'])} needs alt text (alt = \"...\") for people using "
                   "screen readers", key=key, line=line)
             continue
-        if not (folder / item["path"]).is_file():
-            c.add(f"image {item['path']!r} not found in {folder}", key=key, line=line)
+        if not c.text(alt, f"{key}.alt", line):
+            continue
+        try:
+            inside(folder, item["path"], what="image")
+        except PathProblem as e:
+            c.add(str(e), key=key, line=line)
             continue
         out.append(MediaSpec(path=str(folder / item["path"]), alt=alt))
     return tuple(out)
