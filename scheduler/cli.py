@@ -7,7 +7,6 @@ traceback. `.env` is read here, at the edge, and nowhere else.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -23,10 +22,11 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from content.chars import forbidden_character
 from content.errors import CampaignErrors, TminusError
 from content.rules import check_all, check_length
 from content.schedule import ScheduleError, parse_duration, parse_instant
-from scheduler import defaults
+from scheduler import cliargs, defaults, logs
 from scheduler.clock import SystemClock
 from scheduler.db import current_revision, ensure_schema, head_revision, make_engine, session, upgrade
 from scheduler.models import Account, Campaign, Post, PostState
@@ -48,6 +48,11 @@ app.add_typer(accounts_app, name="accounts")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+# Post ids are 64-bit signed integers in both databases; a larger one is a typo.
+MAX_ID = 2**63 - 1
+# Usage mistakes are click's exceptions; typer ≥ 0.20 carries its own copy of click, so
+# they are taken from wherever typer's BadParameter lives.
+_usage = sys.modules[typer.BadParameter.__module__]
 
 
 def _settings() -> Settings:
@@ -69,11 +74,11 @@ def _as_of(value: str | None) -> datetime:
         return _now()
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            raise TminusError("--as-of needs a UTC offset, e.g. 2017-01-16T09:00:00-05:00")
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise TminusError(f"--as-of {value!r} is not an ISO date-time like 2017-01-16T09:00:00-05:00") from None
-    if parsed.tzinfo is None:
-        raise TminusError("--as-of needs a UTC offset, e.g. 2017-01-16T09:00:00-05:00")
-    return parsed.astimezone(UTC)
 
 
 # -- campaigns -------------------------------------------------------------------------
@@ -144,8 +149,12 @@ def preview(campaign: Annotated[str | None, typer.Argument(help="campaign slug, 
         return
     text = pv.render_json(timelines) if format == "json" else pv.render_html(timelines, _now())
     if output:
-        output.write_text(text, encoding="utf-8")
-        out.print(f"wrote {output}")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise TminusError(f"--output {str(output)!r}: {e.strerror or type(e).__name__}; "
+                              "give a file in an existing folder, e.g. -o preview.html") from None
+        out.print(f"wrote {escape(str(output))}")
     else:
         sys.stdout.write(text + "\n")
 
@@ -153,7 +162,7 @@ def preview(campaign: Annotated[str | None, typer.Argument(help="campaign slug, 
 @app.command()
 def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             by: Annotated[str, typer.Option("--by", help="who approves (recorded)")],
-            post: Annotated[list[int] | None, typer.Option("--post", help="approve only these post ids")] = None) -> None:
+            post: Annotated[list[int] | None, typer.Option("--post", help="approve only these post ids", min=1, max=MAX_ID)] = None) -> None:
     """Approve drafts: they are queued to go out at their time."""
     done = approve_posts(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
     out.print(f"approved {len(done)} post(s) by {escape(by)}")
@@ -161,9 +170,10 @@ def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
 
 @app.command()
 def cancel(campaign: Annotated[str | None, typer.Argument(help="campaign slug (cancels all its pending posts)")] = None,
-           post: Annotated[list[int] | None, typer.Option("--post", help="cancel only these post ids")] = None,
+           post: Annotated[list[int] | None, typer.Option("--post", help="cancel only these post ids", min=1, max=MAX_ID)] = None,
            by: Annotated[str, typer.Option("--by", help="who cancels (recorded)")] = "cli") -> None:
     """Cancel pending posts (draft, queued or review)."""
+    _person(by)
     if campaign is None and not post:
         raise TminusError("name a campaign or give --post ID")
     done = cancel_posts(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
@@ -181,6 +191,12 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
               expires: Annotated[str, typer.Option(help="latest lateness, e.g. 30m")] = "2h",
               by: Annotated[str | None, typer.Option("--by", help="approve it at once, as this person")] = None) -> None:
     """Queue a one-off post, checked like campaign posts."""
+    if by is not None:
+        _person(by)
+    text = text.strip()
+    problem = "is empty" if not text else forbidden_character(text)
+    if problem:
+        raise TminusError(f"the post's text {problem}")
     engine = _engine()
     now = _now()
     with session(engine) as s:
@@ -200,7 +216,6 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
             life = parse_duration(expires)
         except ScheduleError as e:
             raise TminusError(f"--expires: {e}") from None
-        text = text.strip()
         check = check_length(acc.platform, text, limit=acc.max_characters)
         if not check.ok:
             raise TminusError(f"{check.length} {check.unit} is over {acc.platform}'s limit of "
@@ -225,6 +240,11 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
     out.print(f"post {pid} ({state}) on {account} at {due:%Y-%m-%d %H:%M:%S} UTC, "
               f"{check.length}/{check.limit}" + ("" if by else f"; approve with "
               f"`tminus approve {camp.slug} --post {pid} --by NAME`"))
+
+
+def _person(by: str) -> None:
+    if not by.strip():
+        raise TminusError("--by needs the name of a person (it is recorded), e.g. --by \"Ana Ruiz\"")
 
 
 def _campaign_for(s: Session, acc: Account, slug: str | None) -> Campaign:
@@ -344,7 +364,7 @@ def _human(delta: timedelta) -> str:
 
 
 @app.command()
-def log(post: Annotated[int, typer.Argument(help="post id")]) -> None:
+def log(post: Annotated[int, typer.Argument(help="post id", min=1, max=MAX_ID)]) -> None:
     """Every event of one post: its audit trail."""
     p, events = events_of(_engine(), post)
     out.print(f"post {p.id}: {p.state}, due {p.due_at:%Y-%m-%d %H:%M:%S} UTC, attempt {p.attempt}"
@@ -356,7 +376,7 @@ def log(post: Annotated[int, typer.Argument(help="post id")]) -> None:
 
 
 @app.command()
-def review(post: Annotated[int, typer.Argument(help="post id in review")],
+def review(post: Annotated[int, typer.Argument(help="post id in review", min=1, max=MAX_ID)],
            published: Annotated[str | None, typer.Option("--published", help="it did go out: its URL")] = None,
            requeue: Annotated[bool, typer.Option("--requeue", help="it did not go out: send it")] = False,
            cancel_it: Annotated[bool, typer.Option("--cancel", help="do not send it")] = False,
@@ -364,6 +384,7 @@ def review(post: Annotated[int, typer.Argument(help="post id in review")],
     """Resolve a post whose outcome tminus could not tell."""
     if sum([published is not None, requeue, cancel_it]) != 1:
         raise TminusError("give exactly one of --published URL, --requeue or --cancel")
+    _person(by)
     now = _now()
     engine = _engine()
     with session(engine) as s:
@@ -396,7 +417,7 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
     from scheduler.daemon import Daemon, Worker
     from scheduler.publishers import Publishers
     settings = _settings()
-    _logging(settings)
+    logs.configure(settings)
     engine = _engine(settings)
     publishers = Publishers(engine, settings, dry_run=dry_run or settings.dry_run)
     worker = Worker(engine, settings, SystemClock(), publishers)
@@ -408,13 +429,6 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
                   f"unknown {r.unknown}")
         return
     Daemon(worker).run()
-
-
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=getattr(logging, settings.log_level, logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("apscheduler", "httpx", "urllib3", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @app.command()
@@ -448,10 +462,10 @@ def demo(seconds: Annotated[int, typer.Option(help="how far away the demo deadli
     from scheduler.demo import write_demo_campaign
     from scheduler.planner import plan as do_plan
     from scheduler.publishers import Publishers
-    if seconds < 20:
-        raise TminusError("--seconds must be at least 20")
+    if not 20 <= seconds <= 86400:
+        raise TminusError("--seconds must be between 20 and 86400 (a day)")
     settings = _settings()
-    _logging(settings)
+    logs.configure(settings)
     engine = _engine(settings)
     now = _now()
     with session(engine) as s:
@@ -569,11 +583,25 @@ def db_current() -> None:
 def main() -> None:
     load_dotenv(Path.cwd() / ".env")
     try:
-        # standalone: typer reports usage mistakes itself (one message, exit 2)
-        app()
+        args = cliargs.normalize(sys.argv[1:])
+        # not standalone: a usage mistake comes back here, to be said on one line
+        code = app(args=args, prog_name="tminus", standalone_mode=False)
+    except _usage.ClickException as e:
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()               # `tminus` alone: the help
+            sys.exit(2)
+        ctx = getattr(e, "ctx", None)
+        where = ctx.command_path if ctx is not None else "tminus"
+        err.print(f"[red]error:[/] {escape(where)}: {escape(e.format_message())} "
+                  f"(see `{escape(where)} --help`)", soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err.print("[red]aborted[/]")
+        sys.exit(1)
     except TminusError as e:
-        err.print(f"[red]error:[/] {escape(str(e))}")
+        err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)   # one line, however long
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
