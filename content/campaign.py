@@ -239,9 +239,15 @@ def _timezone(value: Any, c: _Collector) -> ZoneInfo | None:
     if value in _zone_names():
         with contextlib.suppress(ZoneInfoNotFoundError, ValueError, OSError):
             return ZoneInfo(value)
+    inner = sorted(z for z in _zone_names() if z.startswith(f"{value}/"))
     near = difflib.get_close_matches(value, sorted(_zone_names()), n=1) if len(value) < 64 else []
-    hint = (f"; did you mean \"{near[0]}\"?" if near
-            else "; use an IANA name like \"America/New_York\" or \"Europe/Madrid\"")
+    if inner:   # "America": a region, not a zone
+        example = f"{value}/New_York" if f"{value}/New_York" in inner else inner[0]
+        hint = f"; that is a region: name a zone in it, like \"{example}\""
+    elif near:
+        hint = f"; did you mean \"{near[0]}\"?"
+    else:
+        hint = "; use an IANA name like \"America/New_York\" or \"Europe/Madrid\""
     c.add(f"unknown timezone {shown(value)}{hint}", key="campaign.timezone", line=line)
     return None
 

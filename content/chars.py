@@ -29,6 +29,8 @@ import unicodedata
 _ZWJ, _ZWNJ = "\u200d", "\u200c"
 _BLACK_FLAG = "\U0001f3f4"
 _TAGS = range(0xE0020, 0xE0080)     # tag characters; U+E007F cancels (ends) a tag run
+_REFUSED = ("Cc", "Cf", "Cs", "Zl", "Zp")
+_KEEP = ("\n", _ZWJ, _ZWNJ)
 
 # What to say about the common ones, and what to do instead of "remove it".
 _HINTS = {
@@ -65,7 +67,7 @@ def forbidden_character(text: str) -> str | None:
             if 0 < i < len(text) - 1 and _visible(text[i - 1]) and _visible(text[i + 1]):
                 continue
             return _describe(text, i, "an invisible joiner that joins nothing")
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+        if unicodedata.category(ch) in _REFUSED:
             return _describe(text, i)
     return None
 
@@ -82,3 +84,11 @@ def _describe(text: str, index: int, why: str | None = None) -> str:
     column = index - (text.rfind("\n", 0, index) + 1) + 1
     where = f"line {line + 1}, character {column}" if line else f"character {column}"
     return f"holds {label} ({what}) at {where}; {todo}"
+
+
+def visible(text: str) -> str:
+    """`text` with each control or format character shown as its code (`\\x1b` becomes
+    `<U+001B>`), for a terminal: text stored before these rules, or from elsewhere,
+    cannot hide itself. Newlines, joiners and emoji tags stay as they are."""
+    return "".join(f"<U+{ord(ch):04X}>" if ch not in _KEEP and ord(ch) not in _TAGS
+                   and unicodedata.category(ch) in _REFUSED else ch for ch in text)

@@ -355,7 +355,7 @@ class CampaignLoader(jinja2.BaseLoader):
         try:
             source = read_text(path, limit=L.MAX_TEMPLATE_BYTES)
         except FileProblem as e:
-            raise TemplateLimit(f"template {template!r}: {e}", name=template, lineno=e.line) from None
+            raise TemplateLimit(str(e), name=template, lineno=e.line) from None
         mtime = path.stat().st_mtime
         return source, str(path), lambda: path.exists() and path.stat().st_mtime == mtime
 
