@@ -322,6 +322,10 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     return bounded
 
 
+def _no_lipsum(*args: Any, **kwargs: Any) -> str:
+    raise TemplateLimit("lipsum (filler text) is not available in post templates")
+
+
 def _bounded_range(*args: Any) -> range:
     for n in args:
         _small(n, "a range bound", 2**L.MAX_INT_BITS)
@@ -368,7 +372,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def __init__(self, folder: Path, **options: Any) -> None:
         super().__init__(loader=CampaignLoader(folder), finalize=self._finalize, **options)
         self.concat = self._concat   # type: ignore[method-assign]
-        self.globals.pop("lipsum", None)    # a generator of pages of text
+        self.globals["lipsum"] = _no_lipsum   # Jinja's generator of pages of filler text
         self.globals["range"] = _bounded_range
         self.filters = {k: _bounded_filter(k, f) for k, f in self.filters.items()}
         self._loading: list[str] = []
@@ -528,7 +532,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 _replace_size(owner, *args[:3], **kwargs)
             elif method == "join" and args:
                 items = list(counted(args[0]))
-                _check_text(items, "the joined text")
+                _check_text([*items, owner * max(0, len(items) - 1)], "the joined text")
                 args = (items, *args[1:])
         budget.depth += 1
         try:

@@ -39,7 +39,7 @@ _SHAPES = [
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), rf"\1 {_MARK}"),
     # OAuth 1.0a parameters, in headers (key="value"), queries (key=value) or
     # percent-encoded in a signature base string (key%3Dvalue)
-    (re.compile(r"(?i)\b(oauth_(?:consumer_key|token|signature|nonce|verifier)"
+    (re.compile(r"(?i)(?<![a-z_])(oauth_(?:consumer_key|token|signature|nonce|verifier)"
                 r"|access_?token|refresh_?(?:token|jwt)|access_?jwt|app_?password|password)"
                 r"(\"?\s*(?:=|:|%3D)\s*\"?'?)([^\"'&,\s}%]+)"), rf"\1\2{_MARK}"),
     (re.compile(r"(?i)(['\"]?authorization['\"]?\s*[:=]\s*['\"]?)[^'\"\n]+"), rf"\1{_MARK}"),
