@@ -173,18 +173,24 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
     an error (planning a campaign that is over); without it that check is skipped."""
     folder = Path(folder)
     path = folder / CAMPAIGN_FILE
-    shown = str(path)
-    if not folder.is_dir():
-        raise CampaignErrors([CampaignError("no such campaign folder", file=str(folder))])
-    if not path.is_file():
+    named = str(folder) if len(str(folder)) <= 200 else shown(str(folder))
+    try:
+        is_dir, is_file = folder.is_dir(), path.is_file()
+    except OSError as e:   # a name too long for the OS, a folder we may not read
+        raise CampaignErrors([CampaignError(f"cannot be opened ({e.strerror})",
+                                            file=named)]) from None
+    if not is_dir:
+        raise CampaignErrors([CampaignError("no such campaign folder", file=named)])
+    if not is_file:
         raise CampaignErrors([CampaignError(f"missing; a campaign folder holds {CAMPAIGN_FILE}",
-                                            file=shown)])
+                                            file=str(path))])
+    shown_file = str(path)
     try:
         raw_text = read_text(path, limit=limits.MAX_CAMPAIGN_FILE_BYTES)
         data = load_toml(raw_text)
     except FileProblem as e:
-        raise CampaignErrors([CampaignError(str(e), file=shown, line=e.line)]) from None
-    c = _Collector(shown, raw_text)
+        raise CampaignErrors([CampaignError(str(e), file=shown_file, line=e.line)]) from None
+    c = _Collector(shown_file, raw_text)
     c.unknown(data, _TOP_KEYS, "")
     head = data.get("campaign")
     if not isinstance(head, dict):

@@ -65,6 +65,13 @@ def _engine(settings: Settings | None = None, *, create: bool = True) -> Engine:
     return engine
 
 
+def _is_folder(name: str) -> bool:
+    try:
+        return Path(name).is_dir()
+    except OSError:   # a name too long for the OS: not a folder, so a campaign slug
+        return False
+
+
 def _now() -> datetime:
     return SystemClock().now()
 
@@ -136,7 +143,7 @@ def preview(campaign: Annotated[str | None, typer.Argument(help="campaign slug, 
     from scheduler import preview as pv
     if format not in ("table", "json", "html"):
         raise TminusError(f"--format {format!r}: choose table, json or html")
-    if campaign is not None and Path(campaign).is_dir():
+    if campaign is not None and _is_folder(campaign):
         from scheduler.planner import check
         spec, expansion = check(Path(campaign), now=_as_of(as_of) if as_of else None)
         timelines = [pv.from_expansion(spec, expansion)]

@@ -307,6 +307,9 @@ def _db_content(tmp_path: Path) -> list[str]:
     (["demo", "--seconds", "99999999999999"], ("--seconds must be between 20 and 86400",)),
     (["validate", ".", "--as-of", "0001-01-01T00:00:00+14:00"], ("--as-of",)),
     (["nosuchcommand"], ("No such command",)),
+    (["preview", "x" * 5000], ("no campaign 'xxxx",)),
+    (["plan", "x" * 5000], ("cannot be opened (File name too long)",)),
+    (["rehearse", "x" * 5000], ("cannot be opened",)),
 ])
 def test_bad_arguments_are_one_line_and_write_nothing(tminus: Tminus, planned: Path,
                                                       tmp_path: Path, args: list[str],
