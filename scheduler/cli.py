@@ -375,7 +375,7 @@ def log(post: Annotated[int, typer.Argument(help="post id", min=1, max=MAX_ID)])
     """Every event of one post: its audit trail."""
     p, events = events_of(_engine(), post)
     out.print(f"post {p.id}: {p.state}, due {p.due_at:%Y-%m-%d %H:%M:%S} UTC, attempt {p.attempt}"
-              + (f", {p.remote_url}" if p.remote_url else ""))
+              + (f", {escape(p.remote_url)}" if p.remote_url else ""))
     out.print(escape(p.text))
     for e in events:
         out.print(f"  {e.at:%Y-%m-%d %H:%M:%S} {e.from_state or '-':>9} → {e.to_state:<9} "
@@ -392,6 +392,9 @@ def review(post: Annotated[int, typer.Argument(help="post id in review", min=1, 
     if sum([published is not None, requeue, cancel_it]) != 1:
         raise TminusError("give exactly one of --published URL, --requeue or --cancel")
     _person(by)
+    problem = forbidden_character(published) if published is not None else None
+    if problem or (published is not None and not published.strip()):
+        raise TminusError(f"--published: the URL {problem or 'is empty'}")
     now = _now()
     engine = _engine()
     with session(engine) as s:
@@ -429,7 +432,7 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
     publishers = Publishers(engine, settings, dry_run=dry_run or settings.dry_run)
     worker = Worker(engine, settings, SystemClock(), publishers)
     if publishers.dry_run:
-        out.print(f"dry run: posts go to {settings.dryrun_outbox}, nothing leaves this machine")
+        out.print(f"dry run: posts go to {escape(str(settings.dryrun_outbox))}, nothing leaves this machine")
     if once:
         r = worker.drain()
         out.print(f"sent {r.sent}, expired {r.expired}, failed {r.failed}, retrying {r.retried}, "
@@ -484,9 +487,9 @@ def demo(seconds: Annotated[int, typer.Option(help="how far away the demo deadli
     deadline = write_demo_campaign(folder, now, seconds)
     r = do_plan(engine, folder, now=now, actor="demo")
     approve_posts(engine, campaign="demo", post_ids=[], by="demo", now=now)
-    out.print(f"demo campaign written to {folder}/ — {r.created} posts, deadline in {seconds} s "
+    out.print(f"demo campaign written to {escape(str(folder))}/ — {r.created} posts, deadline in {seconds} s "
               f"({deadline:%H:%M:%S} UTC); sending through the dry-run adapter to "
-              f"{settings.dryrun_outbox}\n")
+              f"{escape(str(settings.dryrun_outbox))}\n")
     worker = Worker(engine, settings, SystemClock(), Publishers(engine, settings, dry_run=True))
     daemon = Daemon(worker)
     stop_in = (deadline - _now()).total_seconds() + 2

@@ -310,6 +310,7 @@ def _db_content(tmp_path: Path) -> list[str]:
     (["preview", "x" * 5000], ("no campaign 'xxxx",)),
     (["plan", "x" * 5000], ("cannot be opened (File name too long)",)),
     (["rehearse", "x" * 5000], ("cannot be opened",)),
+    (["review", "1", "--published", "https://x.example/\x1b[8m"], ("--published", "U+001B")),
 ])
 def test_bad_arguments_are_one_line_and_write_nothing(tminus: Tminus, planned: Path,
                                                       tmp_path: Path, args: list[str],
@@ -329,6 +330,27 @@ def test_a_non_utf8_argument_is_refused(planned: Path, tmp_path: Path) -> None:
                        check=False)
     err = r.stderr.decode("utf-8")
     _check_one_line(r.returncode, err, r.stdout.decode(), "argument 2", ("not UTF-8", "0xe9"))
+
+
+def test_markup_in_what_the_user_typed_is_shown_as_written(tminus: Tminus, planned: Path,
+                                                           tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    ids = [row["id"] for row in json.loads(tminus("preview", "testcamp", "-f", "json").out)[0]["rows"]]
+    folder = tmp_path / "["             # so that the paths below read ".../[/]..."
+    folder.mkdir()
+    r = tminus("preview", "testcamp", "-f", "html", "-o", str(folder / "]p.html"))
+    assert r.code == 0 and "[/]p.html" in r.out, r.err
+    monkeypatch.setenv("TMINUS_DRYRUN_OUTBOX", str(folder / "]o.jsonl"))
+    r = tminus("run", "--once", "--dry-run")
+    assert r.code == 0 and "[/]o.jsonl" in r.out, r.err
+    import sqlite3
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:   # a post marked published by a person
+        conn.execute("UPDATE post SET state = 'review' WHERE id = ?", (ids[0],))
+    r = tminus("review", str(ids[0]), "--published", "https://x.example/[/]", "--by", "Ana")
+    assert r.code == 0, r.err
+    r = tminus("log", str(ids[0]))
+    assert r.code == 0 and "https://x.example/[/]" in r.out, r.err
 
 
 def test_several_post_ids_after_one_post_option(tminus: Tminus, planned: Path) -> None:
