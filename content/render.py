@@ -22,9 +22,10 @@ from typing import Any
 import jinja2
 from jinja2.exceptions import SecurityError
 
+from content.budget import TemplateLimit
 from content.countdown import countdown_context, time_left
 from content.errors import CampaignError
-from content.sandbox import BoundedEnvironment, TemplateLimit
+from content.sandbox import BoundedEnvironment
 
 
 def _plural(n: int, singular: str, plural: str | None = None) -> str:

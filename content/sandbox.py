@@ -7,7 +7,7 @@ running for hours or filling the memory (`{{ 'a' * 4000000000 }}`, nested
 itself). Here, before a template is compiled, its tokens are checked (nesting, tag
 length) and its syntax tree is rewritten so that every loop step is counted; while it
 renders, every call, operator, attribute look-up, filter and printed value is charged
-to a `RenderBudget`, and nothing it builds may grow past the bounds in
+to a `RenderBudget` (content/budget.py), and nothing it builds may grow past the bounds in
 `content/limits.py`. A bound hit raises `TemplateLimit`, which names the bound.
 
 Budgets are per render and per thread (a context variable), so one post's template
@@ -17,11 +17,7 @@ cannot use up another's, and nothing needs a signal or a timer.
 from __future__ import annotations
 
 import itertools
-import re
-import string
-import time
 from collections.abc import Callable, Iterable, Iterator
-from contextvars import ContextVar
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -33,153 +29,20 @@ from jinja2.utils import _PassArg
 from jinja2.visitor import NodeTransformer
 
 from content import limits as L
+from content.budget import (
+    TemplateLimit,
+    check_brace_format,
+    check_percent_format,
+    check_text,
+    checked,
+    counted,
+    current,
+    fresh,
+    replace_size,
+    small,
+)
 from content.files import FileProblem, read_text
 from content.paths import PathProblem, inside
-
-
-class TemplateLimit(Exception):
-    """A template asked for more than a post template may; `name` and `lineno` say
-    where when it is known before rendering (a render-time one gets its line from the
-    traceback)."""
-
-    def __init__(self, message: str, *, name: str | None = None,
-                 lineno: int | None = None) -> None:
-        super().__init__(message)
-        self.message, self.name, self.lineno = message, name, lineno
-
-
-class RenderBudget:
-    """What one render may still spend: operations, characters produced, call depth."""
-
-    __slots__ = ("chars", "depth", "ops", "started")
-
-    def __init__(self) -> None:
-        self.ops = self.chars = self.depth = 0
-        self.started = time.monotonic()
-
-    def charge(self, ops: int = 1, chars: int = 0) -> None:
-        self.ops += ops
-        self.chars += chars
-        if self.ops > L.MAX_RENDER_OPERATIONS:
-            raise TemplateLimit(f"the template does more than {L.MAX_RENDER_OPERATIONS:,} "
-                                "operations for one post (a loop or macro that runs away?)")
-        if self.chars > L.MAX_RENDER_CHARS:
-            raise TemplateLimit(f"the template produces more than {L.MAX_RENDER_CHARS:,} "
-                                "characters of text for one post")
-        if not self.ops & 0x3FF and time.monotonic() - self.started > L.RENDER_SECONDS:
-            raise TemplateLimit(f"rendering one post took over {L.RENDER_SECONDS:g} s")
-
-
-_BUDGET: ContextVar[RenderBudget | None] = ContextVar("tminus_render_budget", default=None)
-
-
-def _budget() -> RenderBudget:
-    budget = _BUDGET.get()
-    if budget is None:
-        # Outside `BoundedEnvironment.render` (e.g. Jinja folding constants while it
-        # compiles): refuse, so the work happens at render time, under a budget.
-        raise RuntimeError("templates are rendered with BoundedEnvironment.render")
-    return budget
-
-
-# -- sizes ------------------------------------------------------------------------------
-
-
-def _text_size(value: Any, limit: int = L.MAX_TEXT_CHARS) -> int:
-    """About how many characters `str(value)` has, counting no further than `limit`
-    (so a list holding itself many times over is measured in bounded time)."""
-    stack, total, visited = [value], 0, 0
-    while stack and total <= limit:
-        v = stack.pop()
-        visited += 1
-        if isinstance(v, str):
-            total += len(v) + 2
-        elif isinstance(v, list | tuple | set | frozenset):
-            total += 2
-            stack.extend(list(v)[:limit])
-        elif isinstance(v, dict):
-            total += 2
-            stack.extend(list(v.items())[:limit])
-        else:
-            total += 24
-    _budget().charge(ops=visited // 64)
-    return total
-
-
-def _check_text(value: Any, what: str = "a value") -> None:
-    if _text_size(value) > L.MAX_TEXT_CHARS:
-        raise TemplateLimit(f"{what} would be longer than {L.MAX_TEXT_CHARS:,} characters")
-
-
-def _checked(value: Any) -> Any:
-    """`value`, a result the template just built, if it is within the bounds (a text
-    is charged to the budget: producing it cost that much)."""
-    if isinstance(value, str):
-        if len(value) > L.MAX_TEXT_CHARS:
-            raise TemplateLimit(f"a text of {len(value):,} characters; at most "
-                                f"{L.MAX_TEXT_CHARS:,}")
-        _budget().charge(chars=len(value))
-    elif isinstance(value, bool):
-        pass
-    elif isinstance(value, int):
-        if value.bit_length() > L.MAX_INT_BITS:
-            raise TemplateLimit(f"a number over 2**{L.MAX_INT_BITS}; templates count days "
-                                "and signatures, not more")
-    elif isinstance(value, list | tuple | dict | set | frozenset | range) and len(value) > L.MAX_ITEMS:
-        raise TemplateLimit(f"a list of {len(value):,} items; at most {L.MAX_ITEMS:,}")
-    return value
-
-
-def _small(n: Any, what: str, limit: int) -> None:
-    if isinstance(n, int) and not isinstance(n, bool) and abs(n) > limit:
-        raise TemplateLimit(f"{what} is {n:,}; at most {limit:,}")
-
-
-_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
-
-
-def _check_percent_format(fmt: str) -> None:
-    """'%0999999999d' % 1 would build a string of a billion characters."""
-    for width, precision in _PERCENT_SPEC.findall(fmt):
-        for n in (width, precision):
-            if n == "*":
-                raise TemplateLimit("a * width in % formatting is not allowed; write the "
-                                    "width as a number")
-            _small(int(n) if n else 0, "a % format width", L.MAX_FORMAT_WIDTH)
-
-
-def _check_brace_format(fmt: str) -> None:
-    """'{:>999999999}'.format(1), and widths taken from arguments ('{:{w}}')."""
-    try:
-        fields = list(string.Formatter().parse(fmt))
-    except ValueError as e:
-        raise TemplateLimit(f"bad format string: {e}") from None
-    for _, _, spec, _ in fields:
-        if spec and "{" in spec:
-            raise TemplateLimit("a format width taken from an argument is not allowed")
-        for n in re.findall(r"\d+", spec or ""):
-            _small(int(n), "a format width", L.MAX_FORMAT_WIDTH)
-
-
-# -- loops, concatenation: rewritten into counted calls -------------------------------
-
-
-def counted(iterable: Iterable[Any], literal_chars: int = 0) -> Iterator[Any]:
-    """A loop's items; each step costs an operation and the text the loop body writes
-    out literally (so 1,000 steps of a long paragraph are charged as such)."""
-    budget = _budget()
-    for item in iterable:
-        budget.charge(ops=1, chars=literal_chars)
-        yield item
-
-
-def joined(*parts: Any) -> str:
-    """`a ~ b`: each part is measured before it is turned into text."""
-    for p in parts:
-        _check_text(p, "a text joined with ~")
-    text = "".join(str(p) for p in parts)
-    _checked(text)
-    return text
 
 
 class _Rewrite(NodeTransformer):
@@ -194,14 +57,14 @@ class _Rewrite(NodeTransformer):
                                 name=self.name, lineno=node.lineno)
         self.generic_visit(node)
         literal = sum(len(d.data) for d in _own_data(node.body))
-        node.iter = nodes.Call(nodes.ImportedName("content.sandbox.counted"),
+        node.iter = nodes.Call(nodes.ImportedName("content.budget.counted"),
                                [node.iter, nodes.Const(literal)], [], None, None,
                                lineno=node.lineno)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
-        return nodes.Call(nodes.ImportedName("content.sandbox.joined"), list(node.nodes),
+        return nodes.Call(nodes.ImportedName("content.budget.joined"), list(node.nodes),
                           [], None, None, lineno=node.lineno)
 
 
@@ -275,35 +138,26 @@ STR_METHODS = frozenset({
 })
 
 
-def _replace_size(s: str, old: Any, new: Any, count: Any = -1) -> None:
-    if isinstance(old, str) and isinstance(new, str):
-        hits = len(s) + 1 if not old else s.count(old)
-        if isinstance(count, int) and count >= 0:
-            hits = min(hits, count)
-        if len(s) + hits * max(0, len(new) - len(old)) > L.MAX_TEXT_CHARS:
-            raise TemplateLimit(f"replace would make a text over {L.MAX_TEXT_CHARS:,} characters")
-
-
 def _pre_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """What a filter would allocate, judged before it runs."""
     if name in ("center", "truncate", "wordwrap"):
         for n in (*args, *kwargs.values()):
-            _small(n, f"the width given to |{name}", L.MAX_TEXT_CHARS)
+            small(n, f"the width given to |{name}", L.MAX_TEXT_CHARS)
     elif name in ("batch", "slice"):
         for n in (*args[:1], *kwargs.values()):
-            _small(n, f"the count given to |{name}", L.MAX_ITEMS)
+            small(n, f"the count given to |{name}", L.MAX_ITEMS)
     elif name == "indent":
         width = args[0] if args else kwargs.get("width", 4)
         lines = str(value).count("\n") + 1 if isinstance(value, str) else 1
         size = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
-        _small(size * lines, "the text |indent would add, in characters,", L.MAX_TEXT_CHARS)
+        small(size * lines, "the text |indent would add, in characters,", L.MAX_TEXT_CHARS)
     elif name == "replace" and isinstance(value, str):
-        _replace_size(value, *args[:3], **kwargs)
+        replace_size(value, *args[:3], **kwargs)
     elif name == "format" and isinstance(value, str):
-        _check_percent_format(value)
+        check_percent_format(value)
     if name in ("join", "string", "format", "tojson", "pprint", "replace", "indent", "center",
                 "urlize", "wordwrap", "list"):
-        _check_text([value, list(args)], f"the result of |{name}")
+        check_text([value, list(args)], f"the result of |{name}")
 
 
 def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -311,13 +165,13 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(func)
     def bounded(*args: Any, **kwargs: Any) -> Any:
-        _budget().charge()
+        current().charge()
         head, rest = (args[:2], args[2:]) if passes_first else (args[:1], args[1:])
         _pre_filter(name, head[-1] if head else None, rest, kwargs)
         result = func(*args, **kwargs)
         if isinstance(result, Iterator):   # map, select, ...: measured as the list it is
             result = list(itertools.islice(counted(result), L.MAX_ITEMS + 1))
-        return _checked(result)
+        return checked(result)
 
     return bounded
 
@@ -328,7 +182,7 @@ def _no_lipsum(*args: Any, **kwargs: Any) -> str:
 
 def _bounded_range(*args: Any) -> range:
     for n in args:
-        _small(n, "a range bound", 2**L.MAX_INT_BITS)
+        small(n, "a range bound", 2**L.MAX_INT_BITS)
     r = range(*args)
     try:
         too_long = len(r) > L.MAX_ITEMS
@@ -383,8 +237,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def render(self, template: jinja2.Template, context: dict[str, Any]) -> str:
         """`template` rendered with `context` (shared, not copied: planning renders
         100,000 posts) under a fresh budget."""
-        token = _BUDGET.set(RenderBudget())
-        try:
+        with fresh():
             for k, v in self.globals.items():
                 context.setdefault(k, v)
             try:
@@ -393,8 +246,6 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             except Exception:
                 self.handle_exception()  # re-raises, with frames pointing at template lines
                 raise
-        finally:
-            _BUDGET.reset(token)
 
     # -- compile time ---------------------------------------------------------------------
 
@@ -454,11 +305,11 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     @staticmethod
     def _finalize(value: Any) -> Any:
-        _budget().charge()
+        current().charge()
         if isinstance(value, str):
-            return _checked(value)
+            return checked(value)
         if not isinstance(value, int | float | type(None) | jinja2.Undefined):
-            _check_text(value, "a printed value")
+            check_text(value, "a printed value")
         return value
 
     @staticmethod
@@ -477,11 +328,11 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         return super().is_safe_attribute(obj, attr, value)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        _budget().charge()
+        current().charge()
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        _budget().charge()
+        current().charge()
         return super().getitem(obj, argument)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
@@ -492,15 +343,15 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
         @wraps(fmt)
         def bounded(*args: Any, **kwargs: Any) -> str:
-            _check_brace_format(template)
-            _check_text([args, kwargs], "the arguments of format")
-            return str(_checked(fmt(*args, **kwargs)))
+            check_brace_format(template)
+            check_text([args, kwargs], "the arguments of format")
+            return str(checked(fmt(*args, **kwargs)))
 
         return bounded
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any,
                    right: Any) -> Any:
-        _budget().charge()
+        current().charge()
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(n, int):
@@ -514,31 +365,31 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             if right > 0 and (left.bit_length() - 1) * right > L.MAX_INT_BITS:
                 raise TemplateLimit(f"{left} ** {right} is a number too large for a post")
         elif operator == "%" and isinstance(left, str):
-            _check_percent_format(left)
-            _check_text(right, "the values of % formatting")
+            check_percent_format(left)
+            check_text(right, "the values of % formatting")
         elif (operator == "+" and isinstance(left, str | list | tuple) and isinstance(right, type(left))
               and len(left) + len(right) > (L.MAX_TEXT_CHARS if isinstance(left, str) else L.MAX_ITEMS)):
             raise TemplateLimit("adding these makes a text or list too long for a post")
-        return _checked(super().call_binop(context, operator, left, right))
+        return checked(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: jinja2.runtime.Context, __obj: Any,
              *args: Any, **kwargs: Any) -> Any:
-        budget = _budget()
+        budget = current()
         budget.charge()
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str):
             method = getattr(__obj, "__name__", "")
             if method == "replace" and args:
-                _replace_size(owner, *args[:3], **kwargs)
+                replace_size(owner, *args[:3], **kwargs)
             elif method == "join" and args:
                 items = list(counted(args[0]))
-                _check_text([*items, owner * max(0, len(items) - 1)], "the joined text")
+                check_text([*items, owner * max(0, len(items) - 1)], "the joined text")
                 args = (items, *args[1:])
         budget.depth += 1
         try:
             if budget.depth > L.MAX_CALL_DEPTH:
                 raise TemplateLimit(f"macros call each other more than {L.MAX_CALL_DEPTH} deep "
                                     "(a macro that calls itself?)")
-            return _checked(super().call(__context, __obj, *args, **kwargs))
+            return checked(super().call(__context, __obj, *args, **kwargs))
         finally:
             budget.depth -= 1
