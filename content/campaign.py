@@ -23,6 +23,7 @@ from content.errors import CampaignError, CampaignErrors
 from content.files import FileProblem, load_toml, read_text
 from content.paths import CAMPAIGN_FILE, PathProblem, inside
 from content.schedule import ScheduleError, parse_duration
+from content.toolkit import Toolkit, parse_toolkit
 
 PLATFORMS = ("x", "mastodon", "bluesky", "dryrun")
 TIERS = {"x": ("free", "basic", "pro"), "mastodon": ("default",), "bluesky": ("default",),
@@ -35,7 +36,7 @@ _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 _PREFIX = re.compile(r"[A-Z][A-Z0-9_]{0,40}")
 
-_TOP_KEYS = {"campaign", "vars", "accounts", "posts"}
+_TOP_KEYS = {"campaign", "vars", "accounts", "posts", "toolkit"}
 _CAMPAIGN_KEYS = {"slug", "title", "deadline", "timezone", "hashtags", "expires"}
 _ACCOUNT_KEYS = {"platform", "credentials", "tier", "budget", "language", "visibility"}
 _BUDGET_KEYS = {"posts", "per"}
@@ -97,6 +98,7 @@ class Campaign:
     accounts: dict[str, AccountSpec]
     posts: tuple[PostSpec, ...]
     folder: Path
+    toolkit: Toolkit | None = None      # what supporters are given (content.toolkit)
 
     @property
     def file(self) -> Path:
@@ -226,12 +228,15 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
 
     accounts = _accounts(data.get("accounts"), c)
     posts = _posts(data.get("posts"), accounts, default_expires, folder, c)
+    toolkit, toolkit_errors = parse_toolkit(data.get("toolkit"), file=shown_file, text=raw_text,
+                                            folder=folder, campaign_hashtags=tuple(hashtags))
+    c.errors.extend(toolkit_errors)
     if c.errors:
         raise CampaignErrors(c.errors)
     assert deadline is not None and tz is not None
     return Campaign(slug=str(slug), title=title, deadline=deadline, timezone=tz,
                     hashtags=tuple(hashtags), vars=dict(vars_), accounts=accounts,
-                    posts=tuple(posts), folder=folder)
+                    posts=tuple(posts), folder=folder, toolkit=toolkit)
 
 
 def _timezone(value: Any, c: _Collector) -> ZoneInfo | None:
@@ -285,8 +290,8 @@ def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
         value = value.replace(tzinfo=tz)
     deadline: datetime = value.astimezone(UTC)
     if now is not None and deadline <= now:
-        shown = deadline.astimezone(tz or UTC)
-        c.add(f"{shown:%Y-%m-%d %H:%M %Z} is in the past; a campaign can only be planned "
+        local = deadline.astimezone(tz or UTC)
+        c.add(f"{local:%Y-%m-%d %H:%M %Z} is in the past; a campaign can only be planned "
               "before its deadline (use `tminus rehearse` to replay an old one)",
               key="campaign.deadline", line=line)
     return deadline

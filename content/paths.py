@@ -62,3 +62,12 @@ def _same(a: Path, b: Path) -> bool:
         return a == b or (a.exists() and b.exists() and a.samefile(b))
     except OSError:
         return False
+
+
+def is_folder(name: str) -> bool:
+    """Is `name` an existing folder? False, not an error, for a name the OS refuses
+    (5,000 characters): the command line then reads it as a campaign's slug."""
+    try:
+        return Path(name).is_dir()
+    except (OSError, ValueError):
+        return False

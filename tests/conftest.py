@@ -17,6 +17,8 @@ from scheduler.db import make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.browser"]     # `chromium` and `browser_context`: a real browser
+
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
