@@ -9,28 +9,32 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from content import limits
+from content.chars import forbidden_character
 from content.errors import CampaignError, CampaignErrors
+from content.files import FileProblem, load_toml, read_text
+from content.paths import CAMPAIGN_FILE, PathProblem, inside
 from content.schedule import ScheduleError, parse_duration
 from content.toolkit import Toolkit, parse_toolkit
 
-CAMPAIGN_FILE = "campaign.toml"
 PLATFORMS = ("x", "mastodon", "bluesky", "dryrun")
 TIERS = {"x": ("free", "basic", "pro"), "mastodon": ("default",), "bluesky": ("default",),
          "dryrun": ("default",)}
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 DEFAULT_EXPIRES = timedelta(hours=2)   # a countdown post more than 2 h late says the wrong thing
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]{0,40}$")
+# fullmatch, not ^...$: "$" also matches before a final newline ("slug\n")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+_PREFIX = re.compile(r"[A-Z][A-Z0-9_]{0,40}")
 
 _TOP_KEYS = {"campaign", "vars", "accounts", "posts", "toolkit"}
 _CAMPAIGN_KEYS = {"slug", "title", "deadline", "timezone", "hashtags", "expires"}
@@ -112,6 +116,31 @@ class _Collector:
     def add(self, message: str, key: str | None = None, line: int | None = None) -> None:
         self.errors.append(CampaignError(message, file=self.file, key=key, line=line))
 
+    def text(self, value: str, key: str, line: int | None) -> bool:
+        """Check a text the user wrote (a title, a post, a var): length and characters
+        (content/chars.py). False, with the problem added, if it is refused."""
+        if len(value) > limits.MAX_TEXT_CHARS:
+            self.add(f"{len(value):,} characters long; at most {limits.MAX_TEXT_CHARS:,}",
+                     key=key, line=line)
+            return False
+        problem = forbidden_character(value)
+        if problem:
+            self.add(problem, key=key, line=line)
+            return False
+        return True
+
+    def values(self, value: Any, key: str, line: int | None) -> None:
+        """Every text inside a var's value (lists and tables of them too), and the names."""
+        if isinstance(value, str):
+            self.text(value, key, line)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.values(v, f"{key}[{i}]", line)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if self.text(k, f"{key}.{shown_name(k)}", line):
+                    self.values(v, f"{key}.{k}", line)
+
     def line_of(self, pattern: str, start: int = 0) -> int | None:
         rx = re.compile(pattern)
         for i, text in enumerate(self.lines[start:], start=start + 1):
@@ -122,15 +151,23 @@ class _Collector:
     def unknown(self, given: dict[str, Any], allowed: set[str], where: str,
                 line: int | None = None) -> None:
         for k in sorted(set(given) - allowed):
-            near = difflib.get_close_matches(k, sorted(allowed), n=1)
+            near = difflib.get_close_matches(k, sorted(allowed), n=1) if len(k) < 100 else []
             hint = f"did you mean `{near[0]}`?" if near else f"allowed: {', '.join(sorted(allowed))}"
-            self.add(f"unknown key `{k}`; {hint}", key=f"{where}.{k}" if where else k,
+            name = shown_name(k)
+            self.add(f"unknown key `{name}`; {hint}", key=f"{where}.{name}" if where else name,
                      line=self.line_of(rf"^\s*{re.escape(k)}\s*=", (line or 1) - 1) or line)
 
 
-def _tomlerror_line(e: tomllib.TOMLDecodeError) -> int | None:
-    m = re.search(r"line (\d+)", str(e))
-    return int(m.group(1)) if m else None
+def shown(value: Any) -> str:
+    """A value as a message quotes it: its repr (control characters escaped), cut to fit
+    one line."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}… ({len(text):,} characters)"
+
+
+def shown_name(name: str) -> str:
+    """A key as a message shows it: as written if it is plain, else quoted by `shown`."""
+    return name if len(name) <= 80 and name.isprintable() else shown(name)
 
 
 def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaign:
@@ -138,25 +175,24 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
     an error (planning a campaign that is over); without it that check is skipped."""
     folder = Path(folder)
     path = folder / CAMPAIGN_FILE
-    shown = str(path)
-    if not folder.is_dir():
-        raise CampaignErrors([CampaignError("no such campaign folder", file=str(folder))])
-    if not path.is_file():
+    named = str(folder) if len(str(folder)) <= 200 else shown(str(folder))
+    try:
+        is_dir, is_file = folder.is_dir(), path.is_file()
+    except OSError as e:   # a name too long for the OS, a folder we may not read
+        raise CampaignErrors([CampaignError(f"cannot be opened ({e.strerror})",
+                                            file=named)]) from None
+    if not is_dir:
+        raise CampaignErrors([CampaignError("no such campaign folder", file=named)])
+    if not is_file:
         raise CampaignErrors([CampaignError(f"missing; a campaign folder holds {CAMPAIGN_FILE}",
-                                            file=shown)])
+                                            file=str(path))])
+    shown_file = str(path)
     try:
-        raw_text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise CampaignErrors([CampaignError(
-            f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}); "
-            "save it as UTF-8", file=shown)]) from None
-    try:
-        data = tomllib.loads(raw_text)
-    except tomllib.TOMLDecodeError as e:
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(e))
-        raise CampaignErrors([CampaignError(f"not valid TOML: {msg}", file=shown,
-                                            line=_tomlerror_line(e))]) from None
-    c = _Collector(shown, raw_text)
+        raw_text = read_text(path, limit=limits.MAX_CAMPAIGN_FILE_BYTES)
+        data = load_toml(raw_text)
+    except FileProblem as e:
+        raise CampaignErrors([CampaignError(str(e), file=shown_file, line=e.line)]) from None
+    c = _Collector(shown_file, raw_text)
     c.unknown(data, _TOP_KEYS, "")
     head = data.get("campaign")
     if not isinstance(head, dict):
@@ -167,13 +203,17 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
     c.unknown(head, _CAMPAIGN_KEYS, "campaign", campaign_line)
 
     slug = head.get("slug")
-    if not isinstance(slug, str) or not _SLUG.match(slug):
+    if not isinstance(slug, str) or not _SLUG.fullmatch(slug):
         c.add("write a short lowercase name: letters, digits, - or _ (e.g. \"potuspardon\")",
               key="campaign.slug", line=c.line_of(r"^\s*slug\s*="))
         slug = "?"
     title = head.get("title", slug)
-    if not isinstance(title, str):
-        c.add("must be a string", key="campaign.title")
+    title_line = c.line_of(r"^\s*title\s*=")
+    if not isinstance(title, str) or not title.strip():
+        c.add("write the campaign's title as text, e.g. title = \"Keep the Owl buses\"",
+              key="campaign.title", line=title_line)
+        title = str(slug)
+    elif not c.text(title, "campaign.title", title_line):
         title = str(slug)
     tz = _timezone(head.get("timezone"), c)
     deadline = _deadline(head.get("deadline"), tz, now, c)
@@ -184,10 +224,11 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
     if not isinstance(vars_, dict):
         c.add("must be a table of values, e.g. [vars] call_line = \"202-456-1111\"", key="vars")
         vars_ = {}
+    c.values(vars_, "vars", c.line_of(r"^\s*\[vars\]"))
 
     accounts = _accounts(data.get("accounts"), c)
     posts = _posts(data.get("posts"), accounts, default_expires, folder, c)
-    toolkit, toolkit_errors = parse_toolkit(data.get("toolkit"), file=shown, text=raw_text,
+    toolkit, toolkit_errors = parse_toolkit(data.get("toolkit"), file=shown_file, text=raw_text,
                                             folder=folder, campaign_hashtags=tuple(hashtags))
     c.errors.extend(toolkit_errors)
     if c.errors:
@@ -204,18 +245,28 @@ def _timezone(value: Any, c: _Collector) -> ZoneInfo | None:
         c.add("required: an IANA zone name like \"America/New_York\"", key="campaign.timezone",
               line=line)
         return None
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        near = difflib.get_close_matches(value, sorted(_zone_names()), n=1)
-        hint = f"; did you mean \"{near[0]}\"?" if near else "; use an IANA name like \"America/New_York\""
-        c.add(f"unknown timezone {value!r}{hint}", key="campaign.timezone", line=line)
-        return None
+    # ZoneInfo also opens what is not a zone: "America" is a folder of the zone
+    # database (IsADirectoryError), a 5,000-character name is too long for the OS.
+    if value in _zone_names():
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError, OSError):
+            return ZoneInfo(value)
+    inner = sorted(z for z in _zone_names() if z.startswith(f"{value}/"))
+    near = difflib.get_close_matches(value, sorted(_zone_names()), n=1) if len(value) < 64 else []
+    if inner:   # "America": a region, not a zone
+        example = f"{value}/New_York" if f"{value}/New_York" in inner else inner[0]
+        hint = f"; that is a region: name a zone in it, like \"{example}\""
+    elif near:
+        hint = f"; did you mean \"{near[0]}\"?"
+    else:
+        hint = "; use an IANA name like \"America/New_York\" or \"Europe/Madrid\""
+    c.add(f"unknown timezone {shown(value)}{hint}", key="campaign.timezone", line=line)
+    return None
 
 
-def _zone_names() -> set[str]:
+@functools.cache
+def _zone_names() -> frozenset[str]:
     import zoneinfo
-    return zoneinfo.available_timezones()
+    return frozenset(zoneinfo.available_timezones() | {"UTC"})
 
 
 def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
@@ -228,14 +279,19 @@ def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
         c.add("required: a date-time with its UTC offset, e.g. deadline = 2017-01-20T12:00:00-05:00",
               key="campaign.deadline", line=line)
         return None
+    if not limits.MIN_YEAR <= value.year <= limits.MAX_YEAR:
+        c.add(f"the year {value.year} is out of range; a deadline is between {limits.MIN_YEAR} "
+              f"and {limits.MAX_YEAR}, e.g. deadline = 2027-03-15T23:59:00-04:00",
+              key="campaign.deadline", line=line)
+        return None
     if value.tzinfo is None:
         if tz is None:
             return None
         value = value.replace(tzinfo=tz)
     deadline: datetime = value.astimezone(UTC)
     if now is not None and deadline <= now:
-        shown = deadline.astimezone(tz or UTC)
-        c.add(f"{shown:%Y-%m-%d %H:%M %Z} is in the past; a campaign can only be planned "
+        local = deadline.astimezone(tz or UTC)
+        c.add(f"{local:%Y-%m-%d %H:%M %Z} is in the past; a campaign can only be planned "
               "before its deadline (use `tminus rehearse` to replay an old one)",
               key="campaign.deadline", line=line)
     return deadline
@@ -247,11 +303,28 @@ def _hashtags(value: Any, c: _Collector) -> list[str]:
         return []
     out = []
     for h in value:
-        if not re.fullmatch(r"#\w+", h):
-            c.add(f"{h!r} is not a hashtag; write it with # and no spaces, e.g. \"#HereToStay\"",
+        if not re.fullmatch(r"#\w{1,139}", h):
+            c.add(f"{shown(h)} is not a hashtag; write it with # and no spaces, e.g. \"#HereToStay\"",
                   key="campaign.hashtags", line=c.line_of(r"^\s*hashtags\s*="))
         out.append(h)
     return out
+
+
+def _language(value: Any, key: str, c: _Collector, line: int | None) -> str | None:
+    """A BCP 47 language tag ("en", "es", "pt-BR"), checked with `langcodes` against the
+    IANA subtag registry it ships: what Bluesky takes, and Mastodon's ISO 639 codes."""
+    if value is None:
+        return None
+    ok = False
+    if isinstance(value, str) and len(value) <= 35:
+        import langcodes
+        with contextlib.suppress(Exception):   # it raises on tags it cannot even parse
+            ok = bool(langcodes.tag_is_valid(value))
+    if not ok:
+        c.add(f"{shown(value)} is not a language tag; write a code like \"en\", \"es\" or "
+              "\"pt-BR\"", key=key, line=line)
+        return None
+    return str(value)
 
 
 def _expires(value: Any, key: str, default: timedelta, c: _Collector,
@@ -272,10 +345,11 @@ def _accounts(value: Any, c: _Collector) -> dict[str, AccountSpec]:
         return {}
     out: dict[str, AccountSpec] = {}
     for name, spec in value.items():
-        where = f"accounts.{name}"
+        where = f"accounts.{shown_name(name)}"
         line = c.line_of(rf"^\s*\[accounts\.{re.escape(name)}\]")
-        if not _NAME.match(name):
-            c.add("account names are letters, digits, - and _", key=where, line=line)
+        if not _NAME.fullmatch(name):
+            c.add("account names are letters, digits, - and _ (at most 63)", key=where, line=line)
+            continue
         if not isinstance(spec, dict):
             c.add("must be a table with platform and credentials", key=where, line=line)
             continue
@@ -286,7 +360,7 @@ def _accounts(value: Any, c: _Collector) -> dict[str, AccountSpec]:
                   line=line)
             continue
         creds = spec.get("credentials", "" if platform == "dryrun" else None)
-        if platform != "dryrun" and (not isinstance(creds, str) or not _PREFIX.match(creds)):
+        if platform != "dryrun" and (not isinstance(creds, str) or not _PREFIX.fullmatch(creds)):
             c.add("credentials must be an upper-case env prefix like \"ORG_X\" "
                   "(tminus then reads TMINUS_ORG_X_* from the environment or .env)",
                   key=f"{where}.credentials", line=line)
@@ -302,8 +376,9 @@ def _accounts(value: Any, c: _Collector) -> dict[str, AccountSpec]:
         if vis is not None and vis not in VISIBILITIES:
             c.add(f"visibility must be one of {', '.join(VISIBILITIES)}",
                   key=f"{where}.visibility", line=line)
+        language = _language(spec.get("language"), f"{where}.language", c, line)
         out[name] = AccountSpec(name=name, platform=platform, credentials=str(creds or ""),
-                                tier=str(tier), budget=budget, language=spec.get("language"),
+                                tier=str(tier), budget=budget, language=language,
                                 visibility=vis)
     return out
 
@@ -342,9 +417,9 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
             c.add("must be a table", key=f"posts[{i}]", line=line)
             continue
         key = spec.get("key")
-        where = f"posts.{key}" if isinstance(key, str) else f"posts[{i}]"
+        where = f"posts.{key}" if isinstance(key, str) and _NAME.fullmatch(key) else f"posts[{i}]"
         c.unknown(spec, _POST_KEYS, where, line)
-        if not isinstance(key, str) or not _NAME.match(key):
+        if not isinstance(key, str) or not _NAME.fullmatch(key):
             c.add("every post needs a stable key: letters, digits, - and _ (e.g. \"daily-countdown\")",
                   key=f"{where}.key", line=line)
             continue
@@ -355,17 +430,20 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
         if (template is None) == (text is None):
             c.add("give exactly one of `template` (a file in the campaign folder) or `text`",
                   key=where, line=line)
-        if template is not None and (not isinstance(template, str)
-                                     or not (folder / template).is_file()):
-            c.add(f"template file {template!r} not found in {folder}", key=f"{where}.template",
-                  line=line)
+        if template is not None:
+            try:
+                inside(folder, template, what="template file")
+            except PathProblem as e:
+                c.add(str(e), key=f"{where}.template", line=line)
         if text is not None and (not isinstance(text, str) or not text.strip()):
             c.add("text must be a non-empty string", key=f"{where}.text", line=line)
+        elif isinstance(text, str):
+            c.text(text, f"{where}.text", line)
         names = spec.get("accounts")
         if isinstance(names, str):
             names = [names]
-        if not isinstance(names, list) or not names:
-            c.add("list the accounts that send it, e.g. accounts = [\"org_x\"]",
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            c.add("list the names of the accounts that send it, e.g. accounts = [\"org_x\"]",
                   key=f"{where}.accounts", line=line)
             names = []
         for n in names:
@@ -373,7 +451,7 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
                 near = difflib.get_close_matches(str(n), sorted(accounts), n=1)
                 hint = (f"did you mean {near[0]!r}?" if near
                         else f"declared: {', '.join(sorted(accounts)) or 'none'}")
-                c.add(f"unknown account {n!r}; {hint}", key=f"{where}.accounts", line=line)
+                c.add(f"unknown account {shown(n)}; {hint}", key=f"{where}.accounts", line=line)
         if "schedule" not in spec:
             c.add("when does it go out? e.g. schedule = { at = \"T-3h\" }",
                   key=f"{where}.schedule", line=line)
@@ -381,6 +459,14 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
         if not isinstance(pvars, dict):
             c.add("must be a table of values", key=f"{where}.vars", line=line)
             pvars = {}
+        c.values(pvars, f"{where}.vars", line)
+        warning = spec.get("content_warning")
+        if warning is not None and (not isinstance(warning, str) or not warning.strip()):
+            c.add("write the content warning as text, e.g. content_warning = \"politics\"",
+                  key=f"{where}.content_warning", line=line)
+            warning = None
+        elif warning is not None and not c.text(warning, f"{where}.content_warning", line):
+            warning = None
         vis = spec.get("visibility")
         if vis is not None and vis not in VISIBILITIES:
             c.add(f"visibility must be one of {', '.join(VISIBILITIES)}",
@@ -391,13 +477,15 @@ def _posts(value: Any, accounts: dict[str, AccountSpec], default_expires: timede
             c.add("write a thread as a list of texts, each a reply to the one before: "
                   "thread = [\"second post\", \"third post\"]", key=f"{where}.thread", line=line)
             thread = []
+        for n, part in enumerate(thread):
+            c.text(part, f"{where}.thread[{n}]", line)
         out.append(PostSpec(
             key=key, accounts=tuple(str(n) for n in names), schedule=spec.get("schedule"),
             template=template if isinstance(template, str) else None,
             text=text if isinstance(text, str) else None,
             expires=_expires(spec.get("expires"), f"{where}.expires", default_expires, c, line),
-            vars=dict(pvars), language=spec.get("language"), visibility=vis,
-            content_warning=spec.get("content_warning"), media=media,
+            vars=dict(pvars), language=_language(spec.get("language"), f"{where}.language", c, line),
+            visibility=vis, content_warning=warning, media=media,
             thread=tuple(thread), line=line))
     return out
 
@@ -416,11 +504,15 @@ def _media(value: Any, key: str, folder: Path, c: _Collector,
         c.unknown(item, _MEDIA_KEYS, key, line)
         alt = item.get("alt")
         if not isinstance(alt, str) or not alt.strip():
-            c.add(f"image {item['path']!r} needs alt text (alt = \"...\") for people using "
+            c.add(f"image {shown(item['path'])} needs alt text (alt = \"...\") for people using "
                   "screen readers", key=key, line=line)
             continue
-        if not (folder / item["path"]).is_file():
-            c.add(f"image {item['path']!r} not found in {folder}", key=key, line=line)
+        if not c.text(alt, f"{key}.alt", line):
+            continue
+        try:
+            inside(folder, item["path"], what="image")
+        except PathProblem as e:
+            c.add(str(e), key=key, line=line)
             continue
         out.append(MediaSpec(path=str(folder / item["path"]), alt=alt))
     return tuple(out)

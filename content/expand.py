@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from content.campaign import Campaign, MediaSpec, PostSpec
+from content.chars import forbidden_character
 from content.errors import CampaignError
+from content.limits import MAX_POSTS_PER_CAMPAIGN
 from content.render import Renderer, base_context, post_context, time_context
 from content.rules import LengthCheck, check_length
 from content.schedule import ScheduleError, expand
@@ -83,6 +85,7 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
     tags = [h.lower() for h in campaign.hashtags]
     bases: dict[tuple[str, str], dict[str, Any]] = {}
     times: dict[datetime, dict[str, Any]] = {}
+    total = 0
     for spec in campaign.posts:
         where = f"posts.{spec.key}"
         try:
@@ -91,6 +94,13 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
             result.errors.append(CampaignError(str(e), file=file, key=f"{where}.schedule",
                                                line=spec.line))
             continue
+        total += len(fires) * len(spec.accounts) * (1 + len(spec.thread))
+        if total > MAX_POSTS_PER_CAMPAIGN:
+            result.errors.append(CampaignError(
+                f"the campaign expands to more than {MAX_POSTS_PER_CAMPAIGN:,} posts by here; "
+                "narrow the schedules (`from`, `until`, the cron expression)",
+                file=file, key=f"{where}.schedule", line=spec.line))
+            break
         if not fires:
             result.warnings.append(f"{file} [{where}]: the schedule expands to no time before "
                                    "the deadline")
@@ -165,6 +175,7 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
             within = f" (line {e.line} of the text)" if e.line else ""
             raise CampaignError(e.message + within, file=file,
                                 key=f"posts.{spec.key}.{field}", line=spec.line) from None
+    _check_text(text, spec, source, account_name, due, campaign, file)
     check = check_length(account.platform, text, limit=limits.get(account_name),
                          spoiler_text=spec.content_warning or "")
     warnings = [dst_warning] if dst_warning else []
@@ -178,6 +189,22 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
         text=text, length=check, language=language,
         visibility=spec.visibility or account.visibility,
         content_warning=spec.content_warning, media=spec.media, warnings=tuple(warnings))
+
+
+def _check_text(text: str, spec: PostSpec, source: tuple[str, str] | None, account: str,
+                due: datetime, campaign: Campaign, file: str) -> None:
+    """A rendered text that is empty or holds a character the approver cannot see (it
+    can come from a var as well as from the template) is an error naming the post."""
+    field = source[0] if source else "template" if spec.template else "text"
+    at = f"{account} at {due.astimezone(campaign.timezone):%Y-%m-%d %H:%M}"
+    where = f" ({spec.template})" if spec.template and source is None else ""
+    if not text.strip():
+        raise CampaignError(f"the text{where} comes out empty for {at}; every post needs "
+                            "some text", file=file, key=f"posts.{spec.key}.{field}", line=spec.line)
+    problem = forbidden_character(text)
+    if problem:
+        raise CampaignError(f"the text{where} for {at} {problem}", file=file,
+                            key=f"posts.{spec.key}.{field}", line=spec.line)
 
 
 def duplicate_key(text: str) -> str:

@@ -1,12 +1,13 @@
 """Rendering post text: one sandboxed Jinja2 environment per campaign.
 
-`ImmutableSandboxedEnvironment` stops templates reaching Python internals
-(`{{ ''.__class__.__mro__ }}`) or mutating values; `StrictUndefined` turns a misspelt
-variable into an error instead of an empty string. Posts are plain text, so nothing is
-autoescaped here; the HTML preview escapes on its own.
+The environment (`content/sandbox.py`) stops templates reaching Python internals
+(`{{ ''.__class__.__mro__ }}`) or mutating values, reads templates from the campaign
+folder only, and bounds what one post's rendering may cost; `StrictUndefined` turns a
+misspelt variable into an error instead of an empty string. Posts are plain text, so
+nothing is autoescaped here; the HTML preview escapes on its own.
 
 A template error becomes a `CampaignError` naming the template, the line and the
-variable or construct at fault.
+variable, construct or bound at fault.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 
 import jinja2
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from content.budget import TemplateLimit
 from content.countdown import countdown_context, time_left
 from content.errors import CampaignError
+from content.sandbox import BoundedEnvironment
 
 
 def _plural(n: int, singular: str, plural: str | None = None) -> str:
@@ -35,19 +37,16 @@ class Renderer:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.env = ImmutableSandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(str(folder)),
+        self.env = BoundedEnvironment(
+            folder,
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters["plural"] = _plural
+        self.env.add_filter("plural", _plural)
         self._cache: dict[str, jinja2.Template] = {}
-
-    def _render(self, tpl: jinja2.Template, context: dict[str, Any]) -> str:
-        return _shared_render(self.env, tpl, context)
 
     def _template(self, name: str, source: str | None) -> jinja2.Template:
         cache_key = name if source is None else f"{name}\0{source}"
@@ -55,12 +54,12 @@ class Renderer:
         if tpl is None:
             try:
                 tpl = self.env.get_template(name) if source is None else self.env.from_string(source)
-            except jinja2.TemplateSyntaxError as e:
-                raise CampaignError(f"template syntax error: {e.message}", file=name,
+            except TemplateLimit as e:
+                raise CampaignError(f"template refused: {e.message}", file=e.name or name,
                                     line=e.lineno) from None
-            except UnicodeDecodeError as e:
-                raise CampaignError(f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at position "
-                                    f"{e.start}); save it as UTF-8", file=name) from None
+            except jinja2.TemplateSyntaxError as e:
+                raise CampaignError(f"template syntax error: {e.message}",
+                                    file=e.name or name, line=e.lineno) from None
             except jinja2.TemplateNotFound as e:
                 raise CampaignError(f"template {e.name!r} not found in {self.folder}",
                                     file=name) from None
@@ -71,7 +70,10 @@ class Renderer:
         """Render template file `name` (or `source`, shown to the user as `name`)."""
         tpl = self._template(name, source)
         try:
-            text = self._render(tpl, context)
+            text = self.env.render(tpl, context)
+        except TemplateLimit as e:
+            raise CampaignError(f"template refused: {e.message}", file=name,
+                                line=_template_line(tpl, sys.exc_info()[2])) from None
         except jinja2.UndefinedError as e:
             raise CampaignError(f"undefined variable: {_undefined_name(e)}; define it in [vars] "
                                 "or the post's vars, or check the spelling",
@@ -86,19 +88,6 @@ class Renderer:
             raise CampaignError(f"template error: {type(e).__name__}: {e}", file=name,
                                 line=_template_line(tpl, sys.exc_info()[2])) from None
         return _tidy(text)
-
-
-def _shared_render(env: jinja2.Environment, tpl: jinja2.Template,
-                   context: dict[str, Any]) -> str:
-    """`tpl.render(context)` without copying the context into a new chain of dicts per
-    call (planning renders 100,000 posts); errors still get template line numbers."""
-    for k, v in env.globals.items():
-        context.setdefault(k, v)
-    try:
-        return env.concat(tpl.root_render_func(tpl.new_context(context, shared=True)))
-    except Exception:
-        env.handle_exception()  # re-raises, with frames pointing at template lines
-        raise
 
 
 def _undefined_name(e: jinja2.UndefinedError) -> str:

@@ -30,15 +30,14 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
+from content.limits import MAX_DURATION, MAX_DURATION_DIGITS, MAX_FIRES_PER_SCHEDULE, MAX_YEAR, MIN_YEAR
+
 _REL = re.compile(
     r"^T\s*(?P<sign>[-+])\s*(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$"
 )
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
 _CLOCK = re.compile(r"^(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)$")
-
-# A range expansion larger than this is almost surely a typo (cron every minute for a
-# month); the planner refuses it rather than filling the queue.
-MAX_FIRES_PER_SCHEDULE = 10_000
+_TEN_YEARS = f"{MAX_DURATION.days}d"
 
 
 class ScheduleError(ValueError):
@@ -57,17 +56,32 @@ def parse_duration(value: str) -> timedelta:
     """`"3h"`, `"1d12h"`, `"90m"`, `"45s"` -> timedelta (must be > 0)."""
     m = _DURATION.match(value.strip()) if isinstance(value, str) else None
     if not m or not any(m.groupdict().values()):
-        raise ScheduleError(f"{value!r} is not a duration; write e.g. \"3h\", \"1d12h\", \"90m\"")
-    delta = _delta(m)
+        raise ScheduleError(f"{_shown(value)} is not a duration; write e.g. \"3h\", \"1d12h\", \"90m\"")
+    delta = _delta(m, value)
     if delta <= timedelta(0):
         raise ScheduleError(f"{value!r} is zero; a duration must be longer than that")
     return delta
 
 
-def _delta(m: re.Match[str]) -> timedelta:
-    g = {k: int(v) for k, v in m.groupdict().items() if k in "dhms" and v}
-    return timedelta(days=g.get("d", 0), hours=g.get("h", 0), minutes=g.get("m", 0),
-                     seconds=g.get("s", 0))
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}… ({len(text):,} characters)"
+
+
+def _delta(m: re.Match[str], value: str) -> timedelta:
+    """The duration matched, if it is at most MAX_DURATION (ten years): a longer one is a
+    typo, and "999999999d" would overflow every date it is added to."""
+    digits = {k: v for k, v in m.groupdict().items() if k in "dhms" and v}
+    if any(len(v) > MAX_DURATION_DIGITS for v in digits.values()):
+        raise ScheduleError(f"{_shown(value)} is longer than {_TEN_YEARS} (ten years); "
+                            "write e.g. \"4d\", \"3h30m\"")
+    g = {k: int(v) for k, v in digits.items()}
+    delta = timedelta(days=g.get("d", 0), hours=g.get("h", 0), minutes=g.get("m", 0),
+                      seconds=g.get("s", 0))
+    if delta > MAX_DURATION:
+        raise ScheduleError(f"{_shown(value)} is longer than {_TEN_YEARS} (ten years); "
+                            "write e.g. \"4d\", \"3h30m\"")
+    return delta
 
 
 def parse_relative(value: str) -> timedelta | None:
@@ -78,7 +92,7 @@ def parse_relative(value: str) -> timedelta | None:
     m = _REL.match(v)
     if not m or not any(m.group(k) for k in "dhms"):
         return None
-    delta = _delta(m)
+    delta = _delta(m, value)
     return -delta if m.group("sign") == "-" else delta
 
 
@@ -99,15 +113,25 @@ def localize(naive: datetime, tz: ZoneInfo) -> Fire:
 
 
 def parse_instant(value: Any, *, deadline: datetime, tz: ZoneInfo) -> Fire:
-    """A relative spec, an aware or naive datetime (TOML or ISO string) -> a Fire."""
+    """A relative spec, an aware or naive datetime (TOML or ISO string) -> a Fire, at most
+    ten years (MAX_DURATION) from the deadline."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return localize(value, tz)
-        return Fire(value.astimezone(UTC))
+        if not MIN_YEAR - 10 <= value.year <= MAX_YEAR + 10:
+            raise ScheduleError(f"{value.isoformat()} is more than {_TEN_YEARS} (ten years) "
+                                "from the deadline")
+        fire = localize(value, tz) if value.tzinfo is None else Fire(value.astimezone(UTC))
+        if abs(fire.at - deadline) > MAX_DURATION:
+            raise ScheduleError(f"{value.isoformat()} is more than {_TEN_YEARS} (ten years) "
+                                "from the deadline")
+        return fire
     if isinstance(value, date):
         raise ScheduleError(f"{value} is a date without a time; write e.g. {value}T09:00:00")
+    if isinstance(value, time):
+        raise ScheduleError(f"{value:%H:%M} is a time of day without a date; write at = \"T-3h\", "
+                            "a date-time like 2017-01-19T09:00:00, or daily = "
+                            f"\"{value:%H:%M}\" with from = \"T-4d\" for every day")
     if not isinstance(value, str):
-        raise ScheduleError(f"{value!r} is not a time; write \"T-4d\", \"T-3h30m\" or an "
+        raise ScheduleError(f"{_shown(value)} is not a time; write \"T-4d\", \"T-3h30m\" or an "
                             "ISO date-time like 2017-01-19T09:00:00-05:00")
     rel = parse_relative(value)
     if rel is not None:
@@ -115,7 +139,7 @@ def parse_instant(value: Any, *, deadline: datetime, tz: ZoneInfo) -> Fire:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ScheduleError(f"{value!r} is not a time; write \"T-4d\", \"T-3h30m\" or an "
+        raise ScheduleError(f"{_shown(value)} is not a time; write \"T-4d\", \"T-3h30m\" or an "
                             "ISO date-time like 2017-01-19T09:00:00-05:00") from None
     return parse_instant(parsed, deadline=deadline, tz=tz)
 
@@ -125,7 +149,7 @@ def _clock(value: Any) -> time:
         return value.replace(tzinfo=None)
     m = _CLOCK.match(value.strip()) if isinstance(value, str) else None
     if not m:
-        raise ScheduleError(f"{value!r} is not a time of day; write \"HH:MM\" like \"09:00\"")
+        raise ScheduleError(f"{_shown(value)} is not a time of day; write \"HH:MM\" like \"09:00\"")
     return time(int(m.group("h")), int(m.group("m")))
 
 
@@ -216,19 +240,28 @@ def _standard_weekdays(expr: str) -> str:
     both read the same way ("1-5" -> "mon,tue,wed,thu,fri", "*/2" -> "sun,tue,thu,sat")."""
     fields = expr.split()
     if len(fields) != 5:
-        return expr  # from_crontab reports the error
+        raise ScheduleError(f"{_shown(expr)} is not a valid cron expression: it has "
+                            f"{len(fields)} field(s), not 5 (minute hour day month weekday, "
+                            "e.g. \"0 12 * * mon-fri\")")
     items = []
     for item in fields[4].split(","):
         m = re.fullmatch(r"(\*|\d+)(?:-(\d+))?(?:/(\d+))?", item)
         if not m or (m.group(1) == "*" and not m.group(3)):
             items.append(item)   # names, or a plain "*": the same in both
             continue
+        if any(g and len(g) > 2 for g in m.groups()):
+            raise ScheduleError(f"day of week {_shown(item)} in {_shown(expr)}: use 0-7 (0 and 7 "
+                                "are Sunday) or names like mon-fri")
         first = 0 if m.group(1) == "*" else int(m.group(1))
         last = int(m.group(2)) if m.group(2) else (6 if m.group(1) == "*" or m.group(3) else first)
         step = int(m.group(3) or 1)
         if first > 7 or last > 7 or step < 1:
             raise ScheduleError(f"day of week {item!r} in {expr!r}: use 0-7 (0 and 7 are "
                                 "Sunday) or names like mon-fri")
+        if last < first:
+            raise ScheduleError(f"day of week {item!r} in {expr!r} runs backwards; write the "
+                                f"smaller day first ({last}-{first}) or list the days, e.g. "
+                                "fri,sat,sun,mon")
         items.extend(_WEEKDAYS[n] for n in range(first, last + 1, step))
     fields[4] = ",".join(dict.fromkeys(items))
     return " ".join(fields)
@@ -236,14 +269,15 @@ def _standard_weekdays(expr: str) -> str:
 
 def _cron(expr: Any, start: datetime, end: datetime, deadline: datetime,
           tz: ZoneInfo) -> list[Fire]:
-    if not isinstance(expr, str):
-        raise ScheduleError(f"{expr!r} is not a cron expression; write e.g. \"0 9 * * *\"")
+    if not isinstance(expr, str) or len(expr) > 200:
+        raise ScheduleError(f"{_shown(expr)} is not a cron expression; write e.g. \"0 9 * * *\"")
     # CronTrigger walks wall-clock time in UTC (which has no DST), so every local time
     # the expression names comes out once; our own DST rule then places it.
+    standard = _standard_weekdays(expr)
     try:
-        trigger = CronTrigger.from_crontab(_standard_weekdays(expr), timezone=UTC)
-    except ValueError as e:
-        raise ScheduleError(f"{expr!r} is not a valid cron expression ({e})") from None
+        trigger = CronTrigger.from_crontab(standard, timezone=UTC)
+    except (ValueError, OverflowError) as e:
+        raise ScheduleError(f"{_shown(expr)} is not a valid cron expression ({e})") from None
     wall = start.astimezone(tz).replace(tzinfo=None) - timedelta(hours=3)
     wall_end = end.astimezone(tz).replace(tzinfo=None) + timedelta(hours=3)
     cursor = wall.replace(tzinfo=UTC)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -26,8 +25,9 @@ from typer.core import TyperGroup
 
 from content.countdown import duration
 from content.errors import CampaignErrors, FieldError, TminusError
+from content.paths import is_folder
 from content.rules import check_all
-from scheduler import defaults, service
+from scheduler import cliargs, defaults, logs, service
 from scheduler.clock import SystemClock
 from scheduler.settings import Settings
 
@@ -42,6 +42,11 @@ app.add_typer(accounts_app, name="accounts")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+# Post ids are 64-bit signed integers in both databases; a larger one is a typo.
+MAX_ID = 2**63 - 1
+# Usage mistakes are click's exceptions; typer ≥ 0.20 carries its own copy of click, so
+# they are taken from wherever typer's BadParameter lives.
+_usage = sys.modules[typer.BadParameter.__module__]
 
 
 def _settings() -> Settings:
@@ -66,7 +71,11 @@ def _as_of(value: str | None) -> datetime | None:
                          "2017-01-16T09:00:00-05:00") from None
     if parsed.tzinfo is None:
         raise FieldError("as-of", "needs a UTC offset, e.g. 2017-01-16T09:00:00-05:00")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:   # year 1 at +14:00 is before any date Python can hold
+        raise FieldError("as-of", f"{value!r} is out of range; write an instant like "
+                         "2017-01-16T09:00:00-05:00") from None
 
 
 def _utc(at: datetime, seconds: bool = True) -> str:
@@ -137,15 +146,19 @@ def preview(campaign: Annotated[str | None, typer.Argument(
         raise FieldError("format", f"{format!r}: choose table, json or html")
     if format == "table" and output:
         raise FieldError("output", "works with --format json or html")
-    folder = campaign is not None and Path(campaign).is_dir()
+    folder = campaign is not None and is_folder(campaign)
     timelines = service.preview(None if folder else _engine(), campaign, as_of=_as_of(as_of))
     if format == "table":
         pv.render_table(timelines, Console(width=max(out.width, 120)))
         return
     text = pv.render_json(timelines) if format == "json" else pv.render_html(timelines, _now())
     if output:
-        output.write_text(text, encoding="utf-8")
-        out.print(f"wrote {output}")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise FieldError("output", f"{str(output)!r}: {e.strerror or type(e).__name__}; give "
+                             "a file in an existing folder, e.g. -o preview.html") from None
+        out.print(f"wrote {escape(str(output))}")
     else:
         sys.stdout.write(text + "\n")
 
@@ -154,7 +167,7 @@ def preview(campaign: Annotated[str | None, typer.Argument(
 def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             by: Annotated[str, typer.Option("--by", help="who approves (recorded)")],
             post: Annotated[list[int] | None, typer.Option(
-                "--post", help="approve only these post ids")] = None
+                "--post", help="approve only these post ids", min=1, max=MAX_ID)] = None
             ) -> None:
     """Approve drafts: they are queued to go out at their time."""
     r = service.approve(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
@@ -166,7 +179,7 @@ def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
 def cancel(campaign: Annotated[str | None, typer.Argument(
                help="campaign slug (cancels all its pending posts)")] = None,
            post: Annotated[list[int] | None, typer.Option(
-               "--post", help="cancel only these post ids")] = None,
+               "--post", help="cancel only these post ids", min=1, max=MAX_ID)] = None,
            by: Annotated[str, typer.Option("--by", help="who cancels (recorded)")] = "cli") -> None:
     """Cancel pending posts (draft, queued or review)."""
     r = service.cancel(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
@@ -255,12 +268,12 @@ def status() -> None:
 
 
 @app.command()
-def log(post: Annotated[int, typer.Argument(help="post id")]) -> None:
+def log(post: Annotated[int, typer.Argument(help="post id", min=1, max=MAX_ID)]) -> None:
     """Every event of one post: its audit trail."""
     r = service.post_log(_engine(), post)
     p = r.post
     out.print(f"post {p.id}: {p.state}, due {_utc(p.due_at)}, attempt {r.attempt}"
-              + (f", {p.remote_url}" if p.remote_url else ""))
+              + (f", {escape(p.remote_url)}" if p.remote_url else ""))
     out.print(escape(p.text))
     for e in r.events:
         out.print(f"  {e.at:%Y-%m-%d %H:%M:%S} {e.from_state or '-':>9} → {e.to_state:<9} "
@@ -268,7 +281,7 @@ def log(post: Annotated[int, typer.Argument(help="post id")]) -> None:
 
 
 @app.command()
-def review(post: Annotated[int, typer.Argument(help="post id in review")],
+def review(post: Annotated[int, typer.Argument(help="post id in review", min=1, max=MAX_ID)],
            published: Annotated[str | None, typer.Option(
                "--published", help="it did go out: its URL")] = None,
            requeue: Annotated[bool, typer.Option("--requeue", help="it did not go out: send it")] = False,
@@ -292,23 +305,16 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
             "--dry-run", help="send every post through the dry-run adapter")] = False) -> None:
     """The daemon: publishes approved posts at their time until stopped (SIGTERM/Ctrl-C)."""
     settings = _settings()
-    _logging(settings)
+    logs.configure(settings)
     w = service.worker(_engine(settings), settings, dry_run=dry_run)
     if w.publishers.dry_run:
-        out.print(f"dry run: posts go to {settings.dryrun_outbox}, nothing leaves this machine")
+        out.print(f"dry run: posts go to {escape(str(settings.dryrun_outbox))}, nothing leaves this machine")
     if once:
         r = service.run_once(w)
         out.print(f"sent {r.sent}, expired {r.expired}, failed {r.failed}, retrying {r.retried}, "
                   f"unknown {r.unknown}")
         return
     service.run_daemon(w)
-
-
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=getattr(logging, settings.log_level, logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("apscheduler", "httpx", "urllib3", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @app.command()
@@ -337,12 +343,12 @@ def demo(seconds: Annotated[int, typer.Option(help="how far away the demo deadli
     """Write a one-minute demo campaign, plan and approve it, and run the daemon in
     dry-run mode until its deadline: countdown posts go out as you watch."""
     settings = _settings()
-    _logging(settings)
+    logs.configure(settings)
 
     def ready(d: service.DemoReady) -> None:
-        out.print(f"demo campaign written to {d.folder}/ — {d.posts} posts, deadline in {seconds} s "
-                  f"({d.deadline:%H:%M:%S} UTC); sending through the dry-run adapter to "
-                  f"{d.outbox}\n")
+        out.print(f"demo campaign written to {escape(str(d.folder))}/ — {d.posts} posts, deadline "
+                  f"in {seconds} s ({d.deadline:%H:%M:%S} UTC); sending through the dry-run adapter to "
+                  f"{escape(str(d.outbox))}\n")
 
     sent = service.demo(settings, folder=folder, seconds=seconds, now=_now(), on_ready=ready)
     db = f"TMINUS_DATABASE_URL={service.demo_database(folder)}"
@@ -466,11 +472,25 @@ def toolkit_serve(site: Annotated[Path, typer.Argument(help="a folder written by
 def main() -> None:
     load_dotenv(Path.cwd() / ".env")
     try:
-        # standalone: typer reports usage mistakes itself (one message, exit 2)
-        app()
+        args = cliargs.normalize(sys.argv[1:])
+        # not standalone: a usage mistake comes back here, to be said on one line
+        code = app(args=args, prog_name="tminus", standalone_mode=False)
+    except _usage.ClickException as e:
+        if type(e).__name__ == "NoArgsIsHelpError":
+            e.show()               # `tminus` alone: the help
+            sys.exit(2)
+        ctx = getattr(e, "ctx", None)
+        where = ctx.command_path if ctx is not None else "tminus"
+        err.print(f"[red]error:[/] {escape(where)}: {escape(e.format_message())} "
+                  f"(see `{escape(where)} --help`)", soft_wrap=True)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err.print("[red]aborted[/]")
+        sys.exit(1)
     except TminusError as e:
-        err.print(f"[red]error:[/] {escape(str(e))}")
+        err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)   # one line, however long
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

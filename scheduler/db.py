@@ -9,10 +9,16 @@ platform request.
 The schema belongs to Alembic (`scheduler/migrations`). A brand-new database is
 brought to head by any command; an existing one that is behind must be upgraded with
 `tminus db upgrade` (the daemon refuses to start on it).
+
+The database holds saved platform sessions (Bluesky's access and refresh tokens), so
+a SQLite file tminus creates is readable by its owner only (0600; SQLite gives its
+-wal and -shm files the same mode), and engines hide bound parameters in their error
+messages, which would otherwise print post texts and tokens.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -39,15 +45,34 @@ def make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
         if url.startswith("sqlite"):
-            engine = sa.create_engine(url, connect_args={"check_same_thread": False,
-                                                          "timeout": defaults.SQLITE_BUSY_TIMEOUT_MS / 1000})
+            engine = sa.create_engine(url, hide_parameters=True,
+                                      connect_args={"check_same_thread": False,
+                                                    "timeout": defaults.SQLITE_BUSY_TIMEOUT_MS / 1000})
+            _create_private(engine.url.database, engine.url.query)
             _tune_sqlite(engine)
         else:
-            engine = sa.create_engine(url, pool_pre_ping=True)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as e:
+            engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as e:
+        # (SQLAlchemy's messages name the driver, never the URL and its password)
         raise TminusError(f"TMINUS_DATABASE_URL is not a usable database URL ({e}); "
                           "use sqlite:///tminus.db or postgresql+psycopg://user@host/db") from None
     return engine
+
+
+def _create_private(database: str | None, query: Any) -> None:
+    """Create a new SQLite database file readable by its owner only. (An existing file
+    keeps the mode it has: its owner may have chosen it.)"""
+    if not database or database == ":memory:" or database.startswith("file:") \
+            or query.get("mode") == "memory":
+        return
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as e:
+        raise TminusError(f"TMINUS_DATABASE_URL: cannot create {database!r} "
+                          f"({e.strerror}); check the folder exists and is writable") from None
+    os.close(fd)
 
 
 def _tune_sqlite(engine: Engine) -> None:

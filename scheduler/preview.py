@@ -16,12 +16,14 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from content.campaign import Campaign as CampaignSpec
+from content.chars import visible
 from content.countdown import t_minus
 from content.expand import Expansion
 from scheduler.db import session
@@ -98,15 +100,16 @@ def from_expansion(campaign: CampaignSpec, expansion: Expansion) -> Timeline:
 
 def render_table(timelines: list[Timeline], console: Console) -> None:
     for t in timelines:
-        table = Table(title=f"{t.title} — deadline {t.deadline_local}", show_lines=True,
-                      expand=True)
+        # the title is the user's text, not rich markup ("Vote [yes] on Prop 5", "[/]")
+        table = Table(title=f"{escape(visible(t.title))} — deadline {t.deadline_local}",
+                      show_lines=True, expand=True)
         for name, kw in (("id", {"justify": "right"}), ("when", {}), ("T-minus", {}),
                          ("account", {}), ("length", {"justify": "right"}), ("state", {}),
                          ("text", {"ratio": 3})):
             table.add_column(name, **kw)
         for r in t.rows:
             length = Text(f"{r.length}/{r.limit}", style="green" if r.ok else "bold red")
-            text = Text(r.text)
+            text = Text(visible(r.text))
             for w in r.warnings:
                 text.append(f"\n⚠ {w}", style="yellow")
             table.add_row(str(r.id or ""), r.due_local, r.t_minus, f"{r.account}\n({r.platform})",

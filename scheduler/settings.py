@@ -6,6 +6,7 @@ Every variable is documented in `.env.example`.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,13 @@ SETTINGS_VARS = {
     "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
     "TMINUS_TEST_CLOCK_OFFSET_FILE": "clock tests only: a file of seconds added to this host's clock",
 }
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# The largest value each number may have: beyond these a setting is a typo, and a
+# sleep of 1e308 s overflows the clock ("timeout value is too large").
+_MAXIMA = {"TMINUS_POLL_SECONDS": 3600, "TMINUS_LEASE_SECONDS": 86400,
+           "TMINUS_REQUEST_TIMEOUT": 3600, "TMINUS_MAX_ATTEMPTS": 1000,
+           "TMINUS_CONCURRENCY": 256}
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,9 @@ class Settings:
                               "a claimed post's lease has to outlast a request")
         if self.concurrency < 1:
             raise TminusError("TMINUS_CONCURRENCY must be a whole number ≥ 1")
+        if self.log_level not in LOG_LEVELS:
+            raise TminusError(f"TMINUS_LOG_LEVEL={self.log_level!r}: write one of "
+                              f"{', '.join(LOG_LEVELS)}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -73,7 +84,7 @@ class Settings:
             max_attempts=int(_number(env, "TMINUS_MAX_ATTEMPTS", defaults.MAX_ATTEMPTS)),
             concurrency=int(_number(env, "TMINUS_CONCURRENCY", defaults.CONCURRENCY)),
             dry_run=env.get("TMINUS_DRY_RUN", "0").strip().lower() in ("1", "true", "yes"),
-            log_level=(env.get("TMINUS_LOG_LEVEL") or "INFO").upper(),
+            log_level=(env.get("TMINUS_LOG_LEVEL") or "INFO").strip().upper(),
             crash_at=_crash_at(env.get("TMINUS_TEST_CRASH_AT")),
             clock_offset_file=(Path(env["TMINUS_TEST_CLOCK_OFFSET_FILE"])
                                if env.get("TMINUS_TEST_CLOCK_OFFSET_FILE") else None),
@@ -117,6 +128,10 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     if raw is None or raw.strip() == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise TminusError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value) or abs(value) > _MAXIMA[name]:
+        raise TminusError(f"{name}={raw!r} is out of range; at most {_MAXIMA[name]:,} "
+                          f"(default {default:g})")
+    return value

@@ -354,8 +354,11 @@ class BlueskyPublisher:
         if event in (SessionEvent.CREATE, SessionEvent.REFRESH):
             try:
                 self._store.save(session.export())
-            except Exception:  # the session still works in memory; the next process logs in
-                log.warning("bluesky %s: could not save the session", self._handle, exc_info=True)
+            except Exception as e:  # the session still works in memory; the next process logs in
+                # The class only: the message or traceback of a failed save can quote the
+                # session string, access and refresh tokens included.
+                log.warning("bluesky %s: could not save the session (%s)", self._handle,
+                            type(e).__name__)
 
     def _restorable(self, saved: str) -> bool:
         """Is `saved` a session string of this account that the SDK can use?"""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -64,7 +65,10 @@ class DryRunPublisher:
                 # success: a killed daemon cannot lose it, and find() sees it. (No
                 # fsync: that guards against power loss, and costs a burst seconds.)
                 if self._fh is None:
-                    self._fh = self.outbox.open("a", encoding="utf-8")
+                    # Created readable by its owner only, like the database: it holds
+                    # every post, approved or not, before any of them is public.
+                    fd = os.open(self.outbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                    self._fh = os.fdopen(fd, "a", encoding="utf-8")
                 self._fh.write(json.dumps(line, ensure_ascii=False) + "\n")
                 self._fh.flush()
         return receipt

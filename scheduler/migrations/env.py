@@ -15,7 +15,8 @@ def run() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
         from sqlalchemy import create_engine
-        engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///tminus.db")
+        engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///tminus.db",
+                               hide_parameters=True)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite")

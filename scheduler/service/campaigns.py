@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from content.paths import is_folder
 from scheduler import preview as pv
 from scheduler.planner import PlanReport, check, plan
 from scheduler.service.rehearsal import Report, rehearse
@@ -40,7 +41,7 @@ def preview(engine: Engine | None, target: str | None, *, as_of: datetime | None
     """The timeline of every post: of a campaign folder (`target` is a folder: not
     planned, nothing written; `as_of` checks it as if it were then), else of the planned
     campaign with that slug (all campaigns when None)."""
-    if target is not None and Path(target).is_dir():
+    if target is not None and is_folder(target):
         spec, expansion = check(Path(target), now=as_of)
         return [pv.from_expansion(spec, expansion)]
     assert engine is not None, "a planned campaign is previewed from the database"

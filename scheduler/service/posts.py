@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from content.campaign import DEFAULT_EXPIRES
+from content.chars import forbidden_character
 from content.errors import FieldError, TminusError
 from content.expand import duplicate_key, may_not_repeat
 from content.rules import check_length
@@ -124,6 +125,9 @@ def queue_post(engine: Engine, request: OneOff, *, now: datetime) -> Queued:
     request names who approves it."""
     by = _person(request.by) if request.by is not None else None
     text = request.text.strip()
+    problem = "is empty" if not text else forbidden_character(text)
+    if problem:   # the same character rules as a campaign's texts (content/chars.py)
+        raise TminusError(f"the post's text {problem}")
     with session(engine) as s:
         acc = s.exec(select(Account).where(Account.name == request.account)).first()
         if acc is None:
@@ -229,6 +233,9 @@ def review(engine: Engine, post_id: int, resolution: Resolution, *, by: str, now
     by = _person(by)
     if (resolution == Resolution.PUBLISHED) != bool(url and url.strip()):
         raise FieldError("published", "needs the URL of the post on the platform")
+    problem = forbidden_character(url) if url else None
+    if problem:
+        raise FieldError("published", f"URL {problem}")
     with session(engine) as s:
         p = s.get(Post, post_id)
         if p is None:

@@ -30,6 +30,7 @@ from scheduler.transitions import Seen, change
 
 DEMO_SLUG = "demo"
 DEMO_MIN_SECONDS = 20
+DEMO_MAX_SECONDS = 86400   # longer is a typo, and 99999999999999 s overflows a date
 
 
 def worker(engine: Engine, settings: Settings, *, dry_run: bool = False) -> Worker:
@@ -71,8 +72,9 @@ def demo(settings: Settings, *, folder: Path, seconds: int, now: datetime,
     """Write a demo campaign whose deadline is `seconds` away, plan and approve it in
     the demo's own database, and run the daemon through the dry-run adapter until the
     deadline has passed. Returns how many posts went out."""
-    if seconds < DEMO_MIN_SECONDS:
-        raise FieldError("seconds", f"must be at least {DEMO_MIN_SECONDS}")
+    if not DEMO_MIN_SECONDS <= seconds <= DEMO_MAX_SECONDS:
+        raise FieldError("seconds", f"must be between {DEMO_MIN_SECONDS} and {DEMO_MAX_SECONDS} "
+                         "(a day)")
     folder.mkdir(parents=True, exist_ok=True)
     settings = dataclasses.replace(settings, database_url=demo_database(folder))
     engine = open_database(settings)

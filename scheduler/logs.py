@@ -1,0 +1,95 @@
+"""Logging for the daemon and the demo: one line per record on stderr, and never a
+credential or a session token in it, at any level.
+
+Two layers, because either alone could miss something:
+
+- The HTTP and SDK libraries stay at WARNING even at `TMINUS_LOG_LEVEL=DEBUG`: their
+  debug output is request dumps, and oauthlib / requests_oauthlib / tweepy write the X
+  consumer key, access token and signed `Authorization` headers into it. tminus's own
+  loggers (`tminus.*`) do follow DEBUG.
+- Every formatted line (message, arguments and traceback alike) goes through
+  `redact()`: the value of every credential variable in the environment
+  (TMINUS_*_KEY, *_SECRET, *_TOKEN, *_PASSWORD, and the password in a database URL),
+  also percent-encoded, becomes `[redacted]`, and so does anything shaped like a
+  token: JWTs (Bluesky's session tokens), `Bearer ...`, OAuth parameters and
+  `Authorization` headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+from urllib.parse import quote, urlsplit
+
+from scheduler.settings import Settings
+
+# Kept at WARNING whatever the level: they log requests with their headers.
+QUIET = ("oauthlib", "requests_oauthlib", "tweepy", "urllib3", "requests", "httpx", "httpcore",
+         "hpack", "h2", "mastodon", "atproto", "atproto_client", "atproto_core",
+         "apscheduler", "alembic", "charset_normalizer")
+
+_SECRET_VAR = re.compile(r"^TMINUS_\w*(KEY|SECRET|TOKEN|PASSWORD)$")
+_MARK = "[redacted]"
+_SHAPES = [
+    # JWTs: header.payload.signature, each base64url (Bluesky access and refresh tokens)
+    (re.compile(r"eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*"), _MARK),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}"), rf"\1 {_MARK}"),
+    # OAuth 1.0a parameters, in headers (key="value"), queries (key=value) or
+    # percent-encoded in a signature base string (key%3Dvalue)
+    (re.compile(r"(?i)(?<![a-z_])(oauth_(?:consumer_key|token|signature|nonce|verifier)"
+                r"|access_?token|refresh_?(?:token|jwt)|access_?jwt|app_?password|password)"
+                r"(\"?\s*(?:=|:|%3D)\s*\"?'?)([^\"'&,\s}%]+)"), rf"\1\2{_MARK}"),
+    (re.compile(r"(?i)(['\"]?authorization['\"]?\s*[:=]\s*['\"]?)[^'\"\n]+"), rf"\1{_MARK}"),
+    # user:password@ in URLs
+    (re.compile(r"(://[^:/@\s]+:)[^@\s/]+@"), rf"\1{_MARK}@"),
+]
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every credential value tminus could be given, as it could appear in a log."""
+    values = {v.strip() for k, v in settings.env.items() if _SECRET_VAR.match(k) and v.strip()}
+    with_password = urlsplit(settings.database_url).password
+    if with_password:
+        values.add(with_password)
+    forms = {form for v in values if len(v) >= 4 for form in (v, quote(v, safe=""))}
+    return sorted(forms, key=len, reverse=True)   # longest first: no half-redacted value
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    for value in secrets:
+        text = text.replace(value, _MARK)
+    for pattern, replacement in _SHAPES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    def __init__(self, fmt: str, secrets: Iterable[str]) -> None:
+        super().__init__(fmt)
+        self.secrets = list(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
+
+
+class _TminusHandler(logging.StreamHandler[TextIO]):
+    """Ours, so configuring again replaces it and leaves other handlers alone."""
+
+
+def configure(settings: Settings, stream: TextIO | None = None) -> logging.Handler:
+    """Send log records to `stream` (stderr) at `settings.log_level`, redacted."""
+    level = getattr(logging, settings.log_level)
+    handler = _TminusHandler(stream or sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                            secret_values(settings)))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _TminusHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
+    return handler

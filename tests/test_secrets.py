@@ -1,0 +1,227 @@
+"""Secrets at rest and in logs: the files tminus creates are its owner's alone, database
+errors hide their parameters, and no log line, at any level and from any logger,
+carries a credential or a session token — checked by running the real adapters
+against the fake platforms at DEBUG with known secret values.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from jobs.adapters.base import MemorySessionStore
+from jobs.adapters.bluesky import BlueskyPublisher
+from jobs.adapters.dryrun import DryRunPublisher
+from jobs.adapters.mastodon import MastodonPublisher
+from jobs.adapters.x import XPublisher
+from jobs.outgoing import Outgoing
+from scheduler import logs
+from scheduler.db import make_engine, upgrade
+from scheduler.models import Account
+from scheduler.settings import Settings
+from tests.fakeplatform import FakePlatformServer
+from tests.fakeplatform import bluesky as fb
+from tests.fakeplatform import mastodon as fm
+from tests.fakeplatform import x as fx
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask, under which a plain open() makes files readable by everyone."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# -- files at rest ----------------------------------------------------------------------
+
+
+def test_a_new_sqlite_database_and_its_wal_are_owner_only(tmp_path: Path, umask_022: None) -> None:
+    db = tmp_path / "tminus.db"
+    engine = make_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    with Session(engine) as s:           # keep a connection open: -wal and -shm exist
+        s.add(Account(name="a", platform="dryrun", credentials="", tier="default",
+                      session="SESSION-STRING"))
+        s.commit()
+        files = [db, tmp_path / "tminus.db-wal", tmp_path / "tminus.db-shm"]
+        assert all(f.exists() for f in files)
+        assert {f.name: oct(mode(f)) for f in files} == {f.name: "0o600" for f in files}
+    engine.dispose()
+
+
+def test_an_existing_database_keeps_its_mode(tmp_path: Path, umask_022: None) -> None:
+    db = tmp_path / "shared.db"
+    db.touch(mode=0o640)
+    make_engine(f"sqlite:///{db}").dispose()
+    assert mode(db) == 0o640
+
+
+def test_the_dry_run_outbox_is_owner_only(tmp_path: Path, umask_022: None) -> None:
+    outbox = tmp_path / "out" / "outbox.jsonl"
+    DryRunPublisher(outbox).publish(Outgoing(
+        post_id=1, account="a", platform="dryrun", text="not yet public",
+        idempotency_key="k1", due_at=datetime.now(UTC)))
+    assert mode(outbox) == 0o600
+
+
+def test_database_errors_hide_their_parameters(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path}/t.db")
+    upgrade(engine)
+    row = {"name": "a", "platform": "bluesky", "credentials": "B", "tier": "default",
+           "session": "eyJhbGciOiJIUzI1NiJ9.SECRET-SESSION.sig"}
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Account.__table__), row)  # type: ignore[attr-defined]
+    with pytest.raises(sa.exc.IntegrityError) as info, engine.begin() as conn:
+        conn.execute(sa.insert(Account.__table__), row)  # type: ignore[attr-defined]
+    assert "SECRET-SESSION" not in str(info.value)
+    assert "hidden due to hide_parameters" in str(info.value)
+    engine.dispose()
+
+
+# -- logs ---------------------------------------------------------------------------------
+
+SECRETS = {
+    "TMINUS_ORG_X_API_KEY": "xkey-Q7fJ2mZp",
+    "TMINUS_ORG_X_API_SECRET": "xsecret-8HvN3kLw0aR",
+    "TMINUS_ORG_X_ACCESS_TOKEN": "xtoken-55-Tk9sUe4Bq",
+    "TMINUS_ORG_X_ACCESS_SECRET": "xaccess-secret-Yy6cDx",
+    "TMINUS_ORG_MASTO_ACCESS_TOKEN": "masto-token-Wq3rPz81",
+    "TMINUS_ORG_BSKY_APP_PASSWORD": "bsky-pass-aa11-bb22",
+}
+
+
+def _post(text: str) -> Outgoing:
+    return Outgoing(post_id=1, account="org", platform="x", text=text,
+                    idempotency_key=f"tminus-{uuid.uuid4()}",
+                    due_at=datetime.now(UTC) - timedelta(minutes=1))
+
+
+def _run_every_adapter(fake: FakePlatformServer) -> list[str]:
+    """Log in, check and publish on X, Mastodon and Bluesky; the session tokens the
+    fake Bluesky issued."""
+    fx.set_valid_token(fake, SECRETS["TMINUS_ORG_X_ACCESS_TOKEN"])
+    fm.set_token(fake, SECRETS["TMINUS_ORG_MASTO_ACCESS_TOKEN"])
+    fb.set_password(fake, SECRETS["TMINUS_ORG_BSKY_APP_PASSWORD"])
+    x = XPublisher.from_credentials("org_x", {
+        "API_KEY": SECRETS["TMINUS_ORG_X_API_KEY"], "API_SECRET": SECRETS["TMINUS_ORG_X_API_SECRET"],
+        "ACCESS_TOKEN": SECRETS["TMINUS_ORG_X_ACCESS_TOKEN"],
+        "ACCESS_SECRET": SECRETS["TMINUS_ORG_X_ACCESS_SECRET"], "API_BASE": fake.url}, timeout=2)
+    masto = MastodonPublisher.from_credentials("org_masto", {
+        "INSTANCE": fake.url, "ACCESS_TOKEN": SECRETS["TMINUS_ORG_MASTO_ACCESS_TOKEN"]}, timeout=2)
+    store = MemorySessionStore()
+    bsky = BlueskyPublisher.from_credentials("org_bsky", {
+        "HANDLE": fb.HANDLE, "APP_PASSWORD": SECRETS["TMINUS_ORG_BSKY_APP_PASSWORD"],
+        "PDS": fake.url}, timeout=2, session_store=store)
+    for n, pub in enumerate((x, masto, bsky)):
+        pub.check()
+        pub.publish(_post(f"3 days left, post {n} #Test"))
+        pub.find(_post("never sent"), datetime.now(UTC) - timedelta(hours=1))
+    bsky.close()
+    tokens = list(fb.state(fake)["tokens"])
+    assert tokens and store.session is not None and all(t in store.session for t in tokens)
+    return tokens
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[io.StringIO]:
+    """tminus's own logging set-up at DEBUG, writing to a buffer."""
+    settings = Settings.from_env({**SECRETS, "TMINUS_LOG_LEVEL": "DEBUG"})
+    stream = io.StringIO()
+    handler = logs.configure(settings, stream)
+    levels = {name: logging.getLogger(name).level for name in logs.QUIET}
+    yield stream
+    logging.getLogger().removeHandler(handler)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def _leaks(text: str, tokens: list[str]) -> list[str]:
+    return [s for s in [*SECRETS.values(), *tokens] if s in text]
+
+
+def test_no_secret_in_any_log_line_at_debug(debug_logs: io.StringIO) -> None:
+    with FakePlatformServer() as fake:
+        tokens = _run_every_adapter(fake)
+    logging.getLogger("tminus.test").debug("a line of our own, to show the handler is on")
+    written = debug_logs.getvalue()
+    assert "a line of our own" in written
+    assert _leaks(written, tokens) == []
+
+
+def test_redaction_alone_holds_when_the_http_libraries_log_everything(debug_logs: io.StringIO) -> None:
+    """The libraries that dump requests are kept quiet; here they are let loose, and a
+    plain handler beside ours shows what they would have written."""
+    for name in logs.QUIET:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    raw = io.StringIO()
+    plain = logging.StreamHandler(raw)
+    plain.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logging.getLogger().addHandler(plain)
+    try:
+        with FakePlatformServer() as fake:
+            tokens = _run_every_adapter(fake)
+    finally:
+        logging.getLogger().removeHandler(plain)
+    exposed = _leaks(raw.getvalue(), tokens)
+    # oauthlib and requests_oauthlib write the X credentials; the exposure is real
+    assert SECRETS["TMINUS_ORG_X_API_KEY"] in exposed and SECRETS["TMINUS_ORG_X_ACCESS_TOKEN"] in exposed
+    written = debug_logs.getvalue()
+    assert "oauthlib" in written          # the same lines went through our handler
+    assert _leaks(written, tokens) == []
+
+
+@pytest.mark.parametrize("line", [
+    "Authorization: OAuth oauth_consumer_key=\"abc123def\", oauth_token=\"tok-999-xyz\"",
+    "{'Authorization': 'Bearer zzTOKENzz123'}",
+    "POST&https%3A%2F%2Fapi&oauth_consumer_key%3Dabc123def%26oauth_token%3Dtok-999-xyz",
+    "session eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkaWQ6cGxjOngifQ.c2lnbmF0dXJl saved",
+    "postgresql://tminus:pa55word@db.example/tminus",
+    "{\"accessJwt\": \"opaque-access-1\", \"refreshJwt\": \"opaque-refresh-2\"}",
+])
+def test_token_shapes_are_redacted(line: str) -> None:
+    out = logs.redact(line)
+    for secret in ("abc123def", "tok-999-xyz", "zzTOKENzz123", "c2lnbmF0dXJl", "pa55word",
+                   "opaque-access-1", "opaque-refresh-2"):
+        assert secret not in out, out
+    assert "[redacted]" in out
+
+
+def test_credential_values_are_redacted_also_percent_encoded() -> None:
+    settings = Settings.from_env({"TMINUS_ORG_X_API_SECRET": "se/cr+et=1", "TMINUS_POLL_SECONDS": "2",
+                                  "TMINUS_DATABASE_URL": "postgresql://u:dbpass99@h/db"})
+    secrets = logs.secret_values(settings)
+    assert "se%2Fcr%2Bet%3D1" in secrets and "dbpass99" in secrets and "2" not in secrets
+    assert logs.redact("key=se/cr+et=1 or se%2Fcr%2Bet%3D1", secrets) == "key=[redacted] or [redacted]"
+
+
+def test_a_failed_session_save_logs_no_token(caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenStore(MemorySessionStore):
+        def save(self, session: str) -> None:
+            raise RuntimeError(f"disk full while writing {session}")
+
+    with FakePlatformServer() as fake:
+        pub = BlueskyPublisher.from_credentials(
+            "org_bsky", {"HANDLE": fb.HANDLE, "APP_PASSWORD": fb.PASSWORD, "PDS": fake.url},
+            timeout=2, session_store=BrokenStore())
+        with caplog.at_level(logging.DEBUG):
+            pub.publish(_post("the session is not saved, the post still goes"))
+        pub.close()
+        tokens = list(fb.state(fake)["tokens"])
+    [record] = [r for r in caplog.records if "could not save the session" in r.getMessage()]
+    assert record.exc_info is None and "RuntimeError" in record.getMessage()
+    assert tokens and not [t for t in tokens if t in caplog.text]
