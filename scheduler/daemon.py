@@ -53,7 +53,7 @@ from scheduler.models import Daemon as DaemonRow
 from scheduler.models import PostState
 from scheduler.notify import Listener
 from scheduler.publishers import Publishers
-from scheduler.queue import expire_stale, next_due
+from scheduler.queue import Held, expire_stale, held, next_due
 from scheduler.settings import Settings
 
 log = logging.getLogger("tminus.daemon")
@@ -84,6 +84,9 @@ class Worker:
         self.sent_total = 0
         self._hits: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._held: Held | None = None
+        self._held_at = 0.0
+        self.pause_check = defaults.PAUSE_CHECK_SECONDS
 
     def crash_point(self, point: str) -> None:
         """Crash tests: die here, as abruptly as a power cut, when the settings say so."""
@@ -166,6 +169,10 @@ class Worker:
                             reason=f"{item.account.name} is {held_back[item.account.id]}; "
                                    "given back before any attempt")
                     continue
+                if self._paused(item):
+                    release(self.engine, item, now=self.clock.now(), owner=self.owner,
+                            reason="paused; given back before any attempt")
+                    continue
                 try:
                     publisher = self.publishers.for_account(item.account)
                 except TminusError as e:
@@ -195,6 +202,15 @@ class Worker:
                     done = []
         finally:
             self._record(done, result)
+
+    def _paused(self, item: Claimed) -> bool:
+        """Whether a pause begun since the claim holds this post. The pauses in force are
+        read again at most every PAUSE_CHECK_SECONDS: a burst sends thousands of posts,
+        and a person's pause must stop the rest of a batch within a second."""
+        with self._lock:
+            if self._held is None or time.monotonic() - self._held_at > self.pause_check:
+                self._held, self._held_at = held(self.engine), time.monotonic()
+            return self._held.holds(item.campaign_id, item.account.id)
 
     def _record(self, done: list[tuple[Claimed, Delivered]], result: TickResult) -> None:
         if not done:

@@ -50,6 +50,7 @@ class Claimed:
     not_after: datetime
     deadline: datetime
     lease_until: datetime
+    campaign_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
                     "lease_until": now + lease, "claimed_at": now}, strict=False))
         return [Claimed(r.id, attempts[r.id], accounts[r.account_id],
                         outgoing_of(s, r, accounts[r.account_id], attempts[r.id]), r.not_after,
-                        deadlines[r.campaign_id], now + lease)
+                        deadlines[r.campaign_id], now + lease, r.campaign_id)
                 for r in take if r.id in got]
 
 
