@@ -193,14 +193,14 @@ def _when(at: str, *, now: datetime, deadline: datetime, tz: ZoneInfo) -> dateti
         raise FieldError("at", f"{at}: {e}") from None
 
 
-def _no_duplicate(s: Session, acc: Account, text: str) -> None:
+def _no_duplicate(s: Session, acc: Account, text: str, excluding: int | None = None) -> None:
     """The campaign files' duplicate rule (`content.expand.may_not_repeat`), applied to
-    the posts already in the queue."""
+    the posts already in the queue (but `excluding`, a post whose text is being edited)."""
     key = duplicate_key(text)
     rows = s.execute(
         sa.select(col(Post.id), col(Post.text), col(Account.name), col(Account.platform))
         .join(Account, col(Account.id) == Post.account_id)
-        .where(col(Post.state).in_(_LIVE_STATES),
+        .where(col(Post.state).in_(_LIVE_STATES), col(Post.id) != (excluding or 0),
                (col(Post.account_id) == acc.id) | (col(Account.platform) == acc.platform))).all()
     for r in rows:
         if may_not_repeat(acc.name, acc.platform, r.name, r.platform) and duplicate_key(r.text) == key:
