@@ -17,7 +17,9 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `edits` | edit_post, settle_conflict, edit_sheet |
 | `people` | add_person, list_people, remove_person, log_in, session_person, log_out |
 | `activity` | recent_activity |
-| `dashboard` | overview, campaign_overview, timeline, approval_sheet, campaign_audit |
+| `overview` | overview, campaign_overview, campaign_audit (the dashboard's pages) |
+| `timeline` | timeline, post_card, media_file: posts as cards, grouped by day |
+| `approvals` | approval_sheet, digest_of: approving exactly what was shown |
 """
 
 from scheduler.service.accounts import AccountCheck, check_accounts, resume_account
