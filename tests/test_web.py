@@ -181,7 +181,7 @@ def test_a_viewer_sees_but_cannot_approve_edit_pause_or_manage_people(
     post_id = _drafts(engine)[0].id
     assert post_id is not None
     _, digest = _sheet(web, post_id)
-    page = web.get("/c/testcamp/approve?post=%d" % post_id, headers=HTML).text
+    page = web.get(f"/c/testcamp/approve?post={post_id}", headers=HTML).text
     assert "Only an approver can approve; you are viewer" in page
     r = web.post("/c/testcamp/approve", data={"post": str(post_id), "digest": digest, "csrf": token},
                  headers=HTML)
