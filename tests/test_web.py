@@ -444,3 +444,35 @@ def test_removing_a_person_by_the_service_ends_their_session(
     log_in(web, "Vi Ewer")
     remove_person(engine, name="Vi Ewer", by="Ad Min", now=NOW)
     assert web.get("/", headers=HTML, follow_redirects=False).status_code == 303
+
+
+def test_an_id_too_large_for_the_database_is_a_clear_page(web: TestClient) -> None:
+    token = log_in(web, "Ap Prover")
+    huge = str(2**64)
+    assert "no post" in web.get(f"/posts/{huge}", headers=HTML).text
+    assert web.get(f"/posts/{huge}", headers=HTML).status_code == 400
+    r = web.get(f"/c/testcamp/approve?post={huge}", headers=HTML)
+    assert r.status_code == 400 and "no such post" in r.text
+    r = web.post("/c/testcamp/approve", data={"post": huge, "digest": "x", "csrf": token}, headers=HTML)
+    assert r.status_code == 400 and "no such post" in r.text
+
+
+def test_every_page_and_the_main_actions_on_both_databases(
+        any_engine: Engine, tmp_path: Path, clock: VirtualClock) -> None:
+    folder = tmp_path / "camp"
+    folder.mkdir()
+    setup(any_engine, folder)
+    with app_for(any_engine, clock) as web:
+        token = log_in(web, "Ap Prover")
+        post_id = _drafts(any_engine)[0].id
+        for path in ("/", "/c/testcamp", "/c/testcamp/timeline?language=en&platform=dryrun",
+                     "/c/testcamp/approve", "/c/testcamp/audit", f"/posts/{post_id}",
+                     f"/posts/{post_id}/edit", "/review", "/queue", "/pause"):
+            assert web.get(path, headers=HTML).status_code == 200, path
+        assert post_id is not None
+        _, digest = _sheet(web, post_id)
+        web.post("/c/testcamp/approve", data={"post": str(post_id), "digest": digest, "csrf": token})
+        assert _state(any_engine, post_id) == S.QUEUED
+        web.post("/pause", data={"what": "all", "reason": "hold", "confirm": "yes", "csrf": token})
+        r = web.post("/resume", data={"what": "all", "csrf": token}, headers=HTML)
+        assert "Resumed everything" in r.text

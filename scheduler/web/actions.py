@@ -30,7 +30,7 @@ from scheduler.web.auth import (
     safe_next,
     unsign,
 )
-from scheduler.web.pages import _engine, _render, call
+from scheduler.web.pages import MAX_ID, _engine, _render, call, path_id
 
 # -- logging in ------------------------------------------------------------------------------
 
@@ -87,9 +87,12 @@ async def logout(ctx: Ctx) -> Response:
 
 def _ids(values: list[str]) -> list[int]:
     try:
-        return sorted({int(v) for v in values})
+        ids = sorted({int(v) for v in values})
     except ValueError:
         raise TminusError("a post id is a number") from None
+    if any(not 0 < i <= MAX_ID for i in ids):
+        raise TminusError("no such post; see the campaign's timeline")
+    return ids
 
 
 @guard(Action.VIEW)
@@ -131,13 +134,13 @@ async def approve(ctx: Ctx) -> Response:
 
 @guard(Action.EDIT)
 async def edit_form(ctx: Ctx) -> Response:
-    sheet = await call(edit_sheet, _engine(ctx), ctx.request.path_params["id"])
+    sheet = await call(edit_sheet, _engine(ctx), path_id(ctx))
     return await _render(ctx).page(ctx, "edit.html", sheet=sheet, text=sheet.text, error=None)
 
 
 @guard(Action.EDIT, post=True)
 async def edit(ctx: Ctx) -> Response:
-    post_id = ctx.request.path_params["id"]
+    post_id = path_id(ctx)
     text = ctx.field("text")
     try:
         r = await call(service.edit_post, _engine(ctx), post_id, text, by=ctx.person.name, now=ctx.now)
@@ -150,7 +153,7 @@ async def edit(ctx: Ctx) -> Response:
 
 @guard(Action.EDIT, post=True)
 async def settle(ctx: Ctx) -> Response:
-    post_id = ctx.request.path_params["id"]
+    post_id = path_id(ctx)
     keep = ctx.field("choice") == "keep"
     await call(service.settle_conflict, _engine(ctx), post_id, keep=keep, by=ctx.person.name,
                now=ctx.now)
@@ -160,7 +163,7 @@ async def settle(ctx: Ctx) -> Response:
 
 @guard(Action.CANCEL, post=True)
 async def cancel(ctx: Ctx) -> Response:
-    post_id = ctx.request.path_params["id"]
+    post_id = path_id(ctx)
     if ctx.field("confirm") != "yes":
         raise FieldError("confirm", "tick the box to confirm canceling this post")
     await call(service.cancel, _engine(ctx), campaign=None, post_ids=[post_id], by=ctx.person.name,
@@ -170,7 +173,7 @@ async def cancel(ctx: Ctx) -> Response:
 
 @guard(Action.REVIEW, post=True)
 async def review(ctx: Ctx) -> Response:
-    post_id = ctx.request.path_params["id"]
+    post_id = path_id(ctx)
     try:
         how = service.Resolution(ctx.field("resolution"))
     except ValueError:

@@ -34,6 +34,17 @@ def _engine(ctx: Ctx) -> Engine:
     return engine
 
 
+MAX_ID = 2**63 - 1      # the largest post id a database column holds
+
+
+def path_id(ctx: Ctx) -> int:
+    """The post id in the path, within what the database can hold."""
+    value = int(ctx.request.path_params["id"])
+    if not 0 < value <= MAX_ID:
+        raise TminusError(f"no post {value}; see the campaign's timeline")
+    return value
+
+
 def _render(ctx: Ctx) -> Render:
     render: Render = ctx.request.app.state.render
     return render
@@ -65,10 +76,10 @@ async def timeline(ctx: Ctx) -> Response:
 
 @guard(Action.VIEW)
 async def post(ctx: Ctx) -> Response:
-    post_id = ctx.request.path_params["id"]
-    card = await call(tl.post_card, _engine(ctx), post_id)
-    log = await call(service.post_log, _engine(ctx), post_id)
-    sheet = await call(edit_sheet, _engine(ctx), post_id)
+    pid = path_id(ctx)
+    card = await call(tl.post_card, _engine(ctx), pid)
+    log = await call(service.post_log, _engine(ctx), pid)
+    sheet = await call(edit_sheet, _engine(ctx), pid)
     return await _render(ctx).page(ctx, "post.html", card=card, log=log, sheet=sheet)
 
 
@@ -88,8 +99,7 @@ async def review(ctx: Ctx) -> Response:
 
 @guard(Action.VIEW)
 async def media(ctx: Ctx) -> Response:
-    path = await call(tl.media_file, _engine(ctx), ctx.request.path_params["id"],
-                      ctx.request.path_params["n"])
+    path = await call(tl.media_file, _engine(ctx), path_id(ctx), ctx.request.path_params["n"])
     kind = mimetypes.guess_type(path.name)[0]
     if kind not in IMAGE_TYPES:
         raise TminusError(f"{path.name} is not an image the platforms take")
