@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo web-demo test bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,13 @@ $(BIN)/.installed: pyproject.toml
 # A one-minute countdown campaign on SQLite, sent through the dry-run adapter.
 demo: $(BIN)/.installed
 	$(BIN)/tminus demo
+
+# The web dashboard on a ten-minute demo countdown: log in as Demo, password "demo password".
+web-demo: $(BIN)/.installed
+	@printf 'demo password\n' | $(BIN)/tminus users add Demo --role admin --by make-web-demo 2>/dev/null || true
+	@echo "log in at http://127.0.0.1:8000/ as Demo, password: demo password (Ctrl-C stops)"
+	@$(BIN)/tminus demo --seconds 600 > tminus-demo.log 2>&1 & demo=$$!; \
+	  trap 'kill $$demo 2>/dev/null' EXIT INT TERM; $(BIN)/tminus web
 
 # The whole suite: what it needs from Debian (scripts/test-prereqs installs it or says
 # what to install), then ruff, pytest (unit, CLI, fake-platform, browser and
@@ -28,4 +35,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) tminus.db tminus.db-wal tminus.db-shm outbox.jsonl tminus-demo
+	rm -rf $(VENV) tminus.db tminus.db-wal tminus.db-shm outbox.jsonl tminus-demo tminus-demo.log

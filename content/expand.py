@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -181,7 +182,7 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
     warnings = [dst_warning] if dst_warning else []
     lowered = text.lower()
     if tags and not any(h in lowered for h in tags):
-        warnings.append("none of the campaign's hashtags is in this post")
+        warnings.append(NO_HASHTAG)
     not_after = min(due + spec.expires, campaign.deadline)
     return PlannedPost(
         plan_key=plan_key(spec.key, account_name, due), post_key=spec.key,
@@ -205,6 +206,14 @@ def _check_text(text: str, spec: PostSpec, source: tuple[str, str] | None, accou
     if problem:
         raise CampaignError(f"the text{where} for {at} {problem}", file=file,
                             key=f"posts.{spec.key}.{field}", line=spec.line)
+NO_HASHTAG = "none of the campaign's hashtags is in this post"
+
+
+def hashtag_warnings(text: str, hashtags: Sequence[str]) -> list[str]:
+    """The warning a post gets when it carries none of the campaign's hashtags (for a
+    text a person edited; planning checks the same with the tags lowered once)."""
+    lowered = text.lower()
+    return [NO_HASHTAG] if hashtags and not any(h.lower() in lowered for h in hashtags) else []
 
 
 def duplicate_key(text: str) -> str:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
 from dotenv import load_dotenv
 from rich.console import Console
@@ -122,6 +123,13 @@ def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> Non
         out.print(f"[yellow]warning:[/] {escape(w)}")
     for post_id, diff in r.returned_to_draft:
         out.print(f"[yellow]post {post_id} changed after approval; back to draft:[/]")
+        for line in diff.splitlines():
+            style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
+            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+    for post_id, diff in r.conflicts:
+        out.print(f"[yellow]post {post_id} was edited by a person and the campaign file changed it "
+                  f"too; the edit is kept[/] — settle it with `tminus edit {post_id} --keep` "
+                  f"or `--use-file`:")
         for line in diff.splitlines():
             style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
             out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
@@ -265,6 +273,14 @@ def status() -> None:
     for a in st.attention:
         out.print(f"[red]#{a.id} {a.state}[/]: {escape(a.reason)}"
                   + (" — `tminus review` it" if a.state == "review" else ""))
+    for pz in st.pauses:
+        out.print(f"[bold red]{pz.what} paused[/] since {_utc(pz.at, seconds=False)} by "
+                  f"{escape(pz.by)}: {escape(pz.reason)} — `tminus resume "
+                  f"{_pause_args(pz.campaign, pz.account)}` to go on")
+    if st.activity:
+        out.print("latest:")
+    for entry in st.activity:
+        out.print(f"  {_utc(entry.at, seconds=False)} {escape(entry.actor)}: {escape(entry.message)}")
 
 
 @app.command()
@@ -467,6 +483,164 @@ def toolkit_serve(site: Annotated[Path, typer.Argument(help="a folder written by
         pass
     finally:
         server.server_close()
+# -- pause, edit, people, the web dashboard -----------------------------------------------
+
+
+def _me() -> str:
+    """Who runs the command, for the record when no --by is given."""
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _target(campaign: str | None, account: str | None, everything: bool) -> service.Target:
+    return service.Target(campaign=campaign, account=account, everything=everything)
+
+
+def _pause_args(campaign: str | None, account: str | None) -> str:
+    return campaign if campaign else f"--account {account}" if account else "--all"
+
+
+@app.command()
+def pause(campaign: Annotated[str | None, typer.Argument(help="campaign slug to pause")] = None,
+          account: Annotated[str | None, typer.Option("--account", help="pause one account")] = None,
+          everything: Annotated[bool, typer.Option(
+              "--all", help="pause every post of every campaign")] = False,
+          reason: Annotated[str, typer.Option("--reason", help="why (shown to everyone, recorded)")] = "",
+          by: Annotated[str | None, typer.Option(
+              "--by", help="who pauses (default: your login name)")] = None
+          ) -> None:
+    """Stop posts going out at once: a campaign, an account or everything, until resumed."""
+    r = service.pause(_engine(), _target(campaign, account, everything), reason=reason,
+                      by=by or _me(), now=_now())
+    p = r.pause
+    if r.already:
+        out.print(f"{p.what} was already paused since {_utc(p.at, seconds=False)} by "
+                  f"{escape(p.by)}: {escape(p.reason)}")
+    else:
+        out.print(f"[bold red]paused {p.what}[/]: {r.waiting} queued post(s) wait until "
+                  f"`tminus resume {_pause_args(p.campaign, p.account)}`; none is sent meanwhile")
+    if r.in_flight:
+        out.print(f"[yellow]{r.in_flight} post(s) were being sent at this moment and may still "
+                  "go out[/]")
+
+
+@app.command()
+def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to resume")] = None,
+           account: Annotated[str | None, typer.Option("--account", help="resume one account")] = None,
+           everything: Annotated[bool, typer.Option("--all", help="lift the pause of everything")] = False,
+           by: Annotated[str | None, typer.Option(
+               "--by", help="who resumes (default: your login name)")] = None
+           ) -> None:
+    """Lift a pause: say what goes out now and what expired while it held."""
+    r = service.resume(_engine(), _target(campaign, account, everything), by=by or _me(), now=_now())
+    out.print(f"[green]resumed {r.pause.what}[/] (paused {duration(r.at - r.pause.at)} by "
+              f"{escape(r.pause.by)}: {escape(r.pause.reason)})")
+    out.print(f"going out now: {r.going_total}; later at their time: {r.later}; "
+              f"expired while paused: {r.expired_total}")
+    for b in r.going_now:
+        out.print(f"  [green]now[/] #{b.id} {b.account} ({b.campaign}): {_one_line(b.text[:60])}")
+    for b in r.expired:
+        out.print(f"  [yellow]expired[/] #{b.id} {b.account} ({b.campaign}), due "
+                  f"{_utc(b.due_at, seconds=False)}: {_one_line(b.text[:60])}")
+    for p in r.still_paused:
+        out.print(f"[red]still paused: {p.what}[/] ({escape(p.reason)})")
+
+
+@app.command()
+def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)")],
+         text: Annotated[str | None, typer.Option(
+             "--text", help="the new text, exactly as it goes out")] = None,
+         editor: Annotated[bool, typer.Option("--editor", help="edit the text in $EDITOR")] = False,
+         keep: Annotated[bool, typer.Option(
+             "--keep", help="after a re-plan conflict: keep the edit over the file's change")] = False,
+         use_file: Annotated[bool, typer.Option(
+             "--use-file", help="after a re-plan conflict: take the campaign file's text")] = False,
+         by: Annotated[str | None, typer.Option(
+             "--by", help="who edits (default: your login name)")] = None
+         ) -> None:
+    """Change one draft or queued post; it is checked, back to draft, to approve again."""
+    if sum([text is not None, editor, keep, use_file]) != 1:
+        raise TminusError("give exactly one of --text TEXT, --editor, --keep or --use-file")
+    who, now = by or _me(), _now()
+    if keep or use_file:
+        r = service.settle_conflict(_engine(), post, keep=keep, by=who, now=now)
+    else:
+        if editor:
+            # click (typer's own base) writes a temp file, runs $VISUAL or $EDITOR, reads it back
+            text = click.edit(service.edit_sheet(_engine(), post).text + "\n", extension=".txt",
+                              require_save=True)
+            if text is None:
+                out.print("no change (the editor closed without saving); nothing was written")
+                return
+        assert text is not None
+        r = service.edit_post(_engine(), post, text, by=who, now=now)
+    for line in r.diff.splitlines():
+        style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
+        out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+    out.print(f"post {r.post_id} is {r.state}, {r.length}/{r.limit} {r.unit}"
+              + ("; approve it again with `tminus approve CAMPAIGN --post "
+                 f"{r.post_id} --by NAME`" if r.state == "draft" else ""))
+
+
+users_app = typer.Typer(help="People who log in to the web dashboard.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add(name: Annotated[str, typer.Argument(
+                  help="the person's name, as the event log shows it")],
+              role: Annotated[str, typer.Option(
+                  "--role", help="viewer, editor, approver or admin")],
+              by: Annotated[str | None, typer.Option(
+                  "--by", help="who adds (default: your login name)")] = None
+              ) -> None:
+    """Add a person; the password is asked for (or read from stdin, one line)."""
+    if sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    p = service.add_person(_engine(), name=name, role=role, password=password, by=by or _me(),
+                           now=_now())
+    out.print(f"added {escape(p.name)} as {p.role}; they log in at the web dashboard (`tminus web`)")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """The people who may log in, with their role."""
+    people = service.list_people(_engine())
+    for p in people:
+        out.print(f"{escape(p.name):<30} {p.role:<9} added {_utc(p.created_at, seconds=False)} "
+                  f"by {escape(p.created_by)}")
+    out.print(f"{len(people)} person(s)")
+
+
+@users_app.command("remove")
+def users_remove(name: Annotated[str, typer.Argument(help="the person's name")],
+                 by: Annotated[str | None, typer.Option(
+                     "--by", help="who removes (default: your login name)")] = None
+                 ) -> None:
+    """Remove a person; their logins end at once."""
+    p = service.remove_person(_engine(), name=name, by=by or _me(), now=_now())
+    out.print(f"removed {escape(p.name)} ({p.role})")
+
+
+@app.command()
+def web(host: Annotated[str, typer.Option(
+            help="address to listen on (127.0.0.1: this machine only)")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="port to listen on")] = 8000) -> None:
+    """The web dashboard for the comms team, on the daemon's database."""
+    from scheduler.web import serve
+    settings = _settings()
+    logs.configure(settings)
+    engine = _engine(settings)
+    if not service.list_people(engine):
+        err.print("[yellow]nobody can log in yet[/]: add a person first with "
+                  "`tminus users add NAME --role admin`")
+    out.print(f"tminus web dashboard on http://{host}:{port}/ (Ctrl-C stops it)")
+    serve(engine, settings, host=host, port=port)
 
 
 def main() -> None:

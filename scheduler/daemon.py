@@ -56,7 +56,7 @@ from scheduler.models import Daemon as DaemonRow
 from scheduler.models import PostState
 from scheduler.notify import Listener
 from scheduler.publishers import Publishers
-from scheduler.queue import ALL, Scope, expire_stale, next_due
+from scheduler.queue import ALL, Held, Scope, expire_stale, held, next_due
 from scheduler.settings import Settings
 
 log = logging.getLogger("tminus.daemon")
@@ -96,6 +96,9 @@ class Worker:
         self._lock = threading.Lock()
         self._held: dict[int, Claimed] = {}     # claimed by us and not yet settled
         self._housekeeping = threading.Lock()
+        self._pauses: Held | None = None         # the pauses in force, as last read
+        self._pauses_at = 0.0
+        self.pause_check = defaults.PAUSE_CHECK_SECONDS
 
     def crash_point(self, point: str) -> None:
         """Crash tests: die here, as abruptly as a power cut, when the settings say so."""
@@ -216,6 +219,9 @@ class Worker:
                                 item.post_id)
                     self._settled(item)
                     continue
+                if self._paused(item):
+                    self._give_back(item, "paused; given back before any attempt")
+                    continue
                 try:
                     publisher = self.publishers.for_account(item.account)
                 except Exception as e:
@@ -246,6 +252,15 @@ class Worker:
                     done = []
         finally:
             self._record(done, result)
+
+    def _paused(self, item: Claimed) -> bool:
+        """Whether a pause begun since the claim holds this post. The pauses in force are
+        read again at most every PAUSE_CHECK_SECONDS: a burst sends thousands of posts,
+        and a person's pause must stop the rest of a batch within a second."""
+        with self._lock:
+            if self._pauses is None or time.monotonic() - self._pauses_at > self.pause_check:
+                self._pauses, self._pauses_at = held(self.engine), time.monotonic()
+            return self._pauses.holds(item.campaign_id, item.account.id)
 
     def _record(self, done: list[tuple[Claimed, Delivered]], result: TickResult) -> None:
         if not done:

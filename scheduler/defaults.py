@@ -38,6 +38,9 @@ RECORD_BATCH = 50
 RECORD_WITHIN_SECONDS = 0.5
 # Accounts whose posts go out side by side (threads) within a batch.
 CONCURRENCY = 4
+# A daemon sending a claimed batch reads the pauses in force again at most this often,
+# so a pause begun mid-batch stops the rest of it within about a second.
+PAUSE_CHECK_SECONDS = 0.5
 
 # How long a platform's own protection against a repeated create lasts: a retry of a post
 # whose outcome was unknown longer ago than this looks the post up on the platform first.
@@ -70,6 +73,24 @@ BUDGETS: dict[tuple[str, str], list[tuple[int, timedelta]]] = {
     ("bluesky", "default"): [(1666, timedelta(hours=1)), (11666, timedelta(hours=24))],
     ("dryrun", "default"): [],
 }
+
+# Web dashboard -------------------------------------------------------------------------
+# A login lasts a week: the last days of a campaign are no time to be logged out, and
+# logging out (or removing the person) ends a session at once anyway.
+WEB_SESSION_SECONDS = 7 * 86400
+# Failed logins counted within this window: at most this many per name (a guessed
+# password) and per client address (one machine trying many names), then refused
+# until the window has passed.
+LOGIN_WINDOW_SECONDS = 900
+LOGIN_MAX_PER_NAME = 5
+LOGIN_MAX_PER_ADDRESS = 20
+# The overview flags drafts due within this long that nobody approved yet.
+DUE_SOON_SECONDS = 6 * 3600
+# Most posts one approval may take: the page shows every one of them, and a person
+# cannot read more at once.
+APPROVE_AT_ONCE = 500
+# Most cards the timeline shows at once; filters narrow it.
+TIMELINE_CARDS = 500
 
 # Storage -----------------------------------------------------------------------------
 DATABASE_URL = "sqlite:///tminus.db"

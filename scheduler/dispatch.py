@@ -51,6 +51,7 @@ class Claimed:
     deadline: datetime
     lease_until: datetime
     unknown_at: datetime | None = None   # an earlier attempt's outcome was unknown then
+    campaign_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -215,15 +216,15 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
                     "lease_until": now + lease, "claimed_at": now}, strict=False))
         return [Claimed(r.id, attempts[r.id], accounts[r.account_id],
                         outgoing_of(s, r, accounts[r.account_id], attempts[r.id]), r.not_after,
-                        deadlines[r.campaign_id], now + lease, r.unknown_at)
+                        deadlines[r.campaign_id], now + lease, r.unknown_at, r.campaign_id)
                 for r in take if r.id in got]
 
 
 def renew_leases(engine: Engine, items: list[Claimed], *, now: datetime, owner: str,
                  lease: timedelta) -> list[Claimed]:
-    """Extend the lease of claimed posts not yet sent; returns those still ours, with
-    their new lease. A post whose lease ran out was reaped by another daemon, which
-    may be sending it: it must not be sent again from here."""
+    """Extend the lease of claimed posts not yet settled; returns those still ours, with
+    their new lease. Any other was recorded meanwhile, or reaped by another daemon
+    (which may be sending it: it must not be sent again from here)."""
     if not items:
         return []
     until = now + lease
@@ -234,10 +235,6 @@ def renew_leases(engine: Engine, items: list[Claimed], *, now: datetime, owner: 
         # renew the same posts at the same moment with a lease of its own
         held = set(s.execute(update(Post).where(*mine, col(Post.lease_until) > now)
                              .values(lease_until=until).returning(col(Post.id))).scalars())
-    lost = [i.post_id for i in items if i.post_id not in held]
-    if lost:
-        log.warning("lease lost on post(s) %s: another daemon has them; not sending",
-                    ", ".join(map(str, lost)))
     return [dataclasses.replace(i, lease_until=until) for i in items if i.post_id in held]
 
 

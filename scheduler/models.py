@@ -162,6 +162,14 @@ class Post(SQLModel, table=True):
     length_limit: int = 0
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
+    # A person's edit (`tminus edit`, the web): who and when, and — for a planned post —
+    # the text the campaign file gives meanwhile, so a re-plan keeps the edit; a file
+    # that changed after the edit is a conflict for a person to settle.
+    edited_by: str | None = None
+    edited_at: datetime | None = _utc(nullable=True)
+    planned_text: str | None = None
+    plan_conflict: bool = Field(default=False, sa_column=Column(
+        sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 class Event(SQLModel, table=True):
@@ -189,3 +197,108 @@ class Daemon(SQLModel, table=True):
     dry_run: bool = False
     # how far the host's clock is from the database's (the daemon keeps the database's)
     skew_seconds: float | None = None
+
+
+# -- people, pauses and what happened besides posts (the web dashboard, `tminus pause`) --
+
+
+class Role(StrEnum):
+    """What a person may do, each role all the one before it may: a viewer sees; an
+    editor queues, edits, cancels and pauses; an approver approves, resolves reviews and
+    resumes; an admin manages people."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str                              # as shown in the event log: "Ana Ruiz"
+    login: str = Field(sa_column=Column(sa.String(64), unique=True, nullable=False))  # casefolded
+    role: str
+    password_hash: str = Field(repr=False)  # Argon2id, never printed
+    created_at: datetime = _utc(nullable=False)
+    created_by: str
+
+
+class WebSession(SQLModel, table=True):
+    """A login. The browser holds a random token (signed); only its hash is here, so a
+    copy of the database opens no session. Logging out deletes the row."""
+
+    __tablename__ = "web_session"
+
+    token_hash: str = Field(sa_column=Column(sa.String(64), primary_key=True))
+    person_id: int = Field(sa_column=Column(
+        sa.Integer(), sa.ForeignKey("person.id", ondelete="CASCADE"), nullable=False, index=True))
+    created_at: datetime = _utc(nullable=False)
+    expires_at: datetime = _utc(nullable=False)
+
+
+class LoginFailure(SQLModel, table=True):
+    """A refused login, kept for the throttle window (in the database, so the bound holds
+    across restarts and several web workers)."""
+
+    __tablename__ = "login_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(nullable=False, index=True)
+    login: str = Field(sa_column=Column(sa.String(64), nullable=False, index=True))
+    address: str = Field(sa_column=Column(sa.String(64), nullable=False, index=True))
+
+
+class PauseScope(StrEnum):
+    ALL = "all"
+    CAMPAIGN = "campaign"
+    ACCOUNT = "account"
+
+
+class Pause(SQLModel, table=True):
+    """A person stopped posts going out: everything, one campaign or one account. In
+    force while `resumed_at` is None; kept afterwards as the record of it."""
+
+    __tablename__ = "pause"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    account_id: int | None = Field(default=None, foreign_key="account.id")
+    reason: str
+    paused_by: str
+    paused_at: datetime = _utc(nullable=False)
+    resumed_by: str | None = None
+    resumed_at: datetime | None = _utc(nullable=True, index=True)
+
+
+class ActivityKind(StrEnum):
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    PERSON_ADDED = "person added"
+    PERSON_REMOVED = "person removed"
+
+
+class Activity(SQLModel, table=True):
+    """What happened that is not a post's change of state: pauses, resumes, people
+    added and removed. Shown on the overview and in `tminus status`."""
+
+    __tablename__ = "activity"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _utc(nullable=False, index=True)
+    kind: str
+    actor: str
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
+    message: str
+
+
+class WebConfig(SQLModel, table=True):
+    """Values the web dashboard keeps for itself: the session-signing secret when
+    TMINUS_WEB_SECRET is not set (made once, shared by every web worker)."""
+
+    __tablename__ = "web_config"
+
+    key: str = Field(sa_column=Column(sa.String(64), primary_key=True))
+    value: str = Field(repr=False)

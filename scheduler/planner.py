@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import insert, update
@@ -30,7 +31,7 @@ from content.expand import Expansion, PlannedPost, expand_campaign
 from scheduler.db import session
 from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, UTCDateTime, text_hash
 from scheduler.models import Campaign as CampaignRow
-from scheduler.transitions import Seen, change, transition
+from scheduler.transitions import Seen, change, record_note, transition
 
 S = PostState
 REMOVED = "removed from the campaign file"
@@ -46,6 +47,9 @@ class PlanReport:
     canceled: int = 0
     kept_sent: int = 0
     warnings: list[str] = field(default_factory=list)
+    # posts a person edited whose text the campaign file has changed since: the edit is
+    # kept and the post flagged until a person settles it (post id, edit → file's diff)
+    conflicts: list[tuple[int, str]] = field(default_factory=list)
 
 
 def check(folder: Path, *, now: datetime | None, limits: dict[str, int] | None = None
@@ -101,7 +105,7 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan") ->
         # cheap; only the rows that change are loaded as objects.
         existing = {r.plan_key: r for r in s.execute(
             sa.select(col(Post.id), col(Post.plan_key), col(Post.state), col(Post.text),
-                   col(Post.not_after), col(Post.options), col(Post.origin))
+                   col(Post.not_after), col(Post.options), col(Post.origin), col(Post.planned_text))
             .where(col(Post.campaign_id) == row.id))}
         seen: set[str] = set()
         new: list[PlannedPost] = []
@@ -110,7 +114,7 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan") ->
             old = existing.get(planned.plan_key)
             if old is None:
                 new.append(planned)
-            elif (old.text == planned.text and old.not_after == planned.not_after
+            elif (_file_text(old) == planned.text and old.not_after == planned.not_after
                   and old.options == planned.options() and old.state != S.CANCELED):
                 report.unchanged += 1
             else:
@@ -126,6 +130,13 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan") ->
             S.CANCELED, reason=REMOVED, now=now, actor=actor))
         report.kept_sent += sum(1 for old in removed
                                 if old.state not in (*CANCELABLE_STATES, S.CANCELED, S.EXPIRED))
+        # conflicts found by earlier plans that no one has settled yet are shown again
+        shown = {pid for pid, _ in report.conflicts}
+        report.conflicts += [(r.id, _diff(r.text, r.planned_text)) for r in s.execute(
+            sa.select(col(Post.id), col(Post.text), col(Post.planned_text)).where(
+                col(Post.campaign_id) == row.id, col(Post.plan_conflict),
+                col(Post.state).in_([S.DRAFT, S.QUEUED])).order_by(col(Post.id)))
+            if r.id not in shown]
     return report
 
 
@@ -238,9 +249,15 @@ def _link_threads(s: Session, campaign_id: int, posts: list[PlannedPost]) -> Non
             .execution_options(synchronize_session=False))
 
 
+def _file_text(post: Any) -> str:
+    """The text the campaign file gave a post: its own, unless a person's edit stands."""
+    return str(post.text if post.planned_text is None else post.planned_text)
+
+
 def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
             report: PlanReport) -> None:
-    changed = (old.text != p.text or old.not_after != p.not_after or old.options != p.options())
+    changed = (_file_text(old) != p.text or old.not_after != p.not_after
+               or old.options != p.options())
     revived = old.state == S.CANCELED and _last_reason_removed(s, old)
     if not changed and not revived:
         report.unchanged += 1
@@ -251,6 +268,10 @@ def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
     if old.state == S.CANCELED and not revived:
         report.unchanged += 1  # canceled by a person: stays canceled
         return
+    if old.planned_text is not None and not revived:
+        _update_edited(s, old, p, now, actor, report)
+        return
+    old.planned_text, old.plan_conflict = None, False
     diff = _diff(old.text, p.text)
     old.text, old.text_hash = p.text, text_hash(p.text)
     old.not_after, old.options = p.not_after, p.options()
@@ -268,6 +289,37 @@ def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
     else:
         s.add(old)
     report.updated += 1
+
+
+def _update_edited(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
+                   report: PlanReport) -> None:
+    """A post a person edited: their text stays. The file's text is kept beside it; if
+    the file changed it, that is a conflict for a person to settle. Time and options
+    follow the file as for any post."""
+    assert old.id is not None and old.planned_text is not None
+    text_changed = old.planned_text != p.text
+    timing_changed = old.not_after != p.not_after or old.options != p.options()
+    if text_changed:
+        old.planned_text, old.plan_conflict = p.text, True
+        report.conflicts.append((old.id, _diff(old.text, p.text)))
+    old.not_after, old.options, old.updated_at = p.not_after, p.options(), now
+    if timing_changed and old.state == S.QUEUED:
+        old.approved_hash = None
+        transition(s, old, S.DRAFT, "its time or options changed in the campaign file; "
+                   "approve it again", now, actor)
+        report.returned_to_draft.append((old.id, ""))
+    else:
+        s.add(old)
+    if text_changed:
+        s.flush()
+        record_note(s, [old.id], old.state,
+                    f"the campaign file changed this post after {old.edited_by}'s edit; the "
+                    f"edit is kept until a person settles it (`tminus edit {old.id} --keep` "
+                    f"or `--use-file`)\n{_diff(old.text, p.text)}", now, actor)
+    if timing_changed:
+        report.updated += 1
+    else:
+        report.unchanged += 1
 
 
 def _last_reason_removed(s: Session, post: Post) -> bool:

@@ -3,7 +3,9 @@ expiry of posts that can no longer go out on time.
 
 `sendable(now)` is the one definition of "a daemon may send this post now" (apart from
 its own `next_attempt_at`): the claim and every next-wake-up query (the daemon's and the
-rehearsal's) use it, so the daemon never wakes for a post the claim would refuse.
+rehearsal's) use it, so the daemon never wakes for a post the claim would refuse. A
+pause in force (`tminus pause`, the web's pause button) is one of its conditions, so the
+claim checks it in the same transaction that takes the posts.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from content.errors import TminusError
-from scheduler.db import is_postgres, session
-from scheduler.models import Account, Campaign, Post, PostState
+from scheduler.db import session
+from scheduler.models import Account, Campaign, Pause, PauseScope, Post, PostState
 from scheduler.transitions import Seen, change
 
 S = PostState
 _PARENT = aliased(Post)
+# how the reason of a post that expired while a pause held it begins
+PAUSED_REASON = "paused"
 
 
 def blocked_accounts(now: datetime) -> sa.Select[int | None]:
@@ -49,14 +53,52 @@ class Scope:
 ALL = Scope()
 
 
+def paused(*, before_not_after: bool = False) -> sa.ColumnElement[bool]:
+    """Posts held by a pause in force: of everything, of their campaign or of their
+    account (with `before_not_after`: by a pause begun before the post's not_after, the
+    ones it made expire). The pause table is tiny; its subqueries are cheap."""
+    in_force: sa.ColumnElement[bool] = col(Pause.resumed_at).is_(None)
+    if before_not_after:
+        in_force = in_force & (col(Pause.paused_at) < Post.not_after)
+    return (sa.exists().where(in_force, col(Pause.scope) == PauseScope.ALL)
+            | col(Post.campaign_id).in_(sa.select(col(Pause.campaign_id)).where(
+                in_force, col(Pause.scope) == PauseScope.CAMPAIGN,
+                col(Pause.campaign_id).is_not(None)))
+            | col(Post.account_id).in_(sa.select(col(Pause.account_id)).where(
+                in_force, col(Pause.scope) == PauseScope.ACCOUNT,
+                col(Pause.account_id).is_not(None))))
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the pauses in force hold, for a daemon to check again right before each
+    request of a batch it claimed before a pause began."""
+
+    everything: bool = False
+    campaigns: frozenset[int] = frozenset()
+    accounts: frozenset[int] = frozenset()
+
+    def holds(self, campaign_id: int, account_id: int | None) -> bool:
+        return self.everything or campaign_id in self.campaigns or account_id in self.accounts
+
+
+def held(engine: Engine) -> Held:
+    with session(engine) as s:
+        rows = s.execute(sa.select(col(Pause.scope), col(Pause.campaign_id), col(Pause.account_id))
+                         .where(col(Pause.resumed_at).is_(None))).all()
+    return Held(any(r.scope == PauseScope.ALL for r in rows),
+                frozenset(r.campaign_id for r in rows if r.scope == PauseScope.CAMPAIGN),
+                frozenset(r.account_id for r in rows if r.scope == PauseScope.ACCOUNT))
+
+
 def sendable(now: datetime, *, cutoff: datetime | None = None, scope: Scope = ALL
              ) -> list[sa.ColumnElement[bool]]:
     """Conditions on `post` for "may go out at `now`, once its next_attempt_at comes":
-    queued and approved, inside its not_after, its campaign's deadline not passed, its
-    account neither paused nor rate limited, and (a thread's reply) the post it answers
-    already published. `cutoff` (the later of the daemon's and its host's clocks) is the
-    time not_after and the deadline are held to: nothing goes out once either clock says
-    it is too late.
+    queued and approved, inside its not_after, its campaign's deadline not passed, no
+    pause in force over it, its account neither paused nor rate limited, and (a
+    thread's reply) the post it answers already published. `cutoff` (the later of the
+    daemon's and its host's clocks) is the time not_after and the deadline are held to:
+    nothing goes out once either clock says it is too late.
 
     The post table alone is walked, in due order on its (state, next_attempt_at) index;
     accounts and campaigns are small and only filter it (a join lets PostgreSQL pick a
@@ -68,6 +110,7 @@ def sendable(now: datetime, *, cutoff: datetime | None = None, scope: Scope = AL
         col(Post.not_after) > cutoff,
         col(Post.account_id).not_in(blocked_accounts(now)),
         col(Post.campaign_id).in_(live),
+        ~paused(),
         col(Post.parent_id).is_(None) | sa.exists().where(
             col(_PARENT.id) == Post.parent_id, col(_PARENT.state) == S.PUBLISHED),
         scope.accounts(),
@@ -88,22 +131,34 @@ def next_due(engine: Engine, now: datetime, *, cutoff: datetime | None = None,
 
 def expire_stale(engine: Engine, now: datetime, actor: str, *, scope: Scope = ALL) -> list[int]:
     """Drafts and queued posts whose `not_after` has passed become expired, each with
-    its reason. Returns their ids."""
+    its reason ("paused" when a pause held it). Returns their ids."""
     with session(engine) as s:
-        q = (sa.select(col(Post.id), col(Post.state), col(Post.due_at), col(Post.not_after))
-             .where(col(Post.state).in_([S.DRAFT, S.QUEUED]), col(Post.not_after) <= now,
-                    scope.accounts()))
-        if is_postgres(engine):
-            q = q.with_for_update(skip_locked=True)  # another daemon is on those
-        stale = s.execute(q).all()
-        return change(s, [Seen(r.id, r.state) for r in stale], S.EXPIRED, now=now, actor=actor,
-                      reason={r.id: _expiry_reason(r.state, r.due_at, r.not_after, now)
-                              for r in stale}, strict=False)
+        return expire(s, now, actor, scope.accounts())
 
 
-def _expiry_reason(state: PostState, due: datetime, not_after: datetime, now: datetime) -> str:
+def expire(s: Session, now: datetime, actor: str,
+           only: sa.ColumnElement[bool] | None = None) -> list[int]:
+    """`expire_stale` in the caller's transaction, for the posts `only` selects (all
+    when None): a resume expires what its pause held in the same transaction."""
+    q = (sa.select(col(Post.id), col(Post.state), col(Post.due_at), col(Post.not_after),
+                   paused(before_not_after=True).label("held"))
+         .where(col(Post.state).in_([S.DRAFT, S.QUEUED]), col(Post.not_after) <= now))
+    if only is not None:
+        q = q.where(only)
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True, of=Post)  # another daemon is on those
+    stale = s.execute(q).all()
+    return change(s, [Seen(r.id, r.state) for r in stale], S.EXPIRED, now=now, actor=actor,
+                  reason={r.id: _expiry_reason(r.state, r.due_at, r.not_after, now, r.held)
+                          for r in stale}, strict=False)
+
+
+def _expiry_reason(state: PostState, due: datetime, not_after: datetime, now: datetime,
+                   held: bool = False) -> str:
     why = ("never approved" if state == S.DRAFT
            else f"not sent by its not_after ({not_after:%Y-%m-%d %H:%M:%S} UTC)")
+    if held and state != S.DRAFT:
+        why = f"{PAUSED_REASON}: {why}"
     return f"{why}; due {due:%Y-%m-%d %H:%M:%S} UTC, {int((now - due).total_seconds())} s ago"
 
 

@@ -27,6 +27,9 @@ SETTINGS_VARS = {
     "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING (default INFO)",
     "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
     "TMINUS_TEST_CLOCK_OFFSET_FILE": "clock tests only: a file of seconds added to this host's clock",
+    "TMINUS_WEB_SECRET": "key that signs the web dashboard's cookies (default: made once, in the database)",
+    "TMINUS_WEB_URL": "the dashboard's public address; https://... makes its cookies Secure",
+    "TMINUS_WEB_PROXIES": "addresses of proxies whose X-Forwarded-For/-Proto are trusted (default 127.0.0.1)",
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -53,6 +56,11 @@ class Settings:
     crash_at: tuple[str, int] | None = None
     # clock tests only: a file holding seconds to add to the host's wall clock
     clock_offset_file: Path | None = None
+    # the web dashboard: its cookie-signing key (None: kept in the database), its public
+    # address (https: cookies are Secure), the proxies whose forwarded headers count
+    web_secret: str | None = field(default=None, repr=False)
+    web_url: str | None = None
+    web_proxies: str = "127.0.0.1"
     # TMINUS_<PREFIX>_<SUFFIX> credentials, kept apart so they are never printed
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -70,6 +78,14 @@ class Settings:
         if self.log_level not in LOG_LEVELS:
             raise TminusError(f"TMINUS_LOG_LEVEL={self.log_level!r}: write one of "
                               f"{', '.join(LOG_LEVELS)}")
+        if self.web_secret is not None and len(self.web_secret) < 32:
+            raise TminusError("TMINUS_WEB_SECRET must be at least 32 characters (e.g. the output "
+                              "of `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+
+    @property
+    def web_https(self) -> bool:
+        """The dashboard is reached over TLS (behind a proxy): its cookies are Secure."""
+        return bool(self.web_url and self.web_url.startswith("https://"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +104,9 @@ class Settings:
             crash_at=_crash_at(env.get("TMINUS_TEST_CRASH_AT")),
             clock_offset_file=(Path(env["TMINUS_TEST_CLOCK_OFFSET_FILE"])
                                if env.get("TMINUS_TEST_CLOCK_OFFSET_FILE") else None),
+            web_secret=env.get("TMINUS_WEB_SECRET") or None,
+            web_url=_web_url(env.get("TMINUS_WEB_URL")),
+            web_proxies=(env.get("TMINUS_WEB_PROXIES") or "127.0.0.1").strip(),
             env={k: v for k, v in env.items() if k.startswith("TMINUS_")},
         )
 
@@ -121,6 +140,16 @@ def _crash_at(raw: str | None) -> tuple[str, int] | None:
         raise TminusError(f"TMINUS_TEST_CRASH_AT={raw!r}: write POINT:N with POINT one of "
                           f"{', '.join(CRASH_POINTS)}")
     return point, int(n)
+
+
+def _web_url(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    url = raw.strip().rstrip("/")
+    if not url.startswith(("https://", "http://")) or url[-3:] == "://":
+        raise TminusError(f"TMINUS_WEB_URL={raw!r}: write the address people open, e.g. "
+                          "https://tminus.example.org")
+    return url
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:

@@ -157,3 +157,14 @@ def record_created(s: Session, post_ids: Iterable[int], state: PostState, reason
              "reason": reason, "actor": actor} for pid in post_ids]
     if rows:
         s.execute(insert(Event), rows)
+
+
+def record_note(s: Session, post_ids: Iterable[int], state: PostState, reason: str,
+                now: datetime, actor: str) -> None:
+    """An event that is no change of state — a draft's text edited by a person, a
+    re-plan that found the campaign file changed under an edit: from and to are the
+    post's state, so the audit trail has it in order with the moves."""
+    rows = [{"post_id": pid, "at": now, "from_state": state, "to_state": state,
+             "reason": reason, "actor": actor} for pid in post_ids]
+    if rows:
+        s.execute(insert(Event), rows)

@@ -14,11 +14,29 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `running` | worker, run_once, run_daemon, demo |
 | `database` | open_database, upgrade_database, schema_version |
 | `toolkit` | build_toolkit, toolkit_server (the supporters' static site) |
+| `pauses` | pause, resume, pauses_in_force |
+| `edits` | edit_post, settle_conflict, edit_sheet |
+| `people` | add_person, list_people, remove_person, log_in, session_person, log_out |
+| `activity` | recent_activity |
+| `overview` | overview, campaign_overview, campaign_audit (the dashboard's pages) |
+| `timeline` | timeline, post_card, media_file: posts as cards, grouped by day |
+| `approvals` | approval_sheet, digest_of: approving exactly what was shown |
 """
 
 from scheduler.service.accounts import AccountCheck, check_accounts, resume_account
+from scheduler.service.activity import ActivityEntry, recent_activity
 from scheduler.service.campaigns import PlanReport, Report, Validation, plan, preview, rehearse, validate
 from scheduler.service.database import SchemaVersion, open_database, schema_version, upgrade_database
+from scheduler.service.edits import Edited, EditSheet, edit_post, edit_sheet, settle_conflict
+from scheduler.service.pauses import Paused, PauseInfo, Resumed, Target, pause, pauses_in_force, resume
+from scheduler.service.people import (
+    Action,
+    NotAllowed,
+    PersonInfo,
+    add_person,
+    list_people,
+    remove_person,
+)
 from scheduler.service.posts import (
     Approval,
     Cancellation,
@@ -44,43 +62,63 @@ __all__ = [
     "DEAD_AFTER",
     "AccountCheck",
     "AccountHold",
+    "Action",
+    "ActivityEntry",
     "Approval",
     "Attention",
     "Cancellation",
     "DaemonInfo",
     "DemoReady",
+    "EditSheet",
+    "Edited",
     "LogEntry",
     "NextPost",
+    "NotAllowed",
     "OneOff",
+    "PauseInfo",
+    "Paused",
+    "PersonInfo",
     "PlanReport",
     "PostLine",
     "PostLog",
     "Queued",
     "Report",
     "Resolution",
+    "Resumed",
     "Reviewed",
     "SchemaVersion",
     "SiteReport",
     "Status",
+    "Target",
     "Validation",
+    "add_person",
     "approve",
     "build_toolkit",
     "cancel",
     "check_accounts",
     "demo",
     "demo_database",
+    "edit_post",
+    "edit_sheet",
+    "list_people",
     "list_posts",
     "open_database",
+    "pause",
+    "pauses_in_force",
     "plan",
     "post_log",
     "preview",
     "queue_post",
+    "recent_activity",
     "rehearse",
+    "remove_person",
+    "resume",
     "resume_account",
     "review",
     "run_daemon",
     "run_once",
     "schema_version",
+    "settle_conflict",
     "status",
     "toolkit_server",
     "toolkit_url",

@@ -22,6 +22,7 @@ from content.schedule import ScheduleError, parse_duration, parse_instant
 from scheduler.db import session
 from scheduler.models import CANCELABLE_STATES, Account, Campaign, Event, Post, PostState, text_hash
 from scheduler.queue import find_campaign, parse_states, select_posts
+from scheduler.service.approvals import check_digest
 from scheduler.transitions import Seen, change, record_created, transition
 
 S = PostState
@@ -47,9 +48,11 @@ class Approval:
 
 
 def approve(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by: str,
-            now: datetime) -> Approval:
+            now: datetime, expect: str | None = None) -> Approval:
     """Approve drafts (all of a campaign's, or the ones named): they become queued, and
-    the hash of their text is recorded so that a later change cannot slip out."""
+    the hash of their text is recorded so that a later change cannot slip out. With
+    `expect`, the digest of what was shown (`approvals.digest_of`): nothing is approved
+    unless the drafts are exactly that."""
     by = _person(by)
     with session(engine) as s:
         rows = select_posts(s, campaign, post_ids)
@@ -59,6 +62,8 @@ def approve(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by
                 raise TminusError(f"post {wrong[0].id} is {wrong[0].state}, not draft; "
                                   "only drafts are approved")
         drafts = [r for r in rows if r.state == S.DRAFT]
+        if expect is not None:
+            check_digest(s, [r.id for r in drafts], expect)
         late = change(s, [Seen(r.id, r.state) for r in drafts if r.not_after <= now], S.EXPIRED,
                       reason="not approved before its not_after", now=now, actor=by)
         done = change(s, [Seen(r.id, r.state) for r in drafts if r.not_after > now], S.QUEUED,
@@ -106,6 +111,7 @@ class OneOff:
     campaign: str | None = None
     expires: str | None = None       # e.g. "30m"; the campaign default when None
     by: str | None = None            # approve it at once, as this person
+    author: str | None = None        # who queued it, when not approved at once (recorded)
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,8 @@ def queue_post(engine: Engine, request: OneOff, *, now: datetime) -> Queued:
         s.add(post)
         s.flush()
         assert post.id is not None
-        record_created(s, [post.id], S.DRAFT, "queued as a one-off post", now, by or "cli")
+        record_created(s, [post.id], S.DRAFT, "queued as a one-off post", now,
+                       by or request.author or "cli")
         if by:
             transition(s, post, S.QUEUED, f"approved by {by}", now, by,
                        approved_hash=post.text_hash, approved_by=by, approved_at=now)
@@ -197,14 +204,14 @@ def _when(at: str, *, now: datetime, deadline: datetime, tz: ZoneInfo) -> dateti
         raise FieldError("at", f"{at}: {e}") from None
 
 
-def _no_duplicate(s: Session, acc: Account, text: str) -> None:
+def _no_duplicate(s: Session, acc: Account, text: str, excluding: int | None = None) -> None:
     """The campaign files' duplicate rule (`content.expand.may_not_repeat`), applied to
-    the posts already in the queue."""
+    the posts already in the queue (but `excluding`, a post whose text is being edited)."""
     key = duplicate_key(text)
     rows = s.execute(
         sa.select(col(Post.id), col(Post.text), col(Account.name), col(Account.platform))
         .join(Account, col(Account.id) == Post.account_id)
-        .where(col(Post.state).in_(_LIVE_STATES),
+        .where(col(Post.state).in_(_LIVE_STATES), col(Post.id) != (excluding or 0),
                (col(Post.account_id) == acc.id) | (col(Account.platform) == acc.platform))).all()
     for r in rows:
         if may_not_repeat(acc.name, acc.platform, r.name, r.platform) and duplicate_key(r.text) == key:

@@ -15,6 +15,8 @@ from scheduler import defaults
 from scheduler.db import database_time, session
 from scheduler.models import Account, Campaign, Event, Post, PostState
 from scheduler.models import Daemon as DaemonRow
+from scheduler.service.activity import ActivityEntry, recent_activity
+from scheduler.service.pauses import PauseInfo, pauses_in_force
 
 S = PostState
 NEEDS_A_PERSON = (S.FAILED, S.REVIEW, S.UNKNOWN)
@@ -68,6 +70,8 @@ class Status:
     next: list[NextPost] = field(default_factory=list)
     holds: list[AccountHold] = field(default_factory=list)
     attention: list[Attention] = field(default_factory=list)
+    pauses: list[PauseInfo] = field(default_factory=list)        # in force
+    activity: list[ActivityEntry] = field(default_factory=list)  # the latest, newest first
 
 
 def status(engine: Engine, *, now: datetime | None = None, next_count: int = 5) -> Status:
@@ -103,4 +107,5 @@ def status(engine: Engine, *, now: datetime | None = None, next_count: int = 5) 
             sa.select(col(Post.id), col(Post.state), col(Event.reason))
             .join(Event, col(Event.id) == last, isouter=True)
             .where(col(Post.state).in_(NEEDS_A_PERSON)).order_by(col(Post.id))).all()]
-    return Status(now, daemons, dict(sorted(counts.items())), nxt, holds, attention)
+    return Status(now, daemons, dict(sorted(counts.items())), nxt, holds, attention,
+                  pauses_in_force(engine), recent_activity(engine, limit=5))

@@ -1,0 +1,98 @@
+"""Approving exactly what was shown.
+
+The digest of a set of posts is a SHA-256 over each post's id and everything that goes
+out with it — account, platform, text, time, expiry, options (language, visibility,
+content warning, media and alt text), the post it replies to — in id order. A page (or
+`tminus preview`) shows the posts with their digest; `approve(..., expect=digest)`
+recomputes it over the posts as they are, with the rows locked, and approves nothing
+if anything changed since they were shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, select
+
+from content.errors import TminusError
+from scheduler import defaults
+from scheduler.db import session
+from scheduler.models import Account, Post, PostState
+from scheduler.queue import find_campaign
+from scheduler.service.timeline import CampaignHead, Card, cards, head_of
+
+S = PostState
+_DIGEST_COLUMNS = (col(Post.id), col(Account.name), col(Account.platform), col(Post.text),
+                   col(Post.due_at), col(Post.not_after), col(Post.options), col(Post.parent_id))
+
+
+class Changed(TminusError):
+    """What would be approved is not what was shown."""
+
+
+def digest_rows(rows: Sequence[sa.Row[Any]]) -> str:
+    """The digest of posts read with `_DIGEST_COLUMNS` (one JSON line each, by id)."""
+    h = hashlib.sha256()
+    for row in sorted(rows, key=lambda r: int(r[0])):
+        pid, account, platform, text, due, not_after, options, parent = tuple(row)
+        h.update(json.dumps([pid, account, platform, text, due.isoformat(), not_after.isoformat(),
+                             options or {}, parent], sort_keys=True, ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def digest_of(s: Session, post_ids: Sequence[int], *, lock: bool = False) -> str:
+    """The digest of these posts as they are now; `lock` holds them (PostgreSQL) until
+    the transaction ends, so what is approved is what was digested."""
+    q = (sa.select(*_DIGEST_COLUMNS).join(Account, col(Account.id) == Post.account_id)
+         .where(col(Post.id).in_(list(post_ids))))
+    if lock:
+        q = q.with_for_update(of=Post)
+    return digest_rows(s.execute(q).all())
+
+
+def check_digest(s: Session, post_ids: Sequence[int], expect: str) -> None:
+    if digest_of(s, post_ids, lock=True) != expect.strip().lower():
+        raise Changed("something changed since these posts were shown (a text, a time, an "
+                      "account, or another person approved one); nothing was approved — "
+                      "look at them again")
+
+
+@dataclass(frozen=True)
+class ApprovalSheet:
+    head: CampaignHead
+    cards: list[Card]            # exactly what would be approved, in due order
+    digest: str
+    drafts: int                  # all drafts of the campaign
+    more: bool                   # more drafts than one approval takes: approve these, then the rest
+    not_drafts: list[int]        # chosen posts that are no longer drafts (left out)
+
+
+def approval_sheet(engine: Engine, slug: str, *, post_ids: Sequence[int] | None, now: datetime
+                   ) -> ApprovalSheet:
+    """The drafts to approve — those chosen, or all of the campaign's (at most
+    defaults.APPROVE_AT_ONCE) — as cards, with their digest."""
+    with session(engine) as s:
+        c = find_campaign(s, slug)
+        drafts = int(s.execute(sa.select(func.count()).select_from(Post).where(
+            col(Post.campaign_id) == c.id, col(Post.state) == S.DRAFT)).scalar_one())
+        q = select(Post).where(Post.campaign_id == c.id)
+        if post_ids is not None:
+            q = q.where(col(Post.id).in_(list(post_ids)))
+        chosen = list(s.exec(q.order_by(col(Post.due_at), col(Post.id))).all())
+        missing = sorted(set(post_ids or ()) - {p.id for p in chosen})
+        if missing:
+            raise TminusError(f"no post {', '.join(map(str, missing))} in campaign {slug!r}")
+        ready = [p for p in chosen if p.state == S.DRAFT and p.not_after > now]
+        taken = ready[:defaults.APPROVE_AT_ONCE]
+        ids = [p.id for p in taken if p.id is not None]
+        return ApprovalSheet(head_of(c, now), cards(s, taken), digest_of(s, ids), drafts,
+                             len(ready) > len(taken),
+                             [p.id for p in chosen if p.state != S.DRAFT and p.id is not None])

@@ -1,0 +1,99 @@
+"""The commands the dashboard shares with the terminal: pause and resume, edit (with
+--text and with $EDITOR), and the people who log in — run in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import CampaignFactory, CliResult
+from tests.test_cli import _one_line_error, _planned
+
+Cli = Callable[..., CliResult]
+
+
+def _first_draft(cli: Cli) -> dict[str, object]:
+    rows = json.loads(cli("preview", "testcamp", "--format", "json").out)[0]["rows"]
+    return next(r for r in rows if r["state"] == "draft")
+
+
+def test_pause_and_resume_everything_and_status_shows_it(
+        cli: Cli, make_campaign: CampaignFactory) -> None:
+    _planned(cli, make_campaign)
+    assert cli("approve", "testcamp", "--by", "Ana").code == 0
+    r = cli("pause", "--all", "--reason", "news broke", "--by", "Ana")
+    assert r.code == 0, r.err
+    assert "paused everything: 5 queued post(s) wait until `tminus resume --all`" in r.out
+    again = cli("pause", "--all", "--reason", "again", "--by", "Ben")
+    assert "was already paused" in again.out and "by Ana: news broke" in again.out
+    st = cli("status")
+    assert "everything paused since" in st.out and "by Ana: news broke" in st.out
+    assert "Ana: paused everything: news broke" in st.out       # the activity log
+    r = cli("resume", "--all", "--by", "Ben")
+    assert r.code == 0, r.err
+    assert "resumed everything" in r.out and "going out now: 0; later at their time: 5" in r.out
+    assert "paused" not in cli("status").out.split("latest:")[0]
+    _one_line_error(cli("resume", "--all"), "everything is not paused; nothing is paused")
+    _one_line_error(cli("pause", "--reason", "x"), "name a campaign, or give --account NAME or --all")
+    _one_line_error(cli("pause", "testcamp"), "--reason is needed")
+    _one_line_error(cli("pause", "--account", "nobody", "--reason", "x"), "no account 'nobody'")
+
+
+def test_edit_with_text_and_with_the_editor(
+        cli: Cli, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    _planned(cli, make_campaign)
+    post = _first_draft(cli)
+    r = cli("edit", str(post["id"]), "--text", "Call now. #TestTag", "--by", "Ben")
+    assert r.code == 0, r.err
+    assert "+Call now. #TestTag" in r.out and f"post {post['id']} is draft, 18/280" in r.out
+    log = cli("log", str(post["id"])).out
+    assert "Ben: edited by Ben; approve it again" in log
+    monkeypatch.setenv("EDITOR", "sed -i s/now/tonight/")
+    monkeypatch.delenv("VISUAL", raising=False)
+    r = cli("edit", str(post["id"]), "--editor", "--by", "Ben")
+    assert r.code == 0, r.err
+    assert "-Call now. #TestTag" in r.out and "+Call tonight. #TestTag" in r.out
+    _one_line_error(cli("edit", str(post["id"]), "--text", "x" * 300),
+                    "--text is 300 weighted chars, over dryrun's limit of 280")
+    _one_line_error(cli("edit", str(post["id"])), "give exactly one of --text TEXT, --editor")
+    _one_line_error(cli("edit", "999", "--text", "x"), "no post 999")
+
+
+def test_plan_reports_a_conflict_with_an_edit_and_edit_settles_it(
+        cli: Cli, make_campaign: CampaignFactory) -> None:
+    folder = _planned(cli, make_campaign)
+    rows = json.loads(cli("preview", "testcamp", "--format", "json").out)[0]["rows"]
+    last_call = next(r for r in rows if r["text"].startswith("Last call from org"))
+    assert cli("edit", str(last_call["id"]), "--text", "Last call! #TestTag", "--by", "Ben").code == 0
+    toml = (folder / "campaign.toml").read_text().replace("Last call from", "Final call from")
+    (folder / "campaign.toml").write_text(toml)
+    r = cli("plan", str(folder))
+    assert f"post {last_call['id']} was edited by a person and the campaign file changed it too" in r.out
+    assert "+Final call from org: 2 hours. #TestTag" in r.out
+    r = cli("edit", str(last_call["id"]), "--use-file", "--by", "Ben")
+    assert r.code == 0 and "+Final call from org" in r.out
+    assert "was edited by a person" not in cli("plan", str(folder)).out
+
+
+def test_users_add_list_remove(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
+    r = cli("users", "add", "Ana Ruiz", "--role", "admin", "--by", "setup")
+    assert r.code == 0, r.err
+    assert "added Ana Ruiz as admin" in r.out
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    _one_line_error(cli("users", "add", "Ben", "--role", "editor"),
+                    "--password has 5 characters; use at least 8")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("long enough pass\n"))
+    _one_line_error(cli("users", "add", "Ben", "--role", "boss"),
+                    "--role 'boss' is not a role; roles are viewer, editor, approver, admin")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("long enough pass\n"))
+    _one_line_error(cli("users", "add", "ana ruiz", "--role", "viewer"), "'ana ruiz' already exists")
+    listed = cli("users", "list")
+    assert "Ana Ruiz" in listed.out and "admin" in listed.out and "1 person(s)" in listed.out
+    assert "correct horse" not in listed.out
+    _one_line_error(cli("users", "remove", "Ana Ruiz"), "Ana Ruiz is the last admin")
+    _one_line_error(cli("users", "remove", "Nobody"), "'Nobody' is not a person here")
