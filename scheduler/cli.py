@@ -643,6 +643,67 @@ def web(host: Annotated[str, typer.Option(
     serve(engine, settings, host=host, port=port)
 
 
+# -- issue 16: alerts, calendar, report ---------------------------------------------------
+
+notify_app = typer.Typer(help="Alerts to TMINUS_NOTIFY (Apprise URLs).", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
+
+
+def _db_clock(engine: Engine) -> Any:
+    """The database's time, as the daemons keep it."""
+    from scheduler.db import database_time
+    return lambda: database_time(engine)
+
+
+@notify_app.command("test")
+def notify_test() -> None:
+    """Send a test message to every TMINUS_NOTIFY address now."""
+    from scheduler.service.alerts import notify_test as run_test
+    settings = _settings()
+    logs.configure(settings)
+    engine = _engine(settings)
+    r = run_test(engine, settings, _db_clock(engine))
+    for where in r.destinations:
+        out.print(f"  to {escape(where)}")
+    if not r.delivered:
+        raise TminusError(f"the test message was not delivered: {r.error}")
+    out.print("[green]test message delivered[/]")
+
+
+@notify_app.command("check")
+def notify_check() -> None:
+    """Collect, group and send alerts once (from a timer: notices a dead daemon)."""
+    from scheduler.service.alerts import check_alerts
+    settings = _settings()
+    logs.configure(settings)
+    engine = _engine(settings)
+    r = check_alerts(engine, settings, _db_clock(engine))
+    d = r.delivered
+    out.print(f"collected {r.collected}, grouped {r.grouped} message(s), sent "
+              f"{d.sent if d else 0}, failed {d.failed if d else 0}")
+    if d and d.failed:
+        raise typer.Exit(1)
+
+
+@notify_app.command("status")
+def notify_status() -> None:
+    """The latest alert messages: delivered, failing or given up, and why."""
+    from scheduler.service.alerts import alert_log
+    r = alert_log(_engine())
+    for m in r.messages:
+        if m.sent_at:
+            state = f"[green]sent {_utc(m.sent_at)}[/]"
+        elif m.gave_up_at:
+            state = f"[red]given up after {m.attempts} attempts[/]"
+        else:
+            state = f"[yellow]not yet sent ({m.attempts} attempt(s))[/]"
+        out.print(f"#{m.id} {_utc(m.created_at)} {escape(m.title)}: {state}")
+        if m.last_error and not m.sent_at:
+            out.print(f"    last error: {escape(m.last_error)}")
+    out.print(f"{len(r.messages)} message(s) shown; {r.waiting_items} item(s) waiting for "
+              "the next message of their kind")
+
+
 def main() -> None:
     load_dotenv(Path.cwd() / ".env")
     try:

@@ -35,6 +35,7 @@ from types import FrameType
 from sqlalchemy.engine import Engine
 
 from scheduler import defaults
+from scheduler.alerts import Sender, sweep
 from scheduler.clock import Clock
 from scheduler.db import is_postgres, session
 from scheduler.dispatch import (
@@ -277,7 +278,8 @@ class Worker:
                 result.sent += 1
                 self.sent_total += 1
                 log.info("sent on %s: %s", item.account.name,
-                         item.outgoing.text.replace("\n", " ")[:80])
+                         item.outgoing.text.replace("\n", " ")[:80],
+                         extra={"post_id": item.post_id, "account": item.account.name})
             elif state == PostState.EXPIRED:
                 result.expired += 1
             elif state == PostState.FAILED:
@@ -349,10 +351,13 @@ class _Every(threading.Thread):
 
 
 class Daemon:
-    """`tminus run`: the Worker's tick in a loop until SIGTERM."""
+    """`tminus run`: the Worker's tick in a loop until SIGTERM. With `alerts` (a sender
+    for TMINUS_NOTIFY), a thread of its own collects and delivers alerts: never joined
+    on the way out, so a webhook that hangs holds up neither a post nor a stop."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, alerts: Sender | None = None) -> None:
         self.worker = worker
+        self.alerts = alerts
         self._wake = threading.Event()
         self._started = self.worker.clock.now()
 
@@ -402,6 +407,12 @@ class Daemon:
             if looked_up < defaults.RECONCILE_BATCH:
                 return
 
+    def _alert_round(self) -> None:
+        if self.alerts is not None:
+            w = self.worker
+            sweep(w.engine, self.alerts, w.clock.now, timedelta(seconds=w.settings.notify_every),
+                  stopping=w.stopping.is_set)
+
     def _seconds_to_next(self) -> float:
         wake = self.worker.next_wake()
         seconds = (wake - self.worker.clock.now()).total_seconds()
@@ -416,12 +427,15 @@ class Daemon:
                    _Every("housekeeping", defaults.HOUSEKEEPING_SECONDS, self._housekeeping,
                           now=True),
                    _Every("lease-renewer", w.lease.total_seconds() / 4, w.renew_held)]
+        alerter = _Every("alerts", defaults.ALERT_SECONDS, self._alert_round, now=True)
         try:
             if listener:
                 listener.start()
             self.heartbeat()
             for h in helpers:
                 h.start()
+            if self.alerts is not None:
+                alerter.start()
             log.info("tminus daemon %s started", w.owner)
             while not w.stopping.is_set():
                 try:
@@ -438,6 +452,7 @@ class Daemon:
                 self._wake.wait(seconds)       # a monotonic wait: wall-clock steps change nothing
                 self._wake.clear()
         finally:
+            alerter.halt.set()
             for h in helpers:
                 h.halt.set()
             for h in helpers:

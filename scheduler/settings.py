@@ -30,14 +30,18 @@ SETTINGS_VARS = {
     "TMINUS_WEB_SECRET": "key that signs the web dashboard's cookies (default: made once, in the database)",
     "TMINUS_WEB_URL": "the dashboard's public address; https://... makes its cookies Secure",
     "TMINUS_WEB_PROXIES": "addresses of proxies whose X-Forwarded-For/-Proto are trusted (default 127.0.0.1)",
+    "TMINUS_NOTIFY": "Apprise URLs alerts go to, separated by spaces or commas (default: none)",
+    "TMINUS_NOTIFY_EVERY": "at most one alert per kind and campaign this often, seconds (default 300)",
+    "TMINUS_LOG_FORMAT": "text or json: one JSON object per log line (default text)",
 }
+LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # The largest value each number may have: beyond these a setting is a typo, and a
 # sleep of 1e308 s overflows the clock ("timeout value is too large").
 _MAXIMA = {"TMINUS_POLL_SECONDS": 3600, "TMINUS_LEASE_SECONDS": 86400,
            "TMINUS_REQUEST_TIMEOUT": 3600, "TMINUS_MAX_ATTEMPTS": 1000,
-           "TMINUS_CONCURRENCY": 256}
+           "TMINUS_CONCURRENCY": 256, "TMINUS_NOTIFY_EVERY": 86400}
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,12 @@ class Settings:
     web_secret: str | None = field(default=None, repr=False)
     web_url: str | None = None
     web_proxies: str = "127.0.0.1"
+    # alerts (scheduler.alerts): the Apprise URLs (they hold tokens: never printed) and
+    # the shortest time between two messages of one kind about one campaign
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)
+    notify_every: float = defaults.NOTIFY_EVERY_SECONDS
+    log_format: str = "text"
+    metrics_token: str | None = field(default=None, repr=False)
     # TMINUS_<PREFIX>_<SUFFIX> credentials, kept apart so they are never printed
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -78,6 +88,10 @@ class Settings:
         if self.log_level not in LOG_LEVELS:
             raise TminusError(f"TMINUS_LOG_LEVEL={self.log_level!r}: write one of "
                               f"{', '.join(LOG_LEVELS)}")
+        if self.log_format not in LOG_FORMATS:
+            raise TminusError(f"TMINUS_LOG_FORMAT={self.log_format!r}: write text or json")
+        if self.notify_every < 0:
+            raise TminusError("TMINUS_NOTIFY_EVERY must be a number of seconds ≥ 0")
         if self.web_secret is not None and len(self.web_secret) < 32:
             raise TminusError("TMINUS_WEB_SECRET must be at least 32 characters (e.g. the output "
                               "of `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
@@ -107,6 +121,10 @@ class Settings:
             web_secret=env.get("TMINUS_WEB_SECRET") or None,
             web_url=_web_url(env.get("TMINUS_WEB_URL")),
             web_proxies=(env.get("TMINUS_WEB_PROXIES") or "127.0.0.1").strip(),
+            notify_urls=notify_urls(env.get("TMINUS_NOTIFY")),
+            notify_every=_number(env, "TMINUS_NOTIFY_EVERY", defaults.NOTIFY_EVERY_SECONDS),
+            log_format=(env.get("TMINUS_LOG_FORMAT") or "text").strip().lower(),
+            metrics_token=(env.get("TMINUS_METRICS_TOKEN") or "").strip() or None,
             env={k: v for k, v in env.items() if k.startswith("TMINUS_")},
         )
 
@@ -140,6 +158,11 @@ def _crash_at(raw: str | None) -> tuple[str, int] | None:
         raise TminusError(f"TMINUS_TEST_CRASH_AT={raw!r}: write POINT:N with POINT one of "
                           f"{', '.join(CRASH_POINTS)}")
     return point, int(n)
+
+
+def notify_urls(raw: str | None) -> tuple[str, ...]:
+    """TMINUS_NOTIFY split into its URLs (Apprise checks each one: scheduler.alerts)."""
+    return tuple(u for u in (raw or "").replace(",", " ").split() if u)
 
 
 def _web_url(raw: str | None) -> str | None:
