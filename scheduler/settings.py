@@ -33,6 +33,7 @@ SETTINGS_VARS = {
     "TMINUS_NOTIFY": "Apprise URLs alerts go to, separated by spaces or commas (default: none)",
     "TMINUS_NOTIFY_EVERY": "at most one alert per kind and campaign this often, seconds (default 300)",
     "TMINUS_LOG_FORMAT": "text or json: one JSON object per log line (default text)",
+    "TMINUS_METRICS_TOKEN": "bearer token /metrics asks for (default: none, /metrics answers anyone)",
 }
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
