@@ -704,6 +704,22 @@ def notify_status() -> None:
               "the next message of their kind")
 
 
+@app.command()
+def calendar(campaign: Annotated[str, typer.Argument(help="campaign slug")],
+             output: Annotated[Path, typer.Option("--output", "-o", help="the .ics file to write")]
+             ) -> None:
+    """Write the campaign's posts and deadline as a calendar file (.ics)."""
+    from scheduler.service.calendar import calendar_ics
+    engine = _engine()
+    data = calendar_ics(engine, campaign, _db_clock(engine)())
+    try:
+        output.write_bytes(data)
+    except OSError as e:
+        raise FieldError("output", f"cannot write {output}: {e.strerror}") from None
+    out.print(f"wrote {escape(str(output))}: {data.count(b'BEGIN:VEVENT') - 1} post(s) and the "
+              "deadline")
+
+
 def main() -> None:
     load_dotenv(Path.cwd() / ".env")
     try:
