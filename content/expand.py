@@ -17,8 +17,9 @@ from typing import Any
 
 from content.campaign import Campaign, MediaSpec, PostSpec
 from content.errors import CampaignError
+from content.platforms import check_length
 from content.render import Renderer, base_context, post_context, time_context
-from content.rules import LengthCheck, check_length
+from content.rules import LengthCheck
 from content.schedule import ScheduleError, expand
 
 

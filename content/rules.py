@@ -1,8 +1,9 @@
 """Length rules of X, Mastodon and Bluesky: how long a post is, and whether it fits.
 
 Pure functions, no I/O.  The X rules follow twitter-text (the library X's own clients
-use), checked against its conformance data in ``shared/conformance``; the Mastodon and
-Bluesky rules follow what those servers validate (see ``shared/PLATFORMS.md``).
+use), checked against its conformance data in ``tests/conformance``; the Mastodon and
+Bluesky rules follow what those servers validate.  Which rule a platform uses, and
+each limit's source, is in the platform registry (``content/platforms.py``).
 
 X counts a *weighted* length: text is NFC-normalised, every URL counts 23 whatever its
 length, an emoji sequence counts 2, and other code points count 1 or 2 depending on
@@ -26,7 +27,6 @@ __all__ = [
     "BLUESKY_MAX_BYTES",
     "MASTODON_DEFAULT_LIMIT",
     "MASTODON_URL_LENGTH",
-    "PLATFORMS",
     "X_CONFIG",
     "X_CONFIG_V1",
     "X_CONFIG_V2",
@@ -35,12 +35,16 @@ __all__ = [
     "X_URL_LENGTH",
     "LengthCheck",
     "XConfig",
+    "bluesky_accepts",
     "bluesky_length",
-    "check_all",
-    "check_length",
+    "bluesky_post_length",
     "find_urls",
+    "mastodon_accepts",
     "mastodon_length",
+    "mastodon_post_length",
+    "x_accepts",
     "x_is_valid",
+    "x_post_length",
     "x_weighted_length",
 ]
 
@@ -50,9 +54,6 @@ MASTODON_DEFAULT_LIMIT = 500  # per instance: configuration.statuses.max_charact
 MASTODON_URL_LENGTH = 23  # configuration.statuses.characters_reserved_per_url
 BLUESKY_LIMIT = 300
 BLUESKY_MAX_BYTES = 3000
-
-PLATFORMS = ("x", "mastodon", "bluesky", "dryrun")
-
 
 # --------------------------------------------------------------------------- X config
 
@@ -449,36 +450,36 @@ class LengthCheck:
         return {"length": self.length, "limit": self.limit, "ok": self.ok}
 
 
-def check_length(
-    platform: str, text: str, *, limit: int | None = None, spoiler_text: str = ""
-) -> LengthCheck:
-    """Check ``text`` against ``platform``'s rules; ``limit`` overrides the default.
-
-    ``ok`` needs 0 < length <= limit.  On X (and "dryrun", which applies X's rules as
-    the strictest) the text must also be free of the characters X rejects; on Bluesky
-    it must also fit in 3000 UTF-8 bytes.  ``spoiler_text`` (a content warning) only
-    exists on Mastodon and is ignored elsewhere.
-    """
-    if platform not in PLATFORMS:
-        raise ValueError(f"unknown platform {platform!r}; expected one of {PLATFORMS}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be positive, got {limit}")
-
-    if platform in ("x", "dryrun"):
-        length = x_weighted_length(text)
-        limit = X_LIMIT if limit is None else limit
-        ok = 0 < length <= limit and not _has_invalid_characters(text)
-        return LengthCheck(platform, length, limit, ok, "weighted chars")
-    if platform == "mastodon":
-        length = mastodon_length(text, spoiler_text=spoiler_text)
-        limit = MASTODON_DEFAULT_LIMIT if limit is None else limit
-        return LengthCheck(platform, length, limit, 0 < length <= limit, "chars")
-    length = bluesky_length(text)
-    limit = BLUESKY_LIMIT if limit is None else limit
-    ok = 0 < length <= limit and len(text.encode("utf-8")) <= BLUESKY_MAX_BYTES
-    return LengthCheck(platform, length, limit, ok, "graphemes")
+# One signature per platform, for the platform registry (``content/platforms.py``),
+# which names these and checks a post with them (``check_length``): the length of a
+# post with its content warning, and whether the platform takes it beyond its length.
 
 
-def check_all(text: str) -> dict[str, LengthCheck]:
-    """Check ``text`` against the default limits of X, Mastodon and Bluesky."""
-    return {name: check_length(name, text) for name in ("x", "mastodon", "bluesky")}
+def x_post_length(text: str, content_warning: str = "") -> int:
+    """X has no content warning: the weighted length of the text alone."""
+    return x_weighted_length(text)
+
+
+def x_accepts(text: str) -> bool:
+    """X refuses U+FFFE, U+FEFF and U+FFFF whatever the length."""
+    return not _has_invalid_characters(text)
+
+
+def mastodon_post_length(text: str, content_warning: str = "") -> int:
+    """Mastodon counts the content warning together with the text."""
+    return mastodon_length(text, spoiler_text=content_warning)
+
+
+def mastodon_accepts(text: str) -> bool:
+    """Mastodon demands nothing of a text beyond its length."""
+    return True
+
+
+def bluesky_post_length(text: str, content_warning: str = "") -> int:
+    """A Bluesky content warning is a label, not text: the text alone counts."""
+    return bluesky_length(text)
+
+
+def bluesky_accepts(text: str) -> bool:
+    """Bluesky also caps the UTF-8 size of the text."""
+    return len(text.encode("utf-8")) <= BLUESKY_MAX_BYTES

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from content.errors import CampaignErrors, TminusError
-from content.rules import check_all, check_length
+from content.platforms import check_all, check_length
 from content.schedule import ScheduleError, parse_duration, parse_instant
 from scheduler import defaults
 from scheduler.clock import SystemClock
@@ -516,8 +516,7 @@ def accounts_check(name: Annotated[list[str] | None, typer.Argument(help="accoun
         try:
             pub = publishers.for_account(acc)
             who = pub.check()
-            limit = getattr(pub, "max_characters", None)
-            max_chars = limit() if callable(limit) else None
+            max_chars = pub.max_characters()
         except (TminusError, PublishError) as e:
             failed += 1
             reason = e.message if isinstance(e, PublishError) else str(e)

@@ -334,6 +334,7 @@ class Daemon:
                 signal.signal(sig, handler)
             if listener:
                 listener.stop()
+            self.worker.publishers.close()
             self.heartbeat(stopped=True)
             log.info("tminus daemon %s stopped (%d sent)", self.worker.owner,
                      self.worker.sent_total)

@@ -28,6 +28,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
+from content.platforms import RateBudget
+from content.platforms import platform as platform_entry
 from jobs.adapters.base import Publisher
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Media, Outgoing, Receipt
@@ -51,23 +53,16 @@ class Claimed:
     lease_until: datetime
 
 
-@dataclass(frozen=True)
-class Budget:
-    """At most `posts` per rolling `window` for one account."""
-
-    posts: int
-    window: timedelta
-
-    def __post_init__(self) -> None:
-        if self.posts < 1 or self.window <= timedelta(0):
-            raise ValueError("a budget needs posts ≥ 1 and a positive window")
+# A rate budget: at most `posts` per rolling `window` (the registry's type).
+Budget = RateBudget
 
 
 def budgets_of(platform: str, tier: str, custom: Budget | None = None) -> list[Budget]:
-    """The campaign file's own budget if it gives one, else the platform tier's."""
+    """The campaign file's own budget if it gives one, else the platform tier's from the
+    registry (an unknown tier gets the default tier's: never no budget)."""
     if custom is not None:
         return [custom]
-    return [Budget(n, w) for n, w in defaults.BUDGETS.get((platform, tier), [])]
+    return list(platform_entry(platform).tier(tier).budgets)
 
 
 def budgets_for(account: Account) -> list[Budget]:

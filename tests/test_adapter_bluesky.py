@@ -20,6 +20,7 @@ from jobs.adapters.base import MemorySessionStore
 from jobs.adapters.bluesky import BlueskyPublisher, Segment, post_rkey, segments, tid
 from jobs.errors import AuthError, PermanentError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Media, Outgoing, Receipt
+from tests.conftest import build_adapter
 from tests.fakeplatform import FakePlatformServer
 from tests.fakeplatform import bluesky as fb
 
@@ -50,8 +51,9 @@ def fake() -> Iterator[FakePlatformServer]:
 def make(fake: FakePlatformServer, store: MemorySessionStore | None = None, *,
          timeout: float = TIMEOUT, password: str = fb.PASSWORD,
          pds: str | None = None) -> BlueskyPublisher:
-    pub = BlueskyPublisher.from_credentials(
-        "org_bsky", {"HANDLE": fb.HANDLE, "APP_PASSWORD": password, "PDS": pds or fake.url},
+    pub = build_adapter(
+        BlueskyPublisher, "org_bsky",
+        {"HANDLE": fb.HANDLE, "APP_PASSWORD": password, "PDS": pds or fake.url},
         timeout=timeout, session_store=store)
     _opened.append(pub)
     return pub
@@ -460,10 +462,11 @@ def test_login_rate_limited_is_transient(fake: FakePlatformServer) -> None:
 
 
 def test_from_credentials() -> None:
-    assert set(BlueskyPublisher.CREDENTIALS) == {"HANDLE", "APP_PASSWORD"}
-    assert set(BlueskyPublisher.OPTIONAL) == {"PDS"}
+    variables = BlueskyPublisher.CREDENTIALS.variables()
+    assert {v.suffix for v in variables if v.required} == {"HANDLE", "APP_PASSWORD"}
+    assert {v.suffix for v in variables if not v.required} == {"PDS"}
     with pytest.raises(AuthError, match="APP_PASSWORD"):
-        BlueskyPublisher.from_credentials("org_bsky", {"HANDLE": fb.HANDLE})
+        build_adapter(BlueskyPublisher, "org_bsky", {"HANDLE": fb.HANDLE}, timeout=TIMEOUT)
 
 
 # -- faults on createRecord ---------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from jobs.adapters.mastodon import MastodonPublisher, html_to_text
 from jobs.errors import AuthError, PermanentError, TransientError, UnknownOutcome
 from jobs.outgoing import Media, Outgoing, Receipt
+from tests.conftest import build_adapter
 from tests.fakeplatform import FakePlatformServer
 from tests.fakeplatform import mastodon as fm
 
@@ -36,8 +37,8 @@ def fake() -> Iterator[FakePlatformServer]:
 
 @pytest.fixture
 def pub(fake: FakePlatformServer) -> MastodonPublisher:
-    return MastodonPublisher.from_credentials(
-        "org_masto", {"INSTANCE": fake.url, "ACCESS_TOKEN": fm.TOKEN}, timeout=TIMEOUT)
+    return build_adapter(
+        MastodonPublisher, "org_masto", {"INSTANCE": fake.url, "ACCESS_TOKEN": fm.TOKEN}, timeout=TIMEOUT)
 
 
 def outgoing(text: str = "4 days left. Call 202-456-1111 #HereToStay", **kw: Any) -> Outgoing:
@@ -64,7 +65,8 @@ def closed_port() -> int:
 
 
 def test_constructing_sends_nothing(fake: FakePlatformServer) -> None:
-    MastodonPublisher.from_credentials("a", {"INSTANCE": fake.url, "ACCESS_TOKEN": fm.TOKEN})
+    build_adapter(MastodonPublisher, "a", {"INSTANCE": fake.url, "ACCESS_TOKEN": fm.TOKEN},
+                  timeout=TIMEOUT)
     assert fake.requests == []
 
 
@@ -138,7 +140,8 @@ def test_check_returns_identity(fake: FakePlatformServer, pub: MastodonPublisher
 
 def test_missing_credentials_are_an_auth_error() -> None:
     with pytest.raises(AuthError, match="ACCESS_TOKEN"):
-        MastodonPublisher.from_credentials("org_masto", {"INSTANCE": "mastodon.social"})
+        build_adapter(MastodonPublisher, "org_masto", {"INSTANCE": "mastodon.social"},
+                      timeout=TIMEOUT)
 
 
 # -- max_characters ------------------------------------------------------------------------
@@ -228,8 +231,8 @@ def test_server_errors_are_transient(fake: FakePlatformServer, pub: MastodonPubl
 
 
 def test_401_is_an_auth_error_without_the_token(fake: FakePlatformServer) -> None:
-    pub = MastodonPublisher.from_credentials(
-        "org_masto", {"INSTANCE": fake.url, "ACCESS_TOKEN": "wrong-secret-token"},
+    pub = build_adapter(
+        MastodonPublisher, "org_masto", {"INSTANCE": fake.url, "ACCESS_TOKEN": "wrong-secret-token"},
         timeout=TIMEOUT)
     with pytest.raises(AuthError, match="HTTP 401 The access token is invalid") as info:
         pub.publish(outgoing())
@@ -338,8 +341,8 @@ def test_media_upload_failures_are_transient(fake: FakePlatformServer, pub: Mast
 
 
 def test_connection_refused_is_transient() -> None:
-    pub = MastodonPublisher.from_credentials(
-        "org_masto", {"INSTANCE": f"http://127.0.0.1:{closed_port()}", "ACCESS_TOKEN": "t"},
+    pub = build_adapter(
+        MastodonPublisher, "org_masto", {"INSTANCE": f"http://127.0.0.1:{closed_port()}", "ACCESS_TOKEN": "t"},
         timeout=TIMEOUT)
     with pytest.raises(TransientError, match="could not connect"):
         pub.publish(outgoing())
@@ -456,10 +459,10 @@ def test_html_to_text_uses_href_for_a_cut_link() -> None:
 
 def test_unusable_instance_or_token_is_an_auth_error(fake: FakePlatformServer) -> None:
     with pytest.raises(AuthError, match="INSTANCE is not a server URL"):
-        MastodonPublisher.from_credentials("org_masto", {"INSTANCE": "https://",
-                                                         "ACCESS_TOKEN": fm.TOKEN})
-    pub = MastodonPublisher.from_credentials(
-        "org_masto", {"INSTANCE": fake.url, "ACCESS_TOKEN": "half\nsecret"}, timeout=TIMEOUT)
+        build_adapter(MastodonPublisher, "org_masto",
+                      {"INSTANCE": "https://", "ACCESS_TOKEN": fm.TOKEN}, timeout=TIMEOUT)
+    pub = build_adapter(MastodonPublisher, "org_masto",
+                        {"INSTANCE": fake.url, "ACCESS_TOKEN": "half\nsecret"}, timeout=TIMEOUT)
     with pytest.raises(AuthError, match="credentials unusable") as info:
         pub.publish(outgoing())
     assert "secret" not in info.value.message

@@ -25,6 +25,7 @@ from jobs.adapters.mastodon import MastodonPublisher
 from jobs.adapters.x import XPublisher
 from jobs.errors import UnknownOutcome
 from jobs.outgoing import Identity, Outgoing, Receipt
+from tests.conftest import build_adapter, utcnow
 from tests.fakeplatform import FakePlatformServer, Fault
 from tests.fakeplatform import bluesky as fb
 from tests.fakeplatform import mastodon as fm
@@ -64,7 +65,7 @@ def _since() -> datetime:
 
 def _dryrun(fake: FakePlatformServer, tmp_path: Path) -> tuple[Publisher, Helpers]:
     outbox = tmp_path / "outbox.jsonl"
-    pub = DryRunPublisher(outbox, account="contract")
+    pub = DryRunPublisher(outbox, account="contract", now=utcnow)
 
     def lines() -> list[dict[str, Any]]:
         if not outbox.exists():
@@ -81,7 +82,7 @@ def _dryrun(fake: FakePlatformServer, tmp_path: Path) -> tuple[Publisher, Helper
 
 
 def _x(fake: FakePlatformServer, tmp_path: Path) -> tuple[Publisher, Helpers]:
-    pub = XPublisher.from_credentials("contract", {
+    pub = build_adapter(XPublisher, "contract", {
         "API_KEY": "contract-key", "API_SECRET": "contract-secret",
         "ACCESS_TOKEN": fx.VALID_TOKEN, "ACCESS_SECRET": "contract-access-secret",
         "API_BASE": fake.url}, timeout=TIMEOUT)
@@ -96,8 +97,8 @@ def _x(fake: FakePlatformServer, tmp_path: Path) -> tuple[Publisher, Helpers]:
 
 
 def _mastodon(fake: FakePlatformServer, tmp_path: Path) -> tuple[Publisher, Helpers]:
-    pub = MastodonPublisher.from_credentials(
-        "contract", {"INSTANCE": fake.url, "ACCESS_TOKEN": fm.TOKEN}, timeout=TIMEOUT)
+    pub = build_adapter(
+        MastodonPublisher, "contract", {"INSTANCE": fake.url, "ACCESS_TOKEN": fm.TOKEN}, timeout=TIMEOUT)
 
     def parent_of(receipt: Receipt) -> str | None:
         [status] = [s for s in fm.statuses(fake) if s["id"] == receipt.remote_id]
@@ -109,8 +110,8 @@ def _mastodon(fake: FakePlatformServer, tmp_path: Path) -> tuple[Publisher, Help
 
 
 def _bluesky(fake: FakePlatformServer, tmp_path: Path) -> tuple[Publisher, Helpers]:
-    pub = BlueskyPublisher.from_credentials(
-        "contract", {"HANDLE": fb.HANDLE, "APP_PASSWORD": fb.PASSWORD, "PDS": fake.url},
+    pub = build_adapter(
+        BlueskyPublisher, "contract", {"HANDLE": fb.HANDLE, "APP_PASSWORD": fb.PASSWORD, "PDS": fake.url},
         timeout=TIMEOUT, session_store=MemorySessionStore())
 
     def parent_of(receipt: Receipt) -> str | None:

@@ -11,31 +11,38 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
+from content.platforms import DryRunCredentials
+from jobs.adapters.base import Clock, Publisher, SessionStore
 from jobs.outgoing import Identity, Outgoing, Receipt
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class DryRunPublisher:
     """Appends posts to `outbox` (a path), or to `self.sent` alone when `outbox` is None."""
 
-    platform = "dryrun"
+    platform: ClassVar[str] = "dryrun"
+    CREDENTIALS: ClassVar[type[DryRunCredentials]] = DryRunCredentials
 
     def __init__(self, outbox: Path | None = None, *, account: str = "dryrun",
-                 now: Callable[[], datetime] = _utcnow) -> None:
+                 now: Clock) -> None:
         self.outbox = outbox
         self.account = account
         self._now = now
         self.sent: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._fh: TextIO | None = None
+
+    @classmethod
+    def from_credentials(cls, account: str, credentials: DryRunCredentials, *,
+                         timeout: float, now: Clock,
+                         session_store: SessionStore) -> DryRunPublisher:
+        """A dry run of its own that keeps its posts in memory (`sent`). The daemon
+        does not build one per account: `Publishers` sends every dry-run post to the
+        one outbox of `TMINUS_DRYRUN_OUTBOX`."""
+        return cls(None, account=account, now=now)
 
     @staticmethod
     def remote_id(post: Outgoing) -> str:
@@ -97,3 +104,17 @@ class DryRunPublisher:
     def check(self) -> Identity:
         return Identity(platform="dryrun", handle=self.account, remote_id=self.account,
                         display_name="dry run (nothing leaves this machine)")
+
+    def max_characters(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        """Close the outbox file (a later post opens it again)."""
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+if TYPE_CHECKING:
+    _contract: type[Publisher[DryRunCredentials]] = DryRunPublisher
