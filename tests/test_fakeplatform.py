@@ -130,31 +130,50 @@ def test_an_idempotency_key_is_remembered_for_an_hour_then_forgotten(
 # -- latency and many requests at once -----------------------------------------------------------
 
 
-def test_latency_delays_answers_that_are_served_side_by_side() -> None:
+def test_latency_comes_after_the_platform_acted() -> None:
+    with FakePlatformServer(latency=5.0) as server:
+        with pytest.raises(httpx.ReadTimeout):       # the answer is later than 0.3 s
+            post_status(server, "slow network")
+        assert [p.text for p in server.posts()] == ["slow network"]
+
+
+def test_with_latency_every_request_waits_at_once() -> None:
+    """Sixty accounts post at the same moment to a fake whose answers take long: all
+    sixty are in flight together (the fake serves each on its own thread), and each
+    is answered once the wait is over (here: when the server stops)."""
     n = 60
-    with FakePlatformServer(latency=0.3) as server:
-        accounts.add(server, "mastodon", n)
-        barrier = threading.Barrier(n)
-        answers: list[int | str] = []
+    server = FakePlatformServer(latency=60.0)
+    server.start()
+    accounts.add(server, "mastodon", n)
+    answers: list[int | str] = []
+    with httpx.Client(limits=httpx.Limits(max_connections=n), timeout=60) as client:
 
         def call(i: int) -> None:
-            barrier.wait()
             token = accounts.credentials("mastodon", i, server.url)["ACCESS_TOKEN"]
             try:
-                answers.append(post_status(server, f"post {i}", token=token,
-                                           timeout=30).status_code)
+                answers.append(client.post(f"{server.url}/api/v1/statuses",
+                                           data={"status": f"post {i}"},
+                                           headers={"Authorization": f"Bearer {token}"}
+                                           ).status_code)
             except httpx.HTTPError as e:
                 answers.append(repr(e))
 
         threads = [threading.Thread(target=call, args=(i,)) for i in range(1, n + 1)]
         for t in threads:
             t.start()
+        waited = threading.Event()
+        for _ in range(3000):                    # at most 30 s for the clients to connect
+            if server.in_flight == n:
+                break
+            waited.wait(0.01)
+        in_flight = server.in_flight
+        server.stop()
         for t in threads:
             t.join(30)
-        assert answers == [200] * n
-        assert server.peak_in_flight == n               # all waited out the latency at once
-        assert {p.account for p in server.posts(platform="mastodon")} == {
-            accounts.username(i) for i in range(1, n + 1)}
+    assert in_flight == n and server.peak_in_flight == n
+    assert answers == [200] * n
+    assert {p.account for p in server.posts(platform="mastodon")} == {
+        accounts.username(i) for i in range(1, n + 1)}
 
 
 # -- engagement, through the SDKs issue 16 will use ----------------------------------------------

@@ -365,7 +365,9 @@ class FakePlatformServer:
 
     def _reply(self, h: BaseHTTPRequestHandler, resp: Response) -> None:
         if self.latency:
-            time.sleep(self.latency)   # outside the lock: requests wait side by side
+            # outside the lock: requests wait side by side (and stop waiting when the
+            # server stops)
+            self._stopped.wait(self.latency)
         self._send(h, resp)
 
     @staticmethod
