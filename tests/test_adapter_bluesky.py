@@ -484,17 +484,6 @@ def test_rate_limited_create(fake: FakePlatformServer) -> None:
     assert_no_secrets(error, store)
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
-def test_server_error_on_create_then_absent_is_transient(fake: FakePlatformServer,
-                                                         status: int) -> None:
-    store = logged_in(fake)
-    fb.fail(fake, CREATE, status)
-    with pytest.raises(TransientError, match=f"HTTP {status}.*does not exist") as exc:
-        make(fake, store).publish(post())
-    assert (n(fake, CREATE), n(fake, GET), len(fb.posts(fake))) == (1, 1, 0)
-    assert_no_secrets(exc.value, store)
-
-
 def test_duplicate_record_key_returns_the_existing_post(fake: FakePlatformServer) -> None:
     store = logged_in(fake)
     p = post()
@@ -537,15 +526,6 @@ def test_timeout_before_the_pds_acted_is_transient_and_the_retry_makes_no_copy(
     assert (n(fake, CREATE), n(fake, GET)) == (2, 2)
 
 
-def test_timeout_after_the_pds_acted_is_published(fake: FakePlatformServer) -> None:
-    store = logged_in(fake)
-    fake.fault("POST", rf"{CREATE}$", delay_after=0.8)
-    receipt = make(fake, store).publish(post())
-    [stored] = fb.posts(fake)
-    assert receipt.extra == {"uri": stored["uri"], "cid": stored["cid"]}
-    assert (n(fake, CREATE), n(fake, GET)) == (1, 1)
-
-
 def test_timeout_after_acting_and_lookup_failing_is_unknown(fake: FakePlatformServer) -> None:
     store = logged_in(fake)
     fake.fault("POST", rf"{CREATE}$", delay_after=0.8)
@@ -554,23 +534,6 @@ def test_timeout_after_acting_and_lookup_failing_is_unknown(fake: FakePlatformSe
         make(fake, store).publish(post())
     assert (n(fake, CREATE), n(fake, GET), len(fb.posts(fake))) == (1, 1, 1)
     assert_no_secrets(exc.value, store)
-
-
-def test_connection_dropped_before_the_pds_acted(fake: FakePlatformServer) -> None:
-    store = logged_in(fake)
-    fake.fault("POST", rf"{CREATE}$", drop=True)
-    with pytest.raises(TransientError, match="does not exist"):
-        make(fake, store).publish(post())
-    assert (n(fake, CREATE), n(fake, GET), len(fb.posts(fake))) == (1, 1, 0)
-
-
-def test_connection_dropped_after_the_pds_acted(fake: FakePlatformServer) -> None:
-    store = logged_in(fake)
-    fake.fault("POST", rf"{CREATE}$", drop_after=True)
-    receipt = make(fake, store).publish(post())
-    [stored] = fb.posts(fake)
-    assert receipt.remote_id == stored["uri"]
-    assert (n(fake, CREATE), n(fake, GET)) == (1, 1)
 
 
 def _closed_port() -> int:

@@ -302,62 +302,6 @@ def test_fake_daily_cap_answers_429_with_real_headers(fake: FakePlatformServer,
     assert info.value.retry_after is not None and 86000 < info.value.retry_after <= 86400
 
 
-@pytest.mark.parametrize("status", [500, 502, 504])
-def test_5xx_on_create_is_unknown(fake: FakePlatformServer, pub: XPublisher,
-                                  status: int) -> None:
-    fake.fault("POST", TWEETS, status=status,
-               body={"title": "Internal", "detail": "Something broke", "type": "about:blank",
-                     "status": status})
-    with pytest.raises(UnknownOutcome, match=str(status)):
-        pub.publish(out("x"))
-    assert count(fake, "POST", TWEETS) == 1
-
-
-def test_503_on_create_is_transient(fake: FakePlatformServer, pub: XPublisher) -> None:
-    fake.fault("POST", TWEETS, status=503, body={
-        "title": "Service Unavailable", "detail": "Service Unavailable",
-        "type": "about:blank", "status": 503})
-    with pytest.raises(TransientError, match="503 Service Unavailable"):
-        pub.publish(out("x"))
-    assert count(fake, "POST", TWEETS) == 1
-
-
-def test_timeout_before_x_acted_is_unknown(fake: FakePlatformServer, pub: XPublisher) -> None:
-    fake.fault("POST", TWEETS, delay=TIMEOUT * 2)
-    with pytest.raises(UnknownOutcome, match="ReadTimeout"):
-        pub.publish(out("x"))
-    assert count(fake, "POST", TWEETS) == 1
-
-
-def test_timeout_after_x_acted_is_unknown_and_find_sees_it(fake: FakePlatformServer,
-                                                         pub: XPublisher) -> None:
-    post = out("slow one")
-    fake.fault("POST", TWEETS, delay_after=TIMEOUT * 2)
-    with pytest.raises(UnknownOutcome):
-        pub.publish(post)
-    assert count(fake, "POST", TWEETS) == 1
-    found = pub.find(post, since())
-    assert found is not None and found.remote_id == fx.tweets(fake)[0]["id"]
-
-
-def test_connection_dropped_before_x_acted(fake: FakePlatformServer, pub: XPublisher) -> None:
-    post = out("dropped")
-    fake.fault("POST", TWEETS, drop=True)
-    with pytest.raises(UnknownOutcome):
-        pub.publish(post)
-    assert count(fake, "POST", TWEETS) == 1
-    assert pub.find(post, since()) is None     # reconciling says: not out, send again
-
-
-def test_connection_dropped_after_x_acted(fake: FakePlatformServer, pub: XPublisher) -> None:
-    post = out("dropped late")
-    fake.fault("POST", TWEETS, drop_after=True)
-    with pytest.raises(UnknownOutcome):
-        pub.publish(post)
-    assert count(fake, "POST", TWEETS) == 1
-    assert pub.find(post, since()) is not None
-
-
 def test_connection_refused_is_transient() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -375,14 +319,6 @@ def test_connect_timeout_counts_as_not_sent() -> None:
     assert _not_sent(requests.ConnectionError(refused))
     assert not _not_sent(requests.ReadTimeout("read timed out"))
     assert not _not_sent(requests.ConnectionError("Connection aborted."))
-
-
-def test_401_is_auth_error(fake: FakePlatformServer) -> None:
-    pub = build_adapter(XPublisher, "main", creds(fake, token="revoked"), timeout=TIMEOUT)
-    with pytest.raises(AuthError, match="401 Unauthorized") as info:
-        pub.publish(out("x"))
-    assert_clean(info.value.message)
-    assert count(fake, "POST", TWEETS) == 1
 
 
 def test_text_too_long_is_permanent(fake: FakePlatformServer, pub: XPublisher) -> None:
