@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
 
+from bench.common import seed_queue
 from content import rules
 from content.campaign import load_campaign
 from content.errors import CampaignErrors, TminusError
@@ -26,7 +29,9 @@ from content.platforms import (
     platform,
     validate,
 )
-from scheduler.dispatch import budgets_of
+from scheduler.db import session
+from scheduler.dispatch import budgets_of, claim
+from scheduler.models import Post, PostState
 from tests.conftest import CampaignFactory
 
 X = PLATFORMS["x"]
@@ -152,3 +157,15 @@ def test_campaign_platform_and_tier_are_checked_against_the_registry(
         'platform = "x"\ncredentials = "A"\ntier = "enterprise"'))
     assert "platform must be one of x, mastodon, bluesky, dryrun" in str(load('platform = "ig"'))
     assert "credentials must be" in str(load('platform = "bluesky"'))
+
+
+def test_the_dry_runs_bound_holds_back_a_runaway_schedule(engine: Engine) -> None:
+    """1,001 posts due at once on one dry-run account: 1,000 go, one waits for room."""
+    due = datetime.now(UTC) - timedelta(seconds=1)
+    seed_queue(engine, [due] * 1001, accounts=1)
+    claimed = claim(engine, now=datetime.now(UTC), owner="t", lease=timedelta(minutes=5),
+                    limit=2000)
+    assert len(claimed) == 1000
+    with session(engine) as s:
+        [held] = s.exec(select(Post).where(Post.state == PostState.QUEUED)).all()
+    assert "rate budget" in (held.last_error or "")

@@ -52,7 +52,7 @@ class DryRunPublisher:
         receipt = Receipt(remote_id=self.remote_id(post),
                           url=f"dryrun://{post.account}/{self.remote_id(post)}")
         line: dict[str, Any] = {
-            "at": self._now().isoformat(),
+            "at": "",
             "post_id": post.post_id,
             "account": post.account,
             "platform": post.platform,
@@ -64,6 +64,9 @@ class DryRunPublisher:
         if post.reply_to is not None:
             line["reply_to"] = post.reply_to.remote_id
         with self._lock:
+            # the time is read under the lock: the outbox is in the order of its times
+            # even when several accounts' posts go out side by side
+            line["at"] = self._now().isoformat()
             self.sent.append(line)
             if self.outbox is not None:
                 self.outbox.parent.mkdir(parents=True, exist_ok=True)
