@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from content.platforms import PLATFORMS as REGISTRY
 from jobs.adapters.base import MemorySessionStore, Publisher
@@ -33,6 +34,10 @@ from jobs.adapters.mastodon import MastodonPublisher
 from jobs.adapters.x import XPublisher
 from jobs.errors import AuthError, PermanentError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Outgoing, Receipt
+from scheduler.clock import SystemClock
+from scheduler.daemon import Daemon, TickResult, Worker
+from scheduler.publishers import Publishers
+from scheduler.settings import Settings
 from tests.conftest import CampaignFactory, build_adapter, utcnow
 from tests.error_table import ERRORS, Row, inject
 from tests.fakeplatform import FakePlatformServer, Fault
@@ -379,3 +384,24 @@ def test_the_table_covers_every_fault_on_every_platform() -> None:
     assert {"429", "500 before", "500 after", "hang before", "hang after", "reset before",
             "reset after", "401", "403", "400"} <= faults
     assert len({r.id for r in ERRORS}) == len(ERRORS)
+
+
+def test_the_daemon_closes_every_adapter_when_it_stops(engine: Engine, tmp_path: Path) -> None:
+    closed: list[str] = []
+
+    class Watched(Publishers):
+        def close(self) -> None:
+            closed.append("publishers")
+            super().close()
+
+    settings = Settings(dryrun_outbox=tmp_path / "outbox.jsonl", dry_run=True)
+    worker = Worker(engine, settings, SystemClock(), Watched(engine, settings, dry_run=True))
+    dryrun = worker.publishers.dryrun
+    dryrun.publish(Outgoing(post_id=1, account="a", platform="dryrun", text="out",
+                            idempotency_key="k", due_at=utcnow()))
+    assert dryrun._fh is not None and not dryrun._fh.closed
+    daemon = Daemon(worker)
+    worker.tick = lambda: daemon.stop("the test is done") or TickResult()  # type: ignore[method-assign]
+    daemon.run()
+    assert closed == ["publishers"]
+    assert dryrun._fh is None                            # the outbox file is closed
