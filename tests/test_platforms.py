@@ -29,6 +29,7 @@ from content.platforms import (
     platform,
     validate,
 )
+from jobs.adapters.base import adapter_class
 from scheduler.db import session
 from scheduler.dispatch import budgets_of, claim
 from scheduler.models import Post, PostState
@@ -169,3 +170,10 @@ def test_the_dry_runs_bound_holds_back_a_runaway_schedule(engine: Engine) -> Non
     with session(engine) as s:
         [held] = s.exec(select(Post).where(Post.state == PostState.QUEUED)).all()
     assert "rate budget" in (held.last_error or "")
+
+
+def test_an_adapter_path_naming_another_platforms_class_is_refused() -> None:
+    wrong = dataclasses.replace(X, adapter="jobs.adapters.mastodon:MastodonPublisher")
+    with pytest.raises(RegistryError, match="not a x publisher built from XCredentials"):
+        adapter_class(wrong)
+    assert adapter_class(X).platform == "x"
