@@ -536,6 +536,24 @@ def test_timeout_after_acting_and_lookup_failing_is_unknown(fake: FakePlatformSe
     assert_no_secrets(exc.value, store)
 
 
+
+def test_connection_dropped_before_the_pds_acted(fake: FakePlatformServer) -> None:
+    store = logged_in(fake)
+    fake.fault("POST", rf"{CREATE}$", drop=True)
+    with pytest.raises(TransientError, match="does not exist"):
+        make(fake, store).publish(post())
+    assert (n(fake, CREATE), n(fake, GET), len(fb.posts(fake))) == (1, 1, 0)
+
+
+def test_connection_dropped_after_the_pds_acted(fake: FakePlatformServer) -> None:
+    store = logged_in(fake)
+    fake.fault("POST", rf"{CREATE}$", drop_after=True)
+    receipt = make(fake, store).publish(post())
+    [stored] = fb.posts(fake)
+    assert receipt.remote_id == stored["uri"]
+    assert (n(fake, CREATE), n(fake, GET)) == (1, 1)
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

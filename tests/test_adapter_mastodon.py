@@ -288,6 +288,32 @@ def test_slow_after_acting_is_unknown_and_the_retry_makes_no_copy(
     assert count(fake, "POST", STATUSES) == 2
 
 
+
+def test_dropped_before_acting_is_unknown_and_find_says_absent(
+        fake: FakePlatformServer, pub: MastodonPublisher) -> None:
+    fake.fault("POST", STATUSES, drop=True)
+    post = outgoing()
+    since = datetime.now(UTC)
+    with pytest.raises(UnknownOutcome):
+        pub.publish(post)
+    assert fm.statuses(fake) == []
+    assert pub.find(post, since) is None
+    assert count(fake, "POST", STATUSES) == 1
+
+
+def test_dropped_after_acting_is_unknown_and_find_finds_it(
+        fake: FakePlatformServer, pub: MastodonPublisher) -> None:
+    fake.fault("POST", STATUSES, drop_after=True)
+    post = outgoing()
+    since = datetime.now(UTC)
+    with pytest.raises(UnknownOutcome):
+        pub.publish(post)
+    [status] = fm.statuses(fake)
+    found = pub.find(post, since)
+    assert found is not None and found.remote_id == status["id"]
+    assert count(fake, "POST", STATUSES) == 1
+
+
 @pytest.mark.parametrize("fault", [{"delay": SLOW}, {"drop": True}, {"delay_after": SLOW}])
 def test_media_upload_failures_are_transient(fake: FakePlatformServer, pub: MastodonPublisher,
                                              tmp_path: Path, fault: dict[str, Any]) -> None:

@@ -302,6 +302,25 @@ def test_fake_daily_cap_answers_429_with_real_headers(fake: FakePlatformServer,
     assert info.value.retry_after is not None and 86000 < info.value.retry_after <= 86400
 
 
+
+def test_connection_dropped_before_x_acted(fake: FakePlatformServer, pub: XPublisher) -> None:
+    post = out("dropped")
+    fake.fault("POST", TWEETS, drop=True)
+    with pytest.raises(UnknownOutcome):
+        pub.publish(post)
+    assert count(fake, "POST", TWEETS) == 1
+    assert pub.find(post, since()) is None     # reconciling says: not out, send again
+
+
+def test_connection_dropped_after_x_acted(fake: FakePlatformServer, pub: XPublisher) -> None:
+    post = out("dropped late")
+    fake.fault("POST", TWEETS, drop_after=True)
+    with pytest.raises(UnknownOutcome):
+        pub.publish(post)
+    assert count(fake, "POST", TWEETS) == 1
+    assert pub.find(post, since()) is not None
+
+
 def test_connection_refused_is_transient() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

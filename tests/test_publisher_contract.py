@@ -326,7 +326,7 @@ def test_error_mapping(row: Row, make_campaign: CampaignFactory, tmp_path: Path)
         assert w.creates(p) == row.sent
         if row.next in ("queued", "unknown", "failed") and row.match:
             assert re.search(row.match, post.last_error or "", re.S), post.last_error
-        w.ticks(3)                                # the same instant: nothing is due again
+        w.ticks(1)                                # the same instant: nothing is due again
         assert w.creates(p) == row.sent
         _then(w, row)
         _to_the_end(w, row)
@@ -343,14 +343,14 @@ def _then(w: World, row: Row) -> None:
         assert acc.resume_at is not None
         assert acc.resume_at > w.clock.now() + timedelta(minutes=55)
         assert post.next_attempt_at >= acc.resume_at
-        w.ticks(5, advance=600)                   # 50 minutes on, still before the reset
+        w.ticks(2, advance=1500)                  # 50 minutes on, still before the reset
         assert w.clock.now() < acc.resume_at
         assert w.creates(p) == 1 and w.post(p.account).state == S.QUEUED
     if row.next == "paused":
         assert acc.paused_reason and "401" in acc.paused_reason
         assert post.state == S.QUEUED and post.attempt == 0    # the post itself is fine
         seen = w.requests(p)
-        w.ticks(4, advance=900)                   # an hour: the paused account sends nothing
+        w.ticks(2, advance=1800)                  # an hour: the paused account sends nothing
         assert w.requests(p) == seen
         p.restore(w.fake)
         w.unpause(p.account)
@@ -365,7 +365,7 @@ def _to_the_end(w: World, row: Row) -> None:
         w.clock.set(max(w.clock.now() + timedelta(seconds=RECONCILE_DELAY),
                         post.next_attempt_at, acc.resume_at or w.clock.now()))
         w.worker.housekeeping()                   # looks up a post whose outcome is unknown
-        w.ticks(2)
+        w.ticks(1)
     if issubclass(row.raises or object, PermanentError) and row.raises is not AuthError:
         assert w.post(p.account).state == S.FAILED
         assert p.copies(w.fake, TEXT) == []
@@ -383,6 +383,7 @@ def test_the_table_covers_every_fault_on_every_platform() -> None:
         assert {r.fault for r in ERRORS if r.platform == platform} == faults
     assert {"429", "500 before", "500 after", "hang before", "hang after", "reset before",
             "reset after", "401", "403", "400"} <= faults
+    assert len(ERRORS) == 3 * len(faults)
     assert len({r.id for r in ERRORS}) == len(ERRORS)
 
 

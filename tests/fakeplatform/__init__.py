@@ -235,8 +235,10 @@ class FakePlatformServer:
         self.stop()
 
     def start(self) -> None:
+        # stop() waits for the serving loop to notice, up to one poll interval: short,
+        # because hundreds of tests start and stop a fake
         self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+                                        kwargs={"poll_interval": 0.01}, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
