@@ -46,6 +46,7 @@ import json
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -177,6 +178,12 @@ class _Server(ThreadingHTTPServer):
     # them all (socketserver's default of 5 would turn the rest away for a second).
     request_queue_size = 4096
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that vanishes (killed with -9, or gone while its keep-alive
+        # connection waited) is part of the game, not an error worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FakePlatformServer:

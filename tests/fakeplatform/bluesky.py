@@ -259,9 +259,10 @@ def _missing_blob(st: dict[str, Any], record: dict[str, Any]) -> str | None:
     return None
 
 
-def _ratelimit_headers(st: dict[str, Any]) -> dict[str, str]:
-    st["points"] += 3  # a create costs 3 of 5,000 points per hour
-    return {"ratelimit-limit": "5000", "ratelimit-remaining": str(max(0, 5000 - st["points"])),
+def _ratelimit_headers(st: dict[str, Any], did: str) -> dict[str, str]:
+    # a create costs 3 of an account's 5,000 points per hour
+    used = st["points"][did] = st["points"].get(did, 0) + 3
+    return {"ratelimit-limit": "5000", "ratelimit-remaining": str(max(0, 5000 - used)),
             "ratelimit-reset": str(int(time.time()) + 3600), "ratelimit-policy": "5000;w=3600"}
 
 
@@ -277,7 +278,7 @@ def register(server: FakePlatformServer) -> None:
         "access_ttl": 7200,    # app-password access tokens live 2 hours
         "refresh_ttl": 90 * 86400,
         "last_tid": 0,
-        "points": 0,
+        "points": {},          # did -> write points used
     }
     server.state["bluesky"] = st
     server.ledgers["bluesky"] = lambda: _posted(st)
@@ -385,7 +386,7 @@ def register(server: FakePlatformServer) -> None:
         return Response(200, {"uri": uri, "cid": cid,
                               "commit": {"cid": _cid(rev.encode(), 0x71), "rev": rev},
                               "validationStatus": "valid"},
-                        headers=_ratelimit_headers(st))
+                        headers=_ratelimit_headers(st, user["did"]))
 
     @server.route("GET", xrpc + r"com\.atproto\.repo\.getRecord$")
     def get_record(req: Request, m: re.Match[str]) -> Response:
