@@ -1,6 +1,6 @@
 """rehearse: the example campaign (examples/potuspardon) played on a virtual clock.
 
-Two figures: `scheduler.rehearse.rehearse()` called in a process that has already
+Two figures: `scheduler.service.rehearse()` called in a process that has already
 imported tminus (the median of a few calls; the first call is reported apart), and the
 `tminus rehearse examples/potuspardon` command end to end (a fresh process: imports,
 planning, every tick, the printed table). No baseline: neither APScheduler nor a
@@ -21,7 +21,7 @@ EXAMPLE = ROOT / "examples" / "potuspardon"
 
 def run(sizes: Sizes, tmp: Path) -> list[Figure]:
     with Stopwatch() as imported:
-        from scheduler.rehearse import rehearse
+        from scheduler.service import rehearse
     calls = []
     sent = 0
     for _ in range(sizes.rehearse_repeats + 1):

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from content.errors import CampaignError, CampaignErrors
 from content.platforms import PLATFORMS
 from content.schedule import ScheduleError, parse_duration
+from content.toolkit import Toolkit, parse_toolkit
 
 CAMPAIGN_FILE = "campaign.toml"
 VISIBILITIES = ("public", "unlisted", "private", "direct")
@@ -29,7 +30,7 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _PREFIX = re.compile(r"^[A-Z][A-Z0-9_]{0,40}$")
 
-_TOP_KEYS = {"campaign", "vars", "accounts", "posts"}
+_TOP_KEYS = {"campaign", "vars", "accounts", "posts", "toolkit"}
 _CAMPAIGN_KEYS = {"slug", "title", "deadline", "timezone", "hashtags", "expires"}
 _ACCOUNT_KEYS = {"platform", "credentials", "tier", "budget", "language", "visibility"}
 _BUDGET_KEYS = {"posts", "per"}
@@ -91,6 +92,7 @@ class Campaign:
     accounts: dict[str, AccountSpec]
     posts: tuple[PostSpec, ...]
     folder: Path
+    toolkit: Toolkit | None = None      # what supporters are given (content.toolkit)
 
     @property
     def file(self) -> Path:
@@ -183,12 +185,15 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
 
     accounts = _accounts(data.get("accounts"), c)
     posts = _posts(data.get("posts"), accounts, default_expires, folder, c)
+    toolkit, toolkit_errors = parse_toolkit(data.get("toolkit"), file=shown, text=raw_text,
+                                            folder=folder, campaign_hashtags=tuple(hashtags))
+    c.errors.extend(toolkit_errors)
     if c.errors:
         raise CampaignErrors(c.errors)
     assert deadline is not None and tz is not None
     return Campaign(slug=str(slug), title=title, deadline=deadline, timezone=tz,
                     hashtags=tuple(hashtags), vars=dict(vars_), accounts=accounts,
-                    posts=tuple(posts), folder=folder)
+                    posts=tuple(posts), folder=folder, toolkit=toolkit)
 
 
 def _timezone(value: Any, c: _Collector) -> ZoneInfo | None:

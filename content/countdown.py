@@ -6,7 +6,7 @@ planning, so "4 days" is true when the post goes out.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 _UNITS = {
     "en": {"day": ("day", "days"), "hour": ("hour", "hours"),
@@ -56,3 +56,24 @@ def countdown_context(due: datetime, deadline: datetime) -> dict[str, object]:
         "seconds_left": seconds,
         "time_left": time_left(due, deadline),
     }
+
+
+def duration(delta: timedelta, *, spaced: bool = False, days: bool = True) -> str:
+    """A span of time in its largest units, for people to read at a glance (the one
+    formatter of durations): "4d3h", "3h30m", "45s"; with `spaced`, as a window reads in
+    a sentence: "24 h", "15 min", "4 d 3 h"; without `days`, hours are the largest unit
+    (a rate window of "24 h"). Seconds show only under a day."""
+    seconds = abs(int(delta.total_seconds()))
+    names = ("d", "h", "min", "s") if spaced else ("d", "h", "m", "s")
+    values = [n for n, _ in _parts(seconds)]
+    if not days:
+        values = [0, values[0] * 24 + values[1], *values[2:]]
+    shown = [f"{n}{' ' if spaced else ''}{name}" for n, name in zip(values, names, strict=True)
+             if n and not (name == "s" and seconds >= 86400)]
+    return (" " if spaced else "").join(shown) or ("0 s" if spaced else "0")
+
+
+def t_minus(delta: timedelta) -> str:
+    """A post's place before the deadline, `delta` = deadline - its time: "T-4d3h",
+    "T-45m"; "T+5m" once past it."""
+    return ("T-" if delta >= timedelta(0) else "T+") + duration(delta)

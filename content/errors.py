@@ -3,6 +3,9 @@
 Every user mistake (a bad campaign file, an unknown post, a wrong option value) is a
 `TminusError`. The CLI prints `str(error)` on one red line and exits 2; nothing else
 is shown, so the message must name the file, the key and what would be right.
+
+They live here, in the bottom layer, because `content` raises them too (a campaign
+file's errors) and imports go `scheduler → jobs → content`: every layer can raise one.
 """
 
 from __future__ import annotations
@@ -10,6 +13,16 @@ from __future__ import annotations
 
 class TminusError(Exception):
     """A mistake in the user's input or request: shown on one line, exit code 2."""
+
+
+class FieldError(TminusError):
+    """A wrong value for one named input: a command-line option (`--at`), or the field
+    of the same name in a web form. `str()` reads as the command line writes it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"--{field.replace('_', '-')} {message}")
 
 
 class CampaignError(TminusError):

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from content.campaign import Campaign, MediaSpec, PostSpec
@@ -181,39 +181,35 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
         content_warning=spec.content_warning, media=spec.media, warnings=tuple(warnings))
 
 
-def _check_duplicates(result: Expansion, file: str) -> None:
-    by_account: dict[tuple[str, str], list[PlannedPost]] = defaultdict(list)
-    x_text: dict[str, set[str]] = defaultdict(set)
-    for p in result.posts:
-        by_account[(p.account, _norm(p.text))].append(p)
-        if p.platform == "x":
-            x_text[_norm(p.text)].add(p.account)
-    for (account, _), same in by_account.items():
-        if len(same) > 1:
-            keys = sorted({p.post_key for p in same})
-            result.errors.append(CampaignError(
-                f"the same text goes out {len(same)} times on {account} (X and others reject "
-                "repeats); make each one differ, e.g. with {{ time_left }}",
-                file=file, key="posts." + ",".join(keys)))
-    for text, accounts in x_text.items():
-        if len(accounts) > 1:
-            result.errors.append(CampaignError(
-                f"identical text on X accounts {', '.join(sorted(accounts))} (X's automation "
-                f"rules forbid it): \"{text[:60]}…\"", file=file, key="posts"))
-
-
-def _norm(text: str) -> str:
+def duplicate_key(text: str) -> str:
+    """Texts with equal keys are the same post to a platform: X refuses a repeat, and
+    neither spacing nor case makes two texts differ."""
     return " ".join(text.split()).casefold()
 
 
-def duration_text(delta: timedelta) -> str:
-    """"T-4d 3h", "T-45m": a post's position relative to the deadline."""
-    seconds = int(delta.total_seconds())
-    sign = "-" if seconds >= 0 else "+"
-    seconds = abs(seconds)
-    d, rest = divmod(seconds, 86400)
-    h, rest = divmod(rest, 3600)
-    m, s = divmod(rest, 60)
-    parts = [f"{d}d" if d else "", f"{h}h" if h else "", f"{m}m" if m else "",
-             f"{s}s" if s and not d else ""]
-    return "T" + sign + ("".join(parts) or "0")
+def may_not_repeat(account: str, platform: str, other_account: str, other_platform: str) -> bool:
+    """The duplicate rule's reach: the same text may not go out twice on one account
+    (X and others reject repeats), nor on two X accounts (X's automation rules forbid
+    identical posts across accounts, even when queued)."""
+    return account == other_account or (platform == "x" and other_platform == "x")
+
+
+def _check_duplicates(result: Expansion, file: str) -> None:
+    by_key: dict[str, list[PlannedPost]] = defaultdict(list)
+    for p in result.posts:
+        by_key[duplicate_key(p.text)].append(p)
+    for same in by_key.values():
+        for account in sorted({p.account for p in same}):
+            mine = [p for p in same if p.account == account]
+            if len(mine) > 1:
+                keys = sorted({p.post_key for p in mine})
+                result.errors.append(CampaignError(
+                    f"the same text goes out {len(mine)} times on {account} (X and others "
+                    "reject repeats); make each one differ, e.g. with {{ time_left }}",
+                    file=file, key="posts." + ",".join(keys)))
+        x_accounts = sorted({p.account for p in same if p.platform == "x"})
+        if len(x_accounts) > 1:
+            result.errors.append(CampaignError(
+                f"identical text on X accounts {', '.join(x_accounts)} (X's automation "
+                f"rules forbid it): \"{duplicate_key(same[0].text)[:60]}…\"", file=file,
+                key="posts"))

@@ -38,6 +38,8 @@ __all__ = [
     "bluesky_accepts",
     "bluesky_length",
     "bluesky_post_length",
+    "check_all",
+    "check_length",
     "find_urls",
     "mastodon_accepts",
     "mastodon_length",
@@ -483,3 +485,19 @@ def bluesky_post_length(text: str, content_warning: str = "") -> int:
 def bluesky_accepts(text: str) -> bool:
     """Bluesky also caps the UTF-8 size of the text."""
     return len(text.encode("utf-8")) <= BLUESKY_MAX_BYTES
+
+
+def check_length(platform: str, text: str, *, limit: int | None = None,
+                 spoiler_text: str = "") -> LengthCheck:
+    """Check ``text`` against ``platform``'s rule; ``limit`` overrides its default.
+
+    Which rule a platform uses is the platform registry's (``content.platforms``); it
+    names the counters above, so it is imported here when called, not at import."""
+    from content.platforms import check_length as registry_check
+    return registry_check(platform, text, limit=limit, spoiler_text=spoiler_text)
+
+
+def check_all(text: str) -> dict[str, LengthCheck]:
+    """``text`` against the default limit of every real platform (not the dry run)."""
+    from content.platforms import check_all as registry_check_all
+    return registry_check_all(text)

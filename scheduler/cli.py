@@ -1,19 +1,20 @@
-"""The `tminus` command line: parse, call one library function, print.
+"""The `tminus` command line: parse the arguments, call one service function, print.
 
-A `TminusError` (any user mistake) becomes one red line and exit code 2; no
-traceback. `.env` is read here, at the edge, and nowhere else.
+It holds no queries and no state changes: every use case is in `scheduler.service`,
+which the web dashboard calls too. A `TminusError` (any user mistake) becomes one red
+line and exit code 2; no traceback. `.env` is read here, at the edge, and nowhere else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
-import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
-from zoneinfo import ZoneInfo
+from typing import Annotated, Any
 
 import typer
 from dotenv import load_dotenv
@@ -21,20 +22,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from typer.core import TyperGroup
 
-from content.errors import CampaignErrors, TminusError
-from content.platforms import check_all, check_length
-from content.schedule import ScheduleError, parse_duration, parse_instant
-from scheduler import defaults
+from content.countdown import duration
+from content.errors import CampaignErrors, FieldError, TminusError
+from content.platforms import check_all
+from scheduler import defaults, service
 from scheduler.clock import SystemClock
-from scheduler.db import current_revision, ensure_schema, head_revision, make_engine, session, upgrade
-from scheduler.models import Account, Campaign, Post, PostState
-from scheduler.models import Daemon as DaemonRow
-from scheduler.notify import notify
-from scheduler.queue import approve as approve_posts
-from scheduler.queue import cancel as cancel_posts
-from scheduler.queue import events_of, find_campaign, posts_in, text_hash, transition
 from scheduler.settings import Settings
 
 app = typer.Typer(help="tminus: plan, preview, approve and publish countdown campaigns.",
@@ -54,26 +48,45 @@ def _settings() -> Settings:
     return Settings.from_env()
 
 
-def _engine(settings: Settings | None = None, *, create: bool = True) -> Engine:
-    engine = make_engine((settings or _settings()).database_url)
-    ensure_schema(engine, create_if_new=create)
-    return engine
+def _engine(settings: Settings | None = None) -> Engine:
+    return service.open_database(settings or _settings())
 
 
 def _now() -> datetime:
     return SystemClock().now()
 
 
-def _as_of(value: str | None) -> datetime:
+def _as_of(value: str | None) -> datetime | None:
     if value is None:
-        return _now()
+        return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise TminusError(f"--as-of {value!r} is not an ISO date-time like 2017-01-16T09:00:00-05:00") from None
+        raise FieldError("as-of", f"{value!r} is not an ISO date-time like "
+                         "2017-01-16T09:00:00-05:00") from None
     if parsed.tzinfo is None:
-        raise TminusError("--as-of needs a UTC offset, e.g. 2017-01-16T09:00:00-05:00")
+        raise FieldError("as-of", "needs a UTC offset, e.g. 2017-01-16T09:00:00-05:00")
     return parsed.astimezone(UTC)
+
+
+def _utc(at: datetime, seconds: bool = True) -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC" if seconds else f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+def _one_line(text: str) -> str:
+    return escape(text.replace("\n", " "))
+
+
+@contextlib.contextmanager
+def _every_problem() -> Iterator[None]:
+    """A campaign's problems, every one on its line (not only the first), then exit 2."""
+    try:
+        yield
+    except CampaignErrors as e:
+        for problem in e.errors:
+            err.print(f"[red]error:[/] {escape(str(problem))}")
+        err.print(f"[red]{len(e.errors)} problem(s); nothing was written.[/]")
+        raise typer.Exit(2) from None
 
 
 # -- campaigns -------------------------------------------------------------------------
@@ -81,32 +94,21 @@ def _as_of(value: str | None) -> datetime:
 
 @app.command()
 def validate(folder: Annotated[Path, typer.Argument(help="campaign folder")],
-             as_of: Annotated[str | None, typer.Option(help="check as if it were this instant")] = None) -> None:
+             as_of: Annotated[str | None, typer.Option(help="check as if it were this instant")] = None
+             ) -> None:
     """Check a campaign folder and print every problem (exit 2 if any)."""
-    from scheduler.planner import check
-    now = _as_of(as_of)
-    try:
-        campaign, expansion = check(folder, now=now)
-    except CampaignErrors as e:
-        for problem in e.errors:
-            err.print(f"[red]error:[/] {escape(str(problem))}")
-        err.print(f"[red]{len(e.errors)} problem(s); nothing was written.[/]")
-        raise typer.Exit(2) from None
-    for w in expansion.warnings:
+    with _every_problem():
+        v = service.validate(folder, now=_as_of(as_of) or _now())
+    for w in v.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
-    for p in expansion.posts:
-        for w in p.warnings:
-            out.print(f"[yellow]warning:[/] {p.account} {p.due_at:%Y-%m-%d %H:%M} UTC: {escape(w)}")
-    out.print(f"[green]ok[/] {campaign.slug}: {len(expansion.posts)} posts on "
-              f"{len(campaign.accounts)} accounts before {campaign.deadline:%Y-%m-%d %H:%M} UTC")
+    out.print(f"[green]ok[/] {v.slug}: {v.posts} posts on {v.accounts} accounts before "
+              f"{_utc(v.deadline, seconds=False)}")
 
 
 @app.command()
 def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> None:
     """Expand a campaign into posts (drafts). Safe to run again after editing."""
-    from scheduler.planner import plan as do_plan
-    engine = _engine()
-    r = do_plan(engine, folder, now=_now())
+    r = service.plan(_engine(), folder, now=_now())
     for w in r.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
     for post_id, diff in r.returned_to_draft:
@@ -123,23 +125,21 @@ def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> Non
 
 
 @app.command()
-def preview(campaign: Annotated[str | None, typer.Argument(help="campaign slug, or a campaign folder (not yet planned)")] = None,
+def preview(campaign: Annotated[str | None, typer.Argument(
+                help="campaign slug, or a campaign folder (not yet planned)")] = None,
             format: Annotated[str, typer.Option("--format", "-f", help="table, json or html")] = "table",
             output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
-            as_of: Annotated[str | None, typer.Option(help="for a folder: preview as if it were this instant")] = None) -> None:
+            as_of: Annotated[str | None, typer.Option(
+                help="for a folder: preview as if it were this instant")] = None) -> None:
     """Show every post exactly as it will go out: time, T-minus, account, length, text."""
     from scheduler import preview as pv
     if format not in ("table", "json", "html"):
-        raise TminusError(f"--format {format!r}: choose table, json or html")
-    if campaign is not None and Path(campaign).is_dir():
-        from scheduler.planner import check
-        spec, expansion = check(Path(campaign), now=_as_of(as_of) if as_of else None)
-        timelines = [pv.from_expansion(spec, expansion)]
-    else:
-        timelines = pv.from_queue(_engine(), campaign)
+        raise FieldError("format", f"{format!r}: choose table, json or html")
+    if format == "table" and output:
+        raise FieldError("output", "works with --format json or html")
+    folder = campaign is not None and Path(campaign).is_dir()
+    timelines = service.preview(None if folder else _engine(), campaign, as_of=_as_of(as_of))
     if format == "table":
-        if output:
-            raise TminusError("--output works with --format json or html")
         pv.render_table(timelines, Console(width=max(out.width, 120)))
         return
     text = pv.render_json(timelines) if format == "json" else pv.render_html(timelines, _now())
@@ -153,21 +153,24 @@ def preview(campaign: Annotated[str | None, typer.Argument(help="campaign slug, 
 @app.command()
 def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             by: Annotated[str, typer.Option("--by", help="who approves (recorded)")],
-            post: Annotated[list[int] | None, typer.Option("--post", help="approve only these post ids")] = None) -> None:
+            post: Annotated[list[int] | None, typer.Option(
+                "--post", help="approve only these post ids")] = None
+            ) -> None:
     """Approve drafts: they are queued to go out at their time."""
-    done = approve_posts(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
-    out.print(f"approved {len(done)} post(s) by {escape(by)}")
+    r = service.approve(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
+    out.print(f"approved {len(r.approved)} post(s) by {escape(r.by)}"
+              + (f"; {len(r.expired)} draft(s) were past their time and expired" if r.expired else ""))
 
 
 @app.command()
-def cancel(campaign: Annotated[str | None, typer.Argument(help="campaign slug (cancels all its pending posts)")] = None,
-           post: Annotated[list[int] | None, typer.Option("--post", help="cancel only these post ids")] = None,
+def cancel(campaign: Annotated[str | None, typer.Argument(
+               help="campaign slug (cancels all its pending posts)")] = None,
+           post: Annotated[list[int] | None, typer.Option(
+               "--post", help="cancel only these post ids")] = None,
            by: Annotated[str, typer.Option("--by", help="who cancels (recorded)")] = "cli") -> None:
     """Cancel pending posts (draft, queued or review)."""
-    if campaign is None and not post:
-        raise TminusError("name a campaign or give --post ID")
-    done = cancel_posts(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
-    out.print(f"canceled {len(done)} post(s)")
+    r = service.cancel(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
+    out.print(f"canceled {len(r.canceled)} post(s)")
 
 
 # -- one-off posts ---------------------------------------------------------------------
@@ -176,112 +179,39 @@ def cancel(campaign: Annotated[str | None, typer.Argument(help="campaign slug (c
 @queue_app.command("add")
 def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly as it goes out")],
               account: Annotated[str, typer.Option("--account", help="account name from a campaign file")],
-              at: Annotated[str, typer.Option("--at", help="T-3h (before the deadline), +10m (from now), now, or an ISO date-time")],
-              campaign: Annotated[str | None, typer.Option(help="campaign slug (needed if the account is in several)")] = None,
-              expires: Annotated[str, typer.Option(help="latest lateness, e.g. 30m")] = "2h",
-              by: Annotated[str | None, typer.Option("--by", help="approve it at once, as this person")] = None) -> None:
+              at: Annotated[str, typer.Option(
+                  "--at", help="T-3h (before the deadline), +10m (from now), now, or an ISO date-time")],
+              campaign: Annotated[str | None, typer.Option(
+                  help="campaign slug (needed if the account is in several)")] = None,
+              expires: Annotated[str | None, typer.Option(
+                  help="latest lateness, e.g. 30m (default 2h)")] = None,
+              by: Annotated[str | None, typer.Option(
+                  "--by", help="approve it at once, as this person")] = None
+              ) -> None:
     """Queue a one-off post, checked like campaign posts."""
-    engine = _engine()
-    now = _now()
-    with session(engine) as s:
-        acc = s.exec(select(Account).where(Account.name == account)).first()
-        if acc is None:
-            known = ", ".join(a for a in s.exec(select(Account.name)).all()) or "none yet; plan a campaign first"
-            raise TminusError(f"--account {account!r} is unknown; known accounts: {known}")
-        camp = _campaign_for(s, acc, campaign)
-        tz = ZoneInfo(camp.timezone)
-        due = _when(at, now=now, deadline=camp.deadline, tz=tz)
-        if due >= camp.deadline:
-            raise TminusError(f"--at {at}: {due:%Y-%m-%d %H:%M:%S} UTC is not before the deadline of "
-                              f"{camp.slug} ({camp.deadline:%Y-%m-%d %H:%M} UTC)")
-        if due < now - timedelta(seconds=5):
-            raise TminusError(f"--at {at}: {due:%Y-%m-%d %H:%M:%S} UTC is in the past")
-        try:
-            life = parse_duration(expires)
-        except ScheduleError as e:
-            raise TminusError(f"--expires: {e}") from None
-        text = text.strip()
-        check = check_length(acc.platform, text, limit=acc.max_characters)
-        if not check.ok:
-            raise TminusError(f"{check.length} {check.unit} is over {acc.platform}'s limit of "
-                              f"{check.limit}; shorten the text")
-        _no_duplicate(s, acc, text)
-        post = Post(campaign_id=camp.id or 0, account_id=acc.id or 0,
-                    plan_key=f"adhoc@{uuid.uuid4().hex[:12]}", post_key="adhoc", origin="cli",
-                    state=PostState.DRAFT, text=text, text_hash=text_hash(text), due_at=due,
-                    not_after=min(due + life, camp.deadline), next_attempt_at=due,
-                    idempotency_key=uuid.uuid4().hex, length=check.length,
-                    length_limit=check.limit, created_at=now, updated_at=now)
-        s.add(post)
-        s.flush()
-        from scheduler.queue import event
-        event(s, post, PostState.DRAFT, "queued from the command line", now, by or "cli")
-        if by:
-            post.approved_hash, post.approved_by, post.approved_at = post.text_hash, by, now
-            transition(s, post, PostState.QUEUED, f"approved by {by}", now, by)
-        pid, state = post.id, post.state
-    if by:
-        notify(engine)
-    out.print(f"post {pid} ({state}) on {account} at {due:%Y-%m-%d %H:%M:%S} UTC, "
-              f"{check.length}/{check.limit}" + ("" if by else f"; approve with "
-              f"`tminus approve {camp.slug} --post {pid} --by NAME`"))
-
-
-def _campaign_for(s: Session, acc: Account, slug: str | None) -> Campaign:
-    if slug:
-        camp = find_campaign(s, slug)
-        if acc.name not in camp.account_names:
-            raise TminusError(f"account {acc.name!r} is not in campaign {slug!r}")
-        return camp
-    camps = [c for c in s.exec(select(Campaign)).all() if acc.name in c.account_names]
-    if len(camps) != 1:
-        raise TminusError(f"account {acc.name!r} is in {len(camps)} campaigns; say which with --campaign")
-    return camps[0]
-
-
-def _when(at: str, *, now: datetime, deadline: datetime, tz: ZoneInfo) -> datetime:
-    v = at.strip()
-    if v == "now":
-        return now
-    if v.startswith("+"):
-        try:
-            return now + parse_duration(v[1:])
-        except ScheduleError:
-            raise TminusError(f"--at {at!r}: write +10m, +2h or +1d3h") from None
-    try:
-        return parse_instant(v, deadline=deadline, tz=tz).at
-    except ScheduleError as e:
-        raise TminusError(f"--at: {e}") from None
-
-
-def _no_duplicate(s: Session, acc: Account, text: str) -> None:
-    same = s.exec(select(Post).join(Account, col(Account.id) == Post.account_id)
-                  .where(Post.text_hash == text_hash(text),
-                         col(Post.state).notin_([PostState.CANCELED, PostState.EXPIRED, PostState.FAILED]),
-                         (Post.account_id == acc.id) | ((Account.platform == "x") & (acc.platform == "x")))
-                  ).first()
-    if same is not None:
-        raise TminusError(f"the same text is already post {same.id}; X rejects repeats and "
-                          "forbids identical posts across accounts — make it differ")
+    q = service.queue_post(_engine(), service.OneOff(account=account, at=at, text=text,
+                                                     campaign=campaign, expires=expires, by=by),
+                           now=_now())
+    out.print(f"post {q.post_id} ({q.state}) on {q.account} at {_utc(q.due_at)}, {q.length}/{q.limit}"
+              + ("" if q.state != "draft" else f"; approve with "
+                 f"`tminus approve {q.campaign} --post {q.post_id} --by NAME`"))
 
 
 # -- looking at the queue --------------------------------------------------------------
 
 
 @app.command("list")
-def list_posts(state: Annotated[list[str] | None, typer.Option("--state", help="only these states (repeatable)")] = None,
+def list_posts(state: Annotated[list[str] | None, typer.Option(
+                   "--state", help="only these states (repeatable)")] = None,
                campaign: Annotated[str | None, typer.Option(help="campaign slug")] = None) -> None:
     """List posts, one line each."""
-    engine = _engine()
-    posts = posts_in(engine, states=state or [], campaign=campaign)
-    with session(engine) as s:
-        names = {a.id: a.name for a in s.exec(select(Account)).all()}
+    posts = service.list_posts(_engine(), states=state or [], campaign=campaign)
     table = Table(show_edge=False, box=None)
     for c in ("id", "due (UTC)", "state", "account", "text"):
         table.add_column(c)
     for p in posts:
-        table.add_row(str(p.id), f"{p.due_at:%Y-%m-%d %H:%M:%S}", p.state, names.get(p.account_id, "?"),
-                      escape(p.text.replace("\n", " ")[:70]))
+        table.add_row(str(p.id), f"{p.due_at:%Y-%m-%d %H:%M:%S}", p.state, p.account,
+                      _one_line(p.text[:70]))
     out.print(table)
     out.print(f"{len(posts)} post(s)")
 
@@ -289,101 +219,68 @@ def list_posts(state: Annotated[list[str] | None, typer.Option("--state", help="
 @app.command()
 def status() -> None:
     """Daemon heartbeat, the next posts with their countdown, and what needs a person."""
-    engine = _engine()
-    now = _now()
-    with session(engine) as s:
-        daemons = s.exec(select(DaemonRow).where(col(DaemonRow.stopped_at).is_(None))).all()
-        live = [d for d in daemons if (now - d.beat_at).total_seconds() < defaults.HEARTBEAT_STALE_SECONDS]
-        if live:
-            for d in live:
-                mode = " (dry run)" if d.dry_run else ""
-                out.print(f"[green]daemon {d.id} alive{mode}[/], last beat {int((now - d.beat_at).total_seconds())} s ago, {d.sent} sent")
+    st = service.status(_engine())
+    now = st.now
+    for d in st.daemons:
+        mode = " (dry run)" if d.dry_run else ""
+        ago = int((now - d.beat_at).total_seconds())
+        if d.alive:
+            out.print(f"[green]daemon {d.id} alive{mode}[/], last beat {ago} s ago, {d.sent} sent")
         else:
-            out.print("[red]no daemon running[/] — start one with `tminus run`")
-        counts: dict[str, int] = {}
-        for st in s.exec(select(Post.state)).all():
-            counts[st] = counts.get(st, 0) + 1
-        out.print("posts: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
-        camps = {c.id: c for c in s.exec(select(Campaign)).all()}
-        accs = {a.id: a for a in s.exec(select(Account)).all()}
-        nxt = s.exec(select(Post).where(Post.state == PostState.QUEUED)
-                     .order_by(col(Post.next_attempt_at)).limit(5)).all()
-        if nxt:
-            out.print("next:")
-        for p in nxt:
-            c = camps[p.campaign_id]
-            wait = p.next_attempt_at - now
-            out.print(f"  #{p.id} in {_human(wait)} on {accs[p.account_id].name} "
-                      f"({c.slug}, T-{_human(c.deadline - p.next_attempt_at)}): "
-                      f"{escape(p.text.replace(chr(10), ' ')[:60])}")
-        for a in accs.values():
-            if a.paused_reason:
-                out.print(f"[red]account {a.name} paused[/]: {escape(a.paused_reason)} — "
-                          f"`tminus accounts resume {a.name}` once fixed")
-            elif a.resume_at and a.resume_at > now:
-                out.print(f"[yellow]account {a.name} rate limited[/] until {a.resume_at:%H:%M:%S} UTC")
-        attention = s.exec(select(Post).where(col(Post.state).in_(
-            [PostState.FAILED, PostState.REVIEW, PostState.UNKNOWN]))).all()
-        for p in attention:
-            out.print(f"[red]#{p.id} {p.state}[/]: {escape(p.last_error or '')}"
-                      + (" — `tminus review` it" if p.state == PostState.REVIEW else ""))
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds <= 0:
-        return "now"
-    d, rest = divmod(seconds, 86400)
-    h, rest = divmod(rest, 3600)
-    m, sec = divmod(rest, 60)
-    if d:
-        return f"{d}d{h}h"
-    if h:
-        return f"{h}h{m}m"
-    return f"{m}m{sec}s" if m else f"{sec}s"
+            out.print(f"[red]daemon {d.id} dead[/]: no heartbeat for {ago} s (alive means a beat "
+                      f"within {int(service.DEAD_AFTER.total_seconds())} s)")
+        if d.skew_seconds is not None and abs(d.skew_seconds) > defaults.CLOCK_SKEW_WARN_SECONDS:
+            out.print(f"  [yellow]its host's clock is {abs(d.skew_seconds):.1f} s "
+                      f"{'ahead of' if d.skew_seconds > 0 else 'behind'} the database's[/]; it keeps "
+                      "the database's time")
+    if not any(d.alive for d in st.daemons):
+        out.print("[red]no daemon running[/] — start one with `tminus run`")
+    out.print("posts: " + (", ".join(f"{k} {v}" for k, v in st.counts.items()) or "none"))
+    if st.next:
+        out.print("next:")
+    for p in st.next:
+        wait = p.at - now
+        out.print(f"  #{p.id} in {duration(wait) if wait.total_seconds() > 0 else 'now'} on "
+                  f"{p.account} ({p.campaign}, T-{duration(p.deadline - p.at)}): "
+                  f"{_one_line(p.text[:60])}")
+    for h in st.holds:
+        if h.paused_reason:
+            out.print(f"[red]account {h.name} paused[/]: {escape(h.paused_reason)} — "
+                      f"`tminus accounts resume {h.name}` once fixed")
+        elif h.resume_at:
+            out.print(f"[yellow]account {h.name} rate limited[/] until {h.resume_at:%H:%M:%S} UTC")
+    for a in st.attention:
+        out.print(f"[red]#{a.id} {a.state}[/]: {escape(a.reason)}"
+                  + (" — `tminus review` it" if a.state == "review" else ""))
 
 
 @app.command()
 def log(post: Annotated[int, typer.Argument(help="post id")]) -> None:
     """Every event of one post: its audit trail."""
-    p, events = events_of(_engine(), post)
-    out.print(f"post {p.id}: {p.state}, due {p.due_at:%Y-%m-%d %H:%M:%S} UTC, attempt {p.attempt}"
+    r = service.post_log(_engine(), post)
+    p = r.post
+    out.print(f"post {p.id}: {p.state}, due {_utc(p.due_at)}, attempt {r.attempt}"
               + (f", {p.remote_url}" if p.remote_url else ""))
     out.print(escape(p.text))
-    for e in events:
+    for e in r.events:
         out.print(f"  {e.at:%Y-%m-%d %H:%M:%S} {e.from_state or '-':>9} → {e.to_state:<9} "
                   f"{escape(e.actor)}: {escape(e.reason)}")
 
 
 @app.command()
 def review(post: Annotated[int, typer.Argument(help="post id in review")],
-           published: Annotated[str | None, typer.Option("--published", help="it did go out: its URL")] = None,
+           published: Annotated[str | None, typer.Option(
+               "--published", help="it did go out: its URL")] = None,
            requeue: Annotated[bool, typer.Option("--requeue", help="it did not go out: send it")] = False,
            cancel_it: Annotated[bool, typer.Option("--cancel", help="do not send it")] = False,
            by: Annotated[str, typer.Option("--by")] = "cli") -> None:
     """Resolve a post whose outcome tminus could not tell."""
     if sum([published is not None, requeue, cancel_it]) != 1:
         raise TminusError("give exactly one of --published URL, --requeue or --cancel")
-    now = _now()
-    engine = _engine()
-    with session(engine) as s:
-        p = s.get(Post, post)
-        if p is None:
-            raise TminusError(f"no post {post}; see `tminus list --state review`")
-        if p.state != PostState.REVIEW:
-            raise TminusError(f"post {post} is {p.state}, not review")
-        if published is not None:
-            p.remote_url, p.published_at = published, now
-            transition(s, p, PostState.PUBLISHED, f"marked published by {by}: {published}", now, by)
-        elif requeue:
-            p.next_attempt_at = now
-            transition(s, p, PostState.QUEUED, f"requeued by {by}", now, by)
-        else:
-            transition(s, p, PostState.CANCELED, f"canceled by {by} in review", now, by)
-        state = p.state
-    if requeue:
-        notify(engine)
-    out.print(f"post {post} is now {state}")
+    how = (service.Resolution.PUBLISHED if published is not None
+           else service.Resolution.REQUEUE if requeue else service.Resolution.CANCEL)
+    r = service.review(_engine(), post, how, by=by, now=_now(), url=published)
+    out.print(f"post {r.post_id} is now {r.state}")
 
 
 # -- running ---------------------------------------------------------------------------
@@ -391,23 +288,20 @@ def review(post: Annotated[int, typer.Argument(help="post id in review")],
 
 @app.command()
 def run(once: Annotated[bool, typer.Option("--once", help="send what is due now, then exit")] = False,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="send every post through the dry-run adapter")] = False) -> None:
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="send every post through the dry-run adapter")] = False) -> None:
     """The daemon: publishes approved posts at their time until stopped (SIGTERM/Ctrl-C)."""
-    from scheduler.daemon import Daemon, Worker
-    from scheduler.publishers import Publishers
     settings = _settings()
     _logging(settings)
-    engine = _engine(settings)
-    publishers = Publishers(engine, settings, dry_run=dry_run or settings.dry_run)
-    worker = Worker(engine, settings, SystemClock(), publishers)
-    if publishers.dry_run:
+    w = service.worker(_engine(settings), settings, dry_run=dry_run)
+    if w.publishers.dry_run:
         out.print(f"dry run: posts go to {settings.dryrun_outbox}, nothing leaves this machine")
     if once:
-        r = worker.drain()
+        r = service.run_once(w)
         out.print(f"sent {r.sent}, expired {r.expired}, failed {r.failed}, retrying {r.retried}, "
                   f"unknown {r.unknown}")
         return
-    Daemon(worker).run()
+    service.run_daemon(w)
 
 
 def _logging(settings: Settings) -> None:
@@ -420,8 +314,7 @@ def _logging(settings: Settings) -> None:
 @app.command()
 def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> None:
     """Play the whole campaign on a virtual clock through the real daemon code."""
-    from scheduler.rehearse import rehearse as do_rehearse
-    r = do_rehearse(folder)
+    r = service.rehearse(folder)
     tz = r.timezone
     table = Table(title=f"rehearsal of {r.slug}: deadline {r.deadline.astimezone(tz):%a %d %b %H:%M %Z}",
                   show_lines=False)
@@ -429,7 +322,7 @@ def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) ->
         table.add_column(c)
     for x in r.sent:
         table.add_row(f"{x.at.astimezone(tz):%a %d %H:%M:%S}", x.t_minus, f"{x.late_seconds:.0f}s",
-                      f"{x.account} ({x.platform})", escape(x.text.replace("\n", " ")))
+                      f"{x.account} ({x.platform})", _one_line(x.text))
     out.print(table)
     for due, account, reason in r.expired:
         out.print(f"[yellow]expired[/] {due.astimezone(tz):%a %d %H:%M} {account}: {escape(reason)}")
@@ -439,42 +332,23 @@ def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) ->
 
 @app.command()
 def demo(seconds: Annotated[int, typer.Option(help="how far away the demo deadline is")] = 60,
-         folder: Annotated[Path, typer.Option(help="where to write the demo campaign")] = Path("tminus-demo")) -> None:
+         folder: Annotated[Path, typer.Option(help="where to write the demo campaign")] = Path("tminus-demo")
+         ) -> None:
     """Write a one-minute demo campaign, plan and approve it, and run the daemon in
     dry-run mode until its deadline: countdown posts go out as you watch."""
-    import threading
-
-    from scheduler.daemon import Daemon, Worker
-    from scheduler.demo import write_demo_campaign
-    from scheduler.planner import plan as do_plan
-    from scheduler.publishers import Publishers
-    if seconds < 20:
-        raise TminusError("--seconds must be at least 20")
     settings = _settings()
     _logging(settings)
-    engine = _engine(settings)
-    now = _now()
-    with session(engine) as s:
-        old = s.exec(select(Campaign).where(Campaign.slug == "demo")).first()
-        if old is not None:
-            for p in s.exec(select(Post).where(Post.campaign_id == old.id,
-                                               col(Post.state).in_(PostState.CANCELABLE))).all():
-                transition(s, p, PostState.CANCELED, "superseded by a new demo", now, "demo")
-    deadline = write_demo_campaign(folder, now, seconds)
-    r = do_plan(engine, folder, now=now, actor="demo")
-    approve_posts(engine, campaign="demo", post_ids=[], by="demo", now=now)
-    out.print(f"demo campaign written to {folder}/ — {r.created} posts, deadline in {seconds} s "
-              f"({deadline:%H:%M:%S} UTC); sending through the dry-run adapter to "
-              f"{settings.dryrun_outbox}\n")
-    worker = Worker(engine, settings, SystemClock(), Publishers(engine, settings, dry_run=True))
-    daemon = Daemon(worker)
-    stop_in = (deadline - _now()).total_seconds() + 2
-    timer = threading.Timer(stop_in, lambda: daemon.stop("the demo's deadline has passed"))
-    timer.daemon = True
-    timer.start()
-    daemon.run()
-    out.print(f"\n[green]demo done[/]: {worker.sent_total} posts sent. Try `tminus list`, "
-              f"`tminus log 1`, `tminus rehearse examples/potuspardon`.")
+
+    def ready(d: service.DemoReady) -> None:
+        out.print(f"demo campaign written to {d.folder}/ — {d.posts} posts, deadline in {seconds} s "
+                  f"({d.deadline:%H:%M:%S} UTC); sending through the dry-run adapter to "
+                  f"{d.outbox}\n")
+
+    sent = service.demo(settings, folder=folder, seconds=seconds, now=_now(), on_ready=ready)
+    db = f"TMINUS_DATABASE_URL={service.demo_database(folder)}"
+    out.print(f"\n[green]demo done[/]: {sent} posts sent. The demo has its own database; look "
+              f"at it with `{db} tminus list` or `{db} tminus log 1`. Then try "
+              "`tminus rehearse examples/potuspardon`.")
 
 
 @app.command()
@@ -494,75 +368,97 @@ def count(text: Annotated[str, typer.Argument(help="the text to measure")],
 
 
 @accounts_app.command("check")
-def accounts_check(name: Annotated[list[str] | None, typer.Argument(help="account names (default: all)")] = None) -> None:
+def accounts_check(name: Annotated[list[str] | None, typer.Argument(
+                       help="account names (default: all)")] = None) -> None:
     """Verify each account's credentials with its platform; print who it posts as."""
-    from jobs.errors import PublishError
-    from scheduler.publishers import Publishers
     settings = _settings()
-    engine = _engine(settings)
-    publishers = Publishers(engine, settings, dry_run=False)
-    with session(engine) as s:
-        accounts = list(s.exec(select(Account).order_by(col(Account.name))).all())
-    if name:
-        unknown = sorted(set(name) - {a.name for a in accounts})
-        if unknown:
-            raise TminusError(f"unknown account {', '.join(unknown)}; known: "
-                              f"{', '.join(a.name for a in accounts) or 'none (plan a campaign first)'}")
-        accounts = [a for a in accounts if a.name in name]
-    if not accounts:
-        raise TminusError("no accounts yet; plan a campaign first (`tminus plan DIR`)")
-    failed = 0
-    for acc in accounts:
-        try:
-            pub = publishers.for_account(acc)
-            who = pub.check()
-            max_chars = pub.max_characters()
-        except (TminusError, PublishError) as e:
-            failed += 1
-            reason = e.message if isinstance(e, PublishError) else str(e)
-            err.print(f"[red]✗ {acc.name}[/] ({acc.platform}): {escape(reason)}")
+    checks = service.check_accounts(_engine(settings), settings, name or [])
+    for c in checks:
+        if c.error is not None:
+            err.print(f"[red]✗ {c.name}[/] ({c.platform}): {escape(c.error)}")
             continue
-        with session(engine) as s:
-            row = s.get(Account, acc.id)
-            if row is not None:
-                row.handle = who.handle
-                if isinstance(max_chars, int):
-                    row.max_characters = max_chars
-                s.add(row)
-        extra = f", {max_chars} characters per post" if isinstance(max_chars, int) else ""
-        out.print(f"[green]✓ {acc.name}[/] ({acc.platform}) posts as {escape(who.handle)}"
-                  + (f" — {escape(who.display_name)}" if who.display_name else "") + extra)
+        out.print(f"[green]✓ {c.name}[/] ({c.platform}) posts as {escape(c.handle or '?')}"
+                  + (f" — {escape(c.display_name)}" if c.display_name else "")
+                  + (f", {c.max_characters} characters per post" if c.max_characters else ""))
+    failed = sum(1 for c in checks if c.error is not None)
     if failed:
-        raise TminusError(f"{failed} of {len(accounts)} account(s) could not be verified")
+        raise TminusError(f"{failed} of {len(checks)} account(s) could not be verified")
 
 
 @accounts_app.command("resume")
 def accounts_resume(name: Annotated[str, typer.Argument(help="account name")]) -> None:
     """Lift a pause (after fixing credentials) and any rate-limit wait."""
-    engine = _engine()
-    with session(engine) as s:
-        acc = s.exec(select(Account).where(Account.name == name)).first()
-        if acc is None:
-            raise TminusError(f"no account {name!r}")
-        acc.paused_reason = acc.paused_at = acc.resume_at = None
-        s.add(acc)
-    notify(engine)
+    service.resume_account(_engine(), name)
     out.print(f"account {name} resumed")
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database schema to the newest version."""
-    engine = make_engine(_settings().database_url)
-    before, after = upgrade(engine)
-    out.print(f"database at {after}" + (f" (was {before or 'empty'})" if before != after else " (already)"))
+    v = service.upgrade_database(_settings())
+    was = f" (was {v.before or 'empty'})" if v.before != v.now else " (already)"
+    out.print(f"database at {v.now}{was}")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema version of the database and the newest one."""
-    engine = make_engine(_settings().database_url)
-    out.print(f"database {current_revision(engine) or 'empty'}, newest {head_revision()}")
+    v = service.schema_version(_settings())
+    out.print(f"database {v.now or 'empty'}, newest {v.newest}")
+
+
+# -- the supporters' toolkit ----------------------------------------------------------
+
+
+class _ToolkitGroup(TyperGroup):
+    """`tminus toolkit DIR ...` means `tminus toolkit build DIR ...`, as the README
+    writes it; `tminus toolkit serve SITE` is the other command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: typer's own click Context
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["build", *args]
+        return super().parse_args(ctx, args)
+
+
+toolkit_app = typer.Typer(cls=_ToolkitGroup, no_args_is_help=True,
+                          help="The supporters' toolkit, a static site: `tminus toolkit DIR -o SITE "
+                               "[--as-of WHEN]` writes it (the same as `toolkit build`), "
+                               "`tminus toolkit serve SITE` previews it.")
+app.add_typer(toolkit_app, name="toolkit")
+
+
+@toolkit_app.command("build")
+def toolkit_build(folder: Annotated[Path, typer.Argument(help="campaign folder with a [toolkit] section")],
+                  output: Annotated[Path, typer.Option(
+                      "--output", "-o", help="folder to write the site to")],
+                  as_of: Annotated[str | None, typer.Option(
+                      help="build as if it were this instant")] = None) -> None:
+    """Write the supporters' toolkit site: countdown, share links, call lines, letter."""
+    with _every_problem():
+        r = service.build_toolkit(folder, output, as_of=_as_of(as_of) or _now())
+    for w in r.warnings:
+        out.print(f"[yellow]warning:[/] {escape(w)}")
+    what = ("closed: the pages say the campaign is over and offer no share links" if r.closed else
+            f"{r.posts} suggested post(s) ({r.texts} texts over the countdown), {r.calls} call line(s)"
+            + (", a fill-in letter" if r.letter else ""))
+    out.print(f"[green]wrote[/] {escape(str(output))}/ for {r.slug} ({', '.join(r.languages)}): {what}")
+    out.print(f"preview it: [bold]tminus toolkit serve {escape(str(output))}[/]; "
+              "publish the folder on any web host")
+
+
+@toolkit_app.command("serve")
+def toolkit_serve(site: Annotated[Path, typer.Argument(help="a folder written by `tminus toolkit`")],
+                  port: Annotated[int, typer.Option(
+                      help="port on 127.0.0.1 (0: any free one)")] = 8000) -> None:
+    """Preview a toolkit site at http://127.0.0.1:PORT/ until Ctrl-C."""
+    server = service.toolkit_server(site, port=port)
+    out.print(f"serving {escape(str(site))} at {service.toolkit_url(server)} (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main() -> None:

@@ -1,18 +1,24 @@
-"""The daemon: APScheduler is the alarm clock, the `post` table is the truth.
+"""The daemon: a loop that sleeps on the monotonic clock until the next post is due; the
+`post` table is the truth.
 
-A `BlockingScheduler(timezone=UTC)` with an in-memory job store runs:
-- `tick`, a date job re-armed after every run to min(next due, now + poll cap), so a
-  post is attempted at its time and one added by another process is noticed within
-  the poll cap;
-- `housekeeping`, an interval job: heartbeat row, expired leases, reconciliation.
+`Daemon.run()` ticks, then waits until min(next due, now + poll cap) — or until woken
+by a NOTIFY (PostgreSQL) or a stop signal — and ticks again. Beside the loop, three
+threads each on their own monotonic interval, so that neither a long tick nor a step of
+the wall clock holds them up: the heartbeat row (every 5 s), housekeeping (expired
+leases reaped, unknown outcomes looked up) and the lease renewer (every claimed post
+not yet settled, every quarter lease).
 
-`tick(now)`: expire stale -> claim due -> publish each -> record. SIGTERM or SIGINT lets
-the attempt in flight finish, gives back what was claimed but not attempted, and exits.
+(APScheduler 3, the first alarm clock, computes its wake-ups from the wall clock: a step
+of the host's clock back by 30 s held up every job, the heartbeat too, for 30 s.)
+
+`Worker.tick()`: send what is due → reap and reconcile (in the daemon: in its own
+thread instead) → expire stale. SIGTERM or SIGINT
+lets the attempt in flight finish, gives back what was claimed but not attempted, marks
+the daemon stopped and exits.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -20,29 +26,27 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor as LanePool
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
-from content.errors import TminusError
-from jobs.errors import AuthError
-from jobs.outgoing import Receipt
 from scheduler import defaults
 from scheduler.clock import Clock
 from scheduler.db import is_postgres, session
 from scheduler.dispatch import (
     Claimed,
+    Delivered,
+    Settled,
+    Skipped,
     account_blocked,
     claim,
+    pause_account,
     reap_leases,
     reconcile,
-    record_failure,
     record_many,
     release,
     renew_leases,
@@ -52,7 +56,7 @@ from scheduler.models import Daemon as DaemonRow
 from scheduler.models import PostState
 from scheduler.notify import Listener
 from scheduler.publishers import Publishers
-from scheduler.queue import expire_stale, next_due
+from scheduler.queue import ALL, Scope, expire_stale, next_due
 from scheduler.settings import Settings
 
 log = logging.getLogger("tminus.daemon")
@@ -68,14 +72,21 @@ class TickResult:
 
 
 class Worker:
-    """The tick itself, free of APScheduler: the daemon, `--once` and rehearsal all
-    run this same code."""
+    """The tick itself: the daemon, `--once` and rehearsal all run this same code.
+
+    `clock` is the time that decides (the database's, in the daemon); `wall`, when
+    given, is the host's own clock, held to as well for the deadline and not_after
+    (`cutoff_now`). `scope` limits which posts it touches (a dry run: dry-run accounts'
+    only)."""
 
     def __init__(self, engine: Engine, settings: Settings, clock: Clock,
-                 publishers: Publishers, owner: str | None = None) -> None:
+                 publishers: Publishers, owner: str | None = None, *,
+                 wall: Clock | None = None, scope: Scope = ALL) -> None:
         self.engine = engine
         self.settings = settings
         self.clock = clock
+        self.wall = wall
+        self.scope = scope
         self.publishers = publishers
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease = timedelta(seconds=settings.lease_seconds)
@@ -83,6 +94,8 @@ class Worker:
         self.sent_total = 0
         self._hits: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._held: dict[int, Claimed] = {}     # claimed by us and not yet settled
+        self._housekeeping = threading.Lock()
 
     def crash_point(self, point: str) -> None:
         """Crash tests: die here, as abruptly as a power cut, when the settings say so."""
@@ -93,29 +106,44 @@ class Worker:
         if self._hits[point] == crash[1]:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def tick(self) -> TickResult:
-        """Send everything due now, then tidy up: expired leases, unknown outcomes,
-        stale posts. The sending comes first, so its lateness is the claim's alone;
-        posts the tidy-up puts back in the queue go out in the same tick."""
+    def cutoff_now(self) -> datetime:
+        """The later of the daemon's clock and the host's: nothing goes out once either
+        says its time has passed."""
+        now = self.clock.now()
+        return now if self.wall is None else max(now, self.wall.now())
+
+    def skew(self) -> timedelta | None:
+        """How far the host's own clock is from the daemon's (None: no host clock kept)."""
+        return None if self.wall is None else self.wall.now() - self.clock.now()
+
+    def tick(self, *, tidy: bool = True) -> TickResult:
+        """Send everything due now, then tidy up: expired leases, unknown outcomes (with
+        `tidy`; the daemon leaves those to its housekeeping thread, so that look-ups on a
+        slow platform never hold up sending), stale posts. The sending comes first, so
+        its lateness is the claim's alone; posts the tidy-up puts back in the queue go
+        out in the same tick."""
         result = TickResult()
         self._send_due(result)
-        if self.housekeeping():
+        if tidy and self.housekeeping():
             self._send_due(result)
-        result.expired += len(expire_stale(self.engine, self.clock.now(), self.owner))
+        result.expired += len(expire_stale(self.engine, self.clock.now(), self.owner,
+                                           scope=self.scope))
         return result
 
     def _send_due(self, result: TickResult) -> None:
         while not self.stopping.is_set():
-            batch = claim(self.engine, now=self.clock.now(), owner=self.owner, lease=self.lease)
+            batch = claim(self.engine, now=self.clock.now(), cutoff=self.cutoff_now(),
+                          owner=self.owner, lease=self.lease, scope=self.scope)
             if not batch:
                 break
+            with self._lock:
+                self._held.update((item.post_id, item) for item in batch)
             self.crash_point("after_claim")
             lanes = self._lanes(batch)
             if len(lanes) == 1:
                 self._run_lane(lanes[0], result)
             else:
-                with LanePool(max_workers=len(lanes),
-                                        thread_name_prefix="tminus-send") as pool:
+                with LanePool(max_workers=len(lanes), thread_name_prefix="tminus-send") as pool:
                     for f in [pool.submit(self._run_lane, lane, result) for lane in lanes]:
                         f.result()
 
@@ -134,10 +162,19 @@ class Worker:
             lanes[i % len(lanes)].extend(posts)
         return lanes
 
+    def _settled(self, *items: Claimed) -> None:
+        with self._lock:
+            for item in items:
+                self._held.pop(item.post_id, None)
+
+    def _give_back(self, item: Claimed, reason: str) -> None:
+        release(self.engine, item, now=self.clock.now(), owner=self.owner, reason=reason)
+        self._settled(item)
+
     def _run_lane(self, items: list[Claimed], result: TickResult) -> None:
         """Send `items` in order; successes are recorded in small groups (one
         transaction each), failures at once."""
-        done: list[tuple[Claimed, Receipt, datetime]] = []
+        done: list[tuple[Claimed, Delivered]] = []
         first = 0.0
         # a request must end well inside the lease, or another daemon may take the post
         # (never more than half a lease, so a renewed lease always lets the next one go)
@@ -150,45 +187,48 @@ class Worker:
                 item = items[i]
                 if self.stopping.is_set():
                     for rest in items[i:]:
-                        release(self.engine, rest, now=self.clock.now(), owner=self.owner,
-                                reason="daemon stopping; given back before any attempt")
+                        self._give_back(rest, "daemon stopping; given back before any attempt")
                     break
                 if self.clock.now() + margin >= item.lease_until:
                     self._record(done, result)
                     done = []
-                    items[i:] = renew_leases(self.engine, items[i:], now=self.clock.now(),
-                                             owner=self.owner, lease=self.lease)
+                    kept = renew_leases(self.engine, items[i:], now=self.clock.now(),
+                                        owner=self.owner, lease=self.lease)
+                    self._settled(*[x for x in items[i:] if x not in kept])
+                    items[i:] = kept
                     continue
                 i += 1
                 if item.account.id in held_back:
-                    release(self.engine, item, now=self.clock.now(), owner=self.owner,
-                            reason=f"{item.account.name} is {held_back[item.account.id]}; "
-                                   "given back before any attempt")
+                    self._give_back(item, f"{item.account.name} is {held_back[item.account.id]}; "
+                                          "given back before any attempt")
                     continue
                 try:
                     publisher = self.publishers.for_account(item.account)
-                except TminusError as e:
-                    # a missing credential holds up this account only: paused, with the
-                    # variable to set, its post back in the queue
-                    state = record_failure(self.engine, item, AuthError(str(e)),
-                                           now=self.clock.now(), owner=self.owner,
-                                           max_attempts=self.settings.max_attempts)
-                    self._count(result, state, item)
+                except Exception as e:
+                    # A missing credential or a bad setting holds up this account only:
+                    # paused with the reason, its posts back in the queue untried.
+                    reason = f"cannot set up its {item.account.platform} adapter: {e}"
+                    pause_account(self.engine, item.account, reason, self.clock.now())
+                    self._give_back(item, f"account {item.account.name} paused: {reason}")
+                    self._count(result, PostState.QUEUED, item)
                     held_back[item.account.id] = "paused"
                     continue
                 outcome = send(self.engine, item, publisher, now=self.clock.now,
-                               owner=self.owner, max_attempts=self.settings.max_attempts,
-                               hook=self.crash_point)
-                if isinstance(outcome, str):
-                    self._count(result, outcome, item)
-                    if outcome != PostState.PUBLISHED:
-                        blocked = account_blocked(self.engine, item.account, self.clock.now())
-                        if blocked:  # its other posts in this batch would only hit it again
-                            held_back[item.account.id] = blocked
+                               cutoff=self.cutoff_now, owner=self.owner, lease=self.lease,
+                               max_attempts=self.settings.max_attempts, hook=self.crash_point)
+                if isinstance(outcome, Skipped):
+                    self._settled(item)
+                    continue
+                if isinstance(outcome, Settled):
+                    self._settled(item)
+                    self._count(result, outcome.state, item)
+                    blocked = account_blocked(self.engine, item.account, self.clock.now())
+                    if blocked:  # its other posts in this batch would only hit it again
+                        held_back[item.account.id] = blocked
                     continue
                 if not done:
                     first = time.monotonic()
-                done.append((item, outcome, self.clock.now()))
+                done.append((item, outcome))
                 if (len(done) >= defaults.RECORD_BATCH
                         or time.monotonic() - first > defaults.RECORD_WITHIN_SECONDS):
                     self._record(done, result)
@@ -196,14 +236,16 @@ class Worker:
         finally:
             self._record(done, result)
 
-    def _record(self, done: list[tuple[Claimed, Receipt, datetime]], result: TickResult) -> None:
+    def _record(self, done: list[tuple[Claimed, Delivered]], result: TickResult) -> None:
         if not done:
             return
-        record_many(self.engine, done, owner=self.owner, hook=self.crash_point)
-        for item, _, _ in done:
-            self._count(result, PostState.PUBLISHED, item)
+        recorded = set(record_many(self.engine, done, owner=self.owner, hook=self.crash_point))
+        self._settled(*[item for item, _ in done])
+        for item, _ in done:
+            if item.post_id in recorded:
+                self._count(result, PostState.PUBLISHED, item)
 
-    def _count(self, result: TickResult, state: str, item: Claimed) -> None:
+    def _count(self, result: TickResult, state: PostState, item: Claimed) -> None:
         with self._lock:
             if state == PostState.PUBLISHED:
                 result.sent += 1
@@ -219,20 +261,38 @@ class Worker:
             else:
                 result.unknown += 1
 
+    def renew_held(self) -> None:
+        """Extend the lease of every post claimed and not yet settled — the one in
+        flight too — so that no other daemon takes a post over while a slow request is
+        under way. (Each request also proves, right before it goes, that its post is
+        still ours.)"""
+        with self._lock:
+            held = list(self._held.values())
+        if held:
+            kept = {x.post_id for x in renew_leases(self.engine, held, now=self.clock.now(),
+                                                    owner=self.owner, lease=self.lease)}
+            self._settled(*[x for x in held if x.post_id not in kept])
+
     def housekeeping(self) -> int:
         """Expired leases become unknown; unknown posts are looked up. Returns how many
-        posts were looked up."""
-        now = self.clock.now()
-        reap_leases(self.engine, now=now, owner=self.owner)
-        # never wait longer than a lease: a short lease (tests) means quick recovery
-        after = min(self.lease, timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS))
-        return reconcile(self.engine, self.publishers.for_account, now=now, owner=self.owner,
-                         lease=self.lease, after=after, stopping=self.stopping.is_set)
+        posts were looked up (0 if another thread of this daemon is at it)."""
+        if not self._housekeeping.acquire(blocking=False):
+            return 0
+        try:
+            now = self.clock.now()
+            reap_leases(self.engine, now=now, owner=self.owner, scope=self.scope)
+            # never wait longer than a lease: a short lease (tests) means quick recovery
+            after = min(self.lease, timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS))
+            return reconcile(self.engine, self.publishers.for_account, now=now, owner=self.owner,
+                             lease=self.lease, after=after, stopping=self.stopping.is_set,
+                             scope=self.scope)
+        finally:
+            self._housekeeping.release()
 
     def next_wake(self) -> datetime:
         now = self.clock.now()
         cap = now + timedelta(seconds=self.settings.poll_seconds)
-        due = next_due(self.engine, now)
+        due = next_due(self.engine, now, cutoff=self.cutoff_now(), scope=self.scope)
         return cap if due is None else max(now, min(due, cap))
 
     def drain(self) -> TickResult:
@@ -240,101 +300,116 @@ class Worker:
         return self.tick()
 
 
+class _Every(threading.Thread):
+    """Runs `job` every `seconds` (monotonic) until stopped; a failure is logged and
+    the next round comes as usual."""
+
+    def __init__(self, name: str, seconds: float, job: Callable[[], object]) -> None:
+        super().__init__(name=f"tminus-{name}", daemon=True)
+        self.seconds = seconds
+        self.job = job
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(self.seconds):
+            try:
+                self.job()
+            except Exception:
+                log.exception("%s failed", self.name)
+
+
 class Daemon:
-    """`tminus run`: the Worker driven by APScheduler until SIGTERM."""
+    """`tminus run`: the Worker's tick in a loop until SIGTERM."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.scheduler = BlockingScheduler(
-            timezone=UTC,
-            executors={"default": ThreadPoolExecutor(1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
+        self._wake = threading.Event()
         self._started = self.worker.clock.now()
-        self._arm_lock = threading.Lock()
-
-    def _arm(self) -> None:
-        wake = self.worker.next_wake()
-        # The stop check and add_job happen under one lock that shutdown passes through
-        # first: otherwise a SIGTERM between them leaves add_job waiting on the job
-        # store lock that shutdown(wait=True) holds while it waits for this very job.
-        with self._arm_lock:
-            if self.worker.stopping.is_set():
-                return
-            self.scheduler.add_job(self._tick_job, "date", run_date=wake, id="tick",
-                                   replace_existing=True)
-
-    def _tick_job(self) -> None:
-        try:
-            self.worker.tick()
-        except Exception:  # keep the daemon alive; the next tick tries again
-            log.exception("tick failed")
-        finally:
-            self._arm()
-
-    def _housekeeping_job(self) -> None:
-        try:
-            self.worker.housekeeping()
-            self.heartbeat()
-        except Exception:
-            log.exception("housekeeping failed")
 
     def heartbeat(self, stopped: bool = False) -> None:
         now = self.worker.clock.now()
+        skew = self.worker.skew()
         with session(self.worker.engine) as s:
             row = s.get(DaemonRow, self.worker.owner)
             if row is None:
                 row = DaemonRow(id=self.worker.owner, hostname=socket.gethostname(),
                                 pid=os.getpid(), started_at=self._started, beat_at=now,
                                 dry_run=self.worker.publishers.dry_run)
+            if row.stopped_at is not None:
+                return      # a beat racing the last one must not bring the daemon back
             row.beat_at = now
             row.sent = self.worker.sent_total
-            row.stopped_at = now if stopped else None
+            row.skew_seconds = None if skew is None else round(skew.total_seconds(), 3)
+            if stopped:
+                row.stopped_at = now
             s.add(row)
+        if skew is not None and abs(skew) > timedelta(seconds=defaults.CLOCK_SKEW_WARN_SECONDS):
+            log.warning("this host's clock is %.1f s %s the database's; tminus keeps the "
+                        "database's time, and holds posts to the deadline by both",
+                        abs(skew.total_seconds()), "ahead of" if skew > timedelta(0) else "behind")
 
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stop(signal.Signals(signum).name)
 
     def stop(self, why: str) -> None:
-        """Finish the attempt in flight, give back what is claimed but not sent, stop."""
+        """Finish the attempt in flight, give back what is claimed but not sent, stop.
+        Safe from a signal handler: it only sets flags."""
         log.info("%s: finishing the attempt in flight, then stopping", why)
         self.worker.stopping.set()
-        # a signal handler must not block: the shutdown waits in its own thread
-        threading.Thread(target=self._shutdown, daemon=True).start()
+        self._wake.set()
 
-    def _shutdown(self) -> None:
-        with self._arm_lock:
-            pass  # any _arm in progress has finished; later ones see `stopping`
-        self.scheduler.shutdown(wait=True)
-
-    def _wake(self) -> None:
+    def wake(self) -> None:
         """Another process added a post: tick now instead of at the poll cap."""
-        with self._arm_lock:
-            if self.worker.stopping.is_set():
-                return
-            # JobLookupError: the tick is running; it re-arms itself from the table when done
-            with contextlib.suppress(JobLookupError):
-                self.scheduler.modify_job("tick", next_run_time=self.worker.clock.now())
+        self._wake.set()
+
+    def _housekeeping(self) -> None:
+        if self.worker.housekeeping():
+            self.wake()      # a post looked up and found absent goes out at once
+
+    def _seconds_to_next(self) -> float:
+        wake = self.worker.next_wake()
+        seconds = (wake - self.worker.clock.now()).total_seconds()
+        return min(max(0.0, seconds), self.worker.settings.poll_seconds)
 
     def run(self) -> None:
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        listener = Listener(self.worker.engine, self._wake) if is_postgres(self.worker.engine) else None
-        if listener:
-            listener.start()
-        self.heartbeat()
-        self.worker.housekeeping()
-        self.scheduler.add_job(self._housekeeping_job, "interval",
-                               seconds=defaults.HEARTBEAT_SECONDS, id="housekeeping")
-        self.scheduler.add_job(self._tick_job, "date", run_date=self.worker.clock.now(), id="tick")
-        log.info("tminus daemon %s started", self.worker.owner)
+        w = self.worker
+        listener = Listener(w.engine, self.wake) if is_postgres(w.engine) else None
+        helpers = [_Every("heartbeat", defaults.HEARTBEAT_SECONDS, self.heartbeat),
+                   _Every("housekeeping", defaults.HOUSEKEEPING_SECONDS, self._housekeeping),
+                   _Every("lease-renewer", w.lease.total_seconds() / 4, w.renew_held)]
         try:
-            self.scheduler.start()
+            if listener:
+                listener.start()
+            self.heartbeat()
+            w.housekeeping()
+            for h in helpers:
+                h.start()
+            log.info("tminus daemon %s started", w.owner)
+            while not w.stopping.is_set():
+                try:
+                    w.tick(tidy=False)
+                except Exception:  # keep the daemon alive; the next tick tries again
+                    log.exception("tick failed")
+                if w.stopping.is_set():
+                    break
+                try:
+                    seconds = self._seconds_to_next()
+                except Exception:
+                    log.exception("could not tell when the next post is due")
+                    seconds = w.settings.poll_seconds
+                self._wake.wait(seconds)       # a monotonic wait: wall-clock steps change nothing
+                self._wake.clear()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            for h in helpers:
+                h.halt.set()
+            for h in helpers:
+                if h.is_alive():
+                    h.join()
             if listener:
                 listener.stop()
-            self.worker.publishers.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            w.publishers.close()
             self.heartbeat(stopped=True)
-            log.info("tminus daemon %s stopped (%d sent)", self.worker.owner,
-                     self.worker.sent_total)
+            log.info("tminus daemon %s stopped (%d sent)", w.owner, w.sent_total)

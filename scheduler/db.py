@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision. Every command checks the database against it, so it
 # is a constant rather than a walk through the migration scripts on each start (Alembic
 # is imported only to migrate); tests/test_accounts_and_db.py checks it is the head.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
 def make_engine(url: str) -> Engine:
@@ -69,6 +70,18 @@ def _tune_sqlite(engine: Engine) -> None:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def database_time(engine: Engine) -> datetime:
+    """The database's own clock: PostgreSQL's `clock_timestamp()` (one clock for every
+    daemon on it, whatever their hosts say); for SQLite, which lives on this host and
+    reads this host's clock, that clock."""
+    if not is_postgres(engine):
+        return datetime.now(UTC)
+    with engine.connect() as conn:
+        value = conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC)
 
 
 @contextmanager

@@ -13,12 +13,20 @@ POLL_SECONDS = 2.0
 LEASE_SECONDS = 120.0
 # Every HTTP request to a platform carries this timeout (no SDK default suits a daemon).
 REQUEST_TIMEOUT_SECONDS = 10.0
+# The daemon writes its heartbeat row this often, from a thread of its own; housekeeping
+# (expired leases reaped, unknown outcomes looked up) runs as often, in another.
 HEARTBEAT_SECONDS = 5.0
+HOUSEKEEPING_SECONDS = 5.0
 # A post whose outcome is unknown is looked up on the platform this long after, not at
 # once: a platform may show a post in its listings a moment after accepting it.
 RECONCILE_AFTER_SECONDS = 5.0
-# `tminus status` calls a daemon dead when its heartbeat is older than this.
-HEARTBEAT_STALE_SECONDS = 30.0
+# `tminus status` calls a daemon dead when its heartbeat is older than this: three beats
+# missed. A daemon that stops cleanly marks itself stopped at once.
+HEARTBEAT_STALE_SECONDS = 3 * HEARTBEAT_SECONDS
+# The daemon's clock is the database's (scheduler.clock.AnchoredClock), read again every
+# minute; a host clock further than this from it is reported in the log and `status`.
+CLOCK_ANCHOR_SECONDS = 60.0
+CLOCK_SKEW_WARN_SECONDS = 2.0
 # Posts claimed by one transaction; a tick claims batch after batch until none is due.
 CLAIM_BATCH = 100
 # Publications are recorded in groups of at most this many, at most this long after
@@ -28,6 +36,13 @@ RECORD_WITHIN_SECONDS = 0.5
 # Accounts whose posts go out side by side (threads) within a batch.
 CONCURRENCY = 4
 
+# How long a platform's own protection against a repeated create lasts: a retry of a post
+# whose outcome was unknown longer ago than this looks the post up on the platform first.
+# Mastodon remembers an Idempotency-Key for about an hour (PLATFORMS.md); 50 minutes
+# leaves room for clock differences. X and Bluesky are not listed: X refuses a duplicate
+# text, Bluesky a record key it already holds, however late.
+REPEAT_PROTECTION: dict[str, timedelta] = {"mastodon": timedelta(minutes=50)}
+
 # Retry -------------------------------------------------------------------------------
 # Transient failures back off exponentially: 30 s, 60 s, 120 s, ... capped at 15 min,
 # and give up after this many attempts (a post is time-bound anyway: not_after).
@@ -36,9 +51,8 @@ BACKOFF_CAP_SECONDS = 900.0
 MAX_ATTEMPTS = 8
 
 # Posts -------------------------------------------------------------------------------
-# A countdown post more than 2 h late says the wrong thing: not_after = due + 2 h unless
-# the campaign says otherwise (and never after the deadline).
-EXPIRES = timedelta(hours=2)
+# The default expiry of a post (2 h) is `content.campaign.DEFAULT_EXPIRES`: campaign files
+# need it, and `content` imports nothing from here.
 
 # Rate budgets per platform and tier live in the platform registry
 # (content/platforms.py), each with its source.

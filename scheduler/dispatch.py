@@ -6,8 +6,9 @@ platform request:
 1. claim: one short write transaction moves due posts to `sending` with a lease
    (`lease_owner`, `lease_until`, `attempt += 1`) and commits before any request;
 2. attempt: the adapter publishes (no database);
-3. record: a fenced update (`WHERE id AND attempt AND state='sending'`) stores the
-   outcome; zero rows means the lease was lost and nothing is overwritten.
+3. record: a fenced change (`WHERE id AND attempt AND state='sending'`, through
+   `scheduler.transitions.change`) stores the outcome; a post that no longer matches
+   was taken over (our lease was lost) and nothing is overwritten.
 
 The `except` ladder in `record_failure` is the one place that maps an error class to
 the next state.
@@ -23,9 +24,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from content.platforms import RateBudget
@@ -35,8 +35,9 @@ from jobs.errors import AuthError, PermanentError, PublishError, TransientError,
 from jobs.outgoing import Media, Outgoing, Receipt
 from scheduler import defaults
 from scheduler.db import is_postgres, session
-from scheduler.models import Account, Campaign, Event, Post, PostState
-from scheduler.queue import fenced_update, transition
+from scheduler.models import Account, Campaign, Post, PostState
+from scheduler.queue import ALL, Scope, sendable
+from scheduler.transitions import Seen, change
 
 S = PostState
 log = logging.getLogger("tminus.dispatch")
@@ -51,6 +52,7 @@ class Claimed:
     not_after: datetime
     deadline: datetime
     lease_until: datetime
+    unknown_at: datetime | None = None   # an earlier attempt's outcome was unknown then
 
 
 # A rate budget: at most `posts` per rolling `window` (the registry's type).
@@ -152,12 +154,13 @@ def _rooms(s: Session, accounts: list[Account], now: datetime
 
 _CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.campaign_id, Post.text, Post.text_hash,
                       Post.approved_hash, Post.idempotency_key, Post.due_at, Post.not_after,
-                      Post.attempt, Post.options, Post.parent_id, Post.thread_root_id)
-_PARENT = aliased(Post)
+                      Post.attempt, Post.options, Post.parent_id, Post.thread_root_id,
+                      Post.unknown_at, Post.claimed_at)
 
 
 def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
-          limit: int = defaults.CLAIM_BATCH) -> list[Claimed]:
+          limit: int = defaults.CLAIM_BATCH, cutoff: datetime | None = None,
+          scope: Scope = ALL) -> list[Claimed]:
     """Take up to `limit` due posts for `owner`, committing before any request.
 
     One query finds the candidates (locked with SKIP LOCKED on PostgreSQL; SQLite's
@@ -165,19 +168,8 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
     one INSERT records their events: a burst of ten thousand posts is claimed in a few
     hundred statements, not tens of thousands."""
     with session(engine) as s:
-        # The post table alone, walked in due order on its (state, next_attempt_at)
-        # index; accounts and campaigns are small and only filter it. (A join lets
-        # PostgreSQL pick a plan per account that costs 300 ms a claim on fresh rows.)
-        blocked = sa.select(col(Account.id)).where(
-            col(Account.paused_reason).is_not(None) | (col(Account.resume_at) > now))
-        live = sa.select(col(Campaign.id)).where(col(Campaign.deadline) > now)
         q = (sa.select(*[col(c) for c in _CANDIDATE_COLUMNS])
-             .where(col(Post.state) == S.QUEUED, col(Post.next_attempt_at) <= now,
-                    col(Post.not_after) > now, col(Post.account_id).not_in(blocked),
-                    col(Post.campaign_id).in_(live),
-                    # a thread's reply waits until the post it replies to is out
-                    col(Post.parent_id).is_(None) | sa.exists().where(
-                        col(_PARENT.id) == Post.parent_id, col(_PARENT.state) == S.PUBLISHED))
+             .where(*sendable(now, cutoff=cutoff, scope=scope), col(Post.next_attempt_at) <= now)
              .order_by(col(Post.next_attempt_at), col(Post.id))
              .limit(limit))
         if is_postgres(engine):
@@ -189,17 +181,16 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
             select(Campaign).where(col(Campaign.id).in_({r.campaign_id for r in rows})))}
         accounts = {a.id: a for a in s.exec(
             select(Account).where(col(Account.id).in_({r.account_id for r in rows})))}
+        changed = [r for r in rows if r.approved_hash != r.text_hash]
+        change(s, [Seen(r.id, S.QUEUED) for r in changed], S.DRAFT, now=now, actor=owner,
+               reason="text changed after approval; approve it again",
+               values={"approved_hash": None}, strict=False)
         rooms = _rooms(s, list(accounts.values()), now)
         take = []
         for r in rows:
-            account = accounts[r.account_id]
             if r.approved_hash != r.text_hash:
-                post = s.get(Post, r.id)
-                assert post is not None
-                post.approved_hash = None
-                transition(s, post, S.DRAFT, "text changed after approval; approve it again",
-                           now, owner)
                 continue
+            account = accounts[r.account_id]
             room, retry_at = rooms[r.account_id]
             if room is not None:
                 if room <= 0:
@@ -212,26 +203,18 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
                     continue
                 rooms[r.account_id] = (room - 1, retry_at)
             take.append(r)
-        if not take:
-            return []
-        ids = [r.id for r in take]
-        result = s.execute(
-            update(Post).where(col(Post.id).in_(ids), col(Post.state) == S.QUEUED)
-            .values(state=S.SENDING, attempt=col(Post.attempt) + 1, lease_owner=owner,
-                    lease_until=now + lease, claimed_at=now, updated_at=now)
-            .execution_options(synchronize_session=False))
-        if result.rowcount != len(ids):  # type: ignore[attr-defined]
-            # cannot happen while the rows are locked (PostgreSQL) or the database is
-            # (SQLite): refuse rather than send a post someone else holds
-            raise RuntimeError(f"claimed {result.rowcount} of {len(ids)} posts")  # type: ignore[attr-defined]
-        s.execute(insert(Event), [
-            {"post_id": r.id, "at": now, "from_state": S.QUEUED, "to_state": S.SENDING,
-             "reason": f"claimed by {owner}, attempt {r.attempt + 1}", "actor": owner}
-            for r in take])
-        return [Claimed(r.id, r.attempt + 1, accounts[r.account_id],
-                        outgoing_of(s, r, accounts[r.account_id], r.attempt + 1), r.not_after,
-                        deadlines[r.campaign_id], now + lease)
-                for r in take]
+        attempts = {r.id: r.attempt + 1 for r in take}
+        # The rows are locked (PostgreSQL) or the database is (SQLite): all of them move.
+        # Should one not, it is simply not taken: never send a post someone else holds.
+        got = set(change(
+            s, [Seen(r.id, S.QUEUED) for r in take], S.SENDING, now=now, actor=owner,
+            reason={r.id: f"claimed by {owner}, attempt {attempts[r.id]}" for r in take},
+            values={"attempt": col(Post.attempt) + 1, "lease_owner": owner,
+                    "lease_until": now + lease, "claimed_at": now}, strict=False))
+        return [Claimed(r.id, attempts[r.id], accounts[r.account_id],
+                        outgoing_of(s, r, accounts[r.account_id], attempts[r.id]), r.not_after,
+                        deadlines[r.campaign_id], now + lease, r.unknown_at)
+                for r in take if r.id in got]
 
 
 def renew_leases(engine: Engine, items: list[Claimed], *, now: datetime, owner: str,
@@ -269,133 +252,182 @@ def account_blocked(engine: Engine, account: Account, now: datetime) -> str | No
     return None
 
 
+_RELEASED = {"lease_owner": None, "lease_until": None}
+
+
 def release(engine: Engine, item: Claimed, *, now: datetime, owner: str, reason: str) -> None:
     """Give back a claimed post that was never attempted (the daemon is stopping)."""
     with session(engine) as s:
-        fenced_update(s, item.post_id, item.attempt, S.SENDING, S.QUEUED, reason, now, owner,
-                      attempt=item.attempt - 1, lease_owner=None, lease_until=None)
+        _settle(s, item, S.QUEUED, reason, now, owner, attempt=item.attempt - 1, **_RELEASED)
+
+
+def _settle(s: Session, item: Claimed, to: PostState, reason: str, now: datetime, owner: str,
+            **values: Any) -> bool:
+    """Record the outcome of our own attempt at `item`, if it is still ours."""
+    return bool(change(s, [Seen(item.post_id, S.SENDING, item.attempt)], to, reason=reason,
+                       now=now, actor=owner, values=values, strict=False))
 
 
 def _no_hook(point: str) -> None:
     pass
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """The platform took the post at `at`; the caller records it (alone, or in a group
+    with others: `record_many`)."""
+
+    receipt: Receipt
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The attempt did not publish (or came too late); its outcome is already recorded
+    and the post is now in `state`."""
+
+    state: PostState
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Not attempted, and nothing recorded by us: the post is no longer ours (another
+    daemon took it over after our lease ran out)."""
+
+    reason: str
+
+
+SendOutcome = Delivered | Settled | Skipped
+
+
+def prove(engine: Engine, item: Claimed, *, now: datetime, owner: str, lease: timedelta) -> bool:
+    """Prove, in one fenced write, that `item` is still ours right before its request
+    (same id, attempt, owner, state, and a lease not yet run out), renewing its lease
+    from `now`. False: another daemon may have it; it must not be sent from here."""
+    with session(engine) as s:
+        got = s.execute(update(Post).where(
+            col(Post.id) == item.post_id, col(Post.attempt) == item.attempt,
+            col(Post.lease_owner) == owner, col(Post.state) == S.SENDING,
+            col(Post.lease_until) > now).values(lease_until=now + lease)
+            .returning(col(Post.id))).first()
+    return got is not None
+
+
 def send(engine: Engine, item: Claimed, publisher: Publisher, *,
-         now: Callable[[], datetime], owner: str, max_attempts: int,
-         hook: Callable[[str], None] = _no_hook) -> Receipt | str:
-    """Publish one claimed post. On success return the receipt for the caller to
-    record (alone with `record_published` or with others in `record_many`); on
-    failure record the outcome and return the new state.
-    `hook(point)` is called at "after_answer" (crash tests)."""
+         now: Callable[[], datetime], owner: str, max_attempts: int, lease: timedelta,
+         cutoff: Callable[[], datetime] | None = None,
+         hook: Callable[[str], None] = _no_hook) -> SendOutcome:
+    """Publish one claimed post. `now` is the daemon's clock (the database's time),
+    `cutoff` the later of it and the host's own clock. `hook(point)` is called at
+    "after_answer" (crash tests)."""
     sent_at = now()
     if sent_at >= item.not_after or sent_at >= item.deadline:
         # Checked with a fresh clock right before the request: never send late.
         with session(engine) as s:
-            fenced_update(s, item.post_id, item.attempt, S.SENDING, S.EXPIRED,
-                          f"not_after {item.not_after:%H:%M:%S} UTC passed before it could be sent",
-                          sent_at, owner, lease_owner=None, lease_until=None)
-        return S.EXPIRED
+            _settle(s, item, S.EXPIRED,
+                    f"not_after {item.not_after:%H:%M:%S} UTC passed before it could be sent",
+                    sent_at, owner, **_RELEASED)
+        return Settled(S.EXPIRED)
+    late = cutoff() if cutoff is not None else sent_at
+    if late >= item.not_after or late >= item.deadline:
+        # Too late by this host's own clock only: not sent from here, never expired on
+        # its word; another daemon, or the expiry at not_after, decides.
+        with session(engine) as s:
+            _settle(s, item, S.QUEUED, "this host's clock is "
+                    f"{(late - sent_at).total_seconds():.1f} s ahead of the database's and says "
+                    "it is too late; given back before any attempt", sent_at, owner,
+                    attempt=item.attempt - 1, **_RELEASED)
+        return Settled(S.QUEUED)
+    if not prove(engine, item, now=sent_at, owner=owner, lease=lease):
+        log.warning("post %s is no longer ours (lease lost); not sending it", item.post_id)
+        return Skipped("lease lost before the request")
+    window = defaults.REPEAT_PROTECTION.get(item.account.platform)
+    if item.unknown_at is not None and window is not None and sent_at - item.unknown_at > window:
+        # The platform's own protection against a repeat (Mastodon's Idempotency-Key)
+        # may have forgotten this post by now: look it up again before sending.
+        try:
+            found = publisher.find(item.outgoing, item.unknown_at - timedelta(minutes=2))
+        except Exception as e:
+            why = e.message if isinstance(e, PublishError) else f"{type(e).__name__}: {e}"
+            return Settled(record_failure(engine, item, UnknownOutcome(
+                f"could not look it up before retrying: {why}"), now=now(), owner=owner,
+                max_attempts=max_attempts))
+        if found is not None:
+            return Delivered(found, now())
     try:
         receipt = publisher.publish(item.outgoing)
     except PublishError as e:
-        return record_failure(engine, item, e, now=now(), owner=owner, max_attempts=max_attempts)
+        return Settled(record_failure(engine, item, e, now=now(), owner=owner,
+                                      max_attempts=max_attempts))
     except Exception as e:  # an adapter bug: the request may have gone out
         log.exception("adapter %s raised unexpectedly for post %s", publisher.platform, item.post_id)
-        return record_failure(engine, item, UnknownOutcome(f"adapter error: {type(e).__name__}: {e}"),
-                              now=now(), owner=owner, max_attempts=max_attempts)
+        why = f"adapter error: {type(e).__name__}: {e}"
+        # the post is looked up (it may be out); the account waits for a person
+        pause_account(engine, item.account, why, now())
+        return Settled(record_failure(engine, item, UnknownOutcome(why), now=now(), owner=owner,
+                                      max_attempts=max_attempts))
     hook("after_answer")
-    return receipt
+    return Delivered(receipt, now())
 
 
-def record_many(engine: Engine, done: list[tuple[Claimed, Receipt, datetime]], *, owner: str,
-                hook: Callable[[str], None] = _no_hook) -> None:
-    """Record several publications in one transaction (a burst sends thousands).
-    Fenced like one: if any post is no longer ours, each is recorded on its own."""
+def record_many(engine: Engine, done: list[tuple[Claimed, Delivered]], *, owner: str,
+                hook: Callable[[str], None] = _no_hook) -> list[int]:
+    """Record several publications in one transaction (a burst sends thousands), each
+    fenced on its own attempt; returns the ids recorded. A post no longer ours (its
+    lease was lost) is left as the daemon that took it over records it."""
     if not done:
-        return
-    table = Post.__table__  # type: ignore[attr-defined]
-    stmt = (update(table)
-            .where(table.c.id == sa.bindparam("b_id"), table.c.attempt == sa.bindparam("b_attempt"),
-                   table.c.state == S.SENDING)
-            .values(state=S.PUBLISHED, updated_at=sa.bindparam("b_at"),
-                    published_at=sa.bindparam("b_at"), remote_id=sa.bindparam("b_remote_id"),
-                    remote_url=sa.bindparam("b_url"), receipt=sa.bindparam("b_receipt"),
-                    last_error=None, lease_owner=None, lease_until=None))
-    try:
-        with session(engine) as s:
-            result = s.execute(stmt, [
-                {"b_id": item.post_id, "b_attempt": item.attempt, "b_at": at,
-                 "b_remote_id": receipt.remote_id, "b_url": receipt.url,
-                 "b_receipt": receipt.as_dict()} for item, receipt, at in done])
-            if result.rowcount != len(done):  # type: ignore[attr-defined]
-                raise _LeaseLost
-            s.execute(insert(Event), [
-                {"post_id": item.post_id, "at": at, "from_state": S.SENDING,
-                 "to_state": S.PUBLISHED, "actor": owner,
-                 "reason": f"published: {receipt.url or receipt.remote_id}"}
-                for item, receipt, at in done])
-            hook("before_commit")
-    except _LeaseLost:
-        for item, receipt, at in done:
-            record_published(engine, item.post_id, item.attempt, S.SENDING, receipt, now=at,
-                             owner=owner, hook=hook)
-
-
-class _LeaseLost(Exception):
-    pass
-
-
-def record_published(engine: Engine, post_id: int, attempt_no: int, from_state: str,
-                     receipt: Receipt, *, now: datetime, owner: str,
-                     reason: str = "published", hook: Callable[[str], None] = _no_hook) -> str:
+        return []
     with session(engine) as s:
-        ok = fenced_update(s, post_id, attempt_no, from_state, S.PUBLISHED,
-                           f"{reason}: {receipt.url or receipt.remote_id}", now, owner,
-                           remote_id=receipt.remote_id, remote_url=receipt.url,
-                           receipt=receipt.as_dict(), published_at=now, last_error=None,
-                           lease_owner=None, lease_until=None)
+        recorded = change(
+            s, [Seen(item.post_id, S.SENDING, item.attempt) for item, _ in done], S.PUBLISHED,
+            now=max(d.at for _, d in done), actor=owner, owner=owner, strict=False,
+            reason={item.post_id: f"published: {d.receipt.url or d.receipt.remote_id}"
+                    for item, d in done},
+            values={"last_error": None, **_RELEASED},
+            each={item.post_id: {"updated_at": d.at, "published_at": d.at,
+                                 "remote_id": d.receipt.remote_id, "remote_url": d.receipt.url,
+                                 "receipt": d.receipt.as_dict()} for item, d in done})
         hook("before_commit")
-    if not ok:
-        log.warning("post %s: lease lost before recording publication %s", post_id,
-                    receipt.remote_id)
-    return S.PUBLISHED
+    for item, d in done:
+        if item.post_id not in recorded:
+            log.warning("post %s: lease lost before recording publication %s", item.post_id,
+                        d.receipt.remote_id)
+    return recorded
 
 
 def record_failure(engine: Engine, item: Claimed, error: PublishError, *, now: datetime,
-                   owner: str, max_attempts: int) -> str:
+                   owner: str, max_attempts: int) -> PostState:
     """The except ladder: the error's class decides the next state."""
     msg = error.message[:500]
-    common = {"lease_owner": None, "lease_until": None, "last_error": msg}
+    common = {"last_error": msg, **_RELEASED}
     with session(engine) as s:
         if isinstance(error, TransientError):
             if error.resume_at is not None:
                 _set_resume(s, item.account, error.resume_at)
             if item.attempt >= max_attempts:
-                to, why = S.FAILED, f"gave up after {item.attempt} attempts: {msg}"
-                fenced_update(s, item.post_id, item.attempt, S.SENDING, to, why, now, owner, **common)
-                return to
+                _settle(s, item, S.FAILED, f"gave up after {item.attempt} attempts: {msg}", now,
+                        owner, **common)
+                return S.FAILED
             wait = backoff(item.attempt)
             if error.retry_after is not None:
                 wait = max(wait, timedelta(seconds=error.retry_after))
             if error.resume_at is not None:
                 wait = max(wait, error.resume_at - now)
-            fenced_update(s, item.post_id, item.attempt, S.SENDING, S.QUEUED,
-                          f"transient: {msg}; retry in {int(wait.total_seconds())} s", now, owner,
-                          next_attempt_at=now + wait, **common)
+            _settle(s, item, S.QUEUED, f"transient: {msg}; retry in {int(wait.total_seconds())} s",
+                    now, owner, next_attempt_at=now + wait, **common)
             return S.QUEUED
         if isinstance(error, AuthError):
             _pause(s, item.account, f"credentials refused: {msg}", now)
             # The post itself is fine: it waits for the account to be resumed.
-            fenced_update(s, item.post_id, item.attempt, S.SENDING, S.QUEUED,
-                          f"account {item.account.name} paused: {msg}", now, owner,
-                          attempt=item.attempt - 1, **common)
+            _settle(s, item, S.QUEUED, f"account {item.account.name} paused: {msg}", now, owner,
+                    attempt=item.attempt - 1, **common)
             return S.QUEUED
         if isinstance(error, PermanentError):
-            fenced_update(s, item.post_id, item.attempt, S.SENDING, S.FAILED,
-                          f"refused by {item.account.platform}: {msg}", now, owner, **common)
+            _settle(s, item, S.FAILED, f"refused by {item.account.platform}: {msg}", now, owner,
+                    **common)
             return S.FAILED
-        fenced_update(s, item.post_id, item.attempt, S.SENDING, S.UNKNOWN,
-                      f"outcome unknown: {msg}; will look it up", now, owner, **common)
+        _settle(s, item, S.UNKNOWN, f"outcome unknown: {msg}; will look it up", now, owner,
+                unknown_at=now, **common)
         return S.UNKNOWN
 
 
@@ -404,6 +436,13 @@ def _set_resume(s: Session, account: Account, resume_at: datetime) -> None:
     if acc is not None and (acc.resume_at is None or acc.resume_at < resume_at):
         acc.resume_at = resume_at
         s.add(acc)
+
+
+def pause_account(engine: Engine, account: Account, reason: str, now: datetime) -> None:
+    """Hold every post of `account` until a person resumes it (its credentials were
+    refused, or its adapter cannot even be built)."""
+    with session(engine) as s:
+        _pause(s, account, reason, now)
 
 
 def _pause(s: Session, account: Account, reason: str, now: datetime) -> None:
@@ -415,66 +454,84 @@ def _pause(s: Session, account: Account, reason: str, now: datetime) -> None:
         log.error("account %s paused: %s", acc.name, reason)
 
 
-def reap_leases(engine: Engine, *, now: datetime, owner: str) -> int:
+def reap_leases(engine: Engine, *, now: datetime, owner: str, scope: Scope = ALL) -> int:
     """Posts whose lease ran out (their daemon died mid-attempt) become unknown:
     never retried blindly, they are looked up first."""
     with session(engine) as s:
-        stale = s.exec(select(Post).where(Post.state == S.SENDING,
-                                          col(Post.lease_until) <= now)).all()
-        for p in stale:
-            assert p.id is not None
-            fenced_update(s, p.id, p.attempt, S.SENDING, S.UNKNOWN,
-                          f"lease of {p.lease_owner} expired mid-attempt; will look it up",
-                          now, owner, lease_owner=None, lease_until=None)
-        return len(stale)
+        stale = s.execute(sa.select(col(Post.id), col(Post.attempt), col(Post.lease_owner))
+                          .where(col(Post.state) == S.SENDING, col(Post.lease_until) <= now,
+                                 scope.accounts())).all()
+        return len(change(
+            s, [Seen(r.id, S.SENDING, r.attempt) for r in stale], S.UNKNOWN, now=now,
+            actor=owner, strict=False, values={"unknown_at": now, **_RELEASED},
+            reason={r.id: f"lease of {r.lease_owner} expired mid-attempt; will look it up"
+                    for r in stale}))
 
 
 def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
               now: datetime, owner: str, lease: timedelta, limit: int = 20,
               after: timedelta = timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS),
-              stopping: Callable[[], bool] = lambda: False) -> int:
+              stopping: Callable[[], bool] = lambda: False, scope: Scope = ALL) -> int:
     """Ask the platform about each post in `unknown`: found -> published; provably
     absent -> queued again (or expired if past not_after); can't tell -> review."""
     with session(engine) as s:
         q = (select(Post, Account).join(Account, col(Account.id) == Post.account_id)
              .where(Post.state == S.UNKNOWN,
                     col(Post.updated_at) <= now - after,
-                    (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= now))
+                    (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= now),
+                    # a paused account's posts wait with it (a rate limit on creating
+                    # posts does not stop reading them)
+                    col(Post.account_id).not_in(sa.select(col(Account.id)).where(
+                        col(Account.paused_reason).is_not(None))), scope.accounts())
              .order_by(col(Post.id)).limit(limit))
         if is_postgres(engine):
             q = q.with_for_update(skip_locked=True, of=Post)
         rows = s.exec(q).all()
         work = []
         for post, account in rows:
+            # a short lease on the look-up, not a state change: another daemon skips it
             post.lease_owner, post.lease_until = owner, now + lease
             s.add(post)
-            work.append((post.id, post.attempt, post.claimed_at or post.due_at, post.not_after,
-                         account, outgoing_of(s, post, account)))
-    for post_id, attempt_no, since, not_after, account, outgoing in work:
-        assert post_id is not None
+            assert post.id is not None
+            work.append((Seen(post.id, S.UNKNOWN, post.attempt), post.claimed_at or post.due_at,
+                         post.not_after, account, outgoing_of(s, post, account)))
+    for seen, since, not_after, account, outgoing in work:
         if stopping():
             break  # the rest keep their short lease and are looked up by the next daemon
-        common = {"lease_owner": None, "lease_until": None}
         try:
-            found = publishers(account).find(outgoing, since - timedelta(minutes=2))
+            publisher = publishers(account)
         except Exception as e:
-            reason = e.message if isinstance(e, PublishError) else f"{type(e).__name__}: {e}"
+            # the account's adapter cannot be built: it is paused; the post stays unknown
+            pause_account(engine, account, f"cannot set up its {account.platform} adapter: {e}",
+                          now)
             with session(engine) as s:
-                fenced_update(s, post_id, attempt_no, S.UNKNOWN, S.REVIEW,
-                              f"could not tell whether it went out: {reason[:300]}; "
-                              "resolve with `tminus review`", now, owner, **common)
+                s.execute(update(Post).where(col(Post.id) == seen.id, col(Post.state) == S.UNKNOWN)
+                          .values(**_RELEASED))
+            continue
+        try:
+            found = publisher.find(outgoing, since - timedelta(minutes=2))
+        except Exception as e:
+            # any failure to look it up means "can't tell"
+            reason = e.message if isinstance(e, PublishError) else f"{type(e).__name__}: {e}"
+            _looked_up(engine, seen, S.REVIEW, f"could not tell whether it went out: "
+                       f"{reason[:300]}; resolve with `tminus review`", now, owner)
             continue
         if found is not None:
-            record_published(engine, post_id, attempt_no, S.UNKNOWN, found, now=now, owner=owner,
-                             reason="found on the platform")
-            continue
-        with session(engine) as s:
-            if now >= not_after:
-                fenced_update(s, post_id, attempt_no, S.UNKNOWN, S.EXPIRED,
-                              "not on the platform, and its not_after has passed", now, owner,
-                              **common)
-            else:
-                fenced_update(s, post_id, attempt_no, S.UNKNOWN, S.QUEUED,
-                              "not on the platform; queued again", now, owner,
-                              next_attempt_at=now, **common)
+            _looked_up(engine, seen, S.PUBLISHED, f"found on the platform: "
+                       f"{found.url or found.remote_id}", now, owner,
+                       remote_id=found.remote_id, remote_url=found.url, receipt=found.as_dict(),
+                       published_at=now, last_error=None)
+        elif now >= not_after:
+            _looked_up(engine, seen, S.EXPIRED, "not on the platform, and its not_after has "
+                       "passed", now, owner)
+        else:
+            _looked_up(engine, seen, S.QUEUED, "not on the platform; queued again", now, owner,
+                       next_attempt_at=now)
     return len(work)
+
+
+def _looked_up(engine: Engine, seen: Seen, to: PostState, reason: str, now: datetime, owner: str,
+               **values: Any) -> None:
+    with session(engine) as s:
+        change(s, [seen], to, reason=reason, now=now, actor=owner, strict=False,
+               values={**_RELEASED, **values})

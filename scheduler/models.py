@@ -3,12 +3,15 @@ audit trail with one row per state transition."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlmodel import JSON, Column, Field, SQLModel
+from sqlmodel.sql.sqltypes import AutoString
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -32,11 +35,18 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def text_hash(text: str) -> str:
+    """What `post.text_hash` holds, and approval records: the text's SHA-256."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _utc(**kw: Any) -> Any:
     return Field(sa_column=Column(UTCDateTime(), **kw))
 
 
-class PostState:
+class PostState(StrEnum):
+    """A post's place in its life; the allowed moves are `scheduler.transitions.ALLOWED`."""
+
     DRAFT = "draft"
     QUEUED = "queued"
     SENDING = "sending"
@@ -47,10 +57,29 @@ class PostState:
     EXPIRED = "expired"
     CANCELED = "canceled"
 
-    ALL = (DRAFT, QUEUED, SENDING, PUBLISHED, FAILED, UNKNOWN, REVIEW, EXPIRED, CANCELED)
-    FINAL = (PUBLISHED, FAILED, EXPIRED, CANCELED)
-    # the states a post can be canceled from: anything before it is handed to a platform
-    CANCELABLE = (DRAFT, QUEUED, REVIEW)
+
+# no move leads out of these
+FINAL_STATES = frozenset({PostState.PUBLISHED, PostState.FAILED, PostState.EXPIRED,
+                          PostState.CANCELED})
+# a person can cancel a post in these: anything before it is handed to a platform
+CANCELABLE_STATES = (PostState.DRAFT, PostState.QUEUED, PostState.REVIEW)
+
+
+class StateColumn(sa.types.TypeDecorator[PostState]):
+    """A post state stored as its plain text and read back as a `PostState`."""
+
+    impl = AutoString()   # as the first migration made the columns
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else PostState(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> PostState | None:
+        return None if value is None else PostState(value)
+
+
+def _state(**kw: Any) -> Any:
+    return Field(sa_column=Column(StateColumn(), **kw))
 
 
 class Campaign(SQLModel, table=True):
@@ -104,7 +133,7 @@ class Post(SQLModel, table=True):
     # a thread's later post: it replies to `parent_id` and waits until that is published
     parent_id: int | None = Field(default=None, foreign_key="post.id")
     thread_root_id: int | None = Field(default=None, foreign_key="post.id")
-    state: str = PostState.DRAFT
+    state: PostState = _state(nullable=False, default=PostState.DRAFT)
     text: str
     text_hash: str
     approved_hash: str | None = None
@@ -119,6 +148,10 @@ class Post(SQLModel, table=True):
     lease_until: datetime | None = _utc(nullable=True)
     claimed_at: datetime | None = _utc(nullable=True)
     last_error: str | None = None
+    # when an attempt's outcome was last unknown (it may be out): a platform whose
+    # duplicate protection is short-lived (Mastodon's Idempotency-Key, about an hour) is
+    # asked again before a retry long after it
+    unknown_at: datetime | None = _utc(nullable=True)
     remote_id: str | None = None
     remote_url: str | None = None
     receipt: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
@@ -137,8 +170,8 @@ class Event(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     post_id: int = Field(foreign_key="post.id", index=True)
     at: datetime = _utc(nullable=False)
-    from_state: str | None = None
-    to_state: str
+    from_state: PostState | None = _state(nullable=True)
+    to_state: PostState = _state(nullable=False)
     reason: str
     actor: str
 
@@ -154,3 +187,5 @@ class Daemon(SQLModel, table=True):
     stopped_at: datetime | None = _utc(nullable=True)
     sent: int = 0
     dry_run: bool = False
+    # how far the host's clock is from the database's (the daemon keeps the database's)
+    skew_seconds: float | None = None

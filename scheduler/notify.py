@@ -1,9 +1,11 @@
 """Waking daemons when posts are added: PostgreSQL's LISTEN/NOTIFY.
 
-On PostgreSQL every command that makes a post due (approve, queue add, review
---requeue, accounts resume) sends `NOTIFY tminus_posts`; each daemon listens on its own
-connection and re-arms its tick at once. On SQLite there is no such channel: the
-daemon's poll cap (TMINUS_POLL_SECONDS) bounds how long a new post waits.
+On PostgreSQL, whatever makes a post due — a person's approve, queue add or review
+--requeue (all through `scheduler.transitions.change`), an account resumed — calls
+`wake(session)`, which sends `NOTIFY tminus_posts` inside that transaction: PostgreSQL
+delivers it when the transaction commits, and never if it is rolled back. Each daemon
+listens on its own connection and re-arms its tick at once. On SQLite there is no such
+channel: the daemon's poll cap (TMINUS_POLL_SECONDS) bounds how long a new post waits.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import logging
 import threading
 from collections.abc import Callable
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from scheduler.db import is_postgres
 
@@ -20,7 +24,14 @@ CHANNEL = "tminus_posts"
 log = logging.getLogger("tminus.notify")
 
 
+def wake(s: Session) -> None:
+    """Wake every daemon once the transaction of `s` commits (PostgreSQL only)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(sa.text(f"NOTIFY {CHANNEL}"))
+
+
 def notify(engine: Engine) -> None:
+    """Wake every daemon now (outside any transaction)."""
     if not is_postgres(engine):
         return
     with engine.begin() as conn:

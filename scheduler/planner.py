@@ -15,7 +15,7 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,12 +24,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from content.campaign import AccountSpec, Campaign, load_campaign
+from content.countdown import duration
 from content.errors import CampaignErrors, TminusError
 from content.expand import Expansion, PlannedPost, expand_campaign
 from scheduler.db import session
-from scheduler.models import Account, Event, Post, PostState, UTCDateTime
+from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, UTCDateTime, text_hash
 from scheduler.models import Campaign as CampaignRow
-from scheduler.queue import text_hash, transition
+from scheduler.transitions import Seen, change, transition
 
 S = PostState
 REMOVED = "removed from the campaign file"
@@ -73,20 +74,12 @@ def budget_warnings(campaign: Campaign, expansion: Expansion) -> list[str]:
             hit = over_budget(dues, b)
             if hit:
                 start, count = hit
-                out.append(f"{campaign.file} [accounts.{name}]: {count} posts within "
-                           f"{_span(b.window)} from {start.astimezone(campaign.timezone):%Y-%m-%d %H:%M %Z}, "
-                           f"over its budget of {b.posts} per {_span(b.window)} "
+                window = duration(b.window, spaced=True, days=False)
+                out.append(f"{campaign.file} [accounts.{name}]: {count} posts within {window} "
+                           f"from {start.astimezone(campaign.timezone):%Y-%m-%d %H:%M %Z}, "
+                           f"over its budget of {b.posts} per {window} "
                            f"({spec.platform} {spec.tier}); the extra posts will wait and may expire")
     return out
-
-
-def _span(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
 
 
 def instance_limits(engine: Engine) -> dict[str, int]:
@@ -127,16 +120,12 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan") ->
         _insert_many(s, row.id, accounts, new, now, actor)
         report.created += len(new)
         _link_threads(s, row.id, new)
-        for key, old in existing.items():
-            if key in seen or old.origin != "plan":
-                continue
-            if old.state in S.CANCELABLE:
-                post = s.get(Post, old.id)
-                assert post is not None
-                transition(s, post, S.CANCELED, REMOVED, now, actor)
-                report.canceled += 1
-            elif old.state not in (S.CANCELED, S.EXPIRED):
-                report.kept_sent += 1
+        removed = [old for key, old in existing.items() if key not in seen and old.origin == "plan"]
+        report.canceled = len(change(
+            s, [Seen(old.id, old.state) for old in removed if old.state in CANCELABLE_STATES],
+            S.CANCELED, reason=REMOVED, now=now, actor=actor))
+        report.kept_sent += sum(1 for old in removed
+                                if old.state not in (*CANCELABLE_STATES, S.CANCELED, S.EXPIRED))
     return report
 
 

@@ -22,7 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from content.campaign import Campaign as CampaignSpec
-from content.expand import Expansion, duration_text
+from content.countdown import t_minus
+from content.expand import Expansion
 from scheduler.db import session
 from scheduler.models import Account, Campaign, Post
 from scheduler.queue import find_campaign
@@ -72,7 +73,7 @@ def from_queue(engine: Engine, slug: str | None) -> list[Timeline]:
             posts = s.exec(select(Post).where(Post.campaign_id == c.id)
                            .order_by(col(Post.due_at), col(Post.id))).all()
             rows = [Row(id=p.id, campaign=c.slug, due_local=_local(p.due_at, tz),
-                        due_utc=p.due_at.isoformat(), t_minus=duration_text(c.deadline - p.due_at),
+                        due_utc=p.due_at.isoformat(), t_minus=t_minus(c.deadline - p.due_at),
                         account=accounts[p.account_id].name, platform=accounts[p.account_id].platform,
                         length=p.length, limit=p.length_limit, ok=p.length <= p.length_limit,
                         state=p.state, text=p.text, warnings=list(p.warnings),
@@ -86,7 +87,7 @@ def from_queue(engine: Engine, slug: str | None) -> list[Timeline]:
 def from_expansion(campaign: CampaignSpec, expansion: Expansion) -> Timeline:
     tz = campaign.timezone
     rows = [Row(id=None, campaign=campaign.slug, due_local=_local(p.due_at, tz),
-                due_utc=p.due_at.isoformat(), t_minus=duration_text(campaign.deadline - p.due_at),
+                due_utc=p.due_at.isoformat(), t_minus=t_minus(campaign.deadline - p.due_at),
                 account=p.account, platform=p.platform, length=p.length.length,
                 limit=p.length.limit, ok=p.length.ok, state="not planned", text=p.text,
                 warnings=list(p.warnings))

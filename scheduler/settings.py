@@ -29,6 +29,7 @@ SETTINGS_VARS = {
     "TMINUS_DRY_RUN": "1 to send every post through the dry-run adapter (default 0)",
     "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING (default INFO)",
     "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
+    "TMINUS_TEST_CLOCK_OFFSET_FILE": "clock tests only: a file of seconds added to this host's clock",
 }
 
 
@@ -46,6 +47,8 @@ class Settings:
     # crash tests only: ("after_claim" | "after_answer" | "before_commit", n) -> the
     # daemon SIGKILLs itself the n-th time it reaches that point
     crash_at: tuple[str, int] | None = None
+    # clock tests only: a file holding seconds to add to the host's wall clock
+    clock_offset_file: Path | None = None
     # TMINUS_<PREFIX>_<SUFFIX> credentials, kept apart so they are never printed
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -76,6 +79,8 @@ class Settings:
             dry_run=env.get("TMINUS_DRY_RUN", "0").strip().lower() in ("1", "true", "yes"),
             log_level=(env.get("TMINUS_LOG_LEVEL") or "INFO").upper(),
             crash_at=_crash_at(env.get("TMINUS_TEST_CRASH_AT")),
+            clock_offset_file=(Path(env["TMINUS_TEST_CLOCK_OFFSET_FILE"])
+                               if env.get("TMINUS_TEST_CLOCK_OFFSET_FILE") else None),
             env={k: v for k, v in env.items() if k.startswith("TMINUS_")},
         )
 

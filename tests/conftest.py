@@ -19,6 +19,8 @@ from scheduler.db import make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.browser"]     # `chromium` and `browser_context`: a real browser
+
 
 def utcnow() -> datetime:
     """The real clock, for adapters built in tests that do not fix the time."""

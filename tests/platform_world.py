@@ -34,7 +34,7 @@ from scheduler.db import make_engine, session
 from scheduler.models import Account, Event, Post, PostState
 from scheduler.planner import plan
 from scheduler.publishers import Publishers
-from scheduler.queue import approve
+from scheduler.service import approve
 from scheduler.settings import Settings
 from tests.conftest import CampaignFactory
 from tests.fakeplatform import FakePlatformServer

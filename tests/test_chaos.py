@@ -43,9 +43,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from scheduler.db import make_engine, session, upgrade
-from scheduler.models import Event, Post, PostState
+from scheduler.models import FINAL_STATES, Event, Post, PostState
 from scheduler.planner import plan
-from scheduler.queue import approve
+from scheduler.service import approve
 from tests.conftest import CampaignFactory
 from tests.fakeplatform import FakePlatformServer, Request
 from tests.fakeplatform import bluesky as fb
@@ -125,7 +125,7 @@ def _plan_and_approve(url: str, platform: str, make_campaign: CampaignFactory) -
         upgrade(engine)
         report = plan(engine, folder, now=datetime.now(UTC), actor="chaos")
         assert report.created == N_POSTS, report
-        done = approve(engine, campaign="chaos", post_ids=[], by="chaos", now=datetime.now(UTC))
+        done = approve(engine, campaign="chaos", post_ids=[], by="chaos", now=datetime.now(UTC)).approved
         assert len(done) == N_POSTS
     finally:
         engine.dispose()
@@ -341,7 +341,7 @@ def _counts(engine: Engine) -> Counter[str]:
 
 def _all_final(engine: Engine) -> bool:
     counts = _counts(engine)
-    return sum(counts.values()) == N_POSTS and all(st in S.FINAL for st in counts)
+    return sum(counts.values()) == N_POSTS and all(st in FINAL_STATES for st in counts)
 
 
 def _check(engine: Engine, platform: str, fake: FakePlatformServer | None, outbox: Path,
@@ -367,7 +367,7 @@ def _check(engine: Engine, platform: str, fake: FakePlatformServer | None, outbo
     for p in posts:
         assert p.id is not None
         mine = by_post.get(p.id, [])
-        if p.state not in S.FINAL:
+        if p.state not in FINAL_STATES:
             problem(p, "not in a final state")
         if len(mine) > 1:
             problem(p, f"{len(mine)} copies on the platform: {mine}")

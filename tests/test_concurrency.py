@@ -19,7 +19,7 @@ from sqlmodel import select
 from scheduler.db import make_engine, session
 from scheduler.models import Post, PostState
 from scheduler.planner import plan
-from scheduler.queue import approve
+from scheduler.service import approve
 from tests.conftest import CampaignFactory, CliResult
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
-"""SIGTERM stops the daemon whatever it is doing, including the instant the tick job
-re-arms itself (once a deadlock: add_job waited on the job store lock that
-shutdown(wait=True) held while it waited for that same job)."""
+"""SIGTERM stops the daemon whatever it is doing, including the instant it works out
+when to wake next (under APScheduler, once a deadlock: add_job waited on the job store
+lock that shutdown(wait=True) held while it waited for that same job)."""
 
 from __future__ import annotations
 
@@ -34,9 +34,8 @@ SCRIPT = textwrap.dedent("""
     real_next_wake = worker.next_wake
 
     def slow_next_wake():
-        if threading.current_thread() is not threading.main_thread():
-            inside.set()
-            time.sleep(0.3)          # a slow query, and the signal lands meanwhile
+        inside.set()
+        time.sleep(0.3)              # a slow query, and the signal lands meanwhile
         return real_next_wake()
 
     worker.next_wake = slow_next_wake

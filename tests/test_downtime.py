@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from scheduler.clock import VirtualClock
 from scheduler.models import PostState
 from scheduler.planner import plan
-from scheduler.queue import approve
+from scheduler.service import approve
 from tests.conftest import CampaignFactory, simple_toml
 from tests.test_queue import DEADLINE, START, _events, _posts, _worker
 

@@ -12,7 +12,7 @@ from scheduler.db import current_revision, head_revision, make_engine, upgrade
 from scheduler.dispatch import claim
 from scheduler.notify import Listener, notify
 from scheduler.planner import plan
-from scheduler.queue import approve
+from scheduler.service import approve
 from tests.conftest import CampaignFactory, simple_toml
 from tests.test_queue import START, _posts
 

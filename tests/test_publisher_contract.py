@@ -36,6 +36,7 @@ from jobs.errors import AuthError, PermanentError, TransientError, UnknownOutcom
 from jobs.outgoing import Identity, Outgoing, Receipt
 from scheduler.clock import SystemClock
 from scheduler.daemon import Daemon, TickResult, Worker
+from scheduler.models import FINAL_STATES
 from scheduler.publishers import Publishers
 from scheduler.settings import Settings
 from tests.conftest import CampaignFactory, build_adapter, utcnow
@@ -360,7 +361,7 @@ def _to_the_end(w: World, row: Row) -> None:
     p = FAULTY[row.platform]
     for _ in range(6):
         post, acc = w.post(p.account), w.account(p.account)
-        if post.state in S.FINAL:
+        if post.state in FINAL_STATES:
             break
         w.clock.set(max(w.clock.now() + timedelta(seconds=RECONCILE_DELAY),
                         post.next_attempt_at, acc.resume_at or w.clock.now()))
@@ -402,7 +403,7 @@ def test_the_daemon_closes_every_adapter_when_it_stops(engine: Engine, tmp_path:
                             idempotency_key="k", due_at=utcnow()))
     assert dryrun._fh is not None and not dryrun._fh.closed
     daemon = Daemon(worker)
-    worker.tick = lambda: daemon.stop("the test is done") or TickResult()  # type: ignore[method-assign]
+    worker.tick = lambda **kw: daemon.stop("the test is done") or TickResult()  # type: ignore[method-assign]
     daemon.run()
     assert closed == ["publishers"]
     assert dryrun._fh is None                            # the outbox file is closed

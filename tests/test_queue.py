@@ -22,8 +22,9 @@ from scheduler.dispatch import claim, reap_leases
 from scheduler.models import Account, Event, Post, PostState
 from scheduler.planner import plan
 from scheduler.publishers import Publishers
-from scheduler.queue import ALLOWED, approve, cancel, fenced_update, transition
+from scheduler.service import approve, cancel
 from scheduler.settings import Settings
+from scheduler.transitions import ALLOWED, fenced_update, transition
 from tests.conftest import CampaignFactory, simple_toml
 
 S = PostState
@@ -185,7 +186,7 @@ def test_approve_records_who_and_the_hash(engine: Engine, make_campaign: Campaig
     _planned(engine, make_campaign)
     first = _posts(engine)[0]
     assert first.id is not None
-    done = approve(engine, campaign="testcamp", post_ids=[first.id], by="ana", now=START)
+    done = approve(engine, campaign="testcamp", post_ids=[first.id], by="ana", now=START).approved
     assert done == [first.id]
     p = _posts(engine)[0]
     assert (p.state, p.approved_by, p.approved_hash) == (S.QUEUED, "ana", p.text_hash)

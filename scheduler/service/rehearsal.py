@@ -17,14 +17,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, col, select
 
-from content.expand import duration_text
+from content.countdown import t_minus
 from scheduler.clock import VirtualClock
 from scheduler.daemon import Worker
 from scheduler.db import make_engine, session
 from scheduler.models import Account, Campaign, Event, Post, PostState
 from scheduler.planner import check, plan
 from scheduler.publishers import Publishers
-from scheduler.queue import approve, expire_stale, next_due
+from scheduler.queue import expire_stale, next_due
+from scheduler.service.posts import approve
 from scheduler.settings import Settings
 
 
@@ -105,7 +106,7 @@ def _collect(engine: Engine, report: Report) -> None:
             acc = accounts[p.account_id]
             if p.state == PostState.PUBLISHED and p.published_at is not None:
                 report.sent.append(Sent(p.published_at, p.due_at,
-                                        duration_text(camp.deadline - p.published_at),
+                                        t_minus(camp.deadline - p.published_at),
                                         acc.name, acc.platform, p.text))
                 if p.published_at >= camp.deadline:
                     report.after_deadline += 1

@@ -1,0 +1,76 @@
+"""Use cases on accounts: verify credentials with the platform, lift a pause."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from content.errors import TminusError
+from jobs.errors import PublishError
+from scheduler.db import session
+from scheduler.models import Account
+from scheduler.notify import wake
+from scheduler.publishers import Publishers
+from scheduler.queue import find_account
+from scheduler.settings import Settings
+
+
+@dataclass(frozen=True)
+class AccountCheck:
+    name: str
+    platform: str
+    handle: str | None = None           # who it posts as, when verified
+    display_name: str | None = None
+    max_characters: int | None = None   # the instance's own limit (Mastodon)
+    error: str | None = None            # why it could not be verified
+
+
+def check_accounts(engine: Engine, settings: Settings, names: Sequence[str] = ()
+                   ) -> list[AccountCheck]:
+    """Verify each account's credentials with its platform (all accounts, or those
+    named); what the platform says (handle, character limit) is stored."""
+    publishers = Publishers(engine, settings, dry_run=False)
+    with session(engine) as s:
+        accounts = list(s.exec(select(Account).order_by(col(Account.name))).all())
+    if names:
+        unknown = sorted(set(names) - {a.name for a in accounts})
+        if unknown:
+            raise TminusError(f"unknown account {', '.join(unknown)}; known: "
+                              f"{', '.join(a.name for a in accounts) or 'none (plan a campaign first)'}")
+        accounts = [a for a in accounts if a.name in names]
+    if not accounts:
+        raise TminusError("no accounts yet; plan a campaign first (`tminus plan DIR`)")
+    results = []
+    for acc in accounts:
+        try:
+            pub = publishers.for_account(acc)
+            who = pub.check()
+            max_chars = pub.max_characters()
+        except (TminusError, PublishError) as e:
+            reason = e.message if isinstance(e, PublishError) else str(e)
+            results.append(AccountCheck(acc.name, acc.platform, error=reason))
+            continue
+        with session(engine) as s:
+            row = s.get(Account, acc.id)
+            if row is not None:
+                row.handle = who.handle
+                if isinstance(max_chars, int):
+                    row.max_characters = max_chars
+                s.add(row)
+        results.append(AccountCheck(acc.name, acc.platform, who.handle, who.display_name,
+                                    max_chars))
+    publishers.close()
+    return results
+
+
+def resume_account(engine: Engine, name: str) -> None:
+    """Lift an account's pause (after its credentials were fixed) and any rate-limit
+    wait; its posts go out at once if due."""
+    with session(engine) as s:
+        acc = find_account(s, name)
+        acc.paused_reason = acc.paused_at = acc.resume_at = None
+        s.add(acc)
+        wake(s)

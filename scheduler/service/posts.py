@@ -1,0 +1,321 @@
+"""Use cases on posts: approve, cancel, queue a one-off post, review, list, log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from content.campaign import DEFAULT_EXPIRES
+from content.errors import FieldError, TminusError
+from content.expand import duplicate_key, may_not_repeat
+from content.rules import check_length
+from content.schedule import ScheduleError, parse_duration, parse_instant
+from scheduler.db import session
+from scheduler.models import CANCELABLE_STATES, Account, Campaign, Event, Post, PostState, text_hash
+from scheduler.queue import find_campaign, parse_states, select_posts
+from scheduler.transitions import Seen, change, record_created, transition
+
+S = PostState
+# States in which a post still counts for the duplicate rule: it is out, or may go out.
+_LIVE_STATES = (S.DRAFT, S.QUEUED, S.SENDING, S.UNKNOWN, S.REVIEW, S.PUBLISHED)
+
+
+def _person(by: str, option: str = "by") -> str:
+    name = by.strip()
+    if not name:
+        raise FieldError(option, "needs the name of the person (it is recorded)")
+    return name
+
+
+# -- approve and cancel ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Approval:
+    approved: list[int]        # now queued
+    expired: list[int]         # drafts already past their not_after: expired instead
+    by: str
+
+
+def approve(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by: str,
+            now: datetime) -> Approval:
+    """Approve drafts (all of a campaign's, or the ones named): they become queued, and
+    the hash of their text is recorded so that a later change cannot slip out."""
+    by = _person(by)
+    with session(engine) as s:
+        rows = select_posts(s, campaign, post_ids)
+        if post_ids:
+            wrong = [r for r in rows if r.state != S.DRAFT]
+            if wrong:
+                raise TminusError(f"post {wrong[0].id} is {wrong[0].state}, not draft; "
+                                  "only drafts are approved")
+        drafts = [r for r in rows if r.state == S.DRAFT]
+        late = change(s, [Seen(r.id, r.state) for r in drafts if r.not_after <= now], S.EXPIRED,
+                      reason="not approved before its not_after", now=now, actor=by)
+        done = change(s, [Seen(r.id, r.state) for r in drafts if r.not_after > now], S.QUEUED,
+                      reason=f"approved by {by}", now=now, actor=by,
+                      values={"approved_hash": col(Post.text_hash), "approved_by": by,
+                              "approved_at": now})
+    return Approval(done, late, by)
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    canceled: list[int]
+
+
+def cancel(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by: str,
+           now: datetime, reason: str | None = None) -> Cancellation:
+    """Cancel pending posts (draft, queued or review): all of a campaign's, or the ones
+    named (each must be pending)."""
+    if campaign is None and not post_ids:
+        raise TminusError("name a campaign or give --post ID")
+    by = _person(by)
+    with session(engine) as s:
+        rows = select_posts(s, campaign, post_ids)
+        if post_ids:
+            wrong = [r for r in rows if r.state not in CANCELABLE_STATES]
+            if wrong:
+                raise TminusError(f"post {wrong[0].id} is {wrong[0].state}; only draft, queued "
+                                  "or review posts can be canceled")
+        done = change(s, [Seen(r.id, r.state) for r in rows if r.state in CANCELABLE_STATES],
+                      S.CANCELED, reason=reason or f"canceled by {by}", now=now, actor=by)
+    return Cancellation(sorted(done))
+
+
+# -- one-off posts -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OneOff:
+    """A one-off post to queue: `at` is `T-3h` (before the deadline), `+10m` (from now),
+    `now`, or an ISO date-time (local to the campaign's timezone without an offset)."""
+
+    account: str
+    at: str
+    text: str
+    campaign: str | None = None
+    expires: str | None = None       # e.g. "30m"; the campaign default when None
+    by: str | None = None            # approve it at once, as this person
+
+
+@dataclass(frozen=True)
+class Queued:
+    post_id: int
+    state: PostState
+    account: str
+    campaign: str
+    timezone: str
+    due_at: datetime
+    length: int
+    limit: int
+
+
+def queue_post(engine: Engine, request: OneOff, *, now: datetime) -> Queued:
+    """Queue a one-off post, checked like a campaign's posts; approved at once when the
+    request names who approves it."""
+    by = _person(request.by) if request.by is not None else None
+    text = request.text.strip()
+    with session(engine) as s:
+        acc = s.exec(select(Account).where(Account.name == request.account)).first()
+        if acc is None:
+            known = ", ".join(s.exec(select(Account.name).order_by(col(Account.name))).all())
+            raise FieldError("account", f"{request.account!r} is unknown; known accounts: "
+                             f"{known or 'none yet; plan a campaign first'}")
+        camp = _campaign_for(s, acc, request.campaign)
+        due = _when(request.at, now=now, deadline=camp.deadline, tz=ZoneInfo(camp.timezone))
+        if due >= camp.deadline:
+            raise FieldError("at", f"{request.at}: {due:%Y-%m-%d %H:%M:%S} UTC is not before the "
+                             f"deadline of {camp.slug} ({camp.deadline:%Y-%m-%d %H:%M} UTC)")
+        if due < now - timedelta(seconds=5):
+            raise FieldError("at", f"{request.at}: {due:%Y-%m-%d %H:%M:%S} UTC is in the past")
+        life = DEFAULT_EXPIRES
+        if request.expires is not None:
+            try:
+                life = parse_duration(request.expires)
+            except ScheduleError as e:
+                raise FieldError("expires", str(e)) from None
+        fit = check_length(acc.platform, text, limit=acc.max_characters)
+        if not fit.ok:
+            raise TminusError(f"{fit.length} {fit.unit} is over {acc.platform}'s limit of "
+                              f"{fit.limit}; shorten the text")
+        _no_duplicate(s, acc, text)
+        post = Post(campaign_id=camp.id or 0, account_id=acc.id or 0,
+                    plan_key=f"adhoc@{uuid.uuid4().hex[:12]}", post_key="adhoc", origin="cli",
+                    state=S.DRAFT, text=text, text_hash=text_hash(text), due_at=due,
+                    not_after=min(due + life, camp.deadline), next_attempt_at=due,
+                    idempotency_key=uuid.uuid4().hex, length=fit.length,
+                    length_limit=fit.limit, created_at=now, updated_at=now)
+        s.add(post)
+        s.flush()
+        assert post.id is not None
+        record_created(s, [post.id], S.DRAFT, "queued as a one-off post", now, by or "cli")
+        if by:
+            transition(s, post, S.QUEUED, f"approved by {by}", now, by,
+                       approved_hash=post.text_hash, approved_by=by, approved_at=now)
+        return Queued(post.id, post.state, acc.name, camp.slug, camp.timezone, due, fit.length,
+                      fit.limit)
+
+
+def _campaign_for(s: Session, acc: Account, slug: str | None) -> Campaign:
+    if slug:
+        camp = find_campaign(s, slug)
+        if acc.name not in camp.account_names:
+            raise FieldError("campaign", f"{slug}: account {acc.name!r} is not in it")
+        return camp
+    camps = [c for c in s.exec(select(Campaign)).all() if acc.name in c.account_names]
+    if len(camps) != 1:
+        raise FieldError("campaign", f"is needed: account {acc.name!r} is in {len(camps)} "
+                         "campaigns; say which")
+    return camps[0]
+
+
+def _when(at: str, *, now: datetime, deadline: datetime, tz: ZoneInfo) -> datetime:
+    v = at.strip()
+    if v == "now":
+        return now
+    if v.startswith("+"):
+        try:
+            return now + parse_duration(v[1:])
+        except ScheduleError:
+            raise FieldError("at", f"{at!r}: write +10m, +2h or +1d3h") from None
+    try:
+        return parse_instant(v, deadline=deadline, tz=tz).at
+    except ScheduleError as e:
+        raise FieldError("at", f"{at}: {e}") from None
+
+
+def _no_duplicate(s: Session, acc: Account, text: str) -> None:
+    """The campaign files' duplicate rule (`content.expand.may_not_repeat`), applied to
+    the posts already in the queue."""
+    key = duplicate_key(text)
+    rows = s.execute(
+        sa.select(col(Post.id), col(Post.text), col(Account.name), col(Account.platform))
+        .join(Account, col(Account.id) == Post.account_id)
+        .where(col(Post.state).in_(_LIVE_STATES),
+               (col(Post.account_id) == acc.id) | (col(Account.platform) == acc.platform))).all()
+    for r in rows:
+        if may_not_repeat(acc.name, acc.platform, r.name, r.platform) and duplicate_key(r.text) == key:
+            raise TminusError(f"the same text is already post {r.id}; X rejects repeats and "
+                              "forbids identical posts across accounts — make it differ")
+
+
+# -- review --------------------------------------------------------------------------------
+
+
+class Resolution(StrEnum):
+    PUBLISHED = "published"    # it did go out: the person gives its URL
+    REQUEUE = "requeue"        # it did not go out: send it
+    CANCEL = "cancel"          # do not send it
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    post_id: int
+    state: PostState
+
+
+def review(engine: Engine, post_id: int, resolution: Resolution, *, by: str, now: datetime,
+           url: str | None = None) -> Reviewed:
+    """Resolve a post whose outcome tminus could not tell."""
+    by = _person(by)
+    if (resolution == Resolution.PUBLISHED) != bool(url and url.strip()):
+        raise FieldError("published", "needs the URL of the post on the platform")
+    with session(engine) as s:
+        p = s.get(Post, post_id)
+        if p is None:
+            raise TminusError(f"no post {post_id}; see `tminus list --state review`")
+        if p.state != S.REVIEW:
+            raise TminusError(f"post {post_id} is {p.state}, not review")
+        if resolution == Resolution.PUBLISHED:
+            assert url is not None
+            transition(s, p, S.PUBLISHED, f"marked published by {by}: {url.strip()}", now, by,
+                       remote_url=url.strip(), published_at=now)
+        elif resolution == Resolution.REQUEUE:
+            transition(s, p, S.QUEUED, f"requeued by {by}", now, by, next_attempt_at=now)
+        else:
+            transition(s, p, S.CANCELED, f"canceled by {by} in review", now, by)
+        return Reviewed(post_id, p.state)
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PostLine:
+    id: int
+    campaign: str
+    timezone: str
+    deadline: datetime
+    account: str
+    platform: str
+    state: PostState
+    due_at: datetime
+    next_attempt_at: datetime
+    text: str
+    last_error: str | None
+    remote_url: str | None
+
+
+def list_posts(engine: Engine, *, states: Sequence[str] = (), campaign: str | None = None,
+               ids: Sequence[int] = ()) -> list[PostLine]:
+    """Posts in due order, optionally only some states, one campaign, or given ids."""
+    wanted = parse_states(states)
+    with session(engine) as s:
+        q = (sa.select(Post, col(Campaign.slug), col(Campaign.timezone), col(Campaign.deadline),
+                       col(Account.name), col(Account.platform))
+             .join(Campaign, col(Campaign.id) == Post.campaign_id)
+             .join(Account, col(Account.id) == Post.account_id))
+        if campaign:
+            q = q.where(col(Post.campaign_id) == find_campaign(s, campaign).id)
+        if wanted:
+            q = q.where(col(Post.state).in_(wanted))
+        if ids:
+            q = q.where(col(Post.id).in_(list(ids)))
+        rows = s.execute(q.order_by(col(Post.due_at), col(Post.id))).all()
+        return [_line(p, slug, tz, deadline, name, platform)
+                for p, slug, tz, deadline, name, platform in rows]
+
+
+def _line(p: Post, slug: str, tz: str, deadline: datetime, account: str, platform: str
+          ) -> PostLine:
+    assert p.id is not None
+    return PostLine(p.id, slug, tz, deadline, account, platform, p.state, p.due_at,
+                    p.next_attempt_at, p.text, p.last_error, p.remote_url)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    at: datetime
+    from_state: PostState | None
+    to_state: PostState
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PostLog:
+    post: PostLine
+    attempt: int
+    events: list[LogEntry]
+
+
+def post_log(engine: Engine, post_id: int) -> PostLog:
+    """A post's audit trail: every change of state, when, by whom and why."""
+    lines = list_posts(engine, ids=[post_id])
+    if not lines:
+        raise TminusError(f"no post {post_id}; see `tminus list`")
+    with session(engine) as s:
+        attempt = s.execute(sa.select(col(Post.attempt)).where(col(Post.id) == post_id)).scalar_one()
+        events = [LogEntry(e.at, e.from_state, e.to_state, e.actor, e.reason)
+                  for e in s.exec(select(Event).where(Event.post_id == post_id)
+                                  .order_by(col(Event.at), col(Event.id))).all()]
+    return PostLog(lines[0], attempt, events)

@@ -1,0 +1,159 @@
+"""The post state machine, and the one write path that changes a post's state.
+
+```
+draft ──approve──▶ queued ──claim──▶ sending ──ok──────────▶ published
+  ▲                  ▲  │               ├──transient──▶ queued (next_attempt_at = backoff)
+  │  text changed    │  │               ├──permanent──▶ failed
+  └──────────────────┘  │               ├──past not_after at send time──▶ expired
+                        │               └──unknown────▶ unknown ──reconcile──▶ published | queued | review
+                        └──not_after passed──▶ expired            (a draft past not_after expires too)
+any state before sending ──cancel──▶ canceled ──back in the campaign file──▶ draft
+```
+
+Every change of state — a person's approve, cancel or review, a re-plan, a daemon's
+claim, record, expiry, reaping and reconciliation — goes through `change()`. It checks
+the move is allowed, applies it only to posts still as they were read (the fence:
+state, and attempt and lease owner where the caller read them), writes one `event` row
+per post that moved, and wakes the daemons when a person made a post due. One UPDATE
+per chunk of posts, so a campaign of 100,000 is approved in a few statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import insert, update
+from sqlalchemy.orm import attributes
+from sqlmodel import Session
+
+from content.errors import TminusError
+from scheduler.models import Event, Post, PostState
+from scheduler.notify import wake
+
+S = PostState
+ALLOWED: dict[PostState, frozenset[PostState]] = {
+    S.DRAFT: frozenset({S.QUEUED, S.CANCELED, S.EXPIRED}),
+    S.QUEUED: frozenset({S.SENDING, S.DRAFT, S.EXPIRED, S.CANCELED}),
+    S.SENDING: frozenset({S.PUBLISHED, S.QUEUED, S.FAILED, S.UNKNOWN, S.EXPIRED}),
+    S.UNKNOWN: frozenset({S.PUBLISHED, S.QUEUED, S.REVIEW, S.EXPIRED}),
+    S.REVIEW: frozenset({S.PUBLISHED, S.QUEUED, S.CANCELED}),
+    S.CANCELED: frozenset({S.DRAFT}),      # a post put back into the campaign file
+    S.PUBLISHED: frozenset(),
+    S.FAILED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+# A person made these posts due: the daemons are woken. (A daemon's own moves to queued
+# are retries with a later next_attempt_at, or a reconciliation it acts on itself.)
+_WAKES = frozenset({S.DRAFT, S.REVIEW})
+_CHUNK = 5000
+_POST = Post.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A post as it was read: its change is conditional on this. `attempt` fences on
+    the attempt number too (a daemon recording the outcome of its own attempt)."""
+
+    id: int
+    state: PostState
+    attempt: int | None = None
+
+
+def change(s: Session, posts: Sequence[Seen], to: PostState, *, reason: str | Mapping[int, str],
+           now: datetime, actor: str, values: Mapping[str, Any] | None = None,
+           each: Mapping[int, Mapping[str, Any]] | None = None, owner: str | None = None,
+           strict: bool = True) -> list[int]:
+    """Move `posts` to state `to`; returns the ids that moved.
+
+    `values` are set on every post that moves (SQL expressions allowed), `each` per post
+    (the same keys for all; an `updated_at` there is also the time of its event).
+    `owner` fences on the lease owner as well. A post no longer as it was read is left
+    alone: with `strict` that is an error and the caller's transaction is rolled back,
+    without it the post is skipped. A move the state machine forbids is always an error."""
+    by_state: dict[PostState, list[Seen]] = {}
+    for p in posts:
+        by_state.setdefault(PostState(p.state), []).append(p)
+    for state in by_state:
+        if to not in ALLOWED[state]:
+            one = by_state[state][0]
+            raise TminusError(f"post {one.id} is {state}; it cannot become {to}")
+    moved: list[Seen] = []
+    for state, group in by_state.items():
+        for i in range(0, len(group), _CHUNK):
+            moved.extend(_move(s, group[i:i + _CHUNK], state, to, now, values or {}, owner))
+    if strict and len(moved) != len(posts):
+        lost = len(posts) - len(moved)
+        what = f"post {posts[0].id}" if len(posts) == 1 else f"{lost} of {len(posts)} posts"
+        raise TminusError(f"{what} changed while this command ran; nothing was written — "
+                          "look again")
+    if not moved:
+        return []
+    if each:
+        rows = [{"b_id": p.id, **each[p.id]} for p in moved]
+        keys = [k for k in rows[0] if k != "b_id"]
+        s.execute(update(_POST).where(_POST.c.id == sa.bindparam("b_id"))
+                  .values({k: sa.bindparam(k) for k in keys}), rows)
+    s.execute(insert(Event), [
+        {"post_id": p.id, "from_state": p.state, "to_state": to, "actor": actor,
+         "at": (each or {}).get(p.id, {}).get("updated_at", now),
+         "reason": reason if isinstance(reason, str) else reason[p.id]}
+        for p in moved])
+    if to == S.QUEUED and any(p.state in _WAKES for p in moved):
+        wake(s)
+    return [p.id for p in moved]
+
+
+def _move(s: Session, group: Sequence[Seen], state: PostState, to: PostState, now: datetime,
+          values: Mapping[str, Any], owner: str | None) -> list[Seen]:
+    fenced = [p for p in group if p.attempt is not None]
+    plain = [p for p in group if p.attempt is None]
+    where = [_POST.c.state == state]
+    if owner is not None:
+        where.append(_POST.c.lease_owner == owner)
+    which = []
+    if plain:
+        which.append(_POST.c.id.in_([p.id for p in plain]))
+    if fenced:
+        which.append(sa.tuple_(_POST.c.id, _POST.c.attempt).in_(
+            [(p.id, p.attempt) for p in fenced]))
+    stmt = (update(_POST).where(*where, sa.or_(*which))
+            .values(state=to, updated_at=now, **values).returning(_POST.c.id))
+    ids = set(s.execute(stmt).scalars())
+    return [p for p in group if p.id in ids]
+
+
+def transition(s: Session, post: Post, to: PostState, reason: str, now: datetime, actor: str,
+               **values: Any) -> None:
+    """`change()` for one post loaded in `s`, which is kept in step (strict)."""
+    assert post.id is not None
+    s.flush()
+    change(s, [Seen(post.id, post.state)], to, reason=reason, now=now, actor=actor,
+           values=values)
+    for key, value in {"state": to, "updated_at": now, **values}.items():
+        if isinstance(value, sa.sql.ClauseElement):
+            s.expire(post, [key])
+        else:
+            attributes.set_committed_value(post, key, value)
+
+
+def fenced_update(s: Session, post_id: int, expect_attempt: int, from_state: PostState,
+                  to: PostState, reason: str, now: datetime, actor: str,
+                  **values: object) -> bool:
+    """Record the outcome of a daemon's own attempt: only if the post is still in
+    `from_state` at `expect_attempt`. False means another daemon took it over (the
+    lease was lost) and nothing was written."""
+    return bool(change(s, [Seen(post_id, from_state, expect_attempt)], to, reason=reason,
+                       now=now, actor=actor, values=values, strict=False))
+
+
+def record_created(s: Session, post_ids: Iterable[int], state: PostState, reason: str,
+                   now: datetime, actor: str) -> None:
+    """The first event of new posts (they start life in `state`: no move to check)."""
+    rows = [{"post_id": pid, "at": now, "from_state": None, "to_state": state,
+             "reason": reason, "actor": actor} for pid in post_ids]
+    if rows:
+        s.execute(insert(Event), rows)
