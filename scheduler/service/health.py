@@ -18,7 +18,7 @@ from sqlmodel import col, func, select
 
 from scheduler import defaults
 from scheduler.db import session
-from scheduler.dispatch import _room as room_now  # the claim's own arithmetic
+from scheduler.dispatch import _rooms as rooms  # the claim's own arithmetic
 from scheduler.models import Account, AlertMessage, Campaign, Event, Post, PostState
 from scheduler.models import Daemon as DaemonRow
 from scheduler.service.pauses import pauses_in_force
@@ -107,8 +107,10 @@ def metrics(engine: Engine, now: datetime) -> Metrics:
         for d in s.exec(select(DaemonRow).where(col(DaemonRow.stopped_at).is_(None),
                                                 col(DaemonRow.beat_at) > now - DEAD_AFTER)).all():
             m.heartbeats[d.id] = d.beat_at
-        for a in s.exec(select(Account).order_by(col(Account.name))).all():
-            left, _ = room_now(s, a, now)
+        accounts = list(s.exec(select(Account).order_by(col(Account.name))).all())
+        room = rooms(s, accounts, now)
+        for a in accounts:
+            left, _ = room.get(a.id or 0, (None, now))
             if left is not None:
                 m.budget_left[(a.name, a.platform)] = left
         unsent = (sa.select(func.count()).select_from(AlertMessage)
