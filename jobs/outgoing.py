@@ -60,3 +60,14 @@ class Identity:
     handle: str
     remote_id: str
     display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """How a published post did, as its platform counts: likes (favourites), reposts
+    (boosts, retweets) and replies. Read by `engagement(remote_ids)` on the adapters of
+    platforms that have counts (not the dry run)."""
+
+    likes: int = 0
+    reposts: int = 0
+    replies: int = 0

@@ -720,6 +720,84 @@ def calendar(campaign: Annotated[str, typer.Argument(help="campaign slug")],
               "deadline")
 
 
+engagement_app = typer.Typer(help="Likes, reposts and replies of published posts.",
+                             no_args_is_help=True)
+app.add_typer(engagement_app, name="engagement")
+
+
+@engagement_app.command("fetch")
+def engagement_fetch(campaign: Annotated[str | None, typer.Argument(
+        help="campaign slug (default: every campaign)")] = None) -> None:
+    """Read published posts' likes, reposts and replies from their platforms now."""
+    from scheduler.service.report import fetch_engagement
+    settings = _settings()
+    engine = _engine(settings)
+    _said_fetch(fetch_engagement(engine, settings, _db_clock(engine)(), campaign=campaign))
+
+
+def _said_fetch(f: Any) -> None:
+    out.print(f"read the counts of {f.read} post(s) on {f.accounts} account(s)")
+    for why in f.skipped:
+        out.print(f"[yellow]skipped[/] {escape(why)}")
+    for why in f.errors:
+        err.print(f"[red]could not read[/] {escape(why)}")
+
+
+@app.command()
+def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
+           fmt: Annotated[str, typer.Option("--format", help="table, json or html")] = "table",
+           output: Annotated[Path | None, typer.Option("--output", "-o", help="write to FILE")] = None,
+           refresh: Annotated[bool, typer.Option(
+               "--refresh", help="read the engagement counts from the platforms first")] = False
+           ) -> None:
+    """What went out when, on time or late, what expired or failed, and which post did best."""
+    from scheduler.report import late_words, render_html, render_json
+    from scheduler.service.report import campaign_report, fetch_engagement
+    if fmt not in ("table", "json", "html"):
+        raise FieldError("format", f"{fmt!r}: write table, json or html")
+    settings = _settings()
+    engine = _engine(settings)
+    now = _db_clock(engine)
+    if refresh:
+        fetched = fetch_engagement(engine, settings, now(), campaign=campaign)
+        if fmt == "table":
+            _said_fetch(fetched)
+    r = campaign_report(engine, campaign, now())
+    if fmt != "table":
+        text = render_json(r) if fmt == "json" else render_html(r)
+        if output is None:
+            sys.stdout.write(text + "\n")
+            return
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise FieldError("output", f"cannot write {output}: {e.strerror}") from None
+        out.print(f"wrote {escape(str(output))}")
+        return
+    out.print(f"[bold]{escape(r.title)}[/] ({r.slug}), deadline {_utc(r.deadline, seconds=False)}")
+    out.print("posts: " + (", ".join(f"{n} {s}" for s, n in r.counts.items()) or "none")
+              + f"; {r.on_time} on time, {r.late} late"
+              + (f" (the latest {late_words(r.latest_seconds)})" if r.late else ""))
+    table = Table(show_lines=False)
+    for name in ("#", "account", "due (UTC)", "state", "went out", "likes", "reposts", "replies",
+                 "text / why"):
+        table.add_column(name, overflow="fold")
+    for row in r.rows:
+        table.add_row(str(row.id), f"{escape(row.account)} ({row.platform})",
+                      f"{row.due_at:%m-%d %H:%M:%S}", str(row.state),
+                      (f"{row.published_at:%H:%M:%S} {late_words(row.late_seconds)}"
+                       if row.published_at else ""),
+                      *["—" if v is None else str(v) for v in (row.likes, row.reposts, row.replies)],
+                      _one_line((row.reason or row.text)[:120]))
+    out.print(table)
+    for b in r.best:
+        out.print(f"best on {b.platform}{f' ({b.language})' if b.language else ''}: #{b.row.id} "
+                  f"{escape(b.row.account)} — {b.row.likes} likes, {b.row.reposts} reposts, "
+                  f"{b.row.replies} replies: {_one_line(b.row.text[:80])}")
+    if not r.best:
+        out.print("no engagement counts yet: `tminus report --refresh` or `tminus engagement fetch`")
+
+
 def main() -> None:
     load_dotenv(Path.cwd() / ".env")
     try:

@@ -107,6 +107,17 @@ ALERT_LOOK_BACK_SECONDS = 3600.0
 # restarting (a few seconds) is not an alert.
 NO_DAEMON_GRACE_SECONDS = 60.0
 
+# The campaign report ------------------------------------------------------------------
+# A post that went out within this long of its time is "on time".
+ON_TIME_SECONDS = 60.0
+# Posts whose counts one fetch reads per account, least recently read first: Mastodon
+# has no batch read (one GET per status) and its 300 requests / 5 min are shared with
+# posting; 100 leaves two thirds of that for the posts. Bluesky reads 25 a request, X 100.
+ENGAGEMENT_PER_ACCOUNT = 100
+# Counts read less than this long ago are not read again: a report refreshed twice in a
+# row costs no requests the second time.
+ENGAGEMENT_FRESH_SECONDS = 60.0
+
 # Storage -----------------------------------------------------------------------------
 DATABASE_URL = "sqlite:///tminus.db"
 DRYRUN_OUTBOX = "outbox.jsonl"

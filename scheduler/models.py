@@ -365,3 +365,17 @@ class CalendarEntry(SQLModel, table=True):
         sa.Integer(), sa.ForeignKey("post.id", ondelete="CASCADE"), primary_key=True))
     fingerprint: str
     sequence: int = 0
+
+
+class PostEngagement(SQLModel, table=True):
+    """How a published post did, as its platform last counted (`tminus engagement fetch`,
+    `tminus report --refresh`)."""
+
+    __tablename__ = "post_engagement"
+
+    post_id: int = Field(sa_column=Column(
+        sa.Integer(), sa.ForeignKey("post.id", ondelete="CASCADE"), primary_key=True))
+    likes: int = 0
+    reposts: int = 0
+    replies: int = 0
+    fetched_at: datetime = _utc(nullable=False, index=True)

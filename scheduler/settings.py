@@ -37,6 +37,7 @@ SETTINGS_VARS = {
     "TMINUS_NOTIFY": "Apprise URLs alerts go to, separated by spaces or commas (default: none)",
     "TMINUS_NOTIFY_EVERY": "at most one alert per kind and campaign this often, seconds (default 300)",
     "TMINUS_LOG_FORMAT": "text or json: one JSON object per log line (default text)",
+    "TMINUS_ENGAGEMENT_X": "1: the report reads X posts' likes/reposts/replies (X bills reads; default 0)",
     "TMINUS_METRICS_TOKEN": "bearer token /metrics asks for (default: none, /metrics answers anyone)",
 }
 LOG_FORMATS = ("text", "json")
@@ -76,6 +77,8 @@ class Settings:
     notify_every: float = defaults.NOTIFY_EVERY_SECONDS
     log_format: str = "text"
     metrics_token: str | None = field(default=None, repr=False)
+    # the campaign report reads X's counts only when asked to: X bills every read
+    engagement_x: bool = False
     # TMINUS_<PREFIX>_<SUFFIX> credentials, kept apart so they are never printed
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -130,6 +133,7 @@ class Settings:
             notify_every=_number(env, "TMINUS_NOTIFY_EVERY", defaults.NOTIFY_EVERY_SECONDS),
             log_format=(env.get("TMINUS_LOG_FORMAT") or "text").strip().lower(),
             metrics_token=(env.get("TMINUS_METRICS_TOKEN") or "").strip() or None,
+            engagement_x=env.get("TMINUS_ENGAGEMENT_X", "0").strip().lower() in ("1", "true", "yes"),
             env={k: v for k, v in env.items() if k.startswith("TMINUS_")},
         )
 

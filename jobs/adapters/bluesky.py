@@ -63,9 +63,10 @@ import mimetypes
 import re
 import threading
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
@@ -84,12 +85,13 @@ from atproto_client.models.common import XrpcError
 from content.platforms import PLATFORMS, BlueskyCredentials
 from jobs.adapters.base import Clock, MemorySessionStore, Publisher, SessionStore
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
-from jobs.outgoing import Identity, Outgoing, Receipt
+from jobs.outgoing import Engagement, Identity, Outgoing, Receipt
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PDS = "https://bsky.social"
 COLLECTION = "app.bsky.feed.post"
+GET_POSTS_AT_ONCE = 25          # the most URIs app.bsky.feed.getPosts takes
 # app.bsky.embed.images (lexicon): at most 4 images of at most 1,000,000 bytes each.
 MAX_IMAGES = PLATFORMS["bluesky"].media.max_count
 MAX_IMAGE_BYTES = PLATFORMS["bluesky"].media.max_bytes
@@ -547,6 +549,24 @@ class BlueskyPublisher:
             if found is None or found.text != post.text:
                 return None
             return self._receipt(rkey, found.uri, found.cid)
+
+    def engagement(self, remote_ids: Sequence[str]) -> dict[str, Engagement]:
+        """Likes, reposts and replies: `app.bsky.feed.getPosts`, 25 at:// URIs a call.
+        A post deleted since is not in the answer, and is left out."""
+        out: dict[str, Engagement] = {}
+        with self._lock:
+            for i in range(0, len(remote_ids), GET_POSTS_AT_ONCE):
+                self._begin()
+                try:
+                    answer = self._call(partial(self._client.app.bsky.feed.get_posts,
+                                                {"uris": list(remote_ids[i:i + GET_POSTS_AT_ONCE])}))
+                except _SDK_ERRORS as e:
+                    raise _failure(e, "getPosts", self._now()) from e
+                for view in answer.posts:
+                    out[str(view.uri)] = Engagement(likes=int(view.like_count or 0),
+                                                    reposts=int(view.repost_count or 0),
+                                                    replies=int(view.reply_count or 0))
+        return out
 
     def check(self) -> Identity:
         with self._lock:

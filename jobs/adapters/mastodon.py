@@ -59,7 +59,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -80,7 +80,7 @@ from mastodon import (
 from content.platforms import MastodonCredentials
 from jobs.adapters.base import Clock, Publisher, SessionStore
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
-from jobs.outgoing import Identity, Media, Outgoing, Receipt
+from jobs.outgoing import Engagement, Identity, Media, Outgoing, Receipt
 
 DEFAULT_MAX_CHARACTERS = 500        # Mastodon's default, when the instance says nothing
 PAGE_SIZE = 40                      # the most account_statuses gives in one page
@@ -212,6 +212,25 @@ class MastodonPublisher:
         raise UnknownOutcome(f"mastodon: cannot tell whether post {post.post_id} went out: "
                              f"more than {MAX_PAGES * PAGE_SIZE} statuses since "
                              f"{since.isoformat()}")
+
+    # -- engagement (the campaign report) -----------------------------------------------
+
+    def engagement(self, remote_ids: Sequence[str]) -> dict[str, Engagement]:
+        """Favourites, boosts and replies of our statuses: `GET /api/v1/statuses/:id`
+        each (Mastodon has no batch read). A status deleted since is left out."""
+        self._forget_rate_limit()
+        out: dict[str, Engagement] = {}
+        for remote_id in remote_ids:
+            try:
+                status = self._api.status(remote_id)
+            except MastodonNotFoundError:
+                continue
+            except (MastodonError, ValueError) as exc:
+                raise self._error(exc, "reading a status's counts", creating=False) from exc
+            out[remote_id] = Engagement(likes=int(status.get("favourites_count") or 0),
+                                        reposts=int(status.get("reblogs_count") or 0),
+                                        replies=int(status.get("replies_count") or 0))
+        return out
 
     # -- check and limits ----------------------------------------------------------------
 

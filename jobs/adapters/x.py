@@ -64,7 +64,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -84,12 +84,13 @@ from jobs.errors import (
     TransientError,
     UnknownOutcome,
 )
-from jobs.outgoing import Identity, Media, Outgoing, Receipt
+from jobs.outgoing import Engagement, Identity, Media, Outgoing, Receipt
 
 API_HOST = "api.twitter.com"
 API_ROOT = f"https://{API_HOST}"
 MAX_MEDIA = PLATFORMS["x"].media.max_count     # images per tweet
 TIMELINE_PAGE = 100           # max_results allowed by GET /2/users/:id/tweets
+GET_TWEETS_AT_ONCE = 100      # the most ids GET /2/tweets takes
 TIMELINE_PAGES = 5            # find() reads at most this many pages before giving up
 DUPLICATE_LOOKBACK = timedelta(minutes=10)
 DUPLICATE_DETAIL = "duplicate content"
@@ -260,6 +261,24 @@ class XPublisher:
             raise UnknownOutcome(f"X find: {exc.message}") from exc
         raise UnknownOutcome(f"X find: more than {TIMELINE_PAGE * TIMELINE_PAGES} tweets "
                              f"since {since.isoformat()}, stopped looking")
+
+    # -- engagement (the campaign report; X bills reads: only when enabled) -------------
+
+    def engagement(self, remote_ids: Sequence[str]) -> dict[str, Engagement]:
+        """Likes, reposts (retweets and quotes) and replies: `GET /2/tweets?ids=...`
+        with `tweet.fields=public_metrics`, 100 ids a call. A deleted tweet is left out."""
+        out: dict[str, Engagement] = {}
+        for i in range(0, len(remote_ids), GET_TWEETS_AT_ONCE):
+            ids = list(remote_ids[i:i + GET_TWEETS_AT_ONCE])
+            body = self._call("read tweets' counts", self._client.get_tweets, ids,
+                              tweet_fields=["public_metrics"], user_auth=True)
+            for tweet in body.get("data") or []:
+                m = tweet.get("public_metrics") or {}
+                out[str(tweet["id"])] = Engagement(
+                    likes=int(m.get("like_count") or 0),
+                    reposts=int(m.get("retweet_count") or 0) + int(m.get("quote_count") or 0),
+                    replies=int(m.get("reply_count") or 0))
+        return out
 
     # -- check -----------------------------------------------------------------------
 
