@@ -380,8 +380,8 @@ def sweep(engine: Engine, sender: Sender, now: Callable[[], datetime], every: ti
     for _ in range(100):          # a long backlog: round after round, each one short
         try:
             n = collect(engine, now())
-        except _Raced:
-            break
+        except (_Raced, sa.exc.IntegrityError):
+            break                 # another collector got there first (its cursor, its keys)
         out.collected += n
         if n == 0:
             break
