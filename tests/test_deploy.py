@@ -13,7 +13,9 @@ from scheduler.settings import SETTINGS_VARS, Settings
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
-SERVICES = ("tminus.service", "tminus-web.service", "tminus-notify.service")
+SERVICES = ("tminus.service", "tminus-web.service", "tminus-notify.service",
+            "tminus-engagement.service")
+TIMERS = ("tminus-notify.timer", "tminus-engagement.timer")
 HARDENING = ("NoNewPrivileges", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
              "CapabilityBoundingSet", "RestrictAddressFamilies", "SystemCallFilter", "UMask")
 
@@ -35,13 +37,15 @@ def test_the_units_run_tminus_with_the_environment_file_and_hardening() -> None:
         commands[name] = service["ExecStart"].split("/")[-1]
     assert commands == {"tminus.service": "tminus run",
                         "tminus-web.service": "tminus web --host 127.0.0.1 --port 8000",
-                        "tminus-notify.service": "tminus notify check"}
+                        "tminus-notify.service": "tminus notify check",
+                        "tminus-engagement.service": "tminus engagement fetch"}
     daemon = _unit("tminus.service")
     assert daemon["Service"]["Restart"] == "on-failure"
     assert daemon["Service"]["RestartPreventExitStatus"] == "2"     # a bad setting: no loop
     # SIGTERM lets the attempt in flight finish: longer than two request timeouts
     assert int(daemon["Service"]["TimeoutStopSec"]) > 2 * 10
     assert _unit("tminus-notify.timer")["Timer"]["OnUnitActiveSec"] == "1min"
+    assert _unit("tminus-engagement.timer")["Timer"]["OnUnitActiveSec"] == "1h"
 
 
 def test_systemd_accepts_the_units(tmp_path: Path) -> None:
@@ -49,12 +53,12 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
     tminus (systemd-analyze checks the program exists)."""
     tminus = Path(sys.executable).parent / "tminus"
     assert tminus.exists()
-    for name in [*SERVICES, "tminus-notify.timer"]:
+    for name in [*SERVICES, *TIMERS]:
         text = (DEPLOY / name).read_text(encoding="utf-8")
         (tmp_path / name).write_text(text.replace("/opt/tminus/.venv/bin/tminus", str(tminus)),
                                      encoding="utf-8")
     r = subprocess.run(["systemd-analyze", "verify", "--man=no",
-                        *[str(tmp_path / n) for n in [*SERVICES, "tminus-notify.timer"]]],
+                        *[str(tmp_path / n) for n in [*SERVICES, *TIMERS]]],
                        capture_output=True, text=True, timeout=60)
     said = [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
     assert (r.returncode, said) == (0, [])
