@@ -6,7 +6,8 @@ by a NOTIFY (PostgreSQL) or a stop signal — and ticks again. Beside the loop, 
 threads each on their own monotonic interval, so that neither a long tick nor a step of
 the wall clock holds them up: the heartbeat row (every 5 s), housekeeping (expired
 leases reaped, unknown outcomes looked up) and the lease renewer (every claimed post
-not yet settled, every quarter lease).
+not yet settled, every quarter lease); and with TMINUS_NOTIFY, the alerts
+(`scheduler.alerts`), never joined on the way out.
 
 (APScheduler 3, the first alarm clock, computes its wake-ups from the wall clock: a step
 of the host's clock back by 30 s held up every job, the heartbeat too, for 30 s.)

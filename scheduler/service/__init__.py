@@ -21,6 +21,10 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `overview` | overview, campaign_overview, campaign_audit (the dashboard's pages) |
 | `timeline` | timeline, post_card, media_file: posts as cards, grouped by day |
 | `approvals` | approval_sheet, digest_of: approving exactly what was shown |
+| `alerts` | notify_test, check_alerts, alert_log (imported from the module) |
+| `health` | readiness, metrics: `/readyz` and `/metrics` (imported from the module) |
+| `calendar` | calendar_ics and the feed's address (imported from the module) |
+| `report` | campaign_report, fetch_engagement (imported from the module) |
 """
 
 from scheduler.service.accounts import AccountCheck, check_accounts, resume_account
