@@ -203,7 +203,10 @@ def _conditions(s: Session, now: datetime) -> list[_New]:
                         None, now, f"{name} may post again at {until:%Y-%m-%d %H:%M} UTC; "
                         f"{n} of its queued post(s) expire before that"))
     out.extend(_no_daemon(s, now))
-    for c in s.exec(select(Campaign).where(col(Campaign.deadline) <= now,
+    # a minute after the deadline: the daemon has expired what was left by then, so the
+    # totals are the final ones
+    settled = now - timedelta(seconds=defaults.NO_DAEMON_GRACE_SECONDS)
+    for c in s.exec(select(Campaign).where(col(Campaign.deadline) <= settled,
                                            col(Campaign.deadline) > now - timedelta(days=1))).all():
         totals = s.execute(sa.select(col(Post.state), func.count()).where(col(Post.campaign_id) == c.id)
                            .group_by(col(Post.state)).order_by(col(Post.state))).all()

@@ -735,10 +735,10 @@ def engagement_fetch(campaign: Annotated[str | None, typer.Argument(
     _said_fetch(fetch_engagement(engine, settings, _db_clock(engine)(), campaign=campaign))
 
 
-def _said_fetch(f: Any) -> None:
-    out.print(f"read the counts of {f.read} post(s) on {f.accounts} account(s)")
+def _said_fetch(f: Any, to: Console = out) -> None:
+    to.print(f"read the counts of {f.read} post(s) on {f.accounts} account(s)")
     for why in f.skipped:
-        out.print(f"[yellow]skipped[/] {escape(why)}")
+        to.print(f"[yellow]skipped[/] {escape(why)}")
     for why in f.errors:
         err.print(f"[red]could not read[/] {escape(why)}")
 
@@ -760,8 +760,7 @@ def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
     now = _db_clock(engine)
     if refresh:
         fetched = fetch_engagement(engine, settings, now(), campaign=campaign)
-        if fmt == "table":
-            _said_fetch(fetched)
+        _said_fetch(fetched, out if fmt == "table" else err)   # JSON/HTML on stdout stay clean
     r = campaign_report(engine, campaign, now())
     if fmt != "table":
         text = render_json(r) if fmt == "json" else render_html(r)
