@@ -242,6 +242,48 @@ def test_a_retry_long_after_an_unknown_outcome_looks_the_post_up_first(
     assert (p.state, p.remote_id) == (S.PUBLISHED, "109")
 
 
+def test_an_unknown_outcome_past_its_expiry_is_looked_up_never_expired_blindly(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    _ready(engine, make_campaign, n=3)
+    clock = VirtualClock(DUE)
+    w, pub = _worker(engine, clock, Scripted(clock, [UnknownOutcome("503 after accepting")
+                                                    for _ in range(3)]))
+    w.tick(tidy=False)
+    posts = _posts(engine)
+    assert [p.state for p in posts] == [S.UNKNOWN] * 3
+    ids = [p.id for p in posts if p.id is not None]
+    answers: dict[int | None, Receipt | Exception | None] = {
+        ids[0]: Receipt(remote_id="1", url="https://x.com/org/status/1"),   # it went out
+        ids[1]: None,                                                      # provably not
+        ids[2]: UnknownOutcome("X find: 503"),                             # cannot tell
+    }
+    looked_up: list[int] = []
+
+    def find(post: Outgoing, since: datetime) -> Receipt | None:
+        looked_up.append(post.post_id)
+        answer = answers[post.post_id]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    pub.find = find  # type: ignore[method-assign]
+    clock.set(DEADLINE + timedelta(minutes=1))      # past every post's not_after
+    w.tick()                                        # expiry and look-up in one tick
+    assert sorted(looked_up) == sorted(ids)
+    got = {p.id: p for p in _posts(engine)}
+    assert got[ids[0]].state == S.PUBLISHED and got[ids[0]].remote_id == "1"
+    assert got[ids[1]].state == S.EXPIRED            # expired only once proven absent
+    assert got[ids[2]].state == S.REVIEW
+    assert "could not tell" in (_last_reason(engine, ids[2]) or "")
+    assert pub.calls == 3                           # nothing sent again
+
+
+def _last_reason(engine: Engine, post_id: int | None) -> str | None:
+    with session(engine) as s:
+        return s.exec(select(Event.reason).where(Event.post_id == post_id)
+                      .order_by(col(Event.id).desc())).first()
+
+
 # -- dry runs touch only dry-run accounts ---------------------------------------------------
 
 

@@ -26,10 +26,10 @@ minutes on a 429), `request_timeout=timeout` on every request, and
 Error rule (one attempt, nothing retried here):
 - 429 -> TransientError; `resume_at`/`retry_after` from X-RateLimit-Reset (Mastodon sends
   ISO 8601; the SDK parses it into `ratelimit_reset`, corrected by the Date header).
-- 5xx -> TransientError, on the status create too: a 502/504 may come after Mastodon made
-  the status, but the retry carries the same Idempotency-Key and is answered with that
-  status. (That protection lasts about an hour; a retry held back longer than that by
-  rate limits could duplicate, which the scheduler's backoff does not reach.)
+- 5xx (or a proxy's HTML error page) on the status create -> UnknownOutcome: it does
+  not prove the status was not made (a 502/504 may come after Mastodon made it), so
+  the scheduler looks it up with find() before any retry or expiry; a retry later still
+  carries the Idempotency-Key. On uploads and reads, 5xx -> TransientError.
 - 401 -> AuthError. Other 4xx (400, 403, 404 for a deleted reply target, 422 text too
   long or media refused) -> PermanentError, except 422 "not finished processing" on
   media, which is TransientError.
@@ -295,6 +295,8 @@ class MastodonPublisher:
             if status == 401:
                 return AuthError(message)
             if status >= 500:
+                if creating:
+                    return UnknownOutcome(f"{message}; the status may exist")
                 return TransientError(message)
             if "not finished processing" in str(text):
                 return TransientError(message, retry_after=MEDIA_PROCESSING_RETRY)

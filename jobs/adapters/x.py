@@ -25,14 +25,11 @@ Error rule (every failure becomes one of `jobs.errors`):
   `x-user-limit-24hour-remaining` / `x-app-limit-24hour-remaining` is 0, the later of the
   matching `...-24hour-reset` headers (tweepy ignores those); `retry_after` is the
   seconds from now until then.
-- 5xx on `POST /2/tweets`: 503 -> TransientError, 500/502/504 (and any other 5xx) ->
-  UnknownOutcome. X documents 503 as "overloaded, try again later": the request was
-  turned away before any work; and since early 2026 X has answered 503 persistently to
-  the posts of some apps (tweepy issue #2237), where UnknownOutcome would make the
-  scheduler reconcile (one paid timeline read each) after every attempt. 500/502/504
-  come from inside X or its gateway after the request was accepted, so the tweet may
-  exist: the scheduler reconciles with `find()`. Should a 503 ever have created the
-  tweet after all, the retry is refused as a duplicate, which is handled below.
+- 5xx on `POST /2/tweets` (500, 502, 503, 504, any other, and a proxy's HTML error
+  page) -> UnknownOutcome: none of them proves X turned the request away before it
+  acted (a 503 answered after the tweet was made was seen), so the scheduler looks the
+  tweet up with `find()` before any retry or expiry. A 5xx on any other request ->
+  TransientError (nothing is created by an upload or a read).
 - Duplicate content (403, detail "You are not allowed to create a Tweet with duplicate
   content.", no api code, so the message is matched): `publish()` calls `find()` from
   10 minutes before `post.due_at` (clock skew margin; an attempt never starts before
@@ -308,7 +305,7 @@ def _http_error(exc: tweepy.HTTPException, action: str, *, creating: bool,
                        if resume_at is not None else None)
         return TransientError(message, retry_after=retry_after, resume_at=resume_at)
     if status >= 500:
-        if creating and status != 503:
+        if creating:
             return UnknownOutcome(f"{message} (the tweet may have been created)")
         return TransientError(message)
     return PermanentError(message)
