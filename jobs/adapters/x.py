@@ -43,14 +43,20 @@ Error rule (every failure becomes one of `jobs.errors`):
 - `find()` raises UnknownOutcome for any failure of its own requests; `check()` maps
   failures like a publish that created nothing.
 
-`find()` compares texts loosely, because the timeline does not return the text we sent:
-X replaces every link (with or without a scheme) by a t.co link, appends a t.co link to
-the media of a tweet with images, and HTML-escapes `&`, `<` and `>`. Both texts are
-NFC-normalised, links masked out (also bare domains), trailing links dropped, and
-whitespace collapsed; for a reply, the `replied_to` reference must name
-`post.reply_to`. Threads reply to our own tweets, so X prepends no @mention. The
-timeline can lag a freshly created tweet by a few seconds: a `find()` at once after a
-timeout may say absent for a tweet that is about to appear.
+`find()` matches a tweet exactly. The timeline does not return the text we sent: X
+replaces every link (with or without a scheme) by a t.co link, appends a t.co link to
+the media of a tweet with images, and HTML-escapes `&`, `<` and `>`. So `find()` asks
+for `entities` and puts each t.co link's `expanded_url` back in its place (a media
+link, one with a `media_key`, is dropped), unescapes the three, and compares that with
+the text we sent: both NFC-normalised, whitespace collapsed, and in links only what X
+may rewrite set aside (the scheme, which X adds to a bare domain; the host's case; a
+lone "/" path). Two posts that differ in a link's path never match. A tweet that
+would match with its links masked but whose t.co links X gave no `expanded_url` for
+cannot be told apart: `find()` raises UnknownOutcome rather than say absent. For a
+reply, the `replied_to` reference must name `post.reply_to`. Threads reply to our own
+tweets, so X prepends no @mention. The timeline can lag a freshly created tweet by a
+few seconds: a `find()` at once after a timeout may say absent for a tweet that is
+about to appear.
 
 X has no per-post language (it detects it), visibility or content warning:
 `post.language`, `post.visibility` and `post.content_warning` are not sent.
@@ -231,32 +237,43 @@ class XPublisher:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         since = min(since, self._now())   # X refuses a start_time in the future
-        wanted = _comparable(post.text)
+        wanted, loosely = _exact(post.text), _comparable(post.text)
+        unsure: list[str] = []      # tweets that match masked but cannot be expanded
         try:
             user_id = self._whoami()[0]
             token: str | None = None
             for _ in range(TIMELINE_PAGES):
                 params: dict[str, Any] = {
                     "start_time": since, "max_results": TIMELINE_PAGE,
-                    "tweet_fields": ["created_at", "referenced_tweets"]}
+                    "tweet_fields": ["created_at", "referenced_tweets", "entities"]}
                 if token:
                     params["pagination_token"] = token
                 # Replies are not excluded: every post after the first of a thread is one.
                 body = self._call("read timeline", self._client.get_users_tweets, user_id,
                                   user_auth=True, **params)
                 for tweet in body.get("data") or []:
-                    if (_comparable(_unescape(str(tweet.get("text", "")))) == wanted
-                            and _replies_to(tweet, post.reply_to)):
+                    if not _replies_to(tweet, post.reply_to):
+                        continue
+                    expanded = _expanded(tweet)
+                    if expanded is not None and _exact(expanded) == wanted:
                         return self._receipt(str(tweet["id"]))
+                    if expanded is None and _comparable(
+                            _unescape(str(tweet.get("text", "")))) == loosely:
+                        unsure.append(str(tweet["id"]))
                 token = (body.get("meta") or {}).get("next_token")
                 if not token:
-                    return None
+                    break
+            else:
+                raise UnknownOutcome(f"X find: more than {TIMELINE_PAGE * TIMELINE_PAGES} "
+                                     f"tweets since {since.isoformat()}, stopped looking")
         except UnknownOutcome:
             raise
         except PublishError as exc:
             raise UnknownOutcome(f"X find: {exc.message}") from exc
-        raise UnknownOutcome(f"X find: more than {TIMELINE_PAGE * TIMELINE_PAGES} tweets "
-                             f"since {since.isoformat()}, stopped looking")
+        if unsure:
+            raise UnknownOutcome(f"X find: tweet {', '.join(unsure)} may be this post, but X "
+                                 "gave no expanded links to compare")
+        return None
 
     # -- check -----------------------------------------------------------------------
 
@@ -367,7 +384,7 @@ _TRAILING_LINKS = re.compile(r"(?:\s*\x00)+\s*$")
 
 
 def _comparable(text: str) -> str:
-    """The text with what X rewrites taken out (see the module docstring)."""
+    """The text with every link masked: only to spot a tweet `_exact` cannot check."""
     text = unicodedata.normalize("NFC", text)
     text = _LINK.sub("\x00", text)
     text = _TRAILING_LINKS.sub("", text)
@@ -378,6 +395,44 @@ def _unescape(text: str) -> str:
     # X escapes exactly these three in tweet text; html.unescape would also turn an
     # entity the author typed ("&copy;") into a character they did not send.
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+_TCO = re.compile(r"https?://t\.co/\w+", re.IGNORECASE)
+
+
+def _expanded(tweet: Mapping[str, Any]) -> str | None:
+    """The tweet's text with each t.co link put back as the link it stands for (media
+    links dropped), unescaped; None when a t.co link in it has no `expanded_url`."""
+    text = _unescape(str(tweet.get("text", "")))
+    entities = tweet.get("entities")
+    urls = entities.get("urls") if isinstance(entities, Mapping) else None
+    links: dict[str, str] = {}
+    for entity in urls if isinstance(urls, list) else []:
+        if not isinstance(entity, Mapping) or not entity.get("url"):
+            continue
+        if entity.get("media_key"):
+            links[str(entity["url"])] = ""
+        elif entity.get("expanded_url"):
+            links[str(entity["url"])] = str(entity["expanded_url"])
+    if any(m.group() not in links for m in _TCO.finditer(text)):
+        return None
+    return _TCO.sub(lambda m: links[m.group()], text)
+
+
+_SCHEME = re.compile(r"^https?://", re.IGNORECASE)
+
+
+def _bare_link(link: str) -> str:
+    """A link without what X may rewrite: scheme, the host's case, a lone "/" path."""
+    host, slash, path = _SCHEME.sub("", link).partition("/")
+    return host.lower() + ("" if path == "" else slash + path)
+
+
+def _exact(text: str) -> str:
+    """The text compared exactly but for what X rewrites in links (module docstring)."""
+    text = unicodedata.normalize("NFC", text)
+    text = _LINK.sub(lambda m: _bare_link(m.group()), text)
+    return " ".join(text.split())
 
 
 def _replies_to(tweet: Mapping[str, Any], parent: Receipt | None) -> bool:
