@@ -309,10 +309,17 @@ def prove(engine: Engine, items: list[Claimed], *, now: datetime, owner: str,
 def send(engine: Engine, item: Claimed, publisher: Publisher, *,
          now: Callable[[], datetime], owner: str, max_attempts: int,
          cutoff: Callable[[], datetime] | None = None,
-         hook: Callable[[str], None] = _no_hook) -> SendOutcome:
+         hook: Callable[[str], None] = _no_hook, leased_until: datetime | None = None,
+         attempt_for: timedelta | None = None) -> SendOutcome:
     """Publish one claimed post, freshly `prove`n ours. `now` is the daemon's clock (the
     database's time), `cutoff` the later of it and the host's own clock. `hook(point)`
-    is called at "after_answer" (crash tests)."""
+    is called at "after_answer" (crash tests).
+
+    The attempt (uploads + create) is bounded in time: it must be over by the earliest
+    of `attempt_for` after it starts, the end of the lease its proof gave it
+    (`leased_until`: even with no renewal, no other daemon can take it over meanwhile),
+    the post's not_after and the deadline. The adapter holds every request to that
+    (`Outgoing.deadline`); a create cut short by it is an unknown outcome."""
     sent_at = now()
     if sent_at >= item.not_after or sent_at >= item.deadline:
         # Checked with a fresh clock right before the request: never send late.
@@ -344,8 +351,12 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
                 max_attempts=max_attempts))
         if found is not None:
             return Delivered(found, now())
+    bound = min(item.not_after, item.deadline)
+    for limit in (leased_until, sent_at + attempt_for if attempt_for else None):
+        if limit is not None:
+            bound = min(bound, limit)
     try:
-        receipt = publisher.publish(item.outgoing)
+        receipt = publisher.publish(dataclasses.replace(item.outgoing, deadline=bound))
     except PublishError as e:
         return Settled(record_failure(engine, item, e, now=now(), owner=owner,
                                       max_attempts=max_attempts))

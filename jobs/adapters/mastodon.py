@@ -21,7 +21,10 @@ Endpoints:
 
 The SDK is built with `ratelimit_method="throw"` (it would otherwise sleep up to five
 minutes on a 429), `request_timeout=timeout` on every request, and
-`version_check_mode="none"` so that constructing it sends nothing.
+`version_check_mode="none"` so that constructing it sends nothing. A transport adapter
+on its session cuts each request's timeout to the time left of a publish attempt
+(`post.deadline`) and sends nothing once that has passed (nothing created: "could not
+connect", TransientError).
 
 Error rule (one attempt, nothing retried here):
 - 429 -> TransientError; `resume_at`/`retry_after` from X-RateLimit-Reset (Mastodon sends
@@ -76,9 +79,10 @@ from mastodon import (
     MastodonNotFoundError,
     MastodonRatelimitError,
 )
+from requests.adapters import HTTPAdapter
 
 from content.platforms import MastodonCredentials
-from jobs.adapters.base import Clock, Publisher, SessionStore
+from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Media, Outgoing, Receipt
 
@@ -98,6 +102,34 @@ _NOT_SENT = (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError,
 # requests refusing to build the request at all: a malformed INSTANCE or token.
 _UNUSABLE = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
              requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)
+
+
+class _OutOfTime(requests.exceptions.ConnectTimeout):
+    """The attempt's time bound ran out before this request: it was never sent."""
+
+
+class _Bounded(HTTPAdapter):
+    """Cuts each request's timeout to the time left of the publish attempt under way
+    (`post.deadline`); once none is left the request never leaves ("could not connect":
+    nothing was sent)."""
+
+    def __init__(self, bound: AttemptBound) -> None:
+        super().__init__(max_retries=0)
+        self.bound = bound
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+             verify: bool | str = True,
+             cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
+        # the SDK passes its request_timeout, a number, on every request
+        limit = self.bound.timeout(float(timeout) if isinstance(timeout, (int, float))
+                                   else 3600.0)
+        if limit is None:
+            raise _OutOfTime("the attempt's time bound ran out before this request",
+                             request=request)
+        return super().send(request, stream=stream, timeout=limit, verify=verify, cert=cert,
+                            proxies=proxies)
 
 
 class MastodonPublisher:
@@ -126,6 +158,9 @@ class MastodonPublisher:
             access_token=access_token.strip(), api_base_url=base,
             ratelimit_method="throw", request_timeout=timeout,
             version_check_mode="none", user_agent="tminus (Mastodon.py)")
+        self._bound = AttemptBound(now)
+        for scheme in ("http://", "https://"):
+            self._api.session.mount(scheme, _Bounded(self._bound))
         self._account_id: str | None = None
         self._max_characters: int | None = None
 
@@ -147,6 +182,10 @@ class MastodonPublisher:
     # -- publish -------------------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> Receipt:
+        with self._bound.attempt(post):
+            return self._publish(post)
+
+    def _publish(self, post: Outgoing) -> Receipt:
         self._forget_rate_limit()
         media_ids = [self._upload(item) for item in post.media]
         try:
@@ -276,6 +315,8 @@ class MastodonPublisher:
             if any(isinstance(c, _UNUSABLE) for c in causes):
                 # Nothing was sent; the INSTANCE or ACCESS_TOKEN cannot be used as given.
                 return AuthError(f"{where}: credentials unusable ({kind})")
+            if any(isinstance(c, _OutOfTime) for c in causes):
+                return TransientError(f"{where}: not sent, the attempt's time bound ran out")
             if any(isinstance(c, _NOT_SENT) for c in causes):
                 return TransientError(f"{where}: could not connect ({kind})")
             if creating:

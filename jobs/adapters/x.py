@@ -14,8 +14,10 @@ Endpoints (all on api.twitter.com, signed with the account's OAuth 1.0a credenti
 
 tweepy's `Client` hard-codes `https://api.twitter.com` and passes no timeout, so a
 transport adapter is mounted on its session for "https://": it applies our timeout to
-every request and, when `API_BASE` is set (tests, a fake server), rewrites the
-api.twitter.com host to it, so nothing then reaches the real X.
+every request (cut to the time left of a publish attempt, `post.deadline`; no request
+starts once it has passed: "could not connect", nothing created) and, when `API_BASE`
+is set (tests, a fake server), rewrites the api.twitter.com host to it, so nothing then
+reaches the real X.
 
 Error rule (every failure becomes one of `jobs.errors`):
 
@@ -79,7 +81,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from content.platforms import PLATFORMS, XCredentials
-from jobs.adapters.base import Clock, Publisher, SessionStore
+from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore
 from jobs.errors import (
     AuthError,
     PermanentError,
@@ -103,10 +105,12 @@ class _XTransport(HTTPAdapter):
     requests there instead. The OAuth signature was computed for the original URL,
     which is what the real X would check; a fake server does not check it."""
 
-    def __init__(self, timeout: float, api_base: str | None) -> None:
+    def __init__(self, timeout: float, api_base: str | None,
+                 bound: AttemptBound | None = None) -> None:
         super().__init__(max_retries=0)  # one attempt: no silent retry inside urllib3
         self.timeout = timeout
         self.api_base = api_base.rstrip("/") if api_base else None
+        self.bound = bound
 
     def send(self, request: requests.PreparedRequest, stream: bool = False,
              timeout: float | tuple[float, float] | tuple[float, None] | None = None,
@@ -118,7 +122,11 @@ class _XTransport(HTTPAdapter):
             if parts.hostname == API_HOST:
                 query = f"?{parts.query}" if parts.query else ""
                 request.url = f"{self.api_base}{parts.path}{query}"
-        return super().send(request, stream=stream, timeout=self.timeout, verify=verify,
+        limit = self.bound.timeout(self.timeout) if self.bound else self.timeout
+        if limit is None:       # the attempt's time is up: this request never leaves
+            raise requests.ConnectTimeout("the attempt's time bound ran out before this "
+                                          "request", request=request)
+        return super().send(request, stream=stream, timeout=limit, verify=verify,
                             cert=cert, proxies=proxies)
 
 
@@ -137,7 +145,8 @@ class XPublisher:
             consumer_key=api_key, consumer_secret=api_secret,
             access_token=access_token, access_token_secret=access_secret,
             return_type=dict, wait_on_rate_limit=False)
-        self._transport = _XTransport(timeout, api_base)
+        self._bound = AttemptBound(now)
+        self._transport = _XTransport(timeout, api_base, self._bound)
         self._client.session.mount("https://", self._transport)
         self._now = now
         self._me: tuple[str, str, str | None] | None = None  # id, username, name
@@ -163,6 +172,10 @@ class XPublisher:
     # -- publish ---------------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> Receipt:
+        with self._bound.attempt(post):
+            return self._publish(post)
+
+    def _publish(self, post: Outgoing) -> Receipt:
         if len(post.media) > MAX_MEDIA:
             raise PermanentError(f"X takes at most {MAX_MEDIA} images, got {len(post.media)}")
         media_ids = [self._upload(media) for media in post.media]
