@@ -30,7 +30,7 @@ from sqlmodel import Session, col, func, select
 
 from content.platforms import RateBudget
 from content.platforms import platform as platform_entry
-from jobs.adapters.base import Publisher
+from jobs.adapters.base import FindsMany, Publisher
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Media, Outgoing, Receipt
 from scheduler import defaults
@@ -497,39 +497,74 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
             assert post.id is not None
             work.append((Seen(post.id, S.UNKNOWN, post.attempt), post.claimed_at or post.due_at,
                          post.not_after, account, outgoing_of(s, post, account)))
-    for seen, since, not_after, account, outgoing in work:
+    by_account: dict[int | None, list[tuple[Seen, datetime, datetime, Account, Outgoing]]] = {}
+    for one in work:
+        by_account.setdefault(one[3].id, []).append(one)
+    for group in by_account.values():
         if stopping():
             break  # the rest keep their short lease and are looked up by the next daemon
+        account = group[0][3]
         try:
             publisher = publishers(account)
         except Exception as e:
-            # the account's adapter cannot be built: it is paused; the post stays unknown
+            # the account's adapter cannot be built: it is paused; its posts stay unknown
             pause_account(engine, account, f"cannot set up its {account.platform} adapter: {e}",
                           now)
             with session(engine) as s:
-                s.execute(update(Post).where(col(Post.id) == seen.id, col(Post.state) == S.UNKNOWN)
-                          .values(**_RELEASED))
+                s.execute(update(Post).where(col(Post.id).in_([g[0].id for g in group]),
+                                             col(Post.state) == S.UNKNOWN).values(**_RELEASED))
             continue
-        try:
-            found = publisher.find(outgoing, since - timedelta(minutes=2))
-        except Exception as e:
-            # any failure to look it up means "can't tell"
-            reason = e.message if isinstance(e, PublishError) else f"{type(e).__name__}: {e}"
-            _looked_up(engine, seen, S.REVIEW, f"could not tell whether it went out: "
-                       f"{reason[:300]}; resolve with `tminus review`", now, owner)
-            continue
-        if found is not None:
-            _looked_up(engine, seen, S.PUBLISHED, f"found on the platform: "
-                       f"{found.url or found.remote_id}", now, owner,
-                       remote_id=found.remote_id, remote_url=found.url, receipt=found.as_dict(),
-                       published_at=now, last_error=None)
-        elif now >= not_after:
-            _looked_up(engine, seen, S.EXPIRED, "not on the platform, and its not_after has "
-                       "passed", now, owner)
-        else:
-            _looked_up(engine, seen, S.QUEUED, "not on the platform; queued again", now, owner,
-                       next_attempt_at=now)
+        for (seen, _, not_after, _, _), found in zip(
+                group, _look_up(publisher, [(g[4], g[1] - timedelta(minutes=2)) for g in group],
+                                stopping), strict=False):
+            _settle_lookup(engine, seen, not_after, found, now, owner)
     return len(work)
+
+
+def _look_up(publisher: Publisher, wanted: list[tuple[Outgoing, datetime]],
+             stopping: Callable[[], bool]) -> list[Receipt | Exception | None]:
+    """Each (post, since) looked up, in order, until `stopping()`: its receipt, None
+    (provably absent) or the exception that says the platform could not tell. Several
+    posts of one account go in one listing where the adapter can (`FindsMany`: a crash
+    leaves a round of them)."""
+    if len(wanted) > 1 and isinstance(publisher, FindsMany):
+        try:
+            found = publisher.find_many(wanted)
+            return [found.get(post.post_id, UnknownOutcome("not looked up"))
+                    for post, _ in wanted]
+        except Exception as e:
+            return [e for _ in wanted]
+    out: list[Receipt | Exception | None] = []
+    for post, since in wanted:
+        if stopping():
+            break  # the rest keep their short lease and are looked up by the next daemon
+        try:
+            out.append(publisher.find(post, since))
+        except Exception as e:
+            out.append(e)
+    return out
+
+
+def _settle_lookup(engine: Engine, seen: Seen, not_after: datetime,
+                   found: Receipt | Exception | None, now: datetime, owner: str) -> None:
+    """A look-up's answer, recorded: found -> published; absent -> queued again, or
+    expired past not_after; can't tell -> review, with the reason."""
+    if isinstance(found, Exception):
+        reason = found.message if isinstance(found, PublishError) else (
+            f"{type(found).__name__}: {found}")
+        _looked_up(engine, seen, S.REVIEW, f"could not tell whether it went out: "
+                   f"{reason[:300]}; resolve with `tminus review`", now, owner)
+    elif found is not None:
+        _looked_up(engine, seen, S.PUBLISHED, f"found on the platform: "
+                   f"{found.url or found.remote_id}", now, owner,
+                   remote_id=found.remote_id, remote_url=found.url, receipt=found.as_dict(),
+                   published_at=now, last_error=None)
+    elif now >= not_after:
+        _looked_up(engine, seen, S.EXPIRED, "not on the platform, and its not_after has "
+                   "passed", now, owner)
+    else:
+        _looked_up(engine, seen, S.QUEUED, "not on the platform; queued again", now, owner,
+                   next_attempt_at=now)
 
 
 def _looked_up(engine: Engine, seen: Seen, to: PostState, reason: str, now: datetime, owner: str,

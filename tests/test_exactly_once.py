@@ -310,6 +310,147 @@ def test_a_dry_run_leaves_real_accounts_posts_alone(engine: Engine,
     assert real == {S.QUEUED} and S.PUBLISHED in dry      # nothing used up, nothing expired
 
 
+# -- two daemons, one clock 30 s off, one slow request -------------------------------------
+
+
+class _Offset:
+    """A host's own clock: the database's time off by `seconds` (stepped by the test)."""
+
+    def __init__(self, of: VirtualClock, seconds: float) -> None:
+        self.of, self.seconds = of, seconds
+
+    def now(self) -> datetime:
+        return self.of.now() + timedelta(seconds=self.seconds)
+
+
+def test_two_daemons_one_clock_30s_off_and_a_slow_request_send_nothing_twice(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    posts = "".join(f"""
+        [[posts]]
+        key = "p{i}"
+        text = "post {i} {{{{ hashtags }}}}"
+        accounts = ["org"]
+        schedule = {{ at = "T-{60 - i // 2}m" }}
+    """ for i in range(4))                    # two due at T-60m, two a minute later
+    plan(engine, make_campaign(simple_toml(posts=posts)), now=START)
+    approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
+    db = VirtualClock(min(p.due_at for p in _posts(engine)))
+    a, pub_a = _worker(engine, db, lease_seconds=10.0, request_timeout=2.0)
+    b, pub_b = _worker(engine, db, lease_seconds=10.0, request_timeout=2.0)
+    a.owner, b.owner = "daemon-a", "daemon-b"
+    a.wall, b.wall = _Offset(db, -30.0), _Offset(db, 0.0)    # A's host is 30 s slow
+    pub_b.inner = pub_a.inner                 # one platform, both daemons post to it
+    pub_b.find = pub_a.inner.find             # type: ignore[method-assign]
+    real = pub_a.publish
+    slow = [True]
+
+    def a_is_slow(post: Outgoing) -> Receipt:
+        if slow:                              # one request of 70 s (seven leases)
+            slow.clear()
+            for step in range(70):
+                db.advance(1.0)
+                if step % 2 == 0:
+                    a.renew_held()            # A's renewer thread, every 2 s
+                b.tick()                      # B works meanwhile: the later two are B's
+        return real(post)
+
+    pub_a.publish = a_is_slow  # type: ignore[method-assign]
+    a.tick()
+    for _ in range(3):
+        db.advance(6.0)
+        a.tick()
+        b.tick()
+    sent = [line["post_id"] for line in pub_a.inner.sent]
+    assert sorted(sent) == sorted(p.id for p in _posts(engine) if p.id is not None)  # once each
+    assert {p.state for p in _posts(engine)} == {S.PUBLISHED}
+    assert pub_a.calls == 2 and pub_b.calls == 2       # each sent its own two
+
+
+# -- a wall-clock step ---------------------------------------------------------------------
+
+
+def test_a_wall_clock_step_back_and_forward_stops_nothing_and_sends_nothing_early(
+        engine: Engine, make_campaign: CampaignFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real daemon loop and its threads, the host's clock stepped 30 s back, then
+    30 s forward: heartbeats go on through both, each post goes out when the database's
+    clock says it is due, not before and not later than the next tick."""
+    import threading
+
+    from scheduler import defaults
+    posts = "".join(f"""
+        [[posts]]
+        key = "p{i}"
+        text = "post {i} {{{{ hashtags }}}}"
+        accounts = ["org"]
+        schedule = {{ at = "T-{60 - i}m" }}
+    """ for i in range(2))
+    plan(engine, make_campaign(simple_toml(posts=posts)), now=START)
+    approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
+    due = [p.due_at for p in _posts(engine)]
+    monkeypatch.setattr(defaults, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(defaults, "HOUSEKEEPING_SECONDS", 0.05)
+    db = VirtualClock(due[0] - timedelta(seconds=5))
+    w, pub = _worker(engine, db, poll_seconds=0.05)
+    host = _Offset(db, 0.0)
+    w.wall = host
+    sent_at: list[datetime] = []
+    real = pub.publish
+
+    def publish(post: Outgoing) -> Receipt:
+        sent_at.append(db.now())
+        return real(post)
+
+    pub.publish = publish  # type: ignore[method-assign]
+    d = Daemon(w)
+    beats: list[datetime] = []
+    heartbeat = d.heartbeat
+
+    def counting(stopped: bool = False) -> None:
+        beats.append(db.now())
+        heartbeat(stopped)
+
+    d.heartbeat = counting  # type: ignore[method-assign]
+    seen: dict[str, object] = {}
+
+    def wait_for(check: object, limit: float = 10.0) -> bool:
+        import time
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            if callable(check) and check():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def script() -> None:
+        try:
+            assert wait_for(lambda: len(beats) >= 2)
+            host.seconds = -30.0                     # stepped back
+            n = len(beats)
+            seen["beats after the step back"] = wait_for(lambda: len(beats) >= n + 3)
+            seen["nothing early"] = not sent_at
+            db.set(due[0])                           # the first post falls due
+            seen["first sent"] = wait_for(lambda: len(sent_at) == 1)
+            host.seconds = +30.0                     # stepped forward, past the second
+            n = len(beats)
+            seen["beats after the step forward"] = wait_for(lambda: len(beats) >= n + 3)
+            seen["second not early"] = len(sent_at) == 1
+            db.set(due[1])
+            seen["second sent"] = wait_for(lambda: len(sent_at) == 2)
+        finally:
+            d.stop("test over")
+
+    helper = threading.Thread(target=script)
+    helper.start()
+    d.run()                                          # signal handlers: the main thread
+    helper.join()
+    assert seen == {"beats after the step back": True, "nothing early": True,
+                    "first sent": True, "beats after the step forward": True,
+                    "second not early": True, "second sent": True}
+    assert sent_at == due                            # each exactly at its due time
+    assert {p.state for p in _posts(engine)} == {S.PUBLISHED}
+
+
 # -- alive and dead ----------------------------------------------------------------------
 
 

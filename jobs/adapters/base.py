@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Never, Protocol, Self, cast, runtime_checkable
@@ -39,6 +39,7 @@ from typing import Never, Protocol, Self, cast, runtime_checkable
 from typing_extensions import TypeVar
 
 from content.platforms import Credentials, Platform, RegistryError
+from jobs.errors import UnknownOutcome
 from jobs.outgoing import Identity, Outgoing, Receipt
 
 # The adapter's clock: an aware UTC datetime, "now".
@@ -92,6 +93,19 @@ class Publisher(Protocol[C]):
 
     def close(self) -> None:
         """Release connections and files; the adapter is not used afterwards."""
+        ...
+
+
+@runtime_checkable
+class FindsMany(Protocol):
+    """An adapter that can look several posts of its account up at once (Mastodon: one
+    listing of recent statuses for all of them, instead of one listing each). The
+    scheduler's reconciliation uses it where an adapter offers it."""
+
+    def find_many(self, wanted: Sequence[tuple[Outgoing, datetime]]
+                  ) -> dict[int, Receipt | UnknownOutcome | None]:
+        """`find(post, since)` for each (post, since), by post id: its receipt, None if
+        provably absent, or the UnknownOutcome saying why it cannot tell."""
         ...
 
 

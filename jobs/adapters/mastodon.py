@@ -14,7 +14,8 @@ Endpoints:
   never makes a second copy.
 - find: `GET /api/v1/accounts/verify_credentials` (the account id, cached), then
   `GET /api/v1/accounts/:id/statuses?limit=40&exclude_reblogs=true`, paging back with
-  `max_id`. The Idempotency-Key cannot serve as a lookup: a repeat would create the post.
+  `max_id`; `find_many` looks a round of posts up in one such walk. The
+  Idempotency-Key cannot serve as a lookup: a repeat would create the post.
 - check: `GET /api/v1/accounts/verify_credentials`.
 - max_characters: `GET /api/v2/instance/` (`GET /api/v1/instance/` before Mastodon 4.0),
   once per adapter instance.
@@ -62,7 +63,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -224,9 +225,21 @@ class MastodonPublisher:
     # -- find ----------------------------------------------------------------------------
 
     def find(self, post: Outgoing, since: datetime) -> Receipt | None:
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        floor = since - CLOCK_SKEW
+        found = self.find_many([(post, since)])[post.post_id]
+        if isinstance(found, UnknownOutcome):
+            raise found
+        return found
+
+    def find_many(self, wanted: Sequence[tuple[Outgoing, datetime]]
+                  ) -> dict[int, Receipt | UnknownOutcome | None]:
+        """Several posts looked up in one walk back through the account's statuses
+        (reconciliation after a crash has a round of them: one listing each would take
+        minutes on a slow instance)."""
+        floors = {post.post_id: (post, _aware(since) - CLOCK_SKEW) for post, since in wanted}
+        out: dict[int, Receipt | UnknownOutcome | None] = {}
+        if not floors:
+            return out
+        oldest = min(floor for _, floor in floors.values())
         self._forget_rate_limit()
         try:
             account_id = self._own_account_id()
@@ -234,23 +247,27 @@ class MastodonPublisher:
             for _ in range(MAX_PAGES):
                 page = self._api.account_statuses(account_id, limit=PAGE_SIZE, max_id=max_id,
                                                   exclude_reblogs=True)
-                if not page:
-                    return None  # the account's first status is behind us
-                for status in page:
-                    if _created_at(status) >= floor and _is_post(status, post):
-                        return _receipt(status)
-                if _created_at(page[-1]) < floor:
-                    return None  # newest first: everything since `since` has been seen
-                if len(page) < PAGE_SIZE:
-                    return None  # a short page is the end of the account's statuses
+                for status in page or []:
+                    for post_id, (post, floor) in list(floors.items()):
+                        if _created_at(status) >= floor and _is_post(status, post):
+                            out[post_id] = _receipt(status)
+                            del floors[post_id]
+                # newest first: a page reaching past the oldest floor, a short page (the
+                # account's first status) or no page has shown everything there is
+                if (not floors or not page or _created_at(page[-1]) < oldest
+                        or len(page) < PAGE_SIZE):
+                    return {**out, **dict.fromkeys(floors, None)}
                 max_id = str(page[-1]["id"])
         except (MastodonError, ValueError) as exc:
             cause = self._error(exc, "listing the account's statuses", creating=False)
-            raise UnknownOutcome(f"mastodon: cannot tell whether post {post.post_id} went "
-                                 f"out: {cause.message.removeprefix('mastodon: ')}") from exc
-        raise UnknownOutcome(f"mastodon: cannot tell whether post {post.post_id} went out: "
-                             f"more than {MAX_PAGES * PAGE_SIZE} statuses since "
-                             f"{since.isoformat()}")
+            why = cause.message.removeprefix("mastodon: ")
+            return {**out, **{post_id: UnknownOutcome(
+                f"mastodon: cannot tell whether post {post_id} went out: {why}")
+                for post_id in floors}}
+        return {**out, **{post_id: UnknownOutcome(
+            f"mastodon: cannot tell whether post {post_id} went out: more than "
+            f"{MAX_PAGES * PAGE_SIZE} statuses since {(floor + CLOCK_SKEW).isoformat()}")
+            for post_id, (_, floor) in floors.items()}}
 
     # -- check and limits ----------------------------------------------------------------
 
@@ -367,6 +384,10 @@ def _causes(exc: BaseException) -> list[BaseException]:
         if isinstance(reason, BaseException) and reason not in found:
             found.append(reason)
     return found
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _created_at(status: Mapping[str, Any]) -> datetime:
