@@ -427,8 +427,10 @@ def record_failure(engine: Engine, item: Claimed, error: PublishError, *, now: d
             _settle(s, item, S.FAILED, f"refused by {item.account.platform}: {msg}", now, owner,
                     **common)
             return S.FAILED
+        # Should the look-up find it absent, it goes again after the usual backoff, not
+        # at once: a platform answering every create with a 5xx must not be hammered.
         _settle(s, item, S.UNKNOWN, f"outcome unknown: {msg}; will look it up", now, owner,
-                unknown_at=now, **common)
+                unknown_at=now, next_attempt_at=now + backoff(item.attempt), **common)
         return S.UNKNOWN
 
 
@@ -464,7 +466,9 @@ def reap_leases(engine: Engine, *, now: datetime, owner: str, scope: Scope = ALL
                                  scope.accounts())).all()
         return len(change(
             s, [Seen(r.id, S.SENDING, r.attempt) for r in stale], S.UNKNOWN, now=now,
-            actor=owner, strict=False, values={"unknown_at": now, **_RELEASED},
+            # its daemon died: found absent, it goes again at once
+            actor=owner, strict=False, values={"unknown_at": now, "next_attempt_at": now,
+                                               **_RELEASED},
             reason={r.id: f"lease of {r.lease_owner} expired mid-attempt; will look it up"
                     for r in stale}))
 
@@ -496,8 +500,10 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
             s.add(post)
             assert post.id is not None
             work.append((Seen(post.id, S.UNKNOWN, post.attempt), post.claimed_at or post.due_at,
-                         post.not_after, account, outgoing_of(s, post, account)))
-    by_account: dict[int | None, list[tuple[Seen, datetime, datetime, Account, Outgoing]]] = {}
+                         post.not_after, account, outgoing_of(s, post, account),
+                         max(now, post.next_attempt_at)))
+    by_account: dict[int | None, list[tuple[Seen, datetime, datetime, Account, Outgoing,
+                                            datetime]]] = {}
     for one in work:
         by_account.setdefault(one[3].id, []).append(one)
     for group in by_account.values():
@@ -514,10 +520,10 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
                 s.execute(update(Post).where(col(Post.id).in_([g[0].id for g in group]),
                                              col(Post.state) == S.UNKNOWN).values(**_RELEASED))
             continue
-        for (seen, _, not_after, _, _), found in zip(
+        for (seen, _, not_after, _, _, retry_at), found in zip(
                 group, _look_up(publisher, [(g[4], g[1] - timedelta(minutes=2)) for g in group],
                                 stopping), strict=False):
-            _settle_lookup(engine, seen, not_after, found, now, owner)
+            _settle_lookup(engine, seen, not_after, found, now, owner, retry_at)
     return len(work)
 
 
@@ -546,9 +552,10 @@ def _look_up(publisher: Publisher, wanted: list[tuple[Outgoing, datetime]],
 
 
 def _settle_lookup(engine: Engine, seen: Seen, not_after: datetime,
-                   found: Receipt | Exception | None, now: datetime, owner: str) -> None:
-    """A look-up's answer, recorded: found -> published; absent -> queued again, or
-    expired past not_after; can't tell -> review, with the reason."""
+                   found: Receipt | Exception | None, now: datetime, owner: str,
+                   retry_at: datetime) -> None:
+    """A look-up's answer, recorded: found -> published; absent -> queued again (at
+    `retry_at`), or expired past not_after; can't tell -> review, with the reason."""
     if isinstance(found, Exception):
         reason = found.message if isinstance(found, PublishError) else (
             f"{type(found).__name__}: {found}")
@@ -563,8 +570,9 @@ def _settle_lookup(engine: Engine, seen: Seen, not_after: datetime,
         _looked_up(engine, seen, S.EXPIRED, "not on the platform, and its not_after has "
                    "passed", now, owner)
     else:
-        _looked_up(engine, seen, S.QUEUED, "not on the platform; queued again", now, owner,
-                   next_attempt_at=now)
+        wait = f", retry in {int((retry_at - now).total_seconds())} s" if retry_at > now else ""
+        _looked_up(engine, seen, S.QUEUED, f"not on the platform; queued again{wait}", now,
+                   owner, next_attempt_at=retry_at)
 
 
 def _looked_up(engine: Engine, seen: Seen, to: PostState, reason: str, now: datetime, owner: str,

@@ -278,6 +278,27 @@ def test_an_unknown_outcome_past_its_expiry_is_looked_up_never_expired_blindly(
     assert pub.calls == 3                           # nothing sent again
 
 
+def test_an_unknown_outcome_found_absent_goes_again_after_the_backoff_a_crash_at_once(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    """A platform answering every create with a 5xx is not hammered: absent on look-up,
+    the post waits its backoff (30 s, 60 s, ...). A post whose daemon died goes at once."""
+    _ready(engine, make_campaign, n=1)
+    clock = VirtualClock(DUE)
+    w, pub = _worker(engine, clock, Scripted(clock, [UnknownOutcome("X create tweet: 503")]))
+    w.tick()
+    assert _posts(engine)[0].state == S.UNKNOWN
+    clock.advance(6)
+    pub.found = None
+    w.tick()                                   # looked up: absent; not sent again yet
+    p = _posts(engine)[0]
+    assert p.state == S.QUEUED and pub.calls == 1
+    assert p.next_attempt_at == DUE + timedelta(seconds=30)
+    assert "retry in 24 s" in (_last_reason(engine, p.id) or "")
+    clock.set(DUE + timedelta(seconds=30))
+    w.tick()
+    assert pub.calls == 2 and _posts(engine)[0].state == S.PUBLISHED
+
+
 def _last_reason(engine: Engine, post_id: int | None) -> str | None:
     with session(engine) as s:
         return s.exec(select(Event.reason).where(Event.post_id == post_id)
