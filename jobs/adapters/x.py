@@ -30,8 +30,10 @@ Error rule (every failure becomes one of `jobs.errors`):
 - 5xx on `POST /2/tweets` (500, 502, 503, 504, any other, and a proxy's HTML error
   page) -> UnknownOutcome: none of them proves X turned the request away before it
   acted (a 503 answered after the tweet was made was seen), so the scheduler looks the
-  tweet up with `find()` before any retry or expiry. A 5xx on any other request ->
-  TransientError (nothing is created by an upload or a read).
+  tweet up with `find()` before any retry or expiry. (Where X answers 503 to every
+  create of an app, as it has since early 2026, tweepy issue #2237, that costs one
+  timeline read per attempt, and the attempts back off as after any failure.) A 5xx on
+  any other request -> TransientError (nothing is created by an upload or a read).
 - Duplicate content (403, detail "You are not allowed to create a Tweet with duplicate
   content.", no api code, so the message is matched): `publish()` calls `find()` from
   10 minutes before `post.due_at` (clock skew margin; an attempt never starts before
