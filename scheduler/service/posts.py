@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from content.campaign import DEFAULT_EXPIRES
 from content.chars import forbidden_character
-from content.errors import FieldError, TminusError
+from content.errors import FieldError, TminusError, Unconfirmed
 from content.expand import duplicate_key, may_not_repeat
 from content.rules import check_length
 from content.schedule import ScheduleError, parse_duration, parse_instant
@@ -79,9 +79,10 @@ class Cancellation:
 
 
 def cancel(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by: str,
-           now: datetime, reason: str | None = None) -> Cancellation:
+           now: datetime, reason: str | None = None, confirmed: bool = False) -> Cancellation:
     """Cancel pending posts (draft, queued or review): all of a campaign's, or the ones
-    named (each must be pending)."""
+    named (each must be pending). A whole campaign is canceled only once `confirmed`;
+    before, `Unconfirmed` says how many posts it would cancel."""
     if campaign is None and not post_ids:
         raise TminusError("name a campaign or give --post ID")
     by = _person(by)
@@ -92,6 +93,15 @@ def cancel(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by:
             if wrong:
                 raise TminusError(f"post {wrong[0].id} is {wrong[0].state}; only draft, queued "
                                   "or review posts can be canceled")
+        elif not confirmed:
+            pending = [r for r in rows if r.state in CANCELABLE_STATES]
+            approved = sum(1 for r in pending if r.state != S.DRAFT)
+            if pending:
+                what = (f"every pending post of {campaign}: {len(pending)}, {approved} of them "
+                        "approved")
+                raise Unconfirmed(f"this would cancel {what}; nothing was written — run it "
+                                  "again with --yes to cancel them (or --post ID for some)",
+                                  f"Cancel {what}?")
         done = change(s, [Seen(r.id, r.state) for r in rows if r.state in CANCELABLE_STATES],
                       S.CANCELED, reason=reason or f"canceled by {by}", now=now, actor=by)
     return Cancellation(sorted(done))
