@@ -151,9 +151,13 @@ def child(url: str, outbox: Path) -> dict[str, Any]:
 
     tick, wake = worker.tick, worker.next_wake
 
-    def first_tick() -> Any:
+    def first_tick(**kw: Any) -> Any:
         started = time.perf_counter()
-        result = tick()
+        try:
+            result = tick(**kw)
+        except BaseException:       # a broken tick ends the run instead of looping forever
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
         end = time.perf_counter()
         if "first_tick_s" not in out:
             out.update(first_tick_s=end - started, setup_to_first_tick_s=end - t0,

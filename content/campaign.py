@@ -22,12 +22,10 @@ from content.chars import forbidden_character
 from content.errors import CampaignError, CampaignErrors
 from content.files import FileProblem, load_toml, read_text
 from content.paths import CAMPAIGN_FILE, PathProblem, inside
+from content.platforms import PLATFORMS
 from content.schedule import ScheduleError, parse_duration
 from content.toolkit import Toolkit, parse_toolkit
 
-PLATFORMS = ("x", "mastodon", "bluesky", "dryrun")
-TIERS = {"x": ("free", "basic", "pro"), "mastodon": ("default",), "bluesky": ("default",),
-         "dryrun": ("default",)}
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 DEFAULT_EXPIRES = timedelta(hours=2)   # a countdown post more than 2 h late says the wrong thing
 
@@ -383,19 +381,21 @@ def _accounts(value: Any, c: _Collector) -> dict[str, AccountSpec]:
             continue
         c.unknown(spec, _ACCOUNT_KEYS, where, line)
         platform = spec.get("platform")
-        if platform not in PLATFORMS:
+        if not isinstance(platform, str) or platform not in PLATFORMS:
             c.add(f"platform must be one of {', '.join(PLATFORMS)}", key=f"{where}.platform",
                   line=line)
             continue
-        creds = spec.get("credentials", "" if platform == "dryrun" else None)
-        if platform != "dryrun" and (not isinstance(creds, str) or not _PREFIX.fullmatch(creds)):
+        known = PLATFORMS[platform]
+        needs_credentials = bool(known.credentials.variables())   # the dry run needs none
+        creds = spec.get("credentials", None if needs_credentials else "")
+        if needs_credentials and (not isinstance(creds, str) or not _PREFIX.fullmatch(creds)):
             c.add("credentials must be an upper-case env prefix like \"ORG_X\" "
                   "(tminus then reads TMINUS_ORG_X_* from the environment or .env)",
                   key=f"{where}.credentials", line=line)
             continue
-        tier = spec.get("tier", TIERS[platform][0] if platform != "x" else "free")
-        if tier not in TIERS[platform]:
-            c.add(f"tier must be one of {', '.join(TIERS[platform])}", key=f"{where}.tier",
+        tier = spec.get("tier", known.default_tier)
+        if tier not in known.tier_names:
+            c.add(f"tier must be one of {', '.join(known.tier_names)}", key=f"{where}.tier",
                   line=line)
         budget = None
         if "budget" in spec:

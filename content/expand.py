@@ -21,8 +21,9 @@ from content.chars import forbidden_character
 from content.entities import glued_links, own_links
 from content.errors import CampaignError
 from content.limits import MAX_POSTS_PER_CAMPAIGN
+from content.platforms import check_length
 from content.render import Renderer, base_context, post_context, time_context
-from content.rules import LengthCheck, check_length
+from content.rules import LengthCheck
 from content.schedule import ScheduleError, expand
 
 

@@ -27,7 +27,7 @@ from typer.core import TyperGroup
 from content.countdown import duration
 from content.errors import CampaignErrors, FieldError, TminusError
 from content.paths import is_folder
-from content.rules import check_all
+from content.platforms import check_all
 from scheduler import cliargs, defaults, logs, service
 from scheduler.clock import SystemClock
 from scheduler.settings import Settings

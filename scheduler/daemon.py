@@ -447,5 +447,6 @@ class Daemon:
                 listener.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            w.publishers.close()
             self.heartbeat(stopped=True)
             log.info("tminus daemon %s stopped (%d sent)", w.owner, w.sent_total)

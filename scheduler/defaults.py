@@ -60,19 +60,8 @@ MAX_ATTEMPTS = 8
 # The default expiry of a post (2 h) is `content.campaign.DEFAULT_EXPIRES`: campaign files
 # need it, and `content` imports nothing from here.
 
-# Rate budgets: (posts, window) per account, by platform and tier -----------------------
-# X: POST /2/tweets, documented per-user limits (PLATFORMS.md): Free 17/24 h,
-# Basic 100/24 h, Pro 100/15 min. Mastodon: 300 requests / 5 min per token.
-# Bluesky: writes cost 3 points (create), 5,000 points/hour and 35,000/day per account:
-# 1,666 creates/hour and 11,666/day.
-BUDGETS: dict[tuple[str, str], list[tuple[int, timedelta]]] = {
-    ("x", "free"): [(17, timedelta(hours=24))],
-    ("x", "basic"): [(100, timedelta(hours=24))],
-    ("x", "pro"): [(100, timedelta(minutes=15))],
-    ("mastodon", "default"): [(300, timedelta(minutes=5))],
-    ("bluesky", "default"): [(1666, timedelta(hours=1)), (11666, timedelta(hours=24))],
-    ("dryrun", "default"): [],
-}
+# Rate budgets per platform and tier live in the platform registry
+# (content/platforms.py), each with its source.
 
 # Web dashboard -------------------------------------------------------------------------
 # A login lasts a week: the last days of a campaign are no time to be logged out, and

@@ -28,6 +28,8 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
+from content.platforms import RateBudget
+from content.platforms import platform as platform_entry
 from jobs.adapters.base import Publisher
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Media, Outgoing, Receipt
@@ -54,23 +56,16 @@ class Claimed:
     campaign_id: int = 0
 
 
-@dataclass(frozen=True)
-class Budget:
-    """At most `posts` per rolling `window` for one account."""
-
-    posts: int
-    window: timedelta
-
-    def __post_init__(self) -> None:
-        if self.posts < 1 or self.window <= timedelta(0):
-            raise ValueError("a budget needs posts ≥ 1 and a positive window")
+# A rate budget: at most `posts` per rolling `window` (the registry's type).
+Budget = RateBudget
 
 
 def budgets_of(platform: str, tier: str, custom: Budget | None = None) -> list[Budget]:
-    """The campaign file's own budget if it gives one, else the platform tier's."""
+    """The campaign file's own budget if it gives one, else the platform tier's from the
+    registry (an unknown tier gets the default tier's: never no budget)."""
     if custom is not None:
         return [custom]
-    return [Budget(n, w) for n, w in defaults.BUDGETS.get((platform, tier), [])]
+    return list(platform_entry(platform).tier(tier).budgets)
 
 
 def budgets_for(account: Account) -> list[Budget]:
@@ -126,31 +121,36 @@ def outgoing_of(s: Session, post: Any, account: Account, attempt: int | None = N
         reply_to=reply_to, thread_root=thread_root)
 
 
-def _window_use(s: Session, account_id: int, since: datetime) -> tuple[int, datetime | None]:
-    """Posts of the account sent (or being sent) since `since`, and the oldest such."""
-    row = s.exec(
-        select(func.count(), func.min(Post.claimed_at))
-        .where(Post.account_id == account_id,
-               col(Post.state).in_([S.PUBLISHED, S.SENDING, S.UNKNOWN]),
-               col(Post.claimed_at) > since)
-    ).one()
-    return int(row[0]), row[1]
-
-
-def _room(s: Session, account: Account, now: datetime) -> tuple[int | None, datetime]:
-    """How many posts the account may send now (None: no budget), and when a post
-    held back for lack of room may try again."""
-    assert account.id is not None
-    room: int | None = None
-    retry_at = now
-    for b in budgets_for(account):
-        used, oldest = _window_use(s, account.id, now - b.window)
-        left = max(0, b.posts - used)
-        room = left if room is None else min(room, left)
-        # the window frees its first slot when its oldest post leaves it; with nothing
-        # sent yet, the posts taken now are the oldest
-        retry_at = max(retry_at, (oldest or now) + b.window)
-    return room, retry_at
+def _rooms(s: Session, accounts: list[Account], now: datetime
+           ) -> dict[int, tuple[int | None, datetime]]:
+    """For each account: how many posts it may send now, and when a post held back for
+    lack of room may try again. Every account has a budget (the registry's, or the
+    campaign's own), so this is one query per distinct window length in the batch,
+    not one per account: a burst on a thousand accounts claims in seconds."""
+    by_window: dict[timedelta, list[tuple[int, Budget]]] = {}
+    for account in accounts:
+        assert account.id is not None
+        for b in budgets_for(account):
+            by_window.setdefault(b.window, []).append((account.id, b))
+    out: dict[int, tuple[int | None, datetime]] = {
+        a.id: (None, now) for a in accounts if a.id is not None}
+    for window, members in by_window.items():
+        # posts of each account sent (or being sent) within the window, and the oldest
+        used = {row[0]: (int(row[1]), row[2]) for row in s.execute(
+            sa.select(col(Post.account_id), func.count(), func.min(Post.claimed_at))
+            .where(col(Post.account_id).in_({aid for aid, _ in members}),
+                   col(Post.state).in_([S.PUBLISHED, S.SENDING, S.UNKNOWN]),
+                   col(Post.claimed_at) > now - window)
+            .group_by(col(Post.account_id)))}
+        for aid, b in members:
+            count, oldest = used.get(aid, (0, None))
+            room, retry_at = out[aid]
+            left = max(0, b.posts - count)
+            # the window frees its first slot when its oldest post leaves it; with
+            # nothing sent yet, the posts taken now are the oldest
+            out[aid] = (left if room is None else min(room, left),
+                        max(retry_at, (oldest or now) + window))
+    return out
 
 
 _CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.campaign_id, Post.text, Post.text_hash,
@@ -186,14 +186,12 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
         change(s, [Seen(r.id, S.QUEUED) for r in changed], S.DRAFT, now=now, actor=owner,
                reason="text changed after approval; approve it again",
                values={"approved_hash": None}, strict=False)
-        rooms: dict[int, tuple[int | None, datetime]] = {}
+        rooms = _rooms(s, list(accounts.values()), now)
         take = []
         for r in rows:
             if r.approved_hash != r.text_hash:
                 continue
             account = accounts[r.account_id]
-            if r.account_id not in rooms:
-                rooms[r.account_id] = _room(s, account, now)
             room, retry_at = rooms[r.account_id]
             if room is not None:
                 if room <= 0:

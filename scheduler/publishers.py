@@ -1,34 +1,30 @@
-"""Building the adapter for each account: settings and credentials meet `jobs` here."""
+"""Building the adapter for each account: settings and credentials meet `jobs` here.
+
+The registry (`content.platforms`) says, for the account's platform, which
+credentials dataclass to read from the environment and which adapter class to build
+from it; `Settings.credentials` reads one, `jobs.adapters.base.adapter_class` imports
+the other. Every adapter built is closed by `close()` when the daemon stops.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
-from content.errors import TminusError
-from jobs.adapters.base import Publisher
+from content.platforms import platform as platform_entry
+from jobs.adapters.base import Clock, Publisher, adapter_class
 from jobs.adapters.dryrun import DryRunPublisher
 from scheduler.db import session
 from scheduler.models import Account
 from scheduler.settings import Settings
 
+log = logging.getLogger("tminus.publishers")
 
-def adapter_class(platform: str) -> Any:
-    """The adapter class of a platform (imported lazily: each pulls in its SDK)."""
-    if platform == "x":
-        from jobs.adapters.x import XPublisher
-        return XPublisher
-    if platform == "mastodon":
-        from jobs.adapters.mastodon import MastodonPublisher
-        return MastodonPublisher
-    if platform == "bluesky":
-        from jobs.adapters.bluesky import BlueskyPublisher
-        return BlueskyPublisher
-    raise TminusError(f"unknown platform {platform!r}")
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class AccountSessionStore:
@@ -53,16 +49,17 @@ class AccountSessionStore:
 
 class Publishers:
     """One adapter per account, built on first use. With `dry_run`, or for accounts on
-    the dryrun platform, every post goes to the one dry-run outbox."""
+    the dryrun platform, every post goes to the one dry-run outbox. `now` is the clock
+    every adapter is told the time by (the system clock unless a test or rehearsal
+    says otherwise)."""
 
-    def __init__(self, engine: Engine, settings: Settings, *,
-                 now: Callable[[], datetime] | None = None,
+    def __init__(self, engine: Engine, settings: Settings, *, now: Clock | None = None,
                  dry_run: bool | None = None) -> None:
         self.engine = engine
         self.settings = settings
         self.dry_run = settings.dry_run if dry_run is None else dry_run
-        kwargs: dict[str, Any] = {} if now is None else {"now": now}
-        self.dryrun = DryRunPublisher(settings.dryrun_outbox, **kwargs)
+        self.now: Clock = now or _utcnow
+        self.dryrun = DryRunPublisher(settings.dryrun_outbox, now=self.now)
         self._cache: dict[int, Publisher] = {}
         self._lock = threading.Lock()
 
@@ -78,11 +75,20 @@ class Publishers:
             return pub
 
     def build(self, account: Account) -> Publisher:
-        cls = adapter_class(account.platform)
+        """The account's adapter; a missing credential is a `TminusError` naming it."""
         assert account.id is not None
-        creds = self.settings.credentials(account.credentials, cls.CREDENTIALS,
-                                          getattr(cls, "OPTIONAL", {}))
-        pub: Publisher = cls.from_credentials(
-            account.name, creds, timeout=self.settings.request_timeout,
+        entry = platform_entry(account.platform)
+        credentials = self.settings.credentials(account.credentials, entry.credentials)
+        return adapter_class(entry).from_credentials(
+            account.name, credentials, timeout=self.settings.request_timeout, now=self.now,
             session_store=AccountSessionStore(self.engine, account.id))
-        return pub
+
+    def close(self) -> None:
+        """Close every adapter built so far (the daemon is stopping)."""
+        with self._lock:
+            built, self._cache = list(self._cache.values()), {}
+        for pub in [*built, self.dryrun]:
+            try:
+                pub.close()
+            except Exception:  # one adapter failing to close must not keep others open
+                log.warning("closing the %s adapter failed", pub.platform, exc_info=True)

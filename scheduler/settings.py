@@ -11,9 +11,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from content.errors import TminusError
+from content.platforms import Credentials
 from scheduler import defaults
+
+C = TypeVar("C", bound=Credentials)
 
 SETTINGS_VARS = {
     "TMINUS_DATABASE_URL": "database URL (default sqlite:///tminus.db)",
@@ -110,23 +114,18 @@ class Settings:
             env={k: v for k, v in env.items() if k.startswith("TMINUS_")},
         )
 
-    def credentials(self, prefix: str, names: Mapping[str, str],
-                    optional: Mapping[str, str] = {}) -> dict[str, str]:
-        """{SUFFIX: value} for TMINUS_<prefix>_<SUFFIX>; a missing required one is a
-        one-line error naming the variable (never a value)."""
-        out: dict[str, str] = {}
-        for suffix, what in names.items():
-            var = f"TMINUS_{prefix}_{suffix}"
-            value = self.env.get(var, "").strip()
-            if not value:
-                raise TminusError(f"{var} is not set ({what}); add it to .env "
+    def credentials(self, prefix: str, kind: type[C]) -> C:
+        """`kind` (a platform's credentials dataclass) read from TMINUS_<prefix>_<FIELD>;
+        a missing required one is a one-line error naming the variable (never a value)."""
+        values: dict[str, str | None] = {}
+        for var in kind.variables():
+            name = var.variable(prefix)
+            value = self.env.get(name, "").strip()
+            if var.required and not value:
+                raise TminusError(f"{name} is not set ({var.help}); add it to .env "
                                   "(see .env.example)")
-            out[suffix] = value
-        for suffix in optional:
-            value = self.env.get(f"TMINUS_{prefix}_{suffix}", "").strip()
-            if value:
-                out[suffix] = value
-        return out
+            values[var.suffix.lower()] = value or None
+        return kind(**values)
 
 
 CRASH_POINTS = ("after_claim", "after_answer", "before_commit")

@@ -9,15 +9,33 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
+from jobs.adapters.base import Clock, MemorySessionStore, SessionStore
 from scheduler.db import make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 
 pytest_plugins = ["tests.browser"]     # `chromium` and `browser_context`: a real browser
+
+
+def utcnow() -> datetime:
+    """The real clock, for adapters built in tests that do not fix the time."""
+    return datetime.now(UTC)
+
+
+def build_adapter(cls: Any, account: str, values: dict[str, str], *, timeout: float,
+                  now: Clock = utcnow, session_store: SessionStore | None = None) -> Any:
+    """`cls.from_credentials` with its credentials dataclass filled from `values`
+    ({"API_KEY": ...}, as the variables are named); a required one left out is empty,
+    which the adapter refuses as missing."""
+    fields = {v.suffix.lower(): values.get(v.suffix, "" if v.required else None)
+              for v in cls.CREDENTIALS.variables()}
+    return cls.from_credentials(account, cls.CREDENTIALS(**fields), timeout=timeout, now=now,
+                                session_store=session_store or MemorySessionStore())
 
 
 @pytest.fixture

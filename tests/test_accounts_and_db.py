@@ -15,7 +15,13 @@ from scheduler.models import Account
 from tests.conftest import CampaignFactory, CliResult, simple_toml
 from tests.fakeplatform import FakePlatformServer
 from tests.fakeplatform import mastodon as fm
-from tests.test_platform_faults import SECRETS, _campaign, _env
+from tests.platform_world import PLATFORMS, SECRETS
+from tests.platform_world import campaign as faults_campaign
+from tests.platform_world import env as _env
+
+
+def _campaign(deadline: datetime) -> str:
+    return faults_campaign(deadline, list(PLATFORMS))
 
 Cli = Callable[..., CliResult]
 

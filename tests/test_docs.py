@@ -8,8 +8,8 @@ import re
 import typer.main
 from typer.core import TyperGroup
 
+from content.platforms import PLATFORMS
 from scheduler.cli import app
-from scheduler.publishers import adapter_class
 from scheduler.settings import SETTINGS_VARS
 from tests.conftest import ROOT
 
@@ -41,8 +41,20 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_every_credential_is_documented() -> None:
-    for platform in ("x", "mastodon", "bluesky"):
-        cls = adapter_class(platform)
-        for suffix in [*cls.CREDENTIALS, *cls.OPTIONAL]:
-            assert f"_PREFIX_{suffix}`" in README, f"{platform} {suffix} not in README"
-            assert re.search(rf"TMINUS_\w+_{suffix}=", ENV_EXAMPLE), f"{suffix} not in .env.example"
+    """Every variable of every platform in the registry, required or optional, in the
+    README's credentials table and in .env.example."""
+    checked = 0
+    for entry in PLATFORMS.values():
+        for var in entry.credentials.variables():
+            assert f"`{var.variable('PREFIX')}`" in README, f"{entry.name} {var.suffix} not in README"
+            assert re.search(rf"^#?\s*TMINUS_\w+_{var.suffix}=", ENV_EXAMPLE, re.M), \
+                f"{entry.name} {var.suffix} not in .env.example"
+            checked += 1
+    assert checked >= 10
+
+
+def test_every_platform_and_tier_is_in_the_readme() -> None:
+    for entry in PLATFORMS.values():
+        assert f"`{entry.name}`" in README, f"platform {entry.name} not in README"
+        for tier in entry.tiers:
+            assert f"`{tier.name}`" in README, f"{entry.name} tier {tier.name} not in README"

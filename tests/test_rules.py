@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from content.platforms import check_all, check_length
 from content.rules import (
     BLUESKY_LIMIT,
     BLUESKY_MAX_BYTES,
@@ -21,8 +22,6 @@ from content.rules import (
     X_LIMIT,
     LengthCheck,
     bluesky_length,
-    check_all,
-    check_length,
     find_urls,
     mastodon_is_blank,
     mastodon_length,

@@ -44,7 +44,6 @@ __all__ = [
     "BLUESKY_MAX_BYTES",
     "MASTODON_DEFAULT_LIMIT",
     "MASTODON_URL_LENGTH",
-    "PLATFORMS",
     "X_CONFIG",
     "X_CONFIG_V1",
     "X_CONFIG_V2",
@@ -53,22 +52,25 @@ __all__ = [
     "X_URL_LENGTH",
     "LengthCheck",
     "XConfig",
+    "bluesky_accepts",
     "bluesky_length",
+    "bluesky_post_length",
     "check_all",
     "check_length",
     "find_urls",
+    "mastodon_accepts",
     "mastodon_is_blank",
     "mastodon_length",
+    "mastodon_post_length",
+    "x_accepts",
     "x_is_valid",
+    "x_post_length",
     "x_weighted_length",
 ]
 
 X_LIMIT = X_CONFIG.max_weighted_length  # 280
 BLUESKY_LIMIT = 300
 BLUESKY_MAX_BYTES = 3000
-
-PLATFORMS = ("x", "mastodon", "bluesky", "dryrun")
-
 
 def bluesky_length(text: str) -> int:
     """Bluesky's length of a post: grapheme clusters (the UTF-8 cap is separate)."""
@@ -89,38 +91,52 @@ class LengthCheck:
         return {"length": self.length, "limit": self.limit, "ok": self.ok}
 
 
-def check_length(
-    platform: str, text: str, *, limit: int | None = None, spoiler_text: str = ""
-) -> LengthCheck:
-    """Check ``text`` against ``platform``'s rules; ``limit`` overrides the default.
+# One signature per platform, for the platform registry (``content/platforms.py``),
+# which names these and checks a post with them (``check_length``): the length of a
+# post with its content warning, and whether the platform takes it beyond its length.
 
-    ``ok`` needs 0 < length <= limit.  On X (and "dryrun", which applies X's rules as
-    the strictest) the text must also be free of the characters X rejects; on Mastodon
-    it must not be blank (white space only); on Bluesky it must also fit in 3000 UTF-8
-    bytes.  ``spoiler_text`` (a content warning) only exists on Mastodon and is
-    ignored elsewhere.
-    """
-    if platform not in PLATFORMS:
-        raise ValueError(f"unknown platform {platform!r}; expected one of {PLATFORMS}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be positive, got {limit}")
 
-    if platform in ("x", "dryrun"):
-        length = x_weighted_length(text)
-        limit = X_LIMIT if limit is None else limit
-        ok = 0 < length <= limit and not has_invalid_characters(text)
-        return LengthCheck(platform, length, limit, ok, "weighted chars")
-    if platform == "mastodon":
-        length = mastodon_length(text, spoiler_text=spoiler_text)
-        limit = MASTODON_DEFAULT_LIMIT if limit is None else limit
-        ok = 0 < length <= limit and not mastodon_is_blank(text)
-        return LengthCheck(platform, length, limit, ok, "chars")
-    length = bluesky_length(text)
-    limit = BLUESKY_LIMIT if limit is None else limit
-    ok = 0 < length <= limit and len(text.encode("utf-8", "surrogatepass")) <= BLUESKY_MAX_BYTES
-    return LengthCheck(platform, length, limit, ok, "graphemes")
+def x_post_length(text: str, content_warning: str = "") -> int:
+    """X has no content warning: the weighted length of the text alone."""
+    return x_weighted_length(text)
+
+
+def x_accepts(text: str) -> bool:
+    """X refuses U+FFFE, U+FEFF and U+FFFF whatever the length."""
+    return not has_invalid_characters(text)
+
+
+def mastodon_post_length(text: str, content_warning: str = "") -> int:
+    """Mastodon counts the content warning together with the text."""
+    return mastodon_length(text, spoiler_text=content_warning)
+
+
+def mastodon_accepts(text: str) -> bool:
+    """Mastodon refuses a blank text (white space only)."""
+    return not mastodon_is_blank(text)
+
+
+def bluesky_post_length(text: str, content_warning: str = "") -> int:
+    """A Bluesky content warning is a label, not text: the text alone counts."""
+    return bluesky_length(text)
+
+
+def bluesky_accepts(text: str) -> bool:
+    """Bluesky also caps the UTF-8 size of the text."""
+    return len(text.encode("utf-8", "surrogatepass")) <= BLUESKY_MAX_BYTES
+
+
+def check_length(platform: str, text: str, *, limit: int | None = None,
+                 spoiler_text: str = "") -> LengthCheck:
+    """Check ``text`` against ``platform``'s rule; ``limit`` overrides its default.
+
+    Which rule a platform uses is the platform registry's (``content.platforms``); it
+    names the counters above, so it is imported here when called, not at import."""
+    from content.platforms import check_length as registry_check
+    return registry_check(platform, text, limit=limit, spoiler_text=spoiler_text)
 
 
 def check_all(text: str) -> dict[str, LengthCheck]:
-    """Check ``text`` against the default limits of X, Mastodon and Bluesky."""
-    return {name: check_length(name, text) for name in ("x", "mastodon", "bluesky")}
+    """``text`` against the default limit of every real platform (not the dry run)."""
+    from content.platforms import check_all as registry_check_all
+    return registry_check_all(text)

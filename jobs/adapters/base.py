@@ -1,22 +1,66 @@
-"""The contract every platform adapter keeps.
+"""The contract every platform adapter keeps, whole.
 
-An adapter performs one attempt and never sleeps or retries by itself: the scheduler
-decides what happens next from the `PublishError` subclass it raises.
+- **Built** by `Cls.from_credentials(account, credentials, *, timeout, now,
+  session_store)`: `credentials` is the platform's own frozen dataclass from the
+  registry (`content.platforms.XCredentials`, ...), read from TMINUS_<PREFIX>_<FIELD>
+  by `Settings.credentials`; `timeout` bounds every HTTP request; `session_store` keeps
+  a login between processes where the platform needs one (Bluesky). An empty required
+  credential is an `AuthError` naming the variable, never its value.
+- **Told the time** by `now`, a callable returning an aware UTC datetime. An adapter
+  never reads the system clock itself (nothing under `jobs/adapters` does), so tests
+  and rehearsal decide what time it is.
+- **One attempt per call**: `publish`, `find` and `check` never sleep or retry; the
+  scheduler decides what happens next from the `jobs.errors.PublishError` subclass
+  raised (the tree is drawn in `jobs/errors.py`).
+- **Closed** by `close()`, which `Publishers.close()` calls when the daemon stops: it
+  releases connections and files; the adapter is not used afterwards.
+
+`Publisher[C]` is a Protocol generic in the credentials type it is built from. A bare
+`Publisher` means any adapter: it is contravariant in `C` and defaults to `Never`,
+so every `Publisher[XCredentials]`, `Publisher[BlueskyCredentials]`, ... is one. Each
+adapter module states `type[Publisher[ItsCredentials]] = ItsClass` for mypy, which
+then holds the class to the whole contract.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Never, Protocol, Self, cast, runtime_checkable
 
+from typing_extensions import TypeVar
+
+from content.platforms import Credentials, Platform, RegistryError
 from jobs.outgoing import Identity, Outgoing, Receipt
+
+# The adapter's clock: an aware UTC datetime, "now".
+Clock = Callable[[], datetime]
+
+C = TypeVar("C", bound=Credentials, contravariant=True, default=Never)
+
+
+class SessionStore(Protocol):
+    """Where an adapter keeps a login session between attempts and processes
+    (Bluesky: createSession is rate limited, so one login is reused). The scheduler
+    backs it with the database; tests with a dict."""
+
+    def load(self) -> str | None: ...
+
+    def save(self, session: str) -> None: ...
 
 
 @runtime_checkable
-class Publisher(Protocol):
+class Publisher(Protocol[C]):
     @property
     def platform(self) -> str:
-        """"x", "mastodon", "bluesky" or "dryrun"."""
+        """The registry name: "x", "mastodon", "bluesky" or "dryrun"."""
+        ...
+
+    @classmethod
+    def from_credentials(cls, account: str, credentials: C, *, timeout: float, now: Clock,
+                         session_store: SessionStore) -> Self:
+        """The adapter of `account` (its name in the campaign, for messages)."""
         ...
 
     def publish(self, post: Outgoing) -> Receipt:
@@ -34,15 +78,14 @@ class Publisher(Protocol):
         """Verify the credentials; return who the account posts as."""
         ...
 
+    def max_characters(self) -> int | None:
+        """The account's own length limit where its server sets one (a Mastodon
+        instance); None where the registry's default applies."""
+        ...
 
-class SessionStore(Protocol):
-    """Where an adapter keeps a login session between attempts and processes
-    (Bluesky: createSession is rate limited, so one login is reused). The scheduler
-    backs it with the database; tests with a dict."""
-
-    def load(self) -> str | None: ...
-
-    def save(self, session: str) -> None: ...
+    def close(self) -> None:
+        """Release connections and files; the adapter is not used afterwards."""
+        ...
 
 
 class MemorySessionStore:
@@ -56,3 +99,18 @@ class MemorySessionStore:
     def save(self, session: str) -> None:
         self.session = session
         self.saves += 1
+
+
+def adapter_class(entry: Platform) -> type[Publisher[Credentials]]:
+    """Import the adapter class the registry names for `entry` (on first use: each
+    pulls in its SDK). The class must say it is that platform's and built from that
+    platform's credentials; that pairing, checked here, is what lets `Publishers`
+    hand it the credentials the registry read."""
+    module_name, _, class_name = entry.adapter.partition(":")
+    found: object = getattr(importlib.import_module(module_name), class_name, None)
+    if (not isinstance(found, type) or getattr(found, "platform", None) != entry.name
+            or getattr(found, "CREDENTIALS", None) is not entry.credentials):
+        raise RegistryError(f"platform registry: {entry.name!r} adapter {entry.adapter} is "
+                            f"not a {entry.name} publisher built from "
+                            f"{entry.credentials.__name__}")
+    return cast("type[Publisher[Credentials]]", found)

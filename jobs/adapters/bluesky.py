@@ -67,7 +67,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -81,7 +81,8 @@ from atproto.exceptions import (
 )
 from atproto_client.models.common import XrpcError
 
-from jobs.adapters.base import MemorySessionStore, SessionStore
+from content.platforms import PLATFORMS, BlueskyCredentials
+from jobs.adapters.base import Clock, MemorySessionStore, Publisher, SessionStore
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Outgoing, Receipt
 
@@ -90,8 +91,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PDS = "https://bsky.social"
 COLLECTION = "app.bsky.feed.post"
 # app.bsky.embed.images (lexicon): at most 4 images of at most 1,000,000 bytes each.
-MAX_IMAGES = 4
-MAX_IMAGE_BYTES = 1_000_000
+MAX_IMAGES = PLATFORMS["bluesky"].media.max_count
+MAX_IMAGE_BYTES = PLATFORMS["bluesky"].media.max_bytes
 # com.atproto.label.defs#selfLabel values the Bluesky app shows as content warnings.
 SELF_LABELS = frozenset({"sexual", "nudity", "porn", "graphic-media"})
 
@@ -102,10 +103,6 @@ T = TypeVar("T")
 _SDK_ERRORS = (AtProtocolError, httpx.HTTPError)
 # Transport failures that prove the request never reached the PDS.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- record keys ------------------------------------------------------------------------
@@ -299,17 +296,11 @@ class BlueskyPublisher:
     """Publishes to one Bluesky account."""
 
     platform: ClassVar[str] = "bluesky"
-    CREDENTIALS: ClassVar[dict[str, str]] = {
-        "HANDLE": "the account's handle, e.g. campaign.bsky.social",
-        "APP_PASSWORD": "an app password (Settings > Privacy and security > App passwords)",
-    }
-    OPTIONAL: ClassVar[dict[str, str]] = {
-        "PDS": f"base URL of the account's PDS (default {DEFAULT_PDS}; tests: a fake server)",
-    }
+    CREDENTIALS: ClassVar[type[BlueskyCredentials]] = BlueskyCredentials
 
     def __init__(self, handle: str, app_password: str, *, pds: str = DEFAULT_PDS,
                  timeout: float = 10.0, session_store: SessionStore | None = None,
-                 now: Callable[[], datetime] = _utcnow) -> None:
+                 now: Clock) -> None:
         if not pds.startswith(("http://", "https://")):
             raise ValueError("Bluesky PDS must be an http:// or https:// URL")
         self._handle = handle.strip().removeprefix("@")
@@ -331,14 +322,18 @@ class BlueskyPublisher:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_credentials(cls, account: str, creds: Mapping[str, str], *,
-                         timeout: float = 10.0,
-                         session_store: SessionStore | None = None) -> BlueskyPublisher:
-        missing = [name for name in cls.CREDENTIALS if not creds.get(name)]
+    def from_credentials(cls, account: str, credentials: BlueskyCredentials, *,
+                         timeout: float, now: Clock,
+                         session_store: SessionStore) -> BlueskyPublisher:
+        missing = credentials.missing()
         if missing:
             raise AuthError(f"Bluesky account {account}: missing credentials {', '.join(missing)}")
-        return cls(creds["HANDLE"], creds["APP_PASSWORD"], pds=creds.get("PDS") or DEFAULT_PDS,
-                   timeout=timeout, session_store=session_store)
+        return cls(credentials.handle, credentials.app_password,
+                   pds=credentials.pds or DEFAULT_PDS, timeout=timeout,
+                   session_store=session_store, now=now)
+
+    def max_characters(self) -> int | None:
+        return None     # Bluesky's limit is the registry's, the same for every account
 
     def close(self) -> None:
         """Close the pooled HTTP connections; the adapter is not used afterwards."""
@@ -615,3 +610,7 @@ def _self_labels(post: Outgoing) -> Any:
         return None
     return models.ComAtprotoLabelDefs.SelfLabels(
         values=[models.ComAtprotoLabelDefs.SelfLabel(val=value)])
+
+
+if TYPE_CHECKING:
+    _contract: type[Publisher[BlueskyCredentials]] = BlueskyPublisher

@@ -12,31 +12,38 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
+from content.platforms import DryRunCredentials
+from jobs.adapters.base import Clock, Publisher, SessionStore
 from jobs.outgoing import Identity, Outgoing, Receipt
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class DryRunPublisher:
     """Appends posts to `outbox` (a path), or to `self.sent` alone when `outbox` is None."""
 
-    platform = "dryrun"
+    platform: ClassVar[str] = "dryrun"
+    CREDENTIALS: ClassVar[type[DryRunCredentials]] = DryRunCredentials
 
     def __init__(self, outbox: Path | None = None, *, account: str = "dryrun",
-                 now: Callable[[], datetime] = _utcnow) -> None:
+                 now: Clock) -> None:
         self.outbox = outbox
         self.account = account
         self._now = now
         self.sent: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._fh: TextIO | None = None
+
+    @classmethod
+    def from_credentials(cls, account: str, credentials: DryRunCredentials, *,
+                         timeout: float, now: Clock,
+                         session_store: SessionStore) -> DryRunPublisher:
+        """A dry run of its own that keeps its posts in memory (`sent`). The daemon
+        does not build one per account: `Publishers` sends every dry-run post to the
+        one outbox of `TMINUS_DRYRUN_OUTBOX`."""
+        return cls(None, account=account, now=now)
 
     @staticmethod
     def remote_id(post: Outgoing) -> str:
@@ -46,7 +53,7 @@ class DryRunPublisher:
         receipt = Receipt(remote_id=self.remote_id(post),
                           url=f"dryrun://{post.account}/{self.remote_id(post)}")
         line: dict[str, Any] = {
-            "at": self._now().isoformat(),
+            "at": "",
             "post_id": post.post_id,
             "account": post.account,
             "platform": post.platform,
@@ -58,6 +65,9 @@ class DryRunPublisher:
         if post.reply_to is not None:
             line["reply_to"] = post.reply_to.remote_id
         with self._lock:
+            # the time is read under the lock: the outbox is in the order of its times
+            # even when several accounts' posts go out side by side
+            line["at"] = self._now().isoformat()
             self.sent.append(line)
             if self.outbox is not None:
                 self.outbox.parent.mkdir(parents=True, exist_ok=True)
@@ -101,3 +111,17 @@ class DryRunPublisher:
     def check(self) -> Identity:
         return Identity(platform="dryrun", handle=self.account, remote_id=self.account,
                         display_name="dry run (nothing leaves this machine)")
+
+    def max_characters(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        """Close the outbox file (a later post opens it again)."""
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+if TYPE_CHECKING:
+    _contract: type[Publisher[DryRunCredentials]] = DryRunPublisher

@@ -58,13 +58,12 @@ from __future__ import annotations
 
 import mimetypes
 import re
-import time
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
@@ -78,7 +77,8 @@ from mastodon import (
     MastodonRatelimitError,
 )
 
-from jobs.adapters.base import SessionStore
+from content.platforms import MastodonCredentials
+from jobs.adapters.base import Clock, Publisher, SessionStore
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Media, Outgoing, Receipt
 
@@ -104,17 +104,13 @@ class MastodonPublisher:
     """Publishes to one Mastodon account; one instance per account."""
 
     platform: ClassVar[str] = "mastodon"
-    CREDENTIALS: ClassVar[dict[str, str]] = {
-        "INSTANCE": "base URL of the Mastodon server, e.g. https://mastodon.social",
-        "ACCESS_TOKEN": "access token (scopes write:statuses write:media read:accounts "
-                        "read:statuses)",
-    }
-    OPTIONAL: ClassVar[dict[str, str]] = {}
+    CREDENTIALS: ClassVar[type[MastodonCredentials]] = MastodonCredentials
 
     def __init__(self, instance: str, access_token: str, *, account: str = "mastodon",
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, now: Clock) -> None:
         self.account = account
         self.timeout = timeout
+        self._now = now
         base = instance.strip()
         if not base.startswith(("http://", "https://")):
             base = "https://" + base
@@ -134,15 +130,19 @@ class MastodonPublisher:
         self._max_characters: int | None = None
 
     @classmethod
-    def from_credentials(cls, account: str, creds: Mapping[str, str], *,
-                         timeout: float = 10.0,
-                         session_store: SessionStore | None = None) -> MastodonPublisher:
+    def from_credentials(cls, account: str, credentials: MastodonCredentials, *,
+                         timeout: float, now: Clock,
+                         session_store: SessionStore) -> MastodonPublisher:
         # An access token does not expire: there is no session to store.
-        missing = [name for name in cls.CREDENTIALS if not (creds.get(name) or "").strip()]
+        missing = credentials.missing()
         if missing:
             raise AuthError(f"mastodon account {account!r}: missing credential "
                             f"{', '.join(missing)}")
-        return cls(creds["INSTANCE"], creds["ACCESS_TOKEN"], account=account, timeout=timeout)
+        return cls(credentials.instance, credentials.access_token, account=account,
+                   timeout=timeout, now=now)
+
+    def close(self) -> None:
+        self._api.session.close()
 
     # -- publish -------------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ class MastodonPublisher:
                         remote_id=self._account_id,
                         display_name=me.get("display_name") or None)
 
-    def max_characters(self) -> int:
+    def max_characters(self) -> int | None:
         """The instance's own status length limit, read once per adapter instance."""
         if self._max_characters is None:
             self._max_characters = self._read_max_characters()
@@ -266,7 +266,7 @@ class MastodonPublisher:
             reset = self._api.ratelimit_reset
             if isinstance(reset, (int, float)):
                 return TransientError(f"{where}: HTTP 429 rate limited",
-                                      retry_after=max(0.0, reset - time.time()),
+                                      retry_after=max(0.0, reset - self._now().timestamp()),
                                       resume_at=datetime.fromtimestamp(reset, UTC))
             return TransientError(f"{where}: HTTP 429 rate limited")
         if isinstance(exc, MastodonNetworkError):
@@ -401,3 +401,7 @@ def html_to_text(content: str) -> str:
     parser.feed(content)
     parser.close()
     return "".join(parser.parts).strip()
+
+
+if TYPE_CHECKING:
+    _contract: type[Publisher[MastodonCredentials]] = MastodonPublisher

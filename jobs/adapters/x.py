@@ -67,7 +67,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
@@ -75,7 +75,8 @@ import tweepy
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from jobs.adapters.base import SessionStore
+from content.platforms import PLATFORMS, XCredentials
+from jobs.adapters.base import Clock, Publisher, SessionStore
 from jobs.errors import (
     AuthError,
     PermanentError,
@@ -87,15 +88,11 @@ from jobs.outgoing import Identity, Media, Outgoing, Receipt
 
 API_HOST = "api.twitter.com"
 API_ROOT = f"https://{API_HOST}"
-MAX_MEDIA = 4                 # images per tweet
+MAX_MEDIA = PLATFORMS["x"].media.max_count     # images per tweet
 TIMELINE_PAGE = 100           # max_results allowed by GET /2/users/:id/tweets
 TIMELINE_PAGES = 5            # find() reads at most this many pages before giving up
 DUPLICATE_LOOKBACK = timedelta(minutes=10)
 DUPLICATE_DETAIL = "duplicate content"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class _XTransport(HTTPAdapter):
@@ -126,19 +123,11 @@ class XPublisher:
     """Publishes to one X account."""
 
     platform: ClassVar[str] = "x"
-    CREDENTIALS: ClassVar[dict[str, str]] = {
-        "API_KEY": "the app's API key (OAuth 1.0a consumer key)",
-        "API_SECRET": "the app's API key secret (consumer secret)",
-        "ACCESS_TOKEN": "the account's access token (read and write)",
-        "ACCESS_SECRET": "the account's access token secret",
-    }
-    OPTIONAL: ClassVar[dict[str, str]] = {
-        "API_BASE": "base URL replacing https://api.twitter.com (tests, a fake server)",
-    }
+    CREDENTIALS: ClassVar[type[XCredentials]] = XCredentials
 
     def __init__(self, *, api_key: str, api_secret: str, access_token: str,
                  access_secret: str, api_base: str | None = None, timeout: float = 10.0,
-                 now: Callable[[], datetime] = _utcnow) -> None:
+                 now: Clock) -> None:
         if api_base and not api_base.startswith(("http://", "https://")):
             raise ValueError("X API_BASE must be an http:// or https:// URL")
         self._client = tweepy.Client(
@@ -151,16 +140,22 @@ class XPublisher:
         self._me: tuple[str, str, str | None] | None = None  # id, username, name
 
     @classmethod
-    def from_credentials(cls, account: str, creds: Mapping[str, str], *,
-                         timeout: float = 10.0,
-                         session_store: SessionStore | None = None) -> XPublisher:
+    def from_credentials(cls, account: str, credentials: XCredentials, *, timeout: float,
+                         now: Clock, session_store: SessionStore) -> XPublisher:
         # OAuth 1.0a is stateless: there is no session to store.
-        missing = [name for name in cls.CREDENTIALS if not creds.get(name)]
+        missing = credentials.missing()
         if missing:
             raise AuthError(f"X account {account}: missing credentials {', '.join(missing)}")
-        return cls(api_key=creds["API_KEY"], api_secret=creds["API_SECRET"],
-                   access_token=creds["ACCESS_TOKEN"], access_secret=creds["ACCESS_SECRET"],
-                   api_base=creds.get("API_BASE") or None, timeout=timeout)
+        return cls(api_key=credentials.api_key, api_secret=credentials.api_secret,
+                   access_token=credentials.access_token,
+                   access_secret=credentials.access_secret,
+                   api_base=credentials.api_base or None, timeout=timeout, now=now)
+
+    def max_characters(self) -> int | None:
+        return None     # X's limit is the registry's, the same for every account
+
+    def close(self) -> None:
+        self._client.session.close()
 
     # -- publish ---------------------------------------------------------------------
 
@@ -394,3 +389,7 @@ def _replies_to(tweet: Mapping[str, Any], parent: Receipt | None) -> bool:
         return True
     return any(ref.get("type") == "replied_to" and str(ref.get("id")) == parent.remote_id
                for ref in refs)
+
+
+if TYPE_CHECKING:
+    _contract: type[Publisher[XCredentials]] = XPublisher

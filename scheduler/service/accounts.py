@@ -51,8 +51,7 @@ def check_accounts(engine: Engine, settings: Settings, names: Sequence[str] = ()
         try:
             pub = publishers.for_account(acc)
             who = pub.check()
-            limit = getattr(pub, "max_characters", None)
-            max_chars = limit() if callable(limit) else None
+            max_chars = pub.max_characters()
         except (TminusError, PublishError) as e:
             reason = e.message if isinstance(e, PublishError) else str(e)
             results.append(AccountCheck(acc.name, acc.platform, error=reason))
@@ -65,7 +64,8 @@ def check_accounts(engine: Engine, settings: Settings, names: Sequence[str] = ()
                     row.max_characters = max_chars
                 s.add(row)
         results.append(AccountCheck(acc.name, acc.platform, who.handle, who.display_name,
-                                    max_chars if isinstance(max_chars, int) else None))
+                                    max_chars))
+    publishers.close()
     return results
 
 

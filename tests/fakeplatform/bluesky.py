@@ -6,6 +6,11 @@ Routes (all under /xrpc/):
 - com.atproto.identity.resolveHandle
 - com.atproto.repo.createRecord / getRecord / uploadBlob
 - app.bsky.actor.getProfile
+- app.bsky.feed.getPosts (post views with the likeCount, repostCount and replyCount a
+  test set with `engagement.set_counts`)
+
+Any number of accounts: the main test account (`HANDLE`, `PASSWORD`) and those added by
+`add_user(server, handle, password=...)`, each posting to its own repo.
 
 Like the reference PDS:
 - createSession returns no `didDoc` (the SDK would move to the PDS named there) and
@@ -38,7 +43,7 @@ from typing import Any
 
 import regex
 
-from tests.fakeplatform import FakePlatformServer, Fault, Request, Response
+from tests.fakeplatform import FakePlatformServer, Fault, Posted, Request, Response, engagement
 
 HANDLE = "tminus.bsky.social"
 DID = "did:plc:tminus4test5account6abcd"
@@ -65,11 +70,14 @@ def account(server: FakePlatformServer) -> dict[str, Any]:
     return acct
 
 
-def add_user(server: FakePlatformServer, handle: str, display_name: str | None = None) -> str:
-    """Another account, e.g. one to @mention; returns its DID."""
+def add_user(server: FakePlatformServer, handle: str, display_name: str | None = None, *,
+             password: str | None = None) -> str:
+    """Another account: with a `password` one that can log in and post, without one
+    an account to @mention. Returns its DID."""
     did = "did:plc:" + base64.b32encode(hashlib.sha256(handle.encode()).digest()).decode().lower()[:24]
-    state(server)["users"][did] = {"handle": handle, "did": did, "password": None,
-                                   "display_name": display_name}
+    with server._lock:
+        state(server)["users"][did] = {"handle": handle, "did": did, "password": password,
+                                       "display_name": display_name}
     return did
 
 
@@ -93,9 +101,21 @@ def revoke_sessions(server: FakePlatformServer) -> None:
 
 
 def posts(server: FakePlatformServer) -> list[dict[str, Any]]:
-    """Stored app.bsky.feed.post records, oldest first: uri, cid, repo, rkey, value."""
+    """Stored app.bsky.feed.post records, oldest first: uri, cid, repo, rkey, value,
+    indexed_at (when the PDS wrote it, on the fake's clock)."""
     return [dict(r) for r in state(server)["records"].values()
             if r["collection"] == "app.bsky.feed.post"]
+
+
+def _posted(st: dict[str, Any]) -> list[Posted]:
+    out = []
+    for r in st["records"].values():
+        if r["collection"] == "app.bsky.feed.post":
+            reply = (r["value"].get("reply") or {}).get("parent") or {}
+            out.append(Posted("bluesky", st["users"][r["repo"]]["handle"], r["uri"],
+                              r["value"].get("text", ""), r["indexed_at"], reply.get("uri"),
+                              r["rkey"]))
+    return out
 
 
 def blobs(server: FakePlatformServer) -> dict[str, dict[str, Any]]:
@@ -239,9 +259,10 @@ def _missing_blob(st: dict[str, Any], record: dict[str, Any]) -> str | None:
     return None
 
 
-def _ratelimit_headers(st: dict[str, Any]) -> dict[str, str]:
-    st["points"] += 3  # a create costs 3 of 5,000 points per hour
-    return {"ratelimit-limit": "5000", "ratelimit-remaining": str(max(0, 5000 - st["points"])),
+def _ratelimit_headers(st: dict[str, Any], did: str) -> dict[str, str]:
+    # a create costs 3 of an account's 5,000 points per hour
+    used = st["points"][did] = st["points"].get(did, 0) + 3
+    return {"ratelimit-limit": "5000", "ratelimit-remaining": str(max(0, 5000 - used)),
             "ratelimit-reset": str(int(time.time()) + 3600), "ratelimit-policy": "5000;w=3600"}
 
 
@@ -257,9 +278,10 @@ def register(server: FakePlatformServer) -> None:
         "access_ttl": 7200,    # app-password access tokens live 2 hours
         "refresh_ttl": 90 * 86400,
         "last_tid": 0,
-        "points": 0,
+        "points": {},          # did -> write points used
     }
     server.state["bluesky"] = st
+    server.ledgers["bluesky"] = lambda: _posted(st)
     xrpc = "^/xrpc/"
 
     @server.route("POST", xrpc + r"com\.atproto\.server\.createSession$")
@@ -358,12 +380,13 @@ def register(server: FakePlatformServer) -> None:
         uri = f"at://{user['did']}/{collection}/{rkey}"
         cid = _cid(json.dumps(record, sort_keys=True).encode(), 0x71)
         st["records"][key] = {"uri": uri, "cid": cid, "repo": user["did"],
-                              "collection": collection, "rkey": rkey, "value": record}
+                              "collection": collection, "rkey": rkey, "value": record,
+                              "indexed_at": server.now()}
         rev = _tid_now(st)
         return Response(200, {"uri": uri, "cid": cid,
                               "commit": {"cid": _cid(rev.encode(), 0x71), "rev": rev},
                               "validationStatus": "valid"},
-                        headers=_ratelimit_headers(st))
+                        headers=_ratelimit_headers(st, user["did"]))
 
     @server.route("GET", xrpc + r"com\.atproto\.repo\.getRecord$")
     def get_record(req: Request, m: re.Match[str]) -> Response:
@@ -377,3 +400,30 @@ def register(server: FakePlatformServer) -> None:
             return _error(400, "RecordNotFound", f"Could not locate record: {uri}")
         return Response(200, {"uri": found["uri"], "cid": found["cid"], "value": found["value"]})
 
+    @server.route("GET", xrpc + r"app\.bsky\.feed\.getPosts$")
+    def get_posts(req: Request, m: re.Match[str]) -> Response:
+        if req.header("Authorization"):  # optional, but checked when given
+            _, refused = _bearer(st, req, "access")
+            if refused is not None:
+                return refused
+        uris = req.query.get("uris") or []
+        if len(uris) > 25:
+            return _error(400, "InvalidRequest", "uris must not have more than 25 elements")
+        by_uri = {r["uri"]: r for r in st["records"].values()}
+        views = []
+        for uri in uris:            # unknown or deleted posts are left out, as the AppView does
+            r = by_uri.get(uri)
+            if r is None:
+                continue
+            author = st["users"][r["repo"]]
+            counts = engagement.counts(server, "bluesky", uri)
+            view: dict[str, Any] = {
+                "uri": uri, "cid": r["cid"],
+                "author": {"did": author["did"], "handle": author["handle"]},
+                "record": r["value"], "replyCount": counts.replies,
+                "repostCount": counts.reposts, "likeCount": counts.likes, "quoteCount": 0,
+                "indexedAt": r["indexed_at"].strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
+            if author["display_name"]:
+                view["author"]["displayName"] = author["display_name"]
+            views.append(view)
+        return Response(200, {"posts": views})

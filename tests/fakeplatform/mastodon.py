@@ -9,15 +9,18 @@ Routes (all under `server.url`, which the adapter takes as its INSTANCE):
 - `GET /api/v1/accounts/:id/statuses`: newest first, `limit` (≤ 40), `max_id`, `since_id`,
   `min_id`, `exclude_reblogs`, with a `Link` header as Mastodon sends.
 - `POST /api/v1/statuses` (form, as Mastodon.py sends it; JSON accepted too): honours
-  `Idempotency-Key` like Mastodon (same key and account -> the stored status is returned
-  as is, before any validation, nothing is created); 422 "Validation failed: Text
-  character limit of N exceeded" past `max_characters`; 404 for an unknown
-  `in_reply_to_id`; 422 for unknown or more than 4 `media_ids[]`.
-- `GET /api/v1/statuses/:id`.
+  `Idempotency-Key` like Mastodon (same key and account within an hour -> the stored
+  status is returned as is, before any validation, nothing is created; after an hour on
+  the fake's clock the key is forgotten, as Mastodon's one-hour Redis entry expires);
+  422 "Validation failed: Text character limit of N exceeded" past `max_characters`; 404
+  for an unknown `in_reply_to_id`; 422 for unknown or more than 4 `media_ids[]`.
+- `GET /api/v1/statuses/:id`, with the `favourites_count`, `reblogs_count` and
+  `replies_count` a test set (`engagement.set_counts`).
 - `POST /api/v2/media` and `POST /api/v1/media` (multipart: `file`, `description`).
 
-Every route but the instance ones wants `Authorization: Bearer <token>`; a wrong token is
-answered 401 `{"error": "The access token is invalid"}` as Doorkeeper does.
+Every route but the instance ones wants `Authorization: Bearer <token>` of an account of
+the fake (the main one, `TOKEN`, or one from `add_account`); a wrong token is answered
+401 `{"error": "The access token is invalid"}` as Doorkeeper does.
 
 Status ids are snowflakes like Mastodon's (milliseconds << 16), so ids sort by time.
 `content` is rendered to HTML the way Mastodon's TextFormatter does it: paragraphs and
@@ -25,14 +28,15 @@ Status ids are snowflakes like Mastodon's (milliseconds << 16), so ids sort by t
 `@user@domain` shown as `@user`, hashtags as links.
 
 Helpers for tests: `state`, `statuses`, `media`, `set_token`, `set_max_characters`,
-`add_status` (seed the timeline), `ratelimit_headers` (the headers of a real 429).
+`add_account`, `add_status` (seed the timeline), `ratelimit_headers` (the headers of a
+real 429).
 """
 
 from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import default as email_policy
 from typing import Any
@@ -40,7 +44,7 @@ from urllib.parse import urlencode
 
 import regex
 
-from tests.fakeplatform import FakePlatformServer, Request, Response
+from tests.fakeplatform import FakePlatformServer, Posted, Request, Response, engagement
 
 TOKEN = "masto-test-token"
 ACCOUNT_ID = "109000000000000001"
@@ -49,6 +53,9 @@ DOMAIN = "mastodon.example"
 VERSION = "4.3.2"
 DEFAULT_MAX_CHARACTERS = 500
 URL_LENGTH = 23  # configuration.statuses.characters_reserved_per_url
+# Mastodon keeps an Idempotency-Key for an hour: PostStatusService stores it in Redis
+# with a 3,600-second expiry (app/services/post_status_service.rb).
+IDEMPOTENCY_TTL = timedelta(hours=1)
 
 # -- helpers for tests -------------------------------------------------------------------
 
@@ -59,7 +66,8 @@ def state(server: FakePlatformServer) -> dict[str, Any]:
 
 
 def statuses(server: FakePlatformServer) -> list[dict[str, Any]]:
-    """Every status of the account, oldest first (internal records: `text` is the raw text)."""
+    """Every status of every account, oldest first (internal records: `text` is the raw
+    text, `account_id` whose it is)."""
     return sorted(state(server)["statuses"].values(), key=lambda s: int(s["id"]))
 
 
@@ -68,7 +76,22 @@ def media(server: FakePlatformServer) -> list[dict[str, Any]]:
 
 
 def set_token(server: FakePlatformServer, token: str) -> None:
-    state(server)["token"] = token
+    """The main account's token from now on (the old one is refused: 401)."""
+    st = state(server)
+    with server._lock:
+        st["tokens"] = {t: a for t, a in st["tokens"].items() if a != ACCOUNT_ID}
+        st["tokens"][token] = ACCOUNT_ID
+
+
+def add_account(server: FakePlatformServer, token: str, username: str,
+                account_id: str | None = None) -> str:
+    """Another account of the fake, reached with `token`; its id."""
+    st = state(server)
+    with server._lock:
+        aid = account_id or str(110000000000000000 + len(st["accounts"]))
+        st["accounts"][aid] = _account(aid, username)
+        st["tokens"][token] = aid
+    return aid
 
 
 def set_max_characters(server: FakePlatformServer, limit: int) -> None:
@@ -77,10 +100,12 @@ def set_max_characters(server: FakePlatformServer, limit: int) -> None:
 
 def add_status(server: FakePlatformServer, text: str, *, created_at: datetime | None = None,
                in_reply_to_id: str | None = None, spoiler_text: str = "",
-               visibility: str = "public", reblog: bool = False) -> dict[str, Any]:
-    """Put a status on the timeline directly (posted "by someone else" than the adapter)."""
+               visibility: str = "public", reblog: bool = False,
+               account_id: str = ACCOUNT_ID) -> dict[str, Any]:
+    """Put a status on a timeline directly (posted "by someone else" than the adapter)."""
     with server._lock:
-        return _create(state(server), text=text, created_at=created_at or _now(),
+        return _create(state(server), account_id, text=text,
+                       created_at=created_at or server.now(),
                        in_reply_to_id=in_reply_to_id, spoiler_text=spoiler_text,
                        visibility=visibility, language=None, sensitive=False,
                        media_ids=[], reblog=reblog)
@@ -96,31 +121,31 @@ def ratelimit_headers(reset_at: datetime, *, limit: int = 300, remaining: int = 
 # -- state -------------------------------------------------------------------------------
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _account(aid: str, username: str, display_name: str | None = None) -> dict[str, Any]:
+    return {
+        "id": aid, "username": username, "acct": username,
+        "display_name": display_name or username, "locked": False, "bot": True,
+        "created_at": "2024-01-01T00:00:00.000Z", "note": "", "group": False,
+        "url": f"https://{DOMAIN}/@{username}", "uri": f"https://{DOMAIN}/users/{username}",
+        "avatar": f"https://{DOMAIN}/avatars/original/missing.png",
+        "header": f"https://{DOMAIN}/headers/original/missing.png",
+        "followers_count": 0, "following_count": 0, "statuses_count": 0,
+        "last_status_at": None, "emojis": [], "fields": [],
+    }
+
+
 def _new_state() -> dict[str, Any]:
     return {
-        "token": TOKEN,
+        "tokens": {TOKEN: ACCOUNT_ID},
         "max_characters": DEFAULT_MAX_CHARACTERS,
-        "account": {
-            "id": ACCOUNT_ID, "username": USERNAME, "acct": USERNAME,
-            "display_name": "T-minus test", "locked": False, "bot": True,
-            "created_at": "2024-01-01T00:00:00.000Z", "note": "", "group": False,
-            "url": f"https://{DOMAIN}/@{USERNAME}", "uri": f"https://{DOMAIN}/users/{USERNAME}",
-            "avatar": f"https://{DOMAIN}/avatars/original/missing.png",
-            "header": f"https://{DOMAIN}/headers/original/missing.png",
-            "followers_count": 0, "following_count": 0, "statuses_count": 0,
-            "last_status_at": None, "emojis": [], "fields": [],
-        },
+        "accounts": {ACCOUNT_ID: _account(ACCOUNT_ID, USERNAME, "T-minus test")},
         "statuses": {},          # id -> internal record
         "media": {},             # id -> internal record
-        "idempotency": {},       # (account id, key) -> status id
+        "idempotency": {},       # (account id, key) -> (status id, when it was stored)
         "used_ids": set(),
     }
 
@@ -134,16 +159,19 @@ def _next_id(st: dict[str, Any], at: datetime) -> str:
     return str(candidate)
 
 
-def _account_json(st: dict[str, Any], *, with_source: bool = False) -> dict[str, Any]:
-    account = dict(st["account"])
-    account["statuses_count"] = len(st["statuses"])
+def _account_json(st: dict[str, Any], account_id: str, *,
+                  with_source: bool = False) -> dict[str, Any]:
+    account = dict(st["accounts"][account_id])
+    account["statuses_count"] = sum(1 for s in st["statuses"].values()
+                                    if s["account_id"] == account_id)
     if with_source:
         account["source"] = {"privacy": "public", "sensitive": False, "language": None,
                              "note": "", "fields": [], "follow_requests_count": 0}
     return account
 
 
-def _create(st: dict[str, Any], *, text: str, created_at: datetime, in_reply_to_id: str | None,
+def _create(st: dict[str, Any], account_id: str, *, text: str, created_at: datetime,
+            in_reply_to_id: str | None,
             spoiler_text: str, visibility: str, language: str | None, sensitive: bool,
             media_ids: list[str], reblog: bool = False,
             idempotency_key: str | None = None) -> dict[str, Any]:
@@ -151,13 +179,20 @@ def _create(st: dict[str, Any], *, text: str, created_at: datetime, in_reply_to_
     for mid in media_ids:
         st["media"][mid]["status_id"] = sid
     record = {
-        "id": sid, "created_at": created_at, "text": text, "in_reply_to_id": in_reply_to_id,
+        "id": sid, "account_id": account_id, "created_at": created_at, "text": text,
+        "in_reply_to_id": in_reply_to_id,
         "spoiler_text": spoiler_text, "visibility": visibility, "language": language,
         "sensitive": sensitive or bool(spoiler_text), "media_ids": list(media_ids),
         "reblog": reblog, "idempotency_key": idempotency_key,
     }
     st["statuses"][sid] = record
     return record
+
+
+def _posted(st: dict[str, Any]) -> list[Posted]:
+    return [Posted("mastodon", st["accounts"][s["account_id"]]["username"], s["id"], s["text"],
+                   s["created_at"], s["in_reply_to_id"], s["idempotency_key"])
+            for s in st["statuses"].values() if not s["reblog"]]
 
 
 # -- rendering (Mastodon's TextFormatter, simplified) --------------------------------------
@@ -247,7 +282,10 @@ def _media_json(m: dict[str, Any]) -> dict[str, Any]:
             "meta": {"original": {"width": 1, "height": 1}}}
 
 
-def _status_json(st: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
+def _status_json(server: FakePlatformServer, s: dict[str, Any]) -> dict[str, Any]:
+    st = state(server)
+    username = st["accounts"][s["account_id"]]["username"]
+    counts = engagement.counts(server, "mastodon", s["id"])
     if s["reblog"]:
         content = ""  # a boost has no text of its own; the original is under "reblog"
         reblog: dict[str, Any] | None = {
@@ -257,19 +295,21 @@ def _status_json(st: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
         }
     else:
         content, reblog = render(s["text"]), None
-    reply_account = (ACCOUNT_ID if s["in_reply_to_id"] in st["statuses"]
+    parent = st["statuses"].get(s["in_reply_to_id"] or "")
+    reply_account = (parent["account_id"] if parent is not None
                      else None if s["in_reply_to_id"] is None else "1")
     return {
         "id": s["id"], "created_at": _iso(s["created_at"]),
         "in_reply_to_id": s["in_reply_to_id"], "in_reply_to_account_id": reply_account,
         "sensitive": s["sensitive"], "spoiler_text": s["spoiler_text"],
         "visibility": s["visibility"], "language": s["language"],
-        "uri": f"https://{DOMAIN}/users/{USERNAME}/statuses/{s['id']}",
-        "url": f"https://{DOMAIN}/@{USERNAME}/{s['id']}",
-        "replies_count": 0, "reblogs_count": 0, "favourites_count": 0, "edited_at": None,
+        "uri": f"https://{DOMAIN}/users/{username}/statuses/{s['id']}",
+        "url": f"https://{DOMAIN}/@{username}/{s['id']}",
+        "replies_count": counts.replies, "reblogs_count": counts.reposts,
+        "favourites_count": counts.likes, "edited_at": None,
         "content": content, "reblog": reblog,
         "application": {"name": "tminus", "website": None},
-        "account": _account_json(st),
+        "account": _account_json(st, s["account_id"]),
         "media_attachments": [_media_json(st["media"][m]) for m in s["media_ids"]],
         "mentions": [], "tags": [], "emojis": [], "card": None, "poll": None,
     }
@@ -278,15 +318,18 @@ def _status_json(st: dict[str, Any], s: dict[str, Any]) -> dict[str, Any]:
 # -- request parsing ---------------------------------------------------------------------
 
 
-def _auth_error(st: dict[str, Any], req: Request) -> Response | None:
+def _caller(st: dict[str, Any], req: Request) -> tuple[str, Response | None]:
+    """The account whose token the request carries, or Doorkeeper's 401."""
     header = req.header("Authorization")
     if not header:
-        return Response(401, {"error": "This method requires an authenticated user"})
-    if header != f"Bearer {st['token']}":
-        return Response(401, {"error": "The access token is invalid"}, headers={
+        return "", Response(401, {"error": "This method requires an authenticated user"})
+    account_id = st["tokens"].get(header.removeprefix("Bearer ")) \
+        if header.startswith("Bearer ") else None
+    if account_id is None:
+        return "", Response(401, {"error": "The access token is invalid"}, headers={
             "WWW-Authenticate": 'Bearer realm="Doorkeeper", error="invalid_token", '
                                 'error_description="The access token is invalid"'})
-    return None
+    return str(account_id), None
 
 
 def _params(req: Request) -> dict[str, list[str]]:
@@ -340,6 +383,7 @@ def _multipart(req: Request) -> dict[str, tuple[str | None, bytes, str]]:
 
 def register(server: FakePlatformServer) -> None:
     server.state["mastodon"] = _new_state()
+    server.ledgers["mastodon"] = lambda: _posted(state(server))
 
     def st() -> dict[str, Any]:
         return state(server)
@@ -385,18 +429,22 @@ def register(server: FakePlatformServer) -> None:
 
     @server.route("GET", r"^/api/v1/accounts/verify_credentials$")
     def verify_credentials(req: Request, m: re.Match[str]) -> Response:
-        return _auth_error(st(), req) or Response(200, _account_json(st(), with_source=True))
+        me, err = _caller(st(), req)
+        return err or Response(200, _account_json(st(), me, with_source=True))
 
     @server.route("GET", r"^/api/v1/accounts/(?P<id>[^/]+)/statuses$")
     def account_statuses(req: Request, m: re.Match[str]) -> Response:
         s = st()
-        if (err := _auth_error(s, req)) is not None:
+        _, err = _caller(s, req)
+        if err is not None:
             return err
-        if m.group("id") != ACCOUNT_ID:
+        owner = m.group("id")
+        if owner not in s["accounts"]:
             return Response(404, {"error": "Record not found"})
         q = {k: v[0] for k, v in req.query.items() if v}
         limit = max(1, min(int(q.get("limit", "20")), 40))
-        rows = sorted(s["statuses"].values(), key=lambda r: int(r["id"]), reverse=True)
+        rows = sorted((r for r in s["statuses"].values() if r["account_id"] == owner),
+                      key=lambda r: int(r["id"]), reverse=True)
         if _truthy(q.get("exclude_reblogs")):
             rows = [r for r in rows if not r["reblog"]]
         if "max_id" in q:
@@ -409,34 +457,38 @@ def register(server: FakePlatformServer) -> None:
         page = rows[:limit]
         headers: dict[str, str] = {}
         if page:
-            base = f"{server.url}/api/v1/accounts/{ACCOUNT_ID}/statuses"
+            base = f"{server.url}/api/v1/accounts/{owner}/statuses"
             nxt = urlencode({"limit": limit, "max_id": page[-1]["id"]})
             prv = urlencode({"limit": limit, "min_id": page[0]["id"]})
             headers["Link"] = f'<{base}?{nxt}>; rel="next", <{base}?{prv}>; rel="prev"'
-        return Response(200, [_status_json(s, r) for r in page], headers)
+        return Response(200, [_status_json(server, r) for r in page], headers)
 
     @server.route("GET", r"^/api/v1/statuses/(?P<id>\d+)$")
     def get_status(req: Request, m: re.Match[str]) -> Response:
         s = st()
-        if (err := _auth_error(s, req)) is not None:
+        _, err = _caller(s, req)
+        if err is not None:
             return err
         record = s["statuses"].get(m.group("id"))
         if record is None:
             return Response(404, {"error": "Record not found"})
-        return Response(200, _status_json(s, record))
+        return Response(200, _status_json(server, record))
 
     @server.route("POST", r"^/api/v1/statuses$")
     def post_status(req: Request, m: re.Match[str]) -> Response:
         s = st()
-        if (err := _auth_error(s, req)) is not None:
+        me, err = _caller(s, req)
+        if err is not None:
             return err
         key = req.header("Idempotency-Key")
+        now = server.now()
         if key is not None:
             # Mastodon looks the key up before anything else, so a repeat returns the
-            # first status whatever the repeat's parameters.
-            known = s["idempotency"].get((ACCOUNT_ID, key))
-            if known is not None:
-                return Response(200, _status_json(s, s["statuses"][known]))
+            # first status whatever the repeat's parameters, for an hour.
+            known = s["idempotency"].get((me, key))
+            if known is not None and now - known[1] < IDEMPOTENCY_TTL:
+                return Response(200, _status_json(server, s["statuses"][known[0]]))
+            s["idempotency"].pop((me, key), None)
         p = _params(req)
         text = _one(p, "status") or ""
         spoiler = _one(p, "spoiler_text") or ""
@@ -462,18 +514,19 @@ def register(server: FakePlatformServer) -> None:
         if countable_length(text) + countable_length(spoiler) > limit:
             return Response(422, {"error": f"Validation failed: Text character limit of "
                                            f"{limit} exceeded"})
-        record = _create(s, text=text, created_at=_now(), in_reply_to_id=reply_to,
+        record = _create(s, me, text=text, created_at=now, in_reply_to_id=reply_to,
                          spoiler_text=spoiler, visibility=visibility,
                          language=_one(p, "language"), sensitive=_truthy(_one(p, "sensitive")),
                          media_ids=media_ids, idempotency_key=key)
         if key is not None:
-            s["idempotency"][(ACCOUNT_ID, key)] = record["id"]
-        return Response(200, _status_json(s, record))
+            s["idempotency"][(me, key)] = (record["id"], now)
+        return Response(200, _status_json(server, record))
 
     @server.route("POST", r"^/api/v[12]/media$")
     def post_media(req: Request, m: re.Match[str]) -> Response:
         s = st()
-        if (err := _auth_error(s, req)) is not None:
+        _, err = _caller(s, req)
+        if err is not None:
             return err
         fields = _multipart(req)
         if "file" not in fields or not fields["file"][1]:
@@ -483,7 +536,7 @@ def register(server: FakePlatformServer) -> None:
             return Response(422, {"error": "Validation failed: File content type is invalid, "
                                            "File is invalid"})
         description = fields["description"][1].decode() if "description" in fields else None
-        now = _now()
+        now = server.now()
         mid = _next_id(s, now)
         s["media"][mid] = {"id": mid, "description": description, "filename": filename,
                            "content_type": ctype, "size": len(payload), "data": payload,
@@ -491,6 +544,7 @@ def register(server: FakePlatformServer) -> None:
         return Response(200, _media_json(s["media"][mid]))
 
 
-__all__ = ["ACCOUNT_ID", "TOKEN", "USERNAME", "add_status", "countable_length", "media",
+__all__ = ["ACCOUNT_ID", "TOKEN", "USERNAME", "add_account", "add_status", "countable_length",
+           "media",
            "ratelimit_headers", "register", "render", "set_max_characters", "set_token",
            "state", "statuses"]

@@ -1,17 +1,20 @@
 """Fake X API v2: the subset tminus uses, in X's own answer shapes, so real tweepy works.
 
-Routes: `POST /2/tweets`, `GET /2/users/me`, `GET /2/users/:id/tweets`,
+Routes: `POST /2/tweets`, `GET /2/tweets?ids=...` (with `tweet.fields=public_metrics`:
+the engagement counts a test set), `GET /2/users/me`, `GET /2/users/:id/tweets`,
 `POST /2/media/upload` (multipart simple upload), `POST /2/media/metadata` (alt text).
 
 Authentication: OAuth 1.0a signatures are not verified, but every request needs an
-`Authorization: OAuth ...` header whose `oauth_token` is the valid access token
-(`set_valid_token`); anything else gets X's 401 problem document.
+`Authorization: OAuth ...` header whose `oauth_token` is the access token of a user
+of the fake: the main test user (`VALID_TOKEN`, changed by `set_valid_token`) or one
+added by `add_user`; anything else gets X's 401 problem document.
 
 Like X, the fake refuses a text over 280 characters (plain `len`, not X's weighting),
-a text identical to any earlier tweet of the user (403 duplicate content), and more
-tweets than the 15-minute or 24-hour caps, answering 429 with X's header names. The
-timeline shows what X shows: links replaced by t.co links, a t.co link appended for
-media, `&`, `<`, `>` HTML-escaped, newest first.
+a text identical to any earlier tweet of the same user (403 duplicate content), and
+more tweets per user than the 15-minute or 24-hour caps, answering 429 with X's header
+names. The timeline shows what X shows: links replaced by t.co links, a t.co link
+appended for media, `&`, `<`, `>` HTML-escaped, newest first. Times are the fake's
+clock (`server.now()`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from tests.fakeplatform import FakePlatformServer, Request, Response
+from tests.fakeplatform import FakePlatformServer, Posted, Request, Response, engagement
 
 VALID_TOKEN = "x-access-token-valid"
 USER_ID = "1500000000000000001"
@@ -47,7 +50,22 @@ def state(server: FakePlatformServer) -> dict[str, Any]:
 
 
 def set_valid_token(server: FakePlatformServer, token: str) -> None:
-    state(server)["token"] = token
+    """The main user's access token from now on (the old one is refused: 401)."""
+    st = state(server)
+    with server._lock:
+        st["tokens"] = {t: uid for t, uid in st["tokens"].items() if uid != USER_ID}
+        st["tokens"][token] = USER_ID
+
+
+def add_user(server: FakePlatformServer, token: str, username: str,
+             user_id: str | None = None) -> str:
+    """Another account of the fake, posting with access token `token`; its user id."""
+    st = state(server)
+    with server._lock:
+        uid = user_id or str(1600000000000000000 + len(st["users"]))
+        st["users"][uid] = {"id": uid, "username": username, "name": username}
+        st["tokens"][token] = uid
+    return uid
 
 
 def set_caps(server: FakePlatformServer, *, per_15min: int | None = None,
@@ -74,34 +92,37 @@ def media(server: FakePlatformServer) -> dict[str, dict[str, Any]]:
 
 
 def add_tweet(server: FakePlatformServer, text: str, *, created_at: datetime | None = None,
-              in_reply_to: str | None = None) -> dict[str, Any]:
-    """Put a tweet on the user's timeline directly (e.g. an old one)."""
+              in_reply_to: str | None = None, user_id: str = USER_ID) -> dict[str, Any]:
+    """Put a tweet on a user's timeline directly (e.g. an old one)."""
     with server._lock:
-        return _store(state(server), text, created_at or _now(), in_reply_to, [])
+        return _store(state(server), user_id, text, created_at or server.now(),
+                      in_reply_to, [])
 
 
 # -- the API -----------------------------------------------------------------------------
 
 def register(server: FakePlatformServer) -> None:
     server.state["x"] = {
-        "token": VALID_TOKEN,
-        "user": {"id": USER_ID, "username": USERNAME, "name": NAME},
+        "users": {USER_ID: {"id": USER_ID, "username": USERNAME, "name": NAME}},
+        "tokens": {VALID_TOKEN: USER_ID},
         "tweets": [],
         "media": {},
         "ids": itertools.count(1860000000000000000),
         "cap_15min": 100,
         "cap_24h": 10000,
     }
+    server.ledgers["x"] = lambda: _posted(state(server))
 
     @server.route("GET", r"^/2/users/me$")
     def me(req: Request, m: re.Match[str]) -> Response:
-        st = state(server)
-        return _unauthorized(req, st) or Response(200, {"data": dict(st["user"])})
+        user, denied = _user(req, state(server))
+        return denied or Response(200, {"data": dict(user)})
 
     @server.route("POST", r"^/2/tweets$")
     def create(req: Request, m: re.Match[str]) -> Response:
         st = state(server)
-        if (denied := _unauthorized(req, st)) is not None:
+        user, denied = _user(req, st)
+        if denied is not None:
             return denied
         try:
             body = req.json()
@@ -120,23 +141,46 @@ def register(server: FakePlatformServer) -> None:
         if reply_to is not None and not any(t["id"] == str(reply_to) for t in st["tweets"]):
             return _problem(403, "Forbidden", "You attempted to reply to a Tweet that is "
                             "deleted or not visible to you.")
-        now = _now()
-        limited = _rate_limit(st, now)
+        now = server.now()
+        limited = _rate_limit(st, user["id"], now)
         if limited is not None:
             return limited
-        if any(t["text"] == text for t in st["tweets"] if t["author_id"] == USER_ID):
+        if any(t["text"] == text for t in st["tweets"] if t["author_id"] == user["id"]):
             return _problem(403, "Forbidden", DUPLICATE_DETAIL)
-        tweet = _store(st, text, now, str(reply_to) if reply_to else None, media_ids)
+        tweet = _store(st, user["id"], text, now, str(reply_to) if reply_to else None,
+                       media_ids)
         return Response(201, {"data": {"id": tweet["id"], "text": _shown(tweet),
                                        "edit_history_tweet_ids": [tweet["id"]]}},
-                        headers=_limit_headers(st, now))
+                        headers=_limit_headers(st, user["id"], now))
+
+    @server.route("GET", r"^/2/tweets$")
+    def lookup(req: Request, m: re.Match[str]) -> Response:
+        st = state(server)
+        _, denied = _user(req, st)
+        if denied is not None:
+            return denied
+        ids = [i for v in req.query.get("ids", []) for i in v.split(",") if i]
+        if not 1 <= len(ids) <= 100:
+            return _invalid("ids", "The `ids` query parameter value must hold 1 to 100 ids")
+        fields = set(",".join(req.query.get("tweet.fields", [])).split(","))
+        by_id = {t["id"]: t for t in st["tweets"]}
+        found = [_public(by_id[i], fields, server) for i in ids if i in by_id]
+        missing = [{"value": i, "detail": f"Could not find tweet with ids: [{i}].",
+                    "title": "Not Found Error", "resource_type": "tweet", "parameter": "ids",
+                    "resource_id": i, "type": "https://api.twitter.com/2/problems/resource-not-found"}
+                   for i in ids if i not in by_id]
+        answer: dict[str, Any] = {"data": found} if found else {}
+        if missing:
+            answer["errors"] = missing
+        return Response(200, answer)
 
     @server.route("GET", r"^/2/users/(?P<id>\d+)/tweets$")
     def timeline(req: Request, m: re.Match[str]) -> Response:
         st = state(server)
-        if (denied := _unauthorized(req, st)) is not None:
+        _, denied = _user(req, st)
+        if denied is not None:
             return denied
-        if m["id"] != st["user"]["id"]:
+        if m["id"] not in st["users"]:
             return Response(200, {"errors": [{
                 "value": m["id"], "detail": f"Could not find user with id: [{m['id']}].",
                 "title": "Not Found Error", "resource_type": "user", "parameter": "id",
@@ -152,7 +196,7 @@ def register(server: FakePlatformServer) -> None:
         if not 5 <= max_results <= 100:
             return _invalid("max_results", f"The `max_results` query parameter value "
                             f"[{max_results}] is not between 5 and 100")
-        if start is not None and start > _now():
+        if start is not None and start > server.now():
             return _invalid("start_time", "Invalid 'start_time'; must be a time in the past.")
         fields = set(q.get("tweet.fields", "").split(","))
         mine = [t for t in st["tweets"] if t["author_id"] == m["id"]
@@ -165,12 +209,13 @@ def register(server: FakePlatformServer) -> None:
                                 "oldest_id": page[-1]["id"]}
         if offset + max_results < len(mine):
             meta["next_token"] = str(offset + max_results)
-        return Response(200, {"data": [_public(t, fields) for t in page], "meta": meta})
+        return Response(200, {"data": [_public(t, fields, server) for t in page], "meta": meta})
 
     @server.route("POST", r"^/2/media/upload$")
     def upload(req: Request, m: re.Match[str]) -> Response:
         st = state(server)
-        if (denied := _unauthorized(req, st)) is not None:
+        _, denied = _user(req, st)
+        if denied is not None:
             return denied
         fields = _multipart(req)
         if "media" not in fields:
@@ -190,7 +235,8 @@ def register(server: FakePlatformServer) -> None:
     @server.route("POST", r"^/2/media/metadata$")
     def metadata(req: Request, m: re.Match[str]) -> Response:
         st = state(server)
-        if (denied := _unauthorized(req, st)) is not None:
+        _, denied = _user(req, st)
+        if denied is not None:
             return denied
         body = req.json()
         media_id = str(body.get("id"))
@@ -206,16 +252,17 @@ def register(server: FakePlatformServer) -> None:
 
 # -- internals ---------------------------------------------------------------------------
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _store(st: dict[str, Any], text: str, at: datetime, in_reply_to: str | None,
+def _store(st: dict[str, Any], user_id: str, text: str, at: datetime, in_reply_to: str | None,
            media_ids: list[str]) -> dict[str, Any]:
-    tweet = {"id": str(next(st["ids"])), "text": text, "author_id": st["user"]["id"],
+    tweet = {"id": str(next(st["ids"])), "text": text, "author_id": user_id,
              "created_at": at, "in_reply_to": in_reply_to, "media_ids": media_ids}
     st["tweets"].append(tweet)
     return tweet
+
+
+def _posted(st: dict[str, Any]) -> list[Posted]:
+    return [Posted("x", st["users"][t["author_id"]]["username"], t["id"], t["text"],
+                   t["created_at"], t["in_reply_to"]) for t in st["tweets"]]
 
 
 def _shown(tweet: dict[str, Any]) -> str:
@@ -227,9 +274,16 @@ def _shown(tweet: dict[str, Any]) -> str:
     return html.escape(text, quote=False)
 
 
-def _public(tweet: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+def _public(tweet: dict[str, Any], fields: set[str], server: FakePlatformServer) -> dict[str, Any]:
     out: dict[str, Any] = {"id": tweet["id"], "text": _shown(tweet),
                            "edit_history_tweet_ids": [tweet["id"]]}
+    if "public_metrics" in fields:
+        c = engagement.counts(server, "x", tweet["id"])
+        out["public_metrics"] = {"retweet_count": c.reposts, "reply_count": c.replies,
+                                 "like_count": c.likes, "quote_count": 0,
+                                 "bookmark_count": 0, "impression_count": 0}
+    if "author_id" in fields:
+        out["author_id"] = tweet["author_id"]
     if "created_at" in fields:
         out["created_at"] = tweet["created_at"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
     if "referenced_tweets" in fields and tweet["in_reply_to"]:
@@ -241,12 +295,15 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def _unauthorized(req: Request, st: dict[str, Any]) -> Response | None:
+def _user(req: Request, st: dict[str, Any]) -> tuple[dict[str, Any], Response | None]:
+    """The user whose access token signed the request, or X's 401."""
     header = req.header("Authorization") or ""
     params = {k: unquote(v) for k, v in re.findall(r'(\w+)="([^"]*)"', header)}
-    if header.startswith("OAuth ") and params.get("oauth_token") == st["token"]:
-        return None
-    return _problem(401, "Unauthorized", "Unauthorized")
+    uid = st["tokens"].get(params.get("oauth_token", "")) if header.startswith("OAuth ") else None
+    if uid is None:
+        return {}, _problem(401, "Unauthorized", "Unauthorized")
+    user: dict[str, Any] = st["users"][uid]
+    return user, None
 
 
 def _problem(status: int, title: str, detail: str,
@@ -263,12 +320,13 @@ def _invalid(parameter: str, message: str) -> Response:
         "type": "https://api.twitter.com/2/problems/invalid-request"})
 
 
-def _limit_headers(st: dict[str, Any], now: datetime) -> dict[str, str]:
-    """X's rate limit headers for POST /2/tweets after this request."""
+def _limit_headers(st: dict[str, Any], user_id: str, now: datetime) -> dict[str, str]:
+    """X's rate limit headers for POST /2/tweets after this request, for one user."""
     window_start = int(now.timestamp()) // 900 * 900
-    in_window = [t for t in st["tweets"] if t["created_at"].timestamp() >= window_start]
+    mine = [t["created_at"] for t in st["tweets"] if t["author_id"] == user_id]
+    in_window = [at for at in mine if at.timestamp() >= window_start]
     day_ago = now - timedelta(hours=24)
-    in_day = sorted(t["created_at"] for t in st["tweets"] if t["created_at"] > day_ago)
+    in_day = sorted(at for at in mine if at > day_ago)
     day_reset = int(((in_day[0] if in_day else now) + timedelta(hours=24)).timestamp())
     day_left = str(max(0, st["cap_24h"] - len(in_day)))
     return {
@@ -284,8 +342,8 @@ def _limit_headers(st: dict[str, Any], now: datetime) -> dict[str, str]:
     }
 
 
-def _rate_limit(st: dict[str, Any], now: datetime) -> Response | None:
-    headers = _limit_headers(st, now)
+def _rate_limit(st: dict[str, Any], user_id: str, now: datetime) -> Response | None:
+    headers = _limit_headers(st, user_id, now)
     if headers["x-rate-limit-remaining"] == "0" or headers["x-user-limit-24hour-remaining"] == "0":
         return _problem(429, "Too Many Requests", "Too Many Requests", headers)
     return None
