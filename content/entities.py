@@ -7,7 +7,7 @@ lengths are `content.rules`. URLs are found by the same rules the X count uses
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -113,3 +113,31 @@ def own_links(values: Iterable[object]) -> list[str]:
         if isinstance(v, str) and find_urls(v) == [(0, len(v))]:
             out.append(v)
     return sorted(set(out), key=len, reverse=True)   # the longest first: the best match
+
+
+# A number a person reads exactly, with what joins its digits: a phone number
+# ("202-456-1111", "(202) 456 1111", "+1 202 456 1111"), an amount, a time, a date.
+_NUMBER = regex.compile(r"[+(]?\d(?:[\d().,:/–-]*[\d)])?(?: [(]?\d(?:[\d().,:/–-]*[\d)])?)*")
+ELLIPSIS = "…"
+
+
+def shorten(text: str, width: int, measure: Callable[[str], int] = len) -> str:
+    """`text` on one line, at most `width` long (by `measure`, e.g. terminal cells): cut
+    at a space with an ellipsis, never inside a word, a link or a number (a phone
+    number with spaces in it is one number). A first word too long for `width` leaves
+    only the ellipsis: a reader sees something is there, never a wrong piece of it."""
+    line = " ".join(text.split())
+    if measure(line) <= width:
+        return line
+    inside: set[int] = set()
+    for start, end in [*find_urls(line), *((m.start(), m.end()) for m in _NUMBER.finditer(line))]:
+        inside.update(range(start + 1, end))
+    best = ""
+    for at, ch in enumerate(line):
+        if ch != " " or at in inside:
+            continue
+        head = line[:at].rstrip()
+        if measure(head + ELLIPSIS) > width:
+            break
+        best = head
+    return best + ELLIPSIS if best else ELLIPSIS[:max(0, width)]

@@ -8,28 +8,34 @@ line and exit code 2; no traceback. `.env` is read here, at the edge, and nowher
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import click
 import typer
 from dotenv import load_dotenv
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import Engine
 from typer.core import TyperGroup
 
-from content.countdown import duration
+from content.countdown import duration, t_minus
+from content.entities import shorten
 from content.errors import CampaignErrors, FieldError, TminusError
 from content.paths import is_folder
 from content.platforms import check_all
 from scheduler import cliargs, defaults, logs, service
 from scheduler.clock import SystemClock
+from scheduler.models import PostState
 from scheduler.settings import Settings
 
 app = typer.Typer(help="tminus: plan, preview, approve and publish countdown campaigns.",
@@ -85,6 +91,57 @@ def _utc(at: datetime, seconds: bool = True) -> str:
 
 def _one_line(text: str) -> str:
     return escape(text.replace("\n", " "))
+
+
+# Every time a person reads is in the campaign's own timezone, with its abbreviation
+# ("Tue 17 Jan 09:00 EST"); `--utc` shows UTC instead, for comparing with logs.
+UTC_HELP = "show times in UTC instead of each campaign's own timezone"
+JSON_HELP = "print JSON (times in ISO 8601 UTC) for scripts, instead of the text"
+
+
+def _at(at: datetime, tz: str | ZoneInfo, utc: bool = False, *, year: bool = False,
+        seconds: bool = False) -> str:
+    zone = UTC if utc else tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    fmt = ("%a %d %b %Y" if year else "%a %d %b") + (" %H:%M:%S" if seconds else " %H:%M")
+    local = at.astimezone(zone)
+    return f"{local:{fmt}} {'UTC' if utc else local.tzname()}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, ZoneInfo):
+        return value.key
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _print_json(value: Any) -> None:
+    data = dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(
+        value, type) else [dataclasses.asdict(v) for v in value]
+    sys.stdout.write(json.dumps(data, default=_jsonable, ensure_ascii=False) + "\n")
+
+
+def _fit(text: str, width: int) -> str:
+    """A text cut to `width` terminal cells at a word, never inside a number or link."""
+    return shorten(text, max(1, width), cell_len)
+
+
+def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> list[str]:
+    """Rows as lines of at most `width` cells: every column as wide as its widest cell,
+    the last one (a post's text) gets what is left and is cut by `_fit`. Plain text:
+    the caller escapes."""
+    fixed = [max(cell_len(c) for c in [h, *(r[i] for r in rows)])
+             for i, h in enumerate(header[:-1])]
+    room = max(12, width - sum(fixed) - 2 * len(fixed))
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [c + " " * (w - cell_len(c)) for c, w in zip(cells[:-1], fixed, strict=True)]
+        return "  ".join([*padded, _fit(cells[-1], room)]).rstrip()
+    return [line(header), *(line(r) for r in rows)]
 
 
 @contextlib.contextmanager
@@ -221,27 +278,76 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
 # -- looking at the queue --------------------------------------------------------------
 
 
+STATES = ", ".join(st.value for st in PostState)
+
+
 @app.command("list")
 def list_posts(state: Annotated[list[str] | None, typer.Option(
-                   "--state", help="only these states (repeatable)")] = None,
-               campaign: Annotated[str | None, typer.Option(help="campaign slug")] = None) -> None:
-    """List posts, one line each."""
+                   "--state", metavar="STATE",
+                   help=f"only posts in this state (repeat for several): {STATES}")] = None,
+               campaign: Annotated[str | None, typer.Option(
+                   metavar="SLUG", help="only this campaign's posts")] = None,
+               verbose: Annotated[bool, typer.Option(
+                   "--verbose", "-v", help="the full text of each post, under its line")] = False,
+               utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
+               as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """List posts in due order, one line each, fitted to the terminal."""
     posts = service.list_posts(_engine(), states=state or [], campaign=campaign)
-    table = Table(show_edge=False, box=None)
-    for c in ("id", "due (UTC)", "state", "account", "text"):
-        table.add_column(c)
-    for p in posts:
-        table.add_row(str(p.id), f"{p.due_at:%Y-%m-%d %H:%M:%S}", p.state, p.account,
-                      _one_line(p.text[:70]))
-    out.print(table)
+    if as_json:
+        _print_json(posts)
+        return
+    rows = [[str(p.id), p.campaign, _at(p.due_at, p.timezone, utc),
+             t_minus(p.deadline - p.due_at), p.account, p.state, p.text] for p in posts]
+    lines = _columns(["id", "campaign", "due (UTC)" if utc else "due (local)", "T-minus",
+                      "account", "state", "text"], rows, out.width)
+    out.print(f"[bold]{escape(lines[0])}[/]", soft_wrap=True)
+    for line, p in zip(lines[1:], posts, strict=True):
+        out.print(escape(line), soft_wrap=True)
+        if verbose:
+            for text_line in p.text.splitlines() or [""]:
+                out.print(f"    {escape(text_line)}")
     out.print(f"{len(posts)} post(s)")
 
 
+def _counts(counts: dict[PostState, int]) -> str:
+    return " · ".join(f"{n} {st}" for st, n in counts.items() if n) or "no posts"
+
+
 @app.command()
-def status() -> None:
-    """Daemon heartbeat, the next posts with their countdown, and what needs a person."""
-    st = service.status(_engine())
-    now = st.now
+def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
+           as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """One line per active campaign, what needs a person, then the details: daemons,
+    the next posts with their countdown, pauses, the latest activity."""
+    settings = _settings()
+    g = service.glance(_engine(settings), settings.env)
+    if as_json:
+        _print_json(g)
+        return
+    st, now, width = g.details, g.details.now, out.width
+    for c in g.campaigns:
+        needs = f"[red]{c.needs} need(s) you[/]" if c.needs else "nothing needs you"
+        nxt = f" · next {_at(c.next_at, c.head.timezone, utc)}" if c.next_at else ""
+        paused = " · [bold red]PAUSED[/]" if c.paused else ""
+        out.print(f"[bold]{escape(c.head.title)}[/] ({escape(c.head.slug)}) — "
+                  f"{c.head.time_left} left · {_counts(c.counts)} · {needs}{nxt}{paused}",
+                  soft_wrap=True)
+    if not g.campaigns:
+        out.print("no active campaign — plan one with `tminus plan FOLDER`")
+    for soon in g.due_soon:
+        n = soon.need
+        out.print(f"[yellow]draft #{n.post_id} on {escape(n.account)} is {escape(n.detail)}[/] "
+                  f"({n.at_local}) — `tminus approve {soon.campaign} --post {n.post_id} --by NAME`",
+                  soft_wrap=True)
+    for acc in g.not_ready:
+        waiting = f"; {acc.pending} post(s) wait for it" if acc.pending else ""
+        if acc.missing:
+            out.print(f"[red]account {escape(acc.name)} ({acc.platform}) has no credentials[/]: "
+                      f"{', '.join(acc.missing)} not set — add them to .env{waiting}",
+                      soft_wrap=True)
+        else:
+            out.print(f"[yellow]account {escape(acc.name)} ({acc.platform}) was never "
+                      f"verified[/] — `tminus accounts check {escape(acc.name)}`{waiting}",
+                      soft_wrap=True)
     for d in st.daemons:
         mode = " (dry run)" if d.dry_run else ""
         ago = int((now - d.beat_at).total_seconds())
@@ -254,46 +360,64 @@ def status() -> None:
             out.print(f"  [yellow]its host's clock is {abs(d.skew_seconds):.1f} s "
                       f"{'ahead of' if d.skew_seconds > 0 else 'behind'} the database's[/]; it keeps "
                       "the database's time")
-    if not any(d.alive for d in st.daemons):
-        out.print("[red]no daemon running[/] — start one with `tminus run`")
+    if not g.daemon_alive:
+        due = (f" and {g.unattended} post(s) fall due within "
+               f"{duration(service.DUE_SOON)}" if g.unattended else "")
+        out.print(f"[red]no daemon running{due}[/] — start one with `tminus run`")
     out.print("posts: " + (", ".join(f"{k} {v}" for k, v in st.counts.items()) or "none"))
     if st.next:
         out.print("next:")
-    for p in st.next:
-        wait = p.at - now
-        out.print(f"  #{p.id} in {duration(wait) if wait.total_seconds() > 0 else 'now'} on "
-                  f"{p.account} ({p.campaign}, T-{duration(p.deadline - p.at)}): "
-                  f"{_one_line(p.text[:60])}")
+        rows = [[f"#{p.id}", _at(p.at, p.timezone, utc),
+                 "now" if p.at <= now else f"in {duration(p.at - now)}", p.account,
+                 t_minus(p.deadline - p.at), p.text] for p in st.next]
+        for line in _columns(["", "", "", "", "", ""], rows, width - 2)[1:]:
+            out.print("  " + escape(line))
     for h in st.holds:
         if h.paused_reason:
             out.print(f"[red]account {h.name} paused[/]: {escape(h.paused_reason)} — "
-                      f"`tminus accounts resume {h.name}` once fixed")
+                      f"`tminus accounts resume {h.name}` once fixed", soft_wrap=True)
         elif h.resume_at:
-            out.print(f"[yellow]account {h.name} rate limited[/] until {h.resume_at:%H:%M:%S} UTC")
+            out.print(f"[yellow]account {h.name} rate limited[/] until "
+                      f"{_at(h.resume_at, 'UTC', True, seconds=True)}")
     for a in st.attention:
         out.print(f"[red]#{a.id} {a.state}[/]: {escape(a.reason)}"
-                  + (" — `tminus review` it" if a.state == "review" else ""))
+                  + (" — `tminus review` it" if a.state == "review" else ""), soft_wrap=True)
     for pz in st.pauses:
-        out.print(f"[bold red]{pz.what} paused[/] since {_utc(pz.at, seconds=False)} by "
+        out.print(f"[bold red]{pz.what} paused[/] since {_at(pz.at, 'UTC', True)} by "
                   f"{escape(pz.by)}: {escape(pz.reason)} — `tminus resume "
-                  f"{_pause_args(pz.campaign, pz.account)}` to go on")
+                  f"{_pause_args(pz.campaign, pz.account)}` to go on", soft_wrap=True)
     if st.activity:
         out.print("latest:")
     for entry in st.activity:
-        out.print(f"  {_utc(entry.at, seconds=False)} {escape(entry.actor)}: {escape(entry.message)}")
+        head = f"  {_at(entry.at, 'UTC', True)} {entry.actor}: "
+        out.print(escape(head + _fit(entry.message, width - cell_len(head))), soft_wrap=True)
 
 
 @app.command()
-def log(post: Annotated[int, typer.Argument(help="post id", min=1, max=MAX_ID)]) -> None:
+def log(post: Annotated[int, typer.Argument(help="post id", min=1, max=MAX_ID)],
+        utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
+        as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every event of one post: its audit trail."""
     r = service.post_log(_engine(), post)
+    if as_json:
+        _print_json(r)
+        return
     p = r.post
-    out.print(f"post {p.id}: {p.state}, due {_utc(p.due_at)}, attempt {r.attempt}"
-              + (f", {escape(p.remote_url)}" if p.remote_url else ""))
+    out.print(f"post {p.id} ({p.campaign}, {p.account}): {p.state}, due "
+              f"{_at(p.due_at, p.timezone, utc, year=True, seconds=True)}, attempt {r.attempt}"
+              + (f", {escape(p.remote_url)}" if p.remote_url else ""), soft_wrap=True)
     out.print(escape(p.text))
     for e in r.events:
-        out.print(f"  {e.at:%Y-%m-%d %H:%M:%S} {e.from_state or '-':>9} → {e.to_state:<9} "
-                  f"{escape(e.actor)}: {escape(e.reason)}")
+        out.print(f"  {_at(e.at, p.timezone, utc, year=True, seconds=True)} "
+                  f"{e.from_state or '-':>9} → {e.to_state:<9} {escape(_reason(e.actor, e.reason))}",
+                  soft_wrap=True)
+
+
+def _reason(actor: str, reason: str) -> str:
+    """An event's actor and reason, the actor said once: "approved by Ana Ruiz" is
+    not "Ana Ruiz: approved by Ana Ruiz"."""
+    said = actor and (reason.startswith(actor) or f"by {actor}" in reason)
+    return reason if said else f"{actor}: {reason}"
 
 
 @app.command()
@@ -644,6 +768,12 @@ def web(host: Annotated[str, typer.Option(
 
 
 def main() -> None:
+    global out, err
+    # made per run: the width is the terminal's (or COLUMNS) at this moment
+    # soft wrap: a line is never broken by us (a command to copy, a link, an error stay
+    # whole); views that must fit cut their text themselves (`_fit`)
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     load_dotenv(Path.cwd() / ".env")
     try:
         args = cliargs.normalize(sys.argv[1:])

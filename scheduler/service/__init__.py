@@ -10,6 +10,7 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `campaigns` | validate, plan, preview, rehearse |
 | `posts` | approve, cancel, queue_post, review, list_posts, post_log |
 | `status` | status |
+| `glance` | glance: `tminus status` (the overview's lines, drafts due soon, accounts not ready) |
 | `accounts` | check_accounts, resume_account |
 | `running` | worker, run_once, run_daemon, demo |
 | `database` | open_database, upgrade_database, schema_version |
@@ -28,6 +29,7 @@ from scheduler.service.activity import ActivityEntry, recent_activity
 from scheduler.service.campaigns import PlanReport, Report, Validation, plan, preview, rehearse, validate
 from scheduler.service.database import SchemaVersion, open_database, schema_version, upgrade_database
 from scheduler.service.edits import Edited, EditSheet, edit_post, edit_sheet, settle_conflict
+from scheduler.service.glance import DUE_SOON, DueSoon, Glance, glance
 from scheduler.service.pauses import Paused, PauseInfo, Resumed, Target, pause, pauses_in_force, resume
 from scheduler.service.people import (
     Action,
@@ -60,6 +62,7 @@ from scheduler.service.toolkit import SiteReport, build_toolkit, toolkit_server,
 
 __all__ = [
     "DEAD_AFTER",
+    "DUE_SOON",
     "AccountCheck",
     "AccountHold",
     "Action",
@@ -69,8 +72,10 @@ __all__ = [
     "Cancellation",
     "DaemonInfo",
     "DemoReady",
+    "DueSoon",
     "EditSheet",
     "Edited",
+    "Glance",
     "LogEntry",
     "NextPost",
     "NotAllowed",
@@ -100,6 +105,7 @@ __all__ = [
     "demo_database",
     "edit_post",
     "edit_sheet",
+    "glance",
     "list_people",
     "list_posts",
     "open_database",

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
 from content.errors import TminusError
-from jobs import credentials
+from content.platforms import PLATFORMS
 from jobs.errors import PublishError
 from scheduler.db import session
 from scheduler.models import Account, Post, PostState
@@ -96,8 +96,15 @@ class Readiness:
 
 
 def missing_credentials(platform: str, prefix: str, env: Mapping[str, str]) -> list[str]:
-    """The credential variables an account on `platform` needs that `env` lacks."""
-    return credentials.missing(platform, prefix, dict(env))
+    """The credential variables an account on `platform` needs that `env` lacks (or
+    holds blank), by name: the registry's list, read the way `Settings.credentials` reads
+    them. An unknown platform (an account row from an older registry) lacks nothing here:
+    its publisher says so when it is built."""
+    entry = PLATFORMS.get(platform)
+    if entry is None:
+        return []
+    return [v.variable(prefix) for v in entry.credentials.variables()
+            if v.required and not env.get(v.variable(prefix), "").strip()]
 
 
 def not_ready(engine: Engine, env: Mapping[str, str], *, names: Collection[str] | None = None,
