@@ -38,6 +38,45 @@ from scheduler.clock import SystemClock
 from scheduler.models import PostState
 from scheduler.settings import Settings
 
+
+def _plain_help() -> None:
+    """Help a person reads: typer ≥ 0.20 prints a type tag beside every parameter
+    (`<bool>`, `<str>`, `<list[int]>`, `[1<=x<=9223372036854775807]`); here an option
+    shows its value's name (POST, SLUG, or its metavar), a flag nothing, an argument its
+    name in capitals, and each help text names the valid values. Older typers print no
+    tags and have none of these methods: then nothing changes."""
+    from typer.core import TyperArgument, TyperOption
+
+    names = {"by": "NAME", "account": "NAME", "post": "ID", "at": "WHEN", "as_of": "WHEN",
+             "campaign": "SLUG", "expires": "DURATION", "output": "FILE", "host": "ADDRESS"}
+
+    def option_type(self: Any, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        return str(self.metavar or names.get(self.name or "") or (self.name or "value").upper())
+
+    def argument_name(self: Any) -> str:
+        return str(self.metavar or (self.name or "value").upper())
+
+    def argument_usage(self: Any) -> str:
+        name = argument_name(self) + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    def no_range(self: Any) -> None:
+        return None
+
+    for cls, attr, fn in [(TyperOption, "display_type_rich", option_type),
+                          (TyperOption, "_get_number_range_help_str", no_range),
+                          (TyperArgument, "display_type_rich", lambda self, ctx: None),
+                          (TyperArgument, "_get_number_range_help_str", no_range),
+                          (TyperArgument, "display_name_raw", property(argument_name)),
+                          (TyperArgument, "_usage_display_name", argument_usage)]:
+        if hasattr(cls, attr):
+            setattr(cls, attr, fn)
+
+
+_plain_help()
+
 app = typer.Typer(help="tminus: plan, preview, approve and publish countdown campaigns.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 queue_app = typer.Typer(help="One-off posts.", no_args_is_help=True)
@@ -316,8 +355,7 @@ def _counts(counts: dict[PostState, int]) -> str:
 @app.command()
 def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
            as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
-    """One line per active campaign, what needs a person, then the details: daemons,
-    the next posts with their countdown, pauses, the latest activity."""
+    """One line per active campaign and what needs a person, then the details."""
     settings = _settings()
     g = service.glance(_engine(settings), settings.env)
     if as_json:
@@ -423,10 +461,11 @@ def _reason(actor: str, reason: str) -> str:
 @app.command()
 def review(post: Annotated[int, typer.Argument(help="post id in review", min=1, max=MAX_ID)],
            published: Annotated[str | None, typer.Option(
-               "--published", help="it did go out: its URL")] = None,
+               "--published", metavar="URL", help="it did go out: its URL")] = None,
            requeue: Annotated[bool, typer.Option("--requeue", help="it did not go out: send it")] = False,
            cancel_it: Annotated[bool, typer.Option("--cancel", help="do not send it")] = False,
-           by: Annotated[str, typer.Option("--by")] = "cli") -> None:
+           by: Annotated[str, typer.Option("--by", metavar="NAME",
+                                           help="who resolves it (recorded)")] = "cli") -> None:
     """Resolve a post whose outcome tminus could not tell."""
     if sum([published is not None, requeue, cancel_it]) != 1:
         raise TminusError("give exactly one of --published URL, --requeue or --cancel")
