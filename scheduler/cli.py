@@ -24,13 +24,12 @@ from dotenv import load_dotenv
 from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy.engine import Engine
 from typer.core import TyperGroup
 
 from content.countdown import duration, t_minus
 from content.entities import shorten
-from content.errors import CampaignErrors, FieldError, TminusError
+from content.errors import CampaignErrors, FieldError, TminusError, Unconfirmed
 from content.paths import is_folder
 from content.platforms import check_all
 from scheduler import cliargs, defaults, logs, service
@@ -70,7 +69,9 @@ def _plain_help() -> None:
                           (TyperArgument, "display_type_rich", lambda self, ctx: None),
                           (TyperArgument, "_get_number_range_help_str", no_range),
                           (TyperArgument, "display_name_raw", property(argument_name)),
-                          (TyperArgument, "_usage_display_name", argument_usage)]:
+                          (TyperArgument, "_usage_display_name", argument_usage),
+                          # errors keep naming it as before: "Invalid value for 'post'"
+                          (TyperArgument, "get_error_hint", lambda self, *a: f"'{self.name}'")]:
         if hasattr(cls, attr):
             setattr(cls, attr, fn)
 
@@ -200,21 +201,47 @@ def _every_problem() -> Iterator[None]:
 
 @app.command()
 def validate(folder: Annotated[Path, typer.Argument(help="campaign folder")],
-             as_of: Annotated[str | None, typer.Option(help="check as if it were this instant")] = None
-             ) -> None:
-    """Check a campaign folder and print every problem (exit 2 if any)."""
+             as_of: Annotated[str | None, typer.Option(help="check as if it were this instant")] = None,
+             utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
+    """Check a campaign folder as `plan` would and print every problem (exit 2 if any)."""
+    engine = service.existing_database(_settings())
     with _every_problem():
-        v = service.validate(folder, now=_as_of(as_of) or _now())
+        v = service.validate(folder, now=_as_of(as_of) or _now(), engine=engine)
     for w in v.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
+    against = ("checked against the database's accounts" if v.with_database else
+               "no database yet: accounts of other campaigns not checked")
     out.print(f"[green]ok[/] {v.slug}: {v.posts} posts on {v.accounts} accounts before "
-              f"{_utc(v.deadline, seconds=False)}")
+              f"{_at(v.deadline, v.timezone, utc, year=True)} ({against})")
+
+
+def _confirm(e: Unconfirmed, yes: bool) -> bool:
+    """Ask a person at a terminal; elsewhere the error says to add --yes."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise e
+    if typer.confirm(e.question, default=False):
+        return True
+    out.print("nothing was written")
+    raise typer.Exit(1)
+
+
+YES_HELP = "do it without asking (needed where nobody can answer, e.g. in a script)"
 
 
 @app.command()
-def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> None:
+def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")],
+         yes: Annotated[bool, typer.Option(
+             "--yes", "-y", help="cancel approved posts the file no longer has, without asking; "
+             + YES_HELP)] = False) -> None:
     """Expand a campaign into posts (drafts). Safe to run again after editing."""
-    r = service.plan(_engine(), folder, now=_now())
+    engine = _engine()
+    try:
+        r = service.plan(engine, folder, now=_now(), cancel_ok=yes)
+    except Unconfirmed as e:
+        _confirm(e, yes)
+        r = service.plan(engine, folder, now=_now(), cancel_ok=True)
     for w in r.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
     for post_id, diff in r.returned_to_draft:
@@ -229,9 +256,14 @@ def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> Non
         for line in diff.splitlines():
             style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
             out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
-    out.print(f"planned {r.campaign}: {r.created} new, {r.updated} updated, {r.unchanged} unchanged, "
-              f"{len(r.returned_to_draft)} back to draft, {r.canceled} removed, "
-              f"{r.kept_sent} already sent (kept)")
+    # each post counted once: an approved post the file changed is "back to draft", not
+    # also "updated"; what did not happen is not said
+    back = len(r.returned_to_draft)
+    out.print(f"planned {r.campaign}: {r.created} new, {r.updated_drafts} updated, "
+              f"{r.unchanged} unchanged"
+              + (f", {back} approved post(s) changed and back to draft" if back else "")
+              + (f", {r.canceled} removed" if r.canceled else "")
+              + (f", {r.kept_sent} already sent (kept)" if r.kept_sent else ""))
     if r.created or r.returned_to_draft:
         out.print(f"next: [bold]tminus preview {r.campaign}[/], then "
                   f"[bold]tminus approve {r.campaign} --by YOUR-NAME[/]")
@@ -274,9 +306,25 @@ def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
                 "--post", help="approve only these post ids", min=1, max=MAX_ID)] = None
             ) -> None:
     """Approve drafts: they are queued to go out at their time."""
-    r = service.approve(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
+    settings = _settings()
+    engine = _engine(settings)
+    r = service.approve(engine, campaign=campaign, post_ids=post or [], by=by, now=_now())
     out.print(f"approved {len(r.approved)} post(s) by {escape(r.by)}"
               + (f"; {len(r.expired)} draft(s) were past their time and expired" if r.expired else ""))
+    _credential_warnings(service.not_ready(engine, settings.env, verified=False))
+
+
+def _credential_warnings(accounts: Sequence[service.Readiness], *, note: bool = False) -> None:
+    """Accounts that cannot post for lack of credentials: a warning, or a note where
+    nothing real is sent (a rehearsal, a dry run)."""
+    for a in accounts:
+        if not a.missing:
+            continue
+        label = "note:" if note else "[yellow]warning:[/]"
+        then = ("it would need them to post for real" if note else
+                "its posts will not go out (the account is paused when the first falls due)")
+        out.print(f"{label} account {escape(a.name)} ({a.platform}) has no credentials: "
+                  f"{', '.join(a.missing)} not set in the environment or .env; {then}")
 
 
 @app.command()
@@ -284,9 +332,19 @@ def cancel(campaign: Annotated[str | None, typer.Argument(
                help="campaign slug (cancels all its pending posts)")] = None,
            post: Annotated[list[int] | None, typer.Option(
                "--post", help="cancel only these post ids", min=1, max=MAX_ID)] = None,
-           by: Annotated[str, typer.Option("--by", help="who cancels (recorded)")] = "cli") -> None:
+           by: Annotated[str, typer.Option("--by", help="who cancels (recorded)")] = "cli",
+           yes: Annotated[bool, typer.Option(
+               "--yes", "-y", help="cancel a whole campaign without asking; " + YES_HELP)] = False
+           ) -> None:
     """Cancel pending posts (draft, queued or review)."""
-    r = service.cancel(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
+    engine, ids = _engine(), post or []
+    try:
+        r = service.cancel(engine, campaign=campaign, post_ids=ids, by=by, now=_now(),
+                           confirmed=yes)
+    except Unconfirmed as e:
+        _confirm(e, yes)
+        r = service.cancel(engine, campaign=campaign, post_ids=ids, by=by, now=_now(),
+                           confirmed=True)
     out.print(f"canceled {len(r.canceled)} post(s)")
 
 
@@ -309,7 +367,8 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
     q = service.queue_post(_engine(), service.OneOff(account=account, at=at, text=text,
                                                      campaign=campaign, expires=expires, by=by),
                            now=_now())
-    out.print(f"post {q.post_id} ({q.state}) on {q.account} at {_utc(q.due_at)}, {q.length}/{q.limit}"
+    out.print(f"post {q.post_id} ({q.state}) on {q.account} at {_at(q.due_at, q.timezone, year=True)}, "
+              f"{q.length}/{q.limit}"
               + ("" if q.state != "draft" else f"; approve with "
                  f"`tminus approve {q.campaign} --post {q.post_id} --by NAME`"))
 
@@ -485,9 +544,12 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
     """The daemon: publishes approved posts at their time until stopped (SIGTERM/Ctrl-C)."""
     settings = _settings()
     logs.configure(settings)
-    w = service.worker(_engine(settings), settings, dry_run=dry_run)
+    engine = _engine(settings)
+    w = service.worker(engine, settings, dry_run=dry_run)
     if w.publishers.dry_run:
         out.print(f"dry run: posts go to {escape(str(settings.dryrun_outbox))}, nothing leaves this machine")
+    _credential_warnings(service.not_ready(engine, settings.env, verified=False),
+                         note=w.publishers.dry_run)
     if once:
         r = service.run_once(w)
         out.print(f"sent {r.sent}, expired {r.expired}, failed {r.failed}, retrying {r.retried}, "
@@ -499,20 +561,22 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
 @app.command()
 def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> None:
     """Play the whole campaign on a virtual clock through the real daemon code."""
-    r = service.rehearse(folder)
+    r = service.rehearse(folder, env=_settings().env)
     tz = r.timezone
-    table = Table(title=f"rehearsal of {r.slug}: deadline {r.deadline.astimezone(tz):%a %d %b %H:%M %Z}",
-                  show_lines=False)
-    for c in ("sent (local)", "T-minus", "late", "account", "text"):
-        table.add_column(c)
-    for x in r.sent:
-        table.add_row(f"{x.at.astimezone(tz):%a %d %H:%M:%S}", x.t_minus, f"{x.late_seconds:.0f}s",
-                      f"{x.account} ({x.platform})", _one_line(x.text))
-    out.print(table)
+    out.print(f"[bold]rehearsal of {r.slug}[/]: deadline {_at(r.deadline, tz, year=True)}")
+    rows = [[_at(x.at, tz, seconds=True), x.t_minus, f"{x.late_seconds:.0f}s",
+             f"{x.account} ({x.platform})", x.text] for x in r.sent]
+    lines = _columns(["sent (local)", "T-minus", "late", "account", "text"], rows, out.width)
+    out.print(f"[bold]{escape(lines[0])}[/]")
+    for line in lines[1:]:
+        out.print(escape(line))
     for due, account, reason in r.expired:
-        out.print(f"[yellow]expired[/] {due.astimezone(tz):%a %d %H:%M} {account}: {escape(reason)}")
+        out.print(f"[yellow]expired[/] {_at(due, tz)} {account}: {escape(reason)}")
     out.print(f"{len(r.sent)} sent, {len(r.expired)} expired, {r.after_deadline} after the deadline"
               + "".join(f", {v} {k}" for k, v in r.other.items()) + f" ({r.ticks} ticks)")
+    for name, missing in r.missing_credentials.items():
+        out.print(f"note: account {escape(name)} has no credentials ({', '.join(missing)} not set); "
+                  "the rehearsal sent nothing real, a real run would need them")
 
 
 @app.command()

@@ -11,9 +11,9 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `posts` | approve, cancel, queue_post, review, list_posts, post_log |
 | `status` | status |
 | `glance` | glance: `tminus status` (the overview's lines, drafts due soon, accounts not ready) |
-| `accounts` | check_accounts, resume_account |
+| `accounts` | check_accounts, resume_account, not_ready (credentials missing, never verified) |
 | `running` | worker, run_once, run_daemon, demo |
-| `database` | open_database, upgrade_database, schema_version |
+| `database` | open_database, existing_database, upgrade_database, schema_version |
 | `toolkit` | build_toolkit, toolkit_server (the supporters' static site) |
 | `pauses` | pause, resume, pauses_in_force |
 | `edits` | edit_post, settle_conflict, edit_sheet |
@@ -24,10 +24,16 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `approvals` | approval_sheet, digest_of: approving exactly what was shown |
 """
 
-from scheduler.service.accounts import AccountCheck, check_accounts, resume_account
+from scheduler.service.accounts import AccountCheck, Readiness, check_accounts, not_ready, resume_account
 from scheduler.service.activity import ActivityEntry, recent_activity
 from scheduler.service.campaigns import PlanReport, Report, Validation, plan, preview, rehearse, validate
-from scheduler.service.database import SchemaVersion, open_database, schema_version, upgrade_database
+from scheduler.service.database import (
+    SchemaVersion,
+    existing_database,
+    open_database,
+    schema_version,
+    upgrade_database,
+)
 from scheduler.service.edits import Edited, EditSheet, edit_post, edit_sheet, settle_conflict
 from scheduler.service.glance import DUE_SOON, DueSoon, Glance, glance
 from scheduler.service.pauses import Paused, PauseInfo, Resumed, Target, pause, pauses_in_force, resume
@@ -87,6 +93,7 @@ __all__ = [
     "PostLine",
     "PostLog",
     "Queued",
+    "Readiness",
     "Report",
     "Resolution",
     "Resumed",
@@ -105,9 +112,11 @@ __all__ = [
     "demo_database",
     "edit_post",
     "edit_sheet",
+    "existing_database",
     "glance",
     "list_people",
     "list_posts",
+    "not_ready",
     "open_database",
     "pause",
     "pauses_in_force",
