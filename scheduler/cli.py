@@ -373,6 +373,28 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
                  f"`tminus approve {q.campaign} --post {q.post_id} --by NAME`"))
 
 
+@queue_app.command("import")
+def queue_import(file: Annotated[Path, typer.Argument(
+                     help="a CSV file with the columns account, at, text (and optionally "
+                          "media, alt, expires, language, campaign)")],
+                 by: Annotated[str | None, typer.Option(
+                     "--by", help="approve them at once, as this person (else: drafts)")] = None
+                 ) -> None:
+    """Queue many one-off posts from a CSV file: all or nothing; importing it again adds
+    nothing."""
+    with _every_problem():
+        r = service.import_csv(_engine(), file, by=by, author=_me(), now=_now())
+    for q in r.added:
+        out.print(f"post {q.post_id} ({q.state}) on {q.account} at "
+                  f"{_at(q.due_at, q.timezone, year=True)}, {q.length}/{q.limit}")
+    again = f"; {r.already} already imported before (left as they are)" if r.already else ""
+    out.print(f"imported {len(r.added)} post(s) from {escape(r.file)}{again}")
+    drafts = sorted({q.campaign for q in r.added if q.state == "draft"})
+    for slug in drafts:
+        out.print(f"next: [bold]tminus preview {slug}[/], then "
+                  f"[bold]tminus approve {slug} --by YOUR-NAME[/]")
+
+
 # -- looking at the queue --------------------------------------------------------------
 
 

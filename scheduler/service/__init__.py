@@ -16,6 +16,7 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `database` | open_database, existing_database, upgrade_database, schema_version |
 | `toolkit` | build_toolkit, toolkit_server (the supporters' static site) |
 | `pauses` | pause, resume, pauses_in_force |
+| `imports` | import_csv: `tminus queue import FILE.csv`, all or nothing |
 | `edits` | edit_post, settle_conflict, edit_sheet |
 | `people` | add_person, list_people, remove_person, log_in, session_person, log_out |
 | `activity` | recent_activity |
@@ -36,6 +37,7 @@ from scheduler.service.database import (
 )
 from scheduler.service.edits import Edited, EditSheet, edit_post, edit_sheet, settle_conflict
 from scheduler.service.glance import DUE_SOON, DueSoon, Glance, glance
+from scheduler.service.imports import Imported, import_csv
 from scheduler.service.pauses import Paused, PauseInfo, Resumed, Target, pause, pauses_in_force, resume
 from scheduler.service.people import (
     Action,
@@ -82,6 +84,7 @@ __all__ = [
     "EditSheet",
     "Edited",
     "Glance",
+    "Imported",
     "LogEntry",
     "NextPost",
     "NotAllowed",
@@ -114,6 +117,7 @@ __all__ = [
     "edit_sheet",
     "existing_database",
     "glance",
+    "import_csv",
     "list_people",
     "list_posts",
     "not_ready",
