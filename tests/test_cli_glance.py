@@ -182,3 +182,24 @@ def test_list_on_a_real_terminal_fits_its_width(
     lines = [ln for ln in text.replace("\r", "").splitlines() if ln]
     assert lines[-1] == "5 post(s)" and len(lines) == 7
     assert all(cell_len(ln) <= 80 for ln in lines), lines
+
+
+def test_rehearse_at_80_columns_never_cuts_inside_a_number(
+        cli: Cli, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    folder = make_campaign(simple_toml(posts="""
+        [[posts]]
+        key = "call"
+        text = "202-456-1111: {{ hours_left }} hours left to call about the pardon. {{ hashtags }}"
+        accounts = ["org"]
+        schedule = { at = ["T-71h", "T-7h"] }
+    """))
+    r = cli("rehearse", str(folder))
+    assert r.code == 0, r.err
+    rows = [ln for ln in r.out.splitlines() if "org (dryrun)" in ln]
+    assert len(rows) == 2 and all(cell_len(ln) <= 80 for ln in rows)
+    for row in rows:
+        text = row.split("org (dryrun)", 1)[1].strip()
+        assert text.startswith("202-456-1111: 71 hours") or text.startswith("202-456-1111: 7 hours") \
+            or text == "…", row
+        assert "7…" not in text and "1…" not in text
