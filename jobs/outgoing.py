@@ -50,6 +50,9 @@ class Outgoing:
     media: tuple[Media, ...] = ()
     reply_to: Receipt | None = None     # the previous post of a thread
     thread_root: Receipt | None = None  # the first post of a thread (Bluesky needs it)
+    # The attempt (uploads + create) must be over by then, on the adapter's clock: every
+    # request's timeout is cut to the time left, and none goes once it has passed.
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True)

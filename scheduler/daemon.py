@@ -187,6 +187,7 @@ class Worker:
         # made again once that proof is older than the lease less the margin.
         fresh_for = self.lease - margin
         proved: dict[int, datetime] = {}        # post id -> when its proof lapses
+        leased: dict[int, datetime] = {}        # post id -> the lease its proof gave it
         lost: set[int] = set()
         items = list(items)
         held_back: dict[int | None, str] = {}   # accounts paused or rate limited meanwhile
@@ -213,6 +214,7 @@ class Worker:
                     start = self.clock.now()
                     ours = prove(self.engine, ahead, now=start, owner=self.owner, lease=self.lease)
                     proved.update((x.post_id, start + fresh_for) for x in ahead if x.post_id in ours)
+                    leased.update((x.post_id, start + self.lease) for x in ahead if x.post_id in ours)
                     lost.update(x.post_id for x in ahead if x.post_id not in ours)
                 if item.post_id in lost:
                     log.warning("post %s is no longer ours (its lease ran out); not sending it",
@@ -235,7 +237,8 @@ class Worker:
                     continue
                 outcome = send(self.engine, item, publisher, now=self.clock.now,
                                cutoff=self.cutoff_now, owner=self.owner,
-                               max_attempts=self.settings.max_attempts, hook=self.crash_point)
+                               max_attempts=self.settings.max_attempts, hook=self.crash_point,
+                               leased_until=leased[item.post_id], attempt_for=self.lease / 2)
                 if isinstance(outcome, Settled):
                     self._settled(item)
                     self._count(result, outcome.state, item)

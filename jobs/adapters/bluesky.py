@@ -82,7 +82,7 @@ from atproto.exceptions import (
 from atproto_client.models.common import XrpcError
 
 from content.platforms import PLATFORMS, BlueskyCredentials
-from jobs.adapters.base import Clock, MemorySessionStore, Publisher, SessionStore
+from jobs.adapters.base import AttemptBound, Clock, MemorySessionStore, Publisher, SessionStore
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Outgoing, Receipt
 
@@ -292,6 +292,26 @@ class _Found(NamedTuple):
     text: str | None
 
 
+class _Bounded(httpx.HTTPTransport):
+    """httpx's transport, each request's timeouts cut to the time left of the publish
+    attempt under way; once none is left the request never leaves (ConnectTimeout:
+    nothing was sent)."""
+
+    def __init__(self, bound: AttemptBound) -> None:
+        super().__init__()
+        self.bound = bound
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        given: dict[str, float | None] = dict(request.extensions.get("timeout") or {})
+        limit = self.bound.timeout(given.get("read") or 3600.0)
+        if limit is None:
+            raise httpx.ConnectTimeout("the attempt's time bound ran out before this "
+                                       "request", request=request)
+        request.extensions = {**request.extensions, "timeout": {
+            k: min(given.get(k) or limit, limit) for k in ("connect", "read", "write", "pool")}}
+        return super().handle_request(request)
+
+
 class BlueskyPublisher:
     """Publishes to one Bluesky account."""
 
@@ -311,8 +331,12 @@ class BlueskyPublisher:
         # Every request carries the timeout (httpx's default is 5 s, the SDK sets none).
         # The hook notes the endpoint of the request going out, to tell a createRecord
         # that failed on the way from a refresh that failed before it.
+        # The transport cuts each request's timeout to the time left of a publish
+        # attempt (`post.deadline`) and starts none once it has passed.
+        self._bound = AttemptBound(now)
         self._client: Any = Client(base_url=pds, request=Request(
-            timeout=timeout, event_hooks={"request": [self._note_request]}))
+            timeout=timeout, event_hooks={"request": [self._note_request]},
+            transport=_Bounded(self._bound)))
         self._client.on_session_change(self._on_session_change)
         self._last_path = ""
         self._did: str | None = None             # set by the session events
@@ -413,7 +437,7 @@ class BlueskyPublisher:
         reply = _reply_ref(post)
         images = _read_images(post)
         labels = _self_labels(post)
-        with self._lock:
+        with self._lock, self._bound.attempt(post):
             self._begin()
             builder = self._rich_text(post.text)
             record = models.AppBskyFeedPost.Record(
