@@ -24,6 +24,7 @@ from dotenv import load_dotenv
 from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from sqlalchemy.engine import Engine
 from typer.core import TyperGroup
 
