@@ -61,11 +61,13 @@ import hashlib
 import logging
 import mimetypes
 import re
+import ssl
 import threading
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
@@ -292,6 +294,14 @@ class _Found(NamedTuple):
     text: str | None
 
 
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context (the CA bundle loaded once) for every account's client: httpx
+    would build one per client, ~1 MB and a few ms of CPU each, times a thousand
+    accounts. (Two threads racing here build two; either serves.)"""
+    return httpx.create_ssl_context()
+
+
 class BlueskyPublisher:
     """Publishes to one Bluesky account."""
 
@@ -312,7 +322,8 @@ class BlueskyPublisher:
         # The hook notes the endpoint of the request going out, to tell a createRecord
         # that failed on the way from a refresh that failed before it.
         self._client: Any = Client(base_url=pds, request=Request(
-            timeout=timeout, event_hooks={"request": [self._note_request]}))
+            timeout=timeout, verify=_tls_context(),
+            event_hooks={"request": [self._note_request]}))
         self._client.on_session_change(self._on_session_change)
         self._last_path = ""
         self._did: str | None = None             # set by the session events

@@ -78,7 +78,7 @@ from mastodon import (
 )
 
 from content.platforms import MastodonCredentials
-from jobs.adapters.base import Clock, Publisher, SessionStore
+from jobs.adapters.base import Clock, Publisher, SessionStore, env_once
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Media, Outgoing, Receipt
 
@@ -126,6 +126,7 @@ class MastodonPublisher:
             access_token=access_token.strip(), api_base_url=base,
             ratelimit_method="throw", request_timeout=timeout,
             version_check_mode="none", user_agent="tminus (Mastodon.py)")
+        env_once(self._api.session)
         self._account_id: str | None = None
         self._max_characters: int | None = None
 

@@ -76,7 +76,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from content.platforms import PLATFORMS, XCredentials
-from jobs.adapters.base import Clock, Publisher, SessionStore
+from jobs.adapters.base import Clock, Publisher, SessionStore, env_once
 from jobs.errors import (
     AuthError,
     PermanentError,
@@ -136,6 +136,7 @@ class XPublisher:
             return_type=dict, wait_on_rate_limit=False)
         self._transport = _XTransport(timeout, api_base)
         self._client.session.mount("https://", self._transport)
+        env_once(self._client.session)
         self._now = now
         self._me: tuple[str, str, str | None] | None = None  # id, username, name
 
