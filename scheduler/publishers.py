@@ -29,6 +29,9 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_UNREAD = object()     # no session read yet
+
+
 class AccountSessionStore:
     """A login session (Bluesky) kept in the account's row, shared by every daemon.
 
@@ -37,7 +40,7 @@ class AccountSessionStore:
     saved at about the same time in one transaction (a burst on Bluesky accounts logs
     in or refreshes hundreds at once)."""
 
-    def __init__(self, engine: Engine, account_id: int, *, known: str | None = None,
+    def __init__(self, engine: Engine, account_id: int, *, known: str | object | None = _UNREAD,
                  writer: SessionWriter | None = None) -> None:
         self.engine = engine
         self.account_id = account_id
@@ -45,15 +48,15 @@ class AccountSessionStore:
         self._writer = writer or SessionWriter(engine)
 
     def load(self) -> str | None:
-        if self._known is not None:
-            known, self._known = self._known, None
-            return known
+        if self._known is not _UNREAD:
+            known, self._known = self._known, _UNREAD
+            return known if isinstance(known, str) else None
         with session(self.engine) as s:
             acc = s.get(Account, self.account_id)
             return acc.session if acc else None
 
     def save(self, value: str) -> None:
-        self._known = None
+        self._known = _UNREAD
         self._writer.save(self.account_id, value)
 
 

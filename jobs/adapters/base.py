@@ -107,13 +107,17 @@ class MemorySessionStore:
 def env_once(session: requests.Session) -> None:
     """requests looks up proxy and CA-bundle variables on every request, walking the whole
     environment each time: with a thousand accounts' credentials in it, a tenth of a
-    burst's CPU. They are read here once instead: none set, the session stops looking
-    (the same requests go out); any set, requests goes on reading them as usual."""
+    burst's CPU. Read here once instead: with no proxy set, the session stops looking
+    and keeps the CA bundle the variables name (what requests would pick each time);
+    with a proxy set, requests goes on as usual (no_proxy is decided per URL)."""
     import os
     import urllib.request
-    if not (urllib.request.getproxies() or os.environ.get("REQUESTS_CA_BUNDLE")
-            or os.environ.get("CURL_CA_BUNDLE")):
-        session.trust_env = False
+    if urllib.request.getproxies():
+        return
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and session.verify is True:
+        session.verify = bundle
+    session.trust_env = False
 
 
 def adapter_class(entry: Platform) -> type[Publisher[Credentials]]:
