@@ -231,11 +231,17 @@ def main() -> None:
     run.add_argument("--url", required=True)
     run.add_argument("--expect", type=int, required=True)
     run.add_argument("--timeout", type=float, default=600)
+    run.add_argument("--preload", action="store_true",
+                     help="import the platform adapters first (as tminus does at start)")
     poll = sub.add_parser("poll-once", help="the polling daemon's first poll")
     poll.add_argument("--url", required=True)
     poll.add_argument("--outbox", required=True)
     args = p.parse_args()
     if args.cmd == "aps-run":
+        if args.preload:
+            import jobs.adapters.bluesky
+            import jobs.adapters.mastodon
+            import jobs.adapters.x  # noqa: F401
         print_json(aps_run(args.url, args.expect, args.timeout))
     else:
         t0 = time.perf_counter()

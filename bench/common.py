@@ -64,7 +64,7 @@ QUICK = Sizes("quick", plan_accounts=20, plan_fires=300, plan_baseline=100,
               start_queues=(1_000, 5_000), start_accounts=50, start_due=10,
               aps_start_jobs=5_000, accuracy_posts=10, accuracy_span=1.5,
               burst_posts=300, burst_accounts=30, pg_daemons=(1, 2, 4),
-              rehearse_repeats=1, latency_accounts=(24, 9), latency_pg_daemons=(2, 4))
+              rehearse_repeats=1, latency_accounts=(24, 9), latency_pg_daemons=(2,))
 
 
 # -- figures ---------------------------------------------------------------------------

@@ -14,7 +14,8 @@ record key or text repeats between runs.
 
 Baseline: APScheduler 3, one date job per post in a SQLAlchemyJobStore, run by a
 BackgroundScheduler with its default executor (10 threads), in its own process; the
-job makes the same request through the same adapter (`bench.baselines.send_sdk`).
+job makes the same request through the same adapter (`bench.baselines.send_sdk`),
+the adapters imported before the scheduler starts (as tminus imports them at start).
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def aps_burst(wd: Path, fake: Any, accounts: list[tuple[str, int]]) -> dict[str,
                                for i, (platform, number) in enumerate(accounts)],
              func=SDK_JOB_FUNC)
     ran = run_child("bench.baselines", "aps-run", "--url", store, "--expect", str(n),
-                    "--timeout", "600")
+                    "--timeout", "600", "--preload")
     posted = [p for p in fake.posts() if tag in p.text]
     return {**_summary(posted, due, n), "run": ran}
 

@@ -156,8 +156,10 @@ class Worker:
                     self._held.update((item.post_id, item) for item in batch)
                 self.crash_point("after_claim")
                 if self.settings.concurrency <= 1 or self.publishers.dry_run:
-                    # the dry-run adapter does no I/O worth a thread: one lane, here
+                    # the dry-run adapter does no I/O worth a thread: one lane, here,
+                    # recorded by the end of its batch
                     self._run_lane(batch, result, recorder)
+                    recorder.flush()
                     continue
                 batch, proved = self._prove_batch(batch)
                 if lanes is None:
