@@ -71,8 +71,8 @@ class FakeAccounts:
 def needed(sizes: Sizes) -> int:
     """Fake accounts per platform for every run of this size."""
     large, small = sizes.latency_accounts
-    tminus_runs = large + small + large * len(sizes.latency_pg_daemons)
-    return -(-tminus_runs // len(PLATFORMS)) + 1
+    runs = [large, small, *[large] * len(sizes.latency_pg_daemons)]
+    return sum(-(-n // len(PLATFORMS)) for n in runs)   # each run: its first platform's share
 
 
 def _text(tag: str) -> Callable[[int, int], str]:
