@@ -146,8 +146,9 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 if lanes is not None:
-                    # a bounded backlog: what another daemon could send is not hoarded here
-                    lanes.wait(below=lanes.ceiling + defaults.CLAIM_BATCH)
+                    # the next batch only once the pool has room for it: what this daemon
+                    # cannot start on yet is left for the others (no hoarding)
+                    lanes.wait(below=max(1, lanes.ceiling - defaults.CLAIM_BATCH + 1))
                 batch = claim(self.engine, now=self.clock.now(), cutoff=self.cutoff_now(),
                               owner=self.owner, lease=self.lease, scope=self.scope)
                 if not batch:
