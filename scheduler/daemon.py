@@ -449,7 +449,8 @@ class _Lanes:
 
     def wait(self, *, below: int) -> None:
         """Until fewer than `below` posts are left to send, recording what went out
-        meanwhile on time."""
+        meanwhile on time, and all of it before the next claim (what a crash leaves
+        unrecorded is looked up: the less, the sooner it is repaired)."""
         with self._changed:
             while self._pending >= below:
                 self._changed.wait(defaults.RECORD_WITHIN_SECONDS / 5)
@@ -458,6 +459,7 @@ class _Lanes:
                     self.recorder.flush(only_due=True)
                 finally:
                     self._changed.acquire()
+        self.recorder.flush()
         for f in [f for f in self._futures if f.done()]:
             f.result()      # a lane's own failure is the tick's
             self._futures.remove(f)
