@@ -36,8 +36,11 @@ CLAIM_BATCH = 100
 # the first of them went out (a crash in between is repaired by reconciliation).
 RECORD_BATCH = 50
 RECORD_WITHIN_SECONDS = 0.5
-# Accounts whose posts go out side by side (threads) within a batch.
-CONCURRENCY = 4
+# The most accounts whose posts go out side by side: the ceiling of the daemon's pool of
+# sending threads, which starts one thread per account with posts due up to this many.
+# A platform request takes a few hundred ms; 1,000 accounts due at one second go out in
+# about 4 rounds at 256 (each thread costs ~100 KB resident; mostly waiting on sockets).
+CONCURRENCY = 256
 # A daemon sending a claimed batch reads the pauses in force again at most this often,
 # so a pause begun mid-batch stops the rest of it within about a second.
 PAUSE_CHECK_SECONDS = 0.5

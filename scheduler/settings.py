@@ -26,7 +26,7 @@ SETTINGS_VARS = {
     "TMINUS_LEASE_SECONDS": "how long a claimed post belongs to one daemon (default 120)",
     "TMINUS_REQUEST_TIMEOUT": "timeout of every platform request, seconds (default 10)",
     "TMINUS_MAX_ATTEMPTS": "attempts before a post fails (default 8)",
-    "TMINUS_CONCURRENCY": "accounts whose posts go out side by side (default 4)",
+    "TMINUS_CONCURRENCY": "most accounts whose posts go out side by side (default 256)",
     "TMINUS_DRY_RUN": "1 to send every post through the dry-run adapter (default 0)",
     "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING (default INFO)",
     "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
@@ -47,7 +47,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # sleep of 1e308 s overflows the clock ("timeout value is too large").
 _MAXIMA = {"TMINUS_POLL_SECONDS": 3600, "TMINUS_LEASE_SECONDS": 86400,
            "TMINUS_REQUEST_TIMEOUT": 3600, "TMINUS_MAX_ATTEMPTS": 1000,
-           "TMINUS_CONCURRENCY": 256, "TMINUS_NOTIFY_EVERY": 86400}
+           "TMINUS_CONCURRENCY": 4096, "TMINUS_NOTIFY_EVERY": 86400}
 
 
 @dataclass(frozen=True)

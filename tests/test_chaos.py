@@ -144,7 +144,10 @@ def _env(platform: str, db_url: str, outbox: Path, fake: FakePlatformServer | No
     env.update(TMINUS_DATABASE_URL=db_url, TMINUS_DRYRUN_OUTBOX=str(outbox),
                TMINUS_POLL_SECONDS="0.3", TMINUS_LEASE_SECONDS=str(LEASE),
                TMINUS_REQUEST_TIMEOUT="1", TMINUS_LOG_LEVEL="INFO", COLUMNS="200",
-               PYTHONFAULTHANDLER="1")
+               PYTHONFAULTHANDLER="1",
+               # a few lanes, not one per account: with every post of a batch in flight
+               # at once, the first kill would leave nothing for the later kill points
+               TMINUS_CONCURRENCY="4")
     if fake is not None:
         env.update({
             "x": {"TMINUS_CHAOS_API_KEY": "chaos-key", "TMINUS_CHAOS_API_SECRET": "chaos-secret",

@@ -83,7 +83,7 @@ from mastodon import (
 from requests.adapters import HTTPAdapter
 
 from content.platforms import MastodonCredentials
-from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore
+from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore, env_once
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Engagement, Identity, Media, Outgoing, Receipt
 
@@ -162,6 +162,7 @@ class MastodonPublisher:
         self._bound = AttemptBound(now)
         for scheme in ("http://", "https://"):
             self._api.session.mount(scheme, _Bounded(self._bound))
+        env_once(self._api.session)
         self._account_id: str | None = None
         self._max_characters: int | None = None
 

@@ -83,7 +83,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from content.platforms import PLATFORMS, XCredentials
-from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore
+from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore, env_once
 from jobs.errors import (
     AuthError,
     PermanentError,
@@ -151,6 +151,7 @@ class XPublisher:
         self._bound = AttemptBound(now)
         self._transport = _XTransport(timeout, api_base, self._bound)
         self._client.session.mount("https://", self._transport)
+        env_once(self._client.session)
         self._now = now
         self._me: tuple[str, str, str | None] | None = None  # id, username, name
 
