@@ -364,12 +364,24 @@ def seed_queue(engine: Any, dues: Sequence[datetime], *, accounts: int,
     return queued
 
 
+@dataclass(frozen=True)
+class _BenchAccount:
+    name: str
+    platform: str = "dryrun"
+    credentials: str = ""
+    handle: str | None = None
+
+
 def _row(q: Queued, campaign_id: int, first_account: int, now: datetime) -> dict[str, Any]:
+    from scheduler import approval
     text = post_text(q.account, q.post_id)
     digest = hashlib.sha256(text.encode()).hexdigest()
+    sealed = approval.manifest(text=text, options={}, parent_id=None, media=(),
+                               account=_BenchAccount(f"bench{first_account + q.account:05d}"))
     return {"id": q.post_id, "campaign_id": campaign_id, "account_id": first_account + q.account + 1,
                 "plan_key": f"bench@{q.post_id}", "post_key": "bench", "origin": "plan", "state": "queued",
-                "text": text, "text_hash": digest, "approved_hash": digest, "approved_by": "bench",
+                "text": text, "text_hash": digest, "approved_hash": approval.digest(sealed),
+                "approved": sealed, "approved_by": "bench",
                 "approved_at": now, "due_at": q.due, "not_after": q.due + timedelta(hours=2),
                 "next_attempt_at": q.due, "idempotency_key": f"bench{campaign_id:05d}{q.post_id:022d}",
                 "attempt": 0, "options": {}, "warnings": [], "length": len(text), "length_limit": 280,

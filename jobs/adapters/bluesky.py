@@ -66,7 +66,6 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
@@ -590,7 +589,7 @@ def _read_images(post: Outgoing) -> list[tuple[bytes, str, str]]:
         if not mime.startswith("image/"):
             raise PermanentError(f"bluesky: {media.path} is not an image")
         try:
-            data = Path(media.path).read_bytes()
+            data = media.read()
         except OSError as e:
             raise PermanentError(f"bluesky: cannot read {media.path}: {e.strerror}") from e
         if len(data) > MAX_IMAGE_BYTES:

@@ -56,6 +56,7 @@ after five pages (200 statuses) without either, find() cannot tell.
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import re
 import unicodedata
@@ -169,11 +170,12 @@ class MastodonPublisher:
         if mime_type is None:
             raise PermanentError(f"mastodon: cannot tell the type of media file {name}")
         try:
-            fh = open(item.path, "rb")  # noqa: SIM115 - closed by the `with fh` below
+            # the bytes the daemon checked against the approval (our own file object:
+            # the SDK leaves a file it opens itself open)
+            fh = io.BytesIO(item.read())
         except OSError as exc:
             raise PermanentError(f"mastodon: cannot read media file {name}: "
                                  f"{exc.strerror}") from exc
-        # Our own handle, so it is closed: the SDK leaves a file it opens itself open.
         with fh:
             try:
                 attachment = self._api.media_post(fh, mime_type=mime_type,

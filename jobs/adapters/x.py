@@ -188,7 +188,7 @@ class XPublisher:
     def _upload(self, media: Media) -> str:
         path = Path(media.path)
         try:
-            content = path.read_bytes()
+            content = media.read()
         except OSError as exc:
             raise PermanentError(f"X upload media: cannot read {path.name}: "
                                  f"{exc.strerror}") from exc
