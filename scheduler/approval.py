@@ -19,9 +19,15 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from scheduler.models import Account, Post
 
 VERSION = 1
 _OPTIONS = ("language", "visibility", "content_warning")
@@ -117,3 +123,46 @@ def differences(approved: Mapping[str, Any] | None, approved_hash: str | None,
     if old_acc.get("handle") is not None and old_acc.get("handle") != new_acc.get("handle"):
         out.append(f"account handle: {old_acc.get('handle')!r} → {new_acc.get('handle')!r}")
     return out
+
+
+# -- the digest of a set of posts: what a preview shows, what an approval takes ---------
+
+
+_COLUMNS = (col(Post.id), col(Post.text), col(Post.due_at), col(Post.not_after),
+            col(Post.options), col(Post.parent_id), col(Post.account_id))
+
+
+@dataclass(frozen=True)
+class Digests:
+    """The digest of a set of posts, and each post's manifest (what its approval covers)."""
+
+    digest: str
+    manifests: dict[int, dict[str, Any]]
+
+
+def digests(s: Session, post_ids: Sequence[int], *, lock: bool = False) -> Digests:
+    """The posts as they are now, media files read; `lock` holds them (PostgreSQL) until
+    the transaction ends, so what is approved is what was digested."""
+    ids = list(post_ids)
+    q = sa.select(*_COLUMNS).where(col(Post.id).in_(ids))
+    if lock:
+        q = q.with_for_update(of=Post)
+    rows = sorted(s.execute(q).all(), key=lambda r: int(r.id))
+    accounts = {a.id: a for a in s.exec(select(Account).where(
+        col(Account.id).in_({r.account_id for r in rows})))}
+    shas: dict[str, str | None] = {}   # one read of an image shared by many posts
+    h = hashlib.sha256()
+    manifests = {}
+    for r in rows:
+        m = manifest_of_row(r.text, r.options, r.parent_id, accounts[r.account_id], shas)
+        manifests[int(r.id)] = m
+        h.update(json.dumps([r.id, r.due_at.isoformat(), r.not_after.isoformat(),
+                             digest(m)]).encode())
+        h.update(b"\n")
+    return Digests(h.hexdigest(), manifests)
+
+
+def digest_of(s: Session, post_ids: Sequence[int], *, lock: bool = False) -> str:
+    """The digest of these posts as they are now: `tminus preview` prints it, the web's
+    approval page carries it, `approve(expect=)` compares it."""
+    return digests(s, post_ids, lock=lock).digest

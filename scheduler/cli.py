@@ -126,6 +126,11 @@ def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> Non
         for line in diff.splitlines():
             style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
             out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+    for post_id, what in r.changed_drafts:
+        out.print(f"[yellow]draft {post_id} changed (see `tminus log {post_id}`):[/]")
+        for line in what.splitlines():
+            style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
+            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
     for post_id, diff in r.conflicts:
         out.print(f"[yellow]post {post_id} was edited by a person and the campaign file changed it "
                   f"too; the edit is kept[/] — settle it with `tminus edit {post_id} --keep` "
@@ -175,10 +180,14 @@ def preview(campaign: Annotated[str | None, typer.Argument(
 def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             by: Annotated[str, typer.Option("--by", help="who approves (recorded)")],
             post: Annotated[list[int] | None, typer.Option(
-                "--post", help="approve only these post ids", min=1, max=MAX_ID)] = None
+                "--post", help="approve only these post ids", min=1, max=MAX_ID)] = None,
+            expect: Annotated[str | None, typer.Option(
+                "--expect", help="the digest `tminus preview` printed: approve only if "
+                "nothing changed since")] = None
             ) -> None:
     """Approve drafts: they are queued to go out at their time."""
-    r = service.approve(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
+    r = service.approve(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now(),
+                        expect=expect)
     out.print(f"approved {len(r.approved)} post(s) by {escape(r.by)}"
               + (f"; {len(r.expired)} draft(s) were past their time and expired" if r.expired else ""))
 

@@ -50,6 +50,9 @@ class PlanReport:
     # posts a person edited whose text the campaign file has changed since: the edit is
     # kept and the post flagged until a person settles it (post id, edit → file's diff)
     conflicts: list[tuple[int, str]] = field(default_factory=list)
+    # drafts this plan changed (post id, what changed): each is an event too, so an
+    # approver can see in `log` what changed since they looked
+    changed_drafts: list[tuple[int, str]] = field(default_factory=list)
 
 
 def check(folder: Path, *, now: datetime | None, limits: dict[str, int] | None = None
@@ -272,7 +275,7 @@ def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
         _update_edited(s, old, p, now, actor, report)
         return
     old.planned_text, old.plan_conflict = None, False
-    diff = _diff(old.text, p.text)
+    diff = _what_changed(old, p)
     old.text, old.text_hash = p.text, text_hash(p.text)
     old.not_after, old.options = p.not_after, p.options()
     old.warnings, old.length, old.length_limit = list(p.warnings), p.length.length, p.length.limit
@@ -288,7 +291,39 @@ def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
         transition(s, old, S.DRAFT, "back in the campaign file", now, actor)
     else:
         s.add(old)
+        _note_draft_changed(s, old, diff, now, actor, report)
     report.updated += 1
+
+
+def _note_draft_changed(s: Session, post: Post, what: str, now: datetime, actor: str,
+                        report: PlanReport) -> None:
+    """A draft changed by a re-plan: an event with the difference (no change of state),
+    so `approve CAMPAIGN` never takes a text no one could have seen."""
+    assert post.id is not None
+    s.flush()
+    record_note(s, [post.id], S.DRAFT, "changed in the campaign file by a re-plan"
+                + (f"\n{what}" if what else ""), now, actor)
+    report.changed_drafts.append((post.id, what))
+
+
+def _what_changed(old: Post, p: PlannedPost) -> str:
+    """The difference between a post and what the campaign file now gives it: the
+    text's diff, then its expiry and each option that changed."""
+    parts = [_diff(old.text, p.text)] if old.text != p.text else []
+    if old.not_after != p.not_after:
+        parts.append(f"not_after: {old.not_after:%Y-%m-%d %H:%M} → {p.not_after:%Y-%m-%d %H:%M} UTC")
+    before, after = old.options or {}, p.options()
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if key == "media":
+            a, b = _media_shown(a), _media_shown(b)
+        if a != b:
+            parts.append(f"{key.replace('_', ' ')}: {a!r} → {b!r}")
+    return "\n".join(parts)
+
+
+def _media_shown(media: Any) -> list[tuple[str, str]]:
+    return [(Path(str(m.get("path", ""))).name, str(m.get("alt", ""))) for m in media or []]
 
 
 def _update_edited(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
@@ -302,14 +337,20 @@ def _update_edited(s: Session, old: Post, p: PlannedPost, now: datetime, actor: 
     if text_changed:
         old.planned_text, old.plan_conflict = p.text, True
         report.conflicts.append((old.id, _diff(old.text, p.text)))
+    # (the text is the person's edit: only the lines about time and options)
+    timing = "\n".join(line for line in _what_changed(old, p).splitlines()
+                       if line.startswith(("not_after:", "language:", "visibility:",
+                                           "content warning:", "media:")))
     old.not_after, old.options, old.updated_at = p.not_after, p.options(), now
     if timing_changed and old.state == S.QUEUED:
         old.approved_hash = None
         transition(s, old, S.DRAFT, "its time or options changed in the campaign file; "
-                   "approve it again", now, actor)
-        report.returned_to_draft.append((old.id, ""))
+                   "approve it again" + (f"\n{timing}" if timing else ""), now, actor)
+        report.returned_to_draft.append((old.id, timing))
     else:
         s.add(old)
+        if timing_changed and old.state == S.DRAFT:
+            _note_draft_changed(s, old, timing, now, actor, report)
     if text_changed:
         s.flush()
         record_note(s, [old.id], old.state,

@@ -182,7 +182,9 @@ def test_a_replan_that_moves_an_edited_queued_post_sends_it_back_to_draft_keepin
     moved = POSTS.replace('schedule = { at = "T-1d" }', 'schedule = { at = "T-1d" }\nexpires = "30m"')
     (folder / "campaign.toml").write_text(simple_toml(posts=moved))
     r = plan(engine, folder, now=LATER)
-    assert r.returned_to_draft == [(p.id, "")] and r.conflicts == []
+    [(pid, what)] = r.returned_to_draft
+    assert pid == p.id and r.conflicts == []
+    assert what.startswith("not_after: ") and what.endswith(" UTC")   # what moved, not the text
     after = _post(engine)
     assert after.state == S.DRAFT and after.text == "Call now! #TestTag"
     assert after.not_after == DEADLINE - timedelta(days=1) + timedelta(minutes=30)

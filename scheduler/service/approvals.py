@@ -10,67 +10,29 @@ shown. The manifests computed there are what each approved post stores.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
+from sqlmodel import col, func, select
 
 from content.errors import TminusError
-from scheduler import approval, defaults
+from scheduler import defaults
+from scheduler.approval import Digests, digest_of, digests
 from scheduler.db import session
-from scheduler.models import Account, Post, PostState
+from scheduler.models import Post, PostState
 from scheduler.queue import find_campaign
 from scheduler.service.timeline import CampaignHead, Card, cards, head_of
 
 S = PostState
-_COLUMNS = (col(Post.id), col(Post.text), col(Post.due_at), col(Post.not_after),
-            col(Post.options), col(Post.parent_id), col(Post.account_id))
+__all__ = ["ApprovalSheet", "Changed", "Digests", "approval_sheet", "check_digest", "digest_of",
+           "digests"]
 
 
 class Changed(TminusError):
     """What would be approved is not what was shown."""
-
-
-@dataclass(frozen=True)
-class Digests:
-    """The digest of a set of posts, and each post's manifest (what its approval covers)."""
-
-    digest: str
-    manifests: dict[int, dict[str, Any]]
-
-
-def digests(s: Session, post_ids: Sequence[int], *, lock: bool = False) -> Digests:
-    """The posts as they are now, media files read; `lock` holds them (PostgreSQL) until
-    the transaction ends, so what is approved is what was digested."""
-    ids = list(post_ids)
-    q = sa.select(*_COLUMNS).where(col(Post.id).in_(ids))
-    if lock:
-        q = q.with_for_update(of=Post)
-    rows = sorted(s.execute(q).all(), key=lambda r: int(r.id))
-    accounts = {a.id: a for a in s.exec(select(Account).where(
-        col(Account.id).in_({r.account_id for r in rows})))}
-    shas: dict[str, str | None] = {}   # one read of an image shared by many posts
-    h = hashlib.sha256()
-    manifests = {}
-    for r in rows:
-        m = approval.manifest_of_row(r.text, r.options, r.parent_id, accounts[r.account_id], shas)
-        manifests[int(r.id)] = m
-        h.update(json.dumps([r.id, r.due_at.isoformat(), r.not_after.isoformat(),
-                             approval.digest(m)]).encode())
-        h.update(b"\n")
-    return Digests(h.hexdigest(), manifests)
-
-
-def digest_of(s: Session, post_ids: Sequence[int], *, lock: bool = False) -> str:
-    """The digest of these posts as they are now: `tminus preview` prints it, the web's
-    approval page carries it, `approve(expect=)` compares it."""
-    return digests(s, post_ids, lock=lock).digest
 
 
 def check_digest(got: Digests, expect: str) -> None:
