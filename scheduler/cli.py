@@ -116,9 +116,12 @@ def validate(folder: Annotated[Path, typer.Argument(help="campaign folder")],
 
 
 @app.command()
-def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> None:
+def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")],
+         replace: Annotated[bool, typer.Option(
+             "--replace", help="the campaign moved: plan its slug from this folder, though "
+             "another folder planned it")] = False) -> None:
     """Expand a campaign into posts (drafts). Safe to run again after editing."""
-    r = service.plan(_engine(), folder, now=_now())
+    r = service.plan(_engine(), folder, now=_now(), replace=replace)
     for w in r.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
     for post_id, diff in r.returned_to_draft:

@@ -113,8 +113,10 @@ class Account(SQLModel, table=True):
     paused_at: datetime | None = _utc(nullable=True)
     resume_at: datetime | None = _utc(nullable=True)   # set on 429: no attempt before
     session: str | None = Field(default=None, repr=False)  # Bluesky login; never printed
-    # the campaign that declared it: another campaign may not take it over
-    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    # the campaign that declared it (campaign.id): another campaign may not take it over.
+    # No foreign key: adding one would make SQLite rebuild this table, which the posts
+    # reference; a campaign row is never deleted.
+    campaign_id: int | None = None
 
 
 class Post(SQLModel, table=True):

@@ -95,14 +95,19 @@ def instance_limits(engine: Engine) -> dict[str, int]:
                 if a.max_characters}
 
 
-def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan") -> PlanReport:
+def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
+         replace: bool = False) -> PlanReport:
+    """Plan (or re-plan) the campaign in `folder`. A slug already planned from another
+    folder is refused unless `replace` (the campaign moved): then this folder is the
+    campaign, and posts not in it are canceled as on any re-plan."""
     campaign, expansion = check(folder, now=now, limits=instance_limits(engine))
     report = PlanReport(campaign=campaign.slug, warnings=list(expansion.warnings))
     for p in expansion.posts:
         report.warnings.extend(f"{p.account} {p.due_at:%Y-%m-%d %H:%M} UTC: {w}" for w in p.warnings)
     with session(engine) as s:
-        row = _upsert_campaign(s, campaign, now)
-        accounts = {name: _upsert_account(s, spec) for name, spec in campaign.accounts.items()}
+        row = _upsert_campaign(s, campaign, now, replace)
+        accounts = {name: _upsert_account(s, spec, campaign, row)
+                    for name, spec in campaign.accounts.items()}
         assert row.id is not None
         # Plain tuples, not ORM objects: re-planning 100,000 unchanged posts must be
         # cheap; only the rows that change are loaded as objects.
@@ -143,8 +148,15 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan") ->
     return report
 
 
-def _upsert_campaign(s: Session, c: Campaign, now: datetime) -> CampaignRow:
+def _upsert_campaign(s: Session, c: Campaign, now: datetime, replace: bool) -> CampaignRow:
     row = s.exec(select(CampaignRow).where(CampaignRow.slug == c.slug)).first()
+    here = str(c.folder.resolve())
+    if row is not None and row.folder and row.folder != here and not replace:
+        raise TminusError(
+            f"{c.file}: slug {c.slug!r} is already planned from "
+            f"{Path(row.folder) / 'campaign.toml'}; give this campaign its own slug, or, if "
+            f"the campaign moved here, run `tminus plan {c.folder} --replace` (posts not in "
+            "this folder are then canceled)")
     if row is None:
         row = CampaignRow(slug=c.slug, title=c.title, deadline=c.deadline, timezone=c.timezone.key,
                           created_at=now, updated_at=now)
@@ -158,20 +170,45 @@ def _upsert_campaign(s: Session, c: Campaign, now: datetime) -> CampaignRow:
     return row
 
 
-def _upsert_account(s: Session, spec: AccountSpec) -> Account:
+def _upsert_account(s: Session, spec: AccountSpec, campaign: Campaign, row: CampaignRow
+                    ) -> Account:
+    """An account belongs to the campaign that declared it first: another campaign may
+    post through it only declaring it exactly alike (platform, credentials prefix, tier,
+    budget) — never take it over with other credentials."""
     acc = s.exec(select(Account).where(Account.name == spec.name)).first()
     if acc is None:
         acc = Account(name=spec.name, platform=spec.platform, credentials=spec.credentials,
                       tier=spec.tier)
+    elif acc.campaign_id is not None and acc.campaign_id != row.id:
+        differs = _account_differences(acc, spec)
+        if differs:
+            owner = s.get(CampaignRow, acc.campaign_id)
+            where = (f"campaign {owner.slug!r} ({Path(owner.folder) / 'campaign.toml'})"
+                     if owner is not None and owner.folder else "another campaign")
+            raise TminusError(
+                f"{campaign.file} [accounts.{spec.name}]: account {spec.name!r} belongs to "
+                f"{where}, which declares it with {'; '.join(differs)}; declare it exactly "
+                "alike, or give this campaign's account another name")
+        return acc     # shared as declared by its own campaign
     elif acc.platform != spec.platform:
         raise TminusError(f"account {spec.name!r} is already known as a {acc.platform} account; "
                           f"another campaign cannot make it {spec.platform} — rename one of them")
+    acc.campaign_id = row.id
     acc.credentials, acc.tier = spec.credentials, spec.tier
     acc.budget_posts = spec.budget.posts if spec.budget else None
     acc.budget_seconds = int(spec.budget.per.total_seconds()) if spec.budget else None
     s.add(acc)
     s.flush()
     return acc
+
+
+def _account_differences(acc: Account, spec: AccountSpec) -> list[str]:
+    budget = ((spec.budget.posts, int(spec.budget.per.total_seconds())) if spec.budget
+              else (None, None))
+    pairs = (("platform", acc.platform, spec.platform),
+             ("credentials", acc.credentials, spec.credentials), ("tier", acc.tier, spec.tier),
+             ("budget", (acc.budget_posts, acc.budget_seconds), budget))
+    return [f"{key} = {mine!r} (not {theirs!r})" for key, mine, theirs in pairs if mine != theirs]
 
 
 _DATETIMES = ("due_at", "not_after", "next_attempt_at", "created_at", "updated_at")

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from content.errors import TminusError
 from jobs.adapters.dryrun import DryRunPublisher
 from jobs.outgoing import Identity, Outgoing, Receipt
 from scheduler.approval import differences, manifest_of_row
@@ -225,3 +226,59 @@ def test_a_tampered_approval_record_is_held_back(
         p.text = "forged"
         s.add(p)
     _held_back(engine, post, _send(engine, post), "approval record is missing")
+
+
+# -- an account belongs to the campaign that declared it; a slug to its folder ----------
+
+OTHER = """
+    [accounts.org]
+    platform = "dryrun"
+    credentials = "OTHER"
+"""
+
+
+def test_another_campaign_cannot_take_an_account_over(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    first = make_campaign(simple_toml())
+    plan(engine, first, now=START)
+    thief = make_campaign(simple_toml(slug="other", accounts=OTHER, posts=POSTS.replace(
+        'media = [{ path = "poster.png", alt = "A poster: vote yes on Prop 5" }]', "")))
+    before = _table(engine)
+    with pytest.raises(TminusError) as e:
+        plan(engine, thief, now=START)
+    message = str(e.value)
+    assert str(thief / "campaign.toml") in message and str(first.resolve() / "campaign.toml") in message
+    assert "credentials = ''" in message and "'OTHER'" in message
+    assert _table(engine) == before                              # nothing written
+    with session(engine) as s:
+        assert s.exec(select(Account.credentials).where(Account.name == "org")).one() == ""
+
+
+def test_another_campaign_may_share_an_account_declared_alike(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    plan(engine, make_campaign(simple_toml()), now=START)
+    report = plan(engine, make_campaign(simple_toml(slug="other")), now=START)
+    assert report.created == 5
+
+
+def test_a_slug_planned_from_another_folder_needs_replace(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    first = make_campaign(simple_toml())
+    plan(engine, first, now=START)
+    moved = make_campaign(simple_toml())
+    before = _table(engine)
+    with pytest.raises(TminusError, match="already planned from .*--replace") as e:
+        plan(engine, moved, now=START)
+    assert str(first.resolve() / "campaign.toml") in str(e.value)
+    assert str(moved / "campaign.toml") in str(e.value)
+    assert _table(engine) == before
+    report = plan(engine, moved, now=START, replace=True)
+    assert (report.created, report.unchanged, report.canceled) == (0, 5, 0)
+
+
+def _table(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT p.id, p.state, p.text, a.name, a.credentials, c.folder FROM post p "
+            "JOIN account a ON a.id = p.account_id JOIN campaign c ON c.id = p.campaign_id "
+            "ORDER BY p.id"))]

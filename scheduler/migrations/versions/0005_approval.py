@@ -20,12 +20,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('approved', sa.JSON(), nullable=True))
     with op.batch_alter_table('account', schema=None) as batch_op:
         batch_op.add_column(sa.Column('campaign_id', sa.Integer(), nullable=True))
-        batch_op.create_foreign_key('fk_account_campaign_id', 'campaign', ['campaign_id'], ['id'])
 
 
 def downgrade() -> None:
     with op.batch_alter_table('account', schema=None) as batch_op:
-        batch_op.drop_constraint('fk_account_campaign_id', type_='foreignkey')
         batch_op.drop_column('campaign_id')
     with op.batch_alter_table('post', schema=None) as batch_op:
         batch_op.drop_column('approved')
