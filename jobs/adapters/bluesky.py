@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import mimetypes
 import re
 import threading
 import unicodedata
@@ -80,6 +79,7 @@ from atproto.exceptions import (
 )
 from atproto_client.models.common import XrpcError
 
+from content.media import sniff
 from content.platforms import PLATFORMS, BlueskyCredentials
 from jobs.adapters.base import Clock, MemorySessionStore, Publisher, SessionStore
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
@@ -585,9 +585,6 @@ def _read_images(post: Outgoing) -> list[tuple[bytes, str, str]]:
         raise PermanentError(f"bluesky takes at most {MAX_IMAGES} images, got {len(post.media)}")
     images = []
     for media in post.media:
-        mime = mimetypes.guess_type(media.path)[0] or ""
-        if not mime.startswith("image/"):
-            raise PermanentError(f"bluesky: {media.path} is not an image")
         try:
             data = media.read()
         except OSError as e:
@@ -595,6 +592,10 @@ def _read_images(post: Outgoing) -> list[tuple[bytes, str, str]]:
         if len(data) > MAX_IMAGE_BYTES:
             raise PermanentError(f"bluesky: {media.path} has {len(data)} bytes, "
                                  f"more than {MAX_IMAGE_BYTES}")
+        mime = sniff(data)    # what the bytes are, not what the name says
+        if mime is None:
+            raise PermanentError(f"bluesky: {media.path} is not an image (PNG, JPEG, GIF or "
+                                 "WebP)")
         images.append((data, mime, media.alt))
     return images
 

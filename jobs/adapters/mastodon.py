@@ -57,7 +57,6 @@ after five pages (200 statuses) without either, find() cannot tell.
 from __future__ import annotations
 
 import io
-import mimetypes
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -78,6 +77,7 @@ from mastodon import (
     MastodonRatelimitError,
 )
 
+from content.media import sniff
 from content.platforms import MastodonCredentials
 from jobs.adapters.base import Clock, Publisher, SessionStore
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
@@ -166,16 +166,18 @@ class MastodonPublisher:
 
     def _upload(self, item: Media) -> str:
         name = Path(item.path).name
-        mime_type = mimetypes.guess_type(item.path)[0]
-        if mime_type is None:
-            raise PermanentError(f"mastodon: cannot tell the type of media file {name}")
         try:
             # the bytes the daemon checked against the approval (our own file object:
             # the SDK leaves a file it opens itself open)
-            fh = io.BytesIO(item.read())
+            data = item.read()
         except OSError as exc:
             raise PermanentError(f"mastodon: cannot read media file {name}: "
                                  f"{exc.strerror}") from exc
+        mime_type = sniff(data)     # what the bytes are, not what the name says
+        if mime_type is None:
+            raise PermanentError(f"mastodon: media file {name} is not a PNG, JPEG, GIF or "
+                                 "WebP image")
+        fh = io.BytesIO(data)
         with fh:
             try:
                 attachment = self._api.media_post(fh, mime_type=mime_type,

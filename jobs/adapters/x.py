@@ -61,7 +61,6 @@ X has no per-post language (it detects it), visibility or content warning:
 
 from __future__ import annotations
 
-import mimetypes
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -75,6 +74,7 @@ import tweepy
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
+from content.media import sniff
 from content.platforms import PLATFORMS, XCredentials
 from jobs.adapters.base import Clock, Publisher, SessionStore
 from jobs.errors import (
@@ -192,7 +192,11 @@ class XPublisher:
         except OSError as exc:
             raise PermanentError(f"X upload media: cannot read {path.name}: "
                                  f"{exc.strerror}") from exc
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        # the type the bytes are (content.media.sniff), not what the file name says
+        mime = sniff(content)
+        if mime is None:
+            raise PermanentError(f"X upload media: {path.name} is not a PNG, JPEG, GIF or "
+                                 "WebP image")
         body = self._signed_post("upload media", "/2/media/upload",
                                  files={"media": (path.name, content, mime)},
                                  data={"media_category": "tweet_image"})
