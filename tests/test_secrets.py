@@ -29,6 +29,7 @@ from scheduler import logs
 from scheduler.db import make_engine, upgrade
 from scheduler.models import Account
 from scheduler.settings import Settings
+from tests.conftest import build_adapter, utcnow
 from tests.fakeplatform import FakePlatformServer
 from tests.fakeplatform import bluesky as fb
 from tests.fakeplatform import mastodon as fm
@@ -73,7 +74,7 @@ def test_an_existing_database_keeps_its_mode(tmp_path: Path, umask_022: None) ->
 
 def test_the_dry_run_outbox_is_owner_only(tmp_path: Path, umask_022: None) -> None:
     outbox = tmp_path / "out" / "outbox.jsonl"
-    DryRunPublisher(outbox).publish(Outgoing(
+    DryRunPublisher(outbox, now=utcnow).publish(Outgoing(
         post_id=1, account="a", platform="dryrun", text="not yet public",
         idempotency_key="k1", due_at=datetime.now(UTC)))
     assert mode(outbox) == 0o600
@@ -117,14 +118,14 @@ def _run_every_adapter(fake: FakePlatformServer) -> list[str]:
     fx.set_valid_token(fake, SECRETS["TMINUS_ORG_X_ACCESS_TOKEN"])
     fm.set_token(fake, SECRETS["TMINUS_ORG_MASTO_ACCESS_TOKEN"])
     fb.set_password(fake, SECRETS["TMINUS_ORG_BSKY_APP_PASSWORD"])
-    x = XPublisher.from_credentials("org_x", {
+    x = build_adapter(XPublisher, "org_x", {
         "API_KEY": SECRETS["TMINUS_ORG_X_API_KEY"], "API_SECRET": SECRETS["TMINUS_ORG_X_API_SECRET"],
         "ACCESS_TOKEN": SECRETS["TMINUS_ORG_X_ACCESS_TOKEN"],
         "ACCESS_SECRET": SECRETS["TMINUS_ORG_X_ACCESS_SECRET"], "API_BASE": fake.url}, timeout=2)
-    masto = MastodonPublisher.from_credentials("org_masto", {
+    masto = build_adapter(MastodonPublisher, "org_masto", {
         "INSTANCE": fake.url, "ACCESS_TOKEN": SECRETS["TMINUS_ORG_MASTO_ACCESS_TOKEN"]}, timeout=2)
     store = MemorySessionStore()
-    bsky = BlueskyPublisher.from_credentials("org_bsky", {
+    bsky = build_adapter(BlueskyPublisher, "org_bsky", {
         "HANDLE": fb.HANDLE, "APP_PASSWORD": SECRETS["TMINUS_ORG_BSKY_APP_PASSWORD"],
         "PDS": fake.url}, timeout=2, session_store=store)
     for n, pub in enumerate((x, masto, bsky)):
@@ -215,8 +216,8 @@ def test_a_failed_session_save_logs_no_token(caplog: pytest.LogCaptureFixture) -
             raise RuntimeError(f"disk full while writing {session}")
 
     with FakePlatformServer() as fake:
-        pub = BlueskyPublisher.from_credentials(
-            "org_bsky", {"HANDLE": fb.HANDLE, "APP_PASSWORD": fb.PASSWORD, "PDS": fake.url},
+        pub = build_adapter(
+            BlueskyPublisher, "org_bsky", {"HANDLE": fb.HANDLE, "APP_PASSWORD": fb.PASSWORD, "PDS": fake.url},
             timeout=2, session_store=BrokenStore())
         with caplog.at_level(logging.DEBUG):
             pub.publish(_post("the session is not saved, the post still goes"))
