@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.common import BASELINE_NAMES, FULL, QUICK, ROOT, Baseline, Figure, fmt, machine_info
 
-BENCHMARKS = ("plan", "start", "accuracy", "burst", "postgres", "rehearse")
+BENCHMARKS = ("plan", "start", "accuracy", "burst", "postgres", "latency", "rehearse")
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 
 

@@ -80,11 +80,14 @@ def aps_add_jobs(scheduler: Any, outbox: Path, jobs: Sequence[Job]) -> None:
                           misfire_grace_time=GRACE_SECONDS)
 
 
-def aps_fill(url: str, outbox: Path, jobs: Iterable[Job], chunk: int = 50_000) -> None:
+def aps_fill(url: str, outbox: Path | str, jobs: Iterable[Job], chunk: int = 50_000,
+             func: str = JOB_FUNC) -> None:
     """Write the rows `add_job` would write (the same pickled job state) in a few
     transactions instead of one per job: only for setting up the start, burst and
     accuracy runs, whose subject is running jobs, not adding them. The scheduler is
-    never started here (a paused one that is shut down still runs what is due)."""
+    never started here (a paused one that is shut down still runs what is due). `func`
+    is the job (`outbox` its first argument: the latency benchmark's job takes the fake
+    platforms' URL there)."""
     from apscheduler.job import Job as ApsJob
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.triggers.date import DateTrigger
@@ -101,7 +104,7 @@ def aps_fill(url: str, outbox: Path, jobs: Iterable[Job], chunk: int = 50_000) -
                 args = (str(outbox), j.post_id, j.account, j.due.isoformat(), j.text)
                 if template is None:
                     # what BaseScheduler.add_job builds from its arguments and job defaults
-                    template = ApsJob(scheduler, id="template", func=JOB_FUNC, trigger=trigger,
+                    template = ApsJob(scheduler, id="template", func=func, trigger=trigger,
                                       executor="default", args=args, kwargs={}, name="send",
                                       misfire_grace_time=GRACE_SECONDS, coalesce=True,
                                       max_instances=1, next_run_time=j.due).__getstate__()
@@ -147,6 +150,35 @@ def aps_run(url: str, expect: int, timeout: float) -> dict[str, Any]:
     scheduler.shutdown(wait=True)
     return {"start_s": started, "until_expected_s": seconds, "finished": finished, **counts,
             "peak_rss_mb": peak_rss_mb()}
+
+
+# The latency benchmark's job: the same SDK request tminus's adapter makes, through that
+# adapter, one per account (built on the account's first post, kept for its next).
+SDK_JOB_FUNC = "bench.baselines:send_sdk"
+_adapters: dict[str, Any] = {}
+_adapters_lock = threading.Lock()
+
+
+def send_sdk(url: str, post_id: int, account: str, due: str, text: str) -> None:
+    """The APScheduler job of the latency benchmark: `account` is "PLATFORM:N", the
+    fake platforms' account N (tests/fakeplatform/accounts.py)."""
+    from content.platforms import platform as platform_entry
+    from jobs.adapters.base import MemorySessionStore, adapter_class
+    from jobs.outgoing import Outgoing
+    from tests.fakeplatform import accounts
+    name, _, number = account.partition(":")
+    with _adapters_lock:
+        pub = _adapters.get(account)
+        if pub is None:
+            entry = platform_entry(name)
+            creds = accounts.credentials(name, int(number), url)
+            pub = adapter_class(entry).from_credentials(
+                account, entry.credentials(**{k.lower(): v for k, v in creds.items()}),
+                timeout=10.0, now=lambda: datetime.now(UTC), session_store=MemorySessionStore())
+            _adapters[account] = pub
+    pub.publish(Outgoing(post_id=post_id, account=account, platform=name, text=text,
+                         idempotency_key=f"aps{post_id:08d}{os.getpid()}",
+                         due_at=datetime.fromisoformat(due)))
 
 
 # -- 2. a daemon that polls the table every 30 s ----------------------------------------
@@ -199,11 +231,17 @@ def main() -> None:
     run.add_argument("--url", required=True)
     run.add_argument("--expect", type=int, required=True)
     run.add_argument("--timeout", type=float, default=600)
+    run.add_argument("--preload", action="store_true",
+                     help="import the platform adapters first (as tminus does at start)")
     poll = sub.add_parser("poll-once", help="the polling daemon's first poll")
     poll.add_argument("--url", required=True)
     poll.add_argument("--outbox", required=True)
     args = p.parse_args()
     if args.cmd == "aps-run":
+        if args.preload:
+            import jobs.adapters.bluesky
+            import jobs.adapters.mastodon
+            import jobs.adapters.x  # noqa: F401
         print_json(aps_run(args.url, args.expect, args.timeout))
     else:
         t0 = time.perf_counter()

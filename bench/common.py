@@ -51,18 +51,20 @@ class Sizes:
     burst_accounts: int
     pg_daemons: tuple[int, ...]
     rehearse_repeats: int
+    latency_accounts: tuple[int, int]   # latency: the large and the small burst (accounts)
+    latency_pg_daemons: tuple[int, ...]
 
 
 FULL = Sizes("full", plan_accounts=100, plan_fires=1000, plan_baseline=5000,
              start_queues=(10_000, 1_000_000), start_accounts=1000, start_due=50,
              aps_start_jobs=1_000_000, accuracy_posts=200, accuracy_span=25.0,
              burst_posts=10_000, burst_accounts=1000, pg_daemons=(1, 2, 4),
-             rehearse_repeats=3)
+             rehearse_repeats=3, latency_accounts=(1000, 200), latency_pg_daemons=(2, 4))
 QUICK = Sizes("quick", plan_accounts=20, plan_fires=300, plan_baseline=100,
               start_queues=(1_000, 5_000), start_accounts=50, start_due=10,
               aps_start_jobs=5_000, accuracy_posts=10, accuracy_span=1.5,
               burst_posts=300, burst_accounts=30, pg_daemons=(1, 2, 4),
-              rehearse_repeats=1)
+              rehearse_repeats=1, latency_accounts=(24, 9), latency_pg_daemons=(2,))
 
 
 # -- figures ---------------------------------------------------------------------------
@@ -329,10 +331,12 @@ class Queued:
 
 
 def seed_queue(engine: Any, dues: Sequence[datetime], *, accounts: int,
-               deadline: datetime | None = None, chunk: int = 50_000) -> list[Queued]:
+               deadline: datetime | None = None, chunk: int = 50_000,
+               text: Callable[[int, int], str] = post_text) -> list[Queued]:
     """Insert one campaign, `accounts` dry-run accounts and one approved, queued post per
     entry of `dues` (post i on account i % accounts), straight into the tables: no
-    planner, no event rows. Post ids are 1..n in a fresh database."""
+    planner, no event rows. Post ids are 1..n in a fresh database. `text(account,
+    post_id)` is each post's text."""
     import sqlalchemy as sa
 
     from scheduler.models import Account, Campaign, Post
@@ -355,9 +359,9 @@ def seed_queue(engine: Any, dues: Sequence[datetime], *, accounts: int,
             sa.select(sa.func.coalesce(sa.func.max(table(Post).c.id), 0))).scalar_one()
     queued = [Queued(first_post + i + 1, i % accounts, due) for i, due in enumerate(dues)]
     if engine.dialect.name == "sqlite":
-        _seed_sqlite(engine, queued, campaign_id, first_account, now, chunk)
+        _seed_sqlite(engine, queued, campaign_id, first_account, now, chunk, text)
     else:
-        _seed_generic(engine, queued, campaign_id, first_account, now, chunk)
+        _seed_generic(engine, queued, campaign_id, first_account, now, chunk, text)
         with engine.begin() as conn:  # ids were given explicitly: move the sequence on
             conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('post', 'id'), "
                                  "(SELECT max(id) FROM post))")
@@ -372,15 +376,24 @@ class _BenchAccount:
     handle: str | None = None
 
 
-def _row(q: Queued, campaign_id: int, first_account: int, now: datetime) -> dict[str, Any]:
+def sealed_approval(text: str, account: str, platform: str = "dryrun",
+                    credentials: str = "") -> tuple[dict[str, Any], str]:
+    """What an approval of `text` on that account records (scheduler.approval): the
+    record and its hash, as `approve` would store them."""
     from scheduler import approval
-    text = post_text(q.account, q.post_id)
-    digest = hashlib.sha256(text.encode()).hexdigest()
     sealed = approval.manifest(text=text, options={}, parent_id=None, media=(),
-                               account=_BenchAccount(f"bench{first_account + q.account:05d}"))
+                               account=_BenchAccount(account, platform, credentials))
+    return sealed, approval.digest(sealed)
+
+
+def _row(q: Queued, campaign_id: int, first_account: int, now: datetime,
+         text_of: Callable[[int, int], str] = post_text) -> dict[str, Any]:
+    text = text_of(q.account, q.post_id)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    sealed, sealed_hash = sealed_approval(text, f"bench{first_account + q.account:05d}")
     return {"id": q.post_id, "campaign_id": campaign_id, "account_id": first_account + q.account + 1,
                 "plan_key": f"bench@{q.post_id}", "post_key": "bench", "origin": "plan", "state": "queued",
-                "text": text, "text_hash": digest, "approved_hash": approval.digest(sealed),
+                "text": text, "text_hash": digest, "approved_hash": sealed_hash,
                 "approved": sealed, "approved_by": "bench",
                 "approved_at": now, "due_at": q.due, "not_after": q.due + timedelta(hours=2),
                 "next_attempt_at": q.due, "idempotency_key": f"bench{campaign_id:05d}{q.post_id:022d}",
@@ -389,7 +402,8 @@ def _row(q: Queued, campaign_id: int, first_account: int, now: datetime) -> dict
 
 
 def _seed_generic(engine: Any, queued: Sequence[Queued], campaign_id: int, first_account: int,
-                  now: datetime, chunk: int) -> None:
+                  now: datetime, chunk: int,
+                  text: Callable[[int, int], str] = post_text) -> None:
     """SQLAlchemy core: executemany of plain dicts through the models' own types."""
     import sqlalchemy as sa
 
@@ -397,11 +411,12 @@ def _seed_generic(engine: Any, queued: Sequence[Queued], campaign_id: int, first
     with engine.begin() as conn:
         for k in range(0, len(queued), chunk):
             conn.execute(sa.insert(table(Post)),
-                         [_row(q, campaign_id, first_account, now) for q in queued[k:k + chunk]])
+                         [_row(q, campaign_id, first_account, now, text)
+                          for q in queued[k:k + chunk]])
 
 
 def _seed_sqlite(engine: Any, queued: Sequence[Queued], campaign_id: int, first_account: int,
-                 now: datetime, chunk: int) -> None:
+                 now: datetime, chunk: int, text: Callable[[int, int], str] = post_text) -> None:
     """The same rows through the DB-API's executemany with values already in SQLite's
     storage form (a million rows in seconds instead of minutes). The first chunk goes
     through SQLAlchemy's own types and the form of everything after it is checked
@@ -409,14 +424,14 @@ def _seed_sqlite(engine: Any, queued: Sequence[Queued], campaign_id: int, first_
     if not queued:
         return
     head, rest = queued[:1], queued[1:]
-    _seed_generic(engine, head, campaign_id, first_account, now, chunk)
+    _seed_generic(engine, head, campaign_id, first_account, now, chunk, text)
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
         cur.execute("SELECT * FROM post WHERE id = ?", (head[0].post_id,))
         columns = [d[0] for d in cur.description]
         stored = dict(zip(columns, cur.fetchone(), strict=False))
-        sample = _sqlite_values(_row(head[0], campaign_id, first_account, now))
+        sample = _sqlite_values(_row(head[0], campaign_id, first_account, now, text))
         for name, value in stored.items():
             if name in sample and sample[name] != value:
                 raise RuntimeError(f"bench seeding: column {name} is stored as {value!r}, the fast "
@@ -425,7 +440,8 @@ def _seed_sqlite(engine: Any, queued: Sequence[Queued], campaign_id: int, first_
         sql = f"INSERT INTO post ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
         cur.execute("BEGIN")
         for k in range(0, len(rest), chunk):
-            rows = [_sqlite_values(_row(q, campaign_id, first_account, now)) for q in rest[k:k + chunk]]
+            rows = [_sqlite_values(_row(q, campaign_id, first_account, now, text))
+                    for q in rest[k:k + chunk]]
             cur.executemany(sql, [tuple(r[c] for c in names) for r in rows])
         cur.execute("COMMIT")
         cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -23,8 +23,11 @@ SETTLE = 1.0
 class Daemons:
     """`count` daemons on one database, each with its own outbox file."""
 
-    def __init__(self, url: str, workdir: Path, count: int = 1, *, tag: str = "d") -> None:
+    def __init__(self, url: str, workdir: Path, count: int = 1, *, tag: str = "d",
+                 dry_run: bool = True, env: dict[str, str] | None = None) -> None:
         self.url = url
+        self.dry_run = dry_run
+        self.env = env or {}        # more TMINUS_* variables (an account's credentials)
         self.outboxes = [workdir / f"{tag}{i}-outbox.jsonl" for i in range(count)]
         self.procs: list[subprocess.Popen[str]] = []
         self.logs: list[list[str]] = []
@@ -34,8 +37,10 @@ class Daemons:
         """Start them all; returns the seconds until every one logged "started"."""
         t0 = time.perf_counter()
         for outbox in self.outboxes:
-            env = child_env(database_url=self.url, dryrun_outbox=str(outbox), log_level="INFO")
-            proc = subprocess.Popen([TMINUS, "run", "--dry-run"], env=env, text=True,
+            env = {**child_env(database_url=self.url, dryrun_outbox=str(outbox),
+                               log_level="INFO"), **self.env}
+            cmd = [TMINUS, "run", *(["--dry-run"] if self.dry_run else [])]
+            proc = subprocess.Popen(cmd, env=env, text=True,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             lines: list[str] = []
             started = threading.Event()

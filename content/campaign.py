@@ -97,6 +97,7 @@ class Campaign:
     posts: tuple[PostSpec, ...]
     folder: Path
     toolkit: Toolkit | None = None      # what supporters are given (content.toolkit)
+    warnings: tuple[str, ...] = ()      # worth a look, not wrong (a deadline's offset)
 
     @property
     def file(self) -> Path:
@@ -110,9 +111,13 @@ class _Collector:
         self.file = file
         self.lines = text.splitlines()
         self.errors: list[CampaignError] = []
+        self.warnings: list[str] = []
 
     def add(self, message: str, key: str | None = None, line: int | None = None) -> None:
         self.errors.append(CampaignError(message, file=self.file, key=key, line=line))
+
+    def warn(self, message: str, key: str | None = None, line: int | None = None) -> None:
+        self.warnings.append(CampaignError(message, file=self.file, key=key, line=line).render())
 
     def text(self, value: str, key: str, line: int | None) -> bool:
         """Check a text the user wrote (a title, a post, a var): length and characters
@@ -234,7 +239,8 @@ def load_campaign(folder: Path | str, *, now: datetime | None = None) -> Campaig
     assert deadline is not None and tz is not None
     return Campaign(slug=str(slug), title=title, deadline=deadline, timezone=tz,
                     hashtags=tuple(hashtags), vars=dict(vars_), accounts=accounts,
-                    posts=tuple(posts), folder=folder, toolkit=toolkit)
+                    posts=tuple(posts), folder=folder, toolkit=toolkit,
+                    warnings=tuple(c.warnings))
 
 
 def _timezone(value: Any, c: _Collector) -> ZoneInfo | None:
@@ -286,6 +292,8 @@ def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
         if tz is None:
             return None
         value = value.replace(tzinfo=tz)
+    elif tz is not None:
+        _offset_check(value, tz, c, line)
     deadline: datetime = value.astimezone(UTC)
     if now is not None and deadline <= now:
         local = deadline.astimezone(tz or UTC)
@@ -293,6 +301,26 @@ def _deadline(value: Any, tz: ZoneInfo | None, now: datetime | None,
               "before its deadline (use `tminus rehearse` to replay an old one)",
               key="campaign.deadline", line=line)
     return deadline
+
+
+def _offset_check(value: datetime, tz: ZoneInfo, c: _Collector, line: int | None) -> None:
+    """A deadline written with an offset the campaign's timezone does not have at that
+    instant (-05:00 in Chicago's winter) is most likely a typo for the local time."""
+    given, actual = value.utcoffset(), value.astimezone(tz).utcoffset()
+    if given is None or actual is None or given == actual:
+        return
+    local = value.astimezone(tz)
+    meant = value.replace(tzinfo=None).replace(tzinfo=tz)
+    c.warn(f"the offset {_offset(given)} is not {tz.key}'s at that instant ({_offset(actual)}, "
+           f"{local:%Z}): the deadline is {local:%Y-%m-%d %H:%M %Z}. If you meant "
+           f"{value:%H:%M} there, write {meant.isoformat()} (or leave the offset out)",
+           key="campaign.deadline", line=line)
+
+
+def _offset(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _hashtags(value: Any, c: _Collector) -> list[str]:

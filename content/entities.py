@@ -7,6 +7,7 @@ lengths are `content.rules`. URLs are found by the same rules the X count uses
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,3 +60,84 @@ def segments(text: str, platform: str) -> list[Segment]:
     if at < len(text):
         out.append(Segment("text", text[at:]))
     return out
+
+
+def glued_links(text: str, hashtags: Sequence[str], links: Sequence[str] = ()) -> list[str]:
+    """Warnings for links a platform would read longer than the writer meant: a
+    campaign hashtag right after a link (`…/eastside#SaveEastside` is one address, with
+    a fragment), or one of the campaign's own links (`links`, e.g. a petition URL from
+    its vars) with a word glued on after it (`…/keep-the-owlSign`)."""
+    if not _maybe_glued(text, hashtags, links):   # the common case, without parsing links
+        return []
+    tags = {h.lstrip("#＃").casefold() for h in hashtags}
+    out = []
+    for start, end in find_urls(text):
+        link = text[start:end]
+        base, hash_, fragment = link.partition("#")
+        if hash_ and fragment.casefold() in tags:
+            out.append(f"the link {base} runs into #{fragment}: a platform links \"{link}\" as "
+                       "one address; put a space or a line break between them")
+            continue
+        for known in links:
+            rest = link[len(known):]
+            if link.startswith(known) and rest and (rest[0].isalnum() or rest[0] in "@＃"):
+                out.append(f"the link {known} runs into \"{rest}\": a platform links \"{link}\" "
+                           "as one address; put a space or a line break between them")
+                break
+    return out
+
+
+def _maybe_glued(text: str, hashtags: Sequence[str], links: Sequence[str]) -> bool:
+    """A hashtag with no space before it, or one of `links` with no space after it."""
+    lowered = text.casefold()
+    for tag in hashtags:
+        at = lowered.find(tag.casefold())
+        while at != -1:
+            if at > 0 and not lowered[at - 1].isspace():
+                return True
+            at = lowered.find(tag.casefold(), at + 1)
+    for link in links:
+        at = text.find(link)
+        while at != -1:
+            after = text[at + len(link):at + len(link) + 1]
+            if after and not after.isspace():
+                return True
+            at = text.find(link, at + 1)
+    return False
+
+
+def own_links(values: Iterable[object]) -> list[str]:
+    """The texts among `values` that are exactly one link (a campaign's vars)."""
+    out = []
+    for v in values:
+        if isinstance(v, str) and find_urls(v) == [(0, len(v))]:
+            out.append(v)
+    return sorted(set(out), key=len, reverse=True)   # the longest first: the best match
+
+
+# A number a person reads exactly, with what joins its digits: a phone number
+# ("202-456-1111", "(202) 456 1111", "+1 202 456 1111"), an amount, a time, a date.
+_NUMBER = regex.compile(r"[+(]?\d(?:[\d().,:/–-]*[\d)])?(?: [(]?\d(?:[\d().,:/–-]*[\d)])?)*")
+ELLIPSIS = "…"
+
+
+def shorten(text: str, width: int, measure: Callable[[str], int] = len) -> str:
+    """`text` on one line, at most `width` long (by `measure`, e.g. terminal cells): cut
+    at a space with an ellipsis, never inside a word, a link or a number (a phone
+    number with spaces in it is one number). A first word too long for `width` leaves
+    only the ellipsis: a reader sees something is there, never a wrong piece of it."""
+    line = " ".join(text.split())
+    if measure(line) <= width:
+        return line
+    inside: set[int] = set()
+    for start, end in [*find_urls(line), *((m.start(), m.end()) for m in _NUMBER.finditer(line))]:
+        inside.update(range(start + 1, end))
+    best = ""
+    for at, ch in enumerate(line):
+        if ch != " " or at in inside:
+            continue
+        head = line[:at].rstrip()
+        if measure(head + ELLIPSIS) > width:
+            break
+        best = head
+    return best + ELLIPSIS if best else ELLIPSIS[:max(0, width)]

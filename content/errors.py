@@ -53,3 +53,13 @@ class CampaignErrors(TminusError):
         first = str(errors[0]) if errors else "campaign is invalid"
         more = f" (and {len(errors) - 1} more problem(s); run `tminus validate`)" if len(errors) > 1 else ""
         super().__init__(first + more)
+
+
+class Unconfirmed(TminusError):
+    """A request that would undo people's work — cancel approved posts, or a whole
+    campaign — and needs a yes first. `str()` says what and how to confirm (`--yes`)
+    where nobody can be asked; `question` asks it where someone can."""
+
+    def __init__(self, message: str, question: str) -> None:
+        self.question = question
+        super().__init__(message)

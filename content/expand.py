@@ -18,6 +18,7 @@ from typing import Any
 
 from content.campaign import Campaign, MediaSpec, PostSpec
 from content.chars import forbidden_character
+from content.entities import glued_links, own_links
 from content.errors import CampaignError
 from content.limits import MAX_POSTS_PER_CAMPAIGN
 from content.media import Image
@@ -110,6 +111,7 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
             result.warnings.append(f"{file} [{where}]: the schedule expands to no time before "
                                    "the deadline")
         skipped = 0
+        links = own_links([*campaign.vars.values(), *spec.vars.values()])
         for fire in fires:
             if now is not None and fire.at <= now:
                 skipped += 1
@@ -117,12 +119,14 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
             for account_name in spec.accounts:
                 try:
                     result.posts.extend(_thread(campaign, renderer, spec, account_name, fire.at,
-                                                fire.warning, limits, file, tags, bases, times))
+                                                fire.warning, limits, file, tags, links, bases,
+                                                times))
                 except CampaignError as e:
                     result.errors.append(e)
         if skipped:
             result.warnings.append(f"{file} [{where}]: {skipped} time(s) already past are left out")
     _check_duplicates(result, file)
+    result.errors = _once(result.errors)
     for p in result.posts:
         if not p.length.ok:
             unit = p.length.unit
@@ -156,16 +160,16 @@ def _media_errors(campaign: Campaign, spec: PostSpec, file: str) -> list[Campaig
 
 def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
             due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
-            tags: list[str], bases: dict[tuple[str, str], dict[str, Any]],
+            tags: list[str], links: list[str], bases: dict[tuple[str, str], dict[str, Any]],
             times: dict[datetime, dict[str, Any]]) -> list[PlannedPost]:
     """The post, and the rest of its thread if it has one: each later post replies to
     the one before and goes out right after it."""
     first = _one(campaign, renderer, spec, account_name, due, dst_warning, limits, file, tags,
-                 bases, times)
+                 links, bases, times)
     posts = [first]
     for n, source in enumerate(spec.thread, start=2):
         part = _one(campaign, renderer, spec, account_name, due, None, limits, file, tags,
-                    bases, times, source=(f"thread[{n - 2}]", source))
+                    links, bases, times, source=(f"thread[{n - 2}]", source))
         posts.append(dataclasses.replace(
             part, plan_key=plan_key(spec.key, account_name, due, n),
             reply_to_key=posts[-1].plan_key, thread_root_key=first.plan_key,
@@ -175,7 +179,7 @@ def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name
 
 def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
          due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
-         tags: list[str], bases: dict[tuple[str, str], dict[str, Any]],
+         tags: list[str], links: list[str], bases: dict[tuple[str, str], dict[str, Any]],
          times: dict[datetime, dict[str, Any]],
          source: tuple[str, str] | None = None) -> PlannedPost:
     account = campaign.accounts[account_name]
@@ -207,6 +211,7 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
     lowered = text.lower()
     if tags and not any(h in lowered for h in tags):
         warnings.append(NO_HASHTAG)
+    warnings += glued_links(text, campaign.hashtags, links)
     not_after = min(due + spec.expires, campaign.deadline)
     return PlannedPost(
         plan_key=plan_key(spec.key, account_name, due), post_key=spec.key,
@@ -214,6 +219,21 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
         text=text, length=check, language=language,
         visibility=spec.visibility or account.visibility,
         content_warning=spec.content_warning, media=spec.media, warnings=tuple(warnings))
+
+
+def _once(errors: list[CampaignError]) -> list[CampaignError]:
+    """Each problem once: a template that fails, fails the same way for every post it
+    renders (12 fire times, 12 times the same line), so it is said once, with how many."""
+    counts: dict[tuple[str | None, str | None, int | None, str], int] = {}
+    first: dict[tuple[str | None, str | None, int | None, str], CampaignError] = {}
+    for e in errors:
+        key = (e.file, e.key, e.line, e.message)
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, e)
+    return [e if counts[k] == 1 else
+            CampaignError(f"{e.message} (the same for {counts[k]} posts)", file=e.file, key=e.key,
+                          line=e.line)
+            for k, e in first.items()]
 
 
 def _check_text(text: str, spec: PostSpec, source: tuple[str, str] | None, account: str,

@@ -8,12 +8,21 @@ nothing is autoescaped here; the HTML preview escapes on its own.
 
 A template error becomes a `CampaignError` naming the template, the line and the
 variable, construct or bound at fault.
+
+White space, one rule by lines (`LineLexer`): a line that holds nothing but block tags
+(`{% if %}`, `{% endfor %}`, `{% set %}`) and comments disappears with its newline, and
+white space before such a tag is dropped; every other newline stays as written. So
+`{% endif %}` at the end of a line of text keeps that line's newline: Jinja's own
+`trim_blocks` would drop it and glue the next line on (`…/eastside#SaveEastside`).
+`{%+ ... %}` keeps the newline after a tag, `{%- ... -%}` strips white space as Jinja does.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +30,7 @@ from typing import Any
 
 import jinja2
 from jinja2.exceptions import SecurityError
+from jinja2.lexer import Lexer
 
 from content.budget import TemplateLimit
 from content.countdown import countdown_context, time_left
@@ -32,17 +42,54 @@ def _plural(n: int, singular: str, plural: str | None = None) -> str:
     return singular if n == 1 else (plural or singular + "s")
 
 
+# The tokens that end a tag after which a bare line's newline goes: a block tag, a
+# comment, a raw block's end. Their value is what closed them: "%}" plainly, "+%}" to
+# keep the newline, "-%}..." with the white space already stripped.
+_TAG_ENDS = ("block_end", "comment_end", "raw_end")
+
+
+class LineLexer(Lexer):
+    """Jinja's lexer (without `trim_blocks`) with the newline after a tag dropped only
+    where the tag's line holds no text and no `{{ }}`: the module's white-space rule."""
+
+    def tokeniter(self, source: str, name: str | None, filename: str | None = None,
+                  state: str | None = None) -> Iterator[tuple[int, str, str]]:
+        bare = True       # the line so far holds only tags, comments and white space
+        trim = False      # the token before closed a tag on a bare line
+        for lineno, token, value in super().tokeniter(source, name, filename, state):
+            if token == "data":
+                if trim and value.startswith("\n"):
+                    value = value[1:]
+                    bare = True
+                _, newline, tail = value.rpartition("\n")
+                bare = not tail.strip() if newline else bare and not value.strip()
+                trim = False
+                if not value:
+                    continue
+            elif token in _TAG_ENDS:
+                trim = bare and value.endswith(("%}", "#}")) and not value.endswith(("+%}", "+#}"))
+            elif token == "variable_begin":
+                bare = trim = False
+            yield lineno, token, value
+
+
+class _PostEnvironment(BoundedEnvironment):
+    @functools.cached_property
+    def lexer(self) -> Lexer:
+        return LineLexer(self)
+
+
 class Renderer:
     """Renders a campaign's templates (files in `folder`, or inline text)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.env = BoundedEnvironment(
+        self.env = _PostEnvironment(
             folder,
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
-            trim_blocks=True,
+            trim_blocks=False,      # LineLexer trims, by the line
             lstrip_blocks=True,
         )
         self.env.add_filter("plural", _plural)

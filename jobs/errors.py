@@ -2,11 +2,12 @@
 
 ```
 PublishError
-├── TransientError(retry_after)   429, 5xx, timeouts before sending, connection refused
-│                                 -> queued again after max(retry_after, backoff)
+├── TransientError(retry_after)   429, no connection made, a 5xx or timeout on an
+│                                 upload or read -> queued after max(retry_after, backoff)
 ├── PermanentError                400, 403, 404, text rejected -> failed
 │   └── AuthError                 401 -> failed attempt is not counted; account paused
-└── UnknownOutcome                the request may have reached the platform
+└── UnknownOutcome                a create answered by anything short of a refusal
+                                  (5xx, proxy page, timeout or reset after sending)
                                   -> unknown, then reconcile with the adapter's find()
 ```
 

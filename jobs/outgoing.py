@@ -60,6 +60,9 @@ class Outgoing:
     media: tuple[Media, ...] = ()
     reply_to: Receipt | None = None     # the previous post of a thread
     thread_root: Receipt | None = None  # the first post of a thread (Bluesky needs it)
+    # The attempt (uploads + create) must be over by then, on the adapter's clock: every
+    # request's timeout is cut to the time left, and none goes once it has passed.
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,14 @@ class Identity:
     handle: str
     remote_id: str
     display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Engagement:
+    """How a published post did, as its platform counts: likes (favourites), reposts
+    (boosts, retweets) and replies. Read by `engagement(remote_ids)` on the adapters of
+    platforms that have counts (not the dry run)."""
+
+    likes: int = 0
+    reposts: int = 0
+    replies: int = 0

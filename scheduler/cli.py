@@ -8,29 +8,76 @@ line and exit code 2; no traceback. `.env` is read here, at the edge, and nowher
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import click
 import typer
 from dotenv import load_dotenv
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import Engine
 from typer.core import TyperGroup
 
-from content.countdown import duration
-from content.errors import CampaignErrors, FieldError, TminusError
+from content.countdown import duration, t_minus
+from content.entities import shorten
+from content.errors import CampaignErrors, FieldError, TminusError, Unconfirmed
 from content.paths import is_folder
 from content.platforms import check_all
 from scheduler import cliargs, defaults, logs, service
 from scheduler.clock import SystemClock
+from scheduler.models import PostState
 from scheduler.settings import Settings
+
+
+def _plain_help() -> None:
+    """Help a person reads: typer ≥ 0.20 prints a type tag beside every parameter
+    (`<bool>`, `<str>`, `<list[int]>`, `[1<=x<=9223372036854775807]`); here an option
+    shows its value's name (POST, SLUG, or its metavar), a flag nothing, an argument its
+    name in capitals, and each help text names the valid values. Older typers print no
+    tags and have none of these methods: then nothing changes."""
+    from typer.core import TyperArgument, TyperOption
+
+    names = {"by": "NAME", "account": "NAME", "post": "ID", "at": "WHEN", "as_of": "WHEN",
+             "campaign": "SLUG", "expires": "DURATION", "output": "FILE", "host": "ADDRESS"}
+
+    def option_type(self: Any, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        return str(self.metavar or names.get(self.name or "") or (self.name or "value").upper())
+
+    def argument_name(self: Any) -> str:
+        return str(self.metavar or (self.name or "value").upper())
+
+    def argument_usage(self: Any) -> str:
+        name = argument_name(self) + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+    def no_range(self: Any) -> None:
+        return None
+
+    for cls, attr, fn in [(TyperOption, "display_type_rich", option_type),
+                          (TyperOption, "_get_number_range_help_str", no_range),
+                          (TyperArgument, "display_type_rich", lambda self, ctx: None),
+                          (TyperArgument, "_get_number_range_help_str", no_range),
+                          (TyperArgument, "display_name_raw", property(argument_name)),
+                          (TyperArgument, "_usage_display_name", argument_usage),
+                          # errors keep naming it as before: "Invalid value for 'post'"
+                          (TyperArgument, "get_error_hint", lambda self, *a: f"'{self.name}'")]:
+        if hasattr(cls, attr):
+            setattr(cls, attr, fn)
+
+
+_plain_help()
 
 app = typer.Typer(help="tminus: plan, preview, approve and publish countdown campaigns.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -87,6 +134,57 @@ def _one_line(text: str) -> str:
     return escape(text.replace("\n", " "))
 
 
+# Every time a person reads is in the campaign's own timezone, with its abbreviation
+# ("Tue 17 Jan 09:00 EST"); `--utc` shows UTC instead, for comparing with logs.
+UTC_HELP = "show times in UTC instead of each campaign's own timezone"
+JSON_HELP = "print JSON (times in ISO 8601 UTC) for scripts, instead of the text"
+
+
+def _at(at: datetime, tz: str | ZoneInfo, utc: bool = False, *, year: bool = False,
+        seconds: bool = False) -> str:
+    zone = UTC if utc else tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    fmt = ("%a %d %b %Y" if year else "%a %d %b") + (" %H:%M:%S" if seconds else " %H:%M")
+    local = at.astimezone(zone)
+    return f"{local:{fmt}} {'UTC' if utc else local.tzname()}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, ZoneInfo):
+        return value.key
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _print_json(value: Any) -> None:
+    data = dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(
+        value, type) else [dataclasses.asdict(v) for v in value]
+    sys.stdout.write(json.dumps(data, default=_jsonable, ensure_ascii=False) + "\n")
+
+
+def _fit(text: str, width: int) -> str:
+    """A text cut to `width` terminal cells at a word, never inside a number or link."""
+    return shorten(text, max(1, width), cell_len)
+
+
+def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> list[str]:
+    """Rows as lines of at most `width` cells: every column as wide as its widest cell,
+    the last one (a post's text) gets what is left and is cut by `_fit`. Plain text:
+    the caller escapes."""
+    fixed = [max(cell_len(c) for c in [h, *(r[i] for r in rows)])
+             for i, h in enumerate(header[:-1])]
+    room = max(12, width - sum(fixed) - 2 * len(fixed))
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [c + " " * (w - cell_len(c)) for c, w in zip(cells[:-1], fixed, strict=True)]
+        return "  ".join([*padded, _fit(cells[-1], room)]).rstrip()
+    return [line(header), *(line(r) for r in rows)]
+
+
 @contextlib.contextmanager
 def _every_problem() -> Iterator[None]:
     """A campaign's problems, every one on its line (not only the first), then exit 2."""
@@ -104,24 +202,50 @@ def _every_problem() -> Iterator[None]:
 
 @app.command()
 def validate(folder: Annotated[Path, typer.Argument(help="campaign folder")],
-             as_of: Annotated[str | None, typer.Option(help="check as if it were this instant")] = None
-             ) -> None:
-    """Check a campaign folder and print every problem (exit 2 if any)."""
+             as_of: Annotated[str | None, typer.Option(help="check as if it were this instant")] = None,
+             utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
+    """Check a campaign folder as `plan` would and print every problem (exit 2 if any)."""
+    engine = service.existing_database(_settings())
     with _every_problem():
-        v = service.validate(folder, now=_as_of(as_of) or _now())
+        v = service.validate(folder, now=_as_of(as_of) or _now(), engine=engine)
     for w in v.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
+    against = ("checked against the database's accounts" if v.with_database else
+               "no database yet: accounts of other campaigns not checked")
     out.print(f"[green]ok[/] {v.slug}: {v.posts} posts on {v.accounts} accounts before "
-              f"{_utc(v.deadline, seconds=False)}")
+              f"{_at(v.deadline, v.timezone, utc, year=True)} ({against})")
+
+
+def _confirm(e: Unconfirmed, yes: bool) -> bool:
+    """Ask a person at a terminal; elsewhere the error says to add --yes."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise e
+    if typer.confirm(e.question, default=False):
+        return True
+    out.print("nothing was written")
+    raise typer.Exit(1)
+
+
+YES_HELP = "do it without asking (needed where nobody can answer, e.g. in a script)"
 
 
 @app.command()
 def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")],
          replace: Annotated[bool, typer.Option(
              "--replace", help="the campaign moved: plan its slug from this folder, though "
-             "another folder planned it")] = False) -> None:
+             "another folder planned it")] = False,
+         yes: Annotated[bool, typer.Option(
+             "--yes", "-y", help="cancel approved posts the file no longer has, without asking; "
+             + YES_HELP)] = False) -> None:
     """Expand a campaign into posts (drafts). Safe to run again after editing."""
-    r = service.plan(_engine(), folder, now=_now(), replace=replace)
+    engine = _engine()
+    try:
+        r = service.plan(engine, folder, now=_now(), replace=replace, cancel_ok=yes)
+    except Unconfirmed as e:
+        _confirm(e, yes)
+        r = service.plan(engine, folder, now=_now(), replace=replace, cancel_ok=True)
     for w in r.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
     for post_id, diff in r.returned_to_draft:
@@ -141,9 +265,14 @@ def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")],
         for line in diff.splitlines():
             style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
             out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
-    out.print(f"planned {r.campaign}: {r.created} new, {r.updated} updated, {r.unchanged} unchanged, "
-              f"{len(r.returned_to_draft)} back to draft, {r.canceled} removed, "
-              f"{r.kept_sent} already sent (kept)")
+    # each post counted once: an approved post the file changed is "back to draft", not
+    # also "updated"; what did not happen is not said
+    back = len(r.returned_to_draft)
+    out.print(f"planned {r.campaign}: {r.created} new, {r.updated_drafts} updated, "
+              f"{r.unchanged} unchanged"
+              + (f", {back} approved post(s) changed and back to draft" if back else "")
+              + (f", {r.canceled} removed" if r.canceled else "")
+              + (f", {r.kept_sent} already sent (kept)" if r.kept_sent else ""))
     if r.created or r.returned_to_draft:
         out.print(f"next: [bold]tminus preview {r.campaign}[/], then "
                   f"[bold]tminus approve {r.campaign} --by YOUR-NAME[/]")
@@ -189,10 +318,26 @@ def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
                 "nothing changed since")] = None
             ) -> None:
     """Approve drafts: they are queued to go out at their time."""
-    r = service.approve(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now(),
+    settings = _settings()
+    engine = _engine(settings)
+    r = service.approve(engine, campaign=campaign, post_ids=post or [], by=by, now=_now(),
                         expect=expect)
     out.print(f"approved {len(r.approved)} post(s) by {escape(r.by)}"
               + (f"; {len(r.expired)} draft(s) were past their time and expired" if r.expired else ""))
+    _credential_warnings(service.not_ready(engine, settings.env, verified=False))
+
+
+def _credential_warnings(accounts: Sequence[service.Readiness], *, note: bool = False) -> None:
+    """Accounts that cannot post for lack of credentials: a warning, or a note where
+    nothing real is sent (a rehearsal, a dry run)."""
+    for a in accounts:
+        if not a.missing:
+            continue
+        label = "note:" if note else "[yellow]warning:[/]"
+        then = ("it would need them to post for real" if note else
+                "its posts will not go out (the account is paused when the first falls due)")
+        out.print(f"{label} account {escape(a.name)} ({a.platform}) has no credentials: "
+                  f"{', '.join(a.missing)} not set in the environment or .env; {then}")
 
 
 @app.command()
@@ -200,9 +345,19 @@ def cancel(campaign: Annotated[str | None, typer.Argument(
                help="campaign slug (cancels all its pending posts)")] = None,
            post: Annotated[list[int] | None, typer.Option(
                "--post", help="cancel only these post ids", min=1, max=MAX_ID)] = None,
-           by: Annotated[str, typer.Option("--by", help="who cancels (recorded)")] = "cli") -> None:
+           by: Annotated[str, typer.Option("--by", help="who cancels (recorded)")] = "cli",
+           yes: Annotated[bool, typer.Option(
+               "--yes", "-y", help="cancel a whole campaign without asking; " + YES_HELP)] = False
+           ) -> None:
     """Cancel pending posts (draft, queued or review)."""
-    r = service.cancel(_engine(), campaign=campaign, post_ids=post or [], by=by, now=_now())
+    engine, ids = _engine(), post or []
+    try:
+        r = service.cancel(engine, campaign=campaign, post_ids=ids, by=by, now=_now(),
+                           confirmed=yes)
+    except Unconfirmed as e:
+        _confirm(e, yes)
+        r = service.cancel(engine, campaign=campaign, post_ids=ids, by=by, now=_now(),
+                           confirmed=True)
     out.print(f"canceled {len(r.canceled)} post(s)")
 
 
@@ -225,35 +380,106 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
     q = service.queue_post(_engine(), service.OneOff(account=account, at=at, text=text,
                                                      campaign=campaign, expires=expires, by=by),
                            now=_now())
-    out.print(f"post {q.post_id} ({q.state}) on {q.account} at {_utc(q.due_at)}, {q.length}/{q.limit}"
+    out.print(f"post {q.post_id} ({q.state}) on {q.account} at {_at(q.due_at, q.timezone, year=True)}, "
+              f"{q.length}/{q.limit}"
               + ("" if q.state != "draft" else f"; approve with "
                  f"`tminus approve {q.campaign} --post {q.post_id} --by NAME`"))
+
+
+@queue_app.command("import")
+def queue_import(file: Annotated[Path, typer.Argument(
+                     help="a CSV file with the columns account, at, text (and optionally "
+                          "media, alt, expires, language, campaign)")],
+                 by: Annotated[str | None, typer.Option(
+                     "--by", help="approve them at once, as this person (else: drafts)")] = None
+                 ) -> None:
+    """Queue many one-off posts from a CSV file: all or nothing; importing it again adds
+    nothing."""
+    with _every_problem():
+        r = service.import_csv(_engine(), file, by=by, author=_me(), now=_now())
+    for q in r.added:
+        out.print(f"post {q.post_id} ({q.state}) on {q.account} at "
+                  f"{_at(q.due_at, q.timezone, year=True)}, {q.length}/{q.limit}")
+    again = f"; {r.already} already imported before (left as they are)" if r.already else ""
+    out.print(f"imported {len(r.added)} post(s) from {escape(r.file)}{again}")
+    drafts = sorted({q.campaign for q in r.added if q.state == "draft"})
+    for slug in drafts:
+        out.print(f"next: [bold]tminus preview {slug}[/], then "
+                  f"[bold]tminus approve {slug} --by YOUR-NAME[/]")
 
 
 # -- looking at the queue --------------------------------------------------------------
 
 
+STATES = ", ".join(st.value for st in PostState)
+
+
 @app.command("list")
 def list_posts(state: Annotated[list[str] | None, typer.Option(
-                   "--state", help="only these states (repeatable)")] = None,
-               campaign: Annotated[str | None, typer.Option(help="campaign slug")] = None) -> None:
-    """List posts, one line each."""
+                   "--state", metavar="STATE",
+                   help=f"only posts in this state (repeat for several): {STATES}")] = None,
+               campaign: Annotated[str | None, typer.Option(
+                   metavar="SLUG", help="only this campaign's posts")] = None,
+               verbose: Annotated[bool, typer.Option(
+                   "--verbose", "-v", help="the full text of each post, under its line")] = False,
+               utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
+               as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """List posts in due order, one line each, fitted to the terminal."""
     posts = service.list_posts(_engine(), states=state or [], campaign=campaign)
-    table = Table(show_edge=False, box=None)
-    for c in ("id", "due (UTC)", "state", "account", "text"):
-        table.add_column(c)
-    for p in posts:
-        table.add_row(str(p.id), f"{p.due_at:%Y-%m-%d %H:%M:%S}", p.state, p.account,
-                      _one_line(p.text[:70]))
-    out.print(table)
+    if as_json:
+        _print_json(posts)
+        return
+    rows = [[str(p.id), p.campaign, _at(p.due_at, p.timezone, utc),
+             t_minus(p.deadline - p.due_at), p.account, p.state, p.text] for p in posts]
+    lines = _columns(["id", "campaign", "due (UTC)" if utc else "due (local)", "T-minus",
+                      "account", "state", "text"], rows, out.width)
+    out.print(f"[bold]{escape(lines[0])}[/]", soft_wrap=True)
+    for line, p in zip(lines[1:], posts, strict=True):
+        out.print(escape(line), soft_wrap=True)
+        if verbose:
+            for text_line in p.text.splitlines() or [""]:
+                out.print(f"    {escape(text_line)}")
     out.print(f"{len(posts)} post(s)")
 
 
+def _counts(counts: dict[PostState, int]) -> str:
+    return " · ".join(f"{n} {st}" for st, n in counts.items() if n) or "no posts"
+
+
 @app.command()
-def status() -> None:
-    """Daemon heartbeat, the next posts with their countdown, and what needs a person."""
-    st = service.status(_engine())
-    now = st.now
+def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
+           as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
+    """One line per active campaign and what needs a person, then the details."""
+    settings = _settings()
+    g = service.glance(_engine(settings), settings.env)
+    if as_json:
+        _print_json(g)
+        return
+    st, now, width = g.details, g.details.now, out.width
+    for c in g.campaigns:
+        needs = f"[red]{c.needs} need(s) you[/]" if c.needs else "nothing needs you"
+        nxt = f" · next {_at(c.next_at, c.head.timezone, utc)}" if c.next_at else ""
+        paused = " · [bold red]PAUSED[/]" if c.paused else ""
+        out.print(f"[bold]{escape(c.head.title)}[/] ({escape(c.head.slug)}) — "
+                  f"{c.head.time_left} left · {_counts(c.counts)} · {needs}{nxt}{paused}",
+                  soft_wrap=True)
+    if not g.campaigns:
+        out.print("no active campaign — plan one with `tminus plan FOLDER`")
+    for soon in g.due_soon:
+        n = soon.need
+        out.print(f"[yellow]draft #{n.post_id} on {escape(n.account)} is {escape(n.detail)}[/] "
+                  f"({n.at_local}) — `tminus approve {soon.campaign} --post {n.post_id} --by NAME`",
+                  soft_wrap=True)
+    for acc in g.not_ready:
+        waiting = f"; {acc.pending} post(s) wait for it" if acc.pending else ""
+        if acc.missing:
+            out.print(f"[red]account {escape(acc.name)} ({acc.platform}) has no credentials[/]: "
+                      f"{', '.join(acc.missing)} not set — add them to .env{waiting}",
+                      soft_wrap=True)
+        else:
+            out.print(f"[yellow]account {escape(acc.name)} ({acc.platform}) was never "
+                      f"verified[/] — `tminus accounts check {escape(acc.name)}`{waiting}",
+                      soft_wrap=True)
     for d in st.daemons:
         mode = " (dry run)" if d.dry_run else ""
         ago = int((now - d.beat_at).total_seconds())
@@ -266,55 +492,74 @@ def status() -> None:
             out.print(f"  [yellow]its host's clock is {abs(d.skew_seconds):.1f} s "
                       f"{'ahead of' if d.skew_seconds > 0 else 'behind'} the database's[/]; it keeps "
                       "the database's time")
-    if not any(d.alive for d in st.daemons):
-        out.print("[red]no daemon running[/] — start one with `tminus run`")
+    if not g.daemon_alive:
+        due = (f" and {g.unattended} post(s) fall due within "
+               f"{duration(service.DUE_SOON)}" if g.unattended else "")
+        out.print(f"[red]no daemon running{due}[/] — start one with `tminus run`")
     out.print("posts: " + (", ".join(f"{k} {v}" for k, v in st.counts.items()) or "none"))
     if st.next:
         out.print("next:")
-    for p in st.next:
-        wait = p.at - now
-        out.print(f"  #{p.id} in {duration(wait) if wait.total_seconds() > 0 else 'now'} on "
-                  f"{p.account} ({p.campaign}, T-{duration(p.deadline - p.at)}): "
-                  f"{_one_line(p.text[:60])}")
+        rows = [[f"#{p.id}", _at(p.at, p.timezone, utc),
+                 "now" if p.at <= now else f"in {duration(p.at - now)}", p.account,
+                 t_minus(p.deadline - p.at), p.text] for p in st.next]
+        for line in _columns(["", "", "", "", "", ""], rows, width - 2)[1:]:
+            out.print("  " + escape(line))
     for h in st.holds:
         if h.paused_reason:
             out.print(f"[red]account {h.name} paused[/]: {escape(h.paused_reason)} — "
-                      f"`tminus accounts resume {h.name}` once fixed")
+                      f"`tminus accounts resume {h.name}` once fixed", soft_wrap=True)
         elif h.resume_at:
-            out.print(f"[yellow]account {h.name} rate limited[/] until {h.resume_at:%H:%M:%S} UTC")
+            out.print(f"[yellow]account {h.name} rate limited[/] until "
+                      f"{_at(h.resume_at, 'UTC', True, seconds=True)}")
     for a in st.attention:
         out.print(f"[red]#{a.id} {a.state}[/]: {escape(a.reason)}"
-                  + (" — `tminus review` it" if a.state == "review" else ""))
+                  + (" — `tminus review` it" if a.state == "review" else ""), soft_wrap=True)
     for pz in st.pauses:
-        out.print(f"[bold red]{pz.what} paused[/] since {_utc(pz.at, seconds=False)} by "
+        out.print(f"[bold red]{pz.what} paused[/] since {_at(pz.at, 'UTC', True)} by "
                   f"{escape(pz.by)}: {escape(pz.reason)} — `tminus resume "
-                  f"{_pause_args(pz.campaign, pz.account)}` to go on")
+                  f"{_pause_args(pz.campaign, pz.account)}` to go on", soft_wrap=True)
     if st.activity:
         out.print("latest:")
     for entry in st.activity:
-        out.print(f"  {_utc(entry.at, seconds=False)} {escape(entry.actor)}: {escape(entry.message)}")
+        head = f"  {_at(entry.at, 'UTC', True)} {entry.actor}: "
+        out.print(escape(head + _fit(entry.message, width - cell_len(head))), soft_wrap=True)
 
 
 @app.command()
-def log(post: Annotated[int, typer.Argument(help="post id", min=1, max=MAX_ID)]) -> None:
+def log(post: Annotated[int, typer.Argument(help="post id", min=1, max=MAX_ID)],
+        utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
+        as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every event of one post: its audit trail."""
     r = service.post_log(_engine(), post)
+    if as_json:
+        _print_json(r)
+        return
     p = r.post
-    out.print(f"post {p.id}: {p.state}, due {_utc(p.due_at)}, attempt {r.attempt}"
-              + (f", {escape(p.remote_url)}" if p.remote_url else ""))
+    out.print(f"post {p.id} ({p.campaign}, {p.account}): {p.state}, due "
+              f"{_at(p.due_at, p.timezone, utc, year=True, seconds=True)}, attempt {r.attempt}"
+              + (f", {escape(p.remote_url)}" if p.remote_url else ""), soft_wrap=True)
     out.print(escape(p.text))
     for e in r.events:
-        out.print(f"  {e.at:%Y-%m-%d %H:%M:%S} {e.from_state or '-':>9} → {e.to_state:<9} "
-                  f"{escape(e.actor)}: {escape(e.reason)}")
+        out.print(f"  {_at(e.at, p.timezone, utc, year=True, seconds=True)} "
+                  f"{e.from_state or '-':>9} → {e.to_state:<9} {escape(_reason(e.actor, e.reason))}",
+                  soft_wrap=True)
+
+
+def _reason(actor: str, reason: str) -> str:
+    """An event's actor and reason, the actor said once: "approved by Ana Ruiz" is
+    not "Ana Ruiz: approved by Ana Ruiz"."""
+    said = actor and (reason.startswith(actor) or f"by {actor}" in reason)
+    return reason if said else f"{actor}: {reason}"
 
 
 @app.command()
 def review(post: Annotated[int, typer.Argument(help="post id in review", min=1, max=MAX_ID)],
            published: Annotated[str | None, typer.Option(
-               "--published", help="it did go out: its URL")] = None,
+               "--published", metavar="URL", help="it did go out: its URL")] = None,
            requeue: Annotated[bool, typer.Option("--requeue", help="it did not go out: send it")] = False,
            cancel_it: Annotated[bool, typer.Option("--cancel", help="do not send it")] = False,
-           by: Annotated[str, typer.Option("--by")] = "cli") -> None:
+           by: Annotated[str, typer.Option("--by", metavar="NAME",
+                                           help="who resolves it (recorded)")] = "cli") -> None:
     """Resolve a post whose outcome tminus could not tell."""
     if sum([published is not None, requeue, cancel_it]) != 1:
         raise TminusError("give exactly one of --published URL, --requeue or --cancel")
@@ -334,9 +579,12 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
     """The daemon: publishes approved posts at their time until stopped (SIGTERM/Ctrl-C)."""
     settings = _settings()
     logs.configure(settings)
-    w = service.worker(_engine(settings), settings, dry_run=dry_run)
+    engine = _engine(settings)
+    w = service.worker(engine, settings, dry_run=dry_run)
     if w.publishers.dry_run:
         out.print(f"dry run: posts go to {escape(str(settings.dryrun_outbox))}, nothing leaves this machine")
+    _credential_warnings(service.not_ready(engine, settings.env, verified=False),
+                         note=w.publishers.dry_run)
     if once:
         r = service.run_once(w)
         out.print(f"sent {r.sent}, expired {r.expired}, failed {r.failed}, retrying {r.retried}, "
@@ -348,20 +596,22 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
 @app.command()
 def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) -> None:
     """Play the whole campaign on a virtual clock through the real daemon code."""
-    r = service.rehearse(folder)
+    r = service.rehearse(folder, env=_settings().env)
     tz = r.timezone
-    table = Table(title=f"rehearsal of {r.slug}: deadline {r.deadline.astimezone(tz):%a %d %b %H:%M %Z}",
-                  show_lines=False)
-    for c in ("sent (local)", "T-minus", "late", "account", "text"):
-        table.add_column(c)
-    for x in r.sent:
-        table.add_row(f"{x.at.astimezone(tz):%a %d %H:%M:%S}", x.t_minus, f"{x.late_seconds:.0f}s",
-                      f"{x.account} ({x.platform})", _one_line(x.text))
-    out.print(table)
+    out.print(f"[bold]rehearsal of {r.slug}[/]: deadline {_at(r.deadline, tz, year=True)}")
+    rows = [[_at(x.at, tz, seconds=True), x.t_minus, f"{x.late_seconds:.0f}s",
+             f"{x.account} ({x.platform})", x.text] for x in r.sent]
+    lines = _columns(["sent (local)", "T-minus", "late", "account", "text"], rows, out.width)
+    out.print(f"[bold]{escape(lines[0])}[/]")
+    for line in lines[1:]:
+        out.print(escape(line))
     for due, account, reason in r.expired:
-        out.print(f"[yellow]expired[/] {due.astimezone(tz):%a %d %H:%M} {account}: {escape(reason)}")
+        out.print(f"[yellow]expired[/] {_at(due, tz)} {account}: {escape(reason)}")
     out.print(f"{len(r.sent)} sent, {len(r.expired)} expired, {r.after_deadline} after the deadline"
               + "".join(f", {v} {k}" for k, v in r.other.items()) + f" ({r.ticks} ticks)")
+    for name, missing in r.missing_credentials.items():
+        out.print(f"note: account {escape(name)} has no credentials ({', '.join(missing)} not set); "
+                  "the rehearsal sent nothing real, a real run would need them")
 
 
 @app.command()
@@ -655,7 +905,167 @@ def web(host: Annotated[str, typer.Option(
     serve(engine, settings, host=host, port=port)
 
 
+# -- issue 16: alerts, calendar, report ---------------------------------------------------
+
+notify_app = typer.Typer(help="Alerts to TMINUS_NOTIFY (Apprise URLs).", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
+
+
+def _db_clock(engine: Engine) -> Any:
+    """The database's time, as the daemons keep it."""
+    from scheduler.db import database_time
+    return lambda: database_time(engine)
+
+
+@notify_app.command("test")
+def notify_test() -> None:
+    """Send a test message to every TMINUS_NOTIFY address now."""
+    from scheduler.service.alerts import notify_test as run_test
+    settings = _settings()
+    logs.configure(settings)
+    engine = _engine(settings)
+    r = run_test(engine, settings, _db_clock(engine))
+    for where in r.destinations:
+        out.print(f"  to {escape(where)}")
+    if not r.delivered:
+        raise TminusError(f"the test message was not delivered: {r.error}")
+    out.print("[green]test message delivered[/]")
+
+
+@notify_app.command("check")
+def notify_check() -> None:
+    """Collect, group and send alerts once (from a timer: notices a dead daemon)."""
+    from scheduler.service.alerts import check_alerts
+    settings = _settings()
+    logs.configure(settings)
+    engine = _engine(settings)
+    r = check_alerts(engine, settings, _db_clock(engine))
+    d = r.delivered
+    out.print(f"collected {r.collected}, grouped {r.grouped} message(s), sent "
+              f"{d.sent if d else 0}, failed {d.failed if d else 0}")
+    if d and d.failed:
+        raise typer.Exit(1)
+
+
+@notify_app.command("status")
+def notify_status() -> None:
+    """The latest alert messages: delivered, failing or given up, and why."""
+    from scheduler.service.alerts import alert_log
+    r = alert_log(_engine())
+    for m in r.messages:
+        if m.sent_at:
+            state = f"[green]sent {_utc(m.sent_at)}[/]"
+        elif m.gave_up_at:
+            state = f"[red]given up after {m.attempts} attempts[/]"
+        else:
+            state = f"[yellow]not yet sent ({m.attempts} attempt(s))[/]"
+        out.print(f"#{m.id} {_utc(m.created_at)} {escape(m.title)}: {state}")
+        if m.last_error and not m.sent_at:
+            out.print(f"    last error: {escape(m.last_error)}")
+    out.print(f"{len(r.messages)} message(s) shown; {r.waiting_items} item(s) waiting for "
+              "the next message of their kind")
+
+
+@app.command()
+def calendar(campaign: Annotated[str, typer.Argument(help="campaign slug")],
+             output: Annotated[Path, typer.Option("--output", "-o", help="the .ics file to write")]
+             ) -> None:
+    """Write the campaign's posts and deadline as a calendar file (.ics)."""
+    from scheduler.service.calendar import calendar_ics
+    engine = _engine()
+    data = calendar_ics(engine, campaign, _db_clock(engine)())
+    try:
+        output.write_bytes(data)
+    except OSError as e:
+        raise FieldError("output", f"cannot write {output}: {e.strerror}") from None
+    out.print(f"wrote {escape(str(output))}: {data.count(b'BEGIN:VEVENT') - 1} post(s) and the "
+              "deadline")
+
+
+engagement_app = typer.Typer(help="Likes, reposts and replies of published posts.",
+                             no_args_is_help=True)
+app.add_typer(engagement_app, name="engagement")
+
+
+@engagement_app.command("fetch")
+def engagement_fetch(campaign: Annotated[str | None, typer.Argument(
+        help="campaign slug (default: every campaign)")] = None) -> None:
+    """Read published posts' likes, reposts and replies from their platforms now."""
+    from scheduler.service.report import fetch_engagement
+    settings = _settings()
+    engine = _engine(settings)
+    _said_fetch(fetch_engagement(engine, settings, _db_clock(engine)(), campaign=campaign))
+
+
+def _said_fetch(f: Any, to: Console = out) -> None:
+    to.print(f"read the counts of {f.read} post(s) on {f.accounts} account(s)")
+    for why in f.skipped:
+        to.print(f"[yellow]skipped[/] {escape(why)}")
+    for why in f.errors:
+        err.print(f"[red]could not read[/] {escape(why)}")
+
+
+@app.command()
+def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
+           fmt: Annotated[str, typer.Option("--format", help="table, json or html")] = "table",
+           output: Annotated[Path | None, typer.Option("--output", "-o", help="write to FILE")] = None,
+           refresh: Annotated[bool, typer.Option(
+               "--refresh", help="read the engagement counts from the platforms first")] = False
+           ) -> None:
+    """What went out when, on time or late, what expired or failed, and which post did best."""
+    from scheduler.report import late_words, render_html, render_json
+    from scheduler.service.report import campaign_report, fetch_engagement
+    if fmt not in ("table", "json", "html"):
+        raise FieldError("format", f"{fmt!r}: write table, json or html")
+    settings = _settings()
+    engine = _engine(settings)
+    now = _db_clock(engine)
+    if refresh:
+        fetched = fetch_engagement(engine, settings, now(), campaign=campaign)
+        _said_fetch(fetched, out if fmt == "table" else err)   # JSON/HTML on stdout stay clean
+    r = campaign_report(engine, campaign, now())
+    if fmt != "table":
+        text = render_json(r) if fmt == "json" else render_html(r)
+        if output is None:
+            sys.stdout.write(text + "\n")
+            return
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise FieldError("output", f"cannot write {output}: {e.strerror}") from None
+        out.print(f"wrote {escape(str(output))}")
+        return
+    out.print(f"[bold]{escape(r.title)}[/] ({r.slug}), deadline {_utc(r.deadline, seconds=False)}")
+    out.print("posts: " + (", ".join(f"{n} {s}" for s, n in r.counts.items()) or "none")
+              + f"; {r.on_time} on time, {r.late} late"
+              + (f" (the latest {late_words(r.latest_seconds)})" if r.late else ""))
+    table = Table(show_lines=False)
+    for name in ("#", "account", "due (UTC)", "state", "went out", "likes", "reposts", "replies",
+                 "text / why"):
+        table.add_column(name, overflow="fold")
+    for row in r.rows:
+        table.add_row(str(row.id), f"{escape(row.account)} ({row.platform})",
+                      f"{row.due_at:%m-%d %H:%M:%S}", str(row.state),
+                      (f"{row.published_at:%H:%M:%S} {late_words(row.late_seconds)}"
+                       if row.published_at else ""),
+                      *["—" if v is None else str(v) for v in (row.likes, row.reposts, row.replies)],
+                      _one_line((row.reason or row.text)[:120]))
+    out.print(table)
+    for b in r.best:
+        out.print(f"best on {b.platform}{f' ({b.language})' if b.language else ''}: #{b.row.id} "
+                  f"{escape(b.row.account)} — {b.row.likes} likes, {b.row.reposts} reposts, "
+                  f"{b.row.replies} replies: {_one_line(b.row.text[:80])}")
+    if not r.best:
+        out.print("no engagement counts yet: `tminus report --refresh` or `tminus engagement fetch`")
+
+
 def main() -> None:
+    global out, err
+    # made per run: the width is the terminal's (or COLUMNS) at this moment
+    # soft wrap: a line is never broken by us (a command to copy, a link, an error stay
+    # whole); views that must fit cut their text themselves (`_fit`)
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     load_dotenv(Path.cwd() / ".env")
     try:
         args = cliargs.normalize(sys.argv[1:])

@@ -6,7 +6,8 @@ by a NOTIFY (PostgreSQL) or a stop signal — and ticks again. Beside the loop, 
 threads each on their own monotonic interval, so that neither a long tick nor a step of
 the wall clock holds them up: the heartbeat row (every 5 s), housekeeping (expired
 leases reaped, unknown outcomes looked up) and the lease renewer (every claimed post
-not yet settled, every quarter lease).
+not yet settled, every quarter lease); and with TMINUS_NOTIFY, the alerts
+(`scheduler.alerts`), never joined on the way out.
 
 (APScheduler 3, the first alarm clock, computes its wake-ups from the wall clock: a step
 of the host's clock back by 30 s held up every job, the heartbeat too, for 30 s.)
@@ -27,14 +28,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor as LanePool
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
 
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
 from scheduler import defaults
+from scheduler.alerts import Sender, sweep
 from scheduler.clock import Clock
 from scheduler.db import is_postgres, session
 from scheduler.dispatch import (
@@ -52,6 +55,7 @@ from scheduler.dispatch import (
     renew_leases,
     send,
 )
+from scheduler.models import Account as AccountRow
 from scheduler.models import Daemon as DaemonRow
 from scheduler.models import PostState
 from scheduler.notify import Listener
@@ -98,6 +102,7 @@ class Worker:
         self._housekeeping = threading.Lock()
         self._pauses: Held | None = None         # the pauses in force, as last read
         self._pauses_at = 0.0
+        self._pauses_lock = threading.Lock()
         self.pause_check = defaults.PAUSE_CHECK_SECONDS
 
     def crash_point(self, point: str) -> None:
@@ -134,36 +139,60 @@ class Worker:
         return result
 
     def _send_due(self, result: TickResult) -> None:
-        while not self.stopping.is_set():
-            batch = claim(self.engine, now=self.clock.now(), cutoff=self.cutoff_now(),
-                          owner=self.owner, lease=self.lease, scope=self.scope)
-            if not batch:
-                break
-            with self._lock:
-                self._held.update((item.post_id, item) for item in batch)
-            self.crash_point("after_claim")
-            lanes = self._lanes(batch)
-            if len(lanes) == 1:
-                self._run_lane(lanes[0], result)
-            else:
-                with LanePool(max_workers=len(lanes), thread_name_prefix="tminus-send") as pool:
-                    for f in [pool.submit(self._run_lane, lane, result) for lane in lanes]:
-                        f.result()
+        """Claim batch after batch while posts are due. Each batch is proved ours in one
+        fenced write and handed to the lanes at once, so the next batch is claimed while
+        the first requests are under way; publications of every lane are recorded
+        together (`_Recorder`)."""
+        recorder = _Recorder(self, result)
+        lanes: _Lanes | None = None
+        try:
+            while not self.stopping.is_set():
+                if lanes is not None:
+                    # the next batch only once the pool has room for it: what this daemon
+                    # cannot start on yet is left for the others (no hoarding)
+                    lanes.wait(below=max(1, lanes.ceiling - defaults.CLAIM_BATCH + 1))
+                batch = claim(self.engine, now=self.clock.now(), cutoff=self.cutoff_now(),
+                              owner=self.owner, lease=self.lease, scope=self.scope)
+                if not batch:
+                    break
+                with self._lock:
+                    self._held.update((item.post_id, item) for item in batch)
+                self.crash_point("after_claim")
+                if self.settings.concurrency <= 1 or self.publishers.dry_run:
+                    # the dry-run adapter does no I/O worth a thread: one lane, here,
+                    # recorded by the end of its batch
+                    self._run_lane(batch, result, recorder)
+                    recorder.flush()
+                    continue
+                batch, proved = self._prove_batch(batch)
+                if lanes is None:
+                    lanes = _Lanes(self, result, recorder, self.settings.concurrency)
+                lanes.submit(batch, proved)
+            if lanes is not None:
+                lanes.wait(below=1)
+        finally:
+            if lanes is not None:
+                lanes.close()
+            recorder.flush()
 
-    def _lanes(self, batch: list[Claimed]) -> list[list[Claimed]]:
-        """Posts of different accounts go out side by side (a platform request takes a
-        few hundred ms; a burst across many accounts must not queue behind one), each
-        account's own posts in due order. The dry-run adapter does no I/O worth a thread."""
-        if self.settings.concurrency <= 1 or self.publishers.dry_run:
-            return [batch]
-        by_account: dict[int | None, list[Claimed]] = {}
+    def _prove_batch(self, batch: list[Claimed]) -> tuple[list[Claimed], dict[int, datetime]]:
+        """The proof for a whole claimed batch in one write (the lanes would otherwise
+        make one each); returns the posts proved ours and when each proof lapses."""
+        start = self.clock.now()
+        ours = prove(self.engine, batch, now=start, owner=self.owner, lease=self.lease)
         for item in batch:
-            by_account.setdefault(item.account.id, []).append(item)
-        lanes: list[list[Claimed]] = [[] for _ in range(min(self.settings.concurrency,
-                                                             len(by_account)))]
-        for i, posts in enumerate(by_account.values()):
-            lanes[i % len(lanes)].extend(posts)
-        return lanes
+            if item.post_id not in ours:
+                log.warning("post %s is no longer ours (its lease ran out); not sending it",
+                            item.post_id)
+                self._settled(item)
+        fresh = start + self.lease - self._margin()
+        return ([x for x in batch if x.post_id in ours],
+                {x.post_id: fresh for x in batch if x.post_id in ours})
+
+    def _margin(self) -> timedelta:
+        # a request must end well inside the lease, or another daemon may take the post
+        # (never more than half a lease, so a renewed lease always lets the next one go)
+        return min(timedelta(seconds=2 * self.settings.request_timeout + 1), self.lease / 2)
 
     def _settled(self, *items: Claimed) -> None:
         with self._lock:
@@ -174,19 +203,19 @@ class Worker:
         release(self.engine, item, now=self.clock.now(), owner=self.owner, reason=reason)
         self._settled(item)
 
-    def _run_lane(self, items: list[Claimed], result: TickResult) -> None:
-        """Send `items` in order; successes are recorded in small groups (one
-        transaction each), failures at once."""
-        done: list[tuple[Claimed, Delivered]] = []
-        first = 0.0
-        # a request must end well inside the lease, or another daemon may take the post
-        # (never more than half a lease, so a renewed lease always lets the next one go)
-        margin = min(timedelta(seconds=2 * self.settings.request_timeout + 1), self.lease / 2)
+    def _run_lane(self, items: list[Claimed], result: TickResult, recorder: _Recorder,
+                  proved: dict[int, datetime] | None = None) -> None:
+        """Send `items` (one account's, or the dry run's) in order; successes go to
+        `recorder` (written in groups), failures are recorded at once. `proved`: post
+        id -> when the proof already made for it lapses."""
         # A request goes only under a fresh proof that its post is still ours: one fenced
         # write proves the rest of the lane at once (and renews their leases), and is
         # made again once that proof is older than the lease less the margin.
+        margin = self._margin()
         fresh_for = self.lease - margin
-        proved: dict[int, datetime] = {}        # post id -> when its proof lapses
+        proved = dict(proved or {})             # post id -> when its proof lapses
+        # post id -> the lease its proof gave it (a proof lapses `margin` before it)
+        leased = {pid: lapses + margin for pid, lapses in proved.items()}
         lost: set[int] = set()
         items = list(items)
         held_back: dict[int | None, str] = {}   # accounts paused or rate limited meanwhile
@@ -206,13 +235,13 @@ class Worker:
                 if item.post_id not in lost and (item.post_id not in proved
                                                  or self.clock.now() >= proved[item.post_id]):
                     # what went out is recorded first: its lease would lapse unrenewed
-                    self._record(done, result)
-                    done = []
+                    recorder.flush()
                     ahead = [x for x in items[i - 1:]
                              if x.post_id not in lost and x.account.id not in held_back]
                     start = self.clock.now()
                     ours = prove(self.engine, ahead, now=start, owner=self.owner, lease=self.lease)
                     proved.update((x.post_id, start + fresh_for) for x in ahead if x.post_id in ours)
+                    leased.update((x.post_id, start + self.lease) for x in ahead if x.post_id in ours)
                     lost.update(x.post_id for x in ahead if x.post_id not in ours)
                 if item.post_id in lost:
                     log.warning("post %s is no longer ours (its lease ran out); not sending it",
@@ -235,7 +264,8 @@ class Worker:
                     continue
                 outcome = send(self.engine, item, publisher, now=self.clock.now,
                                cutoff=self.cutoff_now, owner=self.owner,
-                               max_attempts=self.settings.max_attempts, hook=self.crash_point)
+                               max_attempts=self.settings.max_attempts, hook=self.crash_point,
+                               leased_until=leased[item.post_id], attempt_for=self.lease / 2)
                 if isinstance(outcome, Settled):
                     self._settled(item)
                     self._count(result, outcome.state, item)
@@ -243,24 +273,28 @@ class Worker:
                     if blocked:  # its other posts in this batch would only hit it again
                         held_back[item.account.id] = blocked
                     continue
-                if not done:
-                    first = time.monotonic()
-                done.append((item, outcome))
-                if (len(done) >= defaults.RECORD_BATCH
-                        or time.monotonic() - first > defaults.RECORD_WITHIN_SECONDS):
-                    self._record(done, result)
-                    done = []
+                recorder.add(item, outcome)
         finally:
-            self._record(done, result)
+            recorder.flush(only_due=True)
 
     def _paused(self, item: Claimed) -> bool:
         """Whether a pause begun since the claim holds this post. The pauses in force are
         read again at most every PAUSE_CHECK_SECONDS: a burst sends thousands of posts,
         and a person's pause must stop the rest of a batch within a second."""
-        with self._lock:
-            if self._pauses is None or time.monotonic() - self._pauses_at > self.pause_check:
-                self._pauses, self._pauses_at = held(self.engine), time.monotonic()
-            return self._pauses.holds(item.campaign_id, item.account.id)
+        pauses = self._pauses
+        if pauses is None or time.monotonic() - self._pauses_at > self.pause_check:
+            # one lane reads them again; the others meanwhile go by the last reading (at
+            # most one read's time older), rather than queue behind that read
+            if self._pauses_lock.acquire(blocking=pauses is None):
+                try:
+                    if self._pauses is None or (time.monotonic() - self._pauses_at
+                                                > self.pause_check):
+                        self._pauses, self._pauses_at = held(self.engine), time.monotonic()
+                finally:
+                    self._pauses_lock.release()
+            pauses = self._pauses
+        assert pauses is not None
+        return pauses.holds(item.campaign_id, item.account.id)
 
     def _record(self, done: list[tuple[Claimed, Delivered]], result: TickResult) -> None:
         if not done:
@@ -277,7 +311,8 @@ class Worker:
                 result.sent += 1
                 self.sent_total += 1
                 log.info("sent on %s: %s", item.account.name,
-                         item.outgoing.text.replace("\n", " ")[:80])
+                         item.outgoing.text.replace("\n", " ")[:80],
+                         extra={"post_id": item.post_id, "account": item.account.name})
             elif state == PostState.EXPIRED:
                 result.expired += 1
             elif state == PostState.FAILED:
@@ -326,6 +361,121 @@ class Worker:
         return self.tick()
 
 
+class _Recorder:
+    """Publications of every lane, recorded together: one fenced transaction for up to
+    RECORD_BATCH of them, at most RECORD_WITHIN_SECONDS after the first went out (a
+    burst on a thousand accounts is twenty writes, not a thousand)."""
+
+    def __init__(self, worker: Worker, result: TickResult) -> None:
+        self.worker = worker
+        self.result = result
+        self._done: list[tuple[Claimed, Delivered]] = []
+        self._first = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, item: Claimed, outcome: Delivered) -> None:
+        with self._lock:
+            if not self._done:
+                self._first = time.monotonic()
+            self._done.append((item, outcome))
+            full = len(self._done) >= defaults.RECORD_BATCH
+        if full:
+            self.flush()
+        else:
+            self.flush(only_due=True)
+
+    def flush(self, *, only_due: bool = False) -> None:
+        """Record what is held (with `only_due`: only once the group is old enough)."""
+        with self._lock:
+            if not self._done or (only_due and time.monotonic() - self._first
+                                  <= defaults.RECORD_WITHIN_SECONDS):
+                return
+            done, self._done = self._done, []
+        self.worker._record(done, self.result)
+
+
+class _Lanes:
+    """One lane per account with posts claimed, run side by side on a pool of at most
+    `ceiling` threads (TMINUS_CONCURRENCY): threads are started only as lanes need
+    them, so a burst on 30 accounts uses 30 and one on 1,000 the ceiling. An account's
+    posts claimed in a later batch join its lane, if it is still running, so they go
+    out after the earlier ones, in order."""
+
+    def __init__(self, worker: Worker, result: TickResult, recorder: _Recorder,
+                 ceiling: int) -> None:
+        self.worker = worker
+        self.result = result
+        self.recorder = recorder
+        self.ceiling = ceiling
+        self._pool = ThreadPoolExecutor(max_workers=ceiling, thread_name_prefix="tminus-send")
+        self._waiting: dict[int | None, list[Claimed]] = {}   # account -> posts not yet taken
+        self._proved: dict[int, datetime] = {}
+        self._pending = 0                                   # posts handed in, not yet done
+        self._changed = threading.Condition()
+        self._futures: list[Future[None]] = []
+
+    def submit(self, batch: list[Claimed], proved: dict[int, datetime]) -> None:
+        new: list[int | None] = []
+        with self._changed:
+            self._proved.update(proved)
+            self._pending += len(batch)
+            for item in batch:
+                lane = self._waiting.get(item.account.id)
+                if lane is not None:
+                    lane.append(item)
+                else:
+                    self._waiting[item.account.id] = [item]
+                    new.append(item.account.id)
+        # outside the lock: starting a thread takes a while on a busy machine
+        self._futures.extend(self._pool.submit(self._lane, account) for account in new)
+
+    def _lane(self, account_id: int | None) -> None:
+        while True:
+            with self._changed:
+                items = self._waiting[account_id]
+                if not items:
+                    del self._waiting[account_id]     # later posts start a lane of their own
+                    return
+                self._waiting[account_id] = []
+                proved = {x.post_id: self._proved.pop(x.post_id) for x in items
+                          if x.post_id in self._proved}
+            try:
+                self.worker._run_lane(items, self.result, self.recorder, proved)
+            except BaseException:
+                # the lane is over: what joined it meanwhile goes back to the queue untried
+                with self._changed:
+                    left = self._waiting.pop(account_id, [])
+                for item in left:
+                    self.worker._give_back(item, "its lane failed; given back before any attempt")
+                with self._changed:
+                    self._pending -= len(left)
+                raise
+            finally:
+                with self._changed:
+                    self._pending -= len(items)
+                    self._changed.notify_all()
+
+    def wait(self, *, below: int) -> None:
+        """Until fewer than `below` posts are left to send, recording what went out
+        meanwhile on time, and all of it before the next claim (what a crash leaves
+        unrecorded is looked up: the less, the sooner it is repaired)."""
+        with self._changed:
+            while self._pending >= below:
+                self._changed.wait(defaults.RECORD_WITHIN_SECONDS / 5)
+                self._changed.release()
+                try:
+                    self.recorder.flush(only_due=True)
+                finally:
+                    self._changed.acquire()
+        self.recorder.flush()
+        for f in [f for f in self._futures if f.done()]:
+            f.result()      # a lane's own failure is the tick's
+            self._futures.remove(f)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 class _Every(threading.Thread):
     """Runs `job` every `seconds` (monotonic) until stopped — at once first, with `now`;
     a failure is logged and the next round comes as usual."""
@@ -349,10 +499,13 @@ class _Every(threading.Thread):
 
 
 class Daemon:
-    """`tminus run`: the Worker's tick in a loop until SIGTERM."""
+    """`tminus run`: the Worker's tick in a loop until SIGTERM. With `alerts` (a sender
+    for TMINUS_NOTIFY), a thread of its own collects and delivers alerts: never joined
+    on the way out, so a webhook that hangs holds up neither a post nor a stop."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, alerts: Sender | None = None) -> None:
         self.worker = worker
+        self.alerts = alerts
         self._wake = threading.Event()
         self._started = self.worker.clock.now()
 
@@ -402,6 +555,18 @@ class Daemon:
             if looked_up < defaults.RECONCILE_BATCH:
                 return
 
+    def _alert_round(self) -> None:
+        if self.alerts is not None:
+            w = self.worker
+            sweep(w.engine, self.alerts, w.clock.now, timedelta(seconds=w.settings.notify_every),
+                  stopping=w.stopping.is_set)
+
+    def _prepare(self) -> None:
+        """The SDKs of the platforms in use, imported before anything is due."""
+        with session(self.worker.engine) as s:
+            platforms = s.exec(select(AccountRow.platform).distinct()).all()
+        self.worker.publishers.prepare(platforms)
+
     def _seconds_to_next(self) -> float:
         wake = self.worker.next_wake()
         seconds = (wake - self.worker.clock.now()).total_seconds()
@@ -416,12 +581,16 @@ class Daemon:
                    _Every("housekeeping", defaults.HOUSEKEEPING_SECONDS, self._housekeeping,
                           now=True),
                    _Every("lease-renewer", w.lease.total_seconds() / 4, w.renew_held)]
+        alerter = _Every("alerts", defaults.ALERT_SECONDS, self._alert_round, now=True)
         try:
             if listener:
                 listener.start()
             self.heartbeat()
+            self._prepare()
             for h in helpers:
                 h.start()
+            if self.alerts is not None:
+                alerter.start()
             log.info("tminus daemon %s started", w.owner)
             while not w.stopping.is_set():
                 try:
@@ -438,6 +607,7 @@ class Daemon:
                 self._wake.wait(seconds)       # a monotonic wait: wall-clock steps change nothing
                 self._wake.clear()
         finally:
+            alerter.halt.set()
             for h in helpers:
                 h.halt.set()
             for h in helpers:

@@ -36,8 +36,11 @@ CLAIM_BATCH = 100
 # the first of them went out (a crash in between is repaired by reconciliation).
 RECORD_BATCH = 50
 RECORD_WITHIN_SECONDS = 0.5
-# Accounts whose posts go out side by side (threads) within a batch.
-CONCURRENCY = 4
+# The most accounts whose posts go out side by side: the ceiling of the daemon's pool of
+# sending threads, which starts one thread per account with posts due up to this many.
+# A platform request takes a few hundred ms; 1,000 accounts due at one second go out in
+# about 4 rounds at 256 (each thread costs ~100 KB resident; mostly waiting on sockets).
+CONCURRENCY = 256
 # A daemon sending a claimed batch reads the pauses in force again at most this often,
 # so a pause begun mid-batch stops the rest of it within about a second.
 PAUSE_CHECK_SECONDS = 0.5
@@ -80,6 +83,43 @@ DUE_SOON_SECONDS = 6 * 3600
 APPROVE_AT_ONCE = 500
 # Most cards the timeline shows at once; filters narrow it.
 TIMELINE_CARDS = 500
+
+# Alerts (scheduler.alerts) -------------------------------------------------------------
+# At most one message per kind of alert and campaign this often: a burst of 200 failures
+# is one message listing them, not 200. Five minutes is soon enough for a person to act
+# on a failure and rare enough not to be muted.
+NOTIFY_EVERY_SECONDS = 300.0
+# The alert thread collects, groups and delivers this often.
+ALERT_SECONDS = 10.0
+# A delivery that fails is tried again after 30 s, 60 s, ... at most 15 min apart, and
+# given up after this many attempts (about four hours: a dead webhook is itself shown
+# in `tminus notify status`).
+ALERT_BACKOFF_SECONDS = 30.0
+ALERT_BACKOFF_CAP_SECONDS = 900.0
+ALERT_MAX_ATTEMPTS = 20
+# One delivery waits at most this long for all of TMINUS_NOTIFY (Apprise's own deadline).
+ALERT_TIMEOUT_SECONDS = 30.0
+# Items a message lists; the rest are counted ("and 180 more").
+ALERT_LISTED = 20
+# Events read per round by the collector (a campaign of 100,000 approved is many rounds).
+ALERT_SCAN = 20_000
+# The first collection (TMINUS_NOTIFY just set) says what happened within this long
+# before it: a daemon's first failures are not missed, a campaign's history not replayed.
+ALERT_LOOK_BACK_SECONDS = 3600.0
+# "No daemon alive while posts are due" once a queued post is this late: a daemon
+# restarting (a few seconds) is not an alert.
+NO_DAEMON_GRACE_SECONDS = 60.0
+
+# The campaign report ------------------------------------------------------------------
+# A post that went out within this long of its time is "on time".
+ON_TIME_SECONDS = 60.0
+# Posts whose counts one fetch reads per account, least recently read first: Mastodon
+# has no batch read (one GET per status) and its 300 requests / 5 min are shared with
+# posting; 100 leaves two thirds of that for the posts. Bluesky reads 25 a request, X 100.
+ENGAGEMENT_PER_ACCOUNT = 100
+# Counts read less than this long ago are not read again: a report refreshed twice in a
+# row costs no requests the second time.
+ENGAGEMENT_FRESH_SECONDS = 60.0
 
 # Storage -----------------------------------------------------------------------------
 DATABASE_URL = "sqlite:///tminus.db"

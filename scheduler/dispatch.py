@@ -31,7 +31,7 @@ from sqlmodel import Session, col, func, select
 
 from content.platforms import RateBudget
 from content.platforms import platform as platform_entry
-from jobs.adapters.base import Publisher
+from jobs.adapters.base import FindsMany, Publisher
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Media, Outgoing, Receipt
 from scheduler import approval, defaults
@@ -310,10 +310,17 @@ def prove(engine: Engine, items: list[Claimed], *, now: datetime, owner: str,
 def send(engine: Engine, item: Claimed, publisher: Publisher, *,
          now: Callable[[], datetime], owner: str, max_attempts: int,
          cutoff: Callable[[], datetime] | None = None,
-         hook: Callable[[str], None] = _no_hook) -> SendOutcome:
+         hook: Callable[[str], None] = _no_hook, leased_until: datetime | None = None,
+         attempt_for: timedelta | None = None) -> SendOutcome:
     """Publish one claimed post, freshly `prove`n ours. `now` is the daemon's clock (the
     database's time), `cutoff` the later of it and the host's own clock. `hook(point)`
-    is called at "after_answer" (crash tests)."""
+    is called at "after_answer" (crash tests).
+
+    The attempt (uploads + create) is bounded in time: it must be over by the earliest
+    of `attempt_for` after it starts, the end of the lease its proof gave it
+    (`leased_until`: even with no renewal, no other daemon can take it over meanwhile),
+    the post's not_after and the deadline. The adapter holds every request to that
+    (`Outgoing.deadline`); a create cut short by it is an unknown outcome."""
     sent_at = now()
     if sent_at >= item.not_after or sent_at >= item.deadline:
         # Checked with a fresh clock right before the request: never send late.
@@ -348,8 +355,12 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
     checked = as_approved(engine, item, now=now(), owner=owner)
     if isinstance(checked, Settled):
         return checked
+    bound = min(item.not_after, item.deadline)
+    for limit in (leased_until, sent_at + attempt_for if attempt_for else None):
+        if limit is not None:
+            bound = min(bound, limit)
     try:
-        receipt = publisher.publish(checked)
+        receipt = publisher.publish(dataclasses.replace(checked, deadline=bound))
     except PublishError as e:
         return Settled(record_failure(engine, item, e, now=now(), owner=owner,
                                       max_attempts=max_attempts))
@@ -450,8 +461,10 @@ def record_failure(engine: Engine, item: Claimed, error: PublishError, *, now: d
             _settle(s, item, S.FAILED, f"refused by {item.account.platform}: {msg}", now, owner,
                     **common)
             return S.FAILED
+        # Should the look-up find it absent, it goes again after the usual backoff, not
+        # at once: a platform answering every create with a 5xx must not be hammered.
         _settle(s, item, S.UNKNOWN, f"outcome unknown: {msg}; will look it up", now, owner,
-                unknown_at=now, **common)
+                unknown_at=now, next_attempt_at=now + backoff(item.attempt), **common)
         return S.UNKNOWN
 
 
@@ -487,7 +500,9 @@ def reap_leases(engine: Engine, *, now: datetime, owner: str, scope: Scope = ALL
                                  scope.accounts())).all()
         return len(change(
             s, [Seen(r.id, S.SENDING, r.attempt) for r in stale], S.UNKNOWN, now=now,
-            actor=owner, strict=False, values={"unknown_at": now, **_RELEASED},
+            # its daemon died: found absent, it goes again at once
+            actor=owner, strict=False, values={"unknown_at": now, "next_attempt_at": now,
+                                               **_RELEASED},
             reason={r.id: f"lease of {r.lease_owner} expired mid-attempt; will look it up"
                     for r in stale}))
 
@@ -519,40 +534,79 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
             s.add(post)
             assert post.id is not None
             work.append((Seen(post.id, S.UNKNOWN, post.attempt), post.claimed_at or post.due_at,
-                         post.not_after, account, outgoing_of(s, post, account)))
-    for seen, since, not_after, account, outgoing in work:
+                         post.not_after, account, outgoing_of(s, post, account),
+                         max(now, post.next_attempt_at)))
+    by_account: dict[int | None, list[tuple[Seen, datetime, datetime, Account, Outgoing,
+                                            datetime]]] = {}
+    for one in work:
+        by_account.setdefault(one[3].id, []).append(one)
+    for group in by_account.values():
         if stopping():
             break  # the rest keep their short lease and are looked up by the next daemon
+        account = group[0][3]
         try:
             publisher = publishers(account)
         except Exception as e:
-            # the account's adapter cannot be built: it is paused; the post stays unknown
+            # the account's adapter cannot be built: it is paused; its posts stay unknown
             pause_account(engine, account, f"cannot set up its {account.platform} adapter: {e}",
                           now)
             with session(engine) as s:
-                s.execute(update(Post).where(col(Post.id) == seen.id, col(Post.state) == S.UNKNOWN)
-                          .values(**_RELEASED))
+                s.execute(update(Post).where(col(Post.id).in_([g[0].id for g in group]),
+                                             col(Post.state) == S.UNKNOWN).values(**_RELEASED))
             continue
-        try:
-            found = publisher.find(outgoing, since - timedelta(minutes=2))
-        except Exception as e:
-            # any failure to look it up means "can't tell"
-            reason = e.message if isinstance(e, PublishError) else f"{type(e).__name__}: {e}"
-            _looked_up(engine, seen, S.REVIEW, f"could not tell whether it went out: "
-                       f"{reason[:300]}; resolve with `tminus review`", now, owner)
-            continue
-        if found is not None:
-            _looked_up(engine, seen, S.PUBLISHED, f"found on the platform: "
-                       f"{found.url or found.remote_id}", now, owner,
-                       remote_id=found.remote_id, remote_url=found.url, receipt=found.as_dict(),
-                       published_at=now, last_error=None)
-        elif now >= not_after:
-            _looked_up(engine, seen, S.EXPIRED, "not on the platform, and its not_after has "
-                       "passed", now, owner)
-        else:
-            _looked_up(engine, seen, S.QUEUED, "not on the platform; queued again", now, owner,
-                       next_attempt_at=now)
+        for (seen, _, not_after, _, _, retry_at), found in zip(
+                group, _look_up(publisher, [(g[4], g[1] - timedelta(minutes=2)) for g in group],
+                                stopping), strict=False):
+            _settle_lookup(engine, seen, not_after, found, now, owner, retry_at)
     return len(work)
+
+
+def _look_up(publisher: Publisher, wanted: list[tuple[Outgoing, datetime]],
+             stopping: Callable[[], bool]) -> list[Receipt | Exception | None]:
+    """Each (post, since) looked up, in order, until `stopping()`: its receipt, None
+    (provably absent) or the exception that says the platform could not tell. Several
+    posts of one account go in one listing where the adapter can (`FindsMany`: a crash
+    leaves a round of them)."""
+    if len(wanted) > 1 and isinstance(publisher, FindsMany):
+        try:
+            found = publisher.find_many(wanted)
+            return [found.get(post.post_id, UnknownOutcome("not looked up"))
+                    for post, _ in wanted]
+        except Exception as e:
+            return [e for _ in wanted]
+    out: list[Receipt | Exception | None] = []
+    for post, since in wanted:
+        if stopping():
+            break  # the rest keep their short lease and are looked up by the next daemon
+        try:
+            out.append(publisher.find(post, since))
+        except Exception as e:
+            out.append(e)
+    return out
+
+
+def _settle_lookup(engine: Engine, seen: Seen, not_after: datetime,
+                   found: Receipt | Exception | None, now: datetime, owner: str,
+                   retry_at: datetime) -> None:
+    """A look-up's answer, recorded: found -> published; absent -> queued again (at
+    `retry_at`), or expired past not_after; can't tell -> review, with the reason."""
+    if isinstance(found, Exception):
+        reason = found.message if isinstance(found, PublishError) else (
+            f"{type(found).__name__}: {found}")
+        _looked_up(engine, seen, S.REVIEW, f"could not tell whether it went out: "
+                   f"{reason[:300]}; resolve with `tminus review`", now, owner)
+    elif found is not None:
+        _looked_up(engine, seen, S.PUBLISHED, f"found on the platform: "
+                   f"{found.url or found.remote_id}", now, owner,
+                   remote_id=found.remote_id, remote_url=found.url, receipt=found.as_dict(),
+                   published_at=now, last_error=None)
+    elif now >= not_after:
+        _looked_up(engine, seen, S.EXPIRED, "not on the platform, and its not_after has "
+                   "passed", now, owner)
+    else:
+        wait = f", retry in {int((retry_at - now).total_seconds())} s" if retry_at > now else ""
+        _looked_up(engine, seen, S.QUEUED, f"not on the platform; queued again{wait}", now,
+                   owner, next_attempt_at=retry_at)
 
 
 def _looked_up(engine: Engine, seen: Seen, to: PostState, reason: str, now: datetime, owner: str,

@@ -12,24 +12,31 @@ Two layers, because either alone could miss something:
   (TMINUS_*_KEY, *_SECRET, *_TOKEN, *_PASSWORD, and the password in a database URL),
   also percent-encoded, becomes `[redacted]`, and so does anything shaped like a
   token: JWTs (Bluesky's session tokens), `Bearer ...`, OAuth parameters and
-  `Authorization` headers.
+  `Authorization` headers. The Apprise URLs of TMINUS_NOTIFY are credentials too: the
+  URL and each part of it that may be a token (`url_secrets`).
+
+`TMINUS_LOG_FORMAT=json` writes one JSON object per line instead (time, level, logger,
+message, and `post_id` / `account` where the record carries them, as `extra=`), each
+value redacted the same way.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TextIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from scheduler.settings import Settings
 
 # Kept at WARNING whatever the level: they log requests with their headers.
 QUIET = ("oauthlib", "requests_oauthlib", "tweepy", "urllib3", "requests", "httpx", "httpcore",
          "hpack", "h2", "mastodon", "atproto", "atproto_client", "atproto_core",
-         "apscheduler", "alembic", "charset_normalizer")
+         "apscheduler", "alembic", "charset_normalizer", "apprise")
 
 _SECRET_VAR = re.compile(r"^TMINUS_\w*(KEY|SECRET|TOKEN|PASSWORD)$")
 _MARK = "[redacted]"
@@ -54,8 +61,29 @@ def secret_values(settings: Settings) -> list[str]:
     with_password = urlsplit(settings.database_url).password
     if with_password:
         values.add(with_password)
+    values.update(url_secrets(settings.notify_urls))
     forms = {form for v in values if len(v) >= 4 for form in (v, quote(v, safe=""))}
     return sorted(forms, key=len, reverse=True)   # longest first: no half-redacted value
+
+
+def url_secrets(urls: Iterable[str]) -> set[str]:
+    """The parts of Apprise URLs that may be secret: the URL itself, its user and
+    password, a host that is no host name (tgram://123:ABC/ keeps its token there), each
+    path segment and query value (slack://T/B/XXXX, ntfy topics)."""
+    found: set[str] = set()
+    for url in urls:
+        found.add(url)
+        try:
+            parts = urlsplit(url)
+            found.update(p for p in (parts.username, parts.password) if p)
+            host = parts.hostname or ""
+        except ValueError:
+            continue
+        if host and "." not in host and host != "localhost":
+            found.add(host)
+        found.update(seg for seg in parts.path.split("/") if seg)
+        found.update(v for _, v in parse_qsl(parts.query) if v)
+    return {f for f in found if len(f) >= 6}
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -75,6 +103,32 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record), self.secrets)
 
 
+# Record attributes given as `extra=` that a JSON line carries when present.
+JSON_EXTRAS = ("post_id", "account", "campaign", "alert_id")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: what log collectors (journald, Loki, CloudWatch) read
+    without a parsing rule. Every string is redacted before it is encoded."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = list(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name,
+            "message": redact(record.getMessage(), self.secrets)}
+        for key in JSON_EXTRAS:
+            value = getattr(record, key, None)
+            if value is not None:
+                line[key] = redact(value, self.secrets) if isinstance(value, str) else value
+        if record.exc_info:
+            line["exception"] = redact(self.formatException(record.exc_info), self.secrets)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
 class _TminusHandler(logging.StreamHandler[TextIO]):
     """Ours, so configuring again replaces it and leaves other handlers alone."""
 
@@ -83,8 +137,10 @@ def configure(settings: Settings, stream: TextIO | None = None) -> logging.Handl
     """Send log records to `stream` (stderr) at `settings.log_level`, redacted."""
     level = getattr(logging, settings.log_level)
     handler = _TminusHandler(stream or sys.stderr)
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                                            secret_values(settings)))
+    secrets = secret_values(settings)
+    handler.setFormatter(JsonFormatter(secrets) if settings.log_format == "json" else
+                         RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                            secrets))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _TminusHandler)]:
         root.removeHandler(old)

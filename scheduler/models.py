@@ -309,3 +309,80 @@ class WebConfig(SQLModel, table=True):
 
     key: str = Field(sa_column=Column(sa.String(64), primary_key=True))
     value: str = Field(repr=False)
+
+
+# -- alerts: what is worth a person, and the messages that told them (scheduler.alerts) --
+
+
+class AlertItem(SQLModel, table=True):
+    """One thing worth a person — a post failed, an account paused, a deadline passed —
+    waiting for the next message of its kind and campaign (`message_id` set once in one).
+    `key` says what it is about, so nothing is said twice: "event:123", "deadline:4"."""
+
+    __tablename__ = "alert_item"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_column=Column(sa.String(200), unique=True, nullable=False))
+    kind: str
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    post_id: int | None = None
+    at: datetime = _utc(nullable=False)
+    text: str
+    message_id: int | None = Field(default=None, foreign_key="alert_message.id", index=True)
+
+
+class AlertMessage(SQLModel, table=True):
+    """One message to TMINUS_NOTIFY, grouping items of one kind and campaign; every
+    attempt to deliver it is counted, the last failure kept (never a URL: redacted)."""
+
+    __tablename__ = "alert_message"
+    __table_args__ = (sa.Index("ix_alert_message_group", "kind", "campaign_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id")
+    title: str
+    body: str
+    created_at: datetime = _utc(nullable=False)
+    next_try_at: datetime = _utc(nullable=False, index=True)
+    attempts: int = 0
+    sent_at: datetime | None = _utc(nullable=True)
+    gave_up_at: datetime | None = _utc(nullable=True)
+    last_error: str | None = None
+
+
+class OpsCursor(SQLModel, table=True):
+    """How far a reader of an append-only table has got (the alert collector: the last
+    event and activity ids it has read)."""
+
+    __tablename__ = "ops_cursor"
+
+    name: str = Field(sa_column=Column(sa.String(64), primary_key=True))
+    last_id: int = 0
+
+
+class CalendarEntry(SQLModel, table=True):
+    """A post as the calendar feed last showed it: its SEQUENCE goes up whenever its
+    time, text or state differs from `fingerprint` (calendar apps replace an event only
+    when its SEQUENCE grows)."""
+
+    __tablename__ = "calendar_entry"
+
+    post_id: int = Field(sa_column=Column(
+        sa.Integer(), sa.ForeignKey("post.id", ondelete="CASCADE"), primary_key=True))
+    fingerprint: str
+    sequence: int = 0
+
+
+class PostEngagement(SQLModel, table=True):
+    """How a published post did, as its platform last counted (`tminus engagement fetch`,
+    `tminus report --refresh`)."""
+
+    __tablename__ = "post_engagement"
+
+    post_id: int = Field(sa_column=Column(
+        sa.Integer(), sa.ForeignKey("post.id", ondelete="CASCADE"), primary_key=True))
+    likes: int = 0
+    reposts: int = 0
+    replies: int = 0
+    fetched_at: datetime = _utc(nullable=False, index=True)

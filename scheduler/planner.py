@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from content.campaign import AccountSpec, Campaign, load_campaign
 from content.countdown import duration
-from content.errors import CampaignErrors, TminusError
+from content.errors import CampaignError, CampaignErrors, TminusError, Unconfirmed
 from content.expand import Expansion, PlannedPost, expand_campaign
 from scheduler.db import session
 from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, UTCDateTime, text_hash
@@ -54,16 +54,63 @@ class PlanReport:
     # approver can see in `log` what changed since they looked
     changed_drafts: list[tuple[int, str]] = field(default_factory=list)
 
+    @property
+    def updated_drafts(self) -> int:
+        """Posts changed that were (and stay) drafts: `updated` counts the approved ones
+        sent back to draft too, which are `returned_to_draft`."""
+        return self.updated - len(self.returned_to_draft)
 
-def check(folder: Path, *, now: datetime | None, limits: dict[str, int] | None = None
-          ) -> tuple[Campaign, Expansion]:
-    """Load and expand a campaign; raise CampaignErrors listing every problem."""
+
+def check(folder: Path, *, now: datetime | None, limits: dict[str, int] | None = None,
+          known: dict[str, str] | None = None) -> tuple[Campaign, Expansion]:
+    """Load and expand a campaign; raise CampaignErrors listing every problem. `known`:
+    the platform of each account the database already holds, which no campaign can
+    change. The expansion's warnings are then every warning, each said once."""
     campaign = load_campaign(folder, now=now)
+    errors = _account_conflicts(campaign, known or {})
+    if not campaign.posts:
+        errors.append(CampaignError(
+            "there is no [[posts]] table: a campaign needs at least one post to plan (to stop "
+            "a planned campaign's posts, use `tminus cancel SLUG` or `tminus pause SLUG`)",
+            file=str(campaign.file), key="posts"))
     expansion = expand_campaign(campaign, limits=limits, now=now)
-    if expansion.errors:
-        raise CampaignErrors(expansion.errors)
+    if errors or expansion.errors:
+        raise CampaignErrors([*errors, *expansion.errors])
+    expansion.warnings[:0] = campaign.warnings
     expansion.warnings.extend(budget_warnings(campaign, expansion))
+    expansion.warnings.extend(post_warnings(campaign, expansion))
     return campaign, expansion
+
+
+def _account_conflicts(campaign: Campaign, known: dict[str, str]) -> list[CampaignError]:
+    return [CampaignError(f"account {name!r} is already known as a {known[name]} account (from "
+                          f"another campaign); a campaign cannot make it {spec.platform} — "
+                          "rename one of them", file=str(campaign.file),
+                          key=f"accounts.{name}.platform")
+            for name, spec in campaign.accounts.items()
+            if name in known and known[name] != spec.platform]
+
+
+def post_warnings(campaign: Campaign, expansion: Expansion) -> list[str]:
+    """Each post's warnings, naming the post by account and local time; a warning that
+    many posts share (a template without the hashtags) is said once, with how many."""
+    by_text: dict[str, list[PlannedPost]] = {}
+    for p in expansion.posts:
+        for w in p.warnings:
+            by_text.setdefault(w, []).append(p)
+    out = []
+    for w, posts in by_text.items():
+        first = posts[0]
+        more = f" and {len(posts) - 1} more post(s)" if len(posts) > 1 else ""
+        out.append(f"{first.account} {first.due_at.astimezone(campaign.timezone):%a %d %b %Y %H:%M %Z}"
+                   f"{more}: {w}")
+    return out
+
+
+def known_platforms(engine: Engine) -> dict[str, str]:
+    """The accounts the database holds, with their platform."""
+    with session(engine) as s:
+        return {a.name: a.platform for a in s.exec(select(Account)).all()}
 
 
 def budget_warnings(campaign: Campaign, expansion: Expansion) -> list[str]:
@@ -96,14 +143,15 @@ def instance_limits(engine: Engine) -> dict[str, int]:
 
 
 def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
-         replace: bool = False) -> PlanReport:
+         replace: bool = False, cancel_ok: bool = False) -> PlanReport:
     """Plan (or re-plan) the campaign in `folder`. A slug already planned from another
     folder is refused unless `replace` (the campaign moved): then this folder is the
-    campaign, and posts not in it are canceled as on any re-plan."""
-    campaign, expansion = check(folder, now=now, limits=instance_limits(engine))
+    campaign, and posts not in it are canceled as on any re-plan. A re-plan that would
+    cancel approved posts, or every post planned before (a different or an emptied
+    file), raises `Unconfirmed` and writes nothing, unless `cancel_ok`."""
+    campaign, expansion = check(folder, now=now, limits=instance_limits(engine),
+                                known=known_platforms(engine))
     report = PlanReport(campaign=campaign.slug, warnings=list(expansion.warnings))
-    for p in expansion.posts:
-        report.warnings.extend(f"{p.account} {p.due_at:%Y-%m-%d %H:%M} UTC: {w}" for w in p.warnings)
     with session(engine) as s:
         row = _upsert_campaign(s, campaign, now, replace)
         accounts = {name: _upsert_account(s, spec, campaign, row)
@@ -115,6 +163,8 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
             sa.select(col(Post.id), col(Post.plan_key), col(Post.state), col(Post.text),
                    col(Post.not_after), col(Post.options), col(Post.origin), col(Post.planned_text))
             .where(col(Post.campaign_id) == row.id))}
+        if not cancel_ok:
+            _confirm_removals(campaign.slug, existing, {p.plan_key for p in expansion.posts})
         seen: set[str] = set()
         new: list[PlannedPost] = []
         for planned in expansion.posts:
@@ -146,6 +196,24 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
                 col(Post.state).in_([S.DRAFT, S.QUEUED])).order_by(col(Post.id)))
             if r.id not in shown]
     return report
+
+
+def _confirm_removals(slug: str, existing: dict[str, Any], keys: set[str]) -> None:
+    gone = [old for key, old in existing.items()
+            if key not in keys and old.origin == "plan" and old.state in CANCELABLE_STATES]
+    approved = sorted(old.id for old in gone if old.state != S.DRAFT)
+    everything = bool(gone) and not keys & existing.keys()
+    if not approved and not everything:
+        return
+    ids = ", ".join(map(str, approved[:10])) + (", …" if len(approved) > 10 else "")
+    what = (f"{len(approved)} approved post(s) ({ids})" if approved else f"all {len(gone)} post(s)")
+    if everything and approved:
+        what = f"all {len(gone)} post(s), {len(approved)} of them approved ({ids}),"
+    raise Unconfirmed(f"this plan would cancel {what} of {slug}: they are not in the campaign "
+                      "file; nothing was written — put them back in the file, or run the plan "
+                      "again with --yes to cancel them",
+                      f"This plan cancels {what} of {slug}: they are not in the campaign file. "
+                      "Cancel them?")
 
 
 def _upsert_campaign(s: Session, c: Campaign, now: datetime, replace: bool) -> CampaignRow:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Engine
 
 from content.platforms import platform as platform_entry
@@ -27,24 +29,71 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class AccountSessionStore:
-    """A login session (Bluesky) kept in the account's row, shared by every daemon."""
+_UNREAD = object()     # no session read yet
 
-    def __init__(self, engine: Engine, account_id: int) -> None:
+
+class AccountSessionStore:
+    """A login session (Bluesky) kept in the account's row, shared by every daemon.
+
+    `known` is the session as read with the account (at the claim): the first `load`
+    returns it without a query. Saves go through `writer`, which writes the sessions
+    saved at about the same time in one transaction (a burst on Bluesky accounts logs
+    in or refreshes hundreds at once)."""
+
+    def __init__(self, engine: Engine, account_id: int, *, known: str | object | None = _UNREAD,
+                 writer: SessionWriter | None = None) -> None:
         self.engine = engine
         self.account_id = account_id
+        self._known = known
+        self._writer = writer or SessionWriter(engine)
 
     def load(self) -> str | None:
+        if self._known is not _UNREAD:
+            known, self._known = self._known, _UNREAD
+            return known if isinstance(known, str) else None
         with session(self.engine) as s:
             acc = s.get(Account, self.account_id)
             return acc.session if acc else None
 
     def save(self, value: str) -> None:
-        with session(self.engine) as s:
-            acc = s.get(Account, self.account_id)
-            if acc is not None:
-                acc.session = value
-                s.add(acc)
+        self._known = _UNREAD
+        self._writer.save(self.account_id, value)
+
+
+class SessionWriter:
+    """Writes saved sessions, coalesced: the thread that finds no write under way
+    writes every session saved until none is left waiting, in one transaction a
+    round; a save arriving meanwhile only joins the next round."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._waiting: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._writing = False
+
+    def save(self, account_id: int, value: str) -> None:
+        with self._lock:
+            self._waiting[account_id] = value
+            if self._writing:
+                return
+            self._writing = True
+        try:
+            while True:
+                with self._lock:
+                    batch, self._waiting = self._waiting, {}
+                    if not batch:
+                        self._writing = False
+                        return
+                accounts = Account.__table__  # type: ignore[attr-defined]
+                with session(self.engine) as s:
+                    s.connection().execute(
+                        update(accounts).where(accounts.c.id == bindparam("aid"))
+                        .values(session=bindparam("value")),
+                        [{"aid": k, "value": v} for k, v in batch.items()])
+        except BaseException:
+            with self._lock:
+                self._writing = False
+            raise
 
 
 class Publishers:
@@ -61,6 +110,7 @@ class Publishers:
         self.now: Clock = now or _utcnow
         self.dryrun = DryRunPublisher(settings.dryrun_outbox, now=self.now)
         self._cache: dict[int, Publisher] = {}
+        self._sessions = SessionWriter(engine)
         self._lock = threading.Lock()
 
     def for_account(self, account: Account) -> Publisher:
@@ -69,10 +119,26 @@ class Publishers:
         assert account.id is not None
         with self._lock:
             pub = self._cache.get(account.id)
-            if pub is None:
-                pub = self.build(account)
-                self._cache[account.id] = pub
+        if pub is not None:
             return pub
+        # built outside the lock: a burst builds hundreds side by side, one per lane
+        built = self.build(account)
+        with self._lock:
+            pub = self._cache.setdefault(account.id, built)
+        if pub is not built:    # another thread built it first (a look-up, say): keep one
+            built.close()
+        return pub
+
+    def prepare(self, platforms: Iterable[str]) -> None:
+        """Import the adapters (and so the SDKs) of `platforms` now: atproto alone takes
+        seconds to import, which the first post due on Bluesky must not wait for."""
+        if self.dry_run:
+            return
+        for name in sorted(set(platforms) - {"dryrun"}):
+            try:
+                adapter_class(platform_entry(name))
+            except Exception:  # an unknown platform is the account's trouble, at its post
+                log.warning("could not load the %s adapter", name, exc_info=True)
 
     def build(self, account: Account) -> Publisher:
         """The account's adapter; a missing credential is a `TminusError` naming it."""
@@ -81,7 +147,8 @@ class Publishers:
         credentials = self.settings.credentials(account.credentials, entry.credentials)
         return adapter_class(entry).from_credentials(
             account.name, credentials, timeout=self.settings.request_timeout, now=self.now,
-            session_store=AccountSessionStore(self.engine, account.id))
+            session_store=AccountSessionStore(self.engine, account.id, known=account.session,
+                                              writer=self._sessions))
 
     def close(self) -> None:
         """Close every adapter built so far (the daemon is stopping)."""

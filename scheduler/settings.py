@@ -26,7 +26,7 @@ SETTINGS_VARS = {
     "TMINUS_LEASE_SECONDS": "how long a claimed post belongs to one daemon (default 120)",
     "TMINUS_REQUEST_TIMEOUT": "timeout of every platform request, seconds (default 10)",
     "TMINUS_MAX_ATTEMPTS": "attempts before a post fails (default 8)",
-    "TMINUS_CONCURRENCY": "accounts whose posts go out side by side (default 4)",
+    "TMINUS_CONCURRENCY": "most accounts whose posts go out side by side (default 256)",
     "TMINUS_DRY_RUN": "1 to send every post through the dry-run adapter (default 0)",
     "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING (default INFO)",
     "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
@@ -34,14 +34,20 @@ SETTINGS_VARS = {
     "TMINUS_WEB_SECRET": "key that signs the web dashboard's cookies (default: made once, in the database)",
     "TMINUS_WEB_URL": "the dashboard's public address; https://... makes its cookies Secure",
     "TMINUS_WEB_PROXIES": "addresses of proxies whose X-Forwarded-For/-Proto are trusted (default 127.0.0.1)",
+    "TMINUS_NOTIFY": "Apprise URLs alerts go to, separated by spaces or commas (default: none)",
+    "TMINUS_NOTIFY_EVERY": "at most one alert per kind and campaign this often, seconds (default 300)",
+    "TMINUS_LOG_FORMAT": "text or json: one JSON object per log line (default text)",
+    "TMINUS_ENGAGEMENT_X": "1: the report reads X posts' likes/reposts/replies (X bills reads; default 0)",
+    "TMINUS_METRICS_TOKEN": "bearer token /metrics asks for (default: none, /metrics answers anyone)",
 }
+LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 # The largest value each number may have: beyond these a setting is a typo, and a
 # sleep of 1e308 s overflows the clock ("timeout value is too large").
 _MAXIMA = {"TMINUS_POLL_SECONDS": 3600, "TMINUS_LEASE_SECONDS": 86400,
            "TMINUS_REQUEST_TIMEOUT": 3600, "TMINUS_MAX_ATTEMPTS": 1000,
-           "TMINUS_CONCURRENCY": 256}
+           "TMINUS_CONCURRENCY": 4096, "TMINUS_NOTIFY_EVERY": 86400}
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,14 @@ class Settings:
     web_secret: str | None = field(default=None, repr=False)
     web_url: str | None = None
     web_proxies: str = "127.0.0.1"
+    # alerts (scheduler.alerts): the Apprise URLs (they hold tokens: never printed) and
+    # the shortest time between two messages of one kind about one campaign
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)
+    notify_every: float = defaults.NOTIFY_EVERY_SECONDS
+    log_format: str = "text"
+    metrics_token: str | None = field(default=None, repr=False)
+    # the campaign report reads X's counts only when asked to: X bills every read
+    engagement_x: bool = False
     # TMINUS_<PREFIX>_<SUFFIX> credentials, kept apart so they are never printed
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -82,6 +96,10 @@ class Settings:
         if self.log_level not in LOG_LEVELS:
             raise TminusError(f"TMINUS_LOG_LEVEL={self.log_level!r}: write one of "
                               f"{', '.join(LOG_LEVELS)}")
+        if self.log_format not in LOG_FORMATS:
+            raise TminusError(f"TMINUS_LOG_FORMAT={self.log_format!r}: write text or json")
+        if self.notify_every < 0:
+            raise TminusError("TMINUS_NOTIFY_EVERY must be a number of seconds ≥ 0")
         if self.web_secret is not None and len(self.web_secret) < 32:
             raise TminusError("TMINUS_WEB_SECRET must be at least 32 characters (e.g. the output "
                               "of `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
@@ -111,6 +129,11 @@ class Settings:
             web_secret=env.get("TMINUS_WEB_SECRET") or None,
             web_url=_web_url(env.get("TMINUS_WEB_URL")),
             web_proxies=(env.get("TMINUS_WEB_PROXIES") or "127.0.0.1").strip(),
+            notify_urls=notify_urls(env.get("TMINUS_NOTIFY")),
+            notify_every=_number(env, "TMINUS_NOTIFY_EVERY", defaults.NOTIFY_EVERY_SECONDS),
+            log_format=(env.get("TMINUS_LOG_FORMAT") or "text").strip().lower(),
+            metrics_token=(env.get("TMINUS_METRICS_TOKEN") or "").strip() or None,
+            engagement_x=env.get("TMINUS_ENGAGEMENT_X", "0").strip().lower() in ("1", "true", "yes"),
             env={k: v for k, v in env.items() if k.startswith("TMINUS_")},
         )
 
@@ -139,6 +162,11 @@ def _crash_at(raw: str | None) -> tuple[str, int] | None:
         raise TminusError(f"TMINUS_TEST_CRASH_AT={raw!r}: write POINT:N with POINT one of "
                           f"{', '.join(CRASH_POINTS)}")
     return point, int(n)
+
+
+def notify_urls(raw: str | None) -> tuple[str, ...]:
+    """TMINUS_NOTIFY split into its URLs (Apprise checks each one: scheduler.alerts)."""
+    return tuple(u for u in (raw or "").replace(",", " ").split() if u)
 
 
 def _web_url(raw: str | None) -> str | None:

@@ -15,9 +15,11 @@ answers that with 422).
 The dry run has no rows: it has no network, and its contract is part one of
 `test_publisher_contract.py`.
 
-The rows are today's behaviour. Those marked `# issue 9 changes this` are known wrong:
-a 5xx answered after the platform accepted the post is taken as "not sent, retry"
-(X 503, Mastodon 5xx); it must become an unknown outcome, looked up before any retry.
+Every create answer that does not prove the platform refused the post -- a 5xx of any
+kind, a proxy's page, a timeout or reset after sending -- is an unknown outcome,
+"before" as much as "after": the client cannot tell them apart, and the look-up that
+follows (absent -> sent again, present -> published) is right for both. Bluesky settles
+it at once by reading the post's own record key.
 """
 
 from __future__ import annotations
@@ -56,11 +58,11 @@ ERRORS = [
     Row("x", "429", T, "queued", 0, "429"),
     Row("x", "500 before", U, "unknown", 0, "500"),
     Row("x", "502 before", U, "unknown", 0, "502"),
-    Row("x", "503 before", T, "queued", 0, "503 Service Unavailable"),
+    Row("x", "503 before", U, "unknown", 0, "503 Service Unavailable"),
     Row("x", "504 before", U, "unknown", 0, "504"),
     Row("x", "500 after", U, "unknown", 1, "500"),
     Row("x", "502 after", U, "unknown", 1, "502"),
-    Row("x", "503 after", T, "queued", 1, "503 Service Unavailable"),       # issue 9 changes this
+    Row("x", "503 after", U, "unknown", 1, "503 Service Unavailable"),
     Row("x", "504 after", U, "unknown", 1, "504"),
     Row("x", "502 page before", U, "unknown", 0, "502 Bad Gateway"),
     Row("x", "502 page after", U, "unknown", 1, "502 Bad Gateway"),
@@ -74,16 +76,16 @@ ERRORS = [
     Row("x", "text too long", P, "failed", 0, "400 " + re.escape(fx.TOO_LONG)),
     # -- Mastodon: Mastodon.py -> jobs/adapters/mastodon.py::_error -------------------------
     Row("mastodon", "429", T, "queued", 0, "HTTP 429"),
-    Row("mastodon", "500 before", T, "queued", 0, "HTTP 500"),
-    Row("mastodon", "502 before", T, "queued", 0, "HTTP 502"),
-    Row("mastodon", "503 before", T, "queued", 0, "HTTP 503"),
-    Row("mastodon", "504 before", T, "queued", 0, "HTTP 504"),
-    Row("mastodon", "500 after", T, "queued", 1, "HTTP 500"),        # issue 9 changes this
-    Row("mastodon", "502 after", T, "queued", 1, "HTTP 502"),        # issue 9 changes this
-    Row("mastodon", "503 after", T, "queued", 1, "HTTP 503"),        # issue 9 changes this
-    Row("mastodon", "504 after", T, "queued", 1, "HTTP 504"),        # issue 9 changes this
-    Row("mastodon", "502 page before", T, "queued", 0, "HTTP 502"),
-    Row("mastodon", "502 page after", T, "queued", 1, "HTTP 502"),   # issue 9 changes this
+    Row("mastodon", "500 before", U, "unknown", 0, "HTTP 500"),
+    Row("mastodon", "502 before", U, "unknown", 0, "HTTP 502"),
+    Row("mastodon", "503 before", U, "unknown", 0, "HTTP 503"),
+    Row("mastodon", "504 before", U, "unknown", 0, "HTTP 504"),
+    Row("mastodon", "500 after", U, "unknown", 1, "HTTP 500"),
+    Row("mastodon", "502 after", U, "unknown", 1, "HTTP 502"),
+    Row("mastodon", "503 after", U, "unknown", 1, "HTTP 503"),
+    Row("mastodon", "504 after", U, "unknown", 1, "HTTP 504"),
+    Row("mastodon", "502 page before", U, "unknown", 0, "HTTP 502"),
+    Row("mastodon", "502 page after", U, "unknown", 1, "HTTP 502"),
     Row("mastodon", "hang before", U, "unknown", 0, "no answer after sending"),
     Row("mastodon", "hang after", U, "unknown", 1, "no answer after sending"),
     Row("mastodon", "reset before", U, "unknown", 0, "no answer after sending"),

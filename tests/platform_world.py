@@ -16,7 +16,7 @@ headers are set relative to real time.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, select
 
 from jobs.errors import PublishError
-from jobs.outgoing import Identity, Outgoing, Receipt
+from jobs.outgoing import Engagement, Identity, Outgoing, Receipt
 from scheduler.clock import VirtualClock
 from scheduler.daemon import Worker
 from scheduler.db import make_engine, session
@@ -225,6 +225,10 @@ class Spy:
     def check(self) -> Identity:
         identity: Identity = self.inner.check()
         return identity
+
+    def engagement(self, remote_ids: Sequence[str]) -> dict[str, Engagement]:
+        counts: dict[str, Engagement] = self.inner.engagement(remote_ids)
+        return counts
 
     def max_characters(self) -> int | None:
         limit: int | None = self.inner.max_characters()

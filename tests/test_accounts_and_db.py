@@ -75,7 +75,8 @@ def test_every_step_works_on_postgres(cli: Cli, make_campaign: CampaignFactory,
     assert "6 post(s)" in cli("list", "--state", "queued").out
     assert "queued 6" in cli("status").out
     assert "sent 0" in cli("run", "--once", "--dry-run").out
-    assert cli("cancel", "testcamp", "--by", "ben").code == 0
+    assert cli("cancel", "testcamp", "--by", "ben").code == 2      # a whole campaign: asks first
+    assert cli("cancel", "testcamp", "--by", "ben", "--yes").code == 0
     assert "6 post(s)" in cli("list", "--state", "canceled").out
     assert "canceled by ben" in cli("log", "1").out
 

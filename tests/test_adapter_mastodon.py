@@ -452,3 +452,19 @@ def test_unusable_instance_or_token_is_an_auth_error(fake: FakePlatformServer) -
         pub.publish(outgoing())
     assert "secret" not in info.value.message
     assert fake.requests == []
+
+
+def test_find_many_looks_a_round_of_posts_up_in_one_listing(fake: FakePlatformServer,
+                                                            pub: MastodonPublisher) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    out = [outgoing(f"post {i} #HereToStay", post_id=i) for i in range(1, 4)]
+    sent = {p.post_id: pub.publish(p) for p in out[:2]}
+    before = count(fake, "GET", LISTING)
+    found = pub.find_many([(p, since) for p in out])
+    assert count(fake, "GET", LISTING) == before + 1
+    assert {k: (v.remote_id if isinstance(v, Receipt) else v) for k, v in found.items()} == {
+        1: sent[1].remote_id, 2: sent[2].remote_id, 3: None}
+    fake.fault("GET", LISTING, status=503)
+    failed = pub.find_many([(p, since) for p in out])
+    assert all(isinstance(v, UnknownOutcome) and "HTTP 503" in v.message
+               for v in failed.values())

@@ -12,7 +12,7 @@ import pytest
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
-from jobs.adapters.x import XPublisher, _comparable, _not_sent, _unescape, _XTransport
+from jobs.adapters.x import XPublisher, _comparable, _exact, _not_sent, _unescape, _XTransport
 from jobs.errors import AuthError, PermanentError, TransientError, UnknownOutcome
 from jobs.outgoing import Media, Outgoing, Receipt
 from tests.conftest import build_adapter
@@ -198,6 +198,41 @@ def test_find_sees_through_tco_media_links_and_escaping(fake: FakePlatformServer
     assert "t.co" in shown and "&amp;" in shown   # the fake does rewrite like X
     found = pub.find(post, since())
     assert found is not None and found.remote_id == receipt.remote_id
+
+
+def test_find_tells_apart_posts_that_differ_only_in_a_link_path(
+        fake: FakePlatformServer, pub: XPublisher) -> None:
+    a = out("Sign now: https://example.org/petition/water #Vote")
+    b = out("Sign now: https://example.org/petition/air #Vote")
+    bare = out("Sign now: example.org/petition/soil #Vote")
+    got_a = pub.publish(a)
+    assert pub.find(b, since()) is None            # b never went out: absent, not a's
+    got_b = pub.publish(b)
+    found_a, found_b = pub.find(a, since()), pub.find(b, since())
+    assert found_a is not None and found_a.remote_id == got_a.remote_id
+    assert found_b is not None and found_b.remote_id == got_b.remote_id
+    assert pub.find(bare, since()) is None
+    got_bare = pub.publish(bare)                   # X gives a bare domain http://
+    found = pub.find(bare, since())
+    assert found is not None and found.remote_id == got_bare.remote_id
+    [req, *_] = fake.requests_to("GET", TIMELINE)
+    assert "entities" in req.query["tweet.fields"][0]
+
+
+def test_find_cannot_tell_a_tweet_without_expanded_links(fake: FakePlatformServer,
+                                                         pub: XPublisher) -> None:
+    # the timeline shows a tweet that matches with links masked, but no entities
+    fake.fault("GET", TIMELINE, status=200, body={
+        "data": [{"id": "77", "text": "Sign now: https://t.co/abc #Vote",
+                  "created_at": "2030-01-01T00:00:00.000Z"}],
+        "meta": {"result_count": 1}})
+    with pytest.raises(UnknownOutcome, match="77 may be this post"):
+        pub.find(out("Sign now: https://example.org/petition/air #Vote"), since())
+    # one that differs in words is simply not the post
+    fake.fault("GET", TIMELINE, status=200, body={
+        "data": [{"id": "78", "text": "Other words: https://t.co/abc"}],
+        "meta": {"result_count": 1}})
+    assert pub.find(out("Sign now: https://example.org/petition/air #Vote"), since()) is None
 
 
 def test_find_thread_reply_must_name_the_parent(fake: FakePlatformServer,
@@ -447,13 +482,16 @@ def test_from_credentials_requires_all_four(fake: FakePlatformServer) -> None:
     assert {v.suffix for v in variables if not v.required} == {"API_BASE"}
 
 
-def test_comparable_text() -> None:
-    assert _comparable("a  b\n c https://x.org/y") == _comparable("a b c https://t.co/abc")
-    assert _comparable("see example.org now") == _comparable("see https://t.co/q now")
-    assert _comparable("pic") == _comparable("pic https://t.co/media")
-    assert _comparable(_unescape("Tom &amp; Jerry &lt;3")) == _comparable("Tom & Jerry <3")
-    assert _comparable(_unescape("&amp;copy;")) == _comparable("&copy;")
-    assert _comparable("one") != _comparable("two")
+def test_exact_text() -> None:
+    assert _exact("a  b\n c https://x.org/y") == _exact("a b c http://X.org/y")
+    assert _exact("see example.org now") == _exact("see http://example.org/ now")
+    assert _exact("https://x.org/petition/a") != _exact("https://x.org/petition/b")
+    assert _exact("https://x.org/a?b=c") != _exact("https://x.org/a?b=d")
+    assert _exact(_unescape("Tom &amp; Jerry &lt;3")) == _exact("Tom & Jerry <3")
+    assert _exact(_unescape("&amp;copy;")) == _exact("&copy;")
+    assert _exact("one") != _exact("two")
+    # the masked comparison only spots candidates that cannot be expanded
+    assert _comparable("a https://x.org/y") == _comparable("a https://t.co/abc")
 
 
 def test_the_upload_carries_the_type_the_bytes_are(fake: FakePlatformServer, pub: XPublisher,

@@ -30,6 +30,7 @@ FIGURES = {
     "burst.all_out", "burst.p99",
     "postgres.daemons_1.posts_per_s", "postgres.daemons_2.posts_per_s",
     "postgres.daemons_4.posts_per_s", "postgres.duplicates",
+    "latency.large", "latency.small", "latency.postgres_2",
     "rehearse.call", "rehearse.command",
 }
 
@@ -53,7 +54,7 @@ def test_quick_bench_reports_every_figure(tmp_path: Path, pg_server: str) -> Non
     assert "| what" in done.stdout and "APScheduler" in done.stdout
 
     data = json.loads(results.read_text(encoding="utf-8"))
-    assert {k: r["error"] for k, r in data["benchmarks"].items()} == dict.fromkeys(("plan", "start", "accuracy", "burst", "postgres", "rehearse"))
+    assert {k: r["error"] for k, r in data["benchmarks"].items()} == dict.fromkeys(("plan", "start", "accuracy", "burst", "postgres", "latency", "rehearse"))
     assert _number(data["machine"]["cores"]) and data["machine"]["python"] and data["machine"]["sqlite"]
     figures = {f["key"]: f for f in data["figures"]}
     assert set(figures) == FIGURES
@@ -72,6 +73,15 @@ def test_quick_bench_reports_every_figure(tmp_path: Path, pg_server: str) -> Non
         assert run["duplicates"] == 0 and run["missing"] == 0
         assert run["published_in_db"] == run["posts"]
         assert run["daemons"]["error_lines"] == []
+
+    # the latency bursts through the real SDKs: every post on the fake platforms once
+    latency = figures["latency.large"]["raw"]
+    for run in [*latency["tminus"].values(), *latency["postgres"].values()]:
+        assert run["duplicates"] == 0 and run["missing"] == 0
+        assert run["on_platform"] == run["published_in_db"] == run["posts"]
+        assert run["daemons"]["error_lines"] == []
+    for run in latency["apscheduler"].values():
+        assert run["on_platform"] == run["posts"]
 
 
 def test_percentile_interpolates_between_ranks() -> None:

@@ -352,7 +352,7 @@ def test_valid_campaign_validates(tminus: Tminus, tmp_path: Path) -> None:
     assert r.code == 0, r.everything
     assert r.err == ""
     # countdown: 29, 30, 31 May at 09:00 on two accounts; last: T-2h and T-1h on one
-    assert "ok testcamp: 8 posts on 2 accounts before 2099-06-01 16:00 UTC" in r.out
+    assert "ok testcamp: 8 posts on 2 accounts before Mon 01 Jun 2099 12:00 EDT" in r.out
     assert "warning" not in r.out
     assert not (tmp_path / DB_NAME).exists()
 

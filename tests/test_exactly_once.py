@@ -248,6 +248,69 @@ def test_a_retry_long_after_an_unknown_outcome_looks_the_post_up_first(
     assert (p.state, p.remote_id) == (S.PUBLISHED, "109")
 
 
+def test_an_unknown_outcome_past_its_expiry_is_looked_up_never_expired_blindly(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    _ready(engine, make_campaign, n=3)
+    clock = VirtualClock(DUE)
+    w, pub = _worker(engine, clock, Scripted(clock, [UnknownOutcome("503 after accepting")
+                                                    for _ in range(3)]))
+    w.tick(tidy=False)
+    posts = _posts(engine)
+    assert [p.state for p in posts] == [S.UNKNOWN] * 3
+    ids = [p.id for p in posts if p.id is not None]
+    answers: dict[int | None, Receipt | Exception | None] = {
+        ids[0]: Receipt(remote_id="1", url="https://x.com/org/status/1"),   # it went out
+        ids[1]: None,                                                      # provably not
+        ids[2]: UnknownOutcome("X find: 503"),                             # cannot tell
+    }
+    looked_up: list[int] = []
+
+    def find(post: Outgoing, since: datetime) -> Receipt | None:
+        looked_up.append(post.post_id)
+        answer = answers[post.post_id]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    pub.find = find  # type: ignore[method-assign]
+    clock.set(DEADLINE + timedelta(minutes=1))      # past every post's not_after
+    w.tick()                                        # expiry and look-up in one tick
+    assert sorted(looked_up) == sorted(ids)
+    got = {p.id: p for p in _posts(engine)}
+    assert got[ids[0]].state == S.PUBLISHED and got[ids[0]].remote_id == "1"
+    assert got[ids[1]].state == S.EXPIRED            # expired only once proven absent
+    assert got[ids[2]].state == S.REVIEW
+    assert "could not tell" in (_last_reason(engine, ids[2]) or "")
+    assert pub.calls == 3                           # nothing sent again
+
+
+def test_an_unknown_outcome_found_absent_goes_again_after_the_backoff_a_crash_at_once(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    """A platform answering every create with a 5xx is not hammered: absent on look-up,
+    the post waits its backoff (30 s, 60 s, ...). A post whose daemon died goes at once."""
+    _ready(engine, make_campaign, n=1)
+    clock = VirtualClock(DUE)
+    w, pub = _worker(engine, clock, Scripted(clock, [UnknownOutcome("X create tweet: 503")]))
+    w.tick()
+    assert _posts(engine)[0].state == S.UNKNOWN
+    clock.advance(6)
+    pub.found = None
+    w.tick()                                   # looked up: absent; not sent again yet
+    p = _posts(engine)[0]
+    assert p.state == S.QUEUED and pub.calls == 1
+    assert p.next_attempt_at == DUE + timedelta(seconds=30)
+    assert "retry in 24 s" in (_last_reason(engine, p.id) or "")
+    clock.set(DUE + timedelta(seconds=30))
+    w.tick()
+    assert pub.calls == 2 and _posts(engine)[0].state == S.PUBLISHED
+
+
+def _last_reason(engine: Engine, post_id: int | None) -> str | None:
+    with session(engine) as s:
+        return s.exec(select(Event.reason).where(Event.post_id == post_id)
+                      .order_by(col(Event.id).desc())).first()
+
+
 # -- dry runs touch only dry-run accounts ---------------------------------------------------
 
 
@@ -272,6 +335,147 @@ def test_a_dry_run_leaves_real_accounts_posts_alone(engine: Engine,
     real = {p.state for p, a in rows if a.platform == "mastodon"}
     dry = {p.state for p, a in rows if a.platform == "dryrun"}
     assert real == {S.QUEUED} and S.PUBLISHED in dry      # nothing used up, nothing expired
+
+
+# -- two daemons, one clock 30 s off, one slow request -------------------------------------
+
+
+class _Offset:
+    """A host's own clock: the database's time off by `seconds` (stepped by the test)."""
+
+    def __init__(self, of: VirtualClock, seconds: float) -> None:
+        self.of, self.seconds = of, seconds
+
+    def now(self) -> datetime:
+        return self.of.now() + timedelta(seconds=self.seconds)
+
+
+def test_two_daemons_one_clock_30s_off_and_a_slow_request_send_nothing_twice(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    posts = "".join(f"""
+        [[posts]]
+        key = "p{i}"
+        text = "post {i} {{{{ hashtags }}}}"
+        accounts = ["org"]
+        schedule = {{ at = "T-{60 - i // 2}m" }}
+    """ for i in range(4))                    # two due at T-60m, two a minute later
+    plan(engine, make_campaign(simple_toml(posts=posts)), now=START)
+    approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
+    db = VirtualClock(min(p.due_at for p in _posts(engine)))
+    a, pub_a = _worker(engine, db, lease_seconds=10.0, request_timeout=2.0)
+    b, pub_b = _worker(engine, db, lease_seconds=10.0, request_timeout=2.0)
+    a.owner, b.owner = "daemon-a", "daemon-b"
+    a.wall, b.wall = _Offset(db, -30.0), _Offset(db, 0.0)    # A's host is 30 s slow
+    pub_b.inner = pub_a.inner                 # one platform, both daemons post to it
+    pub_b.find = pub_a.inner.find             # type: ignore[method-assign]
+    real = pub_a.publish
+    slow = [True]
+
+    def a_is_slow(post: Outgoing) -> Receipt:
+        if slow:                              # one request of 70 s (seven leases)
+            slow.clear()
+            for step in range(70):
+                db.advance(1.0)
+                if step % 2 == 0:
+                    a.renew_held()            # A's renewer thread, every 2 s
+                b.tick()                      # B works meanwhile: the later two are B's
+        return real(post)
+
+    pub_a.publish = a_is_slow  # type: ignore[method-assign]
+    a.tick()
+    for _ in range(3):
+        db.advance(6.0)
+        a.tick()
+        b.tick()
+    sent = [line["post_id"] for line in pub_a.inner.sent]
+    assert sorted(sent) == sorted(p.id for p in _posts(engine) if p.id is not None)  # once each
+    assert {p.state for p in _posts(engine)} == {S.PUBLISHED}
+    assert pub_a.calls == 2 and pub_b.calls == 2       # each sent its own two
+
+
+# -- a wall-clock step ---------------------------------------------------------------------
+
+
+def test_a_wall_clock_step_back_and_forward_stops_nothing_and_sends_nothing_early(
+        engine: Engine, make_campaign: CampaignFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real daemon loop and its threads, the host's clock stepped 30 s back, then
+    30 s forward: heartbeats go on through both, each post goes out when the database's
+    clock says it is due, not before and not later than the next tick."""
+    import threading
+
+    from scheduler import defaults
+    posts = "".join(f"""
+        [[posts]]
+        key = "p{i}"
+        text = "post {i} {{{{ hashtags }}}}"
+        accounts = ["org"]
+        schedule = {{ at = "T-{60 - i}m" }}
+    """ for i in range(2))
+    plan(engine, make_campaign(simple_toml(posts=posts)), now=START)
+    approve(engine, campaign="testcamp", post_ids=[], by="ana", now=START)
+    due = [p.due_at for p in _posts(engine)]
+    monkeypatch.setattr(defaults, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(defaults, "HOUSEKEEPING_SECONDS", 0.05)
+    db = VirtualClock(due[0] - timedelta(seconds=5))
+    w, pub = _worker(engine, db, poll_seconds=0.05)
+    host = _Offset(db, 0.0)
+    w.wall = host
+    sent_at: list[datetime] = []
+    real = pub.publish
+
+    def publish(post: Outgoing) -> Receipt:
+        sent_at.append(db.now())
+        return real(post)
+
+    pub.publish = publish  # type: ignore[method-assign]
+    d = Daemon(w)
+    beats: list[datetime] = []
+    heartbeat = d.heartbeat
+
+    def counting(stopped: bool = False) -> None:
+        beats.append(db.now())
+        heartbeat(stopped)
+
+    d.heartbeat = counting  # type: ignore[method-assign]
+    seen: dict[str, object] = {}
+
+    def wait_for(check: object, limit: float = 10.0) -> bool:
+        import time
+        end = time.monotonic() + limit
+        while time.monotonic() < end:
+            if callable(check) and check():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def script() -> None:
+        try:
+            assert wait_for(lambda: len(beats) >= 2)
+            host.seconds = -30.0                     # stepped back
+            n = len(beats)
+            seen["beats after the step back"] = wait_for(lambda: len(beats) >= n + 3)
+            seen["nothing early"] = not sent_at
+            db.set(due[0])                           # the first post falls due
+            seen["first sent"] = wait_for(lambda: len(sent_at) == 1)
+            host.seconds = +30.0                     # stepped forward, past the second
+            n = len(beats)
+            seen["beats after the step forward"] = wait_for(lambda: len(beats) >= n + 3)
+            seen["second not early"] = len(sent_at) == 1
+            db.set(due[1])
+            seen["second sent"] = wait_for(lambda: len(sent_at) == 2)
+        finally:
+            d.stop("test over")
+
+    helper = threading.Thread(target=script)
+    helper.start()
+    d.run()                                          # signal handlers: the main thread
+    helper.join()
+    assert seen == {"beats after the step back": True, "nothing early": True,
+                    "first sent": True, "beats after the step forward": True,
+                    "second not early": True, "second sent": True}
+    assert sent_at == due                            # each exactly at its due time
+    assert {p.state for p in _posts(engine)} == {S.PUBLISHED}
 
 
 # -- alive and dead ----------------------------------------------------------------------

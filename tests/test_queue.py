@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from content.errors import CampaignErrors, TminusError
+from content.errors import CampaignErrors, TminusError, Unconfirmed
 from jobs.adapters.dryrun import DryRunPublisher
 from jobs.errors import AuthError, PermanentError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Outgoing, Receipt
@@ -148,7 +148,11 @@ def test_replan_cancels_removed_posts_but_keeps_sent_ones(
     assert worker.tick().sent == 1
     toml = (folder / "campaign.toml").read_text()
     (folder / "campaign.toml").write_text(toml.split("[[posts]]")[0] + "[[posts]]" + toml.split("[[posts]]")[2])
-    report = plan(engine, folder, now=clock.now())
+    with pytest.raises(Unconfirmed, match=r"would cancel 2 approved post\(s\)"):
+        plan(engine, folder, now=clock.now())      # approved posts go only once confirmed
+    assert sorted(p.state for p in _posts(engine) if p.post_key == "daily") == sorted(
+        [S.QUEUED, S.QUEUED, S.PUBLISHED])
+    report = plan(engine, folder, now=clock.now(), cancel_ok=True)
     states = {p.id: p.state for p in _posts(engine) if p.post_key == "daily"}
     assert states[first.id] == S.PUBLISHED
     assert sorted(states.values()) == [S.CANCELED, S.CANCELED, S.PUBLISHED]

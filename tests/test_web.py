@@ -79,7 +79,9 @@ def test_every_page_but_login_health_and_static_needs_a_login(web: TestClient) -
         assert isinstance(route, Route)
         path = route.path.replace("{slug}", "testcamp").replace("{id:int}", "1").replace("{n:int}", "0")
         paths += [(m, path) for m in sorted(route.methods or []) if m != "HEAD"]
-    open_paths = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login")}
+    open_paths = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"),
+                  # for machines (tests/test_health.py): readiness, metrics, the calendar feed
+                  ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/calendar/{token}.ics")}
     assert len(paths) > 20
     for method, path in paths:
         if (method, path) in open_paths:

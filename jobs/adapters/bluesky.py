@@ -60,11 +60,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import ssl
 import threading
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
@@ -81,14 +83,15 @@ from atproto_client.models.common import XrpcError
 
 from content.media import sniff
 from content.platforms import PLATFORMS, BlueskyCredentials
-from jobs.adapters.base import Clock, MemorySessionStore, Publisher, SessionStore
+from jobs.adapters.base import AttemptBound, Clock, MemorySessionStore, Publisher, SessionStore
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
-from jobs.outgoing import Identity, Outgoing, Receipt
+from jobs.outgoing import Engagement, Identity, Outgoing, Receipt
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PDS = "https://bsky.social"
 COLLECTION = "app.bsky.feed.post"
+GET_POSTS_AT_ONCE = 25          # the most URIs app.bsky.feed.getPosts takes
 # app.bsky.embed.images (lexicon): at most 4 images of at most 1,000,000 bytes each.
 MAX_IMAGES = PLATFORMS["bluesky"].media.max_count
 MAX_IMAGE_BYTES = PLATFORMS["bluesky"].media.max_bytes
@@ -291,6 +294,34 @@ class _Found(NamedTuple):
     text: str | None
 
 
+class _Bounded(httpx.HTTPTransport):
+    """httpx's transport, each request's timeouts cut to the time left of the publish
+    attempt under way; once none is left the request never leaves (ConnectTimeout:
+    nothing was sent)."""
+
+    def __init__(self, bound: AttemptBound) -> None:
+        super().__init__(verify=_tls_context())
+        self.bound = bound
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        given: dict[str, float | None] = dict(request.extensions.get("timeout") or {})
+        limit = self.bound.timeout(given.get("read") or 3600.0)
+        if limit is None:
+            raise httpx.ConnectTimeout("the attempt's time bound ran out before this "
+                                       "request", request=request)
+        request.extensions = {**request.extensions, "timeout": {
+            k: min(given.get(k) or limit, limit) for k in ("connect", "read", "write", "pool")}}
+        return super().handle_request(request)
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context (the CA bundle loaded once) for every account's client: httpx
+    would build one per client, ~1 MB and a few ms of CPU each, times a thousand
+    accounts. (Two threads racing here build two; either serves.)"""
+    return httpx.create_ssl_context()
+
+
 class BlueskyPublisher:
     """Publishes to one Bluesky account."""
 
@@ -310,8 +341,12 @@ class BlueskyPublisher:
         # Every request carries the timeout (httpx's default is 5 s, the SDK sets none).
         # The hook notes the endpoint of the request going out, to tell a createRecord
         # that failed on the way from a refresh that failed before it.
+        # The transport cuts each request's timeout to the time left of a publish
+        # attempt (`post.deadline`) and starts none once it has passed.
+        self._bound = AttemptBound(now)
         self._client: Any = Client(base_url=pds, request=Request(
-            timeout=timeout, event_hooks={"request": [self._note_request]}))
+            timeout=timeout, event_hooks={"request": [self._note_request]},
+            transport=_Bounded(self._bound)))
         self._client.on_session_change(self._on_session_change)
         self._last_path = ""
         self._did: str | None = None             # set by the session events
@@ -412,7 +447,7 @@ class BlueskyPublisher:
         reply = _reply_ref(post)
         images = _read_images(post)
         labels = _self_labels(post)
-        with self._lock:
+        with self._lock, self._bound.attempt(post):
             self._begin()
             builder = self._rich_text(post.text)
             record = models.AppBskyFeedPost.Record(
@@ -546,6 +581,24 @@ class BlueskyPublisher:
             if found is None or found.text != post.text:
                 return None
             return self._receipt(rkey, found.uri, found.cid)
+
+    def engagement(self, remote_ids: Sequence[str]) -> dict[str, Engagement]:
+        """Likes, reposts and replies: `app.bsky.feed.getPosts`, 25 at:// URIs a call.
+        A post deleted since is not in the answer, and is left out."""
+        out: dict[str, Engagement] = {}
+        with self._lock:
+            for i in range(0, len(remote_ids), GET_POSTS_AT_ONCE):
+                self._begin()
+                try:
+                    answer = self._call(partial(self._client.app.bsky.feed.get_posts,
+                                                {"uris": list(remote_ids[i:i + GET_POSTS_AT_ONCE])}))
+                except _SDK_ERRORS as e:
+                    raise _failure(e, "getPosts", self._now()) from e
+                for view in answer.posts:
+                    out[str(view.uri)] = Engagement(likes=int(view.like_count or 0),
+                                                    reposts=int(view.repost_count or 0),
+                                                    replies=int(view.reply_count or 0))
+        return out
 
     def check(self) -> Identity:
         with self._lock:

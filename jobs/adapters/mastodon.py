@@ -14,22 +14,26 @@ Endpoints:
   never makes a second copy.
 - find: `GET /api/v1/accounts/verify_credentials` (the account id, cached), then
   `GET /api/v1/accounts/:id/statuses?limit=40&exclude_reblogs=true`, paging back with
-  `max_id`. The Idempotency-Key cannot serve as a lookup: a repeat would create the post.
+  `max_id`; `find_many` looks a round of posts up in one such walk. The
+  Idempotency-Key cannot serve as a lookup: a repeat would create the post.
 - check: `GET /api/v1/accounts/verify_credentials`.
 - max_characters: `GET /api/v2/instance/` (`GET /api/v1/instance/` before Mastodon 4.0),
   once per adapter instance.
 
 The SDK is built with `ratelimit_method="throw"` (it would otherwise sleep up to five
 minutes on a 429), `request_timeout=timeout` on every request, and
-`version_check_mode="none"` so that constructing it sends nothing.
+`version_check_mode="none"` so that constructing it sends nothing. A transport adapter
+on its session cuts each request's timeout to the time left of a publish attempt
+(`post.deadline`) and sends nothing once that has passed (nothing created: "could not
+connect", TransientError).
 
 Error rule (one attempt, nothing retried here):
 - 429 -> TransientError; `resume_at`/`retry_after` from X-RateLimit-Reset (Mastodon sends
   ISO 8601; the SDK parses it into `ratelimit_reset`, corrected by the Date header).
-- 5xx -> TransientError, on the status create too: a 502/504 may come after Mastodon made
-  the status, but the retry carries the same Idempotency-Key and is answered with that
-  status. (That protection lasts about an hour; a retry held back longer than that by
-  rate limits could duplicate, which the scheduler's backoff does not reach.)
+- 5xx (or a proxy's HTML error page) on the status create -> UnknownOutcome: it does
+  not prove the status was not made (a 502/504 may come after Mastodon made it), so
+  the scheduler looks it up with find() before any retry or expiry; a retry later still
+  carries the Idempotency-Key. On uploads and reads, 5xx -> TransientError.
 - 401 -> AuthError. Other 4xx (400, 403, 404 for a deleted reply target, 422 text too
   long or media refused) -> PermanentError, except 422 "not finished processing" on
   media, which is TransientError.
@@ -59,7 +63,7 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -76,12 +80,13 @@ from mastodon import (
     MastodonNotFoundError,
     MastodonRatelimitError,
 )
+from requests.adapters import HTTPAdapter
 
 from content.media import sniff
 from content.platforms import MastodonCredentials
-from jobs.adapters.base import Clock, Publisher, SessionStore
+from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore, env_once
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
-from jobs.outgoing import Identity, Media, Outgoing, Receipt
+from jobs.outgoing import Engagement, Identity, Media, Outgoing, Receipt
 
 DEFAULT_MAX_CHARACTERS = 500        # Mastodon's default, when the instance says nothing
 PAGE_SIZE = 40                      # the most account_statuses gives in one page
@@ -99,6 +104,34 @@ _NOT_SENT = (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError,
 # requests refusing to build the request at all: a malformed INSTANCE or token.
 _UNUSABLE = (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
              requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader)
+
+
+class _OutOfTime(requests.exceptions.ConnectTimeout):
+    """The attempt's time bound ran out before this request: it was never sent."""
+
+
+class _Bounded(HTTPAdapter):
+    """Cuts each request's timeout to the time left of the publish attempt under way
+    (`post.deadline`); once none is left the request never leaves ("could not connect":
+    nothing was sent)."""
+
+    def __init__(self, bound: AttemptBound) -> None:
+        super().__init__(max_retries=0)
+        self.bound = bound
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+             verify: bool | str = True,
+             cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+             proxies: Mapping[str, str] | None = None) -> requests.Response:
+        # the SDK passes its request_timeout, a number, on every request
+        limit = self.bound.timeout(float(timeout) if isinstance(timeout, (int, float))
+                                   else 3600.0)
+        if limit is None:
+            raise _OutOfTime("the attempt's time bound ran out before this request",
+                             request=request)
+        return super().send(request, stream=stream, timeout=limit, verify=verify, cert=cert,
+                            proxies=proxies)
 
 
 class MastodonPublisher:
@@ -127,6 +160,10 @@ class MastodonPublisher:
             access_token=access_token.strip(), api_base_url=base,
             ratelimit_method="throw", request_timeout=timeout,
             version_check_mode="none", user_agent="tminus (Mastodon.py)")
+        self._bound = AttemptBound(now)
+        for scheme in ("http://", "https://"):
+            self._api.session.mount(scheme, _Bounded(self._bound))
+        env_once(self._api.session)
         self._account_id: str | None = None
         self._max_characters: int | None = None
 
@@ -148,6 +185,10 @@ class MastodonPublisher:
     # -- publish -------------------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> Receipt:
+        with self._bound.attempt(post):
+            return self._publish(post)
+
+    def _publish(self, post: Outgoing) -> Receipt:
         self._forget_rate_limit()
         media_ids = [self._upload(item) for item in post.media]
         try:
@@ -189,9 +230,21 @@ class MastodonPublisher:
     # -- find ----------------------------------------------------------------------------
 
     def find(self, post: Outgoing, since: datetime) -> Receipt | None:
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        floor = since - CLOCK_SKEW
+        found = self.find_many([(post, since)])[post.post_id]
+        if isinstance(found, UnknownOutcome):
+            raise found
+        return found
+
+    def find_many(self, wanted: Sequence[tuple[Outgoing, datetime]]
+                  ) -> dict[int, Receipt | UnknownOutcome | None]:
+        """Several posts looked up in one walk back through the account's statuses
+        (reconciliation after a crash has a round of them: one listing each would take
+        minutes on a slow instance)."""
+        floors = {post.post_id: (post, _aware(since) - CLOCK_SKEW) for post, since in wanted}
+        out: dict[int, Receipt | UnknownOutcome | None] = {}
+        if not floors:
+            return out
+        oldest = min(floor for _, floor in floors.values())
         self._forget_rate_limit()
         try:
             account_id = self._own_account_id()
@@ -199,23 +252,46 @@ class MastodonPublisher:
             for _ in range(MAX_PAGES):
                 page = self._api.account_statuses(account_id, limit=PAGE_SIZE, max_id=max_id,
                                                   exclude_reblogs=True)
-                if not page:
-                    return None  # the account's first status is behind us
-                for status in page:
-                    if _created_at(status) >= floor and _is_post(status, post):
-                        return _receipt(status)
-                if _created_at(page[-1]) < floor:
-                    return None  # newest first: everything since `since` has been seen
-                if len(page) < PAGE_SIZE:
-                    return None  # a short page is the end of the account's statuses
+                for status in page or []:
+                    for post_id, (post, floor) in list(floors.items()):
+                        if _created_at(status) >= floor and _is_post(status, post):
+                            out[post_id] = _receipt(status)
+                            del floors[post_id]
+                # newest first: a page reaching past the oldest floor, a short page (the
+                # account's first status) or no page has shown everything there is
+                if (not floors or not page or _created_at(page[-1]) < oldest
+                        or len(page) < PAGE_SIZE):
+                    return {**out, **dict.fromkeys(floors, None)}
                 max_id = str(page[-1]["id"])
         except (MastodonError, ValueError) as exc:
             cause = self._error(exc, "listing the account's statuses", creating=False)
-            raise UnknownOutcome(f"mastodon: cannot tell whether post {post.post_id} went "
-                                 f"out: {cause.message.removeprefix('mastodon: ')}") from exc
-        raise UnknownOutcome(f"mastodon: cannot tell whether post {post.post_id} went out: "
-                             f"more than {MAX_PAGES * PAGE_SIZE} statuses since "
-                             f"{since.isoformat()}")
+            why = cause.message.removeprefix("mastodon: ")
+            return {**out, **{post_id: UnknownOutcome(
+                f"mastodon: cannot tell whether post {post_id} went out: {why}")
+                for post_id in floors}}
+        return {**out, **{post_id: UnknownOutcome(
+            f"mastodon: cannot tell whether post {post_id} went out: more than "
+            f"{MAX_PAGES * PAGE_SIZE} statuses since {(floor + CLOCK_SKEW).isoformat()}")
+            for post_id, (_, floor) in floors.items()}}
+
+    # -- engagement (the campaign report) -----------------------------------------------
+
+    def engagement(self, remote_ids: Sequence[str]) -> dict[str, Engagement]:
+        """Favourites, boosts and replies of our statuses: `GET /api/v1/statuses/:id`
+        each (Mastodon has no batch read). A status deleted since is left out."""
+        self._forget_rate_limit()
+        out: dict[str, Engagement] = {}
+        for remote_id in remote_ids:
+            try:
+                status = self._api.status(remote_id)
+            except MastodonNotFoundError:
+                continue
+            except (MastodonError, ValueError) as exc:
+                raise self._error(exc, "reading a status's counts", creating=False) from exc
+            out[remote_id] = Engagement(likes=int(status.get("favourites_count") or 0),
+                                        reposts=int(status.get("reblogs_count") or 0),
+                                        replies=int(status.get("replies_count") or 0))
+        return out
 
     # -- check and limits ----------------------------------------------------------------
 
@@ -280,6 +356,8 @@ class MastodonPublisher:
             if any(isinstance(c, _UNUSABLE) for c in causes):
                 # Nothing was sent; the INSTANCE or ACCESS_TOKEN cannot be used as given.
                 return AuthError(f"{where}: credentials unusable ({kind})")
+            if any(isinstance(c, _OutOfTime) for c in causes):
+                return TransientError(f"{where}: not sent, the attempt's time bound ran out")
             if any(isinstance(c, _NOT_SENT) for c in causes):
                 return TransientError(f"{where}: could not connect ({kind})")
             if creating:
@@ -299,6 +377,8 @@ class MastodonPublisher:
             if status == 401:
                 return AuthError(message)
             if status >= 500:
+                if creating:
+                    return UnknownOutcome(f"{message}; the status may exist")
                 return TransientError(message)
             if "not finished processing" in str(text):
                 return TransientError(message, retry_after=MEDIA_PROCESSING_RETRY)
@@ -328,6 +408,10 @@ def _causes(exc: BaseException) -> list[BaseException]:
         if isinstance(reason, BaseException) and reason not in found:
             found.append(reason)
     return found
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _created_at(status: Mapping[str, Any]) -> datetime:

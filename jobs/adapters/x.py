@@ -14,8 +14,10 @@ Endpoints (all on api.twitter.com, signed with the account's OAuth 1.0a credenti
 
 tweepy's `Client` hard-codes `https://api.twitter.com` and passes no timeout, so a
 transport adapter is mounted on its session for "https://": it applies our timeout to
-every request and, when `API_BASE` is set (tests, a fake server), rewrites the
-api.twitter.com host to it, so nothing then reaches the real X.
+every request (cut to the time left of a publish attempt, `post.deadline`; no request
+starts once it has passed: "could not connect", nothing created) and, when `API_BASE`
+is set (tests, a fake server), rewrites the api.twitter.com host to it, so nothing then
+reaches the real X.
 
 Error rule (every failure becomes one of `jobs.errors`):
 
@@ -25,14 +27,13 @@ Error rule (every failure becomes one of `jobs.errors`):
   `x-user-limit-24hour-remaining` / `x-app-limit-24hour-remaining` is 0, the later of the
   matching `...-24hour-reset` headers (tweepy ignores those); `retry_after` is the
   seconds from now until then.
-- 5xx on `POST /2/tweets`: 503 -> TransientError, 500/502/504 (and any other 5xx) ->
-  UnknownOutcome. X documents 503 as "overloaded, try again later": the request was
-  turned away before any work; and since early 2026 X has answered 503 persistently to
-  the posts of some apps (tweepy issue #2237), where UnknownOutcome would make the
-  scheduler reconcile (one paid timeline read each) after every attempt. 500/502/504
-  come from inside X or its gateway after the request was accepted, so the tweet may
-  exist: the scheduler reconciles with `find()`. Should a 503 ever have created the
-  tweet after all, the retry is refused as a duplicate, which is handled below.
+- 5xx on `POST /2/tweets` (500, 502, 503, 504, any other, and a proxy's HTML error
+  page) -> UnknownOutcome: none of them proves X turned the request away before it
+  acted (a 503 answered after the tweet was made was seen), so the scheduler looks the
+  tweet up with `find()` before any retry or expiry. (Where X answers 503 to every
+  create of an app, as it has since early 2026, tweepy issue #2237, that costs one
+  timeline read per attempt, and the attempts back off as after any failure.) A 5xx on
+  any other request -> TransientError (nothing is created by an upload or a read).
 - Duplicate content (403, detail "You are not allowed to create a Tweet with duplicate
   content.", no api code, so the message is matched): `publish()` calls `find()` from
   10 minutes before `post.due_at` (clock skew margin; an attempt never starts before
@@ -46,14 +47,20 @@ Error rule (every failure becomes one of `jobs.errors`):
 - `find()` raises UnknownOutcome for any failure of its own requests; `check()` maps
   failures like a publish that created nothing.
 
-`find()` compares texts loosely, because the timeline does not return the text we sent:
-X replaces every link (with or without a scheme) by a t.co link, appends a t.co link to
-the media of a tweet with images, and HTML-escapes `&`, `<` and `>`. Both texts are
-NFC-normalised, links masked out (also bare domains), trailing links dropped, and
-whitespace collapsed; for a reply, the `replied_to` reference must name
-`post.reply_to`. Threads reply to our own tweets, so X prepends no @mention. The
-timeline can lag a freshly created tweet by a few seconds: a `find()` at once after a
-timeout may say absent for a tweet that is about to appear.
+`find()` matches a tweet exactly. The timeline does not return the text we sent: X
+replaces every link (with or without a scheme) by a t.co link, appends a t.co link to
+the media of a tweet with images, and HTML-escapes `&`, `<` and `>`. So `find()` asks
+for `entities` and puts each t.co link's `expanded_url` back in its place (a media
+link, one with a `media_key`, is dropped), unescapes the three, and compares that with
+the text we sent: both NFC-normalised, whitespace collapsed, and in links only what X
+may rewrite set aside (the scheme, which X adds to a bare domain; the host's case; a
+lone "/" path). Two posts that differ in a link's path never match. A tweet that
+would match with its links masked but whose t.co links X gave no `expanded_url` for
+cannot be told apart: `find()` raises UnknownOutcome rather than say absent. For a
+reply, the `replied_to` reference must name `post.reply_to`. Threads reply to our own
+tweets, so X prepends no @mention. The timeline can lag a freshly created tweet by a
+few seconds: a `find()` at once after a timeout may say absent for a tweet that is
+about to appear.
 
 X has no per-post language (it detects it), visibility or content warning:
 `post.language`, `post.visibility` and `post.content_warning` are not sent.
@@ -63,7 +70,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -76,7 +83,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 
 from content.media import sniff
 from content.platforms import PLATFORMS, XCredentials
-from jobs.adapters.base import Clock, Publisher, SessionStore
+from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore, env_once
 from jobs.errors import (
     AuthError,
     PermanentError,
@@ -84,12 +91,13 @@ from jobs.errors import (
     TransientError,
     UnknownOutcome,
 )
-from jobs.outgoing import Identity, Media, Outgoing, Receipt
+from jobs.outgoing import Engagement, Identity, Media, Outgoing, Receipt
 
 API_HOST = "api.twitter.com"
 API_ROOT = f"https://{API_HOST}"
 MAX_MEDIA = PLATFORMS["x"].media.max_count     # images per tweet
 TIMELINE_PAGE = 100           # max_results allowed by GET /2/users/:id/tweets
+GET_TWEETS_AT_ONCE = 100      # the most ids GET /2/tweets takes
 TIMELINE_PAGES = 5            # find() reads at most this many pages before giving up
 DUPLICATE_LOOKBACK = timedelta(minutes=10)
 DUPLICATE_DETAIL = "duplicate content"
@@ -100,10 +108,12 @@ class _XTransport(HTTPAdapter):
     requests there instead. The OAuth signature was computed for the original URL,
     which is what the real X would check; a fake server does not check it."""
 
-    def __init__(self, timeout: float, api_base: str | None) -> None:
+    def __init__(self, timeout: float, api_base: str | None,
+                 bound: AttemptBound | None = None) -> None:
         super().__init__(max_retries=0)  # one attempt: no silent retry inside urllib3
         self.timeout = timeout
         self.api_base = api_base.rstrip("/") if api_base else None
+        self.bound = bound
 
     def send(self, request: requests.PreparedRequest, stream: bool = False,
              timeout: float | tuple[float, float] | tuple[float, None] | None = None,
@@ -115,7 +125,11 @@ class _XTransport(HTTPAdapter):
             if parts.hostname == API_HOST:
                 query = f"?{parts.query}" if parts.query else ""
                 request.url = f"{self.api_base}{parts.path}{query}"
-        return super().send(request, stream=stream, timeout=self.timeout, verify=verify,
+        limit = self.bound.timeout(self.timeout) if self.bound else self.timeout
+        if limit is None:       # the attempt's time is up: this request never leaves
+            raise requests.ConnectTimeout("the attempt's time bound ran out before this "
+                                          "request", request=request)
+        return super().send(request, stream=stream, timeout=limit, verify=verify,
                             cert=cert, proxies=proxies)
 
 
@@ -134,8 +148,10 @@ class XPublisher:
             consumer_key=api_key, consumer_secret=api_secret,
             access_token=access_token, access_token_secret=access_secret,
             return_type=dict, wait_on_rate_limit=False)
-        self._transport = _XTransport(timeout, api_base)
+        self._bound = AttemptBound(now)
+        self._transport = _XTransport(timeout, api_base, self._bound)
         self._client.session.mount("https://", self._transport)
+        env_once(self._client.session)
         self._now = now
         self._me: tuple[str, str, str | None] | None = None  # id, username, name
 
@@ -160,6 +176,10 @@ class XPublisher:
     # -- publish ---------------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> Receipt:
+        with self._bound.attempt(post):
+            return self._publish(post)
+
+    def _publish(self, post: Outgoing) -> Receipt:
         if len(post.media) > MAX_MEDIA:
             raise PermanentError(f"X takes at most {MAX_MEDIA} images, got {len(post.media)}")
         media_ids = [self._upload(media) for media in post.media]
@@ -238,32 +258,61 @@ class XPublisher:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         since = min(since, self._now())   # X refuses a start_time in the future
-        wanted = _comparable(post.text)
+        wanted, loosely = _exact(post.text), _comparable(post.text)
+        unsure: list[str] = []      # tweets that match masked but cannot be expanded
         try:
             user_id = self._whoami()[0]
             token: str | None = None
             for _ in range(TIMELINE_PAGES):
                 params: dict[str, Any] = {
                     "start_time": since, "max_results": TIMELINE_PAGE,
-                    "tweet_fields": ["created_at", "referenced_tweets"]}
+                    "tweet_fields": ["created_at", "referenced_tweets", "entities"]}
                 if token:
                     params["pagination_token"] = token
                 # Replies are not excluded: every post after the first of a thread is one.
                 body = self._call("read timeline", self._client.get_users_tweets, user_id,
                                   user_auth=True, **params)
                 for tweet in body.get("data") or []:
-                    if (_comparable(_unescape(str(tweet.get("text", "")))) == wanted
-                            and _replies_to(tweet, post.reply_to)):
+                    if not _replies_to(tweet, post.reply_to):
+                        continue
+                    expanded = _expanded(tweet)
+                    if expanded is not None and _exact(expanded) == wanted:
                         return self._receipt(str(tweet["id"]))
+                    if expanded is None and _comparable(
+                            _unescape(str(tweet.get("text", "")))) == loosely:
+                        unsure.append(str(tweet["id"]))
                 token = (body.get("meta") or {}).get("next_token")
                 if not token:
-                    return None
+                    break
+            else:
+                raise UnknownOutcome(f"X find: more than {TIMELINE_PAGE * TIMELINE_PAGES} "
+                                     f"tweets since {since.isoformat()}, stopped looking")
         except UnknownOutcome:
             raise
         except PublishError as exc:
             raise UnknownOutcome(f"X find: {exc.message}") from exc
-        raise UnknownOutcome(f"X find: more than {TIMELINE_PAGE * TIMELINE_PAGES} tweets "
-                             f"since {since.isoformat()}, stopped looking")
+        if unsure:
+            raise UnknownOutcome(f"X find: tweet {', '.join(unsure)} may be this post, but X "
+                                 "gave no expanded links to compare")
+        return None
+
+    # -- engagement (the campaign report; X bills reads: only when enabled) -------------
+
+    def engagement(self, remote_ids: Sequence[str]) -> dict[str, Engagement]:
+        """Likes, reposts (retweets and quotes) and replies: `GET /2/tweets?ids=...`
+        with `tweet.fields=public_metrics`, 100 ids a call. A deleted tweet is left out."""
+        out: dict[str, Engagement] = {}
+        for i in range(0, len(remote_ids), GET_TWEETS_AT_ONCE):
+            ids = list(remote_ids[i:i + GET_TWEETS_AT_ONCE])
+            body = self._call("read tweets' counts", self._client.get_tweets, ids,
+                              tweet_fields=["public_metrics"], user_auth=True)
+            for tweet in body.get("data") or []:
+                m = tweet.get("public_metrics") or {}
+                out[str(tweet["id"])] = Engagement(
+                    likes=int(m.get("like_count") or 0),
+                    reposts=int(m.get("retweet_count") or 0) + int(m.get("quote_count") or 0),
+                    replies=int(m.get("reply_count") or 0))
+        return out
 
     # -- check -----------------------------------------------------------------------
 
@@ -312,7 +361,7 @@ def _http_error(exc: tweepy.HTTPException, action: str, *, creating: bool,
                        if resume_at is not None else None)
         return TransientError(message, retry_after=retry_after, resume_at=resume_at)
     if status >= 500:
-        if creating and status != 503:
+        if creating:
             return UnknownOutcome(f"{message} (the tweet may have been created)")
         return TransientError(message)
     return PermanentError(message)
@@ -374,7 +423,7 @@ _TRAILING_LINKS = re.compile(r"(?:\s*\x00)+\s*$")
 
 
 def _comparable(text: str) -> str:
-    """The text with what X rewrites taken out (see the module docstring)."""
+    """The text with every link masked: only to spot a tweet `_exact` cannot check."""
     text = unicodedata.normalize("NFC", text)
     text = _LINK.sub("\x00", text)
     text = _TRAILING_LINKS.sub("", text)
@@ -385,6 +434,44 @@ def _unescape(text: str) -> str:
     # X escapes exactly these three in tweet text; html.unescape would also turn an
     # entity the author typed ("&copy;") into a character they did not send.
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+_TCO = re.compile(r"https?://t\.co/\w+", re.IGNORECASE)
+
+
+def _expanded(tweet: Mapping[str, Any]) -> str | None:
+    """The tweet's text with each t.co link put back as the link it stands for (media
+    links dropped), unescaped; None when a t.co link in it has no `expanded_url`."""
+    text = _unescape(str(tweet.get("text", "")))
+    entities = tweet.get("entities")
+    urls = entities.get("urls") if isinstance(entities, Mapping) else None
+    links: dict[str, str] = {}
+    for entity in urls if isinstance(urls, list) else []:
+        if not isinstance(entity, Mapping) or not entity.get("url"):
+            continue
+        if entity.get("media_key"):
+            links[str(entity["url"])] = ""
+        elif entity.get("expanded_url"):
+            links[str(entity["url"])] = str(entity["expanded_url"])
+    if any(m.group() not in links for m in _TCO.finditer(text)):
+        return None
+    return _TCO.sub(lambda m: links[m.group()], text)
+
+
+_SCHEME = re.compile(r"^https?://", re.IGNORECASE)
+
+
+def _bare_link(link: str) -> str:
+    """A link without what X may rewrite: scheme, the host's case, a lone "/" path."""
+    host, slash, path = _SCHEME.sub("", link).partition("/")
+    return host.lower() + ("" if path == "" else slash + path)
+
+
+def _exact(text: str) -> str:
+    """The text compared exactly but for what X rewrites in links (module docstring)."""
+    text = unicodedata.normalize("NFC", text)
+    text = _LINK.sub(lambda m: _bare_link(m.group()), text)
+    return " ".join(text.split())
 
 
 def _replies_to(tweet: Mapping[str, Any], parent: Receipt | None) -> bool:

@@ -10,24 +10,38 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `campaigns` | validate, plan, preview, rehearse |
 | `posts` | approve, cancel, queue_post, review, list_posts, post_log |
 | `status` | status |
-| `accounts` | check_accounts, resume_account |
+| `glance` | glance: `tminus status` (the overview's lines, drafts due soon, accounts not ready) |
+| `accounts` | check_accounts, resume_account, not_ready (credentials missing, never verified) |
 | `running` | worker, run_once, run_daemon, demo |
-| `database` | open_database, upgrade_database, schema_version |
+| `database` | open_database, existing_database, upgrade_database, schema_version |
 | `toolkit` | build_toolkit, toolkit_server (the supporters' static site) |
 | `pauses` | pause, resume, pauses_in_force |
+| `imports` | import_csv: `tminus queue import FILE.csv`, all or nothing |
 | `edits` | edit_post, settle_conflict, edit_sheet |
 | `people` | add_person, list_people, remove_person, log_in, session_person, log_out |
 | `activity` | recent_activity |
 | `overview` | overview, campaign_overview, campaign_audit (the dashboard's pages) |
 | `timeline` | timeline, post_card, media_file: posts as cards, grouped by day |
 | `approvals` | approval_sheet, digest_of: approving exactly what was shown |
+| `alerts` | notify_test, check_alerts, alert_log (imported from the module) |
+| `health` | readiness, metrics: `/readyz` and `/metrics` (imported from the module) |
+| `calendar` | calendar_ics and the feed's address (imported from the module) |
+| `report` | campaign_report, fetch_engagement (imported from the module) |
 """
 
-from scheduler.service.accounts import AccountCheck, check_accounts, resume_account
+from scheduler.service.accounts import AccountCheck, Readiness, check_accounts, not_ready, resume_account
 from scheduler.service.activity import ActivityEntry, recent_activity
 from scheduler.service.campaigns import PlanReport, Report, Validation, plan, preview, rehearse, validate
-from scheduler.service.database import SchemaVersion, open_database, schema_version, upgrade_database
+from scheduler.service.database import (
+    SchemaVersion,
+    existing_database,
+    open_database,
+    schema_version,
+    upgrade_database,
+)
 from scheduler.service.edits import Edited, EditSheet, edit_post, edit_sheet, settle_conflict
+from scheduler.service.glance import DUE_SOON, DueSoon, Glance, glance
+from scheduler.service.imports import Imported, import_csv
 from scheduler.service.pauses import Paused, PauseInfo, Resumed, Target, pause, pauses_in_force, resume
 from scheduler.service.people import (
     Action,
@@ -60,6 +74,7 @@ from scheduler.service.toolkit import SiteReport, build_toolkit, toolkit_server,
 
 __all__ = [
     "DEAD_AFTER",
+    "DUE_SOON",
     "AccountCheck",
     "AccountHold",
     "Action",
@@ -69,8 +84,11 @@ __all__ = [
     "Cancellation",
     "DaemonInfo",
     "DemoReady",
+    "DueSoon",
     "EditSheet",
     "Edited",
+    "Glance",
+    "Imported",
     "LogEntry",
     "NextPost",
     "NotAllowed",
@@ -82,6 +100,7 @@ __all__ = [
     "PostLine",
     "PostLog",
     "Queued",
+    "Readiness",
     "Report",
     "Resolution",
     "Resumed",
@@ -100,8 +119,12 @@ __all__ = [
     "demo_database",
     "edit_post",
     "edit_sheet",
+    "existing_database",
+    "glance",
+    "import_csv",
     "list_people",
     "list_posts",
+    "not_ready",
     "open_database",
     "pause",
     "pauses_in_force",

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from content.paths import is_folder
 from scheduler import preview as pv
-from scheduler.planner import PlanReport, check, plan
+from scheduler.planner import PlanReport, check, instance_limits, known_platforms, plan
 from scheduler.service.rehearsal import Report, rehearse
 
 __all__ = ["PlanReport", "Report", "Validation", "plan", "preview", "rehearse", "validate"]
@@ -22,18 +22,21 @@ class Validation:
     posts: int
     accounts: int
     deadline: datetime
+    timezone: str
     warnings: list[str]
+    with_database: bool      # also checked against the accounts the database knows
 
 
-def validate(folder: Path, *, now: datetime) -> Validation:
-    """Check a campaign folder as `plan` would, writing nothing. Raises `CampaignErrors`
-    naming every problem."""
-    campaign, expansion = check(folder, now=now)
-    warnings = list(expansion.warnings)
-    warnings += [f"{p.account} {p.due_at:%Y-%m-%d %H:%M} UTC: {w}"
-                 for p in expansion.posts for w in p.warnings]
+def validate(folder: Path, *, now: datetime, engine: Engine | None = None) -> Validation:
+    """Check a campaign folder as `plan` would, writing nothing: with the database
+    (`engine`, when there is one), also against the accounts it knows and the length
+    limits their instances gave. Raises `CampaignErrors` naming every problem."""
+    limits = instance_limits(engine) if engine is not None else None
+    known = known_platforms(engine) if engine is not None else None
+    campaign, expansion = check(folder, now=now, limits=limits, known=known)
     return Validation(campaign.slug, len(expansion.posts), len(campaign.accounts),
-                      campaign.deadline, warnings)
+                      campaign.deadline, campaign.timezone.key, list(expansion.warnings),
+                      engine is not None)
 
 
 def preview(engine: Engine | None, target: str | None, *, as_of: datetime | None = None

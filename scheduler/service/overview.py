@@ -137,6 +137,8 @@ class CampaignLine:
     needs: int
     next_at_local: str | None
     paused: bool
+    next_at: datetime | None = None          # its next queued post's attempt
+    need_list: tuple[Need, ...] = ()         # what `needs` counts, most urgent first
 
 
 @dataclass(frozen=True)
@@ -162,10 +164,11 @@ def overview(engine: Engine, *, now: datetime) -> Overview:
             tz = ZoneInfo(c.timezone)
             first = s.execute(sa.select(func.min(Post.next_attempt_at)).where(
                 col(Post.campaign_id) == c.id, col(Post.state) == S.QUEUED)).scalar()
-            needs = len(_needs(s, c, now, tz))
+            needs = _needs(s, c, now, tz)
             lines.append(CampaignLine(head_of(c, now), dict(sorted(counts.get(c.id, {}).items())),
-                                      needs, local(first, tz) if first else None,
-                                      any(_over(p, c, set(c.account_names)) for p in pauses)))
+                                      len(needs), local(first, tz) if first else None,
+                                      any(_over(p, c, set(c.account_names)) for p in pauses),
+                                      first, tuple(needs)))
     lines.sort(key=lambda line: (line.head.over, line.head.deadline))
     return Overview(lines, st.daemons, pauses, recent_activity(engine, limit=8))
 

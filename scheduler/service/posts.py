@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from content.campaign import DEFAULT_EXPIRES
 from content.chars import forbidden_character
-from content.errors import FieldError, TminusError
+from content.errors import FieldError, TminusError, Unconfirmed
 from content.expand import duplicate_key, may_not_repeat
 from content.rules import check_length
 from content.schedule import ScheduleError, parse_duration, parse_instant
@@ -84,9 +84,10 @@ class Cancellation:
 
 
 def cancel(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by: str,
-           now: datetime, reason: str | None = None) -> Cancellation:
+           now: datetime, reason: str | None = None, confirmed: bool = False) -> Cancellation:
     """Cancel pending posts (draft, queued or review): all of a campaign's, or the ones
-    named (each must be pending)."""
+    named (each must be pending). A whole campaign is canceled only once `confirmed`;
+    before, `Unconfirmed` says how many posts it would cancel."""
     if campaign is None and not post_ids:
         raise TminusError("name a campaign or give --post ID")
     by = _person(by)
@@ -97,6 +98,15 @@ def cancel(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by:
             if wrong:
                 raise TminusError(f"post {wrong[0].id} is {wrong[0].state}; only draft, queued "
                                   "or review posts can be canceled")
+        elif not confirmed:
+            pending = [r for r in rows if r.state in CANCELABLE_STATES]
+            approved = sum(1 for r in pending if r.state != S.DRAFT)
+            if pending:
+                what = (f"every pending post of {campaign}: {len(pending)}, {approved} of them "
+                        "approved")
+                raise Unconfirmed(f"this would cancel {what}; nothing was written — run it "
+                                  "again with --yes to cancel them (or --post ID for some)",
+                                  f"Cancel {what}?")
         done = change(s, [Seen(r.id, r.state) for r in rows if r.state in CANCELABLE_STATES],
                       S.CANCELED, reason=reason or f"canceled by {by}", now=now, actor=by)
     return Cancellation(sorted(done))
@@ -117,6 +127,9 @@ class OneOff:
     expires: str | None = None       # e.g. "30m"; the campaign default when None
     by: str | None = None            # approve it at once, as this person
     author: str | None = None        # who queued it, when not approved at once (recorded)
+    media: tuple[tuple[str, str], ...] = ()   # (image path, alt text)
+    language: str | None = None
+    key: str | None = None           # a stable plan key (an imported row); random when None
 
 
 @dataclass(frozen=True)
@@ -134,53 +147,71 @@ class Queued:
 def queue_post(engine: Engine, request: OneOff, *, now: datetime) -> Queued:
     """Queue a one-off post, checked like a campaign's posts; approved at once when the
     request names who approves it."""
-    by = _person(request.by) if request.by is not None else None
+    with session(engine) as s:
+        return add_one_off(s, prepare_one_off(s, request, now=now), request, now=now)
+
+
+def prepare_one_off(s: Session, request: OneOff, *, now: datetime) -> Post:
+    """The post `request` asks for, every check done (a `TminusError` or `FieldError`
+    naming the input at fault), not yet added to the session."""
     text = request.text.strip()
     problem = "is empty" if not text else forbidden_character(text)
     if problem:   # the same character rules as a campaign's texts (content/chars.py)
         raise TminusError(f"the post's text {problem}")
-    with session(engine) as s:
-        acc = s.exec(select(Account).where(Account.name == request.account)).first()
-        if acc is None:
-            known = ", ".join(s.exec(select(Account.name).order_by(col(Account.name))).all())
-            raise FieldError("account", f"{request.account!r} is unknown; known accounts: "
-                             f"{known or 'none yet; plan a campaign first'}")
-        camp = _campaign_for(s, acc, request.campaign)
-        due = _when(request.at, now=now, deadline=camp.deadline, tz=ZoneInfo(camp.timezone))
-        if due >= camp.deadline:
-            raise FieldError("at", f"{request.at}: {due:%Y-%m-%d %H:%M:%S} UTC is not before the "
-                             f"deadline of {camp.slug} ({camp.deadline:%Y-%m-%d %H:%M} UTC)")
-        if due < now - timedelta(seconds=5):
-            raise FieldError("at", f"{request.at}: {due:%Y-%m-%d %H:%M:%S} UTC is in the past")
-        life = DEFAULT_EXPIRES
-        if request.expires is not None:
-            try:
-                life = parse_duration(request.expires)
-            except ScheduleError as e:
-                raise FieldError("expires", str(e)) from None
-        fit = check_length(acc.platform, text, limit=acc.max_characters)
-        if not fit.ok:
-            raise TminusError(f"{fit.length} {fit.unit} is over {acc.platform}'s limit of "
-                              f"{fit.limit}; shorten the text")
-        _no_duplicate(s, acc, text)
-        post = Post(campaign_id=camp.id or 0, account_id=acc.id or 0,
-                    plan_key=f"adhoc@{uuid.uuid4().hex[:12]}", post_key="adhoc", origin="cli",
-                    state=S.DRAFT, text=text, text_hash=text_hash(text), due_at=due,
-                    not_after=min(due + life, camp.deadline), next_attempt_at=due,
-                    idempotency_key=uuid.uuid4().hex, length=fit.length,
-                    length_limit=fit.limit, created_at=now, updated_at=now)
-        s.add(post)
-        s.flush()
-        assert post.id is not None
-        record_created(s, [post.id], S.DRAFT, "queued as a one-off post", now,
-                       by or request.author or "cli")
-        if by:
-            sealed = approval.manifest_of_row(text, {}, None, acc)
-            transition(s, post, S.QUEUED, f"approved by {by}", now, by,
-                       approved=sealed, approved_hash=approval.digest(sealed), approved_by=by,
-                       approved_at=now)
-        return Queued(post.id, post.state, acc.name, camp.slug, camp.timezone, due, fit.length,
-                      fit.limit)
+    acc = s.exec(select(Account).where(Account.name == request.account)).first()
+    if acc is None:
+        known = ", ".join(s.exec(select(Account.name).order_by(col(Account.name))).all())
+        raise FieldError("account", f"{request.account!r} is unknown; known accounts: "
+                         f"{known or 'none yet; plan a campaign first'}")
+    camp = _campaign_for(s, acc, request.campaign)
+    due = _when(request.at, now=now, deadline=camp.deadline, tz=ZoneInfo(camp.timezone))
+    if due >= camp.deadline:
+        raise FieldError("at", f"{request.at}: {due:%Y-%m-%d %H:%M:%S} UTC is not before the "
+                         f"deadline of {camp.slug} ({camp.deadline:%Y-%m-%d %H:%M} UTC)")
+    if due < now - timedelta(seconds=5):
+        raise FieldError("at", f"{request.at}: {due:%Y-%m-%d %H:%M:%S} UTC is in the past")
+    life = DEFAULT_EXPIRES
+    if request.expires is not None:
+        try:
+            life = parse_duration(request.expires)
+        except ScheduleError as e:
+            raise FieldError("expires", str(e)) from None
+    fit = check_length(acc.platform, text, limit=acc.max_characters)
+    if not fit.ok:
+        raise TminusError(f"{fit.length} {fit.unit} is over {acc.platform}'s limit of "
+                          f"{fit.limit}; shorten the text")
+    _no_duplicate(s, acc, text)
+    options: dict[str, object] = {}
+    if request.media:
+        options["media"] = [{"path": path, "alt": alt} for path, alt in request.media]
+    if request.language:
+        options["language"] = request.language
+    return Post(campaign_id=camp.id or 0, account_id=acc.id or 0,
+                plan_key=request.key or f"adhoc@{uuid.uuid4().hex[:12]}", post_key="adhoc",
+                origin="cli", state=S.DRAFT, text=text, text_hash=text_hash(text), due_at=due,
+                not_after=min(due + life, camp.deadline), next_attempt_at=due,
+                idempotency_key=uuid.uuid4().hex, length=fit.length, length_limit=fit.limit,
+                options=options, created_at=now, updated_at=now)
+
+
+def add_one_off(s: Session, post: Post, request: OneOff, *, now: datetime) -> Queued:
+    """Add a post `prepare_one_off` made: a draft, or queued at once when `request.by`."""
+    by = _person(request.by) if request.by is not None else None
+    s.add(post)
+    s.flush()
+    assert post.id is not None
+    record_created(s, [post.id], S.DRAFT, "queued as a one-off post", now,
+                   by or request.author or "cli")
+    camp = s.get(Campaign, post.campaign_id)
+    acc = s.get(Account, post.account_id)
+    assert camp is not None and acc is not None
+    if by:
+        sealed = approval.manifest_of_row(post.text, post.options, None, acc)
+        transition(s, post, S.QUEUED, f"approved by {by}", now, by,
+                   approved=sealed, approved_hash=approval.digest(sealed), approved_by=by,
+                   approved_at=now)
+    return Queued(post.id, post.state, acc.name, camp.slug, camp.timezone, post.due_at,
+                  post.length, post.length_limit)
 
 
 def _campaign_for(s: Session, acc: Account, slug: str | None) -> Campaign:

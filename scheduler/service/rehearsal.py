@@ -9,6 +9,7 @@ expired.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from scheduler.models import Account, Campaign, Event, Post, PostState
 from scheduler.planner import check, plan
 from scheduler.publishers import Publishers
 from scheduler.queue import expire_stale, next_due
+from scheduler.service.accounts import missing_credentials
 from scheduler.service.posts import approve
 from scheduler.settings import Settings
 
@@ -53,10 +55,13 @@ class Report:
     other: dict[str, int] = field(default_factory=dict)
     after_deadline: int = 0
     ticks: int = 0
+    # accounts of the file whose credentials `env` lacks: name -> variables (names only).
+    # Nothing real is sent in a rehearsal: a note for the day it runs for real.
+    missing_credentials: dict[str, list[str]] = field(default_factory=dict)
 
 
 def rehearse(folder: Path, *, start: datetime | None = None,
-             skip: set[str] | None = None) -> Report:
+             skip: set[str] | None = None, env: Mapping[str, str] | None = None) -> Report:
     """Plan, approve and play the campaign in `folder`. `start` defaults to one minute
     before its first post. Posts whose key is in `skip` are left unapproved (they show
     up as expired, as they would in real life)."""
@@ -83,6 +88,10 @@ def rehearse(folder: Path, *, start: datetime | None = None,
                                                                 dry_run=True), owner="rehearsal")
             report = Report(slug=campaign.slug, deadline=campaign.deadline,
                             timezone=campaign.timezone)
+            if env is not None:
+                report.missing_credentials = {
+                    name: gaps for name, spec in campaign.accounts.items()
+                    if (gaps := missing_credentials(spec.platform, spec.credentials, env))}
             while (due := next_due(engine, clock.now())) is not None:
                 stuck = due <= clock.now()
                 clock.set(due)

@@ -15,10 +15,12 @@ from sqlmodel import col
 
 from content.errors import FieldError
 from scheduler import defaults
+from scheduler.alerts import AppriseSender
 from scheduler.clock import AnchoredClock, SystemClock
 from scheduler.daemon import Daemon, TickResult, Worker
 from scheduler.db import database_time, session
 from scheduler.demo import write_demo_campaign
+from scheduler.logs import secret_values
 from scheduler.models import CANCELABLE_STATES, Campaign, Post, PostState
 from scheduler.planner import plan
 from scheduler.publishers import Publishers
@@ -49,8 +51,16 @@ def run_once(w: Worker) -> TickResult:
 
 
 def run_daemon(w: Worker) -> None:
-    """Publish each post at its time until SIGTERM or Ctrl-C."""
-    Daemon(w).run()
+    """Publish each post at its time until SIGTERM or Ctrl-C; alerts to TMINUS_NOTIFY
+    when it is set (a URL Apprise cannot read stops it before it starts)."""
+    Daemon(w, alert_sender(w.settings)).run()
+
+
+def alert_sender(settings: Settings) -> AppriseSender | None:
+    """TMINUS_NOTIFY's sender, or None when alerts are off."""
+    if not settings.notify_urls:
+        return None
+    return AppriseSender(settings.notify_urls, secrets=secret_values(settings))
 
 
 @dataclass(frozen=True)

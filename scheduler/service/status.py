@@ -46,6 +46,7 @@ class NextPost:
     account: str
     at: datetime           # its next attempt
     text: str
+    timezone: str = "UTC"  # its campaign's, for the times a person reads
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def status(engine: Engine, *, now: datetime | None = None, next_count: int = 5) 
             sa.select(col(Post.state), func.count()).group_by(col(Post.state))).all()}
         rows = s.execute(
             sa.select(col(Post.id), col(Campaign.slug), col(Campaign.deadline), col(Account.name),
-                      col(Post.next_attempt_at), col(Post.text))
+                      col(Post.next_attempt_at), col(Post.text), col(Campaign.timezone))
             .join(Campaign, col(Campaign.id) == Post.campaign_id)
             .join(Account, col(Account.id) == Post.account_id)
             .where(col(Post.state) == S.QUEUED)

@@ -4,7 +4,8 @@ A Starlette app of server-rendered pages (forms that work without JavaScript; a 
 JavaScript of ours ticks the countdown and refreshes what changes), on the database the
 daemon uses. Every page calls the service layer and nothing below it: the dashboard
 does what the command line does, as the logged-in person. Nothing but the login page,
-the static files and `/healthz` answers without a login.
+the static files and the endpoints for machines (`/healthz`, `/readyz`, `/metrics`:
+`web/health.py`) and the calendar feed behind its secret address answer without a login.
 
 `create_app` builds it (tests pass their own engine and clock); `serve` runs it with
 uvicorn, behind a TLS proxy in production (README: "The web dashboard").
@@ -17,8 +18,6 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from scheduler.clock import Clock, SystemClock
 from scheduler.service.people import web_secret
 from scheduler.settings import Settings
-from scheduler.web import actions, pages
+from scheduler.web import actions, calendar, health, pages
 from scheduler.web.auth import Keys
 from scheduler.web.render import Render
 
@@ -62,14 +61,12 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-async def healthz(request: Request) -> Response:
-    """The process is up (issue 16 adds /readyz: database, daemon, pauses)."""
-    return PlainTextResponse("ok")
-
-
 def create_app(engine: Engine, settings: Settings, *, clock: Clock | None = None) -> Starlette:
     routes = [
-        Route("/healthz", healthz),
+        Route("/healthz", health.healthz),
+        Route("/readyz", health.readyz),
+        Route("/metrics", health.metrics_page),
+        Route("/calendar/{token}.ics", calendar.feed),
         Route("/login", actions.login_form, methods=["GET"]),
         Route("/login", actions.login, methods=["POST"]),
         Route("/logout", actions.logout, methods=["POST"]),
@@ -78,6 +75,8 @@ def create_app(engine: Engine, settings: Settings, *, clock: Clock | None = None
         Route("/c/{slug}", pages.campaign),
         Route("/c/{slug}/timeline", pages.timeline),
         Route("/c/{slug}/audit", pages.audit),
+        Route("/c/{slug}/calendar", calendar.page, methods=["GET"]),
+        Route("/c/{slug}/calendar", calendar.change, methods=["POST"]),
         Route("/c/{slug}/approve", actions.approve_form, methods=["GET"]),
         Route("/c/{slug}/approve", actions.approve, methods=["POST"]),
         Route("/posts/{id:int}", pages.post),

@@ -13,7 +13,9 @@ Like X, the fake refuses a text over 280 characters (plain `len`, not X's weight
 a text identical to any earlier tweet of the same user (403 duplicate content), and
 more tweets per user than the 15-minute or 24-hour caps, answering 429 with X's header
 names. The timeline shows what X shows: links replaced by t.co links, a t.co link
-appended for media, `&`, `<`, `>` HTML-escaped, newest first. Times are the fake's
+appended for media, `&`, `<`, `>` HTML-escaped, newest first; with
+`tweet.fields=entities`, `entities.urls` maps each t.co link back to its
+`expanded_url`. Times are the fake's
 clock (`server.now()`).
 """
 
@@ -267,16 +269,49 @@ def _posted(st: dict[str, Any]) -> list[Posted]:
 
 def _shown(tweet: dict[str, Any]) -> str:
     """The text as X returns it: t.co links, a media link, `&<>` escaped."""
-    counter = itertools.count()
-    text = _LINK.sub(lambda _: f"https://t.co/{tweet['id'][-6:]}{next(counter)}", tweet["text"])
+    return _rendered(tweet)[0]
+
+
+def _rendered(tweet: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The text as X returns it and its `entities.urls`: each link (with or without a
+    scheme) replaced by a t.co link whose `expanded_url` is the link as written (with
+    `http://` where it had no scheme), a t.co link appended for media (its entity
+    carries a `media_key`), then `&<>` escaped. `start`/`end` count code points in the
+    escaped text, as X's v2 does."""
+    short = f"https://t.co/{tweet['id'][-6:]}"
+    parts: list[str] = []
+    links: list[tuple[str, str, str | None]] = []     # t.co url, expanded, media key
+    last = 0
+    for i, m in enumerate(_LINK.finditer(tweet["text"])):
+        link = m.group()
+        parts += [html.escape(tweet["text"][last:m.start()], quote=False), f"{short}{i}"]
+        links.append((f"{short}{i}", link if "://" in link else f"http://{link}", None))
+        last = m.end()
+    parts.append(html.escape(tweet["text"][last:], quote=False))
+    text = "".join(parts)
     if tweet["media_ids"]:
-        text = f"{text} https://t.co/m{tweet['id'][-6:]}".strip()
-    return html.escape(text, quote=False)
+        links.append((f"{short}m", f"https://x.com/i/web/status/{tweet['id']}/photo/1",
+                      f"3_{tweet['media_ids'][0]}"))
+        text = f"{text} {short}m".strip()
+    entities, pos = [], 0
+    for url, expanded, media_key in links:
+        start = text.index(url, pos)
+        pos = start + len(url)
+        entity: dict[str, Any] = {"start": start, "end": pos, "url": url,
+                                  "expanded_url": expanded,
+                                  "display_url": expanded.split("://", 1)[1][:26]}
+        if media_key:
+            entity["media_key"] = media_key
+        entities.append(entity)
+    return text, entities
 
 
 def _public(tweet: dict[str, Any], fields: set[str], server: FakePlatformServer) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": tweet["id"], "text": _shown(tweet),
+    text, urls = _rendered(tweet)
+    out: dict[str, Any] = {"id": tweet["id"], "text": text,
                            "edit_history_tweet_ids": [tweet["id"]]}
+    if "entities" in fields and urls:
+        out["entities"] = {"urls": urls}
     if "public_metrics" in fields:
         c = engagement.counts(server, "x", tweet["id"])
         out["public_metrics"] = {"retweet_count": c.reposts, "reply_count": c.replies,

@@ -1,0 +1,205 @@
+"""`tminus status`, `list` and `log` read at a glance (issue 13): one line per active
+campaign, times in the campaign's timezone (UTC on request), lines that fit the
+terminal — 80 and 200 columns, piped and on a real terminal (a pty) — texts cut at a
+word and never inside a number or a link, and JSON for scripts."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rich.cells import cell_len
+
+from content.entities import shorten
+from tests.conftest import CampaignFactory, CliResult, simple_toml
+
+Cli = Callable[..., CliResult]
+PHONE_TEXT = "202-456-1111: 71 hours left to call (202) 456 1111 about https://example.org/keep-the-owl now"
+
+
+def _soon(hours: float) -> str:
+    """A deadline `hours` from the real clock (the CLI reads the real clock)."""
+    return (datetime.now(UTC) + timedelta(hours=hours)).replace(microsecond=0).isoformat()
+
+
+def _planned(cli: Cli, make_campaign: CampaignFactory, **kw: str) -> Path:
+    folder = make_campaign(simple_toml(**kw))
+    r = cli("plan", str(folder))
+    assert r.code == 0, r.err
+    return folder
+
+
+@pytest.mark.parametrize("width", [40, 80, 200])
+def test_shorten_cuts_at_a_word_never_inside_a_number_or_link(width: int) -> None:
+    cut = shorten(PHONE_TEXT, width)
+    assert cell_len(cut) <= width
+    if width >= len(PHONE_TEXT):
+        assert cut == PHONE_TEXT
+        return
+    assert cut.endswith("…")
+    kept = cut.removesuffix("…").split()
+    assert kept == PHONE_TEXT.split()[:len(kept)]        # whole words only
+    assert "7…" not in cut and "456…" not in cut
+    # the phone number written with spaces is one piece: all of it, or none of it
+    assert ("(202)" in cut) == ("(202) 456 1111" in cut)
+    assert ("https://" in cut) == ("https://example.org/keep-the-owl" in cut)
+
+
+def test_shorten_leaves_a_fitting_text_alone_and_never_shows_half_a_word() -> None:
+    assert shorten("Call now.\n#Tag", 80) == "Call now. #Tag"
+    assert shorten("https://example.org/a-very-long-address", 10) == "…"
+
+
+def test_status_opens_with_one_line_per_campaign_in_local_time(
+        cli: Cli, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    _planned(cli, make_campaign)
+    cli("approve", "testcamp", "--by", "ana")
+    for columns in ("80", "200"):
+        monkeypatch.setenv("COLUMNS", columns)
+        r = cli("status")
+        assert r.code == 0, r.err
+        first = r.out.splitlines()[0]
+        assert first.startswith("Test campaign (testcamp) — ") and " left · 5 queued · " in first
+        assert "nothing needs you" in first and "next " in first and " EST" in first
+        assert "no daemon running" in r.out and "queued 5" in r.out
+        for line in r.out.splitlines()[1:]:
+            if line.startswith("  #"):           # the next posts fit the terminal
+                assert cell_len(line) <= int(columns), line
+    r = cli("status", "--utc")
+    assert " UTC" in r.out.splitlines()[0] and " EST" not in r.out
+
+
+def test_status_flags_drafts_due_soon_credentials_and_no_daemon(
+        cli: Cli, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    accounts = """
+        [accounts.org]
+        platform = "dryrun"
+
+        [accounts.partner]
+        platform = "mastodon"
+        credentials = "PARTNER"
+    """
+    _planned(cli, make_campaign, deadline=_soon(3), accounts=accounts)
+    monkeypatch.setenv("TMINUS_PARTNER_INSTANCE", "https://mastodon.example")
+    monkeypatch.delenv("TMINUS_PARTNER_ACCESS_TOKEN", raising=False)
+    r = cli("status")
+    assert r.code == 0, r.err
+    assert "2 need(s) you" in r.out.splitlines()[0]
+    assert "draft #1 on org is not approved; due in" in r.out
+    assert "`tminus approve testcamp --post 1 --by NAME`" in r.out
+    assert ("account partner (mastodon) has no credentials: TMINUS_PARTNER_ACCESS_TOKEN not set"
+            in r.out)
+    assert "https://mastodon.example" not in r.out       # names, never values
+    monkeypatch.setenv("TMINUS_PARTNER_ACCESS_TOKEN", "secret-token-value")
+    cli("approve", "testcamp", "--by", "ana")
+    r = cli("status")
+    assert "account partner (mastodon) was never verified" in r.out
+    assert "secret-token-value" not in r.out
+    assert "no daemon running and 2 post(s) fall due within 6h" in r.out
+    data = json.loads(cli("status", "--json").out)
+    assert data["campaigns"][0]["head"]["slug"] == "testcamp"
+    assert data["not_ready"][0]["missing"] == [] and data["unattended"] == 2
+    assert "secret-token-value" not in json.dumps(data)
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_list_is_one_line_per_post_fitting_the_terminal(
+        cli: Cli, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch,
+        columns: int) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    _planned(cli, make_campaign)
+    r = cli("list")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0].split() == ["id", "campaign", "due", "(local)", "T-minus", "account", "state",
+                                "text"]
+    assert len(lines) == 1 + 5 + 1 and lines[-1] == "5 post(s)"
+    assert all(cell_len(line) <= columns for line in lines)
+    row = lines[1]
+    assert row.split()[:2] == ["1", "testcamp"] and " EST " in row and "T-2d3h" in row
+    if columns == 80:
+        assert row.endswith("…")
+    else:
+        assert "Call 202-555-0100. #TestTag" in row
+    for line in lines[1:-1]:              # a cut never falls inside the phone number
+        assert "202-" not in line or "202-555-0100" in line
+    full = cli("list", "-v").out
+    assert "    2 days 3 hours left. Call 202-555-0100. #TestTag" in full
+    utc = cli("list", "--utc").out
+    assert "due (UTC)" in utc and " 14:00 UTC " in utc and " EST " not in utc
+    data = json.loads(cli("list", "--json", "--state", "draft").out)
+    assert len(data) == 5 and data[0]["text"].startswith("2 days 3 hours left")
+
+
+def test_log_says_the_actor_once_in_local_time(cli: Cli, make_campaign: CampaignFactory) -> None:
+    _planned(cli, make_campaign)
+    cli("approve", "testcamp", "--by", "Ana Ruiz", "--post", "1")
+    r = cli("log", "1")
+    assert "approved by Ana Ruiz" in r.out and "Ana Ruiz: approved by Ana Ruiz" not in r.out
+    assert "due Sun 18 Jan 2099 09:00:00 EST" in r.out
+    assert "due Sun 18 Jan 2099 14:00:00 UTC" in cli("log", "1", "--utc").out
+    data = json.loads(cli("log", "1", "--json").out)
+    assert [e["to_state"] for e in data["events"]] == ["draft", "queued"]
+
+
+def test_list_on_a_real_terminal_fits_its_width(
+        tmp_path: Path, make_campaign: CampaignFactory) -> None:
+    """On a pty of 80 columns, with no COLUMNS: rich asks the terminal."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env |= {"TMINUS_DATABASE_URL": f"sqlite:///{tmp_path}/t.db", "TERM": "xterm-256color"}
+    tminus = [sys.executable, "-m", "scheduler.cli"]
+    folder = make_campaign(simple_toml())
+    subprocess.run([*tminus, "plan", str(folder)], env=env, check=True, capture_output=True,
+                   timeout=60)
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen([*tminus, "list"], env=env, stdin=follower, stdout=follower,
+                            stderr=follower, close_fds=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:                       # the child closed its side
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=60) == 0
+    os.close(leader)
+    import re
+    text = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())
+    lines = [ln for ln in text.replace("\r", "").splitlines() if ln]
+    assert lines[-1] == "5 post(s)" and len(lines) == 7
+    assert all(cell_len(ln) <= 80 for ln in lines), lines
+
+
+def test_rehearse_at_80_columns_never_cuts_inside_a_number(
+        cli: Cli, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    folder = make_campaign(simple_toml(posts="""
+        [[posts]]
+        key = "call"
+        text = "202-456-1111: {{ hours_left }} hours left to call about the pardon. {{ hashtags }}"
+        accounts = ["org"]
+        schedule = { at = ["T-71h", "T-7h"] }
+    """))
+    r = cli("rehearse", str(folder))
+    assert r.code == 0, r.err
+    rows = [ln for ln in r.out.splitlines() if "org (dryrun)" in ln]
+    assert len(rows) == 2 and all(cell_len(ln) <= 80 for ln in rows)
+    for row in rows:
+        text = row.split("org (dryrun)", 1)[1].strip()
+        assert text.startswith("202-456-1111: 71 hours") or text.startswith("202-456-1111: 7 hours") \
+            or text == "…", row
+        assert "7…" not in text and "1…" not in text
