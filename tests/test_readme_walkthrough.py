@@ -6,9 +6,9 @@ daemon (`tminus run`) sends what is due once (`--once`), and the web dashboard
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
-import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
