@@ -588,7 +588,7 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
     if once:
         r = service.run_once(w)
         out.print(f"sent {r.sent}, expired {r.expired}, failed {r.failed}, retrying {r.retried}, "
-                  f"unknown {r.unknown}")
+                  f"unknown {r.unknown}" + (f", held back {r.held_back}" if r.held_back else ""))
         return
     service.run_daemon(w)
 
