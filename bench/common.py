@@ -332,9 +332,10 @@ class Queued:
 
 def seed_queue(engine: Any, dues: Sequence[datetime], *, accounts: int,
                deadline: datetime | None = None, chunk: int = 50_000,
-               text: Callable[[int, int], str] = post_text) -> list[Queued]:
-    """Insert one campaign, `accounts` dry-run accounts and one approved, queued post per
-    entry of `dues` (post i on account i % accounts), straight into the tables: no
+               text: Callable[[int, int], str] = post_text,
+               platform: str = "dryrun") -> list[Queued]:
+    """Insert one campaign, `accounts` accounts (dry-run ones unless `platform`) and one
+    approved, queued post per entry of `dues` (post i on account i % accounts), straight into the tables: no
     planner, no event rows. Post ids are 1..n in a fresh database. `text(account,
     post_id)` is each post's text."""
     import sqlalchemy as sa
@@ -352,29 +353,49 @@ def seed_queue(engine: Any, dues: Sequence[datetime], *, accounts: int,
         first_account = conn.execute(
             sa.select(sa.func.coalesce(sa.func.max(table(Account).c.id), 0))).scalar_one()
         conn.execute(sa.insert(table(Account)), [
-            {"name": f"bench{first_account + a:05d}", "platform": "dryrun", "credentials": "",
+            {"name": f"bench{first_account + a:05d}", "platform": platform, "credentials": "",
              "tier": "default"}
             for a in range(accounts)])
         first_post = conn.execute(
             sa.select(sa.func.coalesce(sa.func.max(table(Post).c.id), 0))).scalar_one()
     queued = [Queued(first_post + i + 1, i % accounts, due) for i, due in enumerate(dues)]
     if engine.dialect.name == "sqlite":
-        _seed_sqlite(engine, queued, campaign_id, first_account, now, chunk, text)
+        _seed_sqlite(engine, queued, campaign_id, first_account, now, chunk, text, platform)
     else:
-        _seed_generic(engine, queued, campaign_id, first_account, now, chunk, text)
+        _seed_generic(engine, queued, campaign_id, first_account, now, chunk, text, platform)
         with engine.begin() as conn:  # ids were given explicitly: move the sequence on
             conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('post', 'id'), "
                                  "(SELECT max(id) FROM post))")
     return queued
 
 
+@dataclass(frozen=True)
+class _BenchAccount:
+    name: str
+    platform: str = "dryrun"
+    credentials: str = ""
+    handle: str | None = None
+
+
+def sealed_approval(text: str, account: str, platform: str = "dryrun",
+                    credentials: str = "") -> tuple[dict[str, Any], str]:
+    """What an approval of `text` on that account records (scheduler.approval): the
+    record and its hash, as `approve` would store them."""
+    from scheduler import approval
+    sealed = approval.manifest(text=text, options={}, parent_id=None, media=(),
+                               account=_BenchAccount(account, platform, credentials))
+    return sealed, approval.digest(sealed)
+
+
 def _row(q: Queued, campaign_id: int, first_account: int, now: datetime,
-         text_of: Callable[[int, int], str] = post_text) -> dict[str, Any]:
+         text_of: Callable[[int, int], str] = post_text, platform: str = "dryrun") -> dict[str, Any]:
     text = text_of(q.account, q.post_id)
     digest = hashlib.sha256(text.encode()).hexdigest()
+    sealed, sealed_hash = sealed_approval(text, f"bench{first_account + q.account:05d}", platform)
     return {"id": q.post_id, "campaign_id": campaign_id, "account_id": first_account + q.account + 1,
                 "plan_key": f"bench@{q.post_id}", "post_key": "bench", "origin": "plan", "state": "queued",
-                "text": text, "text_hash": digest, "approved_hash": digest, "approved_by": "bench",
+                "text": text, "text_hash": digest, "approved_hash": sealed_hash,
+                "approved": sealed, "approved_by": "bench",
                 "approved_at": now, "due_at": q.due, "not_after": q.due + timedelta(hours=2),
                 "next_attempt_at": q.due, "idempotency_key": f"bench{campaign_id:05d}{q.post_id:022d}",
                 "attempt": 0, "options": {}, "warnings": [], "length": len(text), "length_limit": 280,
@@ -383,7 +404,7 @@ def _row(q: Queued, campaign_id: int, first_account: int, now: datetime,
 
 def _seed_generic(engine: Any, queued: Sequence[Queued], campaign_id: int, first_account: int,
                   now: datetime, chunk: int,
-                  text: Callable[[int, int], str] = post_text) -> None:
+                  text: Callable[[int, int], str] = post_text, platform: str = "dryrun") -> None:
     """SQLAlchemy core: executemany of plain dicts through the models' own types."""
     import sqlalchemy as sa
 
@@ -391,12 +412,13 @@ def _seed_generic(engine: Any, queued: Sequence[Queued], campaign_id: int, first
     with engine.begin() as conn:
         for k in range(0, len(queued), chunk):
             conn.execute(sa.insert(table(Post)),
-                         [_row(q, campaign_id, first_account, now, text)
+                         [_row(q, campaign_id, first_account, now, text, platform)
                           for q in queued[k:k + chunk]])
 
 
 def _seed_sqlite(engine: Any, queued: Sequence[Queued], campaign_id: int, first_account: int,
-                 now: datetime, chunk: int, text: Callable[[int, int], str] = post_text) -> None:
+                 now: datetime, chunk: int, text: Callable[[int, int], str] = post_text,
+                 platform: str = "dryrun") -> None:
     """The same rows through the DB-API's executemany with values already in SQLite's
     storage form (a million rows in seconds instead of minutes). The first chunk goes
     through SQLAlchemy's own types and the form of everything after it is checked
@@ -404,14 +426,14 @@ def _seed_sqlite(engine: Any, queued: Sequence[Queued], campaign_id: int, first_
     if not queued:
         return
     head, rest = queued[:1], queued[1:]
-    _seed_generic(engine, head, campaign_id, first_account, now, chunk, text)
+    _seed_generic(engine, head, campaign_id, first_account, now, chunk, text, platform)
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
         cur.execute("SELECT * FROM post WHERE id = ?", (head[0].post_id,))
         columns = [d[0] for d in cur.description]
         stored = dict(zip(columns, cur.fetchone(), strict=False))
-        sample = _sqlite_values(_row(head[0], campaign_id, first_account, now, text))
+        sample = _sqlite_values(_row(head[0], campaign_id, first_account, now, text, platform))
         for name, value in stored.items():
             if name in sample and sample[name] != value:
                 raise RuntimeError(f"bench seeding: column {name} is stored as {value!r}, the fast "
@@ -420,7 +442,7 @@ def _seed_sqlite(engine: Any, queued: Sequence[Queued], campaign_id: int, first_
         sql = f"INSERT INTO post ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
         cur.execute("BEGIN")
         for k in range(0, len(rest), chunk):
-            rows = [_sqlite_values(_row(q, campaign_id, first_account, now, text))
+            rows = [_sqlite_values(_row(q, campaign_id, first_account, now, text, platform))
                     for q in rest[k:k + chunk]]
             cur.executemany(sql, [tuple(r[c] for c in names) for r in rows])
         cur.execute("COMMIT")

@@ -36,6 +36,7 @@ from bench.common import (
     fresh_engine,
     next_whole_second,
     run_child,
+    sealed_approval,
     seed_queue,
     spread,
     sqlite_url,
@@ -87,7 +88,7 @@ def tminus_burst(url: str, wd: Path, fake: Any, accounts: list[tuple[str, int]],
     the database says all are published; what the fake holds decides the figures."""
     import sqlalchemy as sa
 
-    from scheduler.models import Account
+    from scheduler.models import Account, Post
     from tests.fakeplatform import accounts as fake_accounts
     n = len(accounts)
     tag = f"[{uuid.uuid4().hex[:8]}]"
@@ -105,6 +106,16 @@ def tminus_burst(url: str, wd: Path, fake: Any, accounts: list[tuple[str, int]],
             rows.append({"aid": aid, "p": platform, "c": prefix})
         conn.execute(sa.update(acc).where(acc.c.id == sa.bindparam("aid"))
                      .values(platform=sa.bindparam("p"), credentials=sa.bindparam("c")), rows)
+        # the approval covers the account: seal it again for the platform it now is on
+        post = table(Post)
+        names = dict(conn.execute(sa.select(acc.c.id, acc.c.name)).tuples().all())
+        on = {r["aid"]: r for r in rows}
+        sealed = []
+        for pid, aid, text in conn.execute(sa.select(post.c.id, post.c.account_id, post.c.text)):
+            record, digest = sealed_approval(text, names[aid], on[aid]["p"], on[aid]["c"])
+            sealed.append({"pid": pid, "a": record, "h": digest})
+        conn.execute(sa.update(post).where(post.c.id == sa.bindparam("pid"))
+                     .values(approved=sa.bindparam("a"), approved_hash=sa.bindparam("h")), sealed)
     procs = Daemons(url, wd, daemons, tag=f"lat{daemons}-", dry_run=False, env=env)
     startup = procs.start()
     threads = [0] * daemons

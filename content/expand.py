@@ -21,6 +21,8 @@ from content.chars import forbidden_character
 from content.entities import glued_links, own_links
 from content.errors import CampaignError
 from content.limits import MAX_POSTS_PER_CAMPAIGN
+from content.media import Image
+from content.media import problems as media_problems
 from content.platforms import check_length
 from content.render import Renderer, base_context, post_context, time_context
 from content.rules import LengthCheck
@@ -91,6 +93,7 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
     total = 0
     for spec in campaign.posts:
         where = f"posts.{spec.key}"
+        result.errors.extend(_media_errors(campaign, spec, file))
         try:
             fires = expand(spec.schedule, deadline=campaign.deadline, tz=campaign.timezone)
         except ScheduleError as e:
@@ -133,6 +136,26 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
                 "shorten the text", file=file, key=f"posts.{p.post_key}"))
     result.posts.sort(key=lambda p: (p.due_at, p.account, p.post_key))
     return result
+
+
+def _media_errors(campaign: Campaign, spec: PostSpec, file: str) -> list[CampaignError]:
+    """Each image of a post checked against every platform it goes to (the registry's
+    media limits: count, type by its bytes, size, alt text length), once per post."""
+    if not spec.media:
+        return []
+    images = [Image(m.path, m.alt) for m in spec.media]
+    out: list[CampaignError] = []
+    said: set[str] = set()
+    for name in spec.accounts:
+        account = campaign.accounts.get(name)
+        if account is None:
+            continue
+        for problem in media_problems(images, account.platform):
+            if problem not in said:
+                said.add(problem)
+                out.append(CampaignError(f"{problem} (account {name})", file=file,
+                                         key=f"posts.{spec.key}.media", line=spec.line))
+    return out
 
 
 def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,

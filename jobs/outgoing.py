@@ -13,6 +13,16 @@ class Media:
 
     path: str
     alt: str
+    # the bytes to upload, read (and hashed against the approval) by the daemon right
+    # before the request; None: read from `path`
+    data: bytes | None = field(default=None, repr=False, compare=False)
+
+    def read(self) -> bytes:
+        """The image's bytes: those the daemon checked, else the file's (OSError)."""
+        if self.data is not None:
+            return self.data
+        with open(self.path, "rb") as fh:
+            return fh.read()
 
 
 @dataclass(frozen=True)

@@ -233,21 +233,29 @@ YES_HELP = "do it without asking (needed where nobody can answer, e.g. in a scri
 
 @app.command()
 def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")],
+         replace: Annotated[bool, typer.Option(
+             "--replace", help="the campaign moved: plan its slug from this folder, though "
+             "another folder planned it")] = False,
          yes: Annotated[bool, typer.Option(
              "--yes", "-y", help="cancel approved posts the file no longer has, without asking; "
              + YES_HELP)] = False) -> None:
     """Expand a campaign into posts (drafts). Safe to run again after editing."""
     engine = _engine()
     try:
-        r = service.plan(engine, folder, now=_now(), cancel_ok=yes)
+        r = service.plan(engine, folder, now=_now(), replace=replace, cancel_ok=yes)
     except Unconfirmed as e:
         _confirm(e, yes)
-        r = service.plan(engine, folder, now=_now(), cancel_ok=True)
+        r = service.plan(engine, folder, now=_now(), replace=replace, cancel_ok=True)
     for w in r.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
     for post_id, diff in r.returned_to_draft:
         out.print(f"[yellow]post {post_id} changed after approval; back to draft:[/]")
         for line in diff.splitlines():
+            style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
+            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+    for post_id, what in r.changed_drafts:
+        out.print(f"[yellow]draft {post_id} changed (see `tminus log {post_id}`):[/]")
+        for line in what.splitlines():
             style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
             out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
     for post_id, diff in r.conflicts:
@@ -304,12 +312,16 @@ def preview(campaign: Annotated[str | None, typer.Argument(
 def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             by: Annotated[str, typer.Option("--by", help="who approves (recorded)")],
             post: Annotated[list[int] | None, typer.Option(
-                "--post", help="approve only these post ids", min=1, max=MAX_ID)] = None
+                "--post", help="approve only these post ids", min=1, max=MAX_ID)] = None,
+            expect: Annotated[str | None, typer.Option(
+                "--expect", help="the digest `tminus preview` printed: approve only if "
+                "nothing changed since")] = None
             ) -> None:
     """Approve drafts: they are queued to go out at their time."""
     settings = _settings()
     engine = _engine(settings)
-    r = service.approve(engine, campaign=campaign, post_ids=post or [], by=by, now=_now())
+    r = service.approve(engine, campaign=campaign, post_ids=post or [], by=by, now=_now(),
+                        expect=expect)
     out.print(f"approved {len(r.approved)} post(s) by {escape(r.by)}"
               + (f"; {len(r.expired)} draft(s) were past their time and expired" if r.expired else ""))
     _credential_warnings(service.not_ready(engine, settings.env, verified=False))
@@ -576,7 +588,7 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
     if once:
         r = service.run_once(w)
         out.print(f"sent {r.sent}, expired {r.expired}, failed {r.failed}, retrying {r.retried}, "
-                  f"unknown {r.unknown}")
+                  f"unknown {r.unknown}" + (f", held back {r.held_back}" if r.held_back else ""))
         return
     service.run_daemon(w)
 

@@ -73,6 +73,7 @@ class TickResult:
     failed: int = 0
     retried: int = 0
     unknown: int = 0
+    held_back: int = 0      # not what was approved: back to draft, nothing sent
 
 
 class Worker:
@@ -319,6 +320,8 @@ class Worker:
                 result.failed += 1
             elif state == PostState.QUEUED:
                 result.retried += 1
+            elif state == PostState.DRAFT:
+                result.held_back += 1
             else:
                 result.unknown += 1
 

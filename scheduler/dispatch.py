@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +34,7 @@ from content.platforms import platform as platform_entry
 from jobs.adapters.base import FindsMany, Publisher
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Media, Outgoing, Receipt
-from scheduler import defaults
+from scheduler import approval, defaults
 from scheduler.db import is_postgres, session
 from scheduler.models import Account, Campaign, Post, PostState
 from scheduler.queue import ALL, Scope, sendable
@@ -54,6 +55,9 @@ class Claimed:
     lease_until: datetime
     unknown_at: datetime | None = None   # an earlier attempt's outcome was unknown then
     campaign_id: int = 0
+    parent_id: int | None = None
+    approved: dict[str, Any] | None = None   # what the approval covered (scheduler.approval)
+    approved_hash: str | None = None
 
 
 # A rate budget: at most `posts` per rolling `window` (the registry's type).
@@ -153,7 +157,7 @@ def _rooms(s: Session, accounts: list[Account], now: datetime
     return out
 
 
-_CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.campaign_id, Post.text, Post.text_hash,
+_CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.campaign_id, Post.text, Post.approved,
                       Post.approved_hash, Post.idempotency_key, Post.due_at, Post.not_after,
                       Post.attempt, Post.options, Post.parent_id, Post.thread_root_id,
                       Post.unknown_at, Post.claimed_at)
@@ -182,15 +186,11 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
             select(Campaign).where(col(Campaign.id).in_({r.campaign_id for r in rows})))}
         accounts = {a.id: a for a in s.exec(
             select(Account).where(col(Account.id).in_({r.account_id for r in rows})))}
-        changed = [r for r in rows if r.approved_hash != r.text_hash]
-        change(s, [Seen(r.id, S.QUEUED) for r in changed], S.DRAFT, now=now, actor=owner,
-               reason="text changed after approval; approve it again",
-               values={"approved_hash": None}, strict=False)
+        # (whether what goes out is what was approved is checked right before each
+        # request, in `send`, with the media bytes read for the upload)
         rooms = _rooms(s, list(accounts.values()), now)
         take = []
         for r in rows:
-            if r.approved_hash != r.text_hash:
-                continue
             account = accounts[r.account_id]
             room, retry_at = rooms[r.account_id]
             if room is not None:
@@ -214,7 +214,8 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
                     "lease_until": now + lease, "claimed_at": now}, strict=False))
         return [Claimed(r.id, attempts[r.id], accounts[r.account_id],
                         outgoing_of(s, r, accounts[r.account_id], attempts[r.id]), r.not_after,
-                        deadlines[r.campaign_id], now + lease, r.unknown_at, r.campaign_id)
+                        deadlines[r.campaign_id], now + lease, r.unknown_at, r.campaign_id,
+                        r.parent_id, r.approved, r.approved_hash)
                 for r in take if r.id in got]
 
 
@@ -351,12 +352,15 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
                 max_attempts=max_attempts))
         if found is not None:
             return Delivered(found, now())
+    checked = as_approved(engine, item, now=now(), owner=owner)
+    if isinstance(checked, Settled):
+        return checked
     bound = min(item.not_after, item.deadline)
     for limit in (leased_until, sent_at + attempt_for if attempt_for else None):
         if limit is not None:
             bound = min(bound, limit)
     try:
-        receipt = publisher.publish(dataclasses.replace(item.outgoing, deadline=bound))
+        receipt = publisher.publish(dataclasses.replace(checked, deadline=bound))
     except PublishError as e:
         return Settled(record_failure(engine, item, e, now=now(), owner=owner,
                                       max_attempts=max_attempts))
@@ -369,6 +373,36 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
                                       max_attempts=max_attempts))
     hook("after_answer")
     return Delivered(receipt, now())
+
+
+def as_approved(engine: Engine, item: Claimed, *, now: datetime, owner: str
+                ) -> Outgoing | Settled:
+    """The post with its media bytes read (once: these bytes are hashed and uploaded),
+    if it is exactly what was approved; otherwise it is held back to draft, with what
+    differs as the reason, before anything is uploaded."""
+    media, items = [], []
+    for m in item.outgoing.media:
+        try:
+            data: bytes | None = Path(m.path).read_bytes()
+        except OSError:
+            data = None
+        media.append(Media(m.path, m.alt, data))
+        items.append((m.path, m.alt, None if data is None else approval.sha(data)))
+    o = item.outgoing
+    current = approval.manifest(
+        text=o.text, options={"language": o.language, "visibility": o.visibility,
+                              "content_warning": o.content_warning},
+        parent_id=item.parent_id, account=item.account, media=items)
+    wrong = approval.differences(item.approved, item.approved_hash, current)
+    if not wrong:
+        return dataclasses.replace(o, media=tuple(media))
+    log.warning("post %s held back: not what was approved (%s)", item.post_id,
+                "; ".join(w.splitlines()[0] for w in wrong))
+    with session(engine) as s:
+        _settle(s, item, S.DRAFT, "not sent: what would go out is not what was approved; "
+                "approve it again\n" + "\n".join(wrong), now, owner, attempt=item.attempt - 1,
+                approved_hash=None, approved=None, **_RELEASED)
+    return Settled(S.DRAFT)
 
 
 def record_many(engine: Engine, done: list[tuple[Claimed, Delivered]], *, owner: str,

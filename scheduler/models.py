@@ -113,6 +113,10 @@ class Account(SQLModel, table=True):
     paused_at: datetime | None = _utc(nullable=True)
     resume_at: datetime | None = _utc(nullable=True)   # set on 429: no attempt before
     session: str | None = Field(default=None, repr=False)  # Bluesky login; never printed
+    # the campaign that declared it (campaign.id): another campaign may not take it over.
+    # No foreign key: adding one would make SQLite rebuild this table, which the posts
+    # reference; a campaign row is never deleted.
+    campaign_id: int | None = None
 
 
 class Post(SQLModel, table=True):
@@ -136,7 +140,10 @@ class Post(SQLModel, table=True):
     state: PostState = _state(nullable=False, default=PostState.DRAFT)
     text: str
     text_hash: str
-    approved_hash: str | None = None
+    approved_hash: str | None = None      # the digest of `approved`
+    # everything the approval covered (scheduler.approval.manifest): compared with what
+    # is about to go out right before each request
+    approved: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     approved_by: str | None = None
     approved_at: datetime | None = _utc(nullable=True)
     due_at: datetime = _utc(nullable=False)

@@ -50,6 +50,9 @@ class PlanReport:
     # posts a person edited whose text the campaign file has changed since: the edit is
     # kept and the post flagged until a person settles it (post id, edit → file's diff)
     conflicts: list[tuple[int, str]] = field(default_factory=list)
+    # drafts this plan changed (post id, what changed): each is an event too, so an
+    # approver can see in `log` what changed since they looked
+    changed_drafts: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def updated_drafts(self) -> int:
@@ -140,16 +143,19 @@ def instance_limits(engine: Engine) -> dict[str, int]:
 
 
 def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
-         cancel_ok: bool = False) -> PlanReport:
-    """Plan (or re-plan) the campaign in `folder`. A re-plan that would cancel approved
-    posts, or every post planned before (a different or an emptied file), raises
-    `Unconfirmed` and writes nothing, unless `cancel_ok`."""
+         replace: bool = False, cancel_ok: bool = False) -> PlanReport:
+    """Plan (or re-plan) the campaign in `folder`. A slug already planned from another
+    folder is refused unless `replace` (the campaign moved): then this folder is the
+    campaign, and posts not in it are canceled as on any re-plan. A re-plan that would
+    cancel approved posts, or every post planned before (a different or an emptied
+    file), raises `Unconfirmed` and writes nothing, unless `cancel_ok`."""
     campaign, expansion = check(folder, now=now, limits=instance_limits(engine),
                                 known=known_platforms(engine))
     report = PlanReport(campaign=campaign.slug, warnings=list(expansion.warnings))
     with session(engine) as s:
-        row = _upsert_campaign(s, campaign, now)
-        accounts = {name: _upsert_account(s, spec) for name, spec in campaign.accounts.items()}
+        row = _upsert_campaign(s, campaign, now, replace)
+        accounts = {name: _upsert_account(s, spec, campaign, row)
+                    for name, spec in campaign.accounts.items()}
         assert row.id is not None
         # Plain tuples, not ORM objects: re-planning 100,000 unchanged posts must be
         # cheap; only the rows that change are loaded as objects.
@@ -210,8 +216,15 @@ def _confirm_removals(slug: str, existing: dict[str, Any], keys: set[str]) -> No
                       "Cancel them?")
 
 
-def _upsert_campaign(s: Session, c: Campaign, now: datetime) -> CampaignRow:
+def _upsert_campaign(s: Session, c: Campaign, now: datetime, replace: bool) -> CampaignRow:
     row = s.exec(select(CampaignRow).where(CampaignRow.slug == c.slug)).first()
+    here = str(c.folder.resolve())
+    if row is not None and row.folder and row.folder != here and not replace:
+        raise TminusError(
+            f"{c.file}: slug {c.slug!r} is already planned from "
+            f"{Path(row.folder) / 'campaign.toml'}; give this campaign its own slug, or, if "
+            f"the campaign moved here, run `tminus plan {c.folder} --replace` (posts not in "
+            "this folder are then canceled)")
     if row is None:
         row = CampaignRow(slug=c.slug, title=c.title, deadline=c.deadline, timezone=c.timezone.key,
                           created_at=now, updated_at=now)
@@ -225,20 +238,45 @@ def _upsert_campaign(s: Session, c: Campaign, now: datetime) -> CampaignRow:
     return row
 
 
-def _upsert_account(s: Session, spec: AccountSpec) -> Account:
+def _upsert_account(s: Session, spec: AccountSpec, campaign: Campaign, row: CampaignRow
+                    ) -> Account:
+    """An account belongs to the campaign that declared it first: another campaign may
+    post through it only declaring it exactly alike (platform, credentials prefix, tier,
+    budget) — never take it over with other credentials."""
     acc = s.exec(select(Account).where(Account.name == spec.name)).first()
     if acc is None:
         acc = Account(name=spec.name, platform=spec.platform, credentials=spec.credentials,
                       tier=spec.tier)
+    elif acc.campaign_id is not None and acc.campaign_id != row.id:
+        differs = _account_differences(acc, spec)
+        if differs:
+            owner = s.get(CampaignRow, acc.campaign_id)
+            where = (f"campaign {owner.slug!r} ({Path(owner.folder) / 'campaign.toml'})"
+                     if owner is not None and owner.folder else "another campaign")
+            raise TminusError(
+                f"{campaign.file} [accounts.{spec.name}]: account {spec.name!r} belongs to "
+                f"{where}, which declares it with {'; '.join(differs)}; declare it exactly "
+                "alike, or give this campaign's account another name")
+        return acc     # shared as declared by its own campaign
     elif acc.platform != spec.platform:
         raise TminusError(f"account {spec.name!r} is already known as a {acc.platform} account; "
                           f"another campaign cannot make it {spec.platform} — rename one of them")
+    acc.campaign_id = row.id
     acc.credentials, acc.tier = spec.credentials, spec.tier
     acc.budget_posts = spec.budget.posts if spec.budget else None
     acc.budget_seconds = int(spec.budget.per.total_seconds()) if spec.budget else None
     s.add(acc)
     s.flush()
     return acc
+
+
+def _account_differences(acc: Account, spec: AccountSpec) -> list[str]:
+    budget = ((spec.budget.posts, int(spec.budget.per.total_seconds())) if spec.budget
+              else (None, None))
+    pairs = (("platform", acc.platform, spec.platform),
+             ("credentials", acc.credentials, spec.credentials), ("tier", acc.tier, spec.tier),
+             ("budget", (acc.budget_posts, acc.budget_seconds), budget))
+    return [f"{key} = {mine!r} (not {theirs!r})" for key, mine, theirs in pairs if mine != theirs]
 
 
 _DATETIMES = ("due_at", "not_after", "next_attempt_at", "created_at", "updated_at")
@@ -342,7 +380,7 @@ def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
         _update_edited(s, old, p, now, actor, report)
         return
     old.planned_text, old.plan_conflict = None, False
-    diff = _diff(old.text, p.text)
+    diff = _what_changed(old, p)
     old.text, old.text_hash = p.text, text_hash(p.text)
     old.not_after, old.options = p.not_after, p.options()
     old.warnings, old.length, old.length_limit = list(p.warnings), p.length.length, p.length.limit
@@ -358,7 +396,39 @@ def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
         transition(s, old, S.DRAFT, "back in the campaign file", now, actor)
     else:
         s.add(old)
+        _note_draft_changed(s, old, diff, now, actor, report)
     report.updated += 1
+
+
+def _note_draft_changed(s: Session, post: Post, what: str, now: datetime, actor: str,
+                        report: PlanReport) -> None:
+    """A draft changed by a re-plan: an event with the difference (no change of state),
+    so `approve CAMPAIGN` never takes a text no one could have seen."""
+    assert post.id is not None
+    s.flush()
+    record_note(s, [post.id], S.DRAFT, "changed in the campaign file by a re-plan"
+                + (f"\n{what}" if what else ""), now, actor)
+    report.changed_drafts.append((post.id, what))
+
+
+def _what_changed(old: Post, p: PlannedPost) -> str:
+    """The difference between a post and what the campaign file now gives it: the
+    text's diff, then its expiry and each option that changed."""
+    parts = [_diff(old.text, p.text)] if old.text != p.text else []
+    if old.not_after != p.not_after:
+        parts.append(f"not_after: {old.not_after:%Y-%m-%d %H:%M} → {p.not_after:%Y-%m-%d %H:%M} UTC")
+    before, after = old.options or {}, p.options()
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if key == "media":
+            a, b = _media_shown(a), _media_shown(b)
+        if a != b:
+            parts.append(f"{key.replace('_', ' ')}: {a!r} → {b!r}")
+    return "\n".join(parts)
+
+
+def _media_shown(media: Any) -> list[tuple[str, str]]:
+    return [(Path(str(m.get("path", ""))).name, str(m.get("alt", ""))) for m in media or []]
 
 
 def _update_edited(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
@@ -372,14 +442,20 @@ def _update_edited(s: Session, old: Post, p: PlannedPost, now: datetime, actor: 
     if text_changed:
         old.planned_text, old.plan_conflict = p.text, True
         report.conflicts.append((old.id, _diff(old.text, p.text)))
+    # (the text is the person's edit: only the lines about time and options)
+    timing = "\n".join(line for line in _what_changed(old, p).splitlines()
+                       if line.startswith(("not_after:", "language:", "visibility:",
+                                           "content warning:", "media:")))
     old.not_after, old.options, old.updated_at = p.not_after, p.options(), now
     if timing_changed and old.state == S.QUEUED:
         old.approved_hash = None
         transition(s, old, S.DRAFT, "its time or options changed in the campaign file; "
-                   "approve it again", now, actor)
-        report.returned_to_draft.append((old.id, ""))
+                   "approve it again" + (f"\n{timing}" if timing else ""), now, actor)
+        report.returned_to_draft.append((old.id, timing))
     else:
         s.add(old)
+        if timing_changed and old.state == S.DRAFT:
+            _note_draft_changed(s, old, timing, now, actor, report)
     if text_changed:
         s.flush()
         record_note(s, [old.id], old.state,

@@ -1,12 +1,19 @@
 """The timeline a person checks before approving: every post exactly as it will go out.
 
 Rows come from the queue (a planned campaign) or straight from a campaign folder (not
-yet planned). Three renderings: a rich table for the terminal, JSON for tools, and a
-self-contained HTML page to show a colleague.
+yet planned). Each row has everything that is sent — the text, the content warning,
+visibility, language, each image with its alt text, the post it replies to (replies
+follow their parent, indented) — and its length as the platform counts what is sent.
+A planned campaign's timeline carries the digest of its drafts
+(`scheduler.approval.digest_of`): `tminus approve SLUG --expect DIGEST` approves them
+only if nothing changed since. Three renderings: a rich table for the terminal, JSON
+for tools, and a self-contained HTML page (images embedded as data: URIs) to show a
+colleague.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -26,8 +33,11 @@ from content.campaign import Campaign as CampaignSpec
 from content.chars import visible
 from content.countdown import t_minus
 from content.expand import Expansion
+from content.media import sniff_file
+from content.rules import check_length
+from scheduler.approval import digest_of
 from scheduler.db import session
-from scheduler.models import Account, Campaign, Post
+from scheduler.models import Account, Campaign, Post, PostState
 from scheduler.queue import find_campaign
 
 
@@ -48,6 +58,13 @@ class Row:
     warnings: list[str] = field(default_factory=list)
     approved_by: str | None = None
     url: str | None = None
+    content_warning: str | None = None
+    visibility: str | None = None
+    language: str | None = None
+    media: list[dict[str, str]] = field(default_factory=list)   # file, path, alt, type
+    key: str = ""                      # the post's identity within this timeline
+    reply_to: str | None = None        # the key of the post it replies to
+    depth: int = 0                     # 0, or how deep in its thread a reply is
 
 
 @dataclass
@@ -58,10 +75,43 @@ class Timeline:
     timezone: str
     hashtags: list[str]
     rows: list[Row]
+    planned: bool = True
+    digest: str | None = None          # of the drafts shown: `approve --expect` takes it
+    drafts: int = 0
 
 
 def _local(at: datetime, tz: ZoneInfo) -> str:
     return at.astimezone(tz).strftime("%a %d %b %Y %H:%M %Z")
+
+
+def _options(opts: dict[str, Any] | None) -> dict[str, Any]:
+    opts = opts or {}
+    return {"content_warning": opts.get("content_warning") or None,
+            "visibility": opts.get("visibility"), "language": opts.get("language"),
+            "media": [{"file": Path(str(m.get("path", ""))).name, "path": str(m.get("path", "")),
+                       "alt": str(m.get("alt", "")), "type": sniff_file(str(m.get("path", "")))
+                       or "not a PNG, JPEG, GIF or WebP image (or missing)"}
+                      for m in opts.get("media") or []]}
+
+
+def _threaded(rows: list[Row]) -> list[Row]:
+    """Rows in due order, each reply right after the post it answers (and indented)."""
+    by_key = {r.key: r for r in rows}
+    children: dict[str, list[Row]] = {}
+    for r in rows:
+        if r.reply_to in by_key:
+            children.setdefault(str(r.reply_to), []).append(r)
+    out: list[Row] = []
+
+    def walk(r: Row, depth: int) -> None:
+        r.depth = depth
+        out.append(r)
+        for c in children.get(r.key, []):
+            walk(c, depth + 1)
+    for r in rows:
+        if r.reply_to not in by_key:
+            walk(r, 0)
+    return out
 
 
 def from_queue(engine: Engine, slug: str | None) -> list[Timeline]:
@@ -74,15 +124,25 @@ def from_queue(engine: Engine, slug: str | None) -> list[Timeline]:
             tz = ZoneInfo(c.timezone)
             posts = s.exec(select(Post).where(Post.campaign_id == c.id)
                            .order_by(col(Post.due_at), col(Post.id))).all()
-            rows = [Row(id=p.id, campaign=c.slug, due_local=_local(p.due_at, tz),
-                        due_utc=p.due_at.isoformat(), t_minus=t_minus(c.deadline - p.due_at),
-                        account=accounts[p.account_id].name, platform=accounts[p.account_id].platform,
-                        length=p.length, limit=p.length_limit, ok=p.length <= p.length_limit,
-                        state=p.state, text=p.text, warnings=list(p.warnings),
-                        approved_by=p.approved_by, url=p.remote_url)
-                    for p in posts]
+            rows = []
+            for p in posts:
+                acc = accounts[p.account_id]
+                opts = _options(p.options)
+                # the platform's own counting of what is sent (a content warning counts
+                # where the platform counts it: Mastodon)
+                fit = check_length(acc.platform, p.text, limit=acc.max_characters,
+                                   spoiler_text=opts["content_warning"] or "")
+                rows.append(Row(
+                    id=p.id, campaign=c.slug, due_local=_local(p.due_at, tz),
+                    due_utc=p.due_at.isoformat(), t_minus=t_minus(c.deadline - p.due_at),
+                    account=acc.name, platform=acc.platform, length=fit.length, limit=fit.limit,
+                    ok=fit.ok, state=p.state, text=p.text, warnings=list(p.warnings),
+                    approved_by=p.approved_by, url=p.remote_url, **opts, key=f"#{p.id}",
+                    reply_to=None if p.parent_id is None else f"#{p.parent_id}"))
+            drafts = [p.id for p in posts if p.state == PostState.DRAFT and p.id is not None]
             out.append(Timeline(c.title, c.slug, _local(c.deadline, tz), c.timezone,
-                                list(c.hashtags), rows))
+                                list(c.hashtags), _threaded(rows), True,
+                                digest_of(s, drafts), len(drafts)))
     return out
 
 
@@ -92,10 +152,29 @@ def from_expansion(campaign: CampaignSpec, expansion: Expansion) -> Timeline:
                 due_utc=p.due_at.isoformat(), t_minus=t_minus(campaign.deadline - p.due_at),
                 account=p.account, platform=p.platform, length=p.length.length,
                 limit=p.length.limit, ok=p.length.ok, state="not planned", text=p.text,
-                warnings=list(p.warnings))
+                warnings=list(p.warnings), **_options(p.options()), key=p.plan_key,
+                reply_to=p.reply_to_key)
             for p in expansion.posts]
     return Timeline(campaign.title, campaign.slug, _local(campaign.deadline, tz), tz.key,
-                    list(campaign.hashtags), rows)
+                    list(campaign.hashtags), _threaded(rows), planned=False)
+
+
+def _shown(r: Row) -> Text:
+    """Everything of a row that is sent, as terminal text (escaped: see `visible`)."""
+    text = Text()
+    if r.reply_to:
+        text.append(f"↳ reply to {r.reply_to}\n", style="cyan")
+    if r.content_warning:
+        text.append(f"CW: {visible(r.content_warning)}\n", style="magenta")
+    text.append(visible(r.text))
+    for m in r.media:
+        text.append(f"\n🖼 {visible(m['file'])} ({m['type']}) alt: {visible(m['alt'])}", style="blue")
+    sent = [f"{k}: {v}" for k, v in (("visibility", r.visibility), ("language", r.language)) if v]
+    if sent:
+        text.append("\n" + " · ".join(sent), style="dim")
+    for w in r.warnings:
+        text.append(f"\n⚠ {w}", style="yellow")
+    return text
 
 
 def render_table(timelines: list[Timeline], console: Console) -> None:
@@ -109,14 +188,26 @@ def render_table(timelines: list[Timeline], console: Console) -> None:
             table.add_column(name, **kw)
         for r in t.rows:
             length = Text(f"{r.length}/{r.limit}", style="green" if r.ok else "bold red")
-            text = Text(visible(r.text))
-            for w in r.warnings:
-                text.append(f"\n⚠ {w}", style="yellow")
-            table.add_row(str(r.id or ""), r.due_local, r.t_minus, f"{r.account}\n({r.platform})",
-                          length, r.state, text)
+            table.add_row(("  " * r.depth) + str(r.id or ""), r.due_local, r.t_minus,
+                          Text(f"{visible(r.account)}\n({r.platform})"), length, r.state,
+                          _shown(r))
         console.print(table)
         if not t.rows:
             console.print("(no posts)")
+        console.print(Text(footer(t)))
+
+
+def footer(t: Timeline) -> str:
+    """What is true of the posts shown: published or not, and how to approve exactly them."""
+    if not t.planned:
+        return "Not planned: nothing shown here is queued or published."
+    published = sum(1 for r in t.rows if r.state == PostState.PUBLISHED)
+    said = (f"{published} of these {len(t.rows)} posts have been published."
+            if published else "None of these posts has been published.")
+    if t.drafts:
+        said += (f" Digest of the {t.drafts} draft(s) shown: {t.digest}\nTo approve exactly "
+                 f"these:\n  tminus approve {t.slug} --by YOUR-NAME --expect {t.digest}")
+    return said
 
 
 def render_json(timelines: list[Timeline]) -> str:
@@ -128,7 +219,23 @@ _html_env = jinja2.Environment(
     autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 
+# An image larger than this is named, not embedded (a page to mail to a colleague)
+EMBED_MAX_BYTES = 8 * 1024 * 1024
+
+
+def _data_uri(m: dict[str, str]) -> str | None:
+    """A thumbnail's source: the image itself as a data: URI (the page fetches nothing)."""
+    mime = sniff_file(m["path"])
+    try:
+        if mime is None or Path(m["path"]).stat().st_size > EMBED_MAX_BYTES:
+            return None
+        return f"data:{mime};base64," + base64.b64encode(Path(m["path"]).read_bytes()).decode()
+    except OSError:
+        return None
+
+
 def render_html(timelines: list[Timeline], generated: datetime) -> str:
     page = _html_env.get_template("preview.html.j2")
-    context: dict[str, Any] = {"timelines": timelines, "generated": generated.strftime("%Y-%m-%d %H:%M UTC")}
+    context: dict[str, Any] = {"timelines": timelines, "footer": footer, "data_uri": _data_uri,
+                               "generated": generated.strftime("%Y-%m-%d %H:%M UTC")}
     return page.render(context)

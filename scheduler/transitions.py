@@ -5,7 +5,8 @@ draft ──approve──▶ queued ──claim──▶ sending ──ok──�
   ▲                  ▲  │               ├──transient──▶ queued (next_attempt_at = backoff)
   │  text changed    │  │               ├──permanent──▶ failed
   └──────────────────┘  │               ├──past not_after at send time──▶ expired
-                        │               └──unknown────▶ unknown ──reconcile──▶ published | queued | review
+                        │               ├──unknown────▶ unknown ──reconcile──▶ published | queued | review
+                        │               └──not what was approved (checked before the request)──▶ draft
                         └──not_after passed──▶ expired            (a draft past not_after expires too)
 any state before sending ──cancel──▶ canceled ──back in the campaign file──▶ draft
 ```
@@ -38,7 +39,7 @@ S = PostState
 ALLOWED: dict[PostState, frozenset[PostState]] = {
     S.DRAFT: frozenset({S.QUEUED, S.CANCELED, S.EXPIRED}),
     S.QUEUED: frozenset({S.SENDING, S.DRAFT, S.EXPIRED, S.CANCELED}),
-    S.SENDING: frozenset({S.PUBLISHED, S.QUEUED, S.FAILED, S.UNKNOWN, S.EXPIRED}),
+    S.SENDING: frozenset({S.PUBLISHED, S.QUEUED, S.FAILED, S.UNKNOWN, S.EXPIRED, S.DRAFT}),
     S.UNKNOWN: frozenset({S.PUBLISHED, S.QUEUED, S.REVIEW, S.EXPIRED}),
     S.REVIEW: frozenset({S.PUBLISHED, S.QUEUED, S.CANCELED}),
     S.CANCELED: frozenset({S.DRAFT}),      # a post put back into the campaign file

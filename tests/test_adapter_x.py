@@ -121,7 +121,7 @@ def test_media_with_alt_text(fake: FakePlatformServer, pub: XPublisher, tmp_path
 def test_more_than_four_images_is_permanent(fake: FakePlatformServer, pub: XPublisher,
                                             tmp_path: Path) -> None:
     img = tmp_path / "a.png"
-    img.write_bytes(b"png")
+    img.write_bytes(b"\x89PNG\r\n\x1a\npng")
     with pytest.raises(PermanentError):
         pub.publish(out("too many", media=tuple(Media(str(img), "x") for _ in range(5))))
     assert fake.requests == []
@@ -190,7 +190,7 @@ def test_find_ignores_tweets_before_since(fake: FakePlatformServer, pub: XPublis
 def test_find_sees_through_tco_media_links_and_escaping(fake: FakePlatformServer,
                                                        pub: XPublisher, tmp_path: Path) -> None:
     img = tmp_path / "a.png"
-    img.write_bytes(b"png")
+    img.write_bytes(b"\x89PNG\r\n\x1a\npng")
     post = out("Tom & Jerry <3   read https://example.org/a?b=c and example.com/x",
                media=(Media(str(img), "poster"),))
     receipt = pub.publish(post)
@@ -435,7 +435,7 @@ def test_duplicate_when_the_lookup_fails_is_unknown(fake: FakePlatformServer,
 def test_media_upload_failures_are_transient_and_post_nothing(
         fake: FakePlatformServer, pub: XPublisher, tmp_path: Path) -> None:
     img = tmp_path / "a.png"
-    img.write_bytes(b"png")
+    img.write_bytes(b"\x89PNG\r\n\x1a\npng")
     post = out("pic", media=(Media(str(img), "alt"),))
     fake.fault("POST", r"^/2/media/upload$", status=503)
     with pytest.raises(TransientError):
@@ -459,7 +459,7 @@ def test_api_base_redirect_keeps_everything_off_the_real_x(
     assert isinstance(transport, _XTransport)
     assert transport.api_base == fake.url and transport.timeout == TIMEOUT
     img = tmp_path / "a.png"
-    img.write_bytes(b"png")
+    img.write_bytes(b"\x89PNG\r\n\x1a\npng")
     pub.check()
     post = out("all local", media=(Media(str(img), "alt"),))
     pub.publish(post)
@@ -494,3 +494,16 @@ def test_exact_text() -> None:
     assert _comparable("a https://x.org/y") == _comparable("a https://t.co/abc")
 
 
+def test_the_upload_carries_the_type_the_bytes_are(fake: FakePlatformServer, pub: XPublisher,
+                                                   tmp_path: Path) -> None:
+    # a JPEG saved as .png goes up as a JPEG; a text file named .png is refused unsent
+    jpeg = tmp_path / "poster.png"
+    jpeg.write_bytes(b"\xff\xd8\xff\xe0 a jpeg")
+    pub.publish(out("a jpeg in disguise", media=(Media(str(jpeg), "a poster"),)))
+    [tweet] = fx.tweets(fake)
+    assert [fx.media(fake)[i]["content_type"] for i in tweet["media_ids"]] == ["image/jpeg"]
+    text = tmp_path / "notes.png"
+    text.write_bytes(b"just some notes")
+    with pytest.raises(PermanentError, match="not a PNG, JPEG, GIF or WebP"):
+        pub.publish(out("not an image", media=(Media(str(text), "notes"),)))
+    assert count(fake, "POST", r"^/2/media/upload$") == 1

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from jobs.errors import UnknownOutcome
 from jobs.outgoing import Outgoing, Receipt
+from scheduler import approval
 from scheduler.clock import AnchoredClock, SystemClock, VirtualClock
 from scheduler.daemon import Daemon, Worker
 from scheduler.db import session
@@ -223,6 +224,11 @@ def test_a_retry_long_after_an_unknown_outcome_looks_the_post_up_first(
         post = s.exec(select(Post)).one()
         post.due_at = post.next_attempt_at = clock.now()
         post.not_after = DEADLINE
+        # ... and was approved as such (else the check before the request holds it back)
+        assert post.approved is not None
+        post.approved = {**post.approved,
+                         "account": {**post.approved["account"], "platform": "mastodon"}}
+        post.approved_hash = approval.digest(post.approved)
         s.add(post)
     w, pub = _worker(engine, clock, Scripted(clock, [UnknownOutcome("502 after accepting")]))
     w.tick()

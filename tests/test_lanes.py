@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -82,10 +81,9 @@ def _world(tmp_path: Path, *, accounts: int, posts: int, concurrency: int,
     first = datetime.now(UTC) - timedelta(minutes=5)
     # post i on account i % accounts, due one millisecond apart: each account's due order
     # is its post ids' order, and its posts span several claimed batches
+    # a real platform (the gate answers), its rate budget roomy
     seed_queue(engine, [first + timedelta(milliseconds=i) for i in range(posts)],
-               accounts=accounts)
-    with engine.begin() as conn:        # a real platform (the gate answers), its rate budget roomy
-        conn.execute(sa.update(Account.__table__).values(platform="mastodon"))  # type: ignore[attr-defined]
+               accounts=accounts, platform="mastodon")
     settings = Settings(database_url=url, dryrun_outbox=tmp_path / "o.jsonl",
                         concurrency=concurrency)
     return engine, Worker(engine, settings, SystemClock(), GatedPublishers(engine, settings, gate))

@@ -15,6 +15,7 @@ from content.errors import CampaignErrors, TminusError, Unconfirmed
 from jobs.adapters.dryrun import DryRunPublisher
 from jobs.errors import AuthError, PermanentError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Outgoing, Receipt
+from scheduler import approval
 from scheduler.clock import VirtualClock
 from scheduler.daemon import Worker
 from scheduler.db import session
@@ -193,7 +194,10 @@ def test_approve_records_who_and_the_hash(engine: Engine, make_campaign: Campaig
     done = approve(engine, campaign="testcamp", post_ids=[first.id], by="ana", now=START).approved
     assert done == [first.id]
     p = _posts(engine)[0]
-    assert (p.state, p.approved_by, p.approved_hash) == (S.QUEUED, "ana", p.text_hash)
+    assert (p.state, p.approved_by) == (S.QUEUED, "ana")
+    # the approval stores what it covers, and its digest
+    assert p.approved is not None and p.approved["text"] == p.text
+    assert p.approved["account"]["name"] == "org" and p.approved_hash == approval.digest(p.approved)
     assert _events(engine, first.id)[-1].reason == "approved by ana"
     with pytest.raises(TminusError, match="not draft"):
         approve(engine, campaign="testcamp", post_ids=[first.id], by="ana", now=START)

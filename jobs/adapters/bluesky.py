@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import mimetypes
 import re
 import ssl
 import threading
@@ -68,7 +67,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
@@ -83,6 +81,7 @@ from atproto.exceptions import (
 )
 from atproto_client.models.common import XrpcError
 
+from content.media import sniff
 from content.platforms import PLATFORMS, BlueskyCredentials
 from jobs.adapters.base import AttemptBound, Clock, MemorySessionStore, Publisher, SessionStore
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
@@ -639,16 +638,17 @@ def _read_images(post: Outgoing) -> list[tuple[bytes, str, str]]:
         raise PermanentError(f"bluesky takes at most {MAX_IMAGES} images, got {len(post.media)}")
     images = []
     for media in post.media:
-        mime = mimetypes.guess_type(media.path)[0] or ""
-        if not mime.startswith("image/"):
-            raise PermanentError(f"bluesky: {media.path} is not an image")
         try:
-            data = Path(media.path).read_bytes()
+            data = media.read()
         except OSError as e:
             raise PermanentError(f"bluesky: cannot read {media.path}: {e.strerror}") from e
         if len(data) > MAX_IMAGE_BYTES:
             raise PermanentError(f"bluesky: {media.path} has {len(data)} bytes, "
                                  f"more than {MAX_IMAGE_BYTES}")
+        mime = sniff(data)    # what the bytes are, not what the name says
+        if mime is None:
+            raise PermanentError(f"bluesky: {media.path} is not an image (PNG, JPEG, GIF or "
+                                 "WebP)")
         images.append((data, mime, media.alt))
     return images
 

@@ -60,7 +60,7 @@ after five pages (200 statuses) without either, find() cannot tell.
 
 from __future__ import annotations
 
-import mimetypes
+import io
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -82,6 +82,7 @@ from mastodon import (
 )
 from requests.adapters import HTTPAdapter
 
+from content.media import sniff
 from content.platforms import MastodonCredentials
 from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore, env_once
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
@@ -206,15 +207,18 @@ class MastodonPublisher:
 
     def _upload(self, item: Media) -> str:
         name = Path(item.path).name
-        mime_type = mimetypes.guess_type(item.path)[0]
-        if mime_type is None:
-            raise PermanentError(f"mastodon: cannot tell the type of media file {name}")
         try:
-            fh = open(item.path, "rb")  # noqa: SIM115 - closed by the `with fh` below
+            # the bytes the daemon checked against the approval (our own file object:
+            # the SDK leaves a file it opens itself open)
+            data = item.read()
         except OSError as exc:
             raise PermanentError(f"mastodon: cannot read media file {name}: "
                                  f"{exc.strerror}") from exc
-        # Our own handle, so it is closed: the SDK leaves a file it opens itself open.
+        mime_type = sniff(data)     # what the bytes are, not what the name says
+        if mime_type is None:
+            raise PermanentError(f"mastodon: media file {name} is not a PNG, JPEG, GIF or "
+                                 "WebP image")
+        fh = io.BytesIO(data)
         with fh:
             try:
                 attachment = self._api.media_post(fh, mime_type=mime_type,

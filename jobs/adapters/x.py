@@ -68,7 +68,6 @@ X has no per-post language (it detects it), visibility or content warning:
 
 from __future__ import annotations
 
-import mimetypes
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -82,6 +81,7 @@ import tweepy
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
+from content.media import sniff
 from content.platforms import PLATFORMS, XCredentials
 from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore, env_once
 from jobs.errors import (
@@ -208,11 +208,15 @@ class XPublisher:
     def _upload(self, media: Media) -> str:
         path = Path(media.path)
         try:
-            content = path.read_bytes()
+            content = media.read()
         except OSError as exc:
             raise PermanentError(f"X upload media: cannot read {path.name}: "
                                  f"{exc.strerror}") from exc
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        # the type the bytes are (content.media.sniff), not what the file name says
+        mime = sniff(content)
+        if mime is None:
+            raise PermanentError(f"X upload media: {path.name} is not a PNG, JPEG, GIF or "
+                                 "WebP image")
         body = self._signed_post("upload media", "/2/media/upload",
                                  files={"media": (path.name, content, mime)},
                                  data={"media_category": "tweet_image"})

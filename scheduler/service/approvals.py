@@ -1,68 +1,45 @@
 """Approving exactly what was shown.
 
-The digest of a set of posts is a SHA-256 over each post's id and everything that goes
-out with it — account, platform, text, time, expiry, options (language, visibility,
-content warning, media and alt text), the post it replies to — in id order. A page (or
-`tminus preview`) shows the posts with their digest; `approve(..., expect=digest)`
-recomputes it over the posts as they are, with the rows locked, and approves nothing
-if anything changed since they were shown.
+The digest of a set of posts is a SHA-256 over each post's id, time, expiry and the
+digest of its manifest (`scheduler.approval`: text, options, reply parent, media bytes
+and alt text, account), in id order. A page (or `tminus preview`) shows the posts
+with their digest; `approve(..., expect=digest)` recomputes it over the posts as they
+are, with the rows locked, and approves nothing if anything changed since they were
+shown. The manifests computed there are what each approved post stores.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
+from sqlmodel import col, func, select
 
 from content.errors import TminusError
 from scheduler import defaults
+from scheduler.approval import Digests, digest_of, digests
 from scheduler.db import session
-from scheduler.models import Account, Post, PostState
+from scheduler.models import Post, PostState
 from scheduler.queue import find_campaign
 from scheduler.service.timeline import CampaignHead, Card, cards, head_of
 
 S = PostState
-_DIGEST_COLUMNS = (col(Post.id), col(Account.name), col(Account.platform), col(Post.text),
-                   col(Post.due_at), col(Post.not_after), col(Post.options), col(Post.parent_id))
+__all__ = ["ApprovalSheet", "Changed", "Digests", "approval_sheet", "check_digest", "digest_of",
+           "digests"]
 
 
 class Changed(TminusError):
     """What would be approved is not what was shown."""
 
 
-def digest_rows(rows: Sequence[sa.Row[Any]]) -> str:
-    """The digest of posts read with `_DIGEST_COLUMNS` (one JSON line each, by id)."""
-    h = hashlib.sha256()
-    for row in sorted(rows, key=lambda r: int(r[0])):
-        pid, account, platform, text, due, not_after, options, parent = tuple(row)
-        h.update(json.dumps([pid, account, platform, text, due.isoformat(), not_after.isoformat(),
-                             options or {}, parent], sort_keys=True, ensure_ascii=False).encode())
-        h.update(b"\n")
-    return h.hexdigest()
-
-
-def digest_of(s: Session, post_ids: Sequence[int], *, lock: bool = False) -> str:
-    """The digest of these posts as they are now; `lock` holds them (PostgreSQL) until
-    the transaction ends, so what is approved is what was digested."""
-    q = (sa.select(*_DIGEST_COLUMNS).join(Account, col(Account.id) == Post.account_id)
-         .where(col(Post.id).in_(list(post_ids))))
-    if lock:
-        q = q.with_for_update(of=Post)
-    return digest_rows(s.execute(q).all())
-
-
-def check_digest(s: Session, post_ids: Sequence[int], expect: str) -> None:
-    if digest_of(s, post_ids, lock=True) != expect.strip().lower():
+def check_digest(got: Digests, expect: str) -> None:
+    if got.digest != expect.strip().lower():
         raise Changed("something changed since these posts were shown (a text, a time, an "
-                      "account, or another person approved one); nothing was approved — "
-                      "look at them again")
+                      "option, an image, an account, or another person approved one); nothing "
+                      "was approved — look at them again")
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ from content.errors import FieldError, TminusError, Unconfirmed
 from content.expand import duplicate_key, may_not_repeat
 from content.rules import check_length
 from content.schedule import ScheduleError, parse_duration, parse_instant
+from scheduler import approval
 from scheduler.db import session
 from scheduler.models import CANCELABLE_STATES, Account, Campaign, Event, Post, PostState, text_hash
 from scheduler.queue import find_campaign, parse_states, select_posts
-from scheduler.service.approvals import check_digest
+from scheduler.service.approvals import check_digest, digests
 from scheduler.transitions import Seen, change, record_created, transition
 
 S = PostState
@@ -62,14 +63,18 @@ def approve(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by
                 raise TminusError(f"post {wrong[0].id} is {wrong[0].state}, not draft; "
                                   "only drafts are approved")
         drafts = [r for r in rows if r.state == S.DRAFT]
+        got = digests(s, [r.id for r in drafts], lock=True)
         if expect is not None:
-            check_digest(s, [r.id for r in drafts], expect)
+            check_digest(got, expect)
         late = change(s, [Seen(r.id, r.state) for r in drafts if r.not_after <= now], S.EXPIRED,
                       reason="not approved before its not_after", now=now, actor=by)
-        done = change(s, [Seen(r.id, r.state) for r in drafts if r.not_after > now], S.QUEUED,
+        fresh = [r for r in drafts if r.not_after > now]
+        done = change(s, [Seen(r.id, r.state) for r in fresh], S.QUEUED,
                       reason=f"approved by {by}", now=now, actor=by,
-                      values={"approved_hash": col(Post.text_hash), "approved_by": by,
-                              "approved_at": now})
+                      values={"approved_by": by, "approved_at": now},
+                      each={r.id: {"approved": got.manifests[r.id],
+                                   "approved_hash": approval.digest(got.manifests[r.id])}
+                            for r in fresh})
     return Approval(done, late, by)
 
 
@@ -197,12 +202,14 @@ def add_one_off(s: Session, post: Post, request: OneOff, *, now: datetime) -> Qu
     assert post.id is not None
     record_created(s, [post.id], S.DRAFT, "queued as a one-off post", now,
                    by or request.author or "cli")
-    if by:
-        transition(s, post, S.QUEUED, f"approved by {by}", now, by,
-                   approved_hash=post.text_hash, approved_by=by, approved_at=now)
     camp = s.get(Campaign, post.campaign_id)
     acc = s.get(Account, post.account_id)
     assert camp is not None and acc is not None
+    if by:
+        sealed = approval.manifest_of_row(post.text, post.options, None, acc)
+        transition(s, post, S.QUEUED, f"approved by {by}", now, by,
+                   approved=sealed, approved_hash=approval.digest(sealed), approved_by=by,
+                   approved_at=now)
     return Queued(post.id, post.state, acc.name, camp.slug, camp.timezone, post.due_at,
                   post.length, post.length_limit)
 

@@ -97,7 +97,8 @@ def rehearse(folder: Path, *, start: datetime | None = None,
                 clock.set(due)
                 r = worker.tick()
                 report.ticks += 1
-                if stuck and not (r.sent or r.expired or r.failed or r.retried or r.unknown):
+                if stuck and not (r.sent or r.expired or r.failed or r.retried or r.unknown
+                                  or r.held_back):
                     break  # nothing can move at this time: do not spin
             clock.set(campaign.deadline)
             expire_stale(engine, clock.now(), "rehearsal")
