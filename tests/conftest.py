@@ -65,29 +65,34 @@ def make_campaign(tmp_path: Path) -> CampaignFactory:
     return make
 
 
+# simple_toml's accounts and posts, for a test that adds to them
+SIMPLE_ACCOUNTS = """
+    [accounts.org]
+    platform = "dryrun"
+
+    [accounts.partner]
+    platform = "dryrun"
+"""
+SIMPLE_POSTS = """
+    [[posts]]
+    key = "daily"
+    text = "{{ time_left }} left. Call {{ call_line }}. {{ hashtags }}"
+    accounts = ["org"]
+    schedule = { daily = "09:00", from = "T-3d" }
+
+    [[posts]]
+    key = "last-call"
+    text = "Last call from {{ account }}: {{ hours_left }} hours. {{ hashtags }}"
+    accounts = ["org", "partner"]
+    schedule = { at = "T-2h" }
+"""
+
+
 def simple_toml(deadline: str = "2099-01-20T12:00:00-05:00", *, slug: str = "testcamp",
                 posts: str | None = None, accounts: str | None = None) -> str:
     """A small valid campaign: two dry-run accounts, a daily countdown and a last call."""
-    accounts = accounts or """
-        [accounts.org]
-        platform = "dryrun"
-
-        [accounts.partner]
-        platform = "dryrun"
-    """
-    posts = posts or """
-        [[posts]]
-        key = "daily"
-        text = "{{ time_left }} left. Call {{ call_line }}. {{ hashtags }}"
-        accounts = ["org"]
-        schedule = { daily = "09:00", from = "T-3d" }
-
-        [[posts]]
-        key = "last-call"
-        text = "Last call from {{ account }}: {{ hours_left }} hours. {{ hashtags }}"
-        accounts = ["org", "partner"]
-        schedule = { at = "T-2h" }
-    """
+    accounts = accounts or SIMPLE_ACCOUNTS
+    posts = posts or SIMPLE_POSTS
     return textwrap.dedent(f"""
         [campaign]
         slug = "{slug}"

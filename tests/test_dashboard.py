@@ -31,31 +31,11 @@ from scheduler.service.people import (
 )
 from scheduler.service.timeline import Filters, post_card, timeline
 from scheduler.transitions import transition
-from tests.conftest import CampaignFactory, simple_toml
+from tests.conftest import SIMPLE_ACCOUNTS, SIMPLE_POSTS, CampaignFactory, simple_toml
 
 S = PostState
 DEADLINE = datetime(2099, 1, 20, 17, 0, tzinfo=UTC)
 NOW = DEADLINE - timedelta(days=4)
-ACCOUNTS = """
-    [accounts.org]
-    platform = "dryrun"
-
-    [accounts.partner]
-    platform = "dryrun"
-"""
-POSTS = """
-    [[posts]]
-    key = "daily"
-    text = "{{ time_left }} left. Call {{ call_line }}. {{ hashtags }}"
-    accounts = ["org"]
-    schedule = { daily = "09:00", from = "T-3d" }
-
-    [[posts]]
-    key = "last-call"
-    text = "Last call from {{ account }}: {{ hours_left }} hours. {{ hashtags }}"
-    accounts = ["org", "partner"]
-    schedule = { at = "T-2h" }
-"""
 MASTODON = """
     [accounts.masto]
     platform = "mastodon"
@@ -79,8 +59,8 @@ def engine(any_engine: Engine) -> Engine:
 
 
 def _planned(engine: Engine, make_campaign: CampaignFactory, thread: bool = False) -> Path:
-    folder = make_campaign(simple_toml(accounts=ACCOUNTS + (MASTODON if thread else ""),
-                                       posts=POSTS + (THREAD if thread else "")))
+    folder = make_campaign(simple_toml(accounts=SIMPLE_ACCOUNTS + (MASTODON if thread else ""),
+                                       posts=SIMPLE_POSTS + (THREAD if thread else "")))
     plan(engine, folder, now=NOW)
     return folder
 
