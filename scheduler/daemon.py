@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,6 +106,11 @@ class Worker:
         self._pauses_at = 0.0
         self._pauses_lock = threading.Lock()
         self.pause_check = defaults.PAUSE_CHECK_SECONDS
+        # The daemon claims ahead: posts due within `ahead` are claimed before their
+        # instant and wait in `_ready` for it (None: only what is due now is claimed).
+        self.ahead: timedelta | None = None
+        self._ready: list[Claimed] = []
+        self._ready_recorder: _Recorder | None = None
 
     def crash_point(self, point: str) -> None:
         """Crash tests: die here, as abruptly as a power cut, when the settings say so."""
@@ -132,18 +138,22 @@ class Worker:
         its lateness is the claim's alone; posts the tidy-up puts back in the queue go
         out in the same tick."""
         result = TickResult()
-        self._send_due(result)
+        self._send_due(result, self.ahead)
         if tidy and self.housekeeping():
             self._send_due(result)
         result.expired += len(expire_stale(self.engine, self.clock.now(), self.owner,
                                            scope=self.scope))
         return result
 
-    def _send_due(self, result: TickResult) -> None:
+    def _send_due(self, result: TickResult, ahead: timedelta | None = None) -> None:
         """Claim batch after batch while posts are due. Each batch is proved ours in one
         fenced write and handed to the lanes at once, so the next batch is claimed while
         the first requests are under way; publications of every lane are recorded
-        together (`_Recorder`)."""
+        together (`_Recorder`).
+
+        With `ahead` (the daemon), a claim also takes posts falling due within `ahead`
+        (at most CLAIM_BATCH held at once): they wait in `_ready` for their instant
+        (`send_ready`), so that at the instant only the request is left to make."""
         recorder = _Recorder(self, result)
         lanes: _Lanes | None = None
         try:
@@ -152,29 +162,100 @@ class Worker:
                     # the next batch only once the pool has room for it: what this daemon
                     # cannot start on yet is left for the others (no hoarding)
                     lanes.wait(below=max(1, lanes.ceiling - defaults.CLAIM_BATCH + 1))
-                batch = claim(self.engine, now=self.clock.now(), cutoff=self.cutoff_now(),
-                              owner=self.owner, lease=self.lease, scope=self.scope)
+                now = self.clock.now()
+                room = defaults.CLAIM_BATCH - len(self._ready)
+                early = ahead is not None and room > 0
+                limit = room if early else defaults.CLAIM_BATCH
+                batch = self._claim(now, limit=limit,
+                                    due_by=now + ahead if early and ahead else None)
                 if not batch:
                     break
-                with self._lock:
-                    self._held.update((item.post_id, item) for item in batch)
-                self.crash_point("after_claim")
-                if self.settings.concurrency <= 1 or self.publishers.dry_run:
-                    # the dry-run adapter does no I/O worth a thread: one lane, here,
-                    # recorded by the end of its batch
-                    self._run_lane(batch, result, recorder)
-                    recorder.flush()
-                    continue
-                batch, proved = self._prove_batch(batch)
-                if lanes is None:
-                    lanes = _Lanes(self, result, recorder, self.settings.concurrency)
-                lanes.submit(batch, proved)
+                later = [x for x in batch if early and _send_at(x) > now]
+                if later:
+                    self._ready = sorted(self._ready + later, key=_send_at)
+                    batch = batch[:len(batch) - len(later)]     # in due order: later ones last
+                if batch:
+                    lanes = self._send(batch, result, recorder, lanes)
+                if ahead is not None and len(batch) + len(later) < limit:
+                    break       # all that was due is taken: no empty claim to end on
             if lanes is not None:
                 lanes.wait(below=1)
         finally:
             if lanes is not None:
                 lanes.close()
             recorder.flush()
+
+    def _claim(self, now: datetime, *, limit: int = defaults.CLAIM_BATCH,
+               due_by: datetime | None = None) -> list[Claimed]:
+        batch = claim(self.engine, now=now, cutoff=self.cutoff_now(), owner=self.owner,
+                      lease=self.lease, scope=self.scope, limit=limit, due_by=due_by)
+        if batch:
+            with self._lock:
+                self._held.update((item.post_id, item) for item in batch)
+            self.crash_point("after_claim")
+        return batch
+
+    def _send(self, batch: list[Claimed], result: TickResult, recorder: _Recorder,
+              lanes: _Lanes | None, *, record: bool = True) -> _Lanes | None:
+        """Hand a claimed batch to the sending: the dry run's one lane here (recorded by
+        its end, with `record`), or the lanes. The claim is the first proof that each
+        post is ours (its lease was just taken), good until its lease less the margin."""
+        if self.settings.concurrency <= 1 or self.publishers.dry_run:
+            # the dry-run adapter does no I/O worth a thread: one lane, here
+            margin = self._margin()
+            self._run_lane(batch, result, recorder,
+                           {x.post_id: x.lease_until - margin for x in batch})
+            if record:
+                recorder.flush()
+            return lanes
+        batch, proved = self._prove_batch(batch)
+        if lanes is None:
+            lanes = _Lanes(self, result, recorder, self.settings.concurrency)
+        lanes.submit(batch, proved)
+        return lanes
+
+    # -- the daemon's hot path: claimed ahead, sent at the instant ------------------------
+
+    def send_ready(self) -> int:
+        """Send every post claimed ahead whose instant has come, with no query before its
+        request (the claim was its proof; the pauses were read beforehand, `book_keep`).
+        What went out is recorded by the next `book_keep` (or once RECORD_WITHIN_SECONDS
+        old). Returns how many posts were handed to the sending."""
+        if not self._ready:
+            return 0
+        now = self.clock.now()
+        due = [x for x in self._ready if _send_at(x) <= now]
+        if not due:
+            return 0
+        self._ready = self._ready[len(due):]
+        recorder = self._ready_recorder
+        if recorder is None:
+            recorder = self._ready_recorder = _Recorder(self, TickResult())
+        lanes = self._send(due, recorder.result, recorder, None, record=False)
+        if lanes is not None:       # real platforms: the lanes' requests, then the record
+            try:
+                lanes.wait(below=1)
+            finally:
+                lanes.close()
+        return len(due)
+
+    def next_ready(self) -> datetime | None:
+        """The instant of the first post claimed ahead (None: none held)."""
+        return _send_at(self._ready[0]) if self._ready else None
+
+    def book_keep(self) -> None:
+        """What the daemon does between instants: record what went out, and read the
+        pauses in force afresh for the next requests."""
+        if self._ready_recorder is not None:
+            self._ready_recorder.flush()
+        with self._pauses_lock:
+            self._pauses, self._pauses_at = held(self.engine), time.monotonic()
+
+    def give_back_ready(self) -> None:
+        """Stopping: the posts claimed ahead go back to the queue untried."""
+        ready, self._ready = self._ready, []
+        for item in ready:
+            self._give_back(item, "daemon stopping; given back before any attempt")
 
     def _prove_batch(self, batch: list[Claimed]) -> tuple[list[Claimed], dict[int, datetime]]:
         """The proof for a whole claimed batch in one write (the lanes would otherwise
@@ -354,14 +435,25 @@ class Worker:
             self._housekeeping.release()
 
     def next_wake(self) -> datetime:
+        """When to tick next: the next post's instant, at most the poll cap away. Claiming
+        ahead (the daemon): `ahead` before it while there is room to claim ahead, and
+        never later than the first post claimed ahead."""
         now = self.clock.now()
         cap = now + timedelta(seconds=self.settings.poll_seconds)
         due = next_due(self.engine, now, cutoff=self.cutoff_now(), scope=self.scope)
-        return cap if due is None else max(now, min(due, cap))
+        if due is not None and self.ahead is not None and len(self._ready) < defaults.CLAIM_BATCH:
+            due -= self.ahead
+        ready = self.next_ready()
+        return max(now, min(t for t in (due, ready, cap) if t is not None))
 
     def drain(self) -> TickResult:
         """`--once`: reconcile, then do everything due now, then return."""
         return self.tick()
+
+
+def _send_at(item: Claimed) -> datetime:
+    assert item.send_at is not None     # every claim says when
+    return item.send_at
 
 
 class _Recorder:
@@ -511,6 +603,8 @@ class Daemon:
         self.alerts = alerts
         self._wake = threading.Event()
         self._started = self.worker.clock.now()
+        self._took: deque[float] = deque(maxlen=20)   # the last rounds' book-keeping, s
+        worker.ahead = timedelta(seconds=defaults.CLAIM_AHEAD_SECONDS)
 
     def heartbeat(self, stopped: bool = False) -> None:
         now = self.worker.clock.now()
@@ -575,6 +669,48 @@ class Daemon:
         seconds = (wake - self.worker.clock.now()).total_seconds()
         return min(max(0.0, seconds), self.worker.settings.poll_seconds)
 
+    def _step(self) -> float:
+        """One round of the loop; returns how long to wait for the next. The posts whose
+        instant has come go first; then, if the next instant leaves room for it, the
+        book-keeping: the record, the pauses, the claim (ahead), expiry, the next wake.
+        Room is what the last rounds' book-keeping took, so on a busy machine it is done
+        earlier rather than made late."""
+        w = self.worker
+        try:
+            w.send_ready()
+        except Exception:  # keep the daemon alive; the next round tries again
+            log.exception("sending failed")
+        ready = w.next_ready()
+        if ready is not None and self._until(ready) <= self._room():
+            return self._until(ready)       # the next instant is too close for anything else
+        started = time.monotonic()
+        try:
+            w.book_keep()
+            w.tick(tidy=False)
+        except Exception:  # keep the daemon alive; the next tick tries again
+            log.exception("tick failed")
+        try:
+            seconds = self._seconds_to_next()
+        except Exception:
+            log.exception("could not tell when the next post is due")
+            seconds = w.settings.poll_seconds
+        self._took.append(time.monotonic() - started)
+        ready = w.next_ready()
+        if ready is not None and self._until(ready) > w.pause_check:
+            # wake to book-keep again just before it: the pauses must be fresh at the
+            # instant (PAUSE_CHECK_SECONDS), or its request would wait for their reading
+            seconds = min(seconds, self._until(ready) - 2 * self._room())
+        return max(0.0, seconds)
+
+    def _until(self, when: datetime) -> float:
+        return (when - self.worker.clock.now()).total_seconds()
+
+    def _room(self) -> float:
+        """How long before an instant the book-keeping must be over: one and a half
+        times the longest of the last rounds', within [2 ms, half of claiming ahead]."""
+        longest = max(self._took, default=0.0)
+        return min(max(0.002, 1.5 * longest), defaults.CLAIM_AHEAD_SECONDS / 2)
+
     def run(self) -> None:
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         w = self.worker
@@ -596,20 +732,18 @@ class Daemon:
                 alerter.start()
             log.info("tminus daemon %s started", w.owner)
             while not w.stopping.is_set():
-                try:
-                    w.tick(tidy=False)
-                except Exception:  # keep the daemon alive; the next tick tries again
-                    log.exception("tick failed")
+                seconds = self._step()
                 if w.stopping.is_set():
                     break
-                try:
-                    seconds = self._seconds_to_next()
-                except Exception:
-                    log.exception("could not tell when the next post is due")
-                    seconds = w.settings.poll_seconds
                 self._wake.wait(seconds)       # a monotonic wait: wall-clock steps change nothing
                 self._wake.clear()
         finally:
+            try:
+                w.book_keep()               # what went out is recorded...
+                w.give_back_ready()         # ...and what was claimed ahead goes back
+            except Exception:
+                log.exception("could not give back the posts claimed ahead (their lease "
+                              "runs out and they are looked up)")
             alerter.halt.set()
             for h in helpers:
                 h.halt.set()

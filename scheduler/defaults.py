@@ -32,6 +32,11 @@ CLOCK_ANCHOR_SECONDS = 60.0
 CLOCK_SKEW_WARN_SECONDS = 2.0
 # Posts claimed by one transaction; a tick claims batch after batch until none is due.
 CLAIM_BATCH = 100
+# The daemon claims the posts falling due within this long before their instant (at most
+# CLAIM_BATCH held so), so that at the instant only the request is left: a claim takes
+# 5-100 ms on a busy machine. Such a post is "sending" for that last moment: a cancel
+# then comes too late, a pause still holds it (read again right before the request).
+CLAIM_AHEAD_SECONDS = 0.5
 # Publications are recorded in groups of at most this many, at most this long after
 # the first of them went out (a crash in between is repaired by reconciliation).
 RECORD_BATCH = 50

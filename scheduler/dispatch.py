@@ -58,6 +58,7 @@ class Claimed:
     parent_id: int | None = None
     approved: dict[str, Any] | None = None   # what the approval covered (scheduler.approval)
     approved_hash: str | None = None
+    send_at: datetime | None = None     # its next_attempt_at: not sent before (a claim ahead)
 
 
 # A rate budget: at most `posts` per rolling `window` (the registry's type).
@@ -160,13 +161,15 @@ def _rooms(s: Session, accounts: list[Account], now: datetime
 _CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.campaign_id, Post.text, Post.approved,
                       Post.approved_hash, Post.idempotency_key, Post.due_at, Post.not_after,
                       Post.attempt, Post.options, Post.parent_id, Post.thread_root_id,
-                      Post.unknown_at, Post.claimed_at)
+                      Post.unknown_at, Post.claimed_at, Post.next_attempt_at)
 
 
 def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
           limit: int = defaults.CLAIM_BATCH, cutoff: datetime | None = None,
-          scope: Scope = ALL) -> list[Claimed]:
+          scope: Scope = ALL, due_by: datetime | None = None) -> list[Claimed]:
     """Take up to `limit` due posts for `owner`, committing before any request.
+    With `due_by` (the daemon claiming ahead), the posts due by then: each must wait
+    for its own `send_at`; everything else is judged at `now`.
 
     One query finds the candidates (locked with SKIP LOCKED on PostgreSQL; SQLite's
     BEGIN IMMEDIATE makes the whole transaction exclusive), one UPDATE claims them and
@@ -174,7 +177,8 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
     hundred statements, not tens of thousands."""
     with session(engine) as s:
         q = (sa.select(*[col(c) for c in _CANDIDATE_COLUMNS])
-             .where(*sendable(now, cutoff=cutoff, scope=scope), col(Post.next_attempt_at) <= now)
+             .where(*sendable(now, cutoff=cutoff, scope=scope),
+                    col(Post.next_attempt_at) <= max(now, due_by or now))
              .order_by(col(Post.next_attempt_at), col(Post.id))
              .limit(limit))
         if is_postgres(engine):
@@ -215,7 +219,7 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
         return [Claimed(r.id, attempts[r.id], accounts[r.account_id],
                         outgoing_of(s, r, accounts[r.account_id], attempts[r.id]), r.not_after,
                         deadlines[r.campaign_id], now + lease, r.unknown_at, r.campaign_id,
-                        r.parent_id, r.approved, r.approved_hash)
+                        r.parent_id, r.approved, r.approved_hash, r.next_attempt_at)
                 for r in take if r.id in got]
 
 
