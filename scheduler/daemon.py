@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -110,7 +111,8 @@ class Worker:
         # instant and wait in `_ready` for it (None: only what is due now is claimed).
         self.ahead: timedelta | None = None
         self._ready: list[Claimed] = []
-        self._ready_recorder: _Recorder | None = None
+        self._ready_changed = threading.Condition()
+        self._ready_recorder = _Recorder(self, TickResult())
 
     def crash_point(self, point: str) -> None:
         """Crash tests: die here, as abruptly as a power cut, when the settings say so."""
@@ -163,7 +165,8 @@ class Worker:
                     # cannot start on yet is left for the others (no hoarding)
                     lanes.wait(below=max(1, lanes.ceiling - defaults.CLAIM_BATCH + 1))
                 now = self.clock.now()
-                room = defaults.CLAIM_BATCH - len(self._ready)
+                with self._ready_changed:
+                    room = defaults.CLAIM_BATCH - len(self._ready)
                 early = ahead is not None and room > 0
                 limit = room if early else defaults.CLAIM_BATCH
                 batch = self._claim(now, limit=limit,
@@ -172,7 +175,9 @@ class Worker:
                     break
                 later = [x for x in batch if early and _send_at(x) > now]
                 if later:
-                    self._ready = sorted(self._ready + later, key=_send_at)
+                    with self._ready_changed:
+                        self._ready = sorted(self._ready + later, key=_send_at)
+                        self._ready_changed.notify_all()
                     batch = batch[:len(batch) - len(later)]     # in due order: later ones last
                 if batch:
                     lanes = self._send(batch, result, recorder, lanes)
@@ -221,16 +226,13 @@ class Worker:
         request (the claim was its proof; the pauses were read beforehand, `book_keep`).
         What went out is recorded by the next `book_keep` (or once RECORD_WITHIN_SECONDS
         old). Returns how many posts were handed to the sending."""
-        if not self._ready:
-            return 0
         now = self.clock.now()
-        due = [x for x in self._ready if _send_at(x) <= now]
+        with self._ready_changed:
+            due = [x for x in self._ready if _send_at(x) <= now]
+            self._ready = self._ready[len(due):]
         if not due:
             return 0
-        self._ready = self._ready[len(due):]
         recorder = self._ready_recorder
-        if recorder is None:
-            recorder = self._ready_recorder = _Recorder(self, TickResult())
         lanes = self._send(due, recorder.result, recorder, None, record=False)
         if lanes is not None:       # real platforms: the lanes' requests, then the record
             try:
@@ -239,21 +241,39 @@ class Worker:
                 lanes.close()
         return len(due)
 
+    def wait_ready(self, longest: float) -> None:
+        """Until the first post claimed ahead is due (on the monotonic clock, as the
+        daemon's clock is carried), another is claimed, or at most `longest` seconds."""
+        with self._ready_changed:
+            if self._ready and not self.stopping.is_set():
+                longest = min(longest, (_send_at(self._ready[0]) - self.clock.now()).total_seconds())
+            if longest > 0 and not self.stopping.is_set():
+                self._ready_changed.wait(longest)
+
     def next_ready(self) -> datetime | None:
         """The instant of the first post claimed ahead (None: none held)."""
-        return _send_at(self._ready[0]) if self._ready else None
+        with self._ready_changed:
+            return _send_at(self._ready[0]) if self._ready else None
+
+    def wake_ready(self) -> None:
+        with self._ready_changed:
+            self._ready_changed.notify_all()
+
+    def holds_ready(self) -> bool:
+        with self._ready_changed:
+            return bool(self._ready)
 
     def book_keep(self) -> None:
         """What the daemon does between instants: record what went out, and read the
         pauses in force afresh for the next requests."""
-        if self._ready_recorder is not None:
-            self._ready_recorder.flush()
+        self._ready_recorder.flush()
         with self._pauses_lock:
             self._pauses, self._pauses_at = held(self.engine), time.monotonic()
 
     def give_back_ready(self) -> None:
         """Stopping: the posts claimed ahead go back to the queue untried."""
-        ready, self._ready = self._ready, []
+        with self._ready_changed:
+            ready, self._ready = self._ready, []
         for item in ready:
             self._give_back(item, "daemon stopping; given back before any attempt")
 
@@ -435,16 +455,16 @@ class Worker:
             self._housekeeping.release()
 
     def next_wake(self) -> datetime:
-        """When to tick next: the next post's instant, at most the poll cap away. Claiming
-        ahead (the daemon): `ahead` before it while there is room to claim ahead, and
-        never later than the first post claimed ahead."""
+        """When to tick next: the next post's instant, at most the poll cap away (claiming
+        ahead, the daemon: `ahead` before it while fewer than CLAIM_BATCH are held)."""
         now = self.clock.now()
         cap = now + timedelta(seconds=self.settings.poll_seconds)
         due = next_due(self.engine, now, cutoff=self.cutoff_now(), scope=self.scope)
-        if due is not None and self.ahead is not None and len(self._ready) < defaults.CLAIM_BATCH:
+        with self._ready_changed:
+            room = len(self._ready) < defaults.CLAIM_BATCH
+        if due is not None and self.ahead is not None and room:
             due -= self.ahead
-        ready = self.next_ready()
-        return max(now, min(t for t in (due, ready, cap) if t is not None))
+        return cap if due is None else max(now, min(due, cap))
 
     def drain(self) -> TickResult:
         """`--once`: reconcile, then do everything due now, then return."""
@@ -576,17 +596,20 @@ class _Every(threading.Thread):
     a failure is logged and the next round comes as usual."""
 
     def __init__(self, name: str, seconds: float, job: Callable[[], object], *,
-                 now: bool = False) -> None:
+                 now: bool = False, quiet: Callable[[], float] = lambda: 0.0) -> None:
         super().__init__(name=f"tminus-{name}", daemon=True)
         self.seconds = seconds
         self.job = job
         self.first = 0.0 if now else seconds
         self.halt = threading.Event()
+        self.quiet = quiet      # seconds to hold off first (a post's instant is near)
 
     def run(self) -> None:
         wait = self.first
         while not self.halt.wait(wait):
             wait = self.seconds
+            while (hold := self.quiet()) > 0 and not self.halt.wait(hold):
+                pass
             try:
                 self.job()
             except Exception:
@@ -670,19 +693,15 @@ class Daemon:
         return min(max(0.0, seconds), self.worker.settings.poll_seconds)
 
     def _step(self) -> float:
-        """One round of the loop; returns how long to wait for the next. The posts whose
-        instant has come go first; then, if the next instant leaves room for it, the
-        book-keeping: the record, the pauses, the claim (ahead), expiry, the next wake.
-        Room is what the last rounds' book-keeping took, so on a busy machine it is done
-        earlier rather than made late."""
+        """One round of the loop: the book-keeping (the record, the pauses, the claim,
+        ahead, expiry); returns how long to wait for the next round. The sending thread
+        meanwhile sends each post claimed ahead at its instant, and the book-keeping
+        keeps out of its way: on a busy machine a thread in the middle of a query when
+        its time slice ends holds the GIL, and a post's instant would wait for it."""
         w = self.worker
-        try:
-            w.send_ready()
-        except Exception:  # keep the daemon alive; the next round tries again
-            log.exception("sending failed")
-        ready = w.next_ready()
-        if ready is not None and self._until(ready) <= self._room():
-            return self._until(ready)       # the next instant is too close for anything else
+        quiet = self.quiet_for()
+        if quiet > 0:
+            return quiet
         started = time.monotonic()
         try:
             w.book_keep()
@@ -695,32 +714,53 @@ class Daemon:
             log.exception("could not tell when the next post is due")
             seconds = w.settings.poll_seconds
         self._took.append(time.monotonic() - started)
-        ready = w.next_ready()
-        if ready is not None and self._until(ready) > w.pause_check:
-            # wake to book-keep again just before it: the pauses must be fresh at the
-            # instant (PAUSE_CHECK_SECONDS), or its request would wait for their reading
-            seconds = min(seconds, self._until(ready) - 2 * self._room())
-        return max(0.0, seconds)
+        if w.holds_ready():
+            # the pauses read again before the next instant, so that its request goes
+            # by a fresh reading without waiting for one (PAUSE_CHECK_SECONDS)
+            seconds = min(seconds, w.pause_check * 0.8)
+        return seconds
 
-    def _until(self, when: datetime) -> float:
-        return (when - self.worker.clock.now()).total_seconds()
+    def quiet_for(self) -> float:
+        """Seconds until a round of book-keeping may start without running into the
+        next post's instant (0: now). A round is given one and a half times the longest
+        of the last rounds, between 2 ms and half of CLAIM_AHEAD_SECONDS."""
+        ready = self.worker.next_ready()
+        if ready is None:
+            return 0.0
+        until = (ready - self.worker.clock.now()).total_seconds()
+        room = min(max(0.002, 1.5 * max(self._took, default=0.0)),
+                   defaults.CLAIM_AHEAD_SECONDS / 2)
+        return until + 0.001 if -0.001 < until < room else 0.0
 
-    def _room(self) -> float:
-        """How long before an instant the book-keeping must be over: one and a half
-        times the longest of the last rounds', within [2 ms, half of claiming ahead]."""
-        longest = max(self._took, default=0.0)
-        return min(max(0.002, 1.5 * longest), defaults.CLAIM_AHEAD_SECONDS / 2)
+    def _send_at_instants(self) -> None:
+        """The sending thread: each post claimed ahead goes out at its instant. Between
+        instants it only waits, so the book-keeping (in the loop's thread) never makes
+        a post late; the interpreter hands it the GIL within SWITCH_SECONDS."""
+        w = self.worker
+        while not w.stopping.is_set():
+            try:
+                w.wait_ready(w.settings.poll_seconds)
+                if w.send_ready():
+                    self.wake()     # record it, and claim what follows
+            except Exception:  # a broken send must not end the sending
+                log.exception("sending failed")
+                w.stopping.wait(1.0)
 
     def run(self) -> None:
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         w = self.worker
         listener = Listener(w.engine, self.wake) if is_postgres(w.engine) else None
-        helpers = [_Every("heartbeat", defaults.HEARTBEAT_SECONDS, self.heartbeat),
+        quiet = self.quiet_for
+        helpers = [_Every("heartbeat", defaults.HEARTBEAT_SECONDS, self.heartbeat, quiet=quiet),
                    # at once: what a crashed daemon left is looked up while sending starts
                    _Every("housekeeping", defaults.HOUSEKEEPING_SECONDS, self._housekeeping,
-                          now=True),
-                   _Every("lease-renewer", w.lease.total_seconds() / 4, w.renew_held)]
+                          now=True, quiet=quiet),
+                   _Every("lease-renewer", w.lease.total_seconds() / 4, w.renew_held,
+                          quiet=quiet)]
         alerter = _Every("alerts", defaults.ALERT_SECONDS, self._alert_round, now=True)
+        sender = threading.Thread(target=self._send_at_instants, name="tminus-instants",
+                                  daemon=True)
+        switch = sys.getswitchinterval()
         try:
             if listener:
                 listener.start()
@@ -728,6 +768,9 @@ class Daemon:
             self._prepare()
             for h in helpers:
                 h.start()
+            # a thread woken at an instant gets the GIL within this, not the default 5 ms
+            sys.setswitchinterval(defaults.SWITCH_SECONDS)
+            sender.start()
             if self.alerts is not None:
                 alerter.start()
             log.info("tminus daemon %s started", w.owner)
@@ -738,6 +781,10 @@ class Daemon:
                 self._wake.wait(seconds)       # a monotonic wait: wall-clock steps change nothing
                 self._wake.clear()
         finally:
+            if sender.is_alive():
+                w.wake_ready()
+                sender.join()               # the attempt in flight ends
+            sys.setswitchinterval(switch)
             try:
                 w.book_keep()               # what went out is recorded...
                 w.give_back_ready()         # ...and what was claimed ahead goes back

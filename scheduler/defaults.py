@@ -37,6 +37,9 @@ CLAIM_BATCH = 100
 # 5-100 ms on a busy machine. Such a post is "sending" for that last moment: a cancel
 # then comes too late, a pause still holds it (read again right before the request).
 CLAIM_AHEAD_SECONDS = 0.5
+# The daemon's interpreter switch interval: a thread woken at a post's instant waits at
+# most about this long for the GIL (Python's default is 5 ms).
+SWITCH_SECONDS = 0.0005
 # Publications are recorded in groups of at most this many, at most this long after
 # the first of them went out (a crash in between is repaired by reconciliation).
 RECORD_BATCH = 50
