@@ -129,22 +129,36 @@ def next_due(engine: Engine, now: datetime, *, cutoff: datetime | None = None,
     return min((t for t in (due, resume) if t is not None), default=None)
 
 
+# Posts expired per transaction: a daemon back after a long outage may find a whole
+# campaign stale, and must not read (nor write in one go) a hundred thousand of them.
+EXPIRE_BATCH = 1000
+
+
 def expire_stale(engine: Engine, now: datetime, actor: str, *, scope: Scope = ALL) -> list[int]:
     """Drafts and queued posts whose `not_after` has passed become expired, each with
-    its reason ("paused" when a pause held it). Returns their ids."""
-    with session(engine) as s:
-        return expire(s, now, actor, scope.accounts())
+    its reason ("paused" when a pause held it), EXPIRE_BATCH per transaction. Returns
+    their ids."""
+    done: list[int] = []
+    while True:
+        with session(engine) as s:
+            got = expire(s, now, actor, scope.accounts(), limit=EXPIRE_BATCH)
+        done += got
+        if len(got) < EXPIRE_BATCH:
+            return done
 
 
 def expire(s: Session, now: datetime, actor: str,
-           only: sa.ColumnElement[bool] | None = None) -> list[int]:
+           only: sa.ColumnElement[bool] | None = None, *, limit: int | None = None) -> list[int]:
     """`expire_stale` in the caller's transaction, for the posts `only` selects (all
-    when None): a resume expires what its pause held in the same transaction."""
+    when None; at most `limit`): a resume expires what its pause held in the same
+    transaction."""
     q = (sa.select(col(Post.id), col(Post.state), col(Post.due_at), col(Post.not_after),
                    paused(before_not_after=True).label("held"))
          .where(col(Post.state).in_([S.DRAFT, S.QUEUED]), col(Post.not_after) <= now))
     if only is not None:
         q = q.where(only)
+    if limit is not None:
+        q = q.limit(limit)
     if s.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True, of=Post)  # another daemon is on those
     stale = s.execute(q).all()

@@ -10,13 +10,14 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from scheduler import defaults
+from scheduler import defaults, queue
 from scheduler.clock import SystemClock, VirtualClock
 from scheduler.daemon import Daemon, Worker
 from scheduler.db import session
@@ -106,6 +107,24 @@ def test_the_due_select_takes_at_most_its_limit(engine: Engine,
     due = _approved(engine, make_campaign, 5)
     got = claim(engine, now=due, owner="test", lease=timedelta(minutes=2), limit=2)
     assert len(got) == 2 and sorted(_states(engine)).count(S.SENDING) == 2
+
+
+def test_a_daemon_back_after_a_long_outage_expires_the_stale_posts_in_bounded_rounds(
+        engine: Engine, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    _approved(engine, make_campaign, 5)
+    monkeypatch.setattr(queue, "EXPIRE_BATCH", 2)
+    rounds: list[int] = []
+    real = queue.expire
+
+    def counted(*args: Any, **kw: Any) -> list[int]:
+        got = real(*args, **kw)
+        rounds.append(len(got))
+        return got
+
+    monkeypatch.setattr(queue, "expire", counted)
+    late = max(p.not_after for p in _posts(engine)) + timedelta(seconds=1)
+    assert len(queue.expire_stale(engine, late, "test")) == 5
+    assert rounds == [2, 2, 1] and _states(engine) == [S.EXPIRED] * 5
 
 
 def test_stopping_gives_back_what_was_claimed_ahead_untried(
