@@ -102,12 +102,15 @@ def sendable(now: datetime, *, cutoff: datetime | None = None, scope: Scope = AL
 
     The post table alone is walked, in due order on its (state, next_attempt_at) index;
     accounts and campaigns are small and only filter it (a join lets PostgreSQL pick a
-    plan per account that costs 300 ms a claim on fresh rows)."""
+    plan per account that costs 300 ms a claim on fresh rows). not_after is compared
+    through coalesce() so that no planner walks the (state, not_after) index instead:
+    SQLite did, for the next wake-up, over every queued post (250 ms of CPU a wake-up at
+    200,000 queued, against 0.3 ms in due order)."""
     cutoff = now if cutoff is None else max(now, cutoff)
     live = sa.select(col(Campaign.id)).where(col(Campaign.deadline) > cutoff)
     return [
         col(Post.state) == S.QUEUED,
-        col(Post.not_after) > cutoff,
+        func.coalesce(col(Post.not_after), col(Post.not_after)) > cutoff,
         col(Post.account_id).not_in(blocked_accounts(now)),
         col(Post.campaign_id).in_(live),
         ~paused(),

@@ -242,3 +242,19 @@ def test_a_post_moved_earlier_is_sent_at_its_new_time(
     [line] = _run_until_sent(daemon, outbox, 1, move_it)
     assert datetime.fromisoformat(line["at"]) >= moved[0]
     assert _states(engine) == [S.PUBLISHED]
+
+
+def test_the_next_wake_up_walks_the_queue_in_due_order(tmp_path: Path) -> None:
+    """With a million posts queued, the next wake-up must read the first sendable post
+    on the (state, next_attempt_at) index, not every queued post not yet stale."""
+    from sqlmodel import func
+
+    from scheduler.db import make_engine, upgrade
+    from scheduler.queue import sendable
+    sqlite = make_engine(f"sqlite:///{tmp_path}/plan.db")
+    upgrade(sqlite)
+    q = sa.select(func.min(Post.next_attempt_at)).where(*sendable(datetime.now(UTC)))
+    sql = str(q.compile(sqlite, compile_kwargs={"literal_binds": True}))
+    with sqlite.connect() as conn:
+        plan_rows = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    assert plan_rows[0].startswith("SEARCH post USING INDEX ix_post_due"), plan_rows
