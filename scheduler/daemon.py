@@ -2,7 +2,10 @@
 `post` table is the truth.
 
 `Daemon.run()` ticks, then waits until min(next due, now + poll cap) — or until woken
-by a NOTIFY (PostgreSQL) or a stop signal — and ticks again. Beside the loop, three
+by a NOTIFY (PostgreSQL) or a stop signal — and ticks again. Its ticks claim ahead: the
+posts falling due within CLAIM_AHEAD_SECONDS are claimed before their instant, and a
+sending thread makes each one's request at that instant, nothing else (the loop's
+book-keeping keeps out of the way of an instant). Beside the loop, three more
 threads each on their own monotonic interval, so that neither a long tick nor a step of
 the wall clock holds them up: the heartbeat row (every 5 s), housekeeping (expired
 leases reaped, unknown outcomes looked up) and the lease renewer (every claimed post
@@ -608,8 +611,10 @@ class _Every(threading.Thread):
         wait = self.first
         while not self.halt.wait(wait):
             wait = self.seconds
-            while (hold := self.quiet()) > 0 and not self.halt.wait(hold):
-                pass
+            held_off = 0.0
+            # a second at most: dense instants must not starve the heartbeat
+            while held_off < 1.0 and (hold := self.quiet()) > 0 and not self.halt.wait(hold):
+                held_off += hold
             try:
                 self.job()
             except Exception:
