@@ -258,3 +258,36 @@ def test_the_next_wake_up_walks_the_queue_in_due_order(tmp_path: Path) -> None:
     with sqlite.connect() as conn:
         plan_rows = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
     assert plan_rows[0].startswith("SEARCH post USING INDEX ix_post_due"), plan_rows
+
+
+def test_a_claim_finds_its_rows_by_id_whatever_the_size_of_the_queue(
+        tmp_path: Path, make_campaign: CampaignFactory) -> None:
+    """Every statement a claim runs on the post table looks its rows up by id or walks
+    the due index in order: none reads every queued post (a second a claim at
+    1,000,000 queued)."""
+    from scheduler.db import make_engine, upgrade
+    sqlite = make_engine(f"sqlite:///{tmp_path}/claim.db")
+    upgrade(sqlite)
+    due = _approved(sqlite, make_campaign, 3)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE POST", "SELECT")):
+            seen.append((statement, parameters))
+
+    sa.event.listen(sqlite, "before_cursor_execute", capture)
+    try:
+        assert len(claim(sqlite, now=due, owner="test", lease=timedelta(minutes=2))) == 3
+    finally:
+        sa.event.remove(sqlite, "before_cursor_execute", capture)
+    updates = [x for x in seen if x[0].lstrip().upper().startswith("UPDATE POST")]
+    assert updates
+    with sqlite.connect() as conn:
+        for statement, parameters in seen:
+            plan_rows = [row[3] for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", parameters)]
+            # every post in a state (state=? alone), or every post not yet stale
+            walks = [r for r in plan_rows if r.startswith("SCAN post")
+                     or (r.startswith("SEARCH post ") and r.endswith("(state=?)"))
+                     or "ix_post_expiry" in r]
+            assert not walks, (statement, plan_rows)
