@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -25,19 +25,23 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.engine import Engine
 from typer.core import TyperGroup
 
 from content.countdown import duration, t_minus
-from content.entities import shorten
 from content.errors import CampaignErrors, FieldError, TminusError, Unconfirmed
 from content.paths import is_folder
-from content.platforms import check_all
 from scheduler import cliargs, defaults, logs, service
 from scheduler.clock import SystemClock
-from scheduler.models import PostState
-from scheduler.settings import Settings
+from scheduler.states import PostState
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from scheduler.settings import Settings
+
+# `tminus --help` and every command start by importing this module: what only some
+# commands need (the tables, the length rules, the SDKs, the web stack) is imported
+# where it is used, or when `service` is first asked for it (tests/test_startup.py).
 
 def _plain_help() -> None:
     """Help a person reads: typer ≥ 0.20 prints a type tag beside every parameter
@@ -98,6 +102,7 @@ _usage = sys.modules[typer.BadParameter.__module__]
 
 
 def _settings() -> Settings:
+    from scheduler.settings import Settings
     return Settings.from_env()
 
 
@@ -168,6 +173,7 @@ def _print_json(value: Any) -> None:
 
 def _fit(text: str, width: int) -> str:
     """A text cut to `width` terminal cells at a word, never inside a number or link."""
+    from content.entities import shorten
     return shorten(text, max(1, width), cell_len)
 
 
@@ -641,6 +647,7 @@ def demo(seconds: Annotated[int, typer.Option(help="how far away the demo deadli
 def count(text: Annotated[str, typer.Argument(help="the text to measure")],
           as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Length of TEXT on each platform, its limit, and whether it fits."""
+    from content.platforms import check_all
     checks = check_all(text)
     if as_json:
         sys.stdout.write(json.dumps({k: v.as_dict() for k, v in checks.items()}) + "\n")

@@ -13,6 +13,8 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import JSON, Column, Field, SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
+from scheduler.states import PostState as PostState  # re-exported: where the code takes it from
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike
@@ -42,20 +44,6 @@ def text_hash(text: str) -> str:
 
 def _utc(**kw: Any) -> Any:
     return Field(sa_column=Column(UTCDateTime(), **kw))
-
-
-class PostState(StrEnum):
-    """A post's place in its life; the allowed moves are `scheduler.transitions.ALLOWED`."""
-
-    DRAFT = "draft"
-    QUEUED = "queued"
-    SENDING = "sending"
-    PUBLISHED = "published"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    REVIEW = "review"
-    EXPIRED = "expired"
-    CANCELED = "canceled"
 
 
 # no move leads out of these
