@@ -168,8 +168,13 @@ def _tlds(names: tuple[str, ...]) -> str:
 
 
 _PUNYCODE = f"(?:XN--[\\-{_ALNUM}]+)"
-_TLD = f"(?:{_tlds(x_data.GTLDS)}|{_tlds(x_data.CCTLDS)}|{_PUNYCODE})"
-_DOMAIN = f"(?:{_SUBDOMAIN}*{_DOMAIN_NAME}{_TLD})"
+
+
+@functools.cache
+def _tld() -> str:
+    # built when a pattern first needs it: the trees take a moment too
+    return f"(?:{_tlds(x_data.GTLDS)}|{_tlds(x_data.CCTLDS)}|{_PUNYCODE})"
+
 
 _PATH_CHAR = f"[{_fold_set('abcdefghijklmnopqrstuvwxyz0123456789' + _CYRILLIC + _LATIN_ACCENTS)}" \
              "!*';:=+,.$/%#\\[\\]\\-\u2013_~@|&]"
@@ -194,7 +199,7 @@ class _Grammar:
             f"(?P<before>[^{_ALNUM}@\uff20$#\uff03{_INVALID}]|[{_DIRECTIONAL}]|^)"
             "(?P<url>"
             "(?P<protocol>HTTPS?://)?"
-            f"(?P<domain>{_DOMAIN})"
+            f"(?P<domain>(?:{_SUBDOMAIN}*{_DOMAIN_NAME}{_tld()}))"
             "(?::[0-9]+)?"
             f"(?P<path>/{_PATH}*)?"
             f"(?:{_QUERY})?"
@@ -204,12 +209,12 @@ class _Grammar:
     @functools.cached_property
     def ascii_domain(self) -> re.Pattern[str]:
         return re.compile(
-            f"(?:[\\-{_fold_set('abcdefghijklmnopqrstuvwxyz0123456789' + _LATIN_ACCENTS)}]+\\.)+{_TLD}"
+            f"(?:[\\-{_fold_set('abcdefghijklmnopqrstuvwxyz0123456789' + _LATIN_ACCENTS)}]+\\.)+{_tld()}"
         )
 
     @functools.cached_property
     def tld_after_dot(self) -> re.Pattern[str]:
-        return re.compile(f"\\.{_TLD}")
+        return re.compile(f"\\.{_tld()}")
 
     @functools.cached_property
     def tco(self) -> re.Pattern[str]:
