@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import click
 import typer
-from dotenv import load_dotenv
 from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
@@ -1073,7 +1072,9 @@ def main() -> None:
     # whole); views that must fit cut their text themselves (`_fit`)
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    load_dotenv(Path.cwd() / ".env")
+    if (dotenv := Path.cwd() / ".env").is_file():   # python-dotenv only where there is one
+        from dotenv import load_dotenv
+        load_dotenv(dotenv)
     try:
         args = cliargs.normalize(sys.argv[1:])
         # not standalone: a usage mistake comes back here, to be said on one line
