@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 # commands need (the tables, the length rules, the SDKs, the web stack) is imported
 # where it is used, or when `service` is first asked for it (tests/test_startup.py).
 
+
 def _plain_help() -> None:
     """Help a person reads: typer ≥ 0.20 prints a type tag beside every parameter
     (`<bool>`, `<str>`, `<list[int]>`, `[1<=x<=9223372036854775807]`); here an option

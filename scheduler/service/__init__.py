@@ -7,7 +7,8 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 
 | module | use cases |
 |---|---|
-| `campaigns` | validate, plan, preview, rehearse |
+| `campaigns` | validate, plan, preview |
+| `rehearsal` | rehearse: the campaign played on a virtual clock |
 | `posts` | approve, cancel, queue_post, review, list_posts, post_log |
 | `status` | status |
 | `glance` | glance: `tminus status` (the overview's lines, drafts due soon, accounts not ready) |
