@@ -126,26 +126,33 @@ def _as_of(value: str | None) -> datetime | None:
                          "2017-01-16T09:00:00-05:00") from None
 
 
-def _utc(at: datetime, seconds: bool = True) -> str:
-    return f"{at:%Y-%m-%d %H:%M:%S} UTC" if seconds else f"{at:%Y-%m-%d %H:%M} UTC"
-
-
 def _one_line(text: str) -> str:
     return escape(text.replace("\n", " "))
 
 
 # Every time a person reads is in the campaign's own timezone, with its abbreviation
-# ("Tue 17 Jan 09:00 EST"); `--utc` shows UTC instead, for comparing with logs.
+# ("Tue 17 Jan 09:00 EST"); `--utc` shows UTC instead, for comparing with logs. A time
+# of no campaign (a person added, a pause of everything) is in this machine's local
+# timezone (`TZ`): `tz=None` (see `scheduler.service.zones`).
 UTC_HELP = "show times in UTC instead of each campaign's own timezone"
 JSON_HELP = "print JSON (times in ISO 8601 UTC) for scripts, instead of the text"
 
 
-def _at(at: datetime, tz: str | ZoneInfo, utc: bool = False, *, year: bool = False,
+def _at(at: datetime, tz: str | ZoneInfo | None, utc: bool = False, *, year: bool = False,
         seconds: bool = False) -> str:
-    zone = UTC if utc else tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     fmt = ("%a %d %b %Y" if year else "%a %d %b") + (" %H:%M:%S" if seconds else " %H:%M")
-    local = at.astimezone(zone)
-    return f"{local:{fmt}} {'UTC' if utc else local.tzname()}"
+    if utc:
+        return f"{at.astimezone(UTC):{fmt}} UTC"
+    # no zone: astimezone() takes the machine's offset at that instant, DST included
+    local = at.astimezone() if tz is None else at.astimezone(
+        tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz))
+    return f"{local:{fmt}} {local.tzname()}"
+
+
+def _zones(engine: Engine) -> Any:
+    """Each campaign's and account's timezone, for times that are not a post's."""
+    from scheduler.service.zones import zones
+    return zones(engine)
 
 
 def _jsonable(value: Any) -> Any:
@@ -451,10 +458,12 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
            as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """One line per active campaign and what needs a person, then the details."""
     settings = _settings()
-    g = service.glance(_engine(settings), settings.env)
+    engine = _engine(settings)
+    g = service.glance(engine, settings.env)
     if as_json:
         _print_json(g)
         return
+    z = _zones(engine)
     st, now, width = g.details, g.details.now, out.width
     for c in g.campaigns:
         needs = f"[red]{c.needs} need(s) you[/]" if c.needs else "nothing needs you"
@@ -510,18 +519,19 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
                       f"`tminus accounts resume {h.name}` once fixed", soft_wrap=True)
         elif h.resume_at:
             out.print(f"[yellow]account {h.name} rate limited[/] until "
-                      f"{_at(h.resume_at, 'UTC', True, seconds=True)}")
+                      f"{_at(h.resume_at, z.of(account=h.name), utc, seconds=True)}")
     for a in st.attention:
         out.print(f"[red]#{a.id} {a.state}[/]: {escape(a.reason)}"
                   + (" — `tminus review` it" if a.state == "review" else ""), soft_wrap=True)
     for pz in st.pauses:
-        out.print(f"[bold red]{pz.what} paused[/] since {_at(pz.at, 'UTC', True)} by "
+        since = _at(pz.at, z.of(campaign=pz.campaign, account=pz.account), utc)
+        out.print(f"[bold red]{pz.what} paused[/] since {since} by "
                   f"{escape(pz.by)}: {escape(pz.reason)} — `tminus resume "
                   f"{_pause_args(pz.campaign, pz.account)}` to go on", soft_wrap=True)
     if st.activity:
         out.print("latest:")
     for entry in st.activity:
-        head = f"  {_at(entry.at, 'UTC', True)} {entry.actor}: "
+        head = f"  {_at(entry.at, z.of(campaign=entry.campaign), utc)} {entry.actor}: "
         out.print(escape(head + _fit(entry.message, width - cell_len(head))), soft_wrap=True)
 
 
@@ -772,14 +782,17 @@ def pause(campaign: Annotated[str | None, typer.Argument(help="campaign slug to 
               "--all", help="pause every post of every campaign")] = False,
           reason: Annotated[str, typer.Option("--reason", help="why (shown to everyone, recorded)")] = "",
           by: Annotated[str | None, typer.Option(
-              "--by", help="who pauses (default: your login name)")] = None
+              "--by", help="who pauses (default: your login name)")] = None,
+          utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False
           ) -> None:
     """Stop posts going out at once: a campaign, an account or everything, until resumed."""
-    r = service.pause(_engine(), _target(campaign, account, everything), reason=reason,
+    engine = _engine()
+    r = service.pause(engine, _target(campaign, account, everything), reason=reason,
                       by=by or _me(), now=_now())
     p = r.pause
     if r.already:
-        out.print(f"{p.what} was already paused since {_utc(p.at, seconds=False)} by "
+        since = _at(p.at, _zones(engine).of(campaign=p.campaign, account=p.account), utc)
+        out.print(f"{p.what} was already paused since {since} by "
                   f"{escape(p.by)}: {escape(p.reason)}")
     else:
         out.print(f"[bold red]paused {p.what}[/]: {r.waiting} queued post(s) wait until "
@@ -794,10 +807,13 @@ def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to
            account: Annotated[str | None, typer.Option("--account", help="resume one account")] = None,
            everything: Annotated[bool, typer.Option("--all", help="lift the pause of everything")] = False,
            by: Annotated[str | None, typer.Option(
-               "--by", help="who resumes (default: your login name)")] = None
+               "--by", help="who resumes (default: your login name)")] = None,
+           utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False
            ) -> None:
     """Lift a pause: say what goes out now and what expired while it held."""
-    r = service.resume(_engine(), _target(campaign, account, everything), by=by or _me(), now=_now())
+    engine = _engine()
+    r = service.resume(engine, _target(campaign, account, everything), by=by or _me(), now=_now())
+    z = _zones(engine)
     out.print(f"[green]resumed {r.pause.what}[/] (paused {duration(r.at - r.pause.at)} by "
               f"{escape(r.pause.by)}: {escape(r.pause.reason)})")
     out.print(f"going out now: {r.going_total}; later at their time: {r.later}; "
@@ -806,7 +822,7 @@ def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to
         out.print(f"  [green]now[/] #{b.id} {b.account} ({b.campaign}): {_one_line(b.text[:60])}")
     for b in r.expired:
         out.print(f"  [yellow]expired[/] #{b.id} {b.account} ({b.campaign}), due "
-                  f"{_utc(b.due_at, seconds=False)}: {_one_line(b.text[:60])}")
+                  f"{_at(b.due_at, z.of(campaign=b.campaign), utc)}: {_one_line(b.text[:60])}")
     for p in r.still_paused:
         out.print(f"[red]still paused: {p.what}[/] ({escape(p.reason)})")
 
@@ -831,19 +847,31 @@ def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)")],
         r = service.settle_conflict(_engine(), post, keep=keep, by=who, now=now)
     else:
         if editor:
+            sheet = service.edit_sheet(_engine(), post)
+            if not sheet.editable:      # before the editor opens, not after the work is done
+                raise TminusError(f"post {post} is {sheet.state}; only a draft or queued post "
+                                  "can be edited")
             # click (typer's own base) writes a temp file, runs $VISUAL or $EDITOR, reads it back
-            text = click.edit(service.edit_sheet(_engine(), post).text + "\n", extension=".txt",
-                              require_save=True)
-            if text is None:
-                out.print("no change (the editor closed without saving); nothing was written")
+            try:
+                text = click.edit(sheet.text + "\n", extension=".txt", require_save=True)
+            except click.ClickException as e:   # the editor exited with an error, or none ran
+                raise TminusError(f"{e.format_message()} (set $VISUAL or $EDITOR to an editor "
+                                  "that exits 0 once saved, or use --text); nothing was "
+                                  "written") from None
+            if text is None or text.strip() == sheet.text:
+                out.print("no change (the editor closed without changing the text); "
+                          "nothing was written")
                 return
         assert text is not None
         r = service.edit_post(_engine(), post, text, by=who, now=now)
     for line in r.diff.splitlines():
         style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
         out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
-    out.print(f"post {r.post_id} is {r.state}, {r.length}/{r.limit} {r.unit}"
-              + ("; approve it again with `tminus approve CAMPAIGN --post "
+    for w in r.warnings:
+        out.print(f"[yellow]warning:[/] {escape(w)}")
+    back = " (it was queued: back to draft)" if r.was == "queued" and r.state == "draft" else ""
+    out.print(f"post {r.post_id} is {r.state}{back}, {r.length}/{r.limit} {r.unit}"
+              + (f"; approve it again with `tminus approve {r.campaign} --post "
                  f"{r.post_id} --by NAME`" if r.state == "draft" else ""))
 
 
@@ -870,11 +898,14 @@ def users_add(name: Annotated[str, typer.Argument(
 
 
 @users_app.command("list")
-def users_list() -> None:
+def users_list(utc: Annotated[bool, typer.Option(
+                   "--utc", help="show times in UTC instead of this machine's timezone")] = False
+               ) -> None:
     """The people who may log in, with their role."""
     people = service.list_people(_engine())
     for p in people:
-        out.print(f"{escape(p.name):<30} {p.role:<9} added {_utc(p.created_at, seconds=False)} "
+        # a person belongs to no campaign: this machine's timezone
+        out.print(f"{escape(p.name):<30} {p.role:<9} added {_at(p.created_at, None, utc, year=True)} "
                   f"by {escape(p.created_by)}")
     out.print(f"{len(people)} person(s)")
 
@@ -948,18 +979,20 @@ def notify_check() -> None:
 
 
 @notify_app.command("status")
-def notify_status() -> None:
+def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
     """The latest alert messages: delivered, failing or given up, and why."""
     from scheduler.service.alerts import alert_log
-    r = alert_log(_engine())
+    engine = _engine()
+    r, z = alert_log(engine), _zones(engine)
     for m in r.messages:
+        tz = z.of(campaign=m.campaign)     # an alert of no campaign: this machine's zone
         if m.sent_at:
-            state = f"[green]sent {_utc(m.sent_at)}[/]"
+            state = f"[green]sent {_at(m.sent_at, tz, utc, seconds=True)}[/]"
         elif m.gave_up_at:
             state = f"[red]given up after {m.attempts} attempts[/]"
         else:
             state = f"[yellow]not yet sent ({m.attempts} attempt(s))[/]"
-        out.print(f"#{m.id} {_utc(m.created_at)} {escape(m.title)}: {state}")
+        out.print(f"#{m.id} {_at(m.created_at, tz, utc, seconds=True)} {escape(m.title)}: {state}")
         if m.last_error and not m.sent_at:
             out.print(f"    last error: {escape(m.last_error)}")
     out.print(f"{len(r.messages)} message(s) shown; {r.waiting_items} item(s) waiting for "
@@ -1010,7 +1043,8 @@ def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
            fmt: Annotated[str, typer.Option("--format", help="table, json or html")] = "table",
            output: Annotated[Path | None, typer.Option("--output", "-o", help="write to FILE")] = None,
            refresh: Annotated[bool, typer.Option(
-               "--refresh", help="read the engagement counts from the platforms first")] = False
+               "--refresh", help="read the engagement counts from the platforms first")] = False,
+           utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False
            ) -> None:
     """What went out when, on time or late, what expired or failed, and which post did best."""
     from scheduler.report import late_words, render_html, render_json
@@ -1035,18 +1069,19 @@ def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             raise FieldError("output", f"cannot write {output}: {e.strerror}") from None
         out.print(f"wrote {escape(str(output))}")
         return
-    out.print(f"[bold]{escape(r.title)}[/] ({r.slug}), deadline {_utc(r.deadline, seconds=False)}")
+    tz = r.timezone
+    out.print(f"[bold]{escape(r.title)}[/] ({r.slug}), deadline {_at(r.deadline, tz, utc, year=True)}")
     out.print("posts: " + (", ".join(f"{n} {s}" for s, n in r.counts.items()) or "none")
               + f"; {r.on_time} on time, {r.late} late"
               + (f" (the latest {late_words(r.latest_seconds)})" if r.late else ""))
     table = Table(show_lines=False)
-    for name in ("#", "account", "due (UTC)", "state", "went out", "likes", "reposts", "replies",
-                 "text / why"):
+    for name in ("#", "account", "due (UTC)" if utc else "due (local)", "state", "went out",
+                 "likes", "reposts", "replies", "text / why"):
         table.add_column(name, overflow="fold")
     for row in r.rows:
         table.add_row(str(row.id), f"{escape(row.account)} ({row.platform})",
-                      f"{row.due_at:%m-%d %H:%M:%S}", str(row.state),
-                      (f"{row.published_at:%H:%M:%S} {late_words(row.late_seconds)}"
+                      _at(row.due_at, tz, utc, seconds=True), str(row.state),
+                      (f"{_clock(row.published_at, tz, utc)} {late_words(row.late_seconds)}"
                        if row.published_at else ""),
                       *["—" if v is None else str(v) for v in (row.likes, row.reposts, row.replies)],
                       _one_line((row.reason or row.text)[:120]))
@@ -1057,6 +1092,11 @@ def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
                   f"{b.row.replies} replies: {_one_line(b.row.text[:80])}")
     if not r.best:
         out.print("no engagement counts yet: `tminus report --refresh` or `tminus engagement fetch`")
+
+
+def _clock(at: datetime, tz: str, utc: bool) -> str:
+    """The time of day alone (beside a post's full due time): 09:00:07."""
+    return f"{at.astimezone(UTC if utc else ZoneInfo(tz)):%H:%M:%S}"
 
 
 def main() -> None:
