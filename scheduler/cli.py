@@ -173,6 +173,13 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_jsonable, ensure_ascii=False) + "\n")
 
 
+def _print_diff(diff: str) -> None:
+    """A unified diff of two texts, indented, what was in red and what is now in green."""
+    for line in diff.splitlines():
+        style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
+        out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+
+
 def _fit(text: str, width: int) -> str:
     """A text cut to `width` terminal cells at a word, never inside a number or link."""
     return shorten(text, max(1, width), cell_len)
@@ -257,21 +264,15 @@ def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")],
         out.print(f"[yellow]warning:[/] {escape(w)}")
     for post_id, diff in r.returned_to_draft:
         out.print(f"[yellow]post {post_id} changed after approval; back to draft:[/]")
-        for line in diff.splitlines():
-            style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
-            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+        _print_diff(diff)
     for post_id, what in r.changed_drafts:
         out.print(f"[yellow]draft {post_id} changed (see `tminus log {post_id}`):[/]")
-        for line in what.splitlines():
-            style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
-            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+        _print_diff(what)
     for post_id, diff in r.conflicts:
         out.print(f"[yellow]post {post_id} was edited by a person and the campaign file changed it "
                   f"too; the edit is kept[/] — settle it with `tminus edit {post_id} --keep` "
                   f"or `--use-file`:")
-        for line in diff.splitlines():
-            style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
-            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+        _print_diff(diff)
     # each post counted once: an approved post the file changed is "back to draft", not
     # also "updated"; what did not happen is not said
     back = len(r.returned_to_draft)
@@ -398,18 +399,28 @@ def queue_import(file: Annotated[Path, typer.Argument(
                      help="a CSV file with the columns account, at, text (and optionally "
                           "media, alt, expires, language, campaign)")],
                  by: Annotated[str | None, typer.Option(
-                     "--by", help="approve them at once, as this person (else: drafts)")] = None
+                     "--by", help="approve the new posts at once, as this person (else: drafts; "
+                     "an edited post is always a draft again)")] = None
                  ) -> None:
-    """Queue many one-off posts from a CSV file: all or nothing; importing it again adds
-    nothing."""
+    """Queue many one-off posts from a CSV file: all or nothing. A row is known by its
+    account and time: imported again, an unchanged row adds nothing and a changed text
+    edits its post (back to draft)."""
     with _every_problem():
         r = service.import_csv(_engine(), file, by=by, author=_me(), now=_now())
     for q in r.added:
         out.print(f"post {q.post_id} ({q.state}) on {q.account} at "
                   f"{_at(q.due_at, q.timezone, year=True)}, {q.length}/{q.limit}")
+    for line, e in r.edited:
+        was = " (it was queued: back to draft)" if e.was == "queued" else ""
+        out.print(f"[yellow]post {e.post_id} (line {line}) has a new text; it is a draft{was}:[/]")
+        _print_diff(e.diff)
+        for w in e.warnings:
+            out.print(f"[yellow]warning:[/] {escape(w)}")
     again = f"; {r.already} already imported before (left as they are)" if r.already else ""
-    out.print(f"imported {len(r.added)} post(s) from {escape(r.file)}{again}")
-    drafts = sorted({q.campaign for q in r.added if q.state == "draft"})
+    changed = f"; {len(r.edited)} changed (back to draft)" if r.edited else ""
+    out.print(f"imported {len(r.added)} post(s) from {escape(r.file)}{changed}{again}")
+    drafts = sorted({q.campaign for q in r.added if q.state == "draft"}
+                    | {e.campaign for _, e in r.edited})
     for slug in drafts:
         out.print(f"next: [bold]tminus preview {slug}[/], then "
                   f"[bold]tminus approve {slug} --by YOUR-NAME[/]")
@@ -864,9 +875,7 @@ def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)")],
                 return
         assert text is not None
         r = service.edit_post(_engine(), post, text, by=who, now=now)
-    for line in r.diff.splitlines():
-        style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
-        out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+    _print_diff(r.diff)
     for w in r.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
     back = " (it was queued: back to draft)" if r.was == "queued" and r.state == "draft" else ""

@@ -81,14 +81,21 @@ def edit_sheet(engine: Engine, post_id: int) -> EditSheet:
 
 def edit_post(engine: Engine, post_id: int, text: str, *, by: str, now: datetime) -> Edited:
     """Change the text of a draft or queued post; it is a draft again, to approve."""
+    with session(engine) as s:
+        return edit_in(s, post_id, text, by=by, now=now)
+
+
+def edit_in(s: Session, post_id: int, text: str, *, by: str, now: datetime,
+            why: str | None = None) -> Edited:
+    """`edit_post` in the caller's transaction: a CSV re-import edits the posts of its
+    changed rows all together, or none. `why` begins the event's reason."""
     by = actor(by)
     new = _clean(text)
-    with session(engine) as s:
-        p, acc, camp = _load(s, post_id)
-        _check_editable(p)
-        if new == p.text:
-            raise FieldError("text", "is the post's text as it is; change something, or leave it")
-        return _apply(s, p, acc, camp, new, by, now, f"edited by {by}")
+    p, acc, camp = _load(s, post_id)
+    _check_editable(p)
+    if new == p.text:
+        raise FieldError("text", "is the post's text as it is; change something, or leave it")
+    return _apply(s, p, acc, camp, new, by, now, why or f"edited by {by}")
 
 
 def settle_conflict(engine: Engine, post_id: int, *, keep: bool, by: str, now: datetime
