@@ -7,6 +7,7 @@ machine's timezone (`TZ`). At 80 and 200 columns, run in-process."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import sys
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from rich.cells import cell_len
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -161,3 +163,22 @@ def test_alert_texts_name_times_in_the_campaign_timezone(db: Engine) -> None:
     with session(db) as s:
         said = [n.text for n in _conditions(s, datetime(2099, 1, 17, tzinfo=UTC))]
     assert any("org may post again at 2099-01-19 09:00 EST" in t for t in said), said
+
+
+def test_status_on_a_real_terminal_reads_local_times_and_fits(
+        cli: Cli, db: Engine, tmp_path: Path, tokyo: None) -> None:
+    """On a pty of 80 columns (no COLUMNS: rich asks the terminal), with colours."""
+    from tests.test_cli_confirm import Terminal
+    with session(db) as s:
+        acc = s.exec(select(Account).where(Account.name == "org")).one()
+        acc.resume_at = AT
+        s.add(acc)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"} | {"TERM": "xterm-256color"}
+    code, shown = Terminal(env, tmp_path, "status").finish()
+    assert code == 0, shown
+    lines = shown.splitlines()
+    assert lines[0].startswith("Test campaign (testcamp) — ") and " EST" in lines[0]
+    assert "account org rate limited until Sun 18 Jan 09:00:00 EST" in shown
+    nxt = [ln for ln in lines if ln.startswith("  #")]
+    assert len(nxt) == 5 and all(cell_len(ln) <= 80 for ln in nxt), nxt
+    assert all(" EST " in ln for ln in nxt) and "UTC" not in shown
