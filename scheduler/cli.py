@@ -830,10 +830,10 @@ def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to
     out.print(f"going out now: {r.going_total}; later at their time: {r.later}; "
               f"expired while paused: {r.expired_total}")
     for b in r.going_now:
-        out.print(f"  [green]now[/] #{b.id} {b.account} ({b.campaign}): {_one_line(b.text[:60])}")
+        out.print(f"  [green]now[/] #{b.id} {b.account} ({b.campaign}): {_one_line(_fit(b.text, 60))}")
     for b in r.expired:
         out.print(f"  [yellow]expired[/] #{b.id} {b.account} ({b.campaign}), due "
-                  f"{_at(b.due_at, z.of(campaign=b.campaign), utc)}: {_one_line(b.text[:60])}")
+                  f"{_at(b.due_at, z.of(campaign=b.campaign), utc)}: {_one_line(_fit(b.text, 60))}")
     for p in r.still_paused:
         out.print(f"[red]still paused: {p.what}[/] ({escape(p.reason)})")
 
@@ -1093,12 +1093,12 @@ def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
                       (f"{_clock(row.published_at, tz, utc)} {late_words(row.late_seconds)}"
                        if row.published_at else ""),
                       *["—" if v is None else str(v) for v in (row.likes, row.reposts, row.replies)],
-                      _one_line((row.reason or row.text)[:120]))
+                      _one_line(_fit(row.reason or row.text, 120)))
     out.print(table)
     for b in r.best:
         out.print(f"best on {b.platform}{f' ({b.language})' if b.language else ''}: #{b.row.id} "
                   f"{escape(b.row.account)} — {b.row.likes} likes, {b.row.reposts} reposts, "
-                  f"{b.row.replies} replies: {_one_line(b.row.text[:80])}")
+                  f"{b.row.replies} replies: {_one_line(_fit(b.row.text, 80))}")
     if not r.best:
         out.print("no engagement counts yet: `tminus report --refresh` or `tminus engagement fetch`")
 
