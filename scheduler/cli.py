@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -37,6 +37,9 @@ from scheduler import cliargs, defaults, logs, service
 from scheduler.clock import SystemClock
 from scheduler.models import PostState
 from scheduler.settings import Settings
+
+if TYPE_CHECKING:
+    from scheduler.service.zones import Zones
 
 
 def _plain_help() -> None:
@@ -149,7 +152,7 @@ def _at(at: datetime, tz: str | ZoneInfo | None, utc: bool = False, *, year: boo
     return f"{local:{fmt}} {local.tzname()}"
 
 
-def _zones(engine: Engine) -> Any:
+def _zones(engine: Engine) -> Zones:
     """Each campaign's and account's timezone, for times that are not a post's."""
     from scheduler.service.zones import zones
     return zones(engine)
@@ -535,7 +538,9 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
         out.print(f"[red]#{a.id} {a.state}[/]: {escape(a.reason)}"
                   + (" — `tminus review` it" if a.state == "review" else ""), soft_wrap=True)
     for pz in st.pauses:
-        since = _at(pz.at, z.of(campaign=pz.campaign, account=pz.account), utc)
+        # a pause of an account or of everything is no one campaign's: as the activity
+        # log below says it, in this machine's timezone
+        since = _at(pz.at, z.of(campaign=pz.campaign), utc)
         out.print(f"[bold red]{pz.what} paused[/] since {since} by "
                   f"{escape(pz.by)}: {escape(pz.reason)} — `tminus resume "
                   f"{_pause_args(pz.campaign, pz.account)}` to go on", soft_wrap=True)
@@ -802,7 +807,7 @@ def pause(campaign: Annotated[str | None, typer.Argument(help="campaign slug to 
                       by=by or _me(), now=_now())
     p = r.pause
     if r.already:
-        since = _at(p.at, _zones(engine).of(campaign=p.campaign, account=p.account), utc)
+        since = _at(p.at, _zones(engine).of(campaign=p.campaign), utc)
         out.print(f"{p.what} was already paused since {since} by "
                   f"{escape(p.by)}: {escape(p.reason)}")
     else:

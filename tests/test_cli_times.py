@@ -182,3 +182,12 @@ def test_status_on_a_real_terminal_reads_local_times_and_fits(
     nxt = [ln for ln in lines if ln.startswith("  #")]
     assert len(nxt) == 5 and all(cell_len(ln) <= 80 for ln in nxt), nxt
     assert all(" EST " in ln for ln in nxt) and "UTC" not in shown
+
+
+def test_an_account_pause_reads_the_same_in_status_and_its_activity_line(
+        cli: Cli, db: Engine, tokyo: None) -> None:
+    assert cli("pause", "--account", "org", "--reason", "odd replies", "--by", "Ana").code == 0
+    out = cli("status").out
+    since = _line(out, "account org paused since").split("since ", 1)[1].split(" by ")[0]
+    logged = _line(out, "Ana: paused account org").strip().split(" Ana: ")[0]
+    assert since == logged and since.endswith(" JST")

@@ -1,11 +1,11 @@
 """Which timezone a person reads a time in.
 
 A time that belongs to a campaign (a post's, a campaign pause's, an alert about it) is
-read in that campaign's timezone; an account's (a rate-limit wait, an account pause) in
-the timezone of the campaign that declared the account. A time that belongs to no
-campaign (a person added, a pause of everything, an alert about the daemon) has no
-campaign to take one from: it is read in this machine's local timezone (`TZ`), which
-the caller resolves (`None` here).
+read in that campaign's timezone; an account's rate-limit wait in the timezone of the
+campaign that declared the account. A time that belongs to no one campaign (a person
+added, a pause of an account or of everything — the activity log records those with no
+campaign — an alert about the daemon) has no campaign to take one from: it is read in
+this machine's local timezone (`TZ`), which the caller resolves (`None` here).
 """
 
 from __future__ import annotations
