@@ -123,3 +123,14 @@ def test_an_editor_that_changes_nothing_or_fails_writes_nothing(
     monkeypatch.setenv("EDITOR", _editor(tmp_path, "long", "path.write_text('x' * 300)"))
     _one_line_error(cli("edit", str(queued), "--editor"), "over dryrun's limit of 280")
     assert cli("log", str(queued), "--json").out == before
+
+
+@pytest.mark.parametrize("columns", ["80", "200"])
+def test_the_difference_is_never_cut_or_broken_at_any_width(
+        cli: Cli, queued: int, monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    text = ("Call (202) 456 1111 tonight and say the Owl must stay: "
+            "https://example.org/keep-the-owl/comments-close-on-friday-at-midnight #TestTag")
+    r = cli("edit", str(queued), "--text", text)
+    assert r.code == 0, r.err
+    assert f"  +{text}" in r.out.splitlines()            # one whole line, however wide
