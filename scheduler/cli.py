@@ -24,7 +24,6 @@ from dotenv import load_dotenv
 from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy.engine import Engine
 from typer.core import TyperGroup
 
@@ -188,13 +187,14 @@ def _fit(text: str, width: int) -> str:
     return shorten(text, max(1, width), cell_len)
 
 
-def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> list[str]:
+def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int, *,
+             least: int = 12) -> list[str]:
     """Rows as lines of at most `width` cells: every column as wide as its widest cell,
-    the last one (a post's text) gets what is left and is cut by `_fit`. Plain text:
-    the caller escapes."""
+    the last one (a post's text) gets what is left (`least` at the narrowest) and is cut
+    by `_fit`. Plain text: the caller escapes."""
     fixed = [max(cell_len(c) for c in [h, *(r[i] for r in rows)])
              for i, h in enumerate(header[:-1])]
-    room = max(12, width - sum(fixed) - 2 * len(fixed))
+    room = max(least, width - sum(fixed) - 2 * len(fixed))
 
     def line(cells: Sequence[str]) -> str:
         padded = [c + " " * (w - cell_len(c)) for c, w in zip(cells[:-1], fixed, strict=True)]
@@ -1088,29 +1088,25 @@ def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
     out.print("posts: " + (", ".join(f"{n} {s}" for s, n in r.counts.items()) or "none")
               + f"; {r.on_time} on time, {r.late} late"
               + (f" (the latest {late_words(r.latest_seconds)})" if r.late else ""))
-    table = Table(show_lines=False)
-    for name in ("#", "account", "due (UTC)" if utc else "due (local)", "state", "went out",
-                 "likes", "reposts", "replies", "text / why"):
-        table.add_column(name, overflow="fold")
-    for row in r.rows:
-        table.add_row(str(row.id), f"{escape(row.account)} ({row.platform})",
-                      _at(row.due_at, tz, utc, seconds=True), str(row.state),
-                      (f"{_clock(row.published_at, tz, utc)} {late_words(row.late_seconds)}"
-                       if row.published_at else ""),
-                      *["—" if v is None else str(v) for v in (row.likes, row.reposts, row.replies)],
-                      _one_line(_fit(row.reason or row.text, 120)))
-    out.print(table)
+    # one line per post fitted to the terminal, as `list`: nothing a person must read
+    # exactly (a name, a time, a count) is folded; the text is cut at a word
+    rows = [[str(row.id), row.account, _at(row.due_at, tz, utc), str(row.state),
+             late_words(row.late_seconds) if row.published_at else "",
+             "—" if row.likes is None else f"{row.likes}/{row.reposts}/{row.replies}",
+             row.reason or row.text] for row in r.rows]
+    lines = _columns(["#", "account", "due (UTC)" if utc else "due (local)", "state", "went out",
+                      "engagement", "text / why"], rows, out.width, least=8)
+    out.print(f"[bold]{escape(lines[0])}[/]")
+    for line in lines[1:]:
+        out.print(escape(line))
+    out.print("engagement: likes/reposts/replies (— not read yet); the exact times: "
+              "`--format html` or `--format json`")
     for b in r.best:
         out.print(f"best on {b.platform}{f' ({b.language})' if b.language else ''}: #{b.row.id} "
                   f"{escape(b.row.account)} — {b.row.likes} likes, {b.row.reposts} reposts, "
                   f"{b.row.replies} replies: {_one_line(_fit(b.row.text, 80))}")
     if not r.best:
         out.print("no engagement counts yet: `tminus report --refresh` or `tminus engagement fetch`")
-
-
-def _clock(at: datetime, tz: str, utc: bool) -> str:
-    """The time of day alone (beside a post's full due time): 09:00:07."""
-    return f"{at.astimezone(UTC if utc else ZoneInfo(tz)):%H:%M:%S}"
 
 
 def main() -> None:

@@ -138,8 +138,13 @@ def test_report_table_and_html_in_the_campaign_timezone(
     r = cli("report", "testcamp")
     assert r.code == 0, r.err
     assert "deadline Tue 20 Jan 2099 12:00 EST" in r.out and "UTC" not in r.out
-    if columns == "200":     # at 80 the table folds its cells onto several lines
-        assert "due (local)" in r.out and "Sun 18 Jan 09:00:00 EST" in r.out
+    lines = r.out.splitlines()
+    assert lines[2].split() == ["#", "account", "due", "(local)", "state", "went", "out",
+                                "engagement", "text", "/", "why"]
+    rows = [ln for ln in lines if ln[:1].isdigit()]
+    assert len(rows) == 5 and all(cell_len(ln) <= int(columns) for ln in rows), rows
+    assert rows[0].startswith("1  org      Sun 18 Jan 09:00 EST  queued ")   # nothing folded
+    assert all("202-" not in ln or "202-555-0100" in ln for ln in rows)
     utc = cli("report", "testcamp", "--utc").out
     assert "deadline Tue 20 Jan 2099 17:00 UTC" in utc and "EST" not in utc
     html = cli("report", "testcamp", "--format", "html").out
