@@ -342,6 +342,11 @@ def test_an_edit_that_breaks_a_rule_is_shown_beside_the_field(web: TestClient, e
     assert r.status_code == 400
     assert 'id="text-error">is 300 weighted chars, over dryrun&#39;s limit of 280' in r.text
     assert "x" * 300 in r.text                              # what they typed is kept
+    # a link glued to the campaign's hashtag: saved, and warned about on the post's page
+    web.post(f"/posts/{post.id}/edit", data={"text": "Sign https://example.org/owl#TestTag",
+                                             "csrf": token})
+    page = web.get(f"/posts/{post.id}", headers=HTML).text
+    assert "⚠ the link https://example.org/owl runs into #TestTag" in page
 
 
 def test_a_one_off_post_is_queued_as_the_person(web: TestClient, engine: Engine) -> None:
