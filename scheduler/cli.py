@@ -844,10 +844,11 @@ def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to
 
 
 @app.command()
-def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)")],
+def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", min=1, max=MAX_ID)],
          text: Annotated[str | None, typer.Option(
              "--text", help="the new text, exactly as it goes out")] = None,
-         editor: Annotated[bool, typer.Option("--editor", help="edit the text in $EDITOR")] = False,
+         editor: Annotated[bool, typer.Option(
+             "--editor", help="edit the text in $VISUAL or $EDITOR")] = False,
          keep: Annotated[bool, typer.Option(
              "--keep", help="after a re-plan conflict: keep the edit over the file's change")] = False,
          use_file: Annotated[bool, typer.Option(

@@ -91,6 +91,10 @@ def test_only_a_draft_or_queued_post_can_be_edited_and_the_editor_is_not_opened(
                     f"post {queued} is canceled; only a draft or queued post can be edited")
     assert not opened.exists()
     _one_line_error(cli("edit", str(queued), "--text", "x"), "is canceled")
+    # an id no database holds is a usage mistake, never a traceback
+    for wrong in ("99999999999999999999", "0"):
+        r = cli("edit", wrong, "--text", "x")
+        assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
 
 
 def test_editor_runs_visual_or_editor_on_the_posts_text(
