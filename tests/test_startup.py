@@ -72,6 +72,17 @@ def test_a_rehearsal_imports_no_sdk_and_no_web_stack(tmp_path: Path) -> None:
     assert _loaded(modules, SDKS_AND_WEB) == []
 
 
+
+def test_the_status_use_case_imports_no_password_hashing(tmp_path: Path) -> None:
+    # `tminus status` reaches people.py through pauses and activity; argon2-cffi is
+    # only for the commands and pages that hash or check a password
+    modules = _imported("""
+        from scheduler import service
+        service.glance, service.status, service.pause, service.list_posts
+    """, tmp_path)
+    assert "scheduler.service.people" in modules
+    assert _loaded(modules, SDKS_AND_WEB) == []
+
 def test_the_service_names_are_the_use_cases_whatever_was_imported_first(tmp_path: Path) -> None:
     # `scheduler.service.status` is a module and `service.status` a use case: importing
     # the module first (glance does) must not make `service.status` the module.
