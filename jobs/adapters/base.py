@@ -29,6 +29,7 @@ then holds the class to the whole contract.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -161,13 +162,21 @@ def env_once(session: requests.Session) -> None:
     and keeps the CA bundle the variables name (what requests would pick each time);
     with a proxy set, requests goes on as usual (no_proxy is decided per URL)."""
     import os
-    import urllib.request
-    if urllib.request.getproxies():
+    if _proxies_set():
         return
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle and session.verify is True:
         session.verify = bundle
     session.trust_env = False
+
+
+@functools.cache
+def _proxies_set() -> bool:
+    """Whether the environment names a proxy, read once a process: the walk over every
+    variable costs a millisecond with a thousand accounts' credentials in it, and a
+    burst builds a thousand adapters (it was half the CPU of one)."""
+    import urllib.request
+    return bool(urllib.request.getproxies())
 
 
 def adapter_class(entry: Platform) -> type[Publisher[Credentials]]:
