@@ -609,7 +609,7 @@ class Daemon:
             sweep(w.engine, self.alerts, w.clock.now, timedelta(seconds=w.settings.notify_every),
                   stopping=w.stopping.is_set)
 
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
         """The SDKs of the platforms in use, imported before anything is due."""
         with session(self.worker.engine) as s:
             platforms = s.exec(select(AccountRow.platform).distinct()).all()
@@ -636,7 +636,7 @@ class Daemon:
             if listener:
                 listener.start()
             self.heartbeat()
-            self._prepare()
+            self.prepare()
             for h in helpers:
                 h.start()
             if self.alerts is not None:
