@@ -53,6 +53,8 @@ class Sizes:
     rehearse_repeats: int
     latency_accounts: tuple[int, int]   # latency: the large and the small burst (accounts)
     latency_pg_daemons: tuple[int, ...]
+    latency_baseline: bool = True       # latency: APScheduler's runs too
+    latency_side_by_side: bool = False  # latency: every run at once (quick: figures disturbed)
 
 
 FULL = Sizes("full", plan_accounts=100, plan_fires=1000, plan_baseline=5000,
@@ -64,7 +66,8 @@ QUICK = Sizes("quick", plan_accounts=20, plan_fires=300, plan_baseline=100,
               start_queues=(1_000, 5_000), start_accounts=50, start_due=10,
               aps_start_jobs=5_000, accuracy_posts=10, accuracy_span=1.5,
               burst_posts=300, burst_accounts=30, pg_daemons=(1, 2, 4),
-              rehearse_repeats=1, latency_accounts=(24, 9), latency_pg_daemons=(2,))
+              rehearse_repeats=1, latency_accounts=(6, 3), latency_pg_daemons=(2,),
+              latency_baseline=False, latency_side_by_side=True)
 
 
 # -- figures ---------------------------------------------------------------------------

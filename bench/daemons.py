@@ -15,8 +15,8 @@ from typing import Any
 from bench.common import TMINUS, child_env, process_hwm_mb, table
 
 STOP_TIMEOUT = 5.0
-# Seconds a daemon gets to finish its tick before SIGTERM: a SIGTERM landing while the
-# tick job re-arms itself hangs the daemon (bench/README.md, "Known issue").
+# Seconds a daemon gets to finish its tick before SIGTERM; one that has not exited
+# STOP_TIMEOUT after it is killed and counted as hung (bench/README.md).
 SETTLE = 1.0
 
 

@@ -5,11 +5,13 @@
 by a NOTIFY (PostgreSQL) or a stop signal — and ticks again. Its ticks claim ahead: the
 posts falling due within CLAIM_AHEAD_SECONDS are claimed before their instant, and a
 sending thread makes each one's request at that instant, nothing else (the loop's
-book-keeping keeps out of the way of an instant). Beside the loop, three more
+book-keeping keeps out of the way of an instant). Beside the loop, four more
 threads each on their own monotonic interval, so that neither a long tick nor a step of
 the wall clock holds them up: the heartbeat row (every 5 s), housekeeping (expired
-leases reaped, unknown outcomes looked up) and the lease renewer (every claimed post
-not yet settled, every quarter lease); and with TMINUS_NOTIFY, the alerts
+leases reaped, unknown outcomes looked up), the lease renewer (every claimed post
+not yet settled, every quarter lease) and the warm-up (every second: the adapters of
+accounts with posts due in the next 10 minutes built, Bluesky logged in, so the due
+second spends no login round trip); and with TMINUS_NOTIFY, the alerts
 (`scheduler.alerts`), never joined on the way out.
 
 (APScheduler 3, the first alarm clock, computes its wake-ups from the wall clock: a step
@@ -38,8 +40,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from scheduler import defaults
 from scheduler.alerts import Sender, sweep
@@ -62,10 +65,11 @@ from scheduler.dispatch import (
 )
 from scheduler.models import Account as AccountRow
 from scheduler.models import Daemon as DaemonRow
+from scheduler.models import Post as PostRow
 from scheduler.models import PostState
 from scheduler.notify import Listener
 from scheduler.publishers import Publishers
-from scheduler.queue import ALL, Held, Scope, expire_stale, held, next_due
+from scheduler.queue import ALL, Held, Scope, expire_stale, held, next_due, sendable
 from scheduler.settings import Settings
 
 log = logging.getLogger("tminus.daemon")
@@ -441,6 +445,47 @@ class Worker:
                                                     owner=self.owner, lease=self.lease)}
             self._settled(*[x for x in held if x.post_id not in kept])
 
+    def warm_up(self) -> int:
+        """Get the accounts with posts due within WARM_AHEAD_SECONDS ready to post
+        (`Publishers.warm`: adapters built, Bluesky logged in), on up to WARM_THREADS
+        threads of their own, so that the due second is spent on the posts alone.
+        Returns how many accounts were warmed. Stops early when the daemon stops: its
+        threads are daemon threads, never waited for on the way out."""
+        if self.publishers.dry_run:
+            return 0
+        now = self.clock.now()
+        ahead = now + timedelta(seconds=defaults.WARM_AHEAD_SECONDS)
+        with session(self.engine) as s:
+            due = (sa.select(col(PostRow.account_id)).distinct()
+                   .where(*sendable(now, cutoff=self.cutoff_now(), scope=self.scope),
+                          col(PostRow.next_attempt_at) <= ahead))
+            accounts = list(s.exec(select(AccountRow).where(
+                col(AccountRow.id).in_(due), col(AccountRow.platform) != "dryrun")).all())
+        if not accounts:
+            return 0
+        todo = list(accounts)
+        warmed = [0]
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while not self.stopping.is_set():
+                with lock:
+                    if not todo:
+                        return
+                    account = todo.pop()
+                if self.publishers.warm(account):
+                    with lock:
+                        warmed[0] += 1
+
+        threads = [threading.Thread(target=worker, name="tminus-warm", daemon=True)
+                   for _ in range(min(len(todo), defaults.WARM_THREADS))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive() and not self.stopping.is_set():
+                t.join(0.1)
+        return warmed[0]
+
     def housekeeping(self) -> int:
         """Expired leases become unknown; unknown posts are looked up. Returns how many
         posts were looked up (0 if another thread of this daemon is at it)."""
@@ -686,7 +731,7 @@ class Daemon:
             sweep(w.engine, self.alerts, w.clock.now, timedelta(seconds=w.settings.notify_every),
                   stopping=w.stopping.is_set)
 
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
         """The SDKs of the platforms in use, imported before anything is due."""
         with session(self.worker.engine) as s:
             platforms = s.exec(select(AccountRow.platform).distinct()).all()
@@ -761,6 +806,9 @@ class Daemon:
                    _Every("housekeeping", defaults.HOUSEKEEPING_SECONDS, self._housekeeping,
                           now=True, quiet=quiet),
                    _Every("lease-renewer", w.lease.total_seconds() / 4, w.renew_held,
+                          quiet=quiet),
+                   # adapters built and Bluesky logged in before the posts come due
+                   _Every("warm-up", defaults.WARM_EVERY_SECONDS, w.warm_up, now=True,
                           quiet=quiet)]
         alerter = _Every("alerts", defaults.ALERT_SECONDS, self._alert_round, now=True)
         sender = threading.Thread(target=self._send_at_instants, name="tminus-instants",
@@ -770,7 +818,7 @@ class Daemon:
             if listener:
                 listener.start()
             self.heartbeat()
-            self._prepare()
+            self.prepare()
             for h in helpers:
                 h.start()
             # a thread woken at an instant gets the GIL within this, not the default 5 ms

@@ -49,6 +49,15 @@ RECORD_WITHIN_SECONDS = 0.5
 # A platform request takes a few hundred ms; 1,000 accounts due at one second go out in
 # about 4 rounds at 256 (each thread costs ~100 KB resident; mostly waiting on sockets).
 CONCURRENCY = 256
+# Warm-up: accounts with posts due within WARM_AHEAD_SECONDS get their adapters built and,
+# on Bluesky, a login (createSession: a round trip, rate limited) made or refreshed before
+# the due second, not at it; looked for every WARM_EVERY_SECONDS, each account readied
+# again at most every WARM_AGAIN_SECONDS, on up to WARM_THREADS threads at once (a login
+# waits on the network). 10 minutes ahead: a Bluesky access token lives 2 hours.
+WARM_AHEAD_SECONDS = 600.0
+WARM_EVERY_SECONDS = 1.0
+WARM_AGAIN_SECONDS = 60.0
+WARM_THREADS = 64
 # A daemon sending a claimed batch reads the pauses in force again at most this often,
 # so a pause begun mid-batch stops the rest of it within about a second.
 PAUSE_CHECK_SECONDS = 0.5

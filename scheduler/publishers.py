@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -17,8 +18,10 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Engine
 
 from content.platforms import platform as platform_entry
-from jobs.adapters.base import Clock, Publisher, adapter_class
+from jobs.adapters.base import Clock, Publisher, Warms, adapter_class
 from jobs.adapters.dryrun import DryRunPublisher
+from jobs.errors import PublishError
+from scheduler import defaults
 from scheduler.db import session
 from scheduler.models import Account
 from scheduler.settings import Settings
@@ -110,6 +113,7 @@ class Publishers:
         self.now: Clock = now or _utcnow
         self.dryrun = DryRunPublisher(settings.dryrun_outbox, now=self.now)
         self._cache: dict[int, Publisher] = {}
+        self._warmed: dict[int, float] = {}     # account id -> when warmed (monotonic)
         self._sessions = SessionWriter(engine)
         self._lock = threading.Lock()
 
@@ -128,6 +132,33 @@ class Publishers:
         if pub is not built:    # another thread built it first (a look-up, say): keep one
             built.close()
         return pub
+
+    def warm(self, account: Account) -> bool:
+        """Get `account` ready to post before its posts are due: its adapter built and,
+        where the platform needs a login (Bluesky), logged in or its session refreshed,
+        so that the due second spends no round trip and no CPU on either. At most once
+        every WARM_AGAIN_SECONDS an account; returns whether it was warmed now. A failure
+        is logged (its class only: a message may quote a token) and left for the post's
+        own attempt to meet and report, which pauses the account if it must."""
+        if self.dry_run or account.platform == "dryrun":
+            return False
+        assert account.id is not None
+        with self._lock:
+            last = self._warmed.get(account.id)
+            if last is not None and time.monotonic() - last < defaults.WARM_AGAIN_SECONDS:
+                return False
+            self._warmed[account.id] = time.monotonic()
+        try:
+            pub = self.for_account(account)
+            if isinstance(pub, Warms):
+                pub.warm()
+        except Exception as e:
+            # an adapter's own errors never quote a secret; anything else is named only
+            why = e.message if isinstance(e, PublishError) else type(e).__name__
+            log.warning("could not get %s ready ahead of its posts (%s); its next post "
+                        "tries again", account.name, why)
+            return False
+        return True
 
     def prepare(self, platforms: Iterable[str]) -> None:
         """Import the adapters (and so the SDKs) of `platforms` now: atproto alone takes

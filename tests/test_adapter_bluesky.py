@@ -589,3 +589,59 @@ def test_text_too_long_is_permanent(fake: FakePlatformServer, text: str, message
 def test_graphemes_not_code_points_are_counted(fake: FakePlatformServer) -> None:
     make(fake).publish(post("e\u0301" * 300))  # 600 code points, 300 graphemes
     assert len(fb.posts(fake)) == 1
+
+
+# -- warm(): the login made before the post is due ------------------------------------------
+
+def test_warm_logs_in_ahead_and_the_publish_sends_only_the_create(fake: FakePlatformServer) -> None:
+    store = MemorySessionStore()
+    pub = make(fake, store)
+    pub.warm()
+    assert (n(fake, LOGIN), n(fake, CREATE)) == (1, 0) and store.saves == 1
+    pub.warm()                              # warm already: nothing sent
+    assert n(fake, LOGIN) == 1 and n(fake, REFRESH) == 0
+    fake.requests.clear()
+    pub.publish(post())
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests] == [CREATE]
+
+
+def test_warm_restores_a_saved_session_without_a_request(fake: FakePlatformServer) -> None:
+    store = logged_in(fake)
+    make(fake, store).warm()
+    assert fake.requests == []
+
+
+def test_warm_refreshes_a_session_that_would_need_it_at_the_due_second(
+        fake: FakePlatformServer) -> None:
+    # 18 minutes left: past the SDK's own 15 at its next request, but under warm's 20
+    saved = session_string(fake, access_ttl=18 * 60, refresh_ttl=86400)
+    store = MemorySessionStore(saved)
+    pub = make(fake, store)
+    pub.warm()
+    assert (n(fake, LOGIN), n(fake, REFRESH)) == (0, 1)
+    assert store.saves == 1 and store.session != saved
+    fake.requests.clear()
+    pub.publish(post())
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests] == [CREATE]
+
+
+def test_warm_logs_in_again_when_the_saved_session_has_expired(fake: FakePlatformServer) -> None:
+    saved = session_string(fake, access_ttl=-10, refresh_ttl=-10)
+    store = MemorySessionStore(saved)
+    pub = make(fake, store)
+    pub.warm()
+    # the refresh is refused (400 ExpiredToken): one new login, saved
+    assert (n(fake, REFRESH), n(fake, LOGIN)) == (1, 1)
+    assert store.saves == 1 and store.session != saved
+    fake.requests.clear()
+    pub.publish(post())
+    assert [r.path.rsplit("/", 1)[1] for r in fake.requests] == [CREATE]
+
+
+def test_warm_with_a_refused_password_is_auth_error_naming_no_secret(
+        fake: FakePlatformServer) -> None:
+    store = MemorySessionStore()
+    with pytest.raises(AuthError, match="createSession: HTTP 401") as exc:
+        make(fake, store, password="wrong-app-password").warm()
+    assert store.saves == 0
+    assert_no_secrets(exc.value, store)

@@ -17,6 +17,8 @@
   and refuses to start a request once none is left, which the adapter reports as a
   request never sent (nothing created: TransientError; the create already out and
   cut short: UnknownOutcome, as any timeout after sending).
+- **Warmed**, where the adapter offers `warm()` (`Warms`): a login made before the post
+  is due, not at its due second.
 - **Closed** by `close()`, which `Publishers.close()` calls when the daemon stops: it
   releases connections and files; the adapter is not used afterwards.
 
@@ -112,6 +114,18 @@ class FindsMany(Protocol):
         ...
 
 
+@runtime_checkable
+class Warms(Protocol):
+    """An adapter that can get ready to publish ahead of time (Bluesky: log in, or
+    refresh a session near its expiry), so that the due second spends no round trip on
+    it. The scheduler warms the accounts with posts due soon where an adapter offers it."""
+
+    def warm(self) -> None:
+        """Make or refresh what the next publish needs; raises `PublishError` as
+        `publish` would (nothing is posted)."""
+        ...
+
+
 class AttemptBound:
     """The deadline of the publish attempt under way on this thread, for an adapter's
     transport to cut each request's timeout to. Thread-local: the daemon's housekeeping
@@ -161,13 +175,27 @@ def env_once(session: requests.Session) -> None:
     and keeps the CA bundle the variables name (what requests would pick each time);
     with a proxy set, requests goes on as usual (no_proxy is decided per URL)."""
     import os
-    import urllib.request
-    if urllib.request.getproxies():
+    if _proxies_set():
         return
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle and session.verify is True:
         session.verify = bundle
     session.trust_env = False
+
+
+_proxies: list[bool] = []          # whether the environment names a proxy, once read
+_proxies_lock = threading.Lock()
+
+
+def _proxies_set() -> bool:
+    """Whether the environment names a proxy, read once a process: the walk over every
+    variable costs milliseconds with a thousand accounts' credentials in it, and a
+    burst builds a thousand adapters side by side (it was half the CPU of one)."""
+    with _proxies_lock:
+        if not _proxies:
+            import urllib.request
+            _proxies.append(bool(urllib.request.getproxies()))
+        return _proxies[0]
 
 
 def adapter_class(entry: Platform) -> type[Publisher[Credentials]]:

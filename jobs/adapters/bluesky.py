@@ -9,7 +9,9 @@ Endpoints (XRPC on the account's PDS, `PDS` or https://bsky.social):
   `login(session_string=..., fetch_bsky_profile=False)`, which sends nothing (the
   default would call getProfile on every restore).
 - `com.atproto.server.refreshSession`: sent by the SDK itself before a request when the
-  access token has under 15 minutes left; the new tokens are saved the same way.
+  access token has under 15 minutes left, or by `warm()` when it has under 20 (the
+  scheduler warms accounts with posts due soon); the new tokens are saved the same way.
+  `warm()` also makes the login (restore or createSession) ahead of the due second.
 - `com.atproto.identity.resolveHandle`: `@handle.domain` mentions to DIDs. A handle
   that does not resolve (400) stays plain text.
 - `com.atproto.repo.uploadBlob`: images, embedded as `app.bsky.embed.images` with alt.
@@ -83,7 +85,14 @@ from atproto_client.models.common import XrpcError
 
 from content.media import sniff
 from content.platforms import PLATFORMS, BlueskyCredentials
-from jobs.adapters.base import AttemptBound, Clock, MemorySessionStore, Publisher, SessionStore
+from jobs.adapters.base import (
+    AttemptBound,
+    Clock,
+    MemorySessionStore,
+    Publisher,
+    SessionStore,
+    Warms,
+)
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Engagement, Identity, Outgoing, Receipt
 
@@ -97,6 +106,10 @@ MAX_IMAGES = PLATFORMS["bluesky"].media.max_count
 MAX_IMAGE_BYTES = PLATFORMS["bluesky"].media.max_bytes
 # com.atproto.label.defs#selfLabel values the Bluesky app shows as content warnings.
 SELF_LABELS = frozenset({"sexual", "nudity", "porn", "graphic-media"})
+
+# `warm()` refreshes a session with less than this left on its access token: the SDK's
+# own 15 minutes before expiry, plus room for the minute between two warm-ups.
+WARM_REFRESH = timedelta(minutes=20)
 
 T = TypeVar("T")
 
@@ -440,6 +453,29 @@ class BlueskyPublisher:
     def _begin(self) -> None:
         self._logged_in_now = False
 
+    def warm(self) -> None:
+        """Ready to publish with no login at the due second: the saved session restored
+        or a new one made, and refreshed now if its access token has less than
+        WARM_REFRESH left (the SDK would refresh it before the next request, under 15
+        minutes; the scheduler warms an account again every minute while posts are due)."""
+        with self._lock:
+            self._begin()
+            self._ensure_session()
+            exp = Session.decode(self._client.export_session_string()).access_jwt_payload.exp
+            if exp is None or datetime.fromtimestamp(exp, UTC) - self._now() >= WARM_REFRESH:
+                return
+            try:
+                # the SDK has no public refresh; this is the call its own check makes
+                self._client._refresh_and_set_session()
+            except (BadRequestError, UnauthorizedError) as e:
+                if self._logged_in_now or not _session_refused(e):
+                    raise _failure(e, "refreshSession", self._now()) from e
+                log.info("bluesky %s: saved session refused (%s), logging in again",
+                         self._handle, _describe(e))
+                self._login()
+            except _SDK_ERRORS as e:
+                raise _failure(e, "refreshSession", self._now()) from e
+
     # -- publish --------------------------------------------------------------------------
 
     def publish(self, post: Outgoing) -> Receipt:
@@ -667,3 +703,4 @@ def _self_labels(post: Outgoing) -> Any:
 
 if TYPE_CHECKING:
     _contract: type[Publisher[BlueskyCredentials]] = BlueskyPublisher
+    _warms: type[Warms] = BlueskyPublisher

@@ -1,0 +1,157 @@
+"""The daemon's warm-up (issue 12): accounts with posts due soon get their adapters built
+and their Bluesky login made before the due second, so that the burst itself sends
+only the posts. Real SDKs against the fake platforms; behaviour only, nothing timed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from bench.common import sealed_approval, seed_queue, table
+from scheduler.clock import SystemClock
+from scheduler.daemon import Worker
+from scheduler.db import make_engine, upgrade
+from scheduler.models import Account, Post
+from scheduler.publishers import Publishers
+from scheduler.settings import Settings
+from tests.fakeplatform import FakePlatformServer
+from tests.fakeplatform import accounts as fake_accounts
+
+PLATFORMS = ("x", "mastodon", "bluesky")
+LOGIN = "/xrpc/com.atproto.server.createSession"
+CREATES = {"/2/tweets", "/api/v1/statuses", "/xrpc/com.atproto.repo.createRecord"}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePlatformServer]:
+    with FakePlatformServer() as server:
+        for platform in PLATFORMS:
+            fake_accounts.add(server, platform, 2)
+        yield server
+
+
+def _world(tmp_path: Path, fake: FakePlatformServer, due: datetime, *,
+           dry_run: bool = False) -> tuple[Engine, Worker]:
+    """One post due at `due` on each of an X, a Mastodon and a Bluesky account (fake
+    accounts 1), credentials pointing at the fake, approvals sealed for them."""
+    url = f"sqlite:///{tmp_path}/t.db"
+    engine = make_engine(url)
+    upgrade(engine)
+    seed_queue(engine, [due] * len(PLATFORMS), accounts=len(PLATFORMS))
+    env: dict[str, str] = {}
+    acc, post = table(Account), table(Post)
+    with engine.begin() as conn:
+        ids = conn.execute(sa.select(acc.c.id).order_by(acc.c.id)).scalars().all()
+        for aid, platform in zip(ids, PLATFORMS, strict=True):
+            prefix = f"W{aid}"
+            env.update(fake_accounts.env(platform, 1, prefix, fake.url))
+            conn.execute(sa.update(acc).where(acc.c.id == aid)
+                         .values(platform=platform, credentials=prefix))
+        names = {r.id: r.name for r in conn.execute(sa.select(acc.c.id, acc.c.name))}
+        on = dict(zip(ids, PLATFORMS, strict=True))
+        for pid, aid, text in conn.execute(sa.select(post.c.id, post.c.account_id, post.c.text)).all():
+            record, digest = sealed_approval(text, names[aid], on[aid], f"W{aid}")
+            conn.execute(sa.update(post).where(post.c.id == pid)
+                         .values(approved=record, approved_hash=digest))
+    settings = Settings(database_url=url, dryrun_outbox=tmp_path / "o.jsonl", env=env,
+                        request_timeout=5.0)
+    publishers = Publishers(engine, settings, dry_run=dry_run)
+    return engine, Worker(engine, settings, SystemClock(), publishers)
+
+
+def _make_due(engine: Engine) -> None:
+    post = table(Post)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(sa.update(post).values(due_at=now, next_attempt_at=now))
+
+
+def _paths(fake: FakePlatformServer) -> list[str]:
+    return [r.path for r in fake.requests if not r.path.startswith("/_fake")]
+
+
+def test_warm_up_logs_in_ahead_and_the_due_second_sends_only_the_posts(
+        tmp_path: Path, fake: FakePlatformServer) -> None:
+    engine, worker = _world(tmp_path, fake, datetime.now(UTC) + timedelta(minutes=5))
+    try:
+        assert worker.warm_up() == 3
+        # the Bluesky login went out, and nothing was posted
+        assert _paths(fake) == [LOGIN]
+        assert fake.posts() == []
+        fake.requests.clear()
+        _make_due(engine)
+        result = worker.tick()
+        assert result.sent == 3
+        # at the due second: the three creates, no login
+        assert sorted(_paths(fake)) == sorted(CREATES)
+        assert len(fake.posts()) == 3
+    finally:
+        worker.publishers.close()
+
+
+def test_warm_up_again_within_the_minute_sends_nothing(
+        tmp_path: Path, fake: FakePlatformServer) -> None:
+    _, worker = _world(tmp_path, fake, datetime.now(UTC) + timedelta(minutes=5))
+    try:
+        assert worker.warm_up() == 3
+        fake.requests.clear()
+        assert worker.warm_up() == 0
+        assert _paths(fake) == []
+    finally:
+        worker.publishers.close()
+
+
+def test_posts_due_later_than_the_warm_up_window_are_left_alone(
+        tmp_path: Path, fake: FakePlatformServer) -> None:
+    _, worker = _world(tmp_path, fake, datetime.now(UTC) + timedelta(hours=2))
+    try:
+        assert worker.warm_up() == 0
+        assert _paths(fake) == []
+    finally:
+        worker.publishers.close()
+
+
+def test_a_paused_account_is_not_warmed(tmp_path: Path, fake: FakePlatformServer) -> None:
+    engine, worker = _world(tmp_path, fake, datetime.now(UTC) + timedelta(minutes=5))
+    acc = table(Account)
+    with engine.begin() as conn:
+        conn.execute(sa.update(acc).where(acc.c.platform == "bluesky")
+                     .values(paused_reason="a person paused it", paused_at=datetime.now(UTC)))
+    try:
+        assert worker.warm_up() == 2          # X and Mastodon: built, nothing sent
+        assert _paths(fake) == []
+    finally:
+        worker.publishers.close()
+
+
+def test_a_login_refused_at_warm_up_is_left_for_the_post_to_report(
+        tmp_path: Path, fake: FakePlatformServer, caplog: pytest.LogCaptureFixture) -> None:
+    engine, worker = _world(tmp_path, fake, datetime.now(UTC) + timedelta(minutes=5))
+    bluesky = next(k for k in worker.settings.env if k.endswith("_APP_PASSWORD"))
+    worker.settings.env[bluesky] = "not-the-app-password"   # type: ignore[index]
+    try:
+        assert worker.warm_up() == 2
+        assert "could not get" in caplog.text and "createSession: HTTP 401" in caplog.text
+        assert "not-the-app-password" not in caplog.text
+        _make_due(engine)
+        result = worker.tick()
+        # the post meets the refusal itself: its account is paused, the post waits
+        assert result.sent == 2 and result.retried == 1
+        acc = table(Account)
+        with engine.connect() as conn:
+            reason = conn.execute(sa.select(acc.c.paused_reason)
+                                  .where(acc.c.platform == "bluesky")).scalar_one()
+        assert reason is not None and "credentials refused" in reason
+    finally:
+        worker.publishers.close()
+
+
+def test_a_dry_run_warms_nothing(tmp_path: Path, fake: FakePlatformServer) -> None:
+    _, worker = _world(tmp_path, fake, datetime.now(UTC) + timedelta(minutes=5), dry_run=True)
+    assert worker.warm_up() == 0
+    assert _paths(fake) == []
