@@ -305,9 +305,15 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     @staticmethod
     def _finalize(value: Any) -> Any:
-        current().charge()
         if isinstance(value, str):
-            return checked(value)
+            # what `charge()` then `checked()` would do, in one charge: the same
+            # bounds, checked in the same order (planning prints 500,000 values)
+            if len(value) > L.MAX_TEXT_CHARS:
+                current().charge()
+                return checked(value)
+            current().charge(ops=1, chars=len(value))
+            return value
+        current().charge()
         if not isinstance(value, int | float | type(None) | jinja2.Undefined):
             check_text(value, "a printed value")
         return value

@@ -48,6 +48,14 @@ class XConfig:
     transformed_url_length: int
     emoji_parsing: bool
 
+    @functools.cached_property
+    def ascii_weight(self) -> int | None:
+        """The one weight every ASCII character has, if there is one (kept on the
+        config: a cache keyed by it would hash its ranges for every post)."""
+        weights = {next((w for first, last, w in self.ranges if first <= code <= last),
+                        self.default_weight) for code in range(128)}
+        return weights.pop() if len(weights) == 1 else None
+
 
 X_URL_LENGTH = 23
 # v3 is what X uses.  v1 and v2 stay because twitter-text's conformance data tests
@@ -353,19 +361,13 @@ def _discounts(config: XConfig) -> tuple[tuple[re.Pattern[str], int], ...]:
                  for first, last, weight in config.ranges if weight != config.default_weight)
 
 
-@functools.lru_cache(maxsize=8)
-def _ascii_weight(config: XConfig) -> int | None:
-    """The one weight every ASCII character has under ``config``, if there is one."""
-    weights = {next((w for first, last, w in config.ranges if first <= code <= last), config.default_weight)
-               for code in range(128)}
-    return weights.pop() if len(weights) == 1 else None
 
 
 def _plain_units(segment: str, config: XConfig) -> int:
     """Weighted units of text holding no URL or emoji, counted with C-speed regexes
     rather than a Python loop per character (planning weighs 100,000 posts)."""
     if segment.isascii():
-        weight = _ascii_weight(config)
+        weight = config.ascii_weight
         if weight is not None:
             return weight * len(segment)
     if max(segment, default="\0") >= "\ud800":
@@ -419,8 +421,8 @@ def x_is_valid(text: str, *, config: XConfig = X_CONFIG) -> bool:
 
 
 def has_invalid_characters(text: str) -> bool:
-    # NFC leaves these three alone, so the raw text can be searched.
-    return any(char in text for char in _INVALID)
+    # NFC leaves these three alone, so the raw text can be searched (none is ASCII).
+    return not text.isascii() and any(char in text for char in _INVALID)
 
 
 def find_urls(text: str) -> list[tuple[int, int]]:
