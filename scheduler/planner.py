@@ -10,17 +10,13 @@ written.
 from __future__ import annotations
 
 import difflib
-import functools
-import json
-import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -29,9 +25,9 @@ from content.countdown import duration
 from content.errors import CampaignError, CampaignErrors, TminusError, Unconfirmed
 from content.expand import Expansion, PlannedPost, expand_campaign
 from scheduler.db import session
-from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, UTCDateTime, text_hash
+from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, text_hash
 from scheduler.models import Campaign as CampaignRow
-from scheduler.transitions import Seen, change, record_note, transition
+from scheduler.transitions import Seen, change, create, record_note, transition
 
 S = PostState
 REMOVED = "removed from the campaign file"
@@ -279,66 +275,33 @@ def _account_differences(acc: Account, spec: AccountSpec) -> list[str]:
     return [f"{key} = {mine!r} (not {theirs!r})" for key, mine, theirs in pairs if mine != theirs]
 
 
-_DATETIMES = ("due_at", "not_after", "next_attempt_at", "created_at", "updated_at")
-_JSONS = ("options", "warnings")
-
-
 def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
                  posts: list[PlannedPost], now: datetime, actor: str) -> None:
-    """New drafts and their "planned" events, in bulk: a campaign can hold 100,000
-    posts, and one ORM object per row would cost seconds per ten thousand."""
-    if not posts:
-        return
-    sqlite = s.get_bind().dialect.name == "sqlite"
-    # On SQLite the per-value type processing (datetimes to text, JSON) dominates a bulk
-    # insert; most values repeat (one `now`, a few hundred due times, the same options),
-    # so they are converted once each here and bound as plain text.
-    memo: dict[object, str] = {}
-
-    def dt(value: datetime) -> object:
-        if not sqlite:
-            return value
-        text = memo.get(value)
-        if text is None:
-            text = memo[value] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return text
-
-    def js(key: object, value: Callable[[], object]) -> object:
-        if not sqlite:
-            return value()
-        text = memo.get(key)
-        if text is None:
-            text = memo[key] = json.dumps(value())
-        return text
-
-    # An idempotency key per post: random per plan run, numbered within it.
-    run = secrets.token_hex(10)
+    """New drafts and their "planned" events, in bulk through the one write path: a
+    campaign can hold 100,000 posts, and one ORM object per row would cost seconds per
+    ten thousand."""
+    ids = {name: acc.id for name, acc in accounts.items()}
+    # Equal options and warnings are passed as one shared object each, so the write
+    # path turns each into JSON once (a few distinct values among 100,000 posts).
+    shared: dict[object, Any] = {}
     rows = []
-    for n, p in enumerate(posts):
-        account_id = accounts[p.account].id
-        assert account_id is not None
+    for p in posts:
+        okey = ("o", p.language, p.visibility, p.content_warning, p.media)
+        options = shared.get(okey)
+        if options is None:
+            options = shared[okey] = p.options()
+        warnings = shared.get(p.warnings)
+        if warnings is None:
+            warnings = shared[p.warnings] = list(p.warnings)
         rows.append({
-            "campaign_id": campaign_id, "account_id": account_id, "plan_key": p.plan_key,
-            "post_key": p.post_key, "origin": "plan", "state": S.DRAFT, "text": p.text,
-            "text_hash": text_hash(p.text), "due_at": dt(p.due_at), "not_after": dt(p.not_after),
-            "next_attempt_at": dt(p.due_at), "idempotency_key": f"{run}{n:012x}",
-            "options": js(("o", p.language, p.visibility, p.content_warning, p.media), p.options),
-            "warnings": js(("w", p.warnings), functools.partial(list, p.warnings)),
+            "campaign_id": campaign_id, "account_id": ids[p.account], "plan_key": p.plan_key,
+            "post_key": p.post_key, "origin": "plan", "text": p.text,
+            "text_hash": text_hash(p.text), "due_at": p.due_at, "not_after": p.not_after,
+            "next_attempt_at": p.due_at, "options": options, "warnings": warnings,
             "length": p.length.length, "length_limit": p.length.limit, "attempt": 0,
-            "created_at": dt(now), "updated_at": dt(now),
+            "created_at": now, "updated_at": now,
         })
-    stmt = insert(Post.__table__)  # type: ignore[attr-defined]
-    if sqlite:
-        stmt = stmt.values({c: sa.bindparam(c, type_=sa.String()) for c in _DATETIMES + _JSONS})
-    s.execute(stmt, rows)
-    # one statement for all their "planned" events: the new posts are this campaign's
-    # drafts created now that have no event yet
-    planned = (sa.select(col(Post.id), sa.literal(now, UTCDateTime()), sa.null(),
-                         sa.literal(S.DRAFT), sa.literal("planned"), sa.literal(actor))
-               .where(col(Post.campaign_id) == campaign_id, col(Post.created_at) == now,
-                      ~sa.exists().where(col(Event.post_id) == col(Post.id))))
-    s.execute(insert(Event).from_select(
-        ["post_id", "at", "from_state", "to_state", "reason", "actor"], planned))
+    create(s, rows, S.DRAFT, reason="planned", now=now, actor=actor)
 
 
 def _link_threads(s: Session, campaign_id: int, posts: list[PlannedPost]) -> None:
