@@ -10,10 +10,11 @@ written.
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import update
@@ -153,12 +154,7 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
         accounts = {name: _upsert_account(s, spec, campaign, row)
                     for name, spec in campaign.accounts.items()}
         assert row.id is not None
-        # Plain tuples, not ORM objects: re-planning 100,000 unchanged posts must be
-        # cheap; only the rows that change are loaded as objects.
-        existing = {r.plan_key: r for r in s.execute(
-            sa.select(col(Post.id), col(Post.plan_key), col(Post.state), col(Post.text),
-                   col(Post.not_after), col(Post.options), col(Post.origin), col(Post.planned_text))
-            .where(col(Post.campaign_id) == row.id))}
+        existing = _existing(s, row.id)
         if not cancel_ok:
             _confirm_removals(campaign.slug, existing, {p.plan_key for p in expansion.posts})
         seen: set[str] = set()
@@ -169,7 +165,7 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
             if old is None:
                 new.append(planned)
             elif (_file_text(old) == planned.text and old.not_after == planned.not_after
-                  and old.options == planned.options() and old.state != S.CANCELED):
+                  and old.options == planned.stored_options and old.state != S.CANCELED):
                 report.unchanged += 1
             else:
                 post = s.get(Post, old.id)
@@ -192,6 +188,35 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
                 col(Post.state).in_([S.DRAFT, S.QUEUED])).order_by(col(Post.id)))
             if r.id not in shown]
     return report
+
+
+class _Existing(NamedTuple):
+    id: int
+    plan_key: str
+    state: PostState
+    text: str
+    not_after: datetime
+    options: dict[str, Any]     # shared between rows with the same options: read only
+    origin: str
+    planned_text: str | None
+
+
+def _existing(s: Session, campaign_id: int) -> dict[str, _Existing]:
+    """The campaign's posts as plain tuples, not ORM objects: re-planning 100,000
+    unchanged posts must be cheap; only the rows that change are loaded as objects.
+    Options are read as their JSON text and decoded once per distinct text."""
+    decoded: dict[str, dict[str, Any]] = {}
+    out = {}
+    for r in s.execute(
+            sa.select(col(Post.id), col(Post.plan_key), col(Post.state), col(Post.text),
+                      col(Post.not_after), sa.cast(col(Post.options), sa.Text()),
+                      col(Post.origin), col(Post.planned_text))
+            .where(col(Post.campaign_id) == campaign_id)):
+        options = decoded.get(r[5])
+        if options is None:
+            options = decoded[r[5]] = json.loads(r[5])
+        out[r[1]] = _Existing(r[0], r[1], r[2], r[3], r[4], options, r[6], r[7])
+    return out
 
 
 def _confirm_removals(slug: str, existing: dict[str, Any], keys: set[str]) -> None:
