@@ -204,18 +204,33 @@ class _Existing(NamedTuple):
 def _existing(s: Session, campaign_id: int) -> dict[str, _Existing]:
     """The campaign's posts as plain tuples, not ORM objects: re-planning 100,000
     unchanged posts must be cheap; only the rows that change are loaded as objects.
-    Options are read as their JSON text and decoded once per distinct text."""
-    decoded: dict[str, dict[str, Any]] = {}
+    State, expiry and options repeat from row to row: each is read raw and converted
+    once per distinct value, by its column type's own conversion."""
+    post = Post.__table__  # type: ignore[attr-defined]
+    dialect = s.get_bind().dialect
+    memo: dict[tuple[str, object], Any] = {}
+
+    def typed(column: str, raw: object) -> Any:
+        value = memo.get((column, raw), memo)
+        if value is memo:
+            if column == "options":
+                value = json.loads(str(raw))
+            else:
+                convert = post.c[column].type.dialect_impl(dialect).result_processor(dialect, None)
+                value = convert(raw) if convert is not None and raw is not None else raw
+            memo[(column, raw)] = value
+        return value
+
+    raw = sa.String()
     out = {}
-    for r in s.execute(
-            sa.select(col(Post.id), col(Post.plan_key), col(Post.state), col(Post.text),
-                      col(Post.not_after), sa.cast(col(Post.options), sa.Text()),
-                      col(Post.origin), col(Post.planned_text))
-            .where(col(Post.campaign_id) == campaign_id)):
-        options = decoded.get(r[5])
-        if options is None:
-            options = decoded[r[5]] = json.loads(r[5])
-        out[r[1]] = _Existing(r[0], r[1], r[2], r[3], r[4], options, r[6], r[7])
+    # (Core rows on the session's connection: the ORM's row handling would double it)
+    for r in s.connection().execute(
+            sa.select(post.c.id, post.c.plan_key, sa.type_coerce(post.c.state, raw), post.c.text,
+                      sa.type_coerce(post.c.not_after, raw), sa.cast(post.c.options, sa.Text()),
+                      post.c.origin, post.c.planned_text)
+            .where(post.c.campaign_id == campaign_id)):
+        out[r[1]] = _Existing(r[0], r[1], typed("state", r[2]), r[3], typed("not_after", r[4]),
+                              typed("options", r[5]), r[6], r[7])
     return out
 
 
