@@ -22,8 +22,9 @@ per chunk of posts, so a campaign of 100,000 is approved in a few statements.
 from __future__ import annotations
 
 import json
+import operator
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -208,14 +209,17 @@ class _SqliteValues:
     aware datetimes as naive UTC text, JSON as text; each distinct value once."""
 
     def __init__(self, keys: Sequence[str]) -> None:
-        self.keys = list(keys)
+        # a tuple of the row's values (itemgetter gives one from two keys up)
+        self.values: Callable[[Mapping[str, Any]], Sequence[Any]] = (
+            operator.itemgetter(*keys) if len(keys) > 1
+            else lambda row: tuple(row[k] for k in keys))
         self.datetimes = [i for i, k in enumerate(keys) if k in _DATETIMES]
         self.jsons = [i for i, k in enumerate(keys) if k in _JSONS]
         self.memo: dict[object, str] = {}
         self.shared: dict[int, tuple[object, str]] = {}  # by id(); the object kept alive
 
     def of(self, row: Mapping[str, Any]) -> list[Any]:
-        out = [row[k] for k in self.keys]
+        out = list(self.values(row))
         for i in self.datetimes:
             value = out[i]
             if value is not None:
