@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -56,12 +56,6 @@ class PlannedPost:
     def options(self) -> dict[str, Any]:
         """Platform options stored with the post (language, visibility, media, ...)."""
         return dict(self._options)
-
-    @property
-    def stored_options(self) -> Mapping[str, Any]:
-        """`options()` to compare with, not to keep: no copy (a re-plan compares
-        100,000)."""
-        return self._options
 
 
 @dataclass

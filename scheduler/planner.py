@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -159,13 +160,15 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
             _confirm_removals(campaign.slug, existing, {p.plan_key for p in expansion.posts})
         seen: set[str] = set()
         new: list[PlannedPost] = []
+        options: dict[object, dict[str, Any]] = {}
         for planned in expansion.posts:
             seen.add(planned.plan_key)
             old = existing.get(planned.plan_key)
             if old is None:
                 new.append(planned)
             elif (_file_text(old) == planned.text and old.not_after == planned.not_after
-                  and old.options == planned.stored_options and old.state != S.CANCELED):
+                  and old.options == _shared_options(planned, options)
+                  and old.state != S.CANCELED):
                 report.unchanged += 1
             else:
                 post = s.get(Post, old.id)
@@ -208,29 +211,33 @@ def _existing(s: Session, campaign_id: int) -> dict[str, _Existing]:
     once per distinct value, by its column type's own conversion."""
     post = Post.__table__  # type: ignore[attr-defined]
     dialect = s.get_bind().dialect
-    memo: dict[tuple[str, object], Any] = {}
 
-    def typed(column: str, raw: object) -> Any:
-        value = memo.get((column, raw), memo)
-        if value is memo:
-            if column == "options":
-                value = json.loads(str(raw))
-            else:
-                convert = post.c[column].type.dialect_impl(dialect).result_processor(dialect, None)
-                value = convert(raw) if convert is not None and raw is not None else raw
-            memo[(column, raw)] = value
-        return value
+    def converter(column: str) -> Callable[[Any], Any]:
+        convert = post.c[column].type.dialect_impl(dialect).result_processor(dialect, None)
+        memo: dict[Any, Any] = {}
 
+        def typed(raw: Any) -> Any:
+            value = memo.get(raw, memo)
+            if value is memo:
+                value = memo[raw] = convert(raw) if convert is not None and raw is not None else raw
+            return value
+        return typed
+
+    state, not_after = converter("state"), converter("not_after")
+    decoded: dict[str, dict[str, Any]] = {}
     raw = sa.String()
     out = {}
-    # (Core rows on the session's connection: the ORM's row handling would double it)
+    # Core rows on the session's connection, fetched at once: the ORM's row handling,
+    # or a fetch per row, would double it
     for r in s.connection().execute(
             sa.select(post.c.id, post.c.plan_key, sa.type_coerce(post.c.state, raw), post.c.text,
                       sa.type_coerce(post.c.not_after, raw), sa.cast(post.c.options, sa.Text()),
                       post.c.origin, post.c.planned_text)
-            .where(post.c.campaign_id == campaign_id)):
-        out[r[1]] = _Existing(r[0], r[1], typed("state", r[2]), r[3], typed("not_after", r[4]),
-                              typed("options", r[5]), r[6], r[7])
+            .where(post.c.campaign_id == campaign_id)).all():
+        options = decoded.get(r[5])
+        if options is None:
+            options = decoded[r[5]] = json.loads(r[5])
+        out[r[1]] = _Existing(r[0], r[1], state(r[2]), r[3], not_after(r[4]), options, r[6], r[7])
     return out
 
 
@@ -326,10 +333,7 @@ def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
     shared: dict[object, Any] = {}
     rows = []
     for p in posts:
-        okey = ("o", p.language, p.visibility, p.content_warning, p.media)
-        options = shared.get(okey)
-        if options is None:
-            options = shared[okey] = p.options()
+        options = _shared_options(p, shared)
         warnings = shared.get(p.warnings)
         if warnings is None:
             warnings = shared[p.warnings] = list(p.warnings)
@@ -342,6 +346,15 @@ def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
             "created_at": now, "updated_at": now,
         })
     create(s, rows, S.DRAFT, reason="planned", now=now, actor=actor)
+
+
+def _shared_options(p: PlannedPost, shared: dict[object, Any]) -> dict[str, Any]:
+    """`p.options()`, one dict for all posts with the same options: read only."""
+    key = ("o", p.language, p.visibility, p.content_warning, p.media)
+    options = shared.get(key)
+    if options is None:
+        options = shared[key] = p.options()
+    return options
 
 
 def _link_threads(s: Session, campaign_id: int, posts: list[PlannedPost]) -> None:
