@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.common import ROOT, TMINUS, Figure, Sizes, Stopwatch, child_env, median
 
-TARGET_SECONDS = 2.0
+TARGET_SECONDS = 1.0   # issue 12: the example campaign rehearsed in under a second
 EXAMPLE = ROOT / "examples" / "potuspardon"
 
 

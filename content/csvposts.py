@@ -41,7 +41,16 @@ class CsvPost:
 
     @property
     def key(self) -> str:
-        """A stable key: the same row imported twice is the same post."""
+        """A row's identity: its account and its time as written (`T-1d`, `+10m`,
+        `2027-03-13T18:00`). Imported again with another text it is the same post,
+        edited — as a Buffer or Hootsuite user expects of a corrected export."""
+        digest = hashlib.sha256("\x1f".join(["at", self.account, self.at.casefold()]).encode())
+        return f"csv@{digest.hexdigest()[:20]}"
+
+    @property
+    def content_key(self) -> str:
+        """The key rows had before identity was (account, at): the whole row's content.
+        A post imported then is still found when the same row comes again."""
         digest = hashlib.sha256("\x1f".join(
             [self.account, self.at, self.text, str(self.media or ""), self.alt or ""]).encode())
         return f"csv@{digest.hexdigest()[:20]}"

@@ -28,8 +28,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
-
 from content.limits import MAX_DURATION, MAX_DURATION_DIGITS, MAX_FIRES_PER_SCHEDULE, MAX_YEAR, MIN_YEAR
 
 _REL = re.compile(
@@ -273,6 +271,8 @@ def _cron(expr: Any, start: datetime, end: datetime, deadline: datetime,
         raise ScheduleError(f"{_shown(expr)} is not a cron expression; write e.g. \"0 9 * * *\"")
     # CronTrigger walks wall-clock time in UTC (which has no DST), so every local time
     # the expression names comes out once; our own DST rule then places it.
+    # imported here: most campaigns have no cron schedule
+    from apscheduler.triggers.cron import CronTrigger
     standard = _standard_weekdays(expr)
     try:
         trigger = CronTrigger.from_crontab(standard, timezone=UTC)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -154,6 +155,12 @@ class _Raced(Exception):
     """Another collector moved the cursor first: this round is rolled back."""
 
 
+def _local(at: datetime, tz: str | None) -> str:
+    """A time as a person reads it: in its campaign's timezone, or — about no campaign
+    (the daemon) — in this machine's, with the abbreviation."""
+    return f"{at.astimezone(ZoneInfo(tz) if tz else None):%Y-%m-%d %H:%M %Z}"
+
+
 def _from_events(s: Session, now: datetime) -> list[_New]:
     span = _advance(s, "alerts.event", sa.select(func.max(col(Event.id))),
                     sa.select(func.max(col(Event.id))).where(col(Event.at) < now - _LOOK_BACK))
@@ -161,13 +168,15 @@ def _from_events(s: Session, now: datetime) -> list[_New]:
         return []
     rows = s.execute(
         sa.select(col(Event.id), col(Event.post_id), col(Event.at), col(Event.to_state),
-                  col(Event.reason), col(Post.campaign_id), col(Post.due_at), col(Account.name))
+                  col(Event.reason), col(Post.campaign_id), col(Post.due_at), col(Account.name),
+                  col(Campaign.timezone))
         .join(Post, col(Post.id) == Event.post_id).join(Account, col(Account.id) == Post.account_id)
+        .join(Campaign, col(Campaign.id) == Post.campaign_id)
         .where(col(Event.id) > span[0], col(Event.id) <= span[1],
                col(Event.to_state).in_(list(_FROM_EVENT)))
         .order_by(col(Event.id))).all()
     return [_New(f"event:{r.id}", _FROM_EVENT[PostState(r.to_state)], r.campaign_id, r.post_id,
-                 r.at, f"#{r.post_id} on {r.name}, due {r.due_at:%Y-%m-%d %H:%M} UTC: {r.reason}")
+                 r.at, f"#{r.post_id} on {r.name}, due {_local(r.due_at, r.timezone)}: {r.reason}")
             for r in rows]
 
 
@@ -193,14 +202,16 @@ def _conditions(s: Session, now: datetime) -> list[_New]:
                         None, None, at, f"{a.name} ({a.platform}): {a.paused_reason} — "
                         f"`tminus accounts resume {a.name}` once fixed"))
     limited = s.execute(
-        sa.select(col(Account.id), col(Account.name), col(Account.resume_at), func.count())
+        sa.select(col(Account.id), col(Account.name), col(Account.resume_at), func.count(),
+                  func.min(col(Campaign.timezone)))
         .join(Post, col(Post.account_id) == Account.id)
+        .join(Campaign, col(Campaign.id) == Post.campaign_id)
         .where(col(Account.resume_at) > now, col(Post.state) == S.QUEUED,
                col(Post.not_after) < Account.resume_at)
         .group_by(col(Account.id), col(Account.name), col(Account.resume_at))).all()
-    for acc_id, name, until, n in limited:
+    for acc_id, name, until, n, tz in limited:
         out.append(_New(f"rate-limited:{acc_id}:{until.isoformat()}", AlertKind.RATE_LIMITED, None,
-                        None, now, f"{name} may post again at {until:%Y-%m-%d %H:%M} UTC; "
+                        None, now, f"{name} may post again at {_local(until, tz)}; "
                         f"{n} of its queued post(s) expire before that"))
     out.extend(_no_daemon(s, now))
     # a minute after the deadline: the daemon has expired what was left by then, so the
@@ -213,7 +224,7 @@ def _conditions(s: Session, now: datetime) -> list[_New]:
         said = ", ".join(f"{n} {st}" for st, n in totals) or "no posts"
         out.append(_New(f"deadline:{c.id}", AlertKind.DEADLINE, c.id, None, c.deadline,
                         f"{c.title} ({c.slug}) reached its deadline "
-                        f"{c.deadline:%Y-%m-%d %H:%M} UTC: {said}"))
+                        f"{_local(c.deadline, c.timezone)}: {said}"))
     return out
 
 
@@ -231,9 +242,9 @@ def _no_daemon(s: Session, now: datetime) -> list[_New]:
         return []
     last = s.execute(sa.select(func.max(col(DaemonRow.beat_at)))).scalar()
     episode = last.isoformat() if last else "never"
-    since = f"the last heartbeat was at {last:%Y-%m-%d %H:%M:%S} UTC" if last else "none ever ran"
+    since = f"the last heartbeat was at {_local(last, None)}" if last else "none ever ran"
     return [_New(f"no-daemon:{episode}", AlertKind.NO_DAEMON, None, None, now,
-                 f"{late[0]} queued post(s) are due since {late[1]:%Y-%m-%d %H:%M} UTC and no "
+                 f"{late[0]} queued post(s) are due since {_local(late[1], None)} and no "
                  f"daemon is alive ({since}): start one with `tminus run`")]
 
 

@@ -15,28 +15,32 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import click
 import typer
-from dotenv import load_dotenv
 from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from sqlalchemy.engine import Engine
 from typer.core import TyperGroup
 
 from content.countdown import duration, t_minus
-from content.entities import shorten
 from content.errors import CampaignErrors, FieldError, TminusError, Unconfirmed
 from content.paths import is_folder
-from content.platforms import check_all
 from scheduler import cliargs, defaults, logs, service
 from scheduler.clock import SystemClock
-from scheduler.models import PostState
-from scheduler.settings import Settings
+from scheduler.states import PostState
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from scheduler.service.zones import Zones
+    from scheduler.settings import Settings
+
+# `tminus --help` and every command start by importing this module: what only some
+# commands need (the tables, the length rules, the SDKs, the web stack) is imported
+# where it is used, or when `service` is first asked for it (tests/test_startup.py).
 
 
 def _plain_help() -> None:
@@ -98,6 +102,7 @@ _usage = sys.modules[typer.BadParameter.__module__]
 
 
 def _settings() -> Settings:
+    from scheduler.settings import Settings
     return Settings.from_env()
 
 
@@ -126,26 +131,33 @@ def _as_of(value: str | None) -> datetime | None:
                          "2017-01-16T09:00:00-05:00") from None
 
 
-def _utc(at: datetime, seconds: bool = True) -> str:
-    return f"{at:%Y-%m-%d %H:%M:%S} UTC" if seconds else f"{at:%Y-%m-%d %H:%M} UTC"
-
-
 def _one_line(text: str) -> str:
     return escape(text.replace("\n", " "))
 
 
 # Every time a person reads is in the campaign's own timezone, with its abbreviation
-# ("Tue 17 Jan 09:00 EST"); `--utc` shows UTC instead, for comparing with logs.
+# ("Tue 17 Jan 09:00 EST"); `--utc` shows UTC instead, for comparing with logs. A time
+# of no campaign (a person added, a pause of everything) is in this machine's local
+# timezone (`TZ`): `tz=None` (see `scheduler.service.zones`).
 UTC_HELP = "show times in UTC instead of each campaign's own timezone"
 JSON_HELP = "print JSON (times in ISO 8601 UTC) for scripts, instead of the text"
 
 
-def _at(at: datetime, tz: str | ZoneInfo, utc: bool = False, *, year: bool = False,
+def _at(at: datetime, tz: str | ZoneInfo | None, utc: bool = False, *, year: bool = False,
         seconds: bool = False) -> str:
-    zone = UTC if utc else tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
     fmt = ("%a %d %b %Y" if year else "%a %d %b") + (" %H:%M:%S" if seconds else " %H:%M")
-    local = at.astimezone(zone)
-    return f"{local:{fmt}} {'UTC' if utc else local.tzname()}"
+    if utc:
+        return f"{at.astimezone(UTC):{fmt}} UTC"
+    # no zone: astimezone() takes the machine's offset at that instant, DST included
+    local = at.astimezone() if tz is None else at.astimezone(
+        tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz))
+    return f"{local:{fmt}} {local.tzname()}"
+
+
+def _zones(engine: Engine) -> Zones:
+    """Each campaign's and account's timezone, for times that are not a post's."""
+    from scheduler.service.zones import zones
+    return zones(engine)
 
 
 def _jsonable(value: Any) -> Any:
@@ -166,18 +178,27 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_jsonable, ensure_ascii=False) + "\n")
 
 
+def _print_diff(diff: str) -> None:
+    """A unified diff of two texts, indented, what was in red and what is now in green."""
+    for line in diff.splitlines():
+        style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
+        out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+
+
 def _fit(text: str, width: int) -> str:
     """A text cut to `width` terminal cells at a word, never inside a number or link."""
+    from content.entities import shorten
     return shorten(text, max(1, width), cell_len)
 
 
-def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> list[str]:
+def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int, *,
+             least: int = 12) -> list[str]:
     """Rows as lines of at most `width` cells: every column as wide as its widest cell,
-    the last one (a post's text) gets what is left and is cut by `_fit`. Plain text:
-    the caller escapes."""
+    the last one (a post's text) gets what is left (`least` at the narrowest) and is cut
+    by `_fit`. Plain text: the caller escapes."""
     fixed = [max(cell_len(c) for c in [h, *(r[i] for r in rows)])
              for i, h in enumerate(header[:-1])]
-    room = max(12, width - sum(fixed) - 2 * len(fixed))
+    room = max(least, width - sum(fixed) - 2 * len(fixed))
 
     def line(cells: Sequence[str]) -> str:
         padded = [c + " " * (w - cell_len(c)) for c, w in zip(cells[:-1], fixed, strict=True)]
@@ -250,21 +271,15 @@ def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")],
         out.print(f"[yellow]warning:[/] {escape(w)}")
     for post_id, diff in r.returned_to_draft:
         out.print(f"[yellow]post {post_id} changed after approval; back to draft:[/]")
-        for line in diff.splitlines():
-            style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
-            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+        _print_diff(diff)
     for post_id, what in r.changed_drafts:
         out.print(f"[yellow]draft {post_id} changed (see `tminus log {post_id}`):[/]")
-        for line in what.splitlines():
-            style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
-            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+        _print_diff(what)
     for post_id, diff in r.conflicts:
         out.print(f"[yellow]post {post_id} was edited by a person and the campaign file changed it "
                   f"too; the edit is kept[/] — settle it with `tminus edit {post_id} --keep` "
                   f"or `--use-file`:")
-        for line in diff.splitlines():
-            style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
-            out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
+        _print_diff(diff)
     # each post counted once: an approved post the file changed is "back to draft", not
     # also "updated"; what did not happen is not said
     back = len(r.returned_to_draft)
@@ -391,18 +406,28 @@ def queue_import(file: Annotated[Path, typer.Argument(
                      help="a CSV file with the columns account, at, text (and optionally "
                           "media, alt, expires, language, campaign)")],
                  by: Annotated[str | None, typer.Option(
-                     "--by", help="approve them at once, as this person (else: drafts)")] = None
+                     "--by", help="approve the new posts at once, as this person (else: drafts; "
+                     "an edited post is always a draft again)")] = None
                  ) -> None:
-    """Queue many one-off posts from a CSV file: all or nothing; importing it again adds
-    nothing."""
+    """Queue many one-off posts from a CSV file: all or nothing. A row is known by its
+    account and time: imported again, an unchanged row adds nothing and a changed text
+    edits its post (back to draft)."""
     with _every_problem():
         r = service.import_csv(_engine(), file, by=by, author=_me(), now=_now())
     for q in r.added:
         out.print(f"post {q.post_id} ({q.state}) on {q.account} at "
                   f"{_at(q.due_at, q.timezone, year=True)}, {q.length}/{q.limit}")
+    for line, e in r.edited:
+        was = " (it was queued: back to draft)" if e.was == "queued" else ""
+        out.print(f"[yellow]post {e.post_id} (line {line}) has a new text; it is a draft{was}:[/]")
+        _print_diff(e.diff)
+        for w in e.warnings:
+            out.print(f"[yellow]warning:[/] {escape(w)}")
     again = f"; {r.already} already imported before (left as they are)" if r.already else ""
-    out.print(f"imported {len(r.added)} post(s) from {escape(r.file)}{again}")
-    drafts = sorted({q.campaign for q in r.added if q.state == "draft"})
+    changed = f"; {len(r.edited)} changed (back to draft)" if r.edited else ""
+    out.print(f"imported {len(r.added)} post(s) from {escape(r.file)}{changed}{again}")
+    drafts = sorted({q.campaign for q in r.added if q.state == "draft"}
+                    | {e.campaign for _, e in r.edited})
     for slug in drafts:
         out.print(f"next: [bold]tminus preview {slug}[/], then "
                   f"[bold]tminus approve {slug} --by YOUR-NAME[/]")
@@ -451,10 +476,12 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
            as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """One line per active campaign and what needs a person, then the details."""
     settings = _settings()
-    g = service.glance(_engine(settings), settings.env)
+    engine = _engine(settings)
+    g = service.glance(engine, settings.env)
     if as_json:
         _print_json(g)
         return
+    z = _zones(engine)
     st, now, width = g.details, g.details.now, out.width
     for c in g.campaigns:
         needs = f"[red]{c.needs} need(s) you[/]" if c.needs else "nothing needs you"
@@ -510,18 +537,21 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
                       f"`tminus accounts resume {h.name}` once fixed", soft_wrap=True)
         elif h.resume_at:
             out.print(f"[yellow]account {h.name} rate limited[/] until "
-                      f"{_at(h.resume_at, 'UTC', True, seconds=True)}")
+                      f"{_at(h.resume_at, z.of(account=h.name), utc, seconds=True)}")
     for a in st.attention:
         out.print(f"[red]#{a.id} {a.state}[/]: {escape(a.reason)}"
                   + (" — `tminus review` it" if a.state == "review" else ""), soft_wrap=True)
     for pz in st.pauses:
-        out.print(f"[bold red]{pz.what} paused[/] since {_at(pz.at, 'UTC', True)} by "
+        # a pause of an account or of everything is no one campaign's: as the activity
+        # log below says it, in this machine's timezone
+        since = _at(pz.at, z.of(campaign=pz.campaign), utc)
+        out.print(f"[bold red]{pz.what} paused[/] since {since} by "
                   f"{escape(pz.by)}: {escape(pz.reason)} — `tminus resume "
                   f"{_pause_args(pz.campaign, pz.account)}` to go on", soft_wrap=True)
     if st.activity:
         out.print("latest:")
     for entry in st.activity:
-        head = f"  {_at(entry.at, 'UTC', True)} {entry.actor}: "
+        head = f"  {_at(entry.at, z.of(campaign=entry.campaign), utc)} {entry.actor}: "
         out.print(escape(head + _fit(entry.message, width - cell_len(head))), soft_wrap=True)
 
 
@@ -641,6 +671,7 @@ def demo(seconds: Annotated[int, typer.Option(help="how far away the demo deadli
 def count(text: Annotated[str, typer.Argument(help="the text to measure")],
           as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Length of TEXT on each platform, its limit, and whether it fits."""
+    from content.platforms import check_all
     checks = check_all(text)
     if as_json:
         sys.stdout.write(json.dumps({k: v.as_dict() for k, v in checks.items()}) + "\n")
@@ -772,14 +803,17 @@ def pause(campaign: Annotated[str | None, typer.Argument(help="campaign slug to 
               "--all", help="pause every post of every campaign")] = False,
           reason: Annotated[str, typer.Option("--reason", help="why (shown to everyone, recorded)")] = "",
           by: Annotated[str | None, typer.Option(
-              "--by", help="who pauses (default: your login name)")] = None
+              "--by", help="who pauses (default: your login name)")] = None,
+          utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False
           ) -> None:
     """Stop posts going out at once: a campaign, an account or everything, until resumed."""
-    r = service.pause(_engine(), _target(campaign, account, everything), reason=reason,
+    engine = _engine()
+    r = service.pause(engine, _target(campaign, account, everything), reason=reason,
                       by=by or _me(), now=_now())
     p = r.pause
     if r.already:
-        out.print(f"{p.what} was already paused since {_utc(p.at, seconds=False)} by "
+        since = _at(p.at, _zones(engine).of(campaign=p.campaign), utc)
+        out.print(f"{p.what} was already paused since {since} by "
                   f"{escape(p.by)}: {escape(p.reason)}")
     else:
         out.print(f"[bold red]paused {p.what}[/]: {r.waiting} queued post(s) wait until "
@@ -794,28 +828,32 @@ def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to
            account: Annotated[str | None, typer.Option("--account", help="resume one account")] = None,
            everything: Annotated[bool, typer.Option("--all", help="lift the pause of everything")] = False,
            by: Annotated[str | None, typer.Option(
-               "--by", help="who resumes (default: your login name)")] = None
+               "--by", help="who resumes (default: your login name)")] = None,
+           utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False
            ) -> None:
     """Lift a pause: say what goes out now and what expired while it held."""
-    r = service.resume(_engine(), _target(campaign, account, everything), by=by or _me(), now=_now())
+    engine = _engine()
+    r = service.resume(engine, _target(campaign, account, everything), by=by or _me(), now=_now())
+    z = _zones(engine)
     out.print(f"[green]resumed {r.pause.what}[/] (paused {duration(r.at - r.pause.at)} by "
               f"{escape(r.pause.by)}: {escape(r.pause.reason)})")
     out.print(f"going out now: {r.going_total}; later at their time: {r.later}; "
               f"expired while paused: {r.expired_total}")
     for b in r.going_now:
-        out.print(f"  [green]now[/] #{b.id} {b.account} ({b.campaign}): {_one_line(b.text[:60])}")
+        out.print(f"  [green]now[/] #{b.id} {b.account} ({b.campaign}): {_one_line(_fit(b.text, 60))}")
     for b in r.expired:
         out.print(f"  [yellow]expired[/] #{b.id} {b.account} ({b.campaign}), due "
-                  f"{_utc(b.due_at, seconds=False)}: {_one_line(b.text[:60])}")
+                  f"{_at(b.due_at, z.of(campaign=b.campaign), utc)}: {_one_line(_fit(b.text, 60))}")
     for p in r.still_paused:
         out.print(f"[red]still paused: {p.what}[/] ({escape(p.reason)})")
 
 
 @app.command()
-def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)")],
+def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", min=1, max=MAX_ID)],
          text: Annotated[str | None, typer.Option(
              "--text", help="the new text, exactly as it goes out")] = None,
-         editor: Annotated[bool, typer.Option("--editor", help="edit the text in $EDITOR")] = False,
+         editor: Annotated[bool, typer.Option(
+             "--editor", help="edit the text in $VISUAL or $EDITOR")] = False,
          keep: Annotated[bool, typer.Option(
              "--keep", help="after a re-plan conflict: keep the edit over the file's change")] = False,
          use_file: Annotated[bool, typer.Option(
@@ -831,19 +869,29 @@ def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)")],
         r = service.settle_conflict(_engine(), post, keep=keep, by=who, now=now)
     else:
         if editor:
+            sheet = service.edit_sheet(_engine(), post)
+            if not sheet.editable:      # before the editor opens, not after the work is done
+                raise TminusError(f"post {post} is {sheet.state}; only a draft or queued post "
+                                  "can be edited")
             # click (typer's own base) writes a temp file, runs $VISUAL or $EDITOR, reads it back
-            text = click.edit(service.edit_sheet(_engine(), post).text + "\n", extension=".txt",
-                              require_save=True)
-            if text is None:
-                out.print("no change (the editor closed without saving); nothing was written")
+            try:
+                text = click.edit(sheet.text + "\n", extension=".txt", require_save=True)
+            except click.ClickException as e:   # the editor exited with an error, or none ran
+                raise TminusError(f"{e.format_message()} (set $VISUAL or $EDITOR to an editor "
+                                  "that exits 0 once saved, or use --text); nothing was "
+                                  "written") from None
+            if text is None or text.strip() == sheet.text:
+                out.print("no change (the editor closed without changing the text); "
+                          "nothing was written")
                 return
         assert text is not None
         r = service.edit_post(_engine(), post, text, by=who, now=now)
-    for line in r.diff.splitlines():
-        style = "red" if line.startswith("-") else "green" if line.startswith("+") else ""
-        out.print(f"  [{style}]{escape(line)}[/]" if style else f"  {escape(line)}")
-    out.print(f"post {r.post_id} is {r.state}, {r.length}/{r.limit} {r.unit}"
-              + ("; approve it again with `tminus approve CAMPAIGN --post "
+    _print_diff(r.diff)
+    for w in r.warnings:
+        out.print(f"[yellow]warning:[/] {escape(w)}")
+    back = " (it was queued: back to draft)" if r.was == "queued" and r.state == "draft" else ""
+    out.print(f"post {r.post_id} is {r.state}{back}, {r.length}/{r.limit} {r.unit}"
+              + (f"; approve it again with `tminus approve {r.campaign} --post "
                  f"{r.post_id} --by NAME`" if r.state == "draft" else ""))
 
 
@@ -870,11 +918,14 @@ def users_add(name: Annotated[str, typer.Argument(
 
 
 @users_app.command("list")
-def users_list() -> None:
+def users_list(utc: Annotated[bool, typer.Option(
+                   "--utc", help="show times in UTC instead of this machine's timezone")] = False
+               ) -> None:
     """The people who may log in, with their role."""
     people = service.list_people(_engine())
     for p in people:
-        out.print(f"{escape(p.name):<30} {p.role:<9} added {_utc(p.created_at, seconds=False)} "
+        # a person belongs to no campaign: this machine's timezone
+        out.print(f"{escape(p.name):<30} {p.role:<9} added {_at(p.created_at, None, utc, year=True)} "
                   f"by {escape(p.created_by)}")
     out.print(f"{len(people)} person(s)")
 
@@ -948,18 +999,20 @@ def notify_check() -> None:
 
 
 @notify_app.command("status")
-def notify_status() -> None:
+def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
     """The latest alert messages: delivered, failing or given up, and why."""
     from scheduler.service.alerts import alert_log
-    r = alert_log(_engine())
+    engine = _engine()
+    r, z = alert_log(engine), _zones(engine)
     for m in r.messages:
+        tz = z.of(campaign=m.campaign)     # an alert of no campaign: this machine's zone
         if m.sent_at:
-            state = f"[green]sent {_utc(m.sent_at)}[/]"
+            state = f"[green]sent {_at(m.sent_at, tz, utc, seconds=True)}[/]"
         elif m.gave_up_at:
             state = f"[red]given up after {m.attempts} attempts[/]"
         else:
             state = f"[yellow]not yet sent ({m.attempts} attempt(s))[/]"
-        out.print(f"#{m.id} {_utc(m.created_at)} {escape(m.title)}: {state}")
+        out.print(f"#{m.id} {_at(m.created_at, tz, utc, seconds=True)} {escape(m.title)}: {state}")
         if m.last_error and not m.sent_at:
             out.print(f"    last error: {escape(m.last_error)}")
     out.print(f"{len(r.messages)} message(s) shown; {r.waiting_items} item(s) waiting for "
@@ -1010,7 +1063,8 @@ def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
            fmt: Annotated[str, typer.Option("--format", help="table, json or html")] = "table",
            output: Annotated[Path | None, typer.Option("--output", "-o", help="write to FILE")] = None,
            refresh: Annotated[bool, typer.Option(
-               "--refresh", help="read the engagement counts from the platforms first")] = False
+               "--refresh", help="read the engagement counts from the platforms first")] = False,
+           utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False
            ) -> None:
     """What went out when, on time or late, what expired or failed, and which post did best."""
     from scheduler.report import late_words, render_html, render_json
@@ -1035,26 +1089,28 @@ def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             raise FieldError("output", f"cannot write {output}: {e.strerror}") from None
         out.print(f"wrote {escape(str(output))}")
         return
-    out.print(f"[bold]{escape(r.title)}[/] ({r.slug}), deadline {_utc(r.deadline, seconds=False)}")
+    tz = r.timezone
+    out.print(f"[bold]{escape(r.title)}[/] ({r.slug}), deadline {_at(r.deadline, tz, utc, year=True)}")
     out.print("posts: " + (", ".join(f"{n} {s}" for s, n in r.counts.items()) or "none")
               + f"; {r.on_time} on time, {r.late} late"
               + (f" (the latest {late_words(r.latest_seconds)})" if r.late else ""))
-    table = Table(show_lines=False)
-    for name in ("#", "account", "due (UTC)", "state", "went out", "likes", "reposts", "replies",
-                 "text / why"):
-        table.add_column(name, overflow="fold")
-    for row in r.rows:
-        table.add_row(str(row.id), f"{escape(row.account)} ({row.platform})",
-                      f"{row.due_at:%m-%d %H:%M:%S}", str(row.state),
-                      (f"{row.published_at:%H:%M:%S} {late_words(row.late_seconds)}"
-                       if row.published_at else ""),
-                      *["—" if v is None else str(v) for v in (row.likes, row.reposts, row.replies)],
-                      _one_line((row.reason or row.text)[:120]))
-    out.print(table)
+    # one line per post fitted to the terminal, as `list`: nothing a person must read
+    # exactly (a name, a time, a count) is folded; the text is cut at a word
+    rows = [[str(row.id), row.account, _at(row.due_at, tz, utc), str(row.state),
+             late_words(row.late_seconds) if row.published_at else "",
+             "—" if row.likes is None else f"{row.likes}/{row.reposts}/{row.replies}",
+             row.reason or row.text] for row in r.rows]
+    lines = _columns(["#", "account", "due (UTC)" if utc else "due (local)", "state", "went out",
+                      "engagement", "text / why"], rows, out.width, least=8)
+    out.print(f"[bold]{escape(lines[0])}[/]")
+    for line in lines[1:]:
+        out.print(escape(line))
+    out.print("engagement: likes/reposts/replies (— not read yet); the exact times: "
+              "`--format html` or `--format json`")
     for b in r.best:
         out.print(f"best on {b.platform}{f' ({b.language})' if b.language else ''}: #{b.row.id} "
                   f"{escape(b.row.account)} — {b.row.likes} likes, {b.row.reposts} reposts, "
-                  f"{b.row.replies} replies: {_one_line(b.row.text[:80])}")
+                  f"{b.row.replies} replies: {_one_line(_fit(b.row.text, 80))}")
     if not r.best:
         out.print("no engagement counts yet: `tminus report --refresh` or `tminus engagement fetch`")
 
@@ -1066,7 +1122,9 @@ def main() -> None:
     # whole); views that must fit cut their text themselves (`_fit`)
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    load_dotenv(Path.cwd() / ".env")
+    if (dotenv := Path.cwd() / ".env").is_file():   # python-dotenv only where there is one
+        from dotenv import load_dotenv
+        load_dotenv(dotenv)
     try:
         args = cliargs.normalize(sys.argv[1:])
         # not standalone: a usage mistake comes back here, to be said on one line

@@ -28,10 +28,11 @@ import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from scheduler.settings import Settings
+if TYPE_CHECKING:   # the command line imports this module before it needs any setting
+    from scheduler.settings import Settings
 
 # Kept at WARNING whatever the level: they log requests with their headers.
 QUIET = ("oauthlib", "requests_oauthlib", "tweepy", "urllib3", "requests", "httpx", "httpcore",

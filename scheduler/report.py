@@ -8,6 +8,7 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 
@@ -44,5 +45,10 @@ def late_words(seconds: float | None) -> str:
 
 def render_html(r: CampaignReport) -> str:
     page = _env.get_template("report.html.j2")
-    return page.render(r=r, late=late_words,
-                       generated=r.now.strftime("%Y-%m-%d %H:%M UTC"))
+    tz = ZoneInfo(r.timezone)
+
+    def local(at: datetime, fmt: str) -> str:
+        """A time as the campaign's people read it: in its timezone, abbreviated."""
+        return at.astimezone(tz).strftime(fmt)
+    return page.render(r=r, late=late_words, local=local,
+                       generated=local(r.now, "%Y-%m-%d %H:%M %Z"))

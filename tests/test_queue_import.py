@@ -1,6 +1,7 @@
 """`tminus queue import FILE.csv` (issue 13): the same checks as `queue add`, all or
 nothing with the line and column of every problem, idempotent, media relative to the
-CSV's folder; the example CSV imports as it is."""
+CSV's folder; the example CSV imports as it is. A row is known by its account and its
+time as written: a corrected export edits its posts (back to draft), never adds twins."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from content.csvposts import read_posts
 from tests.conftest import ROOT, CampaignFactory, CliResult, simple_toml
 
 Cli = Callable[..., CliResult]
@@ -29,7 +33,7 @@ def test_import_is_all_or_nothing_with_line_and_column(
                    'org,T-1d,"Fine, with a comma. #TestTag"\n'
                    'nobody,T-1d,hi\n'
                    'org,2026-01-01T09:00,too early\n'
-                   'org,T-1d,' + "x" * 300 + '\n'
+                   'org,T-2d,' + "x" * 300 + '\n'
                    'org,T-3h,\n', encoding="utf-8")
     r = cli("queue", "import", str(csv))
     assert r.code == 2
@@ -96,3 +100,113 @@ def test_the_example_csv_imports_as_it_is(cli: Cli) -> None:
     r = cli("queue", "import", str(folder / "extra-posts.csv"))
     assert r.code == 0, r.err
     assert "imported 3 post(s)" in r.out
+
+
+# -- a row's identity: its account and its time as written ------------------------------------
+
+ROWS = ("account,at,text,expires\n"
+        "org,T-1d,Call 202-555-0100 today. #TestTag,2h\n"
+        "partner,2099-01-19T18:00,Evening call. #TestTag,\n")
+
+
+def _imported(cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> tuple[Path, int]:
+    """The CSV imported and approved (`--by`); the file and the id of its first row's post."""
+    assert cli("plan", str(make_campaign(simple_toml()))).code == 0
+    csv = tmp_path / "posts.csv"
+    csv.write_text(ROWS, encoding="utf-8")
+    r = cli("queue", "import", str(csv), "--by", "ana")
+    assert r.code == 0, r.err
+    first = next(p for p in _posts(cli) if str(p["text"]).startswith("Call 202"))
+    return csv, int(str(first["id"]))
+
+
+def test_a_corrected_row_edits_its_post_back_to_draft_not_a_second_post(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    csv, post = _imported(cli, make_campaign, tmp_path)
+    count = len(_posts(cli))
+    csv.write_text(ROWS.replace("today", "tonight"), encoding="utf-8")
+    r = cli("queue", "import", str(csv))
+    assert r.code == 0, r.err
+    assert (f"post {post} (line 2) has a new text; it is a draft (it was queued: back to draft):"
+            in r.out)
+    assert "  -Call 202-555-0100 today. #TestTag" in r.out
+    assert "  +Call 202-555-0100 tonight. #TestTag" in r.out
+    assert f"imported 0 post(s) from {csv}; 1 changed (back to draft); 1 already imported" in r.out
+    assert "next: tminus preview testcamp, then tminus approve testcamp" in r.out
+    posts = _posts(cli)
+    assert len(posts) == count                                   # not a second post
+    edited = next(p for p in posts if p["id"] == post)
+    assert (edited["state"], edited["text"]) == ("draft", "Call 202-555-0100 tonight. #TestTag")
+    log = cli("log", str(post)).out
+    assert f"re-imported from {csv} line 2 by" in log and "queued → draft" in log
+    # the corrected file once more: nothing left to change
+    again = cli("queue", "import", str(csv)).out
+    assert "imported 0 post(s)" in again and "2 already imported" in again and "changed" not in again
+
+
+def test_a_reimport_with_an_edit_and_a_bad_row_writes_nothing(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    csv, _ = _imported(cli, make_campaign, tmp_path)
+    before = _posts(cli)
+    csv.write_text(ROWS.replace("today", "tonight") + "nobody,T-2d,Hello. #TestTag,\n",
+                   encoding="utf-8")
+    r = cli("queue", "import", str(csv))
+    assert r.code == 2 and f"{csv}:4 [account]: 'nobody' is unknown" in r.err
+    assert _posts(cli) == before                                 # the edit is not kept either
+
+
+def test_what_an_import_cannot_change_is_refused_with_its_line_and_column(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    csv, post = _imported(cli, make_campaign, tmp_path)
+    before = _posts(cli)
+    csv.write_text(ROWS.replace(",2h\n", ",30m\n")
+                   + "org,T-2d,One. #TestTag,\norg,t-2D,Two. #TestTag,\n", encoding="utf-8")
+    r = cli("queue", "import", str(csv))
+    assert r.code == 2
+    assert (f"{csv}:2 [expires]: differs from post {post}, imported from this row before; "
+            f"cancel post {post} and import the row again to change it") in r.err
+    assert (f"{csv}:5 [at]: the same account and time as line 4: a row is known by them; "
+            "give each post its own time") in r.err
+    assert _posts(cli) == before
+    assert cli("cancel", "--post", str(post)).code == 0
+    csv.write_text(ROWS.replace("today", "tonight"), encoding="utf-8")
+    r = cli("queue", "import", str(csv))
+    assert r.code == 2
+    assert (f"{csv}:2 [text]: differs from post {post}, imported from this row before, which is "
+            "canceled now: its text can no longer change") in r.err
+
+
+def test_an_image_or_language_that_changed_is_refused(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    assert cli("plan", str(make_campaign(simple_toml()))).code == 0
+    (tmp_path / "a.png").write_bytes(PNG)
+    (tmp_path / "b.png").write_bytes(PNG)
+    csv = tmp_path / "posts.csv"
+    row = "account,at,text,media,alt,language\norg,T-1d,A poster. #TestTag,{},{},{}\n"
+    csv.write_text(row.format("a.png", "The Owl bus", "en"), encoding="utf-8")
+    assert cli("queue", "import", str(csv)).code == 0
+    for media, alt, language, column in [("b.png", "The Owl bus", "en", "media"),
+                                         ("a.png", "A bus", "en", "alt"),
+                                         ("a.png", "The Owl bus", "es", "language")]:
+        csv.write_text(row.format(media, alt, language), encoding="utf-8")
+        r = cli("queue", "import", str(csv))
+        assert r.code == 2 and f"{csv}:2 [{column}]: differs from post" in r.err, r.err
+    # the same export saved into another folder: the same image, nothing changes
+    moved = tmp_path / "download"
+    moved.mkdir()
+    (moved / "a.png").write_bytes(PNG)
+    (moved / "posts.csv").write_text(row.format("a.png", "The Owl bus", "en"), encoding="utf-8")
+    assert "1 already imported" in cli("queue", "import", str(moved / "posts.csv")).out
+
+
+def test_a_post_imported_under_the_old_content_key_is_still_found(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    csv, post = _imported(cli, make_campaign, tmp_path)
+    rows, _ = read_posts(csv)
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/tminus.db")
+    with engine.begin() as c:     # as a post imported before identity was (account, at)
+        c.execute(sa.text("UPDATE post SET plan_key = :k WHERE id = :i"),
+                  {"k": rows[0].content_key, "i": post})
+    engine.dispose()
+    r = cli("queue", "import", str(csv))
+    assert r.code == 0 and "imported 0 post(s)" in r.out and "2 already imported" in r.out

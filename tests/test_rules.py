@@ -454,6 +454,18 @@ def test_longest_tld_first_is_twitter_text_order() -> None:
     assert clashes == []
 
 
+
+def test_every_tld_starts_with_a_word_character() -> None:
+    # content/rules/x.py turns a text away before compiling the TLD patterns when no dot
+    # in it is followed by a word character (`\w`): every TLD, folded, must start with one.
+    import re
+
+    from content.rules import x
+    first = {x._fold(name)[0] for name in (*x_data.GTLDS, *x_data.CCTLDS)} | {"X"}  # XN--
+    assert [c for c in first if not re.match(r"\w", c)] == []
+    # and a dot before a non-word character still ends a sentence, not a link
+    assert x_weighted_length("the end. \"yes.\" (no.)") == len("the end. \"yes.\" (no.)")
+
 def test_bluesky_breaks_a_virama_with_no_consonant_before_it() -> None:
     # ICU (and UAX #29 rule GB9c): a virama only joins consonant to consonant.
     assert bluesky_length("\u094d\u0915") == 2

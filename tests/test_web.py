@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -17,7 +18,8 @@ from starlette.testclient import TestClient
 
 from scheduler.clock import VirtualClock
 from scheduler.db import session
-from scheduler.models import Event, Post, PostState
+from scheduler.models import Account, Event, Pause, Post, PostState
+from scheduler.service import approve
 from scheduler.service.edits import edit_post
 from scheduler.service.people import remove_person
 from tests.webfixtures import HTML, NOW, PASSWORD, app_for, csrf_of, log_in, setup
@@ -340,6 +342,11 @@ def test_an_edit_that_breaks_a_rule_is_shown_beside_the_field(web: TestClient, e
     assert r.status_code == 400
     assert 'id="text-error">is 300 weighted chars, over dryrun&#39;s limit of 280' in r.text
     assert "x" * 300 in r.text                              # what they typed is kept
+    # a link glued to the campaign's hashtag: saved, and warned about on the post's page
+    web.post(f"/posts/{post.id}/edit", data={"text": "Sign https://example.org/owl#TestTag",
+                                             "csrf": token})
+    page = web.get(f"/posts/{post.id}", headers=HTML).text
+    assert "⚠ the link https://example.org/owl runs into #TestTag" in page
 
 
 def test_a_one_off_post_is_queued_as_the_person(web: TestClient, engine: Engine) -> None:
@@ -373,6 +380,36 @@ def test_pause_needs_a_reason_and_a_confirmation_and_resume_reports(
     r = web.post("/resume", data={"what": "campaign:testcamp", "csrf": token}, headers=HTML)
     assert r.status_code == 200 and "Resumed campaign testcamp" in r.text
     assert "Ap Prover: resumed campaign testcamp" in web.get("/", headers=HTML).text
+
+
+def test_times_on_the_pages_are_in_the_campaign_timezone(web: TestClient, engine: Engine) -> None:
+    """The audit trail, a rate-limit wait and what expired during a pause: EST, as the
+    terminal shows them (issue 13), not UTC."""
+    token = log_in(web, "Ap Prover")
+    post = _drafts(engine)[0]
+    assert post.id is not None
+    approve(engine, campaign="testcamp", post_ids=[], by="Ap Prover", now=NOW)
+    with session(engine) as s:
+        acc = s.exec(select(Account).where(Account.name == "org")).one()
+        acc.resume_at = NOW + timedelta(hours=2)          # 19:00 UTC, 14:00 EST
+        s.add(acc)
+    page = web.get(f"/posts/{post.id}", headers=HTML).text
+    assert "2099-01-16 12:00:00 EST</time>" in page and " UTC</time>" not in page
+    campaign = web.get("/c/testcamp", headers=HTML).text
+    assert "waits out a rate limit until 14:00:00 EST" in campaign
+    web.post("/pause", data={"what": "campaign:testcamp", "reason": "hold", "confirm": "yes",
+                             "csrf": token})
+    with session(engine) as s:    # paused an hour ago; the post's window ended meanwhile
+        pz = s.exec(select(Pause)).one()
+        pz.paused_at = NOW - timedelta(hours=1)
+        row = s.get(Post, post.id)
+        assert row is not None
+        row.not_after = NOW - timedelta(minutes=1)
+        s.add_all([pz, row])
+    r = web.post("/resume", data={"what": "campaign:testcamp", "csrf": token}, headers=HTML)
+    assert r.status_code == 200
+    due = post.due_at.astimezone(ZoneInfo("America/New_York"))
+    assert f"due {due:%Y-%m-%d %H:%M} EST:" in r.text and " UTC:" not in r.text
 
 
 def test_review_resolves_with_the_evidence_shown(web: TestClient, engine: Engine) -> None:

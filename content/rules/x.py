@@ -176,8 +176,13 @@ def _tlds(names: tuple[str, ...]) -> str:
 
 
 _PUNYCODE = f"(?:XN--[\\-{_ALNUM}]+)"
-_TLD = f"(?:{_tlds(x_data.GTLDS)}|{_tlds(x_data.CCTLDS)}|{_PUNYCODE})"
-_DOMAIN = f"(?:{_SUBDOMAIN}*{_DOMAIN_NAME}{_TLD})"
+
+
+@functools.cache
+def _tld() -> str:
+    # built when a pattern first needs it: the trees take a moment too
+    return f"(?:{_tlds(x_data.GTLDS)}|{_tlds(x_data.CCTLDS)}|{_PUNYCODE})"
+
 
 _PATH_CHAR = f"[{_fold_set('abcdefghijklmnopqrstuvwxyz0123456789' + _CYRILLIC + _LATIN_ACCENTS)}" \
              "!*';:=+,.$/%#\\[\\]\\-\u2013_~@|&]"
@@ -191,35 +196,49 @@ _QUERY_CHAR = f"[{_ALNUM}!?*'@();:&=+$/%#\\[\\]\\-_.,~|]"
 _QUERY_END = f"[{_ALNUM}\\-_&=#/]"
 _QUERY = f"\\?{_QUERY_CHAR}*{_QUERY_END}"
 
-@dataclass(frozen=True)
 class _Grammar:
-    url: re.Pattern[str]
-    ascii_domain: re.Pattern[str]
-    tld_after_dot: re.Pattern[str]
-    tco: re.Pattern[str]
+    """twitter-text's patterns, each compiled on first use, not at import: every one that
+    holds the TLD trees takes a moment (tens of milliseconds), and most texts need at
+    most `tld_after_dot`, the test that turns away a text with dots but no link."""
 
-
-@functools.cache
-def _grammar() -> _Grammar:
-    # Compiled on first use, not at import: the TLD trees make it take a moment, and
-    # most commands never weigh a text with a dot in it.
-    return _Grammar(
-        url=re.compile(
+    @functools.cached_property
+    def url(self) -> re.Pattern[str]:
+        return re.compile(
             f"(?P<before>[^{_ALNUM}@\uff20$#\uff03{_INVALID}]|[{_DIRECTIONAL}]|^)"
             "(?P<url>"
             "(?P<protocol>HTTPS?://)?"
-            f"(?P<domain>{_DOMAIN})"
+            f"(?P<domain>(?:{_SUBDOMAIN}*{_DOMAIN_NAME}{_tld()}))"
             "(?::[0-9]+)?"
             f"(?P<path>/{_PATH}*)?"
             f"(?:{_QUERY})?"
             ")"
-        ),
-        ascii_domain=re.compile(
-            f"(?:[\\-{_fold_set('abcdefghijklmnopqrstuvwxyz0123456789' + _LATIN_ACCENTS)}]+\\.)+{_TLD}"
-        ),
-        tld_after_dot=re.compile(f"\\.{_TLD}"),
-        tco=re.compile(f"HTTPS?://T\\.CO/([{_ALNUM}]+)(?:{_QUERY})?"),
-    )
+        )
+
+    @functools.cached_property
+    def ascii_domain(self) -> re.Pattern[str]:
+        return re.compile(
+            f"(?:[\\-{_fold_set('abcdefghijklmnopqrstuvwxyz0123456789' + _LATIN_ACCENTS)}]+\\.)+{_tld()}"
+        )
+
+    @functools.cached_property
+    def tld_after_dot(self) -> re.Pattern[str]:
+        return re.compile(f"\\.{_tld()}")
+
+    @functools.cached_property
+    def tco(self) -> re.Pattern[str]:
+        return re.compile(f"HTTPS?://T\\.CO/([{_ALNUM}]+)(?:{_QUERY})?")
+
+
+_GRAMMAR = _Grammar()
+
+
+def _grammar() -> _Grammar:
+    return _GRAMMAR
+
+
+# A dot before a letter or digit: every TLD starts with one (tests/test_rules.py checks
+# the lists), so a text without one ("the end." or "yes... no.") compiles no pattern.
+_DOT_WORD = re.compile(r"\.\w")
 
 
 _NOT_AFTER_BARE = frozenset("-_./")  # no bare domain right after these
@@ -265,7 +284,7 @@ def _extract_urls(text: str) -> list[_Url]:
         return []
     folded = _fold(text)
     grammar = _grammar()
-    if not grammar.tld_after_dot.search(folded):
+    if not _DOT_WORD.search(folded) or not grammar.tld_after_dot.search(folded):
         # Every URL has a TLD after a dot.  Checking that first keeps a long run of
         # dotted labels with no TLD (twitter-text's grammar is quadratic on it) cheap.
         return []

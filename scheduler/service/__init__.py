@@ -7,7 +7,8 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 
 | module | use cases |
 |---|---|
-| `campaigns` | validate, plan, preview, rehearse |
+| `campaigns` | validate, plan, preview |
+| `rehearsal` | rehearse: the campaign played on a virtual clock |
 | `posts` | approve, cancel, queue_post, review, list_posts, post_log |
 | `status` | status |
 | `glance` | glance: `tminus status` (the overview's lines, drafts due soon, accounts not ready) |
@@ -29,48 +30,111 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `report` | campaign_report, fetch_engagement (imported from the module) |
 """
 
-from scheduler.service.accounts import AccountCheck, Readiness, check_accounts, not_ready, resume_account
-from scheduler.service.activity import ActivityEntry, recent_activity
-from scheduler.service.campaigns import PlanReport, Report, Validation, plan, preview, rehearse, validate
-from scheduler.service.database import (
-    SchemaVersion,
-    existing_database,
-    open_database,
-    schema_version,
-    upgrade_database,
-)
-from scheduler.service.edits import Edited, EditSheet, edit_post, edit_sheet, settle_conflict
-from scheduler.service.glance import DUE_SOON, DueSoon, Glance, glance
-from scheduler.service.imports import Imported, import_csv
-from scheduler.service.pauses import Paused, PauseInfo, Resumed, Target, pause, pauses_in_force, resume
-from scheduler.service.people import (
-    Action,
-    NotAllowed,
-    PersonInfo,
-    add_person,
-    list_people,
-    remove_person,
-)
-from scheduler.service.posts import (
-    Approval,
-    Cancellation,
-    LogEntry,
-    OneOff,
-    PostLine,
-    PostLog,
-    Queued,
-    Resolution,
-    Reviewed,
-    approve,
-    cancel,
-    list_posts,
-    post_log,
-    queue_post,
-    review,
-)
-from scheduler.service.running import DemoReady, demo, demo_database, run_daemon, run_once, worker
-from scheduler.service.status import DEAD_AFTER, AccountHold, Attention, DaemonInfo, NextPost, Status, status
-from scheduler.service.toolkit import SiteReport, build_toolkit, toolkit_server, toolkit_url
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+# Where each name lives. Importing a submodule costs its whole stack (SQLModel, the
+# tables, Jinja, argon2...): `tminus --help` needs none of it and `tminus rehearse` a
+# part, so each submodule is imported the first time one of its names is used (PEP 562).
+# `rehearse` and its `Report` come straight from `rehearsal`, not through `campaigns`,
+# which would add the preview's Jinja and rich tables to the rehearsal's start.
+_HOME = {name: module for module, names in {
+    "accounts": ("AccountCheck", "Readiness", "check_accounts", "not_ready", "resume_account"),
+    "activity": ("ActivityEntry", "recent_activity"),
+    "campaigns": ("PlanReport", "Validation", "plan", "preview", "validate"),
+    "database": ("SchemaVersion", "existing_database", "open_database", "schema_version",
+                 "upgrade_database"),
+    "edits": ("Edited", "EditSheet", "edit_post", "edit_sheet", "settle_conflict"),
+    "glance": ("DUE_SOON", "DueSoon", "Glance", "glance"),
+    "imports": ("Imported", "import_csv"),
+    "pauses": ("Paused", "PauseInfo", "Resumed", "Target", "pause", "pauses_in_force", "resume"),
+    "people": ("Action", "NotAllowed", "PersonInfo", "add_person", "list_people", "remove_person"),
+    "posts": ("Approval", "Cancellation", "LogEntry", "OneOff", "PostLine", "PostLog", "Queued",
+              "Resolution", "Reviewed", "approve", "cancel", "list_posts", "post_log",
+              "queue_post", "review"),
+    "rehearsal": ("Report", "rehearse"),
+    "running": ("DemoReady", "demo", "demo_database", "run_daemon", "run_once", "worker"),
+    "status": ("DEAD_AFTER", "AccountHold", "Attention", "DaemonInfo", "NextPost", "Status",
+               "status"),
+    "toolkit": ("SiteReport", "build_toolkit", "toolkit_server", "toolkit_url"),
+}.items() for name in names}
+
+if TYPE_CHECKING:   # the same names, eagerly, for mypy
+    from scheduler.service.accounts import AccountCheck, Readiness, check_accounts, not_ready, resume_account
+    from scheduler.service.activity import ActivityEntry, recent_activity
+    from scheduler.service.campaigns import PlanReport, Validation, plan, preview, validate
+    from scheduler.service.database import (
+        SchemaVersion,
+        existing_database,
+        open_database,
+        schema_version,
+        upgrade_database,
+    )
+    from scheduler.service.edits import Edited, EditSheet, edit_post, edit_sheet, settle_conflict
+    from scheduler.service.glance import DUE_SOON, DueSoon, Glance, glance
+    from scheduler.service.imports import Imported, import_csv
+    from scheduler.service.pauses import Paused, PauseInfo, Resumed, Target, pause, pauses_in_force, resume
+    from scheduler.service.people import (
+        Action,
+        NotAllowed,
+        PersonInfo,
+        add_person,
+        list_people,
+        remove_person,
+    )
+    from scheduler.service.posts import (
+        Approval,
+        Cancellation,
+        LogEntry,
+        OneOff,
+        PostLine,
+        PostLog,
+        Queued,
+        Resolution,
+        Reviewed,
+        approve,
+        cancel,
+        list_posts,
+        post_log,
+        queue_post,
+        review,
+    )
+    from scheduler.service.rehearsal import Report, rehearse
+    from scheduler.service.running import DemoReady, demo, demo_database, run_daemon, run_once, worker
+    from scheduler.service.status import (
+        DEAD_AFTER,
+        AccountHold,
+        Attention,
+        DaemonInfo,
+        NextPost,
+        Status,
+        status,
+    )
+    from scheduler.service.toolkit import SiteReport, build_toolkit, toolkit_server, toolkit_url
+
+
+if not TYPE_CHECKING:   # hidden from mypy, which would otherwise accept any name as Any
+    def __getattr__(name: str) -> Any:
+        module = _HOME.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
+
+    class _Package(types.ModuleType):
+        """Importing a submodule binds it on its package (`service.status` would become the
+        module `scheduler.service.status`): a use case keeps its name instead."""
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            if not (name in _HOME and isinstance(value, types.ModuleType)):
+                super().__setattr__(name, value)
+
+    sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "DEAD_AFTER",

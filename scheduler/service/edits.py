@@ -1,12 +1,13 @@
 """A person fixes one post: `tminus edit` and the web's edit page.
 
 An edit is checked as a campaign post is (its platform's length, counted as the
-platform counts, against its instance's limit; the duplicate rule; the campaign's
-hashtag warning), puts the post back to draft with the difference in its event, and
-needs approval again. For a planned post the campaign file's own text is kept beside
-the edit (`planned_text`): a later `tminus plan` keeps the edit, and if the file
-changed that post meanwhile it reports the conflict and flags the post for a person,
-who keeps the edit or takes the file's text.
+platform counts, against its instance's limit; the character rules; the duplicate
+rule; the campaign's hashtag warning and the glued-link warning), puts the post back
+to draft with the difference in its event, and needs approval again. For a planned
+post the campaign file's own text is kept beside the edit (`planned_text`): a later
+`tminus plan` keeps the edit, and if the file changed that post meanwhile it reports
+the conflict and flags the post for a person, who keeps the edit or takes the file's
+text.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from content.chars import forbidden_character
+from content.entities import glued_links
 from content.errors import FieldError, TminusError
 from content.expand import NO_HASHTAG, hashtag_warnings
 from content.rules import check_length
@@ -31,6 +33,7 @@ from scheduler.transitions import record_note, transition
 S = PostState
 EDITABLE = (S.DRAFT, S.QUEUED)
 MAX_TEXT = 10_000       # far over every platform's limit: a bound, not a rule
+GLUED = "the link "     # how `glued_links` begins each warning
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class Edited:
     length: int
     limit: int
     unit: str
+    warnings: tuple[str, ...] = ()    # what `validate` would warn about in the new text
+    campaign: str = ""                # its slug, for the command that approves it again
 
 
 @dataclass(frozen=True)
@@ -76,14 +81,21 @@ def edit_sheet(engine: Engine, post_id: int) -> EditSheet:
 
 def edit_post(engine: Engine, post_id: int, text: str, *, by: str, now: datetime) -> Edited:
     """Change the text of a draft or queued post; it is a draft again, to approve."""
+    with session(engine) as s:
+        return edit_in(s, post_id, text, by=by, now=now)
+
+
+def edit_in(s: Session, post_id: int, text: str, *, by: str, now: datetime,
+            why: str | None = None) -> Edited:
+    """`edit_post` in the caller's transaction: a CSV re-import edits the posts of its
+    changed rows all together, or none. `why` begins the event's reason."""
     by = actor(by)
     new = _clean(text)
-    with session(engine) as s:
-        p, acc, camp = _load(s, post_id)
-        _check_editable(p)
-        if new == p.text:
-            raise FieldError("text", "is the post's text as it is; change something, or leave it")
-        return _apply(s, p, acc, camp, new, by, now, f"edited by {by}")
+    p, acc, camp = _load(s, post_id)
+    _check_editable(p)
+    if new == p.text:
+        raise FieldError("text", "is the post's text as it is; change something, or leave it")
+    return _apply(s, p, acc, camp, new, by, now, why or f"edited by {by}")
 
 
 def settle_conflict(engine: Engine, post_id: int, *, keep: bool, by: str, now: datetime
@@ -104,7 +116,8 @@ def settle_conflict(engine: Engine, post_id: int, *, keep: bool, by: str, now: d
             record_note(s, [post_id], p.state, f"{by} kept the edit over the campaign file's "
                         "change", now, by)
             fit = check_length(acc.platform, p.text, limit=acc.max_characters)
-            return Edited(post_id, p.state, p.state, "", fit.length, fit.limit, fit.unit)
+            return Edited(post_id, p.state, p.state, "", fit.length, fit.limit, fit.unit,
+                          campaign=camp.slug)
         return _apply(s, p, acc, camp, p.planned_text, by, now,
                       f"{by} took the campaign file's text")
 
@@ -157,7 +170,9 @@ def _apply(s: Session, p: Post, acc: Account, camp: Campaign, new: str, by: str,
         p.planned_text = None            # back to the file's own text: no edit stands
     p.text, p.text_hash, p.approved_hash = new, text_hash(new), None
     p.length, p.length_limit = fit.length, fit.limit
-    p.warnings = [w for w in p.warnings if w != NO_HASHTAG] + hashtag_warnings(new, camp.hashtags)
+    # the old text's own warnings go with it; one about its time (DST) stays
+    said = hashtag_warnings(new, camp.hashtags) + glued_links(new, camp.hashtags)
+    p.warnings = [w for w in p.warnings if w != NO_HASHTAG and not w.startswith(GLUED)] + said
     p.edited_by, p.edited_at, p.plan_conflict, p.updated_at = by, now, False, now
     s.add(p)
     reason = f"{why}; approve it again\n{change}"
@@ -166,4 +181,5 @@ def _apply(s: Session, p: Post, acc: Account, camp: Campaign, new: str, by: str,
     else:
         s.flush()
         record_note(s, [p.id], was, reason, now, by)
-    return Edited(p.id, was, S.DRAFT, change, fit.length, fit.limit, fit.unit)
+    return Edited(p.id, was, S.DRAFT, change, fit.length, fit.limit, fit.unit, tuple(said),
+                  camp.slug)

@@ -16,10 +16,9 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
@@ -29,17 +28,29 @@ from scheduler.db import session
 from scheduler.models import ActivityKind, LoginFailure, Person, Role, WebConfig, WebSession
 from scheduler.service.activity import record
 
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
 ROLES = tuple(r.value for r in Role)
 MAX_NAME = 64
 MIN_PASSWORD = 8        # NIST SP 800-63B's floor for a chosen password
 MAX_PASSWORD = 1024     # hashing work stays bounded whatever is pasted in
-_hasher = PasswordHasher()
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    # argon2-cffi is imported where a password is hashed or checked: `tminus status`
+    # (through pauses and activity) imports this module and never needs it
+    from argon2 import PasswordHasher
+    return PasswordHasher()
+
+
 # verified against when the name is unknown, so a wrong name costs the time a wrong
 # password does (the answer does not tell which names exist)
 # (made on first use: an Argon2 hash costs a fifth of a second, and every command imports this)
 @functools.cache
 def _dummy() -> str:
-    return _hasher.hash(secrets.token_hex(16))
+    return _hasher().hash(secrets.token_hex(16))
 
 
 class Action(StrEnum):
@@ -135,7 +146,7 @@ def add_person(engine: Engine, *, name: str, role: str, password: str, by: str,
         raise FieldError("password", f"has {len(password)} characters; use at least {MIN_PASSWORD}")
     if len(password) > MAX_PASSWORD:
         raise FieldError("password", f"is longer than {MAX_PASSWORD} characters")
-    hashed = _hasher.hash(password)
+    hashed = _hasher().hash(password)
     with session(engine) as s:
         if s.exec(select(Person).where(Person.login == _login(name))).first() is not None:
             raise FieldError("name", f"{name!r} already exists; remove it first to set a new "
@@ -221,17 +232,18 @@ def log_in(engine: Engine, *, name: str, password: str, address: str, now: datet
                                                 col(LoginFailure.address) == address))
         s.add(WebSession(token_hash=_hash(token), person_id=p.id or 0, created_at=now,
                          expires_at=expires))
-        if _hasher.check_needs_rehash(p.password_hash):
+        if _hasher().check_needs_rehash(p.password_hash):
             row = s.get(Person, p.id)
             if row is not None:
-                row.password_hash = _hasher.hash(password)
+                row.password_hash = _hasher().hash(password)
                 s.add(row)
     return Login(token, _info(p), expires)
 
 
 def _verify(hashed: str, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError
     try:
-        return _hasher.verify(hashed, password)
+        return _hasher().verify(hashed, password)
     except (VerificationError, InvalidHashError):
         return False
 

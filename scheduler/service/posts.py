@@ -164,12 +164,16 @@ def prepare_one_off(s: Session, request: OneOff, *, now: datetime) -> Post:
         raise FieldError("account", f"{request.account!r} is unknown; known accounts: "
                          f"{known or 'none yet; plan a campaign first'}")
     camp = _campaign_for(s, acc, request.campaign)
-    due = _when(request.at, now=now, deadline=camp.deadline, tz=ZoneInfo(camp.timezone))
+    tz = ZoneInfo(camp.timezone)
+    due = _when(request.at, now=now, deadline=camp.deadline, tz=tz)
+    # said in the campaign's timezone, as the person wrote or reads the campaign's times
     if due >= camp.deadline:
-        raise FieldError("at", f"{request.at}: {due:%Y-%m-%d %H:%M:%S} UTC is not before the "
-                         f"deadline of {camp.slug} ({camp.deadline:%Y-%m-%d %H:%M} UTC)")
+        raise FieldError("at", f"{request.at}: {due.astimezone(tz):%Y-%m-%d %H:%M:%S %Z} is not "
+                         f"before the deadline of {camp.slug} "
+                         f"({camp.deadline.astimezone(tz):%Y-%m-%d %H:%M %Z})")
     if due < now - timedelta(seconds=5):
-        raise FieldError("at", f"{request.at}: {due:%Y-%m-%d %H:%M:%S} UTC is in the past")
+        raise FieldError("at", f"{request.at}: {due.astimezone(tz):%Y-%m-%d %H:%M:%S %Z} is in "
+                         "the past")
     life = DEFAULT_EXPIRES
     if request.expires is not None:
         try:

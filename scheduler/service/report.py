@@ -161,6 +161,7 @@ class CampaignReport:
     latest_seconds: float | None      # the latest post, how late
     best: list[Best]                  # the best post per platform and language (read counts)
     engagement_read_at: datetime | None
+    timezone: str = "UTC"             # the campaign's: the times a person reads are in it
 
 
 def campaign_report(engine: Engine, slug: str, now: datetime) -> CampaignReport:
@@ -196,7 +197,7 @@ def campaign_report(engine: Engine, slug: str, now: datetime) -> CampaignReport:
         sum(1 for x in lates if x > ON_TIME.total_seconds()), max(lates, default=None),
         [Best(p, lang, r) for (p, lang), r in sorted(best.items(),
                                                      key=lambda kv: (kv[0][0], kv[0][1] or ""))],
-        max(read, default=None))
+        max(read, default=None), c.timezone)
 
 
 def _row(p: Post, account: str, platform: str, reason: str | None,

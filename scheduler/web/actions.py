@@ -18,6 +18,7 @@ from scheduler.service import overview as ov
 from scheduler.service import timeline as tl
 from scheduler.service.edits import edit_sheet
 from scheduler.service.people import ROLES, Action, LoginRefused, log_in, log_out
+from scheduler.service.zones import zones
 from scheduler.web.auth import (
     LOGIN_COOKIE,
     LOGIN_COOKIE_SECONDS,
@@ -263,7 +264,8 @@ async def pause(ctx: Ctx) -> Response:
 @guard(Action.RESUME, post=True)
 async def resume(ctx: Ctx) -> Response:
     r = await call(service.resume, _engine(ctx), _target(ctx), by=ctx.person.name, now=ctx.now)
-    return await _render(ctx).page(ctx, "resumed.html", r=r)
+    return await _render(ctx).page(ctx, "resumed.html", r=r,
+                                   zones=await call(zones, _engine(ctx)))
 
 
 # -- people ----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -37,6 +38,12 @@ def _ago(at: datetime, now: datetime) -> str:
     return f"{duration(now - at)} ago" if (now - at).total_seconds() >= 1 else "just now"
 
 
+def _local(at: datetime, tz: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A time in its campaign's timezone (None: no campaign's — this machine's), with
+    the abbreviation, as the terminal shows it."""
+    return f"{at.astimezone(ZoneInfo(tz) if tz else None):{fmt} %Z}"
+
+
 def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
@@ -47,7 +54,8 @@ class Render:
         env = self.templates.env
         env.trim_blocks = env.lstrip_blocks = True
         env.filters["iso"] = _iso
-        env.globals.update(in_=_in, ago=_ago, duration=duration, STATE_WORDS=STATE_WORDS,
+        env.globals.update(in_=_in, ago=_ago, duration=duration, local=_local,
+                           STATE_WORDS=STATE_WORDS,
                            Action=Action)
 
     async def page(self, ctx: Ctx, template: str, status: int = 200, **context: Any) -> Response:

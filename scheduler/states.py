@@ -1,0 +1,21 @@
+"""A post's states, apart from the tables: the command line names them in its help,
+which must not wait for SQLModel and every table to be built (`scheduler.models`
+re-exports it, where the rest of the code takes it from)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PostState(StrEnum):
+    """A post's place in its life; the allowed moves are `scheduler.transitions.ALLOWED`."""
+
+    DRAFT = "draft"
+    QUEUED = "queued"
+    SENDING = "sending"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    REVIEW = "review"
+    EXPIRED = "expired"
+    CANCELED = "canceled"

@@ -1,0 +1,107 @@
+"""What a command imports before it does anything: `tminus --help` and `tminus rehearse`
+start in a fraction of the time the whole stack takes (bench/rehearse.py measures it;
+these tests only check which modules get imported, never a time).
+
+Each check runs in a fresh interpreter, so nothing this test process imported counts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# the caller's environment, less any tminus setting (a rehearsal reads none it needs)
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("TMINUS_")} | {"COLUMNS": "120"}
+# Neither the help nor a rehearsal needs an SDK, the web stack, password hashing,
+# calendars or alert delivery.
+SDKS_AND_WEB = ["tweepy", "mastodon", "atproto", "atproto_client", "requests", "httpx",
+                "fastapi", "starlette", "uvicorn", "argon2", "icalendar", "apprise",
+                "scheduler.web", "scheduler.toolkit.site", "scheduler.preview"]
+# The help needs no database, no tables, no templates and no length rules either.
+HELP_NEVER = [*SDKS_AND_WEB, "sqlalchemy", "sqlmodel", "pydantic", "jinja2", "regex",
+              "langcodes", "phonenumbers", "apscheduler", "scheduler.models",
+              "scheduler.settings", "content.rules", "content.campaign"]
+
+
+def _imported(code: str, tmp: Path) -> set[str]:
+    """The top-level and tminus modules in `sys.modules` after running `code`."""
+    script = textwrap.dedent(code) + textwrap.dedent("""
+        import json, sys
+        print(json.dumps(sorted(sys.modules)))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp, capture_output=True,
+                          text=True, timeout=120, env=ENV)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def _loaded(modules: set[str], names: list[str]) -> list[str]:
+    return [n for n in names if n in modules or any(m.startswith(n + ".") for m in modules)]
+
+
+def test_help_imports_no_database_templates_rules_or_sdks(tmp_path: Path) -> None:
+    modules = _imported("""
+        import sys
+        from scheduler import cli
+        sys.argv = ["tminus", "--help"]
+        try:
+            cli.main()
+        except SystemExit as e:
+            assert e.code == 0, e.code
+    """, tmp_path)
+    assert "scheduler.cli" in modules and "typer" in modules   # it did run the command line
+    assert _loaded(modules, HELP_NEVER) == []
+
+
+def test_a_rehearsal_imports_no_sdk_and_no_web_stack(tmp_path: Path) -> None:
+    modules = _imported(f"""
+        import sys
+        from scheduler import cli
+        sys.argv = ["tminus", "rehearse", {str(ROOT / "examples" / "potuspardon")!r}]
+        try:
+            cli.main()
+        except SystemExit as e:
+            assert e.code == 0, e.code
+    """, tmp_path)
+    assert {"scheduler.daemon", "jobs.adapters.dryrun", "sqlmodel"} <= modules   # it rehearsed
+    assert _loaded(modules, SDKS_AND_WEB) == []
+
+
+
+def test_the_status_use_case_imports_no_password_hashing(tmp_path: Path) -> None:
+    # `tminus status` reaches people.py through pauses and activity; argon2-cffi is
+    # only for the commands and pages that hash or check a password
+    modules = _imported("""
+        from scheduler import service
+        service.glance, service.status, service.pause, service.list_posts
+    """, tmp_path)
+    assert "scheduler.service.people" in modules
+    assert _loaded(modules, SDKS_AND_WEB) == []
+
+def test_the_service_names_are_the_use_cases_whatever_was_imported_first(tmp_path: Path) -> None:
+    # `scheduler.service.status` is a module and `service.status` a use case: importing
+    # the module first (glance does) must not make `service.status` the module.
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import importlib, types
+        import scheduler.service.glance
+        from scheduler import service
+        wrong = [name for name in service.__all__
+                 if isinstance(getattr(service, name), types.ModuleType)
+                 or getattr(service, name) is not getattr(
+                     importlib.import_module("scheduler.service." + service._HOME[name]), name)]
+        assert wrong == [], wrong
+        assert sorted(service._HOME) == sorted(service.__all__)
+        from scheduler.service import overview, timeline    # submodules stay importable
+        assert isinstance(overview, types.ModuleType) and callable(timeline.timeline)
+        try:
+            service.no_such_use_case
+        except AttributeError as e:
+            print(e)
+    """)], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=ENV)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "has no attribute 'no_such_use_case'" in out.stdout
