@@ -91,11 +91,12 @@ def _maybe_glued(text: str, hashtags: Sequence[str], links: Sequence[str]) -> bo
     """A hashtag with no space before it, or one of `links` with no space after it."""
     lowered = text.casefold()
     for tag in hashtags:
-        at = lowered.find(tag.casefold())
+        folded = tag.casefold()
+        at = lowered.find(folded)
         while at != -1:
             if at > 0 and not lowered[at - 1].isspace():
                 return True
-            at = lowered.find(tag.casefold(), at + 1)
+            at = lowered.find(folded, at + 1)
     for link in links:
         at = text.find(link)
         while at != -1:

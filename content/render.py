@@ -35,7 +35,7 @@ from jinja2.lexer import Lexer
 from content.budget import TemplateLimit
 from content.countdown import countdown_context, time_left
 from content.errors import CampaignError
-from content.sandbox import BoundedEnvironment
+from content.sandbox import BoundedEnvironment, Plain
 
 
 def _plural(n: int, singular: str, plural: str | None = None) -> str:
@@ -94,6 +94,7 @@ class Renderer:
         )
         self.env.add_filter("plural", _plural)
         self._cache: dict[str, jinja2.Template] = {}
+        self._plain: dict[str, Plain | None] = {}
 
     def _template(self, name: str, source: str | None) -> jinja2.Template:
         cache_key = name if source is None else f"{name}\0{source}"
@@ -111,11 +112,20 @@ class Renderer:
                 raise CampaignError(f"template {e.name!r} not found in {self.folder}",
                                     file=name) from None
             self._cache[cache_key] = tpl
+            self._plain[cache_key] = (self.env.plain_by_name.get(name) if source is None
+                                      else self.env.plain_by_source.get(source))
         return tpl
 
     def render(self, name: str, context: dict[str, Any], *, source: str | None = None) -> str:
         """Render template file `name` (or `source`, shown to the user as `name`)."""
         tpl = self._template(name, source)
+        # A template of text and bare variables is rendered without Jinja's machinery
+        # (planning renders 100,000 posts); anything else, and any error, by Jinja.
+        pieces = self._plain[name if source is None else f"{name}\0{source}"]
+        if pieces is not None:
+            text = self.env.render_plain(pieces, context)
+            if text is not None:
+                return _tidy(text)
         try:
             text = self.env.render(tpl, context)
         except TemplateLimit as e:

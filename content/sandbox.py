@@ -78,6 +78,27 @@ def _own_data(body: list[nodes.Node]) -> Iterator[nodes.TemplateData]:
                 yield from _own_data([child])
 
 
+# A template that is only text and `{{ name }}`s (most post templates: "{{ time_left }}
+# left. Call {{ call_line }}"), as its pieces: (text, None) or ("", name).
+Plain = tuple[tuple[str, str | None], ...]
+
+
+def plain_pieces(tree: nodes.Template) -> Plain | None:
+    """The pieces of a template that is only text and bare variables, or None."""
+    pieces: list[tuple[str, str | None]] = []
+    for node in tree.body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                pieces.append((child.data, None))
+            elif isinstance(child, nodes.Name) and child.ctx == "load":
+                pieces.append(("", child.name))
+            else:
+                return None
+    return tuple(pieces)
+
+
 # -- template source: checked before Jinja's parser recurses over it -------------------
 
 _OPENERS = {"if", "for", "macro", "call", "filter", "block", "with", "autoescape", "set"}
@@ -218,6 +239,9 @@ class CampaignLoader(jinja2.BaseLoader):
         return source, str(path), lambda: path.exists() and path.stat().st_mtime == mtime
 
 
+_MISSING = object()
+
+
 class BoundedEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox with bounds. Render only with `render()`."""
 
@@ -230,6 +254,10 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self.globals["range"] = _bounded_range
         self.filters = {k: _bounded_filter(k, f) for k, f in self.filters.items()}
         self._loading: list[str] = []
+        # what `plain_pieces` found for each template parsed: by name for a file, by
+        # source for a string (`from_string` parses with no name)
+        self.plain_by_name: dict[str, Plain | None] = {}
+        self.plain_by_source: dict[str, Plain | None] = {}
 
     def add_filter(self, name: str, func: Callable[..., Any]) -> None:
         self.filters[name] = _bounded_filter(name, func)
@@ -247,6 +275,30 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 self.handle_exception()  # re-raises, with frames pointing at template lines
                 raise
 
+    def render_plain(self, pieces: Plain, context: dict[str, Any]) -> str | None:
+        """What `render()` gives a template of `pieces` (text and bare variables), without
+        Jinja's context and generator — the same finalize, budget and length bound, in
+        the same order; None wherever anything is not plain (a variable missing, any
+        error): then `render()` says what, with the template's line."""
+        with fresh():
+            for k, v in self.globals.items():
+                context.setdefault(k, v)
+            out, total = [], 0
+            try:
+                for text, name in pieces:
+                    if name is not None:
+                        value = context.get(name, _MISSING)
+                        if value is _MISSING:
+                            return None
+                        text = str(self._finalize(value))
+                    total += len(text)
+                    if total > L.MAX_TEXT_CHARS:
+                        return None
+                    out.append(text)
+            except Exception:
+                return None
+        return "".join(out)
+
     # -- compile time ---------------------------------------------------------------------
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
@@ -257,6 +309,10 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             raise TemplateLimit("nested too deeply to read", name=name) from None
         _Rewrite(name).visit(tree)   # in place: the root node stays what it is
         self._check_references(tree, name)
+        if name is None:
+            self.plain_by_source[source] = plain_pieces(tree)
+        else:
+            self.plain_by_name[name] = plain_pieces(tree)
         return tree
 
     def _compile(self, source: str, filename: str) -> Any:
@@ -305,9 +361,15 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     @staticmethod
     def _finalize(value: Any) -> Any:
-        current().charge()
         if isinstance(value, str):
-            return checked(value)
+            # what `charge()` then `checked()` would do, in one charge: the same
+            # bounds, checked in the same order (planning prints 500,000 values)
+            if len(value) > L.MAX_TEXT_CHARS:
+                current().charge()
+                return checked(value)
+            current().charge(ops=1, chars=len(value))
+            return value
+        current().charge()
         if not isinstance(value, int | float | type(None) | jinja2.Undefined):
             check_text(value, "a printed value")
         return value

@@ -10,17 +10,15 @@ written.
 from __future__ import annotations
 
 import difflib
-import functools
 import json
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -29,9 +27,9 @@ from content.countdown import duration
 from content.errors import CampaignError, CampaignErrors, TminusError, Unconfirmed
 from content.expand import Expansion, PlannedPost, expand_campaign
 from scheduler.db import session
-from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, UTCDateTime, text_hash
+from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, text_hash
 from scheduler.models import Campaign as CampaignRow
-from scheduler.transitions import Seen, change, record_note, transition
+from scheduler.transitions import Seen, change, create, record_note, transition
 
 S = PostState
 REMOVED = "removed from the campaign file"
@@ -157,23 +155,20 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
         accounts = {name: _upsert_account(s, spec, campaign, row)
                     for name, spec in campaign.accounts.items()}
         assert row.id is not None
-        # Plain tuples, not ORM objects: re-planning 100,000 unchanged posts must be
-        # cheap; only the rows that change are loaded as objects.
-        existing = {r.plan_key: r for r in s.execute(
-            sa.select(col(Post.id), col(Post.plan_key), col(Post.state), col(Post.text),
-                   col(Post.not_after), col(Post.options), col(Post.origin), col(Post.planned_text))
-            .where(col(Post.campaign_id) == row.id))}
+        existing = _existing(s, row.id)
         if not cancel_ok:
             _confirm_removals(campaign.slug, existing, {p.plan_key for p in expansion.posts})
         seen: set[str] = set()
         new: list[PlannedPost] = []
+        options: dict[object, dict[str, Any]] = {}
         for planned in expansion.posts:
             seen.add(planned.plan_key)
             old = existing.get(planned.plan_key)
             if old is None:
                 new.append(planned)
             elif (_file_text(old) == planned.text and old.not_after == planned.not_after
-                  and old.options == planned.options() and old.state != S.CANCELED):
+                  and old.options == _shared_options(planned, options)
+                  and old.state != S.CANCELED):
                 report.unchanged += 1
             else:
                 post = s.get(Post, old.id)
@@ -196,6 +191,54 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
                 col(Post.state).in_([S.DRAFT, S.QUEUED])).order_by(col(Post.id)))
             if r.id not in shown]
     return report
+
+
+class _Existing(NamedTuple):
+    id: int
+    plan_key: str
+    state: PostState
+    text: str
+    not_after: datetime
+    options: dict[str, Any]     # shared between rows with the same options: read only
+    origin: str
+    planned_text: str | None
+
+
+def _existing(s: Session, campaign_id: int) -> dict[str, _Existing]:
+    """The campaign's posts as plain tuples, not ORM objects: re-planning 100,000
+    unchanged posts must be cheap; only the rows that change are loaded as objects.
+    State, expiry and options repeat from row to row: each is read raw and converted
+    once per distinct value, by its column type's own conversion."""
+    post = Post.__table__  # type: ignore[attr-defined]
+    dialect = s.get_bind().dialect
+
+    def converter(column: str) -> Callable[[Any], Any]:
+        convert = post.c[column].type.dialect_impl(dialect).result_processor(dialect, None)
+        memo: dict[Any, Any] = {}
+
+        def typed(raw: Any) -> Any:
+            value = memo.get(raw, memo)
+            if value is memo:
+                value = memo[raw] = convert(raw) if convert is not None and raw is not None else raw
+            return value
+        return typed
+
+    state, not_after = converter("state"), converter("not_after")
+    decoded: dict[str, dict[str, Any]] = {}
+    raw = sa.String()
+    out = {}
+    # Core rows on the session's connection, fetched at once: the ORM's row handling,
+    # or a fetch per row, would double it
+    for r in s.connection().execute(
+            sa.select(post.c.id, post.c.plan_key, sa.type_coerce(post.c.state, raw), post.c.text,
+                      sa.type_coerce(post.c.not_after, raw), sa.cast(post.c.options, sa.Text()),
+                      post.c.origin, post.c.planned_text)
+            .where(post.c.campaign_id == campaign_id)).all():
+        options = decoded.get(r[5])
+        if options is None:
+            options = decoded[r[5]] = json.loads(r[5])
+        out[r[1]] = _Existing(r[0], r[1], state(r[2]), r[3], not_after(r[4]), options, r[6], r[7])
+    return out
 
 
 def _confirm_removals(slug: str, existing: dict[str, Any], keys: set[str]) -> None:
@@ -279,66 +322,39 @@ def _account_differences(acc: Account, spec: AccountSpec) -> list[str]:
     return [f"{key} = {mine!r} (not {theirs!r})" for key, mine, theirs in pairs if mine != theirs]
 
 
-_DATETIMES = ("due_at", "not_after", "next_attempt_at", "created_at", "updated_at")
-_JSONS = ("options", "warnings")
-
-
 def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
                  posts: list[PlannedPost], now: datetime, actor: str) -> None:
-    """New drafts and their "planned" events, in bulk: a campaign can hold 100,000
-    posts, and one ORM object per row would cost seconds per ten thousand."""
-    if not posts:
-        return
-    sqlite = s.get_bind().dialect.name == "sqlite"
-    # On SQLite the per-value type processing (datetimes to text, JSON) dominates a bulk
-    # insert; most values repeat (one `now`, a few hundred due times, the same options),
-    # so they are converted once each here and bound as plain text.
-    memo: dict[object, str] = {}
-
-    def dt(value: datetime) -> object:
-        if not sqlite:
-            return value
-        text = memo.get(value)
-        if text is None:
-            text = memo[value] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return text
-
-    def js(key: object, value: Callable[[], object]) -> object:
-        if not sqlite:
-            return value()
-        text = memo.get(key)
-        if text is None:
-            text = memo[key] = json.dumps(value())
-        return text
-
-    # An idempotency key per post: random per plan run, numbered within it.
-    run = secrets.token_hex(10)
+    """New drafts and their "planned" events, in bulk through the one write path: a
+    campaign can hold 100,000 posts, and one ORM object per row would cost seconds per
+    ten thousand."""
+    ids = {name: acc.id for name, acc in accounts.items()}
+    # Equal options and warnings are passed as one shared object each, so the write
+    # path turns each into JSON once (a few distinct values among 100,000 posts).
+    shared: dict[object, Any] = {}
     rows = []
-    for n, p in enumerate(posts):
-        account_id = accounts[p.account].id
-        assert account_id is not None
+    for p in posts:
+        options = _shared_options(p, shared)
+        warnings = shared.get(p.warnings)
+        if warnings is None:
+            warnings = shared[p.warnings] = list(p.warnings)
         rows.append({
-            "campaign_id": campaign_id, "account_id": account_id, "plan_key": p.plan_key,
-            "post_key": p.post_key, "origin": "plan", "state": S.DRAFT, "text": p.text,
-            "text_hash": text_hash(p.text), "due_at": dt(p.due_at), "not_after": dt(p.not_after),
-            "next_attempt_at": dt(p.due_at), "idempotency_key": f"{run}{n:012x}",
-            "options": js(("o", p.language, p.visibility, p.content_warning, p.media), p.options),
-            "warnings": js(("w", p.warnings), functools.partial(list, p.warnings)),
+            "campaign_id": campaign_id, "account_id": ids[p.account], "plan_key": p.plan_key,
+            "post_key": p.post_key, "origin": "plan", "text": p.text,
+            "text_hash": text_hash(p.text), "due_at": p.due_at, "not_after": p.not_after,
+            "next_attempt_at": p.due_at, "options": options, "warnings": warnings,
             "length": p.length.length, "length_limit": p.length.limit, "attempt": 0,
-            "created_at": dt(now), "updated_at": dt(now),
+            "created_at": now, "updated_at": now,
         })
-    stmt = insert(Post.__table__)  # type: ignore[attr-defined]
-    if sqlite:
-        stmt = stmt.values({c: sa.bindparam(c, type_=sa.String()) for c in _DATETIMES + _JSONS})
-    s.execute(stmt, rows)
-    # one statement for all their "planned" events: the new posts are this campaign's
-    # drafts created now that have no event yet
-    planned = (sa.select(col(Post.id), sa.literal(now, UTCDateTime()), sa.null(),
-                         sa.literal(S.DRAFT), sa.literal("planned"), sa.literal(actor))
-               .where(col(Post.campaign_id) == campaign_id, col(Post.created_at) == now,
-                      ~sa.exists().where(col(Event.post_id) == col(Post.id))))
-    s.execute(insert(Event).from_select(
-        ["post_id", "at", "from_state", "to_state", "reason", "actor"], planned))
+    create(s, rows, S.DRAFT, reason="planned", now=now, actor=actor)
+
+
+def _shared_options(p: PlannedPost, shared: dict[object, Any]) -> dict[str, Any]:
+    """`p.options()`, one dict for all posts with the same options: read only."""
+    key = ("o", p.language, p.visibility, p.content_warning, p.media)
+    options = shared.get(key)
+    if options is None:
+        options = shared[key] = p.options()
+    return options
 
 
 def _link_threads(s: Session, campaign_id: int, posts: list[PlannedPost]) -> None:

@@ -21,9 +21,12 @@ per chunk of posts, so a campaign of 100,000 is approved in a few statements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+import operator
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +35,7 @@ from sqlalchemy.orm import attributes
 from sqlmodel import Session
 
 from content.errors import TminusError
-from scheduler.models import Event, Post, PostState
+from scheduler.models import Event, Post, PostState, UTCDateTime
 from scheduler.notify import wake
 
 S = PostState
@@ -154,6 +157,91 @@ def fenced_update(s: Session, post_id: int, expect_attempt: int, from_state: Pos
     lease was lost) and nothing was written."""
     return bool(change(s, [Seen(post_id, from_state, expect_attempt)], to, reason=reason,
                        now=now, actor=actor, values=values, strict=False))
+
+
+# What a new post may start as: a planned or added post waits for a person's approval.
+STARTS = frozenset({S.DRAFT})
+_DATETIMES = frozenset(c.name for c in _POST.c if isinstance(c.type, UTCDateTime))
+_JSONS = frozenset(c.name for c in _POST.c if isinstance(c.type, sa.JSON))
+
+
+def create(s: Session, rows: Sequence[Mapping[str, Any]], state: PostState, *, reason: str,
+           now: datetime, actor: str) -> int:
+    """New posts in bulk, each in `state` with its first event (from nothing to `state`,
+    `reason`, `actor`, at `now`); returns how many. Every row names the same columns;
+    `idempotency_key` is given here (one random prefix per call, numbered within it),
+    so the events find their posts by that prefix in one statement.
+
+    On SQLite, where SQLAlchemy's per-value type processing would cost more than the
+    insert itself (100,000 planned posts), values are converted to SQLite's storage
+    form here — once per distinct value: most repeat (one `now`, a few hundred due
+    times, options and warnings the caller passes as shared objects) — and handed to
+    the driver's executemany; elsewhere the typed Core insert does it."""
+    if state not in STARTS:
+        raise TminusError(f"a new post cannot start {state}; it starts as "
+                          f"{' or '.join(sorted(STARTS))}")
+    if not rows:
+        return 0
+    run = secrets.token_hex(10)
+    first, last = f"{run}{0:012x}", f"{run}{len(rows) - 1:012x}"
+    keys = [k for k in rows[0] if k not in ("state", "idempotency_key")]
+    columns = [*keys, "state", "idempotency_key"]
+    if s.get_bind().dialect.name == "sqlite":
+        stored = _SqliteValues(keys)
+        params = [(*stored.of(row), state.value, f"{run}{n:012x}") for n, row in enumerate(rows)]
+        sql = (f"INSERT INTO {_POST.name} ({', '.join(columns)}) "
+               f"VALUES ({', '.join('?' * len(columns))})")
+        for i in range(0, len(params), _INSERT_CHUNK):
+            s.connection().exec_driver_sql(sql, params[i:i + _INSERT_CHUNK])
+    else:
+        typed = [{**row, "state": state, "idempotency_key": f"{run}{n:012x}"}
+                 for n, row in enumerate(rows)]
+        for i in range(0, len(typed), _INSERT_CHUNK):
+            s.execute(insert(_POST), typed[i:i + _INSERT_CHUNK])
+    firsts = (sa.select(_POST.c.id, sa.literal(now, UTCDateTime()), sa.null(),
+                        sa.literal(state.value), sa.literal(reason), sa.literal(actor))
+              .where(_POST.c.idempotency_key.between(first, last)).order_by(_POST.c.id))
+    s.execute(insert(Event).from_select(
+        ["post_id", "at", "from_state", "to_state", "reason", "actor"], firsts))
+    return len(rows)
+
+
+_INSERT_CHUNK = 20_000   # rows per executemany: bounded parameter lists
+
+
+class _SqliteValues:
+    """A row's values as SQLite stores them (what SQLAlchemy's types would bind):
+    aware datetimes as naive UTC text, JSON as text; each distinct value once."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        # a tuple of the row's values (itemgetter gives one from two keys up)
+        self.values: Callable[[Mapping[str, Any]], Sequence[Any]] = (
+            operator.itemgetter(*keys) if len(keys) > 1
+            else lambda row: tuple(row[k] for k in keys))
+        self.datetimes = [i for i, k in enumerate(keys) if k in _DATETIMES]
+        self.jsons = [i for i, k in enumerate(keys) if k in _JSONS]
+        self.memo: dict[object, str] = {}
+        self.shared: dict[int, tuple[object, str]] = {}  # by id(); the object kept alive
+
+    def of(self, row: Mapping[str, Any]) -> list[Any]:
+        out = list(self.values(row))
+        for i in self.datetimes:
+            value = out[i]
+            if value is not None:
+                text = self.memo.get(value)
+                if text is None:
+                    if value.tzinfo is None:
+                        raise ValueError("naive datetime given to the database; all instants "
+                                         "are aware")
+                    text = self.memo[value] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                out[i] = text
+        for i in self.jsons:
+            value = out[i]
+            seen = self.shared.get(id(value))
+            if seen is None or seen[0] is not value:
+                seen = self.shared[id(value)] = (value, json.dumps(value))
+            out[i] = seen[1]
+        return out
 
 
 def record_created(s: Session, post_ids: Iterable[int], state: PostState, reason: str,

@@ -24,7 +24,7 @@ from scheduler.queue import next_due
 from tests.conftest import ROOT
 
 FIGURES = {
-    "plan.seconds", "plan.speedup",
+    "plan.seconds", "plan.replan", "plan.speedup",
     "start.first_tick", "start.tick", "start.rss",
     "accuracy.p99", "accuracy.max",
     "burst.all_out", "burst.p99",

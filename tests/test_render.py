@@ -355,3 +355,53 @@ def test_error_messages_are_one_line_with_what_to_do(tmp_path: Path) -> None:
         render(tmp_path, "{{ cal_line }}")
     assert "\n" not in str(info.value)
     assert "[vars]" in info.value.message  # says where a variable is defined
+
+
+# ------------------------------------------- templates of text and bare variables only
+
+_PLAIN = [
+    "{{ time_left }} left. Call {{ call_line }}. {{ hashtags }}",
+    "  {{ account }}:\n\n\n\n{{ organizations }} groups   \n{{ days_left }}d {{ hours_left }}h\n",
+    "no variables at all",
+    "{{ hashtag_list }} {{ campaign }} {{ deadline }} {{ due }} {{ days_left }}",  # not text
+    "{{ vars }}",                                                            # too long inside
+    "{{ range }}{{ lipsum }}",                                               # the globals
+    "{{ long }}",                                                            # over the bound
+    "{{ nowhere }} is not defined",                                          # undefined
+    "{# a comment #}{{ account }}\n{% raw %}{{ raw }}{% endraw %}",
+]
+
+
+@pytest.mark.parametrize("source", _PLAIN)
+def test_a_plain_template_renders_as_jinja_renders_it(tmp_path: Path, source: str) -> None:
+    # `Renderer.render` renders text and bare `{{ name }}`s itself: it must give what
+    # Jinja gives the same template, and leave every error to Jinja (which says where)
+    from content.render import _tidy
+    r = Renderer(tmp_path)
+    ctx = context(tmp_path, timedelta(hours=3, minutes=30), vars={"long": "x" * 20_001})
+    tpl = r._template("post", source)
+    pieces = r._plain[f"post\0{source}"]
+    assert pieces is not None
+    ours = r.env.render_plain(pieces, dict(ctx))
+    try:
+        theirs = r.env.render(tpl, dict(ctx))
+    except Exception:
+        assert ours is None
+        with pytest.raises(CampaignError):
+            r.render("post", dict(ctx), source=source)
+    else:
+        assert ours == theirs
+        assert r.render("post", dict(ctx), source=source) == _tidy(theirs)
+
+
+@pytest.mark.parametrize("source", [
+    "{% if days_left > 1 %}{{ days_left }} days{% endif %}", "{{ account | upper }}",
+    "{{ campaign.title }}", "{{ vars['call_line'] }}", "{% set a = 1 %}{{ a }}",
+    "{{ 'x' ~ account }}", "{% include 'other' %}",
+])
+def test_anything_more_than_plain_is_left_to_jinja(tmp_path: Path, source: str) -> None:
+    from content.sandbox import plain_pieces
+    (tmp_path / "other").write_text("other", encoding="utf-8")
+    r = Renderer(tmp_path)
+    tree = r.env.parse(source)
+    assert plain_pieces(tree) is None

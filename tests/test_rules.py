@@ -471,3 +471,24 @@ def test_bluesky_breaks_a_virama_with_no_consonant_before_it() -> None:
     assert bluesky_length("\u094d\u0915") == 2
     assert bluesky_length("\u0915\u093e\u094d\u0915") == 2
     assert bluesky_length("\u0915\u094d\u0937") == 1
+
+
+def test_every_tld_begins_with_a_letter() -> None:
+    # content/rules/x.py weighs ASCII text with no "." before an ASCII letter without
+    # looking for URLs: that holds only while no TLD (nor punycode's "xn--") begins
+    # with an ASCII digit, hyphen or other punctuation.
+    assert [name for name in (*x_data.GTLDS, *x_data.CCTLDS)
+            if name[0].isascii() and not name[0].isalpha()] == []
+
+
+@pytest.mark.parametrize("text", [
+    "Call 202-555-0100 today. #Bench",       # dots, none before a letter: the shortcut
+    "see example.com today",                 # a bare domain: 23
+    "v1.2 and 3.14 then a.b.c",              # dots before digits and an unknown TLD
+    "ends with a dot.", "HTTPS://EXAMPLE.ORG/x.", "x.CO", "..org", "a.XN--P1AI b",
+])
+def test_ascii_shortcut_gives_the_full_count(text: str) -> None:
+    # the shortcut must give what the URL search gives: weigh each text both ways
+    from content.rules import x as xrule
+    full = xrule._weighted_units("\u00e9 " + text, xrule.X_CONFIG) - 200   # "é ": no shortcut
+    assert xrule._weighted_units(text, xrule.X_CONFIG) == full

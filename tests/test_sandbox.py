@@ -211,6 +211,19 @@ def test_invisible_and_control_characters_are_refused(text: str, says: str) -> N
     assert problem is not None and says in problem, problem
 
 
+def test_the_shortcut_refuses_what_the_walk_refuses() -> None:
+    # forbidden_character lets a text through without walking it when it holds no
+    # character of a refused category: each code point (every ASCII one, every 61st
+    # beyond), alone and between letters, joiners and a flag, must get the same answer
+    # both ways
+    from content.chars import _first_refused
+    codes = [*range(128), *range(128, 0x110000, 61), *range(0x2000, 0x2070), 0x200C, 0x200D, 0xE0067, 0xE007F]
+    for code in codes:
+        ch = chr(code)
+        for text in (ch, f"a{ch}b", f"\U0001f3f4{ch}", f"a\u200d{ch}", f"{ch}\n"):
+            assert forbidden_character(text) == _first_refused(text), (hex(code), text)
+
+
 def test_visible_shows_what_would_hide() -> None:
     assert visible("a\x1b[8mb\u202ec\nd") == "a<U+001B>[8mb<U+202E>c\nd"
 
