@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -40,6 +39,7 @@ from sqlmodel import Session, col, func, select
 from content.errors import TminusError
 from scheduler import defaults
 from scheduler.db import session
+from scheduler.localtime import local
 from scheduler.models import (
     Account,
     Activity,
@@ -158,7 +158,7 @@ class _Raced(Exception):
 def _local(at: datetime, tz: str | None) -> str:
     """A time as a person reads it: in its campaign's timezone, or — about no campaign
     (the daemon) — in this machine's, with the abbreviation."""
-    return f"{at.astimezone(ZoneInfo(tz) if tz else None):%Y-%m-%d %H:%M %Z}"
+    return local(at, tz)
 
 
 def _from_events(s: Session, now: datetime) -> list[_New]:

@@ -36,6 +36,7 @@ from jobs.errors import AuthError, PermanentError, PublishError, TransientError,
 from jobs.outgoing import Media, Outgoing, Receipt
 from scheduler import approval, defaults
 from scheduler.db import is_postgres, session
+from scheduler.localtime import local
 from scheduler.models import Account, Campaign, Post, PostState
 from scheduler.queue import ALL, Scope, sendable
 from scheduler.transitions import Seen, change
@@ -59,6 +60,7 @@ class Claimed:
     approved: dict[str, Any] | None = None   # what the approval covered (scheduler.approval)
     approved_hash: str | None = None
     send_at: datetime | None = None     # its next_attempt_at: not sent before (a claim ahead)
+    timezone: str = "UTC"               # its campaign's: the times in its events' reasons
 
 
 # A rate budget: at most `posts` per rolling `window` (the registry's type).
@@ -186,7 +188,7 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
         rows = s.execute(q).all()
         if not rows:
             return []
-        deadlines = {c.id: c.deadline for c in s.exec(
+        campaigns = {c.id: c for c in s.exec(
             select(Campaign).where(col(Campaign.id).in_({r.campaign_id for r in rows})))}
         accounts = {a.id: a for a in s.exec(
             select(Account).where(col(Account.id).in_({r.account_id for r in rows})))}
@@ -197,13 +199,14 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
         for r in rows:
             account = accounts[r.account_id]
             room, retry_at = rooms[r.account_id]
+            tz = campaigns[r.campaign_id].timezone
             if room is not None:
                 if room <= 0:
                     # over budget: wait for a free slot (expiry still applies at not_after)
                     s.execute(update(Post).where(col(Post.id) == r.id).values(
                         next_attempt_at=min(retry_at, r.not_after),
                         last_error=f"held: {account.name} is at its rate budget until "
-                                   f"{retry_at:%H:%M:%S} UTC").execution_options(
+                                   f"{local(retry_at, tz, '%H:%M:%S')}").execution_options(
                         synchronize_session=False))
                     continue
                 rooms[r.account_id] = (room - 1, retry_at)
@@ -218,8 +221,9 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
                     "lease_until": now + lease, "claimed_at": now}, strict=False))
         return [Claimed(r.id, attempts[r.id], accounts[r.account_id],
                         outgoing_of(s, r, accounts[r.account_id], attempts[r.id]), r.not_after,
-                        deadlines[r.campaign_id], now + lease, r.unknown_at, r.campaign_id,
-                        r.parent_id, r.approved, r.approved_hash, r.next_attempt_at)
+                        campaigns[r.campaign_id].deadline, now + lease, r.unknown_at,
+                        r.campaign_id, r.parent_id, r.approved, r.approved_hash,
+                        r.next_attempt_at, campaigns[r.campaign_id].timezone)
                 for r in take if r.id in got]
 
 
@@ -330,7 +334,8 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
         # Checked with a fresh clock right before the request: never send late.
         with session(engine) as s:
             _settle(s, item, S.EXPIRED,
-                    f"not_after {item.not_after:%H:%M:%S} UTC passed before it could be sent",
+                    f"not_after {local(item.not_after, item.timezone, '%H:%M:%S')} passed "
+                    "before it could be sent",
                     sent_at, owner, **_RELEASED)
         return Settled(S.EXPIRED)
     late = cutoff() if cutoff is not None else sent_at

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import update
@@ -27,6 +28,7 @@ from content.countdown import duration
 from content.errors import CampaignError, CampaignErrors, TminusError, Unconfirmed
 from content.expand import Expansion, PlannedPost, expand_campaign
 from scheduler.db import session
+from scheduler.localtime import local
 from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, text_hash
 from scheduler.models import Campaign as CampaignRow
 from scheduler.transitions import Seen, change, create, record_note, transition
@@ -173,7 +175,7 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
             else:
                 post = s.get(Post, old.id)
                 assert post is not None
-                _update(s, post, planned, now, actor, report)
+                _update(s, post, planned, now, actor, report, campaign.timezone)
         _insert_many(s, row.id, accounts, new, now, actor)
         report.created += len(new)
         _link_threads(s, row.id, new)
@@ -379,7 +381,7 @@ def _file_text(post: Any) -> str:
 
 
 def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
-            report: PlanReport) -> None:
+            report: PlanReport, tz: ZoneInfo) -> None:
     changed = (_file_text(old) != p.text or old.not_after != p.not_after
                or old.options != p.options())
     revived = old.state == S.CANCELED and _last_reason_removed(s, old)
@@ -393,10 +395,10 @@ def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
         report.unchanged += 1  # canceled by a person: stays canceled
         return
     if old.planned_text is not None and not revived:
-        _update_edited(s, old, p, now, actor, report)
+        _update_edited(s, old, p, now, actor, report, tz)
         return
     old.planned_text, old.plan_conflict = None, False
-    diff = _what_changed(old, p)
+    diff = _what_changed(old, p, tz)
     old.text, old.text_hash = p.text, text_hash(p.text)
     old.not_after, old.options = p.not_after, p.options()
     old.warnings, old.length, old.length_limit = list(p.warnings), p.length.length, p.length.limit
@@ -427,12 +429,13 @@ def _note_draft_changed(s: Session, post: Post, what: str, now: datetime, actor:
     report.changed_drafts.append((post.id, what))
 
 
-def _what_changed(old: Post, p: PlannedPost) -> str:
+def _what_changed(old: Post, p: PlannedPost, tz: ZoneInfo) -> str:
     """The difference between a post and what the campaign file now gives it: the
-    text's diff, then its expiry and each option that changed."""
+    text's diff, then its expiry (in the campaign's timezone) and each option that
+    changed."""
     parts = [_diff(old.text, p.text)] if old.text != p.text else []
     if old.not_after != p.not_after:
-        parts.append(f"not_after: {old.not_after:%Y-%m-%d %H:%M} → {p.not_after:%Y-%m-%d %H:%M} UTC")
+        parts.append(f"not_after: {local(old.not_after, tz)} → {local(p.not_after, tz)}")
     before, after = old.options or {}, p.options()
     for key in sorted(set(before) | set(after)):
         a, b = before.get(key), after.get(key)
@@ -448,7 +451,7 @@ def _media_shown(media: Any) -> list[tuple[str, str]]:
 
 
 def _update_edited(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
-                   report: PlanReport) -> None:
+                   report: PlanReport, tz: ZoneInfo) -> None:
     """A post a person edited: their text stays. The file's text is kept beside it; if
     the file changed it, that is a conflict for a person to settle. Time and options
     follow the file as for any post."""
@@ -459,7 +462,7 @@ def _update_edited(s: Session, old: Post, p: PlannedPost, now: datetime, actor: 
         old.planned_text, old.plan_conflict = p.text, True
         report.conflicts.append((old.id, _diff(old.text, p.text)))
     # (the text is the person's edit: only the lines about time and options)
-    timing = "\n".join(line for line in _what_changed(old, p).splitlines()
+    timing = "\n".join(line for line in _what_changed(old, p, tz).splitlines()
                        if line.startswith(("not_after:", "language:", "visibility:",
                                            "content warning:", "media:")))
     old.not_after, old.options, old.updated_at = p.not_after, p.options(), now

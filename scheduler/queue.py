@@ -21,6 +21,7 @@ from sqlmodel import Session, col, func, select
 
 from content.errors import TminusError
 from scheduler.db import session
+from scheduler.localtime import local
 from scheduler.models import Account, Campaign, Pause, PauseScope, Post, PostState
 from scheduler.transitions import Seen, change
 
@@ -155,8 +156,10 @@ def expire(s: Session, now: datetime, actor: str,
     """`expire_stale` in the caller's transaction, for the posts `only` selects (all
     when None; at most `limit`): a resume expires what its pause held in the same
     transaction."""
+    zone = (sa.select(col(Campaign.timezone)).where(col(Campaign.id) == col(Post.campaign_id))
+            .scalar_subquery())
     q = (sa.select(col(Post.id), col(Post.state), col(Post.due_at), col(Post.not_after),
-                   paused(before_not_after=True).label("held"))
+                   paused(before_not_after=True).label("held"), zone.label("tz"))
          .where(col(Post.state).in_([S.DRAFT, S.QUEUED]), col(Post.not_after) <= now))
     if only is not None:
         q = q.where(only)
@@ -166,17 +169,22 @@ def expire(s: Session, now: datetime, actor: str,
         q = q.with_for_update(skip_locked=True, of=Post)  # another daemon is on those
     stale = s.execute(q).all()
     return change(s, [Seen(r.id, r.state) for r in stale], S.EXPIRED, now=now, actor=actor,
-                  reason={r.id: _expiry_reason(r.state, r.due_at, r.not_after, now, r.held)
+                  reason={r.id: _expiry_reason(r.state, r.due_at, r.not_after, now, r.held,
+                                                    r.tz)
                           for r in stale}, strict=False)
 
 
 def _expiry_reason(state: PostState, due: datetime, not_after: datetime, now: datetime,
-                   held: bool = False) -> str:
+                   held: bool = False, tz: str | None = None) -> str:
+    """Why a post expired, its times in its campaign's timezone (the event is read
+    later, by a person); UTC for a post of no known campaign."""
+    fmt, tz = "%Y-%m-%d %H:%M:%S", tz or "UTC"
     why = ("never approved" if state == S.DRAFT
-           else f"not sent by its not_after ({not_after:%Y-%m-%d %H:%M:%S} UTC)")
+           else f"not sent by its not_after ({local(not_after, tz, fmt)})")
     if held and state != S.DRAFT:
         why = f"{PAUSED_REASON}: {why}"
-    return f"{why}; due {due:%Y-%m-%d %H:%M:%S} UTC, {int((now - due).total_seconds())} s ago"
+    return (f"{why}; due {local(due, tz, fmt)}, "
+            f"{int((now - due).total_seconds())} s ago")
 
 
 def find_campaign(s: Session, slug: str) -> Campaign:

@@ -184,7 +184,8 @@ def test_a_replan_that_moves_an_edited_queued_post_sends_it_back_to_draft_keepin
     r = plan(engine, folder, now=LATER)
     [(pid, what)] = r.returned_to_draft
     assert pid == p.id and r.conflicts == []
-    assert what.startswith("not_after: ") and what.endswith(" UTC")   # what moved, not the text
+    # what moved, not the text; in the campaign's timezone, as a person reads it
+    assert what.startswith("not_after: ") and what.endswith(" EST") and "UTC" not in what
     after = _post(engine)
     assert after.state == S.DRAFT and after.text == "Call now! #TestTag"
     assert after.not_after == DEADLINE - timedelta(days=1) + timedelta(minutes=30)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -265,6 +266,13 @@ def test_nothing_goes_out_after_not_after_or_the_deadline(engine: Engine, make_c
     expired = [p for p in _posts(engine) if p.state == S.EXPIRED]
     assert all(p.id is not None and "not sent by its not_after" in _events(engine, p.id)[-1].reason
                for p in expired)
+    # the reason is read later, by a person: its times are in the campaign's timezone
+    ny = ZoneInfo("America/New_York")
+    for p in expired:
+        assert p.id is not None
+        reason = _events(engine, p.id)[-1].reason or ""
+        due = p.due_at.replace(tzinfo=p.due_at.tzinfo or UTC).astimezone(ny)
+        assert f"due {due:%Y-%m-%d %H:%M:%S} {due.tzname()}," in reason and "UTC" not in reason
     clock.set(DEADLINE)
     worker.tick()
     assert all(datetime.fromisoformat(x["at"]) < DEADLINE for x in pub.inner.sent)

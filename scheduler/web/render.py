@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -15,6 +14,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from content.countdown import duration
+from scheduler.localtime import local
 from scheduler.service.pauses import pauses_in_force
 from scheduler.service.people import Action, PersonInfo, may
 from scheduler.web.auth import Ctx
@@ -41,7 +41,7 @@ def _ago(at: datetime, now: datetime) -> str:
 def _local(at: datetime, tz: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A time in its campaign's timezone (None: no campaign's — this machine's), with
     the abbreviation, as the terminal shows it."""
-    return f"{at.astimezone(ZoneInfo(tz) if tz else None):{fmt} %Z}"
+    return local(at, tz, fmt)
 
 
 def _iso(at: datetime) -> str:
