@@ -309,7 +309,7 @@ def preview(campaign: Annotated[str | None, typer.Argument(
     folder = campaign is not None and is_folder(campaign)
     timelines = service.preview(None if folder else _engine(), campaign, as_of=_as_of(as_of))
     if format == "table":
-        pv.render_table(timelines, Console(width=max(out.width, 120)))
+        pv.render_table(timelines, out)
         return
     text = pv.render_json(timelines) if format == "json" else pv.render_html(timelines, _now())
     if output:

@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.engine import Engine
@@ -177,7 +179,16 @@ def _shown(r: Row) -> Text:
     return text
 
 
+# Narrower than this, the table's text column would be a few words wide: each post is a
+# block instead (a line of its facts, then everything that is sent, at full width).
+TABLE_MIN_WIDTH = 110
+
+
 def render_table(timelines: list[Timeline], console: Console) -> None:
+    """The timelines for the terminal: a table when it is wide enough, else blocks."""
+    if console.width < TABLE_MIN_WIDTH:
+        render_blocks(timelines, console)
+        return
     for t in timelines:
         # the title is the user's text, not rich markup ("Vote [yes] on Prop 5", "[/]")
         table = Table(title=f"{escape(visible(t.title))} — deadline {t.deadline_local}",
@@ -195,6 +206,27 @@ def render_table(timelines: list[Timeline], console: Console) -> None:
         if not t.rows:
             console.print("(no posts)")
         console.print(Text(footer(t)))
+
+
+def render_blocks(timelines: list[Timeline], console: Console) -> None:
+    """Each post as a line of its facts (id, time, T-minus, account, length, state) and
+    then what is sent, indented and wrapped at words: a narrow terminal reads every word."""
+    for t in timelines:
+        console.print(Text(f"{visible(t.title)} — deadline {t.deadline_local}", style="bold"),
+                      soft_wrap=False)
+        for r in t.rows:
+            facts = Text(("  " * r.depth) + (f"#{r.id} " if r.id else ""), style="bold")
+            facts.append(f"{r.due_local} · {r.t_minus} · {visible(r.account)} ({r.platform}) · ")
+            facts.append(f"{r.length}/{r.limit}", style="green" if r.ok else "bold red")
+            facts.append(f" · {r.state}")
+            console.print(Rule(style="dim"))
+            console.print(facts, soft_wrap=False)
+            console.print(Padding(_shown(r), (0, 0, 0, 4 + 2 * r.depth), expand=False),
+                          soft_wrap=False)
+        console.print(Rule(style="dim"))
+        if not t.rows:
+            console.print("(no posts)")
+        console.print(Text(footer(t)), soft_wrap=False)
 
 
 def footer(t: Timeline) -> str:

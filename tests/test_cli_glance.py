@@ -203,3 +203,29 @@ def test_rehearse_at_80_columns_never_cuts_inside_a_number(
         assert text.startswith("202-456-1111: 71 hours") or text.startswith("202-456-1111: 7 hours") \
             or text == "…", row
         assert "7…" not in text and "1…" not in text
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_preview_fits_the_terminal_and_shows_every_word_of_every_post(
+        cli: Cli, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch,
+        columns: int) -> None:
+    """At 80 columns each post is a block (its facts, then its whole text wrapped at
+    words); at 200 the table. Either way no line is wider than the terminal and every
+    word of the text, the phone number and the link among them, is there whole."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    folder = make_campaign(simple_toml(posts=f"""
+        [[posts]]
+        key = "call"
+        text = "{PHONE_TEXT} {{{{ hashtags }}}}"
+        accounts = ["org"]
+        schedule = {{ at = "T-2d" }}
+    """))
+    r = cli("preview", str(folder))
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert all(cell_len(line) <= columns for line in lines)
+    assert ("┃ text" in r.out) == (columns == 200)        # the table only where it fits
+    words = " ".join(line.strip(" │") for line in lines).split()
+    for word in PHONE_TEXT.split():
+        assert word in words, word                          # never cut inside
+    assert "https://example.org/keep-the-owl" in words
