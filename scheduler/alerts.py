@@ -155,11 +155,6 @@ class _Raced(Exception):
     """Another collector moved the cursor first: this round is rolled back."""
 
 
-def _local(at: datetime, tz: str | None) -> str:
-    """A time as a person reads it: in its campaign's timezone, or — about no campaign
-    (the daemon) — in this machine's, with the abbreviation."""
-    return local(at, tz)
-
 
 def _from_events(s: Session, now: datetime) -> list[_New]:
     span = _advance(s, "alerts.event", sa.select(func.max(col(Event.id))),
@@ -176,7 +171,7 @@ def _from_events(s: Session, now: datetime) -> list[_New]:
                col(Event.to_state).in_(list(_FROM_EVENT)))
         .order_by(col(Event.id))).all()
     return [_New(f"event:{r.id}", _FROM_EVENT[PostState(r.to_state)], r.campaign_id, r.post_id,
-                 r.at, f"#{r.post_id} on {r.name}, due {_local(r.due_at, r.timezone)}: {r.reason}")
+                 r.at, f"#{r.post_id} on {r.name}, due {local(r.due_at, r.timezone)}: {r.reason}")
             for r in rows]
 
 
@@ -211,7 +206,7 @@ def _conditions(s: Session, now: datetime) -> list[_New]:
         .group_by(col(Account.id), col(Account.name), col(Account.resume_at))).all()
     for acc_id, name, until, n, tz in limited:
         out.append(_New(f"rate-limited:{acc_id}:{until.isoformat()}", AlertKind.RATE_LIMITED, None,
-                        None, now, f"{name} may post again at {_local(until, tz)}; "
+                        None, now, f"{name} may post again at {local(until, tz)}; "
                         f"{n} of its queued post(s) expire before that"))
     out.extend(_no_daemon(s, now))
     # a minute after the deadline: the daemon has expired what was left by then, so the
@@ -224,7 +219,7 @@ def _conditions(s: Session, now: datetime) -> list[_New]:
         said = ", ".join(f"{n} {st}" for st, n in totals) or "no posts"
         out.append(_New(f"deadline:{c.id}", AlertKind.DEADLINE, c.id, None, c.deadline,
                         f"{c.title} ({c.slug}) reached its deadline "
-                        f"{_local(c.deadline, c.timezone)}: {said}"))
+                        f"{local(c.deadline, c.timezone)}: {said}"))
     return out
 
 
@@ -242,9 +237,9 @@ def _no_daemon(s: Session, now: datetime) -> list[_New]:
         return []
     last = s.execute(sa.select(func.max(col(DaemonRow.beat_at)))).scalar()
     episode = last.isoformat() if last else "never"
-    since = f"the last heartbeat was at {_local(last, None)}" if last else "none ever ran"
+    since = f"the last heartbeat was at {local(last, None)}" if last else "none ever ran"
     return [_New(f"no-daemon:{episode}", AlertKind.NO_DAEMON, None, None, now,
-                 f"{late[0]} queued post(s) are due since {_local(late[1], None)} and no "
+                 f"{late[0]} queued post(s) are due since {local(late[1], None)} and no "
                  f"daemon is alive ({since}): start one with `tminus run`")]
 
 

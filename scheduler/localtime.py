@@ -17,3 +17,8 @@ def local(at: datetime, tz: str | ZoneInfo | None, fmt: str = "%Y-%m-%d %H:%M") 
     # no zone: astimezone() takes the machine's offset at that instant, DST included
     shown = at.astimezone(zone)
     return f"{shown:{fmt}} {shown.tzname()}"
+
+
+def when(at: datetime, tz: str | ZoneInfo | None) -> str:
+    """A post's or a deadline's time with its day: "Mon 16 Jan 2017 09:00 EST"."""
+    return local(at, tz, "%a %d %b %Y %H:%M")

@@ -39,6 +39,7 @@ from content.media import sniff_file
 from content.rules import check_length
 from scheduler.approval import digest_of
 from scheduler.db import session
+from scheduler.localtime import when
 from scheduler.models import Account, Campaign, Post, PostState
 from scheduler.queue import find_campaign
 
@@ -80,10 +81,6 @@ class Timeline:
     planned: bool = True
     digest: str | None = None          # of the drafts shown: `approve --expect` takes it
     drafts: int = 0
-
-
-def _local(at: datetime, tz: ZoneInfo) -> str:
-    return at.astimezone(tz).strftime("%a %d %b %Y %H:%M %Z")
 
 
 def _options(opts: dict[str, Any] | None) -> dict[str, Any]:
@@ -135,14 +132,14 @@ def from_queue(engine: Engine, slug: str | None) -> list[Timeline]:
                 fit = check_length(acc.platform, p.text, limit=acc.max_characters,
                                    spoiler_text=opts["content_warning"] or "")
                 rows.append(Row(
-                    id=p.id, campaign=c.slug, due_local=_local(p.due_at, tz),
+                    id=p.id, campaign=c.slug, due_local=when(p.due_at, tz),
                     due_utc=p.due_at.isoformat(), t_minus=t_minus(c.deadline - p.due_at),
                     account=acc.name, platform=acc.platform, length=fit.length, limit=fit.limit,
                     ok=fit.ok, state=p.state, text=p.text, warnings=list(p.warnings),
                     approved_by=p.approved_by, url=p.remote_url, **opts, key=f"#{p.id}",
                     reply_to=None if p.parent_id is None else f"#{p.parent_id}"))
             drafts = [p.id for p in posts if p.state == PostState.DRAFT and p.id is not None]
-            out.append(Timeline(c.title, c.slug, _local(c.deadline, tz), c.timezone,
+            out.append(Timeline(c.title, c.slug, when(c.deadline, tz), c.timezone,
                                 list(c.hashtags), _threaded(rows), True,
                                 digest_of(s, drafts), len(drafts)))
     return out
@@ -150,14 +147,14 @@ def from_queue(engine: Engine, slug: str | None) -> list[Timeline]:
 
 def from_expansion(campaign: CampaignSpec, expansion: Expansion) -> Timeline:
     tz = campaign.timezone
-    rows = [Row(id=None, campaign=campaign.slug, due_local=_local(p.due_at, tz),
+    rows = [Row(id=None, campaign=campaign.slug, due_local=when(p.due_at, tz),
                 due_utc=p.due_at.isoformat(), t_minus=t_minus(campaign.deadline - p.due_at),
                 account=p.account, platform=p.platform, length=p.length.length,
                 limit=p.length.limit, ok=p.length.ok, state="not planned", text=p.text,
                 warnings=list(p.warnings), **_options(p.options()), key=p.plan_key,
                 reply_to=p.reply_to_key)
             for p in expansion.posts]
-    return Timeline(campaign.title, campaign.slug, _local(campaign.deadline, tz), tz.key,
+    return Timeline(campaign.title, campaign.slug, when(campaign.deadline, tz), tz.key,
                     list(campaign.hashtags), _threaded(rows), planned=False)
 
 

@@ -17,12 +17,13 @@ from sqlmodel import Session, col, func, select
 from content.countdown import duration, t_minus
 from scheduler import defaults
 from scheduler.db import session
+from scheduler.localtime import when
 from scheduler.models import Account, Activity, Campaign, Event, PauseScope, Post, PostState
 from scheduler.queue import find_campaign
 from scheduler.service.activity import ActivityEntry, recent_activity
 from scheduler.service.pauses import PauseInfo, pauses_in_force
 from scheduler.service.status import AccountHold, DaemonInfo, status
-from scheduler.service.timeline import CampaignHead, head_of, local
+from scheduler.service.timeline import CampaignHead, head_of
 
 S = PostState
 
@@ -78,7 +79,7 @@ def campaign_overview(engine: Engine, slug: str, *, now: datetime, next_count: i
             sa.select(col(Post.state), func.count()).where(col(Post.campaign_id) == c.id)
             .group_by(col(Post.state))).all()}
         names = set(c.account_names)
-        nxt = [NextUp(p.id or 0, a.name, a.platform, p.next_attempt_at, local(p.next_attempt_at, tz),
+        nxt = [NextUp(p.id or 0, a.name, a.platform, p.next_attempt_at, when(p.next_attempt_at, tz),
                       t_minus(c.deadline - p.next_attempt_at), p.text)
                for p, a in s.exec(select(Post, Account).join(Account, col(Account.id) == Post.account_id)
                                   .where(Post.campaign_id == c.id, Post.state == S.QUEUED)
@@ -109,18 +110,18 @@ def _needs(s: Session, c: Campaign, now: datetime, tz: ZoneInfo) -> list[Need]:
     out = []
     for p, a in s.exec(q).all():
         assert p.id is not None
-        when = local(p.due_at, tz)
+        at = when(p.due_at, tz)
         if p.state in (S.REVIEW, S.UNKNOWN):
-            out.append(Need("review", p.id, a.name, when, p.text,
+            out.append(Need("review", p.id, a.name, at, p.text,
                             p.last_error or "tminus could not tell whether it went out"))
         elif p.state == S.FAILED:
-            out.append(Need("failed", p.id, a.name, when, p.text, p.last_error or "refused"))
+            out.append(Need("failed", p.id, a.name, at, p.text, p.last_error or "refused"))
         elif p.plan_conflict:
-            out.append(Need("conflict", p.id, a.name, when, p.text,
+            out.append(Need("conflict", p.id, a.name, at, p.text,
                             f"the campaign file changed it after {p.edited_by}'s edit"))
         else:
             wait = p.due_at - now
-            out.append(Need("due soon", p.id, a.name, when, p.text,
+            out.append(Need("due soon", p.id, a.name, at, p.text,
                             "not approved; due " + (f"in {duration(wait)}" if wait > timedelta(0)
                                                    else "now")))
     order = {"review": 0, "failed": 1, "conflict": 2, "due soon": 3}
@@ -166,7 +167,7 @@ def overview(engine: Engine, *, now: datetime) -> Overview:
                 col(Post.campaign_id) == c.id, col(Post.state) == S.QUEUED)).scalar()
             needs = _needs(s, c, now, tz)
             lines.append(CampaignLine(head_of(c, now), dict(sorted(counts.get(c.id, {}).items())),
-                                      len(needs), local(first, tz) if first else None,
+                                      len(needs), when(first, tz) if first else None,
                                       any(_over(p, c, set(c.account_names)) for p in pauses),
                                       first, tuple(needs)))
     lines.sort(key=lambda line: (line.head.over, line.head.deadline))
@@ -212,10 +213,10 @@ def campaign_audit(engine: Engine, slug: str, *, now: datetime, limit: int = 300
             .where(col(Activity.campaign_id).is_(None) | (col(Activity.campaign_id) == c.id))
             .order_by(col(Activity.at).desc(), col(Activity.id).desc()).limit(limit + 1)).all()
         head = head_of(c, now)
-    entries = [AuditEntry(e.at, local(e.at, tz), e.post_id, e.name,
+    entries = [AuditEntry(e.at, when(e.at, tz), e.post_id, e.name,
                           PostState(e.from_state) if e.from_state else None, PostState(e.to_state),
                           e.actor, e.reason) for e in events]
-    entries += [AuditEntry(a.at, local(a.at, tz), None, None, None, None, a.actor, a.message)
+    entries += [AuditEntry(a.at, when(a.at, tz), None, None, None, None, a.actor, a.message)
                 for a in acts]
     entries.sort(key=lambda e: e.at, reverse=True)
     return Audit(head, entries[:limit], len(entries) > limit)

@@ -26,6 +26,7 @@ from content.errors import TminusError
 from content.rules import check_length
 from scheduler import defaults
 from scheduler.db import session
+from scheduler.localtime import when
 from scheduler.models import Account, Campaign, Post, PostState
 from scheduler.queue import find_campaign, parse_states
 
@@ -52,12 +53,8 @@ class CampaignHead:
 def head_of(c: Campaign, now: datetime) -> CampaignHead:
     tz = ZoneInfo(c.timezone)
     left = int((c.deadline - now).total_seconds())
-    return CampaignHead(c.slug, c.title, c.deadline, c.timezone, local(c.deadline, tz),
+    return CampaignHead(c.slug, c.title, c.deadline, c.timezone, when(c.deadline, tz),
                         list(c.hashtags), time_left(now, c.deadline), max(0, left), left <= 0)
-
-
-def local(at: datetime, tz: ZoneInfo) -> str:
-    return at.astimezone(tz).strftime("%a %d %b %Y %H:%M %Z")
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,7 @@ def _card(p: Post, acc: Account, c: Campaign, tz: ZoneInfo) -> Card:
     return Card(p.id, c.slug, acc.name, acc.handle, acc.platform, segments(p.text, acc.platform),
                 p.text, cw, media, opts.get("language"), opts.get("visibility"), fit.length,
                 fit.limit, _UNITS.get(fit.unit, fit.unit), fit.ok, p.state, p.due_at,
-                local(p.due_at, tz), p.due_at.astimezone(tz).strftime("%H:%M"),
+                when(p.due_at, tz), p.due_at.astimezone(tz).strftime("%H:%M"),
                 t_minus(c.deadline - p.due_at), p.next_attempt_at, url, p.approved_by,
                 p.edited_by, p.plan_conflict, list(p.warnings), p.last_error, p.parent_id,
                 p.thread_root_id)

@@ -38,11 +38,6 @@ def _ago(at: datetime, now: datetime) -> str:
     return f"{duration(now - at)} ago" if (now - at).total_seconds() >= 1 else "just now"
 
 
-def _local(at: datetime, tz: str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A time in its campaign's timezone (None: no campaign's — this machine's), with
-    the abbreviation, as the terminal shows it."""
-    return local(at, tz, fmt)
-
 
 def _iso(at: datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
@@ -54,7 +49,7 @@ class Render:
         env = self.templates.env
         env.trim_blocks = env.lstrip_blocks = True
         env.filters["iso"] = _iso
-        env.globals.update(in_=_in, ago=_ago, duration=duration, local=_local,
+        env.globals.update(in_=_in, ago=_ago, duration=duration, local=local,
                            STATE_WORDS=STATE_WORDS,
                            Action=Action)
 
