@@ -220,7 +220,11 @@ class Worker:
             if record:
                 recorder.flush()
             return lanes
-        batch, proved = self._prove_batch(batch)
+        try:
+            batch, proved = self._prove_batch(batch)
+        except BaseException:
+            self._abandon(batch)
+            raise
         if lanes is None:
             lanes = _Lanes(self, result, recorder, self.settings.concurrency)
         lanes.submit(batch, proved)
@@ -328,15 +332,18 @@ class Worker:
         lost: set[int] = set()
         items = list(items)
         held_back: dict[int | None, str] = {}   # accounts paused or rate limited meanwhile
+        i = 0
+        current: Claimed | None = None      # taken from `items`, not yet dealt with
+        attempting: Claimed | None = None   # its attempt under way
         try:
-            i = 0
             while i < len(items):
-                item = items[i]
+                item, current = items[i], None
                 if self.stopping.is_set():
                     for rest in items[i:]:
                         self._give_back(rest, "daemon stopping; given back before any attempt")
                     break
                 i += 1
+                current = item
                 if item.account.id in held_back:
                     self._give_back(item, f"{item.account.name} is {held_back[item.account.id]}; "
                                           "given back before any attempt")
@@ -371,10 +378,12 @@ class Worker:
                     self._count(result, PostState.QUEUED, item)
                     held_back[item.account.id] = "paused"
                     continue
+                attempting = item
                 outcome = send(self.engine, item, publisher, now=self.clock.now,
                                cutoff=self.cutoff_now, owner=self.owner,
                                max_attempts=self.settings.max_attempts, hook=self.crash_point,
                                leased_until=leased[item.post_id], attempt_for=self.lease / 2)
+                attempting = current = None
                 if isinstance(outcome, Settled):
                     self._settled(item)
                     self._count(result, outcome.state, item)
@@ -383,8 +392,31 @@ class Worker:
                         held_back[item.account.id] = blocked
                     continue
                 recorder.add(item, outcome)
+        except BaseException:
+            # (a post sent and waiting in `recorder` is never given back: it is out)
+            self._abandon(([current] if current and not attempting else []) + items[i:],
+                          attempting)
+            raise
         finally:
             recorder.flush(only_due=True)
+
+    def _abandon(self, untried: list[Claimed], attempting: Claimed | None = None) -> None:
+        """A lane or batch broke off (an error escaped it): none of its posts may stay
+        held, or the lease renewer would keep them `sending` until the daemon stops.
+        What was not tried goes back to the queue; the post whose attempt broke off may
+        have gone out, so it is only let go: its lease runs out, and it is reaped as
+        unknown and looked up (never sent again blindly). Should giving back fail too
+        (the database is away), the rest are let go the same way."""
+        if attempting is not None:
+            self._settled(attempting)
+        for n, item in enumerate(untried):
+            try:
+                self._give_back(item, "its batch broke off; given back before any attempt")
+            except Exception:
+                log.exception("could not give back %d posts claimed; their leases run out "
+                              "and they are looked up", len(untried) - n)
+                self._settled(*untried[n:])
+                return
 
     def _paused(self, item: Claimed) -> bool:
         """Whether a pause begun since the claim holds this post. The pauses in force are
@@ -554,7 +586,13 @@ class _Recorder:
                                   <= defaults.RECORD_WITHIN_SECONDS):
                 return
             done, self._done = self._done, []
-        self.worker._record(done, self.result)
+        try:
+            self.worker._record(done, self.result)
+        except BaseException:
+            # out on the platform, unrecorded: let go, their leases run out and the
+            # look-up finds them (as after a crash), never given back to be sent again
+            self.worker._settled(*[item for item, _ in done])
+            raise
 
 
 class _Lanes:
@@ -608,10 +646,8 @@ class _Lanes:
                 # the lane is over: what joined it meanwhile goes back to the queue untried
                 with self._changed:
                     left = self._waiting.pop(account_id, [])
-                for item in left:
-                    self.worker._give_back(item, "its lane failed; given back before any attempt")
-                with self._changed:
                     self._pending -= len(left)
+                self.worker._abandon(left)
                 raise
             finally:
                 with self._changed:

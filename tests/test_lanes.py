@@ -17,10 +17,12 @@ from sqlmodel import select
 
 from bench.common import seed_queue
 from jobs.outgoing import Outgoing, Receipt
-from scheduler import defaults
+from scheduler import daemon as daemon_module
+from scheduler import defaults, dispatch
 from scheduler.clock import SystemClock
 from scheduler.daemon import Daemon, Worker
 from scheduler.db import make_engine, session, upgrade
+from scheduler.dispatch import reap_leases
 from scheduler.models import Account, Post, PostState
 from scheduler.publishers import Publishers
 from scheduler.settings import Settings
@@ -163,3 +165,84 @@ def test_housekeeping_runs_while_a_burst_is_in_flight(
     stopper.join(WAIT)
     assert done.is_set() and not gate.timed_out
     assert _published(engine) == list(range(1, 21))
+
+
+# -- a batch that breaks off: nothing stays held (the lease renewer would keep it
+# `sending` until the daemon stops), nothing is sent twice --------------------------------
+
+def _states(engine: Engine) -> dict[int, tuple[PostState, int, datetime | None]]:
+    with session(engine) as s:
+        return {p.id: (p.state, p.attempt, p.lease_until) for p in s.exec(select(Post))
+                if p.id is not None}
+
+
+def _renewed_and_reaped(engine: Engine, worker: Worker) -> dict[int, tuple[PostState, int,
+                                                                           datetime | None]]:
+    """What the lease renewer and then, once every lease has run out, the reaper make
+    of the posts: a post still held would have its lease renewed past the reaping."""
+    before = _states(engine)
+    worker.renew_held()
+    assert _states(engine) == before        # nothing is held any more: nothing renewed
+    later = datetime.now(UTC) + timedelta(seconds=worker.settings.lease_seconds + 1)
+    reap_leases(engine, now=later, owner="reaper")
+    return _states(engine)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_an_attempt_that_breaks_off_is_let_go_and_the_rest_given_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, concurrency: int) -> None:
+    # one account, three posts: the first goes out and is recorded; the second's
+    # attempt raises after its request went out (its outcome is unknown); the third
+    # was never tried
+    gate = Gate(lambda g: True)
+    engine, worker = _world(tmp_path, accounts=1, posts=3, concurrency=concurrency, gate=gate)
+    real_send = dispatch.send
+
+    def breaks_on_2(*args: Any, **kwargs: Any) -> Any:
+        outcome = real_send(*args, **kwargs)
+        if args[1].post_id == 2:
+            raise RuntimeError("the database went away mid-attempt")
+        return outcome
+
+    monkeypatch.setattr(daemon_module, "send", breaks_on_2)
+    with pytest.raises(RuntimeError, match="went away"):
+        worker.tick(tidy=False)
+    assert [pid for _, pid in gate.sent] == [1, 2]
+    states = _renewed_and_reaped(engine, worker)
+    assert states[1][0] == PostState.PUBLISHED
+    assert states[2][0] == PostState.UNKNOWN         # looked up, never sent blindly again
+    assert states[3][:2] == (PostState.QUEUED, 0)    # untried: back in the queue as it was
+
+
+def test_a_record_that_fails_lets_its_posts_go_to_be_looked_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the posts are out on the platform; their record fails: given back they would be
+    # sent again, so they are only let go (reaped as unknown, then looked up)
+    gate = Gate(lambda g: True)
+    engine, worker = _world(tmp_path, accounts=2, posts=4, concurrency=4, gate=gate)
+
+    def fails(*args: Any, **kwargs: Any) -> list[int]:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(daemon_module, "record_many", fails)
+    with pytest.raises(RuntimeError, match="disk full"):
+        worker.tick(tidy=False)
+    assert sorted(pid for _, pid in gate.sent) == [1, 2, 3, 4]
+    states = _renewed_and_reaped(engine, worker)
+    assert {s for s, _, _ in states.values()} == {PostState.UNKNOWN}
+
+
+def test_a_batch_whose_proof_fails_goes_back_untried(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = Gate(lambda g: True)
+    engine, worker = _world(tmp_path, accounts=3, posts=3, concurrency=4, gate=gate)
+
+    def fails(*args: Any, **kwargs: Any) -> set[int]:
+        raise RuntimeError("connection reset")
+
+    monkeypatch.setattr(daemon_module, "prove", fails)
+    with pytest.raises(RuntimeError, match="connection reset"):
+        worker.tick(tidy=False)
+    assert gate.sent == []
+    states = _renewed_and_reaped(engine, worker)
+    assert {s[:2] for s in states.values()} == {(PostState.QUEUED, 0)}
