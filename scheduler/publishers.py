@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Engine
 
 from content.platforms import platform as platform_entry
-from jobs.adapters.base import Clock, Publisher, Warms, adapter_class
+from jobs.adapters.base import Clock, Primes, Publisher, Warms, adapter_class
 from jobs.adapters.dryrun import DryRunPublisher
 from jobs.errors import PublishError
 from scheduler import defaults
@@ -161,15 +161,23 @@ class Publishers:
         return True
 
     def prepare(self, platforms: Iterable[str]) -> None:
-        """Import the adapters (and so the SDKs) of `platforms` now: atproto alone takes
-        seconds to import, which the first post due on Bluesky must not wait for."""
+        """Import the adapters (and so the SDKs) of `platforms` now, and prime them
+        (`Primes`): atproto alone takes seconds to import, which the first post due on
+        Bluesky must not wait for, and a burst's lanes must not each build what an SDK
+        builds on first use."""
         if self.dry_run:
             return
         for name in sorted(set(platforms) - {"dryrun"}):
             try:
-                adapter_class(platform_entry(name))
+                adapter = adapter_class(platform_entry(name))
             except Exception:  # an unknown platform is the account's trouble, at its post
                 log.warning("could not load the %s adapter", name, exc_info=True)
+                continue
+            if isinstance(adapter, Primes):
+                try:
+                    adapter.prime()
+                except Exception:   # only a head start lost: the first posts build it
+                    log.warning("could not prime the %s adapter", name, exc_info=True)
 
     def build(self, account: Account) -> Publisher:
         """The account's adapter; a missing credential is a `TminusError` naming it."""

@@ -155,3 +155,55 @@ def test_a_dry_run_warms_nothing(tmp_path: Path, fake: FakePlatformServer) -> No
     _, worker = _world(tmp_path, fake, datetime.now(UTC) + timedelta(minutes=5), dry_run=True)
     assert worker.warm_up() == 0
     assert _paths(fake) == []
+
+
+PRIMED = r"""
+import sys, threading
+from datetime import UTC, datetime
+import pydantic
+from scheduler.publishers import Publishers
+from scheduler.settings import Settings
+from tests.fakeplatform import FakePlatformServer
+from tests.fakeplatform import accounts as fake_accounts
+from jobs.adapters.bluesky import BlueskyPublisher
+from jobs.adapters.mastodon import MastodonPublisher
+from jobs.outgoing import Outgoing
+from mastodon import types_base
+
+settings = Settings(database_url="sqlite://")
+Publishers(None, settings, dry_run=False).prepare(["bluesky", "mastodon"])   # type: ignore
+built = []
+rebuild = pydantic.BaseModel.model_rebuild.__func__
+def counted(cls, *a, **k):
+    built.append(cls.__qualname__)
+    return rebuild(cls, *a, **k)
+pydantic.BaseModel.model_rebuild = classmethod(counted)
+hints_before = types_base._cached_type_hints.cache_info().misses
+now = lambda: datetime.now(UTC)
+with FakePlatformServer() as fake:
+    fake_accounts.add(fake, "bluesky", 1)
+    fake_accounts.add(fake, "mastodon", 1)
+    b = fake_accounts.credentials("bluesky", 1, fake.url)
+    m = fake_accounts.credentials("mastodon", 1, fake.url)
+    pubs = [BlueskyPublisher(b["HANDLE"], b["APP_PASSWORD"], pds=b["PDS"], now=now),
+            MastodonPublisher(m["INSTANCE"], m["ACCESS_TOKEN"], now=now)]
+    for n, pub in enumerate(pubs):
+        pub.publish(Outgoing(post_id=n + 1, account="a", platform=pub.platform,
+                             text=f"first post #{n} https://example.org #Tag",
+                             idempotency_key=f"k{n}", due_at=now()))
+print(len(fake.posts()), built, types_base._cached_type_hints.cache_info().misses - hints_before)
+"""
+
+
+def test_a_primed_sdk_builds_nothing_at_its_first_post(tmp_path: Path) -> None:
+    # What an SDK builds on first use (atproto's pydantic models, Mastodon.py's type
+    # hints) is built by `prepare` at the daemon's start, not by each of a burst's
+    # lanes at once: the first posts, logging in and publishing, build none of it.
+    import subprocess
+    import sys
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", PRIMED], cwd=root, capture_output=True,
+                         text=True, timeout=120, env={"PATH": "/usr/bin:/bin",
+                                                      "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2", "[]", "0"]

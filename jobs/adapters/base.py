@@ -126,6 +126,18 @@ class Warms(Protocol):
         ...
 
 
+@runtime_checkable
+class Primes(Protocol):
+    """An adapter class whose SDK builds some of its machinery on first use (pydantic
+    models, type-hint caches, a TLS context). Threads meeting that first use at once
+    each build it: a burst's hundreds of lanes would pay it hundreds of times over, in
+    the due second. `prime()` builds it once, with no request, before anything is due."""
+
+    @classmethod
+    def prime(cls) -> None:
+        ...
+
+
 class AttemptBound:
     """The deadline of the publish attempt under way on this thread, for an adapter's
     transport to cut each request's timeout to. Thread-local: the daemon's housekeeping

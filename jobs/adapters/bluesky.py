@@ -327,12 +327,30 @@ class _Bounded(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
+_TLS_LOCK = threading.Lock()
+
+
 @cache
 def _tls_context() -> ssl.SSLContext:
     """One TLS context (the CA bundle loaded once) for every account's client: httpx
-    would build one per client, ~1 MB and a few ms of CPU each, times a thousand
-    accounts. (Two threads racing here build two; either serves.)"""
+    would build one per client, ~1 MB and 20-40 ms of CPU each, times a thousand
+    accounts. Under a lock: the warm-up's threads all meet the first build at once, and
+    each would build its own."""
+    with _TLS_LOCK:
+        return _built_tls_context()
+
+
+@cache
+def _built_tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
+
+
+# The SDK's models that a login and a publish use, built (pydantic) on their first use:
+# about 70 ms of CPU, paid by every lane that meets it at the same moment.
+_MODELS = (models.AppBskyFeedPost.Record, models.AppBskyRichtextFacet.Main,
+           models.ComAtprotoRepoCreateRecord.Data, models.ComAtprotoRepoCreateRecord.Response,
+           models.ComAtprotoServerCreateSession.Response,
+           models.ComAtprotoServerRefreshSession.Response)
 
 
 class BlueskyPublisher:
@@ -378,6 +396,14 @@ class BlueskyPublisher:
         return cls(credentials.handle, credentials.app_password,
                    pds=credentials.pds or DEFAULT_PDS, timeout=timeout,
                    session_store=session_store, now=now)
+
+    @classmethod
+    def prime(cls) -> None:
+        """The TLS context, the models and the client's own lazy parts, built once."""
+        _tls_context()
+        for model in _MODELS:
+            model.model_rebuild()
+        cls("prime.invalid", "", pds="http://prime.invalid", now=lambda: datetime.now(UTC)).close()
 
     def max_characters(self) -> int | None:
         return None     # Bluesky's limit is the registry's, the same for every account
