@@ -210,6 +210,25 @@ def test_credential_values_are_redacted_also_percent_encoded() -> None:
     assert logs.redact("key=se/cr+et=1 or se%2Fcr%2Bet%3D1", secrets) == "key=[redacted] or [redacted]"
 
 
+def test_prepared_secrets_redact_exactly_as_the_list_of_values_does() -> None:
+    # The formatters index their secrets (`logs.Secrets`) instead of trying every one
+    # on every line: the same lines must come out. Values share beginnings, nest in
+    # one another, overlap, repeat and sit at either end of a line; some are shorter
+    # than the index's key. (None holds a letter of "[redacted]": a value spanning a
+    # mark would be a quirk of the order of replacing, not a secret in the line.)
+    import random
+    rng = random.Random(12)
+    alphabet = "bf%2F-_xyz019"
+    base = ["".join(rng.choice(alphabet) for _ in range(rng.randint(2, 24))) for _ in range(60)]
+    values = [*base, *(v[: len(v) // 2] for v in base[:15]), *(v + "tail" for v in base[:10])]
+    prepared = logs.Secrets([*values, "", *values[:5]])
+    for _ in range(400):
+        line = "".join(rng.choice([rng.choice(values), rng.choice(alphabet), " ", "=", "\n"])
+                       for _ in range(rng.randint(0, 40)))
+        assert logs.redact(line, prepared) == logs.redact(line, prepared.values), line
+    assert prepared.found_in("") == [] and logs.Secrets([]).found_in("anything") == []
+
+
 def test_a_failed_session_save_logs_no_token(caplog: pytest.LogCaptureFixture) -> None:
     class BrokenStore(MemorySessionStore):
         def save(self, session: str) -> None:
