@@ -42,7 +42,7 @@ from types import FrameType
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from scheduler import defaults
 from scheduler.alerts import Sender, sweep
@@ -491,8 +491,8 @@ class Worker:
             due = (sa.select(col(PostRow.account_id)).distinct()
                    .where(*sendable(now, cutoff=self.cutoff_now(), scope=self.scope),
                           col(PostRow.next_attempt_at) <= ahead))
-            accounts = list(s.exec(select(AccountRow).where(
-                col(AccountRow.id).in_(due), col(AccountRow.platform) != "dryrun")).all())
+            accounts = self._warm_share(s, now, list(s.exec(select(AccountRow).where(
+                col(AccountRow.id).in_(due), col(AccountRow.platform) != "dryrun")).all()))
         if not accounts:
             return 0
         todo = list(accounts)
@@ -517,6 +517,22 @@ class Worker:
             while t.is_alive() and not self.stopping.is_set():
                 t.join(0.1)
         return warmed[0]
+
+    def _warm_share(self, s: Session, now: datetime, accounts: list[AccountRow]
+                    ) -> list[AccountRow]:
+        """With several daemons on one database, each warms its share of `accounts` (by
+        account id, among the daemons beating now): any of them may send an account's
+        post, and a login one of them made is in the account's row for the others to
+        restore without a request (`AccountSessionStore`), so an account logs in once,
+        not once a daemon. A daemon not among them (yet) warms every account."""
+        fresh = now - timedelta(seconds=3 * defaults.HEARTBEAT_SECONDS)
+        live = sorted(s.exec(select(DaemonRow.id).where(
+            col(DaemonRow.stopped_at).is_(None), col(DaemonRow.beat_at) > fresh,
+            col(DaemonRow.dry_run).is_(False))).all())
+        if self.owner not in live:
+            return accounts
+        mine, of = live.index(self.owner), len(live)
+        return [a for a in accounts if a.id is not None and a.id % of == mine]
 
     def housekeeping(self) -> int:
         """Expired leases become unknown; unknown posts are looked up. Returns how many

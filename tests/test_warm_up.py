@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 from bench.common import sealed_approval, seed_queue, table
 from scheduler.clock import SystemClock
 from scheduler.daemon import Worker
-from scheduler.db import make_engine, upgrade
+from scheduler.db import make_engine, session, upgrade
 from scheduler.models import Account, Post
+from scheduler.models import Daemon as DaemonRow
 from scheduler.publishers import Publishers
 from scheduler.settings import Settings
 from tests.fakeplatform import FakePlatformServer
@@ -155,6 +156,34 @@ def test_a_dry_run_warms_nothing(tmp_path: Path, fake: FakePlatformServer) -> No
     _, worker = _world(tmp_path, fake, datetime.now(UTC) + timedelta(minutes=5), dry_run=True)
     assert worker.warm_up() == 0
     assert _paths(fake) == []
+
+
+def test_several_daemons_share_the_warm_up_and_an_account_logs_in_once(
+        tmp_path: Path, fake: FakePlatformServer) -> None:
+    # two daemons beating on one database: each warms its share of the accounts, the
+    # Bluesky login is made once, and the daemon that did not make it sends the post
+    # with the session from the account's row, with no login of its own
+    engine, first = _world(tmp_path, fake, datetime.now(UTC) + timedelta(minutes=5))
+    second = Worker(engine, first.settings, SystemClock(),
+                    Publishers(engine, first.settings, dry_run=False), owner="daemon-b")
+    first.owner = "daemon-a"
+    now = datetime.now(UTC)
+    with session(engine) as s:
+        for owner in ("daemon-a", "daemon-b"):
+            s.add(DaemonRow(id=owner, hostname="h", pid=1, started_at=now, beat_at=now))
+    try:
+        warmed = first.warm_up()
+        first_logged_in = _paths(fake).count(LOGIN) == 1
+        assert warmed + second.warm_up() == 3                 # each account once
+        assert _paths(fake).count(LOGIN) == 1
+        sender = second if first_logged_in else first         # the one that made no login
+        fake.requests.clear()
+        _make_due(engine)
+        assert sender.tick().sent == 3
+        assert sorted(_paths(fake)) == sorted(CREATES)        # and makes none now
+    finally:
+        first.publishers.close()
+        second.publishers.close()
 
 
 PRIMED = r"""
