@@ -221,22 +221,20 @@ class _SqliteValues:
         self.datetimes = [i for i, k in enumerate(keys) if k in _DATETIMES]
         self.jsons = [i for i, k in enumerate(keys) if k in _JSONS]
         self.memo: dict[object, str] = {}
-        # by id(), each with its object (kept alive, and compared: an id can be reused):
-        # the caller passes repeating values as one object each, and an aware
-        # datetime's hash works out its UTC offset every time
-        self.times: dict[int, tuple[object, str]] = {}
-        self.shared: dict[int, tuple[object, str]] = {}
+        self.shared: dict[int, tuple[object, str]] = {}  # by id(); the object kept alive
 
     def of(self, row: Mapping[str, Any]) -> list[Any]:
         out = list(self.values(row))
-        times = self.times
         for i in self.datetimes:
             value = out[i]
             if value is not None:
-                seen = times.get(id(value))
-                if seen is None or seen[0] is not value:
-                    seen = times[id(value)] = (value, self._stored(value))
-                out[i] = seen[1]
+                text = self.memo.get(value)
+                if text is None:
+                    if value.tzinfo is None:
+                        raise ValueError("naive datetime given to the database; all instants "
+                                         "are aware")
+                    text = self.memo[value] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                out[i] = text
         for i in self.jsons:
             value = out[i]
             seen = self.shared.get(id(value))
@@ -244,14 +242,6 @@ class _SqliteValues:
                 seen = self.shared[id(value)] = (value, json.dumps(value))
             out[i] = seen[1]
         return out
-
-    def _stored(self, value: datetime) -> str:
-        text = self.memo.get(value)
-        if text is None:
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to the database; all instants are aware")
-            text = self.memo[value] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return text
 
 
 def record_created(s: Session, post_ids: Iterable[int], state: PostState, reason: str,
