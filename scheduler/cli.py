@@ -30,6 +30,7 @@ from content.errors import CampaignErrors, FieldError, TminusError, Unconfirmed
 from content.paths import is_folder
 from scheduler import cliargs, defaults, logs, service
 from scheduler.clock import SystemClock
+from scheduler.localtime import local
 from scheduler.states import PostState
 
 if TYPE_CHECKING:
@@ -143,15 +144,15 @@ UTC_HELP = "show times in UTC instead of each campaign's own timezone"
 JSON_HELP = "print JSON (times in ISO 8601 UTC) for scripts, instead of the text"
 
 
+_UTC = ZoneInfo("UTC")
+
+
 def _at(at: datetime, tz: str | ZoneInfo | None, utc: bool = False, *, year: bool = False,
         seconds: bool = False) -> str:
+    """A time as the terminal shows it ("Tue 09 Mar 12:00 EST"): `local()`'s format, with
+    the year or the seconds where a command needs them, in UTC with `--utc`."""
     fmt = ("%a %d %b %Y" if year else "%a %d %b") + (" %H:%M:%S" if seconds else " %H:%M")
-    if utc:
-        return f"{at.astimezone(UTC):{fmt}} UTC"
-    # no zone: astimezone() takes the machine's offset at that instant, DST included
-    local = at.astimezone() if tz is None else at.astimezone(
-        tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz))
-    return f"{local:{fmt}} {local.tzname()}"
+    return local(at, _UTC if utc else tz, fmt)
 
 
 def _zones(engine: Engine) -> Zones:
