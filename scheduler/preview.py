@@ -202,7 +202,7 @@ def render_table(timelines: list[Timeline], console: Console) -> None:
         console.print(table)
         if not t.rows:
             console.print("(no posts)")
-        console.print(Text(footer(t)))
+        print_footer(t, console)
 
 
 def render_blocks(timelines: list[Timeline], console: Console) -> None:
@@ -223,6 +223,18 @@ def render_blocks(timelines: list[Timeline], console: Console) -> None:
         console.print(Rule(style="dim"))
         if not t.rows:
             console.print("(no posts)")
+        print_footer(t, console)
+
+
+def print_footer(t: Timeline, console: Console) -> None:
+    """The footer, wrapped to the terminal but for the approve command: that one is one
+    line however narrow the terminal, so that copying it copies the command whole (a
+    line break inside it would run `--expect` without its digest)."""
+    *said, command = footer(t).split("\n")
+    if said and command.lstrip().startswith("tminus approve"):
+        console.print(Text("\n".join(said)), soft_wrap=False)
+        console.print(Text(command), soft_wrap=True)
+    else:
         console.print(Text(footer(t)), soft_wrap=False)
 
 

@@ -229,3 +229,26 @@ def test_preview_fits_the_terminal_and_shows_every_word_of_every_post(
     for word in PHONE_TEXT.split():
         assert word in words, word                          # never cut inside
     assert "https://example.org/keep-the-owl" in words
+
+
+@pytest.mark.parametrize("columns", [80, 110])
+def test_preview_prints_the_approve_command_on_one_line_to_copy(
+        cli: Cli, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch,
+        columns: int) -> None:
+    """The approve command at the end of the preview is ~110 characters: at 80 (blocks)
+    and 110 columns (the table) it is one line, never broken inside, so the line a
+    person copies is the whole command, and running it approves; every other line
+    fits the terminal."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    _planned(cli, make_campaign, deadline=_soon(72))
+    r = cli("preview", "testcamp")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    command = [line for line in lines if line.strip().startswith("tminus approve")]
+    assert len(command) == 1 and cell_len(command[0]) > columns
+    assert all(cell_len(line) <= columns for line in lines if line not in command)
+    args = command[0].split()
+    assert args[:2] == ["tminus", "approve"] and len(args[args.index("--expect") + 1]) == 64
+    args[args.index("YOUR-NAME")] = "Ana"
+    r = cli(*args[1:])
+    assert r.code == 0 and "approved" in r.out, r.err
