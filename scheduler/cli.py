@@ -909,13 +909,45 @@ def users_add(name: Annotated[str, typer.Argument(
                   "--by", help="who adds (default: your login name)")] = None
               ) -> None:
     """Add a person; the password is asked for (or read from stdin, one line)."""
-    if sys.stdin.isatty():
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    p = service.add_person(_engine(), name=name, role=role, password=password, by=by or _me(),
-                           now=_now())
+    password = _password()
+    with _person_errors():
+        p = service.add_person(_engine(), name=name, role=role, password=password,
+                               by=by or _me(), now=_now())
     out.print(f"added {escape(p.name)} as {p.role}; they log in at the web dashboard (`tminus web`)")
+
+
+@users_app.command("password")
+def users_password(name: Annotated[str, typer.Argument(help="the person's name")],
+                   by: Annotated[str | None, typer.Option(
+                       "--by", help="who sets it (default: your login name)")] = None
+                   ) -> None:
+    """Set a person's new password (asked for, or read from stdin); their logins end."""
+    password = _password()
+    with _person_errors():
+        p = service.set_password(_engine(), name=name, password=password, by=by or _me(),
+                                 now=_now())
+    out.print(f"new password set for {escape(p.name)}; their logins have ended, they log in "
+              "again with it")
+
+
+def _password() -> str:
+    if sys.stdin.isatty():
+        return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@contextlib.contextmanager
+def _person_errors() -> Iterator[None]:
+    """The service names its fields as the web form does (`name`, `password`); on the
+    command line the name is the argument NAME and the password is typed, not options."""
+    try:
+        yield
+    except FieldError as e:
+        if e.field == "name":
+            raise TminusError(f"NAME {e.message}") from None
+        if e.field == "password":
+            raise TminusError(f"the password {e.message}") from None
+        raise
 
 
 @users_app.command("list")
@@ -937,7 +969,8 @@ def users_remove(name: Annotated[str, typer.Argument(help="the person's name")],
                      "--by", help="who removes (default: your login name)")] = None
                  ) -> None:
     """Remove a person; their logins end at once."""
-    p = service.remove_person(_engine(), name=name, by=by or _me(), now=_now())
+    with _person_errors():
+        p = service.remove_person(_engine(), name=name, by=by or _me(), now=_now())
     out.print(f"removed {escape(p.name)} ({p.role})")
 
 

@@ -284,6 +284,7 @@ class ActivityKind(StrEnum):
     RESUMED = "resumed"
     PERSON_ADDED = "person added"
     PERSON_REMOVED = "person removed"
+    PASSWORD_SET = "password set"
 
 
 class Activity(_Table, table=True):

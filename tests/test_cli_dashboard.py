@@ -7,6 +7,8 @@ import io
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -86,7 +88,7 @@ def test_users_add_list_remove(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "added Ana Ruiz as admin" in r.out
     monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
     _one_line_error(cli("users", "add", "Ben", "--role", "editor"),
-                    "--password has 5 characters; use at least 8")
+                    "the password has 5 characters; use at least 8")
     monkeypatch.setattr(sys, "stdin", io.StringIO("long enough pass\n"))
     _one_line_error(cli("users", "add", "Ben", "--role", "boss"),
                     "--role 'boss' is not a role; roles are viewer, editor, approver, admin")
@@ -96,4 +98,34 @@ def test_users_add_list_remove(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "Ana Ruiz" in listed.out and "admin" in listed.out and "1 person(s)" in listed.out
     assert "correct horse" not in listed.out
     _one_line_error(cli("users", "remove", "Ana Ruiz"), "Ana Ruiz is the last admin")
-    _one_line_error(cli("users", "remove", "Nobody"), "'Nobody' is not a person here")
+    _one_line_error(cli("users", "remove", "Nobody"), "NAME 'Nobody' is not a person here")
+
+
+def test_users_password_sets_a_new_one_and_ends_the_old_logins(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The last admin who forgot the password can be given a new one (removing and
+    adding them is refused for the last admin); the old password stops working and
+    every login made with it ends."""
+    from scheduler.db import make_engine
+    from scheduler.service.people import LoginRefused, log_in, session_person
+    monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
+    assert cli("users", "add", "Ana Ruiz", "--role", "admin").code == 0
+    engine = make_engine(f"sqlite:///{tmp_path}/tminus.db")
+    now = datetime.now(UTC)
+    old = log_in(engine, name="Ana Ruiz", password="correct horse battery", address="a", now=now)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    _one_line_error(cli("users", "password", "Ana Ruiz"),
+                    "the password has 5 characters; use at least 8")
+    assert session_person(engine, old.token, now=now) is not None     # nothing changed
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a whole new phrase\n"))
+    r = cli("users", "password", "ana ruiz", "--by", "it desk")
+    assert r.code == 0 and "new password set for Ana Ruiz" in r.out, r.err
+    assert "a whole new phrase" not in r.out + r.err
+    assert session_person(engine, old.token, now=now) is None        # logged out
+    with pytest.raises(LoginRefused):
+        log_in(engine, name="Ana Ruiz", password="correct horse battery", address="a", now=now)
+    assert log_in(engine, name="Ana Ruiz", password="a whole new phrase", address="a", now=now)
+    assert "it desk: set a new password for Ana Ruiz" in cli("status").out
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a whole new phrase\n"))
+    _one_line_error(cli("users", "password", "Nobody"), "NAME 'Nobody' is not a person here")
+    engine.dispose()
