@@ -156,7 +156,9 @@ def test_queue_add_one_off_post(cli: Cli, make_campaign: CampaignFactory) -> Non
 
 @pytest.mark.parametrize("args, fragment", [
     (["--account", "nobody", "--at", "T-1h", "hi"], "--account 'nobody' is unknown"),
-    (["--account", "org", "--at", "tomorrow", "hi"], "is not a time"),
+    # every form --at takes, with an example date-time of this campaign (a day before its deadline)
+    (["--account", "org", "--at", "tomorrow", "hi"], "--at 'tomorrow' is not a time; write now, "
+     "+10m, T-3h or a date-time like 2099-01-19T12:00 (local to the campaign without an offset)"),
     (["--account", "org", "--at", "T+1h", "hi"], "not before the deadline"),
     (["--account", "org", "--at", "T-1h", "x" * 300], "over dryrun's limit of 280"),
     (["--account", "org", "--at", "T-1h", "--expires", "soon", "hi"], "--expires"),

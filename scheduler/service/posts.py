@@ -18,7 +18,7 @@ from content.chars import forbidden_character
 from content.errors import FieldError, TminusError, Unconfirmed
 from content.expand import duplicate_key, may_not_repeat
 from content.rules import check_length
-from content.schedule import ScheduleError, parse_duration, parse_instant
+from content.schedule import ScheduleError, parse_duration, parse_instant, parse_relative
 from scheduler import approval
 from scheduler.db import session
 from scheduler.models import CANCELABLE_STATES, Account, Campaign, Event, Post, PostState, text_hash
@@ -241,9 +241,22 @@ def _when(at: str, *, now: datetime, deadline: datetime, tz: ZoneInfo) -> dateti
         except ScheduleError:
             raise FieldError("at", f"{at!r}: write +10m, +2h or +1d3h") from None
     try:
+        if parse_relative(v) is None and not _iso(v):
+            # every form `--at` (and a CSV's `at`) takes, with an example of this campaign's
+            example = f"{deadline.astimezone(tz) - timedelta(days=1):%Y-%m-%dT%H:%M}"
+            raise FieldError("at", f"{at!r} is not a time; write now, +10m, T-3h or a date-time "
+                             f"like {example} (local to the campaign without an offset)")
         return parse_instant(v, deadline=deadline, tz=tz).at
     except ScheduleError as e:
         raise FieldError("at", f"{at}: {e}") from None
+
+
+def _iso(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _no_duplicate(s: Session, acc: Account, text: str, excluding: int | None = None) -> None:
