@@ -102,8 +102,8 @@ def cancel(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by:
             pending = [r for r in rows if r.state in CANCELABLE_STATES]
             approved = sum(1 for r in pending if r.state != S.DRAFT)
             if pending:
-                what = (f"every pending post of {campaign}: {len(pending)}, {approved} of them "
-                        "approved")
+                what = (f"every pending post of {campaign}: {len(pending):,} post(s), "
+                        f"{approved:,} of them approved")
                 raise Unconfirmed(f"this would cancel {what}; nothing was written — run it "
                                   "again with --yes to cancel them (or --post ID for some)",
                                   f"Cancel {what}?")
