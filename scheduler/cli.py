@@ -308,7 +308,9 @@ def preview(campaign: Annotated[str | None, typer.Argument(
     if format == "table" and output:
         raise FieldError("output", "works with --format json or html")
     folder = campaign is not None and is_folder(campaign)
-    timelines = service.preview(None if folder else _engine(), campaign, as_of=_as_of(as_of))
+    # a folder is previewed without a database, but is said to be planned where it is
+    engine = service.existing_database(_settings()) if folder else _engine()
+    timelines = service.preview(engine, campaign, as_of=_as_of(as_of))
     if format == "table":
         pv.render_table(timelines, out)
         return

@@ -252,3 +252,23 @@ def test_preview_prints_the_approve_command_on_one_line_to_copy(
     args[args.index("YOUR-NAME")] = "Ana"
     r = cli(*args[1:])
     assert r.code == 0 and "approved" in r.out, r.err
+
+
+def test_preview_of_a_planned_folder_says_it_is_not_the_queue(
+        cli: Cli, make_campaign: CampaignFactory) -> None:
+    """`tminus plan parks` then `tminus preview parks` (the folder, not the slug): the
+    preview is of the folder as it is, with no states and no digest. Before planning
+    it says "Not planned"; once the slug is planned it must not — it says the campaign
+    is planned and how to see the queue and the digest to approve."""
+    folder = make_campaign(simple_toml(deadline=_soon(72)))
+    before = cli("preview", str(folder))
+    assert before.code == 0 and "Not planned: nothing shown here is queued" in before.out
+    assert not Path("tminus.db").exists()                  # previewing made no database
+    assert cli("plan", str(folder)).code == 0
+    after = cli("preview", str(folder))
+    assert after.code == 0, after.err
+    said = " ".join(after.out.split())
+    assert "Not planned" not in said and "--expect" not in said
+    assert ("This is the folder as it is now, not the queue. testcamp is planned: "
+            "`tminus preview testcamp` shows its posts' states and the digest to approve") in said
+    assert json.loads(cli("preview", str(folder), "-f", "json").out)[0]["in_queue"] is True
