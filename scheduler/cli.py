@@ -988,8 +988,8 @@ def web(host: Annotated[str, typer.Option(
     if not service.list_people(engine):
         err.print("[yellow]nobody can log in yet[/]: add a person first with "
                   "`tminus users add NAME --role admin`")
-    out.print(f"tminus web dashboard on http://{host}:{port}/ (Ctrl-C stops it)")
-    serve(engine, settings, host=host, port=port)
+    serve(engine, settings, host=host, port=port, listening=lambda: out.print(
+        f"tminus web dashboard on http://{host}:{port}/ (Ctrl-C stops it)"))
 
 
 # -- issue 16: alerts, calendar, report ---------------------------------------------------
