@@ -402,6 +402,8 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
               f"{q.length}/{q.limit}"
               + ("" if q.state != "draft" else f"; approve with "
                  f"`tminus approve {q.campaign} --post {q.post_id} --by NAME`"))
+    for w in q.warnings:
+        out.print(f"[yellow]warning:[/] {escape(w)}")
 
 
 @queue_app.command("import")
@@ -420,6 +422,8 @@ def queue_import(file: Annotated[Path, typer.Argument(
     for q in r.added:
         out.print(f"post {q.post_id} ({q.state}) on {q.account} at "
                   f"{_at(q.due_at, q.timezone, year=True)}, {q.length}/{q.limit}")
+        for w in q.warnings:
+            out.print(f"[yellow]warning:[/] {escape(w)}")
     for line, e in r.edited:
         was = " (it was queued: back to draft)" if e.was == "queued" else ""
         out.print(f"[yellow]post {e.post_id} (line {line}) has a new text; it is a draft{was}:[/]")

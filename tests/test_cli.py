@@ -171,6 +171,24 @@ def test_queue_add_rejects_bad_input(cli: Cli, make_campaign: CampaignFactory,
     assert "5 post(s)" in cli("list").out          # nothing written
 
 
+def test_queue_add_warns_as_validate_and_edit_do(cli: Cli, make_campaign: CampaignFactory) -> None:
+    """A one-off post with a link glued to a hashtag, or without the campaign's hashtag,
+    is queued with the warnings `validate` and `edit` give such a text, and they stay
+    on the post (the preview shows them); a clean text gets none."""
+    _planned(cli, make_campaign)
+    r = cli("queue", "add", "--account", "org", "--at", "T-1h", "Sign https://example.org/a#TestTag")
+    assert r.code == 0, r.err
+    assert 'warning: the link https://example.org/a runs into #TestTag' in r.out
+    r = cli("queue", "add", "--account", "org", "--at", "T-2h", "No tag in this one")
+    assert r.code == 0 and "warning: none of the campaign's hashtags is in this post" in r.out
+    r = cli("queue", "add", "--account", "org", "--at", "T-3h", "A clean one #TestTag")
+    assert r.code == 0 and "warning" not in r.out
+    rows = json.loads(cli("preview", "testcamp", "-f", "json").out)[0]["rows"]
+    warned = {x["text"]: x["warnings"] for x in rows}
+    assert warned["No tag in this one"] == ["none of the campaign's hashtags is in this post"]
+    assert warned["A clean one #TestTag"] == []
+
+
 def test_queue_add_refuses_a_duplicate(cli: Cli, make_campaign: CampaignFactory) -> None:
     _planned(cli, make_campaign)
     assert cli("queue", "add", "--account", "org", "--at", "T-1h", "same words").code == 0

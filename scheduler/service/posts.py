@@ -15,8 +15,9 @@ from sqlmodel import Session, col, select
 
 from content.campaign import DEFAULT_EXPIRES
 from content.chars import forbidden_character
+from content.entities import glued_links
 from content.errors import FieldError, TminusError, Unconfirmed
-from content.expand import duplicate_key, may_not_repeat
+from content.expand import duplicate_key, hashtag_warnings, may_not_repeat
 from content.rules import check_length
 from content.schedule import ScheduleError, parse_duration, parse_instant, parse_relative
 from scheduler import approval
@@ -142,6 +143,7 @@ class Queued:
     due_at: datetime
     length: int
     limit: int
+    warnings: tuple[str, ...] = ()    # what `validate` (and `edit`) would warn about
 
 
 def queue_post(engine: Engine, request: OneOff, *, now: datetime) -> Queued:
@@ -195,7 +197,9 @@ def prepare_one_off(s: Session, request: OneOff, *, now: datetime) -> Post:
                 origin="cli", state=S.DRAFT, text=text, text_hash=text_hash(text), due_at=due,
                 not_after=min(due + life, camp.deadline), next_attempt_at=due,
                 idempotency_key=uuid.uuid4().hex, length=fit.length, length_limit=fit.limit,
-                options=options, created_at=now, updated_at=now)
+                options=options, created_at=now, updated_at=now,
+                # warned as `validate` and `edit` warn, and kept for the preview and dashboard
+                warnings=hashtag_warnings(text, camp.hashtags) + glued_links(text, camp.hashtags))
 
 
 def add_one_off(s: Session, post: Post, request: OneOff, *, now: datetime) -> Queued:
@@ -215,7 +219,7 @@ def add_one_off(s: Session, post: Post, request: OneOff, *, now: datetime) -> Qu
                    approved=sealed, approved_hash=approval.digest(sealed), approved_by=by,
                    approved_at=now)
     return Queued(post.id, post.state, acc.name, camp.slug, camp.timezone, post.due_at,
-                  post.length, post.length_limit)
+                  post.length, post.length_limit, tuple(post.warnings))
 
 
 def _campaign_for(s: Session, acc: Account, slug: str | None) -> Campaign:
