@@ -406,6 +406,9 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
         out.print(f"[yellow]warning:[/] {escape(w)}")
 
 
+IMPORT_SHOWN = 20
+
+
 @queue_app.command("import")
 def queue_import(file: Annotated[Path, typer.Argument(
                      help="a CSV file with the columns account, at, text (and optionally "
@@ -419,11 +422,19 @@ def queue_import(file: Annotated[Path, typer.Argument(
     edits its post (back to draft)."""
     with _every_problem():
         r = service.import_csv(_engine(), file, by=by, author=_me(), now=_now())
-    for q in r.added:
+    # a line per new post, up to IMPORT_SHOWN (a 2,000-row file is not 2,000 lines);
+    # a post with a warning is always shown, with it
+    hidden = 0
+    for n, q in enumerate(r.added):
+        if n >= IMPORT_SHOWN and not q.warnings:
+            hidden += 1
+            continue
         out.print(f"post {q.post_id} ({q.state}) on {q.account} at "
                   f"{_at(q.due_at, q.timezone, year=True)}, {q.length}/{q.limit}")
         for w in q.warnings:
             out.print(f"[yellow]warning:[/] {escape(w)}")
+    if hidden:
+        out.print(f"… and {hidden:,} more new post(s): `tminus list` shows them all")
     for line, e in r.edited:
         was = " (it was queued: back to draft)" if e.was == "queued" else ""
         out.print(f"[yellow]post {e.post_id} (line {line}) has a new text; it is a draft{was}:[/]")
