@@ -14,12 +14,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from content.campaign import Campaign, MediaSpec, PostSpec
 from content.chars import forbidden_character
 from content.entities import glued_links, own_links
 from content.errors import CampaignError
+from content.fork import Forked, forking_is_safe
 from content.limits import MAX_POSTS_PER_CAMPAIGN
 from content.media import Image
 from content.media import problems as media_problems
@@ -84,26 +85,26 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
     limit per account (a Mastodon instance's own `max_characters`). With `now`, fire
     times already past are left out with a warning."""
     limits = limits or {}
-    renderer = Renderer(campaign.folder)
     result = Expansion()
     file = str(campaign.file)
-    tags = [h.lower() for h in campaign.hashtags]
-    bases: dict[tuple[str, str], dict[str, Any]] = {}
-    times: dict[datetime, dict[str, Any]] = {}
     schedules: dict[str, list[Fire] | ScheduleError] = {}
+    # First what is to be rendered, in order: each step an error found on the way or a
+    # unit (one post for one account at one time), so that errors come out in the same
+    # order however the units are rendered.
+    steps: list[CampaignError | int] = []
+    units: list[_Unit] = []
     total = 0
     for spec in campaign.posts:
         where = f"posts.{spec.key}"
-        result.errors.extend(_media_errors(campaign, spec, file))
+        steps.extend(_media_errors(campaign, spec, file))
         try:
             fires = _fires(spec.schedule, campaign, schedules)
         except ScheduleError as e:
-            result.errors.append(CampaignError(str(e), file=file, key=f"{where}.schedule",
-                                               line=spec.line))
+            steps.append(CampaignError(str(e), file=file, key=f"{where}.schedule", line=spec.line))
             continue
         total += len(fires) * len(spec.accounts) * (1 + len(spec.thread))
         if total > MAX_POSTS_PER_CAMPAIGN:
-            result.errors.append(CampaignError(
+            steps.append(CampaignError(
                 f"the campaign expands to more than {MAX_POSTS_PER_CAMPAIGN:,} posts by here; "
                 "narrow the schedules (`from`, `until`, the cron expression)",
                 file=file, key=f"{where}.schedule", line=spec.line))
@@ -118,14 +119,20 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
                 skipped += 1
                 continue
             for account_name in spec.accounts:
-                try:
-                    result.posts.extend(_thread(campaign, renderer, spec, account_name, fire.at,
-                                                fire.warning, limits, file, tags, links, bases,
-                                                times))
-                except CampaignError as e:
-                    result.errors.append(e)
+                steps.append(len(units))
+                units.append(_Unit(spec, account_name, fire.at, fire.warning, links))
         if skipped:
             result.warnings.append(f"{file} [{where}]: {skipped} time(s) already past are left out")
+    outcomes = _render_units(campaign, units, limits, file)
+    for step in steps:
+        if isinstance(step, CampaignError):
+            result.errors.append(step)
+            continue
+        outcome = outcomes[step]
+        if isinstance(outcome, CampaignError):
+            result.errors.append(outcome)
+        else:
+            result.posts.extend(outcome)
     _check_duplicates(result, file)
     result.errors = _once(result.errors)
     for p in result.posts:
@@ -137,6 +144,52 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
                 "shorten the text", file=file, key=f"posts.{p.post_key}"))
     result.posts.sort(key=lambda p: (p.due_at, p.account, p.post_key))
     return result
+
+
+class _Unit(NamedTuple):
+    """One post (with the rest of its thread) for one account at one fire time."""
+
+    spec: PostSpec
+    account: str
+    due: datetime
+    dst_warning: str | None
+    links: list[str]
+
+
+# From this many units on, and where a process can fork safely (Linux, one thread),
+# half of them are rendered in a child process while this one renders the other half:
+# planning 100,000 posts is mostly rendering and checking them, and there are two
+# cores. Below it, starting a child costs more than it saves.
+FORK_FROM = 20_000
+
+
+def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, int],
+                  file: str) -> list[list[PlannedPost] | CampaignError]:
+    """Each unit's posts, or the error that makes them unsendable, in the units' order."""
+    renderer = Renderer(campaign.folder)
+    tags = [h.lower() for h in campaign.hashtags]
+    bases: dict[tuple[str, str], dict[str, Any]] = {}
+    times: dict[datetime, dict[str, Any]] = {}
+    shared: dict[object, Any] = {}
+
+    def outcomes(part: Sequence[_Unit]) -> list[list[PlannedPost] | CampaignError]:
+        out: list[list[PlannedPost] | CampaignError] = []
+        for u in part:
+            try:
+                out.append(_thread(campaign, renderer, u.spec, u.account, u.due, u.dst_warning,
+                                   limits, file, tags, u.links, bases, times, shared))
+            except CampaignError as e:
+                out.append(e)
+        return out
+
+    if len(units) < FORK_FROM or not forking_is_safe():
+        return outcomes(units)
+    half = len(units) // 2
+    with Forked(lambda: outcomes(units[half:])) as child:
+        mine = outcomes(units[:half])
+        theirs = child.result()
+    # a child that failed in any way (it should not): its half rendered here instead
+    return mine + (theirs if theirs is not None else outcomes(units[half:]))
 
 
 def _fires(schedule: Any, campaign: Campaign,
@@ -179,15 +232,15 @@ def _media_errors(campaign: Campaign, spec: PostSpec, file: str) -> list[Campaig
 def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
             due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
             tags: list[str], links: list[str], bases: dict[tuple[str, str], dict[str, Any]],
-            times: dict[datetime, dict[str, Any]]) -> list[PlannedPost]:
+            times: dict[datetime, dict[str, Any]], shared: dict[object, Any]) -> list[PlannedPost]:
     """The post, and the rest of its thread if it has one: each later post replies to
     the one before and goes out right after it."""
     first = _one(campaign, renderer, spec, account_name, due, dst_warning, limits, file, tags,
-                 links, bases, times)
+                 links, bases, times, shared)
     posts = [first]
     for n, source in enumerate(spec.thread, start=2):
         part = _one(campaign, renderer, spec, account_name, due, None, limits, file, tags,
-                    links, bases, times, source=(f"thread[{n - 2}]", source))
+                    links, bases, times, shared, source=(f"thread[{n - 2}]", source))
         posts.append(dataclasses.replace(
             part, plan_key=plan_key(spec.key, account_name, due, n),
             reply_to_key=posts[-1].plan_key, thread_root_key=first.plan_key,
@@ -198,8 +251,11 @@ def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name
 def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
          due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
          tags: list[str], links: list[str], bases: dict[tuple[str, str], dict[str, Any]],
-         times: dict[datetime, dict[str, Any]],
+         times: dict[datetime, dict[str, Any]], shared: dict[object, Any],
          source: tuple[str, str] | None = None) -> PlannedPost:
+    """One post. Its length check, warnings and expiry are taken from `shared` where an
+    equal one was made before: 100,000 posts hold a few hundred distinct ones, and a
+    child process's posts are pickled (each shared object once)."""
     account = campaign.accounts[account_name]
     language = spec.language or account.language
     base = bases.get((spec.key, account_name))
@@ -231,12 +287,16 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
         warnings.append(NO_HASHTAG)
     warnings += glued_links(text, campaign.hashtags, links)
     not_after = min(due + spec.expires, campaign.deadline)
+    check = shared.setdefault(check, check)
+    not_after = shared.setdefault((not_after, not_after.tzinfo), not_after)   # equal, alike
+    said = tuple(warnings)
     return PlannedPost(
         plan_key=plan_key(spec.key, account_name, due), post_key=spec.key,
         account=account_name, platform=account.platform, due_at=due, not_after=not_after,
         text=text, length=check, language=language,
         visibility=spec.visibility or account.visibility,
-        content_warning=spec.content_warning, media=spec.media, warnings=tuple(warnings))
+        content_warning=spec.content_warning, media=spec.media,
+        warnings=shared.setdefault(said, said))
 
 
 def _once(errors: list[CampaignError]) -> list[CampaignError]:

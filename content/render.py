@@ -93,13 +93,14 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.add_filter("plural", _plural)
-        self._cache: dict[str, jinja2.Template] = {}
-        self._plain: dict[str, Plain | None] = {}
+        # by (name, source): a template and, if it is only text and bare variables, its
+        # pieces (rendered without Jinja's machinery: planning renders 100,000 posts)
+        self._cache: dict[tuple[str, str | None], tuple[jinja2.Template, Plain | None]] = {}
 
-    def _template(self, name: str, source: str | None) -> jinja2.Template:
-        cache_key = name if source is None else f"{name}\0{source}"
-        tpl = self._cache.get(cache_key)
-        if tpl is None:
+    def _template(self, name: str, source: str | None) -> tuple[jinja2.Template, Plain | None]:
+        cache_key = (name, source)
+        found = self._cache.get(cache_key)
+        if found is None:
             try:
                 tpl = self.env.get_template(name) if source is None else self.env.from_string(source)
             except TemplateLimit as e:
@@ -111,17 +112,16 @@ class Renderer:
             except jinja2.TemplateNotFound as e:
                 raise CampaignError(f"template {e.name!r} not found in {self.folder}",
                                     file=name) from None
-            self._cache[cache_key] = tpl
-            self._plain[cache_key] = (self.env.plain_by_name.get(name) if source is None
-                                      else self.env.plain_by_source.get(source))
-        return tpl
+            found = self._cache[cache_key] = (
+                tpl, self.env.plain_by_name.get(name) if source is None
+                else self.env.plain_by_source.get(source))
+        return found
 
     def render(self, name: str, context: dict[str, Any], *, source: str | None = None) -> str:
         """Render template file `name` (or `source`, shown to the user as `name`)."""
-        tpl = self._template(name, source)
+        tpl, pieces = self._template(name, source)
         # A template of text and bare variables is rendered without Jinja's machinery
         # (planning renders 100,000 posts); anything else, and any error, by Jinja.
-        pieces = self._plain[name if source is None else f"{name}\0{source}"]
         if pieces is not None:
             text = self.env.render_plain(pieces, context)
             if text is not None:
@@ -168,8 +168,8 @@ def _tidy(text: str) -> str:
     # a post never starts or ends with whitespace, and blank-line runs collapse.
     if "\n" not in text and text == text.strip():
         return text
-    lines = [ln.rstrip() for ln in text.strip().splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    joined = "\n".join([ln.rstrip() for ln in text.strip().splitlines()])
+    return re.sub(r"\n{3,}", "\n\n", joined) if "\n\n\n" in joined else joined
 
 
 def base_context(*, campaign: Any, account: str, platform: str,

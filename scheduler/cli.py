@@ -30,6 +30,7 @@ from content.errors import CampaignErrors, FieldError, TminusError, Unconfirmed
 from content.paths import is_folder
 from scheduler import cliargs, defaults, logs, service
 from scheduler.clock import SystemClock
+from scheduler.localtime import local
 from scheduler.states import PostState
 
 if TYPE_CHECKING:
@@ -143,15 +144,15 @@ UTC_HELP = "show times in UTC instead of each campaign's own timezone"
 JSON_HELP = "print JSON (times in ISO 8601 UTC) for scripts, instead of the text"
 
 
+_UTC = ZoneInfo("UTC")
+
+
 def _at(at: datetime, tz: str | ZoneInfo | None, utc: bool = False, *, year: bool = False,
         seconds: bool = False) -> str:
+    """A time as the terminal shows it ("Tue 09 Mar 12:00 EST"): `local()`'s format, with
+    the year or the seconds where a command needs them, in UTC with `--utc`."""
     fmt = ("%a %d %b %Y" if year else "%a %d %b") + (" %H:%M:%S" if seconds else " %H:%M")
-    if utc:
-        return f"{at.astimezone(UTC):{fmt}} UTC"
-    # no zone: astimezone() takes the machine's offset at that instant, DST included
-    local = at.astimezone() if tz is None else at.astimezone(
-        tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz))
-    return f"{local:{fmt}} {local.tzname()}"
+    return local(at, _UTC if utc else tz, fmt)
 
 
 def _zones(engine: Engine) -> Zones:
@@ -307,7 +308,9 @@ def preview(campaign: Annotated[str | None, typer.Argument(
     if format == "table" and output:
         raise FieldError("output", "works with --format json or html")
     folder = campaign is not None and is_folder(campaign)
-    timelines = service.preview(None if folder else _engine(), campaign, as_of=_as_of(as_of))
+    # a folder is previewed without a database, but is said to be planned where it is
+    engine = service.existing_database(_settings()) if folder else _engine()
+    timelines = service.preview(engine, campaign, as_of=_as_of(as_of))
     if format == "table":
         pv.render_table(timelines, out)
         return
@@ -399,6 +402,11 @@ def queue_add(text: Annotated[str, typer.Argument(help="the post's text, exactly
               f"{q.length}/{q.limit}"
               + ("" if q.state != "draft" else f"; approve with "
                  f"`tminus approve {q.campaign} --post {q.post_id} --by NAME`"))
+    for w in q.warnings:
+        out.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+IMPORT_SHOWN = 20
 
 
 @queue_app.command("import")
@@ -414,9 +422,19 @@ def queue_import(file: Annotated[Path, typer.Argument(
     edits its post (back to draft)."""
     with _every_problem():
         r = service.import_csv(_engine(), file, by=by, author=_me(), now=_now())
-    for q in r.added:
+    # a line per new post, up to IMPORT_SHOWN (a 2,000-row file is not 2,000 lines);
+    # a post with a warning is always shown, with it
+    hidden = 0
+    for n, q in enumerate(r.added):
+        if n >= IMPORT_SHOWN and not q.warnings:
+            hidden += 1
+            continue
         out.print(f"post {q.post_id} ({q.state}) on {q.account} at "
                   f"{_at(q.due_at, q.timezone, year=True)}, {q.length}/{q.limit}")
+        for w in q.warnings:
+            out.print(f"[yellow]warning:[/] {escape(w)}")
+    if hidden:
+        out.print(f"… and {hidden:,} more new post(s): `tminus list` shows them all")
     for line, e in r.edited:
         was = " (it was queued: back to draft)" if e.was == "queued" else ""
         out.print(f"[yellow]post {e.post_id} (line {line}) has a new text; it is a draft{was}:[/]")
@@ -908,13 +926,45 @@ def users_add(name: Annotated[str, typer.Argument(
                   "--by", help="who adds (default: your login name)")] = None
               ) -> None:
     """Add a person; the password is asked for (or read from stdin, one line)."""
-    if sys.stdin.isatty():
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    p = service.add_person(_engine(), name=name, role=role, password=password, by=by or _me(),
-                           now=_now())
+    password = _password()
+    with _person_errors():
+        p = service.add_person(_engine(), name=name, role=role, password=password,
+                               by=by or _me(), now=_now())
     out.print(f"added {escape(p.name)} as {p.role}; they log in at the web dashboard (`tminus web`)")
+
+
+@users_app.command("password")
+def users_password(name: Annotated[str, typer.Argument(help="the person's name")],
+                   by: Annotated[str | None, typer.Option(
+                       "--by", help="who sets it (default: your login name)")] = None
+                   ) -> None:
+    """Set a person's new password (asked for, or read from stdin); their logins end."""
+    password = _password()
+    with _person_errors():
+        p = service.set_password(_engine(), name=name, password=password, by=by or _me(),
+                                 now=_now())
+    out.print(f"new password set for {escape(p.name)}; their logins have ended, they log in "
+              "again with it")
+
+
+def _password() -> str:
+    if sys.stdin.isatty():
+        return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@contextlib.contextmanager
+def _person_errors() -> Iterator[None]:
+    """The service names its fields as the web form does (`name`, `password`); on the
+    command line the name is the argument NAME and the password is typed, not options."""
+    try:
+        yield
+    except FieldError as e:
+        if e.field == "name":
+            raise TminusError(f"NAME {e.message}") from None
+        if e.field == "password":
+            raise TminusError(f"the password {e.message}") from None
+        raise
 
 
 @users_app.command("list")
@@ -936,7 +986,8 @@ def users_remove(name: Annotated[str, typer.Argument(help="the person's name")],
                      "--by", help="who removes (default: your login name)")] = None
                  ) -> None:
     """Remove a person; their logins end at once."""
-    p = service.remove_person(_engine(), name=name, by=by or _me(), now=_now())
+    with _person_errors():
+        p = service.remove_person(_engine(), name=name, by=by or _me(), now=_now())
     out.print(f"removed {escape(p.name)} ({p.role})")
 
 
@@ -952,8 +1003,8 @@ def web(host: Annotated[str, typer.Option(
     if not service.list_people(engine):
         err.print("[yellow]nobody can log in yet[/]: add a person first with "
                   "`tminus users add NAME --role admin`")
-    out.print(f"tminus web dashboard on http://{host}:{port}/ (Ctrl-C stops it)")
-    serve(engine, settings, host=host, port=port)
+    serve(engine, settings, host=host, port=port, listening=lambda: out.print(
+        f"tminus web dashboard on http://{host}:{port}/ (Ctrl-C stops it)"))
 
 
 # -- issue 16: alerts, calendar, report ---------------------------------------------------

@@ -131,9 +131,11 @@ class Post(_Table, table=True):
     plan_key: str
     post_key: str
     origin: str = "plan"                  # plan | cli
-    # a thread's later post: it replies to `parent_id` and waits until that is published
-    parent_id: int | None = Field(default=None, foreign_key="post.id")
-    thread_root_id: int | None = Field(default=None, foreign_key="post.id")
+    # a thread's later post: it replies to `parent_id` and waits until that is published.
+    # Indexed: every deleted post is looked up in both (they are foreign keys), and a
+    # thread's posts are found by their root; unindexed, deleting n posts scans n times.
+    parent_id: int | None = Field(default=None, foreign_key="post.id", index=True)
+    thread_root_id: int | None = Field(default=None, foreign_key="post.id", index=True)
     state: PostState = _state(nullable=False, default=PostState.DRAFT)
     text: str
     text_hash: str
@@ -282,6 +284,7 @@ class ActivityKind(StrEnum):
     RESUMED = "resumed"
     PERSON_ADDED = "person added"
     PERSON_REMOVED = "person removed"
+    PASSWORD_SET = "password set"
 
 
 class Activity(_Table, table=True):

@@ -321,7 +321,16 @@ def _account_differences(acc: Account, spec: AccountSpec) -> list[str]:
     pairs = (("platform", acc.platform, spec.platform),
              ("credentials", acc.credentials, spec.credentials), ("tier", acc.tier, spec.tier),
              ("budget", (acc.budget_posts, acc.budget_seconds), budget))
-    return [f"{key} = {mine!r} (not {theirs!r})" for key, mine, theirs in pairs if mine != theirs]
+    return [f"{key} = {_toml(mine)} (not {_toml(theirs)})" for key, mine, theirs in pairs
+            if mine != theirs]
+
+
+def _toml(value: object) -> str:
+    """A declared value as the campaign file writes it (a budget, not a Python tuple)."""
+    if isinstance(value, tuple):
+        posts, seconds = value
+        return "none (the tier's)" if posts is None else f'{{ posts = {posts}, per = "{seconds}s" }}'
+    return repr(value)
 
 
 def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],

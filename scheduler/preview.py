@@ -81,6 +81,7 @@ class Timeline:
     planned: bool = True
     digest: str | None = None          # of the drafts shown: `approve --expect` takes it
     drafts: int = 0
+    in_queue: bool = False             # a folder's preview whose slug is planned already
 
 
 def _options(opts: dict[str, Any] | None) -> dict[str, Any]:
@@ -145,7 +146,8 @@ def from_queue(engine: Engine, slug: str | None) -> list[Timeline]:
     return out
 
 
-def from_expansion(campaign: CampaignSpec, expansion: Expansion) -> Timeline:
+def from_expansion(campaign: CampaignSpec, expansion: Expansion, *, in_queue: bool = False
+                   ) -> Timeline:
     tz = campaign.timezone
     rows = [Row(id=None, campaign=campaign.slug, due_local=when(p.due_at, tz),
                 due_utc=p.due_at.isoformat(), t_minus=t_minus(campaign.deadline - p.due_at),
@@ -155,7 +157,7 @@ def from_expansion(campaign: CampaignSpec, expansion: Expansion) -> Timeline:
                 reply_to=p.reply_to_key)
             for p in expansion.posts]
     return Timeline(campaign.title, campaign.slug, when(campaign.deadline, tz), tz.key,
-                    list(campaign.hashtags), _threaded(rows), planned=False)
+                    list(campaign.hashtags), _threaded(rows), planned=False, in_queue=in_queue)
 
 
 def _shown(r: Row) -> Text:
@@ -202,7 +204,7 @@ def render_table(timelines: list[Timeline], console: Console) -> None:
         console.print(table)
         if not t.rows:
             console.print("(no posts)")
-        console.print(Text(footer(t)))
+        print_footer(t, console)
 
 
 def render_blocks(timelines: list[Timeline], console: Console) -> None:
@@ -223,11 +225,28 @@ def render_blocks(timelines: list[Timeline], console: Console) -> None:
         console.print(Rule(style="dim"))
         if not t.rows:
             console.print("(no posts)")
+        print_footer(t, console)
+
+
+def print_footer(t: Timeline, console: Console) -> None:
+    """The footer, wrapped to the terminal but for the approve command: that one is one
+    line however narrow the terminal, so that copying it copies the command whole (a
+    line break inside it would run `--expect` without its digest)."""
+    *said, command = footer(t).split("\n")
+    if said and command.lstrip().startswith("tminus approve"):
+        console.print(Text("\n".join(said)), soft_wrap=False)
+        console.print(Text(command), soft_wrap=True)
+    else:
         console.print(Text(footer(t)), soft_wrap=False)
 
 
 def footer(t: Timeline) -> str:
     """What is true of the posts shown: published or not, and how to approve exactly them."""
+    if not t.planned and t.in_queue:
+        # the folder as it is now, which may differ from what was planned and approved
+        return (f"This is the folder as it is now, not the queue. {t.slug} is planned: "
+                f"`tminus preview {t.slug}` shows its posts' states and the digest to approve "
+                "(after `tminus plan` if the folder changed).")
     if not t.planned:
         return "Not planned: nothing shown here is queued or published."
     published = sum(1 for r in t.rows if r.state == PostState.PUBLISHED)

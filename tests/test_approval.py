@@ -254,6 +254,18 @@ def test_another_campaign_cannot_take_an_account_over(
         assert s.exec(select(Account.credentials).where(Account.name == "org")).one() == ""
 
 
+def test_an_account_declared_with_another_budget_is_named_as_the_file_writes_it(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    plan(engine, make_campaign(simple_toml()), now=START)
+    budgeted = OTHER.replace('credentials = "OTHER"', 'budget = { posts = 50, per = "1h" }')
+    other = make_campaign(simple_toml(slug="other", accounts=budgeted, posts=POSTS.replace(
+        'media = [{ path = "poster.png", alt = "A poster: vote yes on Prop 5" }]', "")))
+    with pytest.raises(TminusError) as e:
+        plan(engine, other, now=START)
+    assert ('budget = none (the tier\'s) (not { posts = 50, per = "3600s" })' in str(e.value)
+            and "None" not in str(e.value)), str(e.value)
+
+
 def test_another_campaign_may_share_an_account_declared_alike(
         engine: Engine, make_campaign: CampaignFactory) -> None:
     plan(engine, make_campaign(simple_toml()), now=START)

@@ -156,7 +156,9 @@ def test_queue_add_one_off_post(cli: Cli, make_campaign: CampaignFactory) -> Non
 
 @pytest.mark.parametrize("args, fragment", [
     (["--account", "nobody", "--at", "T-1h", "hi"], "--account 'nobody' is unknown"),
-    (["--account", "org", "--at", "tomorrow", "hi"], "is not a time"),
+    # every form --at takes, with an example date-time of this campaign (a day before its deadline)
+    (["--account", "org", "--at", "tomorrow", "hi"], "--at 'tomorrow' is not a time; write now, "
+     "+10m, T-3h or a date-time like 2099-01-19T12:00 (local to the campaign without an offset)"),
     (["--account", "org", "--at", "T+1h", "hi"], "not before the deadline"),
     (["--account", "org", "--at", "T-1h", "x" * 300], "over dryrun's limit of 280"),
     (["--account", "org", "--at", "T-1h", "--expires", "soon", "hi"], "--expires"),
@@ -167,6 +169,24 @@ def test_queue_add_rejects_bad_input(cli: Cli, make_campaign: CampaignFactory,
     r = cli("queue", "add", *args)
     _one_line_error(r, fragment)
     assert "5 post(s)" in cli("list").out          # nothing written
+
+
+def test_queue_add_warns_as_validate_and_edit_do(cli: Cli, make_campaign: CampaignFactory) -> None:
+    """A one-off post with a link glued to a hashtag, or without the campaign's hashtag,
+    is queued with the warnings `validate` and `edit` give such a text, and they stay
+    on the post (the preview shows them); a clean text gets none."""
+    _planned(cli, make_campaign)
+    r = cli("queue", "add", "--account", "org", "--at", "T-1h", "Sign https://example.org/a#TestTag")
+    assert r.code == 0, r.err
+    assert 'warning: the link https://example.org/a runs into #TestTag' in r.out
+    r = cli("queue", "add", "--account", "org", "--at", "T-2h", "No tag in this one")
+    assert r.code == 0 and "warning: none of the campaign's hashtags is in this post" in r.out
+    r = cli("queue", "add", "--account", "org", "--at", "T-3h", "A clean one #TestTag")
+    assert r.code == 0 and "warning" not in r.out
+    rows = json.loads(cli("preview", "testcamp", "-f", "json").out)[0]["rows"]
+    warned = {x["text"]: x["warnings"] for x in rows}
+    assert warned["No tag in this one"] == ["none of the campaign's hashtags is in this post"]
+    assert warned["A clean one #TestTag"] == []
 
 
 def test_queue_add_refuses_a_duplicate(cli: Cli, make_campaign: CampaignFactory) -> None:

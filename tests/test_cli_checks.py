@@ -55,7 +55,7 @@ def test_a_replan_that_cancels_approved_posts_asks_first(
 def test_cancel_of_a_whole_campaign_asks_first(cli: Cli, make_campaign: CampaignFactory) -> None:
     assert cli("plan", str(make_campaign(simple_toml()))).code == 0
     cli("approve", "testcamp", "--by", "ana", "--post", "1")
-    _error(cli("cancel", "testcamp"), "every pending post of testcamp: 5, 1 of them approved",
+    _error(cli("cancel", "testcamp"), "every pending post of testcamp: 5 post(s), 1 of them approved",
            "--yes")
     assert "canceled" not in _states(cli)
     assert cli("cancel", "--post", "2").out.strip() == "canceled 1 post(s)"   # by id: no question

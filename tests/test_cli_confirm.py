@@ -120,7 +120,7 @@ def test_cancel_of_a_whole_campaign_asks_on_a_terminal(
         cli: Cli, env: dict[str, str], tmp_path: Path, approved: Path) -> None:
     before = _posts(cli)
     term = Terminal(env, tmp_path, "cancel", "testcamp")
-    term.expect("Cancel every pending post of testcamp: 5, 5 of them approved? [y/N]")
+    term.expect("Cancel every pending post of testcamp: 5 post(s), 5 of them approved? [y/N]")
     term.type("n\n")
     code, shown = term.finish()
     assert code == 1 and "nothing was written" in shown and "canceled" not in shown

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -86,7 +94,7 @@ def test_users_add_list_remove(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "added Ana Ruiz as admin" in r.out
     monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
     _one_line_error(cli("users", "add", "Ben", "--role", "editor"),
-                    "--password has 5 characters; use at least 8")
+                    "the password has 5 characters; use at least 8")
     monkeypatch.setattr(sys, "stdin", io.StringIO("long enough pass\n"))
     _one_line_error(cli("users", "add", "Ben", "--role", "boss"),
                     "--role 'boss' is not a role; roles are viewer, editor, approver, admin")
@@ -96,4 +104,99 @@ def test_users_add_list_remove(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "Ana Ruiz" in listed.out and "admin" in listed.out and "1 person(s)" in listed.out
     assert "correct horse" not in listed.out
     _one_line_error(cli("users", "remove", "Ana Ruiz"), "Ana Ruiz is the last admin")
-    _one_line_error(cli("users", "remove", "Nobody"), "'Nobody' is not a person here")
+    _one_line_error(cli("users", "remove", "Nobody"), "NAME 'Nobody' is not a person here")
+
+
+def test_users_password_sets_a_new_one_and_ends_the_old_logins(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The last admin who forgot the password can be given a new one (removing and
+    adding them is refused for the last admin); the old password stops working and
+    every login made with it ends."""
+    from scheduler.db import make_engine
+    from scheduler.service.people import LoginRefused, log_in, session_person
+    monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
+    assert cli("users", "add", "Ana Ruiz", "--role", "admin").code == 0
+    engine = make_engine(f"sqlite:///{tmp_path}/tminus.db")
+    now = datetime.now(UTC)
+    old = log_in(engine, name="Ana Ruiz", password="correct horse battery", address="a", now=now)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    _one_line_error(cli("users", "password", "Ana Ruiz"),
+                    "the password has 5 characters; use at least 8")
+    assert session_person(engine, old.token, now=now) is not None     # nothing changed
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a whole new phrase\n"))
+    r = cli("users", "password", "ana ruiz", "--by", "it desk")
+    assert r.code == 0 and "new password set for Ana Ruiz" in r.out, r.err
+    assert "a whole new phrase" not in r.out + r.err
+    assert session_person(engine, old.token, now=now) is None        # logged out
+    with pytest.raises(LoginRefused):
+        log_in(engine, name="Ana Ruiz", password="correct horse battery", address="a", now=now)
+    assert log_in(engine, name="Ana Ruiz", password="a whole new phrase", address="a", now=now)
+    assert "it desk: set a new password for Ana Ruiz" in cli("status").out
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a whole new phrase\n"))
+    _one_line_error(cli("users", "password", "Nobody"), "NAME 'Nobody' is not a person here")
+    engine.dispose()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--port", "99999"], "--port 99999: choose a port from 1024 to 65535"),
+    (["--host", "example..org", "--port", "0"], "--port 0: choose a port"),
+    # a typo that fails before any DNS lookup (an empty label)
+    (["--host", "example..org"], "--host example..org: not an address of this "
+     "machine"),
+])
+def test_web_with_a_wrong_port_or_host_is_one_line(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch, args: list[str], fragment: str) -> None:
+    """Not uvicorn's log lines and exit 3, nor an OverflowError traceback."""
+    _someone(cli, monkeypatch)
+    r = cli("web", *args)
+    _one_line_error(r, fragment)
+    assert "dashboard on" not in r.out                       # it never said it was up
+
+
+def test_web_on_a_port_in_use_is_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second `tminus web` (or `make web-demo` running) on the same port."""
+    _someone(cli, monkeypatch)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = cli("web", "--port", str(port))
+    _one_line_error(r, f"--port {port}: cannot listen on 127.0.0.1:{port}", "another `tminus web`")
+    assert "dashboard on" not in r.out
+
+
+def _someone(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
+    assert cli("users", "add", "Ana", "--role", "admin").code == 0
+
+
+def test_web_serves_on_the_socket_it_bound(tmp_path: Path) -> None:
+    """The real command, as a process: it binds the port itself, says so, answers
+    /healthz, and stops on SIGTERM."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "TMINUS_DATABASE_URL": f"sqlite:///{tmp_path}/tminus.db"}
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "web", "--port", str(port)],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:         # the line comes once the socket is bound
+            if "dashboard on" in line:
+                assert f"http://127.0.0.1:{port}/" in line
+                break
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    assert r.read() == b"ok"
+                    break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"tminus web exited with {proc.returncode}")
+                time.sleep(0.05)         # the server's start-up, not a timed expectation
+        else:
+            pytest.fail("tminus web never answered /healthz")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -229,3 +229,46 @@ def test_preview_fits_the_terminal_and_shows_every_word_of_every_post(
     for word in PHONE_TEXT.split():
         assert word in words, word                          # never cut inside
     assert "https://example.org/keep-the-owl" in words
+
+
+@pytest.mark.parametrize("columns", [80, 110])
+def test_preview_prints_the_approve_command_on_one_line_to_copy(
+        cli: Cli, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch,
+        columns: int) -> None:
+    """The approve command at the end of the preview is ~110 characters: at 80 (blocks)
+    and 110 columns (the table) it is one line, never broken inside, so the line a
+    person copies is the whole command, and running it approves; every other line
+    fits the terminal."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    _planned(cli, make_campaign, deadline=_soon(72))
+    r = cli("preview", "testcamp")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    command = [line for line in lines if line.strip().startswith("tminus approve")]
+    assert len(command) == 1 and cell_len(command[0]) > columns
+    assert all(cell_len(line) <= columns for line in lines if line not in command)
+    args = command[0].split()
+    assert args[:2] == ["tminus", "approve"] and len(args[args.index("--expect") + 1]) == 64
+    args[args.index("YOUR-NAME")] = "Ana"
+    r = cli(*args[1:])
+    assert r.code == 0 and "approved" in r.out, r.err
+
+
+def test_preview_of_a_planned_folder_says_it_is_not_the_queue(
+        cli: Cli, make_campaign: CampaignFactory) -> None:
+    """`tminus plan parks` then `tminus preview parks` (the folder, not the slug): the
+    preview is of the folder as it is, with no states and no digest. Before planning
+    it says "Not planned"; once the slug is planned it must not — it says the campaign
+    is planned and how to see the queue and the digest to approve."""
+    folder = make_campaign(simple_toml(deadline=_soon(72)))
+    before = cli("preview", str(folder))
+    assert before.code == 0 and "Not planned: nothing shown here is queued" in before.out
+    assert not Path("tminus.db").exists()                  # previewing made no database
+    assert cli("plan", str(folder)).code == 0
+    after = cli("preview", str(folder))
+    assert after.code == 0, after.err
+    said = " ".join(after.out.split())
+    assert "Not planned" not in said and "--expect" not in said
+    assert ("This is the folder as it is now, not the queue. testcamp is planned: "
+            "`tminus preview testcamp` shows its posts' states and the digest to approve") in said
+    assert json.loads(cli("preview", str(folder), "-f", "json").out)[0]["in_queue"] is True

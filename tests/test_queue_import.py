@@ -210,3 +210,22 @@ def test_a_post_imported_under_the_old_content_key_is_still_found(
     engine.dispose()
     r = cli("queue", "import", str(csv))
     assert r.code == 0 and "imported 0 post(s)" in r.out and "2 already imported" in r.out
+
+
+def test_a_long_import_shows_the_first_posts_and_every_warning_not_a_line_each(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    """30 rows: 20 lines of new posts, then how many more; a post with a warning (no
+    campaign hashtag) is shown, with it, wherever it is in the file."""
+    assert cli("plan", str(make_campaign(simple_toml()))).code == 0
+    before = len(_posts(cli))
+    rows = [f"org,T-{n + 2}h,Post number {n} #TestTag" for n in range(29)]
+    rows.insert(25, "org,T-40h,The one without the tag")
+    csv = tmp_path / "many.csv"
+    csv.write_text("account,at,text\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    r = cli("queue", "import", str(csv))
+    assert r.code == 0, r.err
+    shown = [ln for ln in r.out.splitlines() if ln.startswith("post ")]
+    assert len(shown) == 21 and shown[-1].endswith(", 23/280")    # the tagless one, 26th
+    assert "warning: none of the campaign's hashtags is in this post" in r.out
+    assert "… and 9 more new post(s): `tminus list` shows them all" in r.out
+    assert "imported 30 post(s)" in r.out and len(_posts(cli)) == before + 30

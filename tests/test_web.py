@@ -515,3 +515,11 @@ def test_every_page_and_the_main_actions_on_both_databases(
         web.post("/pause", data={"what": "all", "reason": "hold", "confirm": "yes", "csrf": token})
         r = web.post("/resume", data={"what": "all", "csrf": token}, headers=HTML)
         assert "Resumed everything" in r.text
+
+
+def test_a_dry_run_account_is_not_waiting_for_a_handle_check(web: TestClient) -> None:
+    """`tminus accounts check` has nothing to verify for a dryrun account: the timeline
+    says it posts nowhere instead of "handle not checked yet", a to-do nobody can do."""
+    log_in(web, "Vi Ewer")
+    page = web.get("/c/testcamp/timeline", headers=HTML).text
+    assert "dry run: nothing is posted" in page and "handle not checked yet" not in page

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from content.errors import FieldError, TminusError
 from scheduler import defaults
@@ -142,21 +142,50 @@ def _role(role: str) -> Role:
 def add_person(engine: Engine, *, name: str, role: str, password: str, by: str,
                now: datetime) -> PersonInfo:
     name, by, r = actor(name, "name"), actor(by), _role(role)
-    if len(password) < MIN_PASSWORD:
-        raise FieldError("password", f"has {len(password)} characters; use at least {MIN_PASSWORD}")
-    if len(password) > MAX_PASSWORD:
-        raise FieldError("password", f"is longer than {MAX_PASSWORD} characters")
-    hashed = _hasher().hash(password)
+    hashed = _hash_password(password)
     with session(engine) as s:
         if s.exec(select(Person).where(Person.login == _login(name))).first() is not None:
-            raise FieldError("name", f"{name!r} already exists; remove it first to set a new "
-                             "password or role")
+            raise FieldError("name", f"{name!r} already exists; set a new password with "
+                             "`tminus users password NAME`, another role by removing and "
+                             "adding them")
         p = Person(name=name, login=_login(name), role=r, password_hash=hashed, created_at=now,
                    created_by=by)
         s.add(p)
         s.flush()
         record(s, ActivityKind.PERSON_ADDED, actor=by, now=now, message=f"added {name} as {r}")
         return _info(p)
+
+
+def _hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise FieldError("password", f"has {len(password)} characters; use at least {MIN_PASSWORD}")
+    if len(password) > MAX_PASSWORD:
+        raise FieldError("password", f"is longer than {MAX_PASSWORD} characters")
+    return _hasher().hash(password)
+
+
+def set_password(engine: Engine, *, name: str, password: str, by: str,
+                 now: datetime) -> PersonInfo:
+    """A new password for a person (a forgotten one, or one that leaked): every login
+    made with the old one ends at once. The last admin can do this too, where removing
+    and adding them again is refused."""
+    by, hashed = actor(by), _hash_password(password)
+    with session(engine) as s:
+        p = _person(s, name)
+        p.password_hash = hashed
+        s.add(p)
+        s.execute(sa.delete(WebSession).where(col(WebSession.person_id) == p.id))
+        record(s, ActivityKind.PASSWORD_SET, actor=by, now=now,
+               message=f"set a new password for {p.name}")
+        return _info(p)
+
+
+def _person(s: Session, name: str) -> Person:
+    p = s.exec(select(Person).where(Person.login == _login(name.strip()))).first()
+    if p is None:
+        known = ", ".join(s.exec(select(Person.name).order_by(col(Person.login))).all())
+        raise FieldError("name", f"{name!r} is not a person here; people: {known or 'none'}")
+    return p
 
 
 def list_people(engine: Engine) -> list[PersonInfo]:
@@ -169,10 +198,7 @@ def remove_person(engine: Engine, *, name: str, by: str, now: datetime) -> Perso
     first), so that someone can always manage people from the web."""
     by = actor(by)
     with session(engine) as s:
-        p = s.exec(select(Person).where(Person.login == _login(name.strip()))).first()
-        if p is None:
-            known = ", ".join(s.exec(select(Person.name).order_by(col(Person.login))).all())
-            raise FieldError("name", f"{name!r} is not a person here; people: {known or 'none'}")
+        p = _person(s, name)
         admins = s.execute(sa.select(func.count()).select_from(Person)
                            .where(col(Person.role) == Role.ADMIN)).scalar_one()
         if p.role == Role.ADMIN and admins == 1:

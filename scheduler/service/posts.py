@@ -15,10 +15,11 @@ from sqlmodel import Session, col, select
 
 from content.campaign import DEFAULT_EXPIRES
 from content.chars import forbidden_character
+from content.entities import glued_links
 from content.errors import FieldError, TminusError, Unconfirmed
-from content.expand import duplicate_key, may_not_repeat
+from content.expand import duplicate_key, hashtag_warnings, may_not_repeat
 from content.rules import check_length
-from content.schedule import ScheduleError, parse_duration, parse_instant
+from content.schedule import ScheduleError, parse_duration, parse_instant, parse_relative
 from scheduler import approval
 from scheduler.db import session
 from scheduler.models import CANCELABLE_STATES, Account, Campaign, Event, Post, PostState, text_hash
@@ -102,8 +103,8 @@ def cancel(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by:
             pending = [r for r in rows if r.state in CANCELABLE_STATES]
             approved = sum(1 for r in pending if r.state != S.DRAFT)
             if pending:
-                what = (f"every pending post of {campaign}: {len(pending)}, {approved} of them "
-                        "approved")
+                what = (f"every pending post of {campaign}: {len(pending):,} post(s), "
+                        f"{approved:,} of them approved")
                 raise Unconfirmed(f"this would cancel {what}; nothing was written — run it "
                                   "again with --yes to cancel them (or --post ID for some)",
                                   f"Cancel {what}?")
@@ -142,6 +143,7 @@ class Queued:
     due_at: datetime
     length: int
     limit: int
+    warnings: tuple[str, ...] = ()    # what `validate` (and `edit`) would warn about
 
 
 def queue_post(engine: Engine, request: OneOff, *, now: datetime) -> Queued:
@@ -195,7 +197,9 @@ def prepare_one_off(s: Session, request: OneOff, *, now: datetime) -> Post:
                 origin="cli", state=S.DRAFT, text=text, text_hash=text_hash(text), due_at=due,
                 not_after=min(due + life, camp.deadline), next_attempt_at=due,
                 idempotency_key=uuid.uuid4().hex, length=fit.length, length_limit=fit.limit,
-                options=options, created_at=now, updated_at=now)
+                options=options, created_at=now, updated_at=now,
+                # warned as `validate` and `edit` warn, and kept for the preview and dashboard
+                warnings=hashtag_warnings(text, camp.hashtags) + glued_links(text, camp.hashtags))
 
 
 def add_one_off(s: Session, post: Post, request: OneOff, *, now: datetime) -> Queued:
@@ -215,7 +219,7 @@ def add_one_off(s: Session, post: Post, request: OneOff, *, now: datetime) -> Qu
                    approved=sealed, approved_hash=approval.digest(sealed), approved_by=by,
                    approved_at=now)
     return Queued(post.id, post.state, acc.name, camp.slug, camp.timezone, post.due_at,
-                  post.length, post.length_limit)
+                  post.length, post.length_limit, tuple(post.warnings))
 
 
 def _campaign_for(s: Session, acc: Account, slug: str | None) -> Campaign:
@@ -241,9 +245,22 @@ def _when(at: str, *, now: datetime, deadline: datetime, tz: ZoneInfo) -> dateti
         except ScheduleError:
             raise FieldError("at", f"{at!r}: write +10m, +2h or +1d3h") from None
     try:
+        if parse_relative(v) is None and not _iso(v):
+            # every form `--at` (and a CSV's `at`) takes, with an example of this campaign's
+            example = f"{deadline.astimezone(tz) - timedelta(days=1):%Y-%m-%dT%H:%M}"
+            raise FieldError("at", f"{at!r} is not a time; write now, +10m, T-3h or a date-time "
+                             f"like {example} (local to the campaign without an offset)")
         return parse_instant(v, deadline=deadline, tz=tz).at
     except ScheduleError as e:
         raise FieldError("at", f"{at}: {e}") from None
+
+
+def _iso(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _no_duplicate(s: Session, acc: Account, text: str, excluding: int | None = None) -> None:

@@ -13,6 +13,8 @@ uvicorn, behind a TLS proxy in production (README: "The web dashboard").
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -22,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from content.errors import TminusError
 from scheduler.clock import Clock, SystemClock
 from scheduler.service.people import web_secret
 from scheduler.settings import Settings
@@ -106,10 +109,39 @@ def create_app(engine: Engine, settings: Settings, *, clock: Clock | None = None
     return app
 
 
-def serve(engine: Engine, settings: Settings, *, host: str, port: int) -> None:
+def serve(engine: Engine, settings: Settings, *, host: str, port: int,
+          listening: Callable[[], None] = lambda: None) -> None:
     """Run the dashboard with uvicorn until Ctrl-C. Forwarded client addresses and
     schemes are believed only from TMINUS_WEB_PROXIES (the TLS proxy in front)."""
     import uvicorn
-    uvicorn.run(create_app(engine, settings), host=host, port=port, proxy_headers=True,
-                forwarded_allow_ips=settings.web_proxies, server_header=False,
-                log_level=settings.log_level.lower(), access_log=False)
+    sock = listen(host, port)
+    listening()
+    config = uvicorn.Config(create_app(engine, settings), host=host, port=port,
+                            proxy_headers=True, forwarded_allow_ips=settings.web_proxies,
+                            server_header=False, log_level=settings.log_level.lower(),
+                            access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The dashboard's socket, bound here rather than by uvicorn: a port in use (another
+    `tminus web`, `make web-demo`), an out-of-range port or an unknown host is one line
+    naming the option, exit 2 — not uvicorn's log lines and exit 3, or a traceback."""
+    if not 1 <= port <= 65535:
+        raise TminusError(f"--port {port}: choose a port from 1024 to 65535, e.g. --port 8000")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        raise TminusError(f"--host {host}: not an address of this machine ({e}); write "
+                          "127.0.0.1 (this machine only) or 0.0.0.0 (every address)") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn sets it
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        raise TminusError(f"--port {port}: cannot listen on {host}:{port} ({e.strerror or e}); "
+                          "is another `tminus web` running there? Stop it or give another "
+                          "--port") from None
+    return sock
