@@ -221,11 +221,13 @@ def test_prepared_secrets_redact_exactly_as_the_list_of_values_does() -> None:
     alphabet = "bf%2F-_xyz019"
     base = ["".join(rng.choice(alphabet) for _ in range(rng.randint(2, 24))) for _ in range(60)]
     values = [*base, *(v[: len(v) // 2] for v in base[:15]), *(v + "tail" for v in base[:10])]
-    prepared = logs.Secrets([*values, "", *values[:5]])
-    for _ in range(400):
-        line = "".join(rng.choice([rng.choice(values), rng.choice(alphabet), " ", "=", "\n"])
-                       for _ in range(rng.randint(0, 40)))
-        assert logs.redact(line, prepared) == logs.redact(line, prepared.values), line
+    many, few = logs.Secrets([*values, "", *values[:5]]), logs.Secrets(values[:20])
+    assert len(many.values) > logs.Secrets.FEW >= len(few.values)    # both ways of looking
+    for prepared in (many, few):
+        for _ in range(400):
+            line = "".join(rng.choice([rng.choice(values), rng.choice(alphabet), " ", "=",
+                                       "\n"]) for _ in range(rng.randint(0, 40)))
+            assert logs.redact(line, prepared) == logs.redact(line, prepared.values), line
     assert prepared.found_in("") == [] and logs.Secrets([]).found_in("anything") == []
 
 
