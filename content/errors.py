@@ -15,6 +15,16 @@ class TminusError(Exception):
     """A mistake in the user's input or request: shown on one line, exit code 2."""
 
 
+class NotFound(TminusError):
+    """Something asked for by its name or number that is not there (a post id, a
+    campaign's slug): the dashboard answers 404 with `what`, the terminal prints `what`
+    and the `hint` for where to look (a command a page has no use for)."""
+
+    def __init__(self, what: str, hint: str = "") -> None:
+        self.what = what
+        super().__init__(f"{what}; {hint}" if hint else what)
+
+
 class FieldError(TminusError):
     """A wrong value for one named input: a command-line option (`--at`), or the field
     of the same name in a web form. `str()` reads as the command line writes it."""

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
-from content.errors import TminusError
+from content.errors import NotFound, TminusError
 from scheduler.db import session
 from scheduler.localtime import local
 from scheduler.models import Account, Campaign, Pause, PauseScope, Post, PostState
@@ -191,8 +191,9 @@ def find_campaign(s: Session, slug: str) -> Campaign:
     c = s.exec(select(Campaign).where(Campaign.slug == slug)).first()
     if c is None:
         known = list(s.exec(select(Campaign.slug)).all())
-        hint = f"known: {', '.join(known)}" if known else "run `tminus plan DIR` first"
-        raise TminusError(f"no campaign {slug!r}; {hint}")
+        if known:
+            raise NotFound(f"no campaign {slug!r}; known: {', '.join(known)}")
+        raise NotFound(f"no campaign {slug!r}", "run `tminus plan DIR` first")
     return c
 
 
@@ -226,5 +227,5 @@ def select_posts(s: Session, campaign: str | None, post_ids: Sequence[int]
     missing = sorted(set(post_ids) - {r.id for r in rows})
     if missing:
         where = f" in campaign {campaign!r}" if campaign else ""
-        raise TminusError(f"no post {', '.join(map(str, missing))}{where}; see `tminus list`")
+        raise NotFound(f"no post {', '.join(map(str, missing))}{where}", "see `tminus list`")
     return rows

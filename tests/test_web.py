@@ -459,15 +459,17 @@ def test_media_are_served_only_for_their_post(
         assert 'alt="A poster saying 4 days"' in page and "/posts/1/media/0" in page
         r = web.get("/posts/1/media/0")
         assert r.status_code == 200 and r.content == png and r.headers["content-type"] == "image/png"
-        assert web.get("/posts/1/media/1", headers=HTML).status_code == 400
-        assert web.get("/posts/99/media/0", headers=HTML).status_code == 400
+        assert web.get("/posts/1/media/1", headers=HTML).status_code == 404
+        assert web.get("/posts/99/media/0", headers=HTML).status_code == 404
 
 
 def test_an_unknown_campaign_or_post_is_a_clear_page(web: TestClient) -> None:
+    """Not found, in the page's own words: no command-line advice on a web page."""
     log_in(web, "Vi Ewer")
     r = web.get("/c/nope", headers=HTML)
-    assert r.status_code == 400 and "no campaign &#39;nope&#39;; known: testcamp" in r.text
-    assert web.get("/posts/999", headers=HTML).status_code == 400
+    assert r.status_code == 404 and "no campaign &#39;nope&#39;; known: testcamp" in r.text
+    r = web.get("/posts/999", headers=HTML)
+    assert r.status_code == 404 and "no post 999" in r.text and "tminus list" not in r.text
 
 
 def test_a_session_lasts_a_week(web: TestClient, clock: VirtualClock) -> None:
@@ -489,7 +491,7 @@ def test_an_id_too_large_for_the_database_is_a_clear_page(web: TestClient) -> No
     token = log_in(web, "Ap Prover")
     huge = str(2**64)
     assert "no post" in web.get(f"/posts/{huge}", headers=HTML).text
-    assert web.get(f"/posts/{huge}", headers=HTML).status_code == 400
+    assert web.get(f"/posts/{huge}", headers=HTML).status_code == 404
     r = web.get(f"/c/testcamp/approve?post={huge}", headers=HTML)
     assert r.status_code == 400 and "no such post" in r.text
     r = web.post("/c/testcamp/approve", data={"post": huge, "digest": "x", "csrf": token}, headers=HTML)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
-from content.errors import TminusError
+from content.errors import NotFound, TminusError
 from scheduler import defaults
 from scheduler.approval import Digests, digest_of, digests
 from scheduler.db import session
@@ -66,7 +66,7 @@ def approval_sheet(engine: Engine, slug: str, *, post_ids: Sequence[int] | None,
         chosen = list(s.exec(q.order_by(col(Post.due_at), col(Post.id))).all())
         missing = sorted(set(post_ids or ()) - {p.id for p in chosen})
         if missing:
-            raise TminusError(f"no post {', '.join(map(str, missing))} in campaign {slug!r}")
+            raise NotFound(f"no post {', '.join(map(str, missing))} in campaign {slug!r}")
         ready = [p for p in chosen if p.state == S.DRAFT and p.not_after > now]
         taken = ready[:defaults.APPROVE_AT_ONCE]
         ids = [p.id for p in taken if p.id is not None]

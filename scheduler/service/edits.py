@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from content.chars import forbidden_character
 from content.entities import glued_links
-from content.errors import FieldError, TminusError
+from content.errors import FieldError, NotFound, TminusError
 from content.expand import NO_HASHTAG, hashtag_warnings
 from content.rules import check_length
 from scheduler.db import session
@@ -129,7 +129,7 @@ def _load(s: Session, post_id: int) -> tuple[Post, Account, Campaign]:
     # locked (PostgreSQL): a daemon's claim or a person's approve waits for this edit
     p = s.get(Post, post_id, with_for_update=True)
     if p is None:
-        raise TminusError(f"no post {post_id}; see `tminus list`")
+        raise NotFound(f"no post {post_id}", "see `tminus list`")
     acc, camp = s.get(Account, p.account_id), s.get(Campaign, p.campaign_id)
     assert acc is not None and camp is not None
     return p, acc, camp

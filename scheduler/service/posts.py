@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from content.campaign import DEFAULT_EXPIRES
 from content.chars import forbidden_character
 from content.entities import glued_links
-from content.errors import FieldError, TminusError, Unconfirmed
+from content.errors import FieldError, NotFound, TminusError, Unconfirmed
 from content.expand import duplicate_key, hashtag_warnings, may_not_repeat
 from content.rules import check_length
 from content.schedule import ScheduleError, parse_duration, parse_instant, parse_relative
@@ -305,7 +305,7 @@ def review(engine: Engine, post_id: int, resolution: Resolution, *, by: str, now
     with session(engine) as s:
         p = s.get(Post, post_id)
         if p is None:
-            raise TminusError(f"no post {post_id}; see `tminus list --state review`")
+            raise NotFound(f"no post {post_id}", "see `tminus list --state review`")
         if p.state != S.REVIEW:
             raise TminusError(f"post {post_id} is {p.state}, not review")
         if resolution == Resolution.PUBLISHED:
@@ -385,7 +385,7 @@ def post_log(engine: Engine, post_id: int) -> PostLog:
     """A post's audit trail: every change of state, when, by whom and why."""
     lines = list_posts(engine, ids=[post_id])
     if not lines:
-        raise TminusError(f"no post {post_id}; see `tminus list`")
+        raise NotFound(f"no post {post_id}", "see `tminus list`")
     with session(engine) as s:
         attempt = s.execute(sa.select(col(Post.attempt)).where(col(Post.id) == post_id)).scalar_one()
         events = [LogEntry(e.at, e.from_state, e.to_state, e.actor, e.reason)

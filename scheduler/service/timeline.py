@@ -22,7 +22,7 @@ from sqlmodel import Session, col, func, select
 
 from content.countdown import t_minus, time_left
 from content.entities import Segment, segments
-from content.errors import TminusError
+from content.errors import NotFound, TminusError
 from content.rules import check_length
 from scheduler import defaults
 from scheduler.db import session
@@ -209,7 +209,7 @@ def post_card(engine: Engine, post_id: int) -> Card:
     with session(engine) as s:
         p = s.get(Post, post_id)
         if p is None:
-            raise TminusError(f"no post {post_id}; see `tminus list`")
+            raise NotFound(f"no post {post_id}", "see `tminus list`")
         thread = [p, *s.exec(select(Post).where(Post.thread_root_id == post_id)
                              .order_by(col(Post.due_at), col(Post.id))).all()]
         return threaded(cards(s, thread))[0]
@@ -229,7 +229,7 @@ def media_file(engine: Engine, post_id: int, index: int) -> Path:
         p = s.get(Post, post_id)
         media = ((p.options or {}).get("media") or []) if p is not None else []
     if not 0 <= index < len(media):
-        raise TminusError(f"post {post_id} has no image {index}")
+        raise NotFound(f"post {post_id} has no image {index}")
     path = Path(media[index]["path"])
     if not path.is_file():
         raise TminusError(f"the image {path.name} of post {post_id} is no longer in its folder")

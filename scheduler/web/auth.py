@@ -23,7 +23,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from content.errors import TminusError
+from content.errors import NotFound, TminusError
 from scheduler import defaults
 from scheduler.service.people import Action, NotAllowed, PersonInfo, session_person
 
@@ -119,6 +119,8 @@ def guard(action: Action, *, post: bool = False) -> Callable[[Handler], Endpoint
                 response = await handler(ctx)
             except NotAllowed as e:
                 response = app.render.error(ctx, str(e), 403)
+            except NotFound as e:
+                response = app.render.error(ctx, e.what, 404)
             except TminusError as e:
                 response = app.render.error(ctx, str(e), 400)
             if ctx.flash is not None and FLASH_COOKIE in request.cookies:

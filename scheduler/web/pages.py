@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
-from content.errors import TminusError
+from content.errors import NotFound, TminusError
 from scheduler import service
 from scheduler.service import overview as ov
 from scheduler.service import timeline as tl
@@ -41,7 +41,7 @@ def path_id(ctx: Ctx) -> int:
     """The post id in the path, within what the database can hold."""
     value = int(ctx.request.path_params["id"])
     if not 0 < value <= MAX_ID:
-        raise TminusError(f"no post {value}; see the campaign's timeline")
+        raise NotFound(f"no post {value}; see the campaign's timeline")
     return value
 
 
