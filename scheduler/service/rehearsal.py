@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, col, select
 
@@ -86,8 +87,8 @@ def rehearse(folder: Path, *, start: datetime | None = None,
             plan(engine, folder, now=clock.now(), actor="rehearsal",
                  checked=(campaign, expansion))
             with session(engine) as s:
-                ids = [p.id for p in s.exec(select(Post)).all()
-                       if p.id is not None and p.post_key not in (skip or set())]
+                ids = [r.id for r in s.execute(sa.select(col(Post.id), col(Post.post_key)))
+                       if r.post_key not in (skip or set())]
             if ids:
                 approve(engine, campaign=campaign.slug, post_ids=ids, by="rehearsal",
                         now=clock.now())
