@@ -519,18 +519,13 @@ def _pause(s: Session, account: Account, reason: str, now: datetime) -> None:
         log.error("account %s paused: %s", acc.name, reason)
 
 
-@functools.cache
-def _lapsed(scope: Scope) -> sa.Select[int | None, int, str | None]:
-    """Posts in `sending` whose lease ran out by NOW (built once per scope)."""
-    return (sa.select(col(Post.id), col(Post.attempt), col(Post.lease_owner))
-            .where(col(Post.state) == S.SENDING, col(Post.lease_until) <= NOW, scope.accounts()))
-
-
 def reap_leases(engine: Engine, *, now: datetime, owner: str, scope: Scope = ALL) -> int:
     """Posts whose lease ran out (their daemon died mid-attempt) become unknown:
     never retried blindly, they are looked up first."""
     with session(engine) as s:
-        stale = s.connection().execute(_lapsed(scope), {"now": now}).all()
+        stale = s.execute(sa.select(col(Post.id), col(Post.attempt), col(Post.lease_owner))
+                          .where(col(Post.state) == S.SENDING, col(Post.lease_until) <= now,
+                                 scope.accounts())).all()
         return len(change(
             s, [Seen(r.id, S.SENDING, r.attempt) for r in stale], S.UNKNOWN, now=now,
             # its daemon died: found absent, it goes again at once
@@ -538,24 +533,6 @@ def reap_leases(engine: Engine, *, now: datetime, owner: str, scope: Scope = ALL
                                                **_RELEASED},
             reason={r.id: f"lease of {r.lease_owner} expired mid-attempt; will look it up"
                     for r in stale}))
-
-
-@functools.cache
-def _unknowns(scope: Scope, postgres: bool) -> Any:
-    """Posts in `unknown` to look up: untouched since SINCE, no look-up lease in force at
-    NOW, their account not paused; at most LIMIT (built once per scope)."""
-    q = (select(Post, Account).join(Account, col(Account.id) == Post.account_id)
-         .where(Post.state == S.UNKNOWN,
-                col(Post.updated_at) <= sa.bindparam("since", type_=UTCDateTime()),
-                (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= NOW),
-                # a paused account's posts wait with it (a rate limit on creating
-                # posts does not stop reading them)
-                col(Post.account_id).not_in(sa.select(col(Account.id)).where(
-                    col(Account.paused_reason).is_not(None))), scope.accounts())
-         .order_by(col(Post.id)).limit(sa.bindparam("limit", type_=sa.Integer())))
-    if postgres:
-        q = q.with_for_update(skip_locked=True, of=Post)
-    return q
 
 
 def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
@@ -566,8 +543,18 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
     """Ask the platform about each post in `unknown`: found -> published; provably
     absent -> queued again (or expired if past not_after); can't tell -> review."""
     with session(engine) as s:
-        rows = s.execute(_unknowns(scope, is_postgres(engine)),
-                         {"now": now, "since": now - after, "limit": limit}).all()
+        q = (select(Post, Account).join(Account, col(Account.id) == Post.account_id)
+             .where(Post.state == S.UNKNOWN,
+                    col(Post.updated_at) <= now - after,
+                    (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= now),
+                    # a paused account's posts wait with it (a rate limit on creating
+                    # posts does not stop reading them)
+                    col(Post.account_id).not_in(sa.select(col(Account.id)).where(
+                        col(Account.paused_reason).is_not(None))), scope.accounts())
+             .order_by(col(Post.id)).limit(limit))
+        if is_postgres(engine):
+            q = q.with_for_update(skip_locked=True, of=Post)
+        rows = s.exec(q).all()
         work = []
         for post, account in rows:
             # a short lease on the look-up, not a state change: another daemon skips it
