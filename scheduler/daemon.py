@@ -73,6 +73,9 @@ from scheduler.queue import ALL, Held, Scope, expire_stale, held, next_due, send
 from scheduler.settings import Settings
 
 log = logging.getLogger("tminus.daemon")
+# How long past a post's instant the book-keeping keeps holding off, at most, while the
+# post still waits to be sent (see `Daemon.quiet_for`).
+AFTER_INSTANT = 0.02
 
 
 @dataclass
@@ -825,14 +828,20 @@ class Daemon:
     def quiet_for(self) -> float:
         """Seconds until a round of book-keeping may start without running into the
         next post's instant (0: now). A round is given one and a half times the longest
-        of the last rounds, between 2 ms and half of CLAIM_AHEAD_SECONDS."""
+        of the last rounds, between 2 ms and half of CLAIM_AHEAD_SECONDS.
+
+        The quiet lasts until the sending thread has sent what falls due at that
+        instant: it wakes the loop as soon as it has (`wake`), and AFTER_INSTANT only
+        bounds the wait should it not. (Book-keeping that started a millisecond after
+        the instant shared the interpreter with the request still being made, and
+        made it late by as long as the round took.)"""
         ready = self.worker.next_ready()
         if ready is None:
             return 0.0
         until = (ready - self.worker.clock.now()).total_seconds()
         room = min(max(0.002, 1.5 * max(self._took, default=0.0)),
                    defaults.CLAIM_AHEAD_SECONDS / 2)
-        return until + 0.001 if -0.001 < until < room else 0.0
+        return until + AFTER_INSTANT if -AFTER_INSTANT < until < room else 0.0
 
     def _send_at_instants(self) -> None:
         """The sending thread: each post claimed ahead goes out at its instant. Between

@@ -17,6 +17,7 @@ the next state.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,8 +38,8 @@ from jobs.outgoing import Media, Outgoing, Receipt
 from scheduler import approval, defaults
 from scheduler.db import is_postgres, session
 from scheduler.localtime import local
-from scheduler.models import Account, Campaign, Post, PostState
-from scheduler.queue import ALL, Scope, sendable
+from scheduler.models import Account, Campaign, Post, PostState, UTCDateTime
+from scheduler.queue import ALL, CUTOFF, NOW, Scope, cutoff_of, sendable
 from scheduler.transitions import Seen, change
 
 S = PostState
@@ -143,12 +144,8 @@ def _rooms(s: Session, accounts: list[Account], now: datetime
         a.id: (None, now) for a in accounts if a.id is not None}
     for window, members in by_window.items():
         # posts of each account sent (or being sent) within the window, and the oldest
-        used = {row[0]: (int(row[1]), row[2]) for row in s.execute(
-            sa.select(col(Post.account_id), func.count(), func.min(Post.claimed_at))
-            .where(col(Post.account_id).in_({aid for aid, _ in members}),
-                   col(Post.state).in_([S.PUBLISHED, S.SENDING, S.UNKNOWN]),
-                   col(Post.claimed_at) > now - window)
-            .group_by(col(Post.account_id)))}
+        used = {row[0]: (int(row[1]), row[2]) for row in s.connection().execute(
+            _USED, {"accounts": list({aid for aid, _ in members}), "since": now - window})}
         for aid, b in members:
             count, oldest = used.get(aid, (0, None))
             room, retry_at = out[aid]
@@ -160,10 +157,37 @@ def _rooms(s: Session, accounts: list[Account], now: datetime
     return out
 
 
+_USED = (sa.select(col(Post.account_id), func.count(), func.min(Post.claimed_at))
+         .where(col(Post.account_id).in_(sa.bindparam("accounts", expanding=True)),
+                col(Post.state).in_([S.PUBLISHED, S.SENDING, S.UNKNOWN]),
+                col(Post.claimed_at) > sa.bindparam("since", type_=UTCDateTime()))
+         .group_by(col(Post.account_id)))
+
 _CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.campaign_id, Post.text, Post.approved,
                       Post.approved_hash, Post.idempotency_key, Post.due_at, Post.not_after,
                       Post.attempt, Post.options, Post.parent_id, Post.thread_root_id,
                       Post.unknown_at, Post.claimed_at, Post.next_attempt_at)
+
+
+@functools.cache
+def _candidates(scope: Scope, postgres: bool) -> sa.Select[Any]:
+    """The claim's query, built once per scope and database kind (see queue.NOW): the
+    sendable posts due by DUE_BY, in due order, at most LIMIT."""
+    q = (sa.select(*[col(c) for c in _CANDIDATE_COLUMNS])
+         .where(*sendable(NOW, cutoff=CUTOFF, scope=scope),
+                col(Post.next_attempt_at) <= sa.bindparam("due_by", type_=UTCDateTime()))
+         .order_by(col(Post.next_attempt_at), col(Post.id))
+         .limit(sa.bindparam("limit", type_=sa.Integer())))
+    if postgres:
+        q = q.with_for_update(skip_locked=True, of=Post.__table__)  # type: ignore[attr-defined]
+    return q
+
+
+_CAMPAIGNS = select(Campaign).where(col(Campaign.id).in_(sa.bindparam("ids", expanding=True)))
+_ACCOUNTS = select(Account).where(col(Account.id).in_(sa.bindparam("ids", expanding=True)))
+# the next attempt's number, in the claim's UPDATE (one object: `change` reuses the
+# statement it built for it)
+_NEXT_ATTEMPT = col(Post.attempt) + 1
 
 
 def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
@@ -178,20 +202,15 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
     one INSERT records their events: a burst of ten thousand posts is claimed in a few
     hundred statements, not tens of thousands."""
     with session(engine) as s:
-        q = (sa.select(*[col(c) for c in _CANDIDATE_COLUMNS])
-             .where(*sendable(now, cutoff=cutoff, scope=scope),
-                    col(Post.next_attempt_at) <= max(now, due_by or now))
-             .order_by(col(Post.next_attempt_at), col(Post.id))
-             .limit(limit))
-        if is_postgres(engine):
-            q = q.with_for_update(skip_locked=True, of=Post.__table__)  # type: ignore[attr-defined]
-        rows = s.execute(q).all()
+        rows = s.connection().execute(_candidates(scope, is_postgres(engine)), {
+            "now": now, "cutoff": cutoff_of(now, cutoff), "due_by": max(now, due_by or now),
+            "limit": limit}).all()
         if not rows:
             return []
-        campaigns = {c.id: c for c in s.exec(
-            select(Campaign).where(col(Campaign.id).in_({r.campaign_id for r in rows})))}
-        accounts = {a.id: a for a in s.exec(
-            select(Account).where(col(Account.id).in_({r.account_id for r in rows})))}
+        campaigns = {c.id: c for c in s.scalars(
+            _CAMPAIGNS, {"ids": list({r.campaign_id for r in rows})})}
+        accounts = {a.id: a for a in s.scalars(
+            _ACCOUNTS, {"ids": list({r.account_id for r in rows})})}
         # (whether what goes out is what was approved is checked right before each
         # request, in `send`, with the media bytes read for the upload)
         rooms = _rooms(s, list(accounts.values()), now)
@@ -217,7 +236,7 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
         got = set(change(
             s, [Seen(r.id, S.QUEUED) for r in take], S.SENDING, now=now, actor=owner,
             reason={r.id: f"claimed by {owner}, attempt {attempts[r.id]}" for r in take},
-            values={"attempt": col(Post.attempt) + 1, "lease_owner": owner,
+            values={"attempt": _NEXT_ATTEMPT, "lease_owner": owner,
                     "lease_until": now + lease, "claimed_at": now}, strict=False))
         return [Claimed(r.id, attempts[r.id], accounts[r.account_id],
                         outgoing_of(s, r, accounts[r.account_id], attempts[r.id]), r.not_after,

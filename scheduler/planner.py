@@ -143,14 +143,17 @@ def instance_limits(engine: Engine) -> dict[str, int]:
 
 
 def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
-         replace: bool = False, cancel_ok: bool = False) -> PlanReport:
+         replace: bool = False, cancel_ok: bool = False,
+         checked: tuple[Campaign, Expansion] | None = None) -> PlanReport:
     """Plan (or re-plan) the campaign in `folder`. A slug already planned from another
     folder is refused unless `replace` (the campaign moved): then this folder is the
     campaign, and posts not in it are canceled as on any re-plan. A re-plan that would
     cancel approved posts, or every post planned before (a different or an emptied
-    file), raises `Unconfirmed` and writes nothing, unless `cancel_ok`."""
-    campaign, expansion = check(folder, now=now, limits=instance_limits(engine),
-                                known=known_platforms(engine))
+    file), raises `Unconfirmed` and writes nothing, unless `cancel_ok`. `checked`: the
+    caller's own `check` of `folder` at `now` against this database (the rehearsal's,
+    into an empty one), not made twice."""
+    campaign, expansion = checked or check(folder, now=now, limits=instance_limits(engine),
+                                           known=known_platforms(engine))
     report = PlanReport(campaign=campaign.slug, warnings=list(expansion.warnings))
     with session(engine) as s:
         row = _upsert_campaign(s, campaign, now, replace)

@@ -10,9 +10,11 @@ claim checks it in the same transaction that takes the posts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -22,7 +24,7 @@ from sqlmodel import Session, col, func, select
 from content.errors import NotFound, TminusError
 from scheduler.db import session
 from scheduler.localtime import local
-from scheduler.models import Account, Campaign, Pause, PauseScope, Post, PostState
+from scheduler.models import Account, Campaign, Pause, PauseScope, Post, PostState, UTCDateTime
 from scheduler.transitions import Seen, change
 
 S = PostState
@@ -30,8 +32,16 @@ _PARENT = aliased(Post)
 # how the reason of a post that expired while a pause held it begins
 PAUSED_REASON = "paused"
 
+# The daemon's statements are built once, with these parameters for what changes from
+# one tick to the next, and reused: SQLAlchemy then computes each one's cache key and
+# compiles it once per engine, instead of building the same tree again every tick
+# (that was half of a rehearsal's ticks). `NOW`, `CUTOFF`: see `sendable`.
+NOW = sa.bindparam("now", type_=UTCDateTime())
+CUTOFF = sa.bindparam("cutoff", type_=UTCDateTime())
+When = datetime | sa.BindParameter[datetime]
 
-def blocked_accounts(now: datetime) -> sa.Select[int | None]:
+
+def blocked_accounts(now: When) -> sa.Select[int | None]:
     """Accounts that may not post at `now`: paused, or waiting out a rate limit."""
     return sa.select(col(Account.id)).where(
         col(Account.paused_reason).is_not(None) | (col(Account.resume_at) > now))
@@ -83,16 +93,21 @@ class Held:
         return self.everything or campaign_id in self.campaigns or account_id in self.accounts
 
 
+@functools.cache
+def _in_force() -> sa.Select[str, int | None, int | None]:
+    return (sa.select(col(Pause.scope), col(Pause.campaign_id), col(Pause.account_id))
+            .where(col(Pause.resumed_at).is_(None)))
+
+
 def held(engine: Engine) -> Held:
     with session(engine) as s:
-        rows = s.execute(sa.select(col(Pause.scope), col(Pause.campaign_id), col(Pause.account_id))
-                         .where(col(Pause.resumed_at).is_(None))).all()
+        rows = s.connection().execute(_in_force()).all()
     return Held(any(r.scope == PauseScope.ALL for r in rows),
                 frozenset(r.campaign_id for r in rows if r.scope == PauseScope.CAMPAIGN),
                 frozenset(r.account_id for r in rows if r.scope == PauseScope.ACCOUNT))
 
 
-def sendable(now: datetime, *, cutoff: datetime | None = None, scope: Scope = ALL
+def sendable(now: When, *, cutoff: When | None = None, scope: Scope = ALL
              ) -> list[sa.ColumnElement[bool]]:
     """Conditions on `post` for "may go out at `now`, once its next_attempt_at comes":
     queued and approved, inside its not_after, its campaign's deadline not passed, no
@@ -106,8 +121,14 @@ def sendable(now: datetime, *, cutoff: datetime | None = None, scope: Scope = AL
     plan per account that costs 300 ms a claim on fresh rows). not_after is compared
     through coalesce() so that no planner walks the (state, not_after) index instead:
     SQLite did, for the next wake-up, over every queued post (250 ms of CPU a wake-up at
-    200,000 queued, against 0.3 ms in due order)."""
-    cutoff = now if cutoff is None else max(now, cutoff)
+    200,000 queued, against 0.3 ms in due order).
+
+    `now` and `cutoff` may be the parameters NOW and CUTOFF (a statement built once);
+    the caller then gives `cutoff` as the later of the two itself (`cutoff_of`)."""
+    if cutoff is None:
+        cutoff = now
+    elif isinstance(now, datetime) and isinstance(cutoff, datetime):
+        cutoff = max(now, cutoff)
     live = sa.select(col(Campaign.id)).where(col(Campaign.deadline) > cutoff)
     return [
         col(Post.state) == S.QUEUED,
@@ -121,15 +142,30 @@ def sendable(now: datetime, *, cutoff: datetime | None = None, scope: Scope = AL
     ]
 
 
+def cutoff_of(now: datetime, cutoff: datetime | None) -> datetime:
+    """The value of CUTOFF in a statement built with `sendable(NOW, cutoff=CUTOFF)`."""
+    return now if cutoff is None else max(now, cutoff)
+
+
+@functools.cache
+def _next_due_statements(scope: Scope) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    due = sa.select(func.min(Post.next_attempt_at)).where(*sendable(NOW, cutoff=CUTOFF,
+                                                                    scope=scope))
+    resume = sa.select(func.min(Account.resume_at)).where(
+        col(Account.paused_reason).is_(None), col(Account.resume_at) > NOW)
+    return due, resume
+
+
 def next_due(engine: Engine, now: datetime, *, cutoff: datetime | None = None,
              scope: Scope = ALL) -> datetime | None:
     """The earliest time a daemon has something to do: the first sendable post's
     next_attempt_at, or the end of an account's rate-limit wait (None: nothing)."""
+    due_q, resume_q = _next_due_statements(scope)
+    params = {"now": now, "cutoff": cutoff_of(now, cutoff)}
     with session(engine) as s:
-        due = s.execute(sa.select(func.min(Post.next_attempt_at))
-                        .where(*sendable(now, cutoff=cutoff, scope=scope))).scalar()
-        resume = s.exec(select(func.min(Account.resume_at)).where(
-            col(Account.paused_reason).is_(None), col(Account.resume_at) > now)).first()
+        conn = s.connection()
+        due = conn.execute(due_q, params).scalar()
+        resume = conn.execute(resume_q, params).scalar()
     return min((t for t in (due, resume) if t is not None), default=None)
 
 
@@ -145,33 +181,55 @@ def expire_stale(engine: Engine, now: datetime, actor: str, *, scope: Scope = AL
     done: list[int] = []
     while True:
         with session(engine) as s:
-            got = expire(s, now, actor, scope.accounts(), limit=EXPIRE_BATCH)
+            got = expire(s, now, actor, scope=scope, limit=EXPIRE_BATCH)
         done += got
         if len(got) < EXPIRE_BATCH:
             return done
 
 
 def expire(s: Session, now: datetime, actor: str,
-           only: sa.ColumnElement[bool] | None = None, *, limit: int | None = None) -> list[int]:
+           only: sa.ColumnElement[bool] | None = None, *, limit: int | None = None,
+           scope: Scope | None = None) -> list[int]:
     """`expire_stale` in the caller's transaction, for the posts `only` selects (all
     when None; at most `limit`): a resume expires what its pause held in the same
-    transaction."""
-    zone = (sa.select(col(Campaign.timezone)).where(col(Campaign.id) == col(Post.campaign_id))
-            .scalar_subquery())
-    q = (sa.select(col(Post.id), col(Post.state), col(Post.due_at), col(Post.not_after),
-                   paused(before_not_after=True).label("held"), zone.label("tz"))
-         .where(col(Post.state).in_([S.DRAFT, S.QUEUED]), col(Post.not_after) <= now))
-    if only is not None:
-        q = q.where(only)
-    if limit is not None:
-        q = q.limit(limit)
-    if s.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True, of=Post)  # another daemon is on those
-    stale = s.execute(q).all()
+    transaction. With `scope` and `limit` instead of `only` (a daemon's round), the
+    statement is built once."""
+    postgres = s.get_bind().dialect.name == "postgresql"
+    if scope is not None and only is None and limit is not None:
+        stale = s.connection().execute(_stale_cached(scope, postgres),
+                                       {"now": now, "limit": limit}).all()
+    else:
+        stale = s.execute(_stale(only, postgres=postgres, limit=limit), {"now": now}).all()
     return change(s, [Seen(r.id, r.state) for r in stale], S.EXPIRED, now=now, actor=actor,
                   reason={r.id: _expiry_reason(r.state, r.due_at, r.not_after, now, r.held,
                                                     r.tz)
                           for r in stale}, strict=False)
+
+
+def _stale(only: sa.ColumnElement[bool] | None, *, postgres: bool,
+           limit: int | sa.BindParameter[int] | None
+           ) -> sa.Select[Any]:
+    """Drafts and queued posts past their not_after (at NOW), with what their reason
+    needs."""
+    zone = (sa.select(col(Campaign.timezone)).where(col(Campaign.id) == col(Post.campaign_id))
+            .scalar_subquery())
+    q = (sa.select(col(Post.id), col(Post.state), col(Post.due_at), col(Post.not_after),
+                   paused(before_not_after=True).label("held"), zone.label("tz"))
+         .where(col(Post.state).in_([S.DRAFT, S.QUEUED]), col(Post.not_after) <= NOW))
+    if only is not None:
+        q = q.where(only)
+    if limit is not None:
+        q = q.limit(limit)
+    if postgres:
+        q = q.with_for_update(skip_locked=True, of=Post)  # another daemon is on those
+    return q
+
+
+@functools.cache
+def _stale_cached(scope: Scope, postgres: bool) -> sa.Select[Any]:
+    """`_stale` for a daemon's scope, built once (LIMIT a parameter too)."""
+    return _stale(scope.accounts() if scope.dry_run_only else None, postgres=postgres,
+                  limit=sa.bindparam("limit", type_=sa.Integer()))
 
 
 def _expiry_reason(state: PostState, due: datetime, not_after: datetime, now: datetime,

@@ -21,6 +21,7 @@ per chunk of posts, so a campaign of 100,000 is approved in a few statements.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import secrets
@@ -55,6 +56,7 @@ ALLOWED: dict[PostState, frozenset[PostState]] = {
 _WAKES = frozenset({S.DRAFT, S.REVIEW})
 _CHUNK = 5000
 _POST = Post.__table__  # type: ignore[attr-defined]
+_EVENTS = insert(Event.__table__)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,8 @@ def change(s: Session, posts: Sequence[Seen], to: PostState, *, reason: str | Ma
         return []
     if each:
         rows = [{"b_id": p.id, **each[p.id]} for p in moved]
-        keys = [k for k in rows[0] if k != "b_id"]
-        s.execute(update(_POST).where(_POST.c.id == sa.bindparam("b_id"))
-                  .values({k: sa.bindparam(k) for k in keys}), rows)
-    s.execute(insert(Event), [
+        s.connection().execute(_each_statement(tuple(k for k in rows[0] if k != "b_id")), rows)
+    s.connection().execute(_EVENTS, [
         {"post_id": p.id, "from_state": p.state, "to_state": to, "actor": actor,
          "at": (each or {}).get(p.id, {}).get("updated_at", now),
          "reason": reason if isinstance(reason, str) else reason[p.id]}
@@ -115,24 +115,64 @@ def _move(s: Session, group: Sequence[Seen], state: PostState, to: PostState, no
           values: Mapping[str, Any], owner: str | None) -> list[Seen]:
     fenced = [p for p in group if p.attempt is not None]
     plain = [p for p in group if p.attempt is None]
+    params: dict[str, Any] = {"m_ids": [p.id for p in group], "m_from": state, "m_to": to,
+                              "m_now": now, "m_owner": owner,
+                              "m_plain": [p.id for p in plain],
+                              "m_fenced": [(p.id, p.attempt) for p in fenced]}
+    params.update((f"v_{k}", v) for k, v in values.items()
+                  if not isinstance(v, sa.ClauseElement))
+    stmt = _move_statement(owner is not None, bool(plain), bool(fenced), values)
+    ids = set(s.connection().execute(stmt, params).scalars())
+    return [p for p in group if p.id in ids]
+
+
+# `_move`'s UPDATEs, built once per shape (which fences, which columns set, and which
+# SQL expressions among the values: the very objects, kept here to be compared by
+# identity). A caller that builds a new expression each call gets a new statement each
+# call, as before; the dict is emptied when it grows past _SHAPES.
+_MOVES: dict[tuple[Any, ...], tuple[sa.Update, tuple[Any, ...]]] = {}
+_SHAPES = 64
+
+
+def _move_statement(owner: bool, plain: bool, fenced: bool, values: Mapping[str, Any]
+                    ) -> sa.Update:
+    exprs = tuple(v for v in values.values() if isinstance(v, sa.ClauseElement))
+    key = (owner, plain, fenced, tuple(values), tuple(id(v) for v in exprs))
+    hit = _MOVES.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[1], exprs, strict=True)):
+        return hit[0]
     # The rows are found by their ids (the plain IN, which SQLite looks up by rowid; it
     # does not for the (id, attempt) pairs); state is compared through coalesce() so
     # that its planner does not walk the (state, next_attempt_at) index instead: every
     # post in that state, a second a claim with 1,000,000 queued.
-    where = [_POST.c.id.in_([p.id for p in group]),
-             sa.func.coalesce(_POST.c.state, _POST.c.state) == state]
-    if owner is not None:
-        where.append(_POST.c.lease_owner == owner)
+    state = _POST.c.state.type
+    where = [_POST.c.id.in_(sa.bindparam("m_ids", expanding=True)),
+             sa.func.coalesce(_POST.c.state, _POST.c.state) == sa.bindparam("m_from", type_=state)]
+    if owner:
+        where.append(_POST.c.lease_owner == sa.bindparam("m_owner"))
     which = []
     if plain:
-        which.append(_POST.c.id.in_([p.id for p in plain]))
+        which.append(_POST.c.id.in_(sa.bindparam("m_plain", expanding=True)))
     if fenced:
         which.append(sa.tuple_(_POST.c.id, _POST.c.attempt).in_(
-            [(p.id, p.attempt) for p in fenced]))
+            sa.bindparam("m_fenced", expanding=True)))
+    sets = {k: v if isinstance(v, sa.ClauseElement) else sa.bindparam(f"v_{k}", type_=_POST.c[k].type)
+            for k, v in values.items()}
     stmt = (update(_POST).where(*where, sa.or_(*which))
-            .values(state=to, updated_at=now, **values).returning(_POST.c.id))
-    ids = set(s.execute(stmt).scalars())
-    return [p for p in group if p.id in ids]
+            .values(state=sa.bindparam("m_to", type_=state),
+                    updated_at=sa.bindparam("m_now", type_=_POST.c.updated_at.type), **sets)
+            .returning(_POST.c.id))
+    if len(_MOVES) >= _SHAPES:
+        _MOVES.clear()
+    _MOVES[key] = (stmt, exprs)
+    return stmt
+
+
+@functools.cache
+def _each_statement(keys: tuple[str, ...]) -> sa.Update:
+    """`change`'s per-post values (`each`), by executemany: one statement per set of keys."""
+    return (update(_POST).where(_POST.c.id == sa.bindparam("b_id"))
+            .values({k: sa.bindparam(k) for k in keys}))
 
 
 def transition(s: Session, post: Post, to: PostState, reason: str, now: datetime, actor: str,

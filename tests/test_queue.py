@@ -568,3 +568,33 @@ def test_a_rate_limit_or_refused_login_stops_the_rest_of_the_batch(
     assert all(p.state == S.QUEUED for p in posts)
     # only the one that was tried counts an attempt (a refused login counts none)
     assert sum(p.attempt for p in posts) == (1 if isinstance(error, TransientError) else 0)
+
+
+def test_a_state_change_reuses_its_statement_only_for_the_very_same_expressions(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    from scheduler.transitions import Seen, _move_statement, change
+    # plain values are parameters: one statement for every owner
+    assert _move_statement(False, True, False, {"lease_owner": "a"}) is _move_statement(
+        False, True, False, {"lease_owner": "b"})
+    plus_one, plus_five = col(Post.attempt) + 1, col(Post.attempt) + 5
+    first = _move_statement(False, True, False, {"attempt": plus_one})
+    assert _move_statement(False, True, False, {"attempt": plus_one}) is first
+    assert _move_statement(False, True, False, {"attempt": plus_five}) is not first
+    # and in the database: each change sets what its own expression says
+    plan(engine, make_campaign(simple_toml(posts=_same_time_posts(2))), now=START)
+    a, b = (p.id for p in _posts(engine))
+    assert a is not None and b is not None
+    with session(engine) as s:
+        assert change(s, [Seen(a, S.DRAFT)], S.QUEUED, reason="t", now=START, actor="t",
+                      values={"attempt": col(Post.attempt) + 1}) == [a]
+        assert change(s, [Seen(b, S.DRAFT)], S.QUEUED, reason="t", now=START, actor="t",
+                      values={"attempt": col(Post.attempt) + 5}) == [b]
+    assert {p.id: p.attempt for p in _posts(engine)} == {a: 1, b: 5}
+
+
+def test_the_ticks_statements_are_built_once_per_scope() -> None:
+    from scheduler import dispatch, queue
+    dry = queue.Scope(dry_run_only=True)
+    assert dispatch._candidates(queue.ALL, False) is dispatch._candidates(queue.ALL, False)
+    assert dispatch._candidates(dry, False) is not dispatch._candidates(queue.ALL, False)
+    assert queue._next_due_statements(dry) is queue._next_due_statements(queue.Scope(True))

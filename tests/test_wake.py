@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from scheduler import defaults, queue
 from scheduler.clock import SystemClock, VirtualClock
-from scheduler.daemon import Daemon, Worker
+from scheduler.daemon import AFTER_INSTANT, Daemon, Worker
 from scheduler.db import session
 from scheduler.dispatch import claim
 from scheduler.models import Post, PostState
@@ -72,6 +72,24 @@ def test_a_post_claimed_ahead_goes_out_at_its_instant_not_before(
     w.book_keep()                                   # the record comes after the requests
     assert _states(engine) == [S.PUBLISHED] * 3
     assert all(line["at"] >= line["due"] for line in pub.inner.sent)
+
+
+def test_the_book_keeping_keeps_out_of_an_instant_until_its_post_is_sent(
+        engine: Engine, make_campaign: CampaignFactory) -> None:
+    due = _approved(engine, make_campaign, 1)
+    clock = VirtualClock(due - AHEAD / 2)
+    w, pub = _worker(engine, clock)
+    daemon = Daemon(w)                              # claims ahead
+    w.tick()
+    clock.set(due - timedelta(milliseconds=1))
+    assert daemon.quiet_for() > 0                   # the instant is near: no round now
+    clock.set(due + timedelta(milliseconds=5))
+    assert daemon.quiet_for() > 0                   # past it and not yet sent: still none
+    clock.set(due + timedelta(seconds=AFTER_INSTANT * 2))
+    assert daemon.quiet_for() == 0                  # a sender that never comes: bounded
+    clock.set(due + timedelta(milliseconds=5))
+    assert w.send_ready() == 1 and pub.calls == 1
+    assert daemon.quiet_for() == 0                  # sent: the round may start
 
 
 def test_the_daemon_wakes_ahead_of_the_next_post_to_claim_it(

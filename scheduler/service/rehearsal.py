@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, col, select
 
@@ -65,7 +66,11 @@ def rehearse(folder: Path, *, start: datetime | None = None,
     """Plan, approve and play the campaign in `folder`. `start` defaults to one minute
     before its first post. Posts whose key is in `skip` are left unapproved (they show
     up as expired, as they would in real life)."""
-    campaign, expansion = check(folder, now=None)
+    # One check for the whole rehearsal: planning into the new, empty database would
+    # check the folder again at `start`, with no instance limits nor known accounts to
+    # check against; that is this check (the default start, a minute before the first
+    # post, leaves out no post and cannot be past the deadline).
+    campaign, expansion = check(folder, now=start)
     if start is None:
         first = min((p.due_at for p in expansion.posts), default=campaign.deadline)
         start = first - timedelta(minutes=1)
@@ -75,12 +80,15 @@ def rehearse(folder: Path, *, start: datetime | None = None,
                             dryrun_outbox=Path(tmp) / "outbox.jsonl", dry_run=True)
         engine = make_engine(settings.database_url)
         try:
-            # a throw-away database: the tables straight from the models (no migrations)
-            SQLModel.metadata.create_all(engine)
-            plan(engine, folder, now=clock.now(), actor="rehearsal")
+            # a throw-away database: the tables straight from the models, which
+            # tests/test_migrations.py holds to the migrations' schema; a new file, so
+            # no table is looked for first
+            SQLModel.metadata.create_all(engine, checkfirst=False)
+            plan(engine, folder, now=clock.now(), actor="rehearsal",
+                 checked=(campaign, expansion))
             with session(engine) as s:
-                ids = [p.id for p in s.exec(select(Post)).all()
-                       if p.id is not None and p.post_key not in (skip or set())]
+                ids = [r.id for r in s.execute(sa.select(col(Post.id), col(Post.post_key)))
+                       if r.post_key not in (skip or set())]
             if ids:
                 approve(engine, campaign=campaign.slug, post_ids=ids, by="rehearsal",
                         now=clock.now())
