@@ -57,8 +57,13 @@ class Scope:
     def accounts(self) -> sa.ColumnElement[bool]:
         if not self.dry_run_only:
             return sa.true()
-        return col(Post.account_id).in_(
-            sa.select(col(Account.id)).where(col(Account.platform) == "dryrun"))
+        # NOT IN the other accounts, not IN the dry-run ones (the same posts: account_id
+        # and platform are never null): PostgreSQL turns an IN into a join that drives
+        # the scan from the account table, and on a fresh burst walks every due post
+        # once per account (a claim of 100 out of 10,000 due on 1,000 accounts took
+        # half a second); a NOT IN stays one hashed subquery, read once per statement.
+        return col(Post.account_id).not_in(
+            sa.select(col(Account.id)).where(col(Account.platform) != "dryrun"))
 
 
 ALL = Scope()
