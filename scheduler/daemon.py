@@ -168,6 +168,9 @@ class Worker:
         (`send_ready`), so that at the instant only the request is left to make."""
         recorder = _Recorder(self, result)
         lanes: _Lanes | None = None
+        # a dry run takes what is already due DRY_RUN_BATCH at a time first, then claims
+        # ahead as usual
+        bulk = self.publishers.dry_run
         try:
             while not self.stopping.is_set():
                 if lanes is not None:
@@ -175,6 +178,12 @@ class Worker:
                     # cannot start on yet is left for the others (no hoarding)
                     lanes.wait(below=max(1, lanes.ceiling - defaults.CLAIM_BATCH + 1))
                 now = self.clock.now()
+                if bulk:
+                    batch = self._claim(now, limit=defaults.DRY_RUN_BATCH)
+                    bulk = len(batch) == defaults.DRY_RUN_BATCH
+                    if batch:
+                        lanes = self._send(batch, result, recorder, lanes)
+                        continue
                 with self._ready_changed:
                     room = defaults.CLAIM_BATCH - len(self._ready)
                 early = ahead is not None and room > 0
@@ -577,12 +586,15 @@ def _send_at(item: Claimed) -> datetime:
 
 class _Recorder:
     """Publications of every lane, recorded together: one fenced transaction for up to
-    RECORD_BATCH of them, at most RECORD_WITHIN_SECONDS after the first went out (a
-    burst on a thousand accounts is twenty writes, not a thousand)."""
+    RECORD_BATCH of them (a dry run: DRY_RUN_BATCH), at most RECORD_WITHIN_SECONDS after
+    the first went out (a burst on a thousand accounts is twenty writes, not a
+    thousand)."""
 
     def __init__(self, worker: Worker, result: TickResult) -> None:
         self.worker = worker
         self.result = result
+        self.batch = (defaults.DRY_RUN_BATCH if worker.publishers.dry_run
+                      else defaults.RECORD_BATCH)
         self._done: list[tuple[Claimed, Delivered]] = []
         self._first = 0.0
         self._lock = threading.Lock()
@@ -592,7 +604,7 @@ class _Recorder:
             if not self._done:
                 self._first = time.monotonic()
             self._done.append((item, outcome))
-            full = len(self._done) >= defaults.RECORD_BATCH
+            full = len(self._done) >= self.batch
         if full:
             self.flush()
         else:

@@ -44,6 +44,11 @@ SWITCH_SECONDS = 0.0005
 # the first of them went out (a crash in between is repaired by reconciliation).
 RECORD_BATCH = 50
 RECORD_WITHIN_SECONDS = 0.5
+# A dry run claims the posts already due this many at a time, and records them so
+# (its adapter answers in microseconds: a burst of 10,000 is ten claims and ten
+# records, not a hundred and two hundred, each a statement over what is still due
+# and a commit). Claiming ahead keeps to CLAIM_BATCH; real platforms to both above.
+DRY_RUN_BATCH = 1000
 # The most accounts whose posts go out side by side: the ceiling of the daemon's pool of
 # sending threads, which starts one thread per account with posts due up to this many.
 # A platform request takes a few hundred ms; 1,000 accounts due at one second go out in
