@@ -423,7 +423,8 @@ def as_approved(engine: Engine, item: Claimed, *, now: datetime, owner: str
         parent_id=item.parent_id, account=item.account, media=items)
     wrong = approval.differences(item.approved, item.approved_hash, current)
     if not wrong:
-        return dataclasses.replace(o, media=tuple(media))
+        # (no media: the post as it is; a burst of text posts copies none of them)
+        return dataclasses.replace(o, media=tuple(media)) if media else o
     log.warning("post %s held back: not what was approved (%s)", item.post_id,
                 "; ".join(w.splitlines()[0] for w in wrong))
     with session(engine) as s:

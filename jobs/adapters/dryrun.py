@@ -50,8 +50,8 @@ class DryRunPublisher:
         return "dry-" + hashlib.sha256(post.idempotency_key.encode()).hexdigest()[:16]
 
     def publish(self, post: Outgoing) -> Receipt:
-        receipt = Receipt(remote_id=self.remote_id(post),
-                          url=f"dryrun://{post.account}/{self.remote_id(post)}")
+        remote_id = self.remote_id(post)
+        receipt = Receipt(remote_id=remote_id, url=f"dryrun://{post.account}/{remote_id}")
         line: dict[str, Any] = {
             "at": "",
             "post_id": post.post_id,
@@ -70,11 +70,11 @@ class DryRunPublisher:
             line["at"] = self._now().isoformat()
             self.sent.append(line)
             if self.outbox is not None:
-                self.outbox.parent.mkdir(parents=True, exist_ok=True)
                 # One write of one line per post, handed to the OS before we report
                 # success: a killed daemon cannot lose it, and find() sees it. (No
                 # fsync: that guards against power loss, and costs a burst seconds.)
                 if self._fh is None:
+                    self.outbox.parent.mkdir(parents=True, exist_ok=True)
                     # Created readable by its owner only, like the database: it holds
                     # every post, approved or not, before any of them is public.
                     fd = os.open(self.outbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
