@@ -139,6 +139,18 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 NOW = datetime(2099, 1, 10, 12, 0, tzinfo=UTC)
 
 
+# -- order: the long tests first ---------------------------------------------------------
+# `make test` runs the suite on several workers (pytest-xdist, `--dist loadgroup`), which
+# hands out an xdist_group whole (the largest first) and every other test on its own, in
+# collection order. The end-to-end tests (marked `slow`: daemons in subprocesses, the
+# benchmark's quick run, chaos, browsers) take from seconds to a minute each and mostly
+# wait: started first, they run beside the quick tests, instead of one of them starting
+# last and leaving the other workers idle.
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)   # stable
+
+
 # -- PostgreSQL -------------------------------------------------------------------------
 # A private server for the test session, from the machine's PostgreSQL binaries
 # (Debian's `postgresql` package; .ci/run installs it), or the server named by
