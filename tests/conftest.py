@@ -139,6 +139,33 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 NOW = datetime(2099, 1, 10, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id at its cheapest parameters for the passwords hashed in the test process:
+    the production hasher costs a quarter of a second of CPU per hash and per check, and
+    the web tests log people in hundreds of times. What is checked stays the same (a hash
+    is made, verified, refused when wrong; argon2 reads a hash's parameters from the
+    hash, so one made elsewhere is still checked); test_web.py checks the production
+    parameters themselves. Daemons and commands in subprocesses hash as in production."""
+    from argon2 import PasswordHasher, profiles
+
+    from scheduler.service import people
+    cheap = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    monkeypatch.setattr(people, "_hasher", lambda: cheap)
+
+
+# -- order: the long tests first ---------------------------------------------------------
+# `make test` runs the suite on several workers (pytest-xdist, `--dist loadgroup`), which
+# hands out an xdist_group whole (the largest first) and every other test on its own, in
+# collection order. The end-to-end tests (marked `slow`: daemons in subprocesses, the
+# benchmark's quick run, chaos, browsers) take from seconds to a minute each and mostly
+# wait: started first, they run beside the quick tests, instead of one of them starting
+# last and leaving the other workers idle.
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)   # stable
+
+
 # -- PostgreSQL -------------------------------------------------------------------------
 # A private server for the test session, from the machine's PostgreSQL binaries
 # (Debian's `postgresql` package; .ci/run installs it), or the server named by

@@ -41,6 +41,7 @@ def _number(value: object) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.xdist_group("bench")    # a worker of its own: it starts with the suite (conftest)
 def test_quick_bench_reports_every_figure(tmp_path: Path, pg_server: str) -> None:
     results = tmp_path / "bench.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMINUS_")}

@@ -55,7 +55,10 @@ from tests.fakeplatform import mastodon as fm
 from tests.fakeplatform import x as fx
 from tests.fakeplatform.remote import fake_process
 
-pytestmark = pytest.mark.slow
+# One worker runs them all, one after another (`make test` spreads the rest of the suite
+# over the others): each paces real daemons against the real clock, and several at once
+# on two cores would race each other's start-ups instead of their posts' due times.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("chaos")]
 S = PostState
 TMINUS = str(Path(sys.executable).parent / "tminus")
 

@@ -21,6 +21,7 @@ from scheduler.db import session
 from scheduler.models import Account, Event, Pause, Post, PostState
 from scheduler.service import approve
 from scheduler.service.edits import edit_post
+from scheduler.service.people import _hasher as production_hasher  # bound before conftest's
 from scheduler.service.people import remove_person
 from tests.webfixtures import HTML, NOW, PASSWORD, app_for, csrf_of, log_in, setup
 
@@ -264,6 +265,15 @@ def test_logging_out_ends_the_session_even_for_a_copied_cookie(
     with app_for(engine, clock) as thief:
         thief.cookies.set("tminus_session", copied)
         assert thief.get("/", headers=HTML, follow_redirects=False).status_code == 303
+
+
+def test_passwords_are_stored_as_argon2id_at_rfc_9106s_low_memory_cost() -> None:
+    """The production hasher (the other tests hash at argon2's cheapest, conftest.py):
+    Argon2id, 64 MiB, 3 passes, 4 lanes, and a hash it made verifies."""
+    hashed = production_hasher().hash(PASSWORD)
+    assert hashed.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert production_hasher().verify(hashed, PASSWORD)
+    assert not production_hasher().check_needs_rehash(hashed)
 
 
 def test_failed_logins_are_bounded_per_name_and_across_restarts(
