@@ -1045,12 +1045,23 @@ def notify_test() -> None:
     out.print("[green]test message delivered[/]")
 
 
+# Alerts are optional: where TMINUS_NOTIFY is unset the timer's minute is not a failure
+# (systemd would mark the unit failed every minute), it is said once and exits 0.
+ALERTS_OFF = ("alerts are off: TMINUS_NOTIFY is not set, so nothing is collected or sent; "
+              "to turn them on, set it to one or more Apprise URLs (e.g. "
+              "ntfys://ntfy.sh/your-topic) in .env or the service's environment file, then "
+              "run `tminus notify test`")
+
+
 @notify_app.command("check")
 def notify_check() -> None:
     """Collect, group and send alerts once (from a timer: notices a dead daemon)."""
     from scheduler.service.alerts import check_alerts
     settings = _settings()
     logs.configure(settings)
+    if not settings.notify_urls:
+        out.print(ALERTS_OFF)
+        return
     engine = _engine(settings)
     r = check_alerts(engine, settings, _db_clock(engine))
     d = r.delivered
@@ -1079,6 +1090,8 @@ def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = F
             out.print(f"    last error: {escape(m.last_error)}")
     out.print(f"{len(r.messages)} message(s) shown; {r.waiting_items} item(s) waiting for "
               "the next message of their kind")
+    if not _settings().notify_urls:
+        out.print(f"[yellow]{ALERTS_OFF}[/]")
 
 
 @app.command()

@@ -368,5 +368,20 @@ def test_notify_commands(cli: Any, webhook: Webhook, monkeypatch: pytest.MonkeyP
     assert r.code == 2 and "TMINUS_NOTIFY: URL 1 (nosuchservice://…)" in r.err
     assert "tok3n-abc" not in r.err and len(r.err.strip().splitlines()) == 1
     monkeypatch.delenv("TMINUS_NOTIFY")
-    r = cli("notify", "check")
+    r = cli("notify", "test")            # asked for a test: without an address, an error
     assert r.code == 2 and "TMINUS_NOTIFY is not set" in r.err
+
+
+def test_alerts_off_is_said_not_failed(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without TMINUS_NOTIFY the timer's `notify check` exits 0 (systemd would mark the
+    unit failed every minute) and says, on one line, that alerts are off and how to turn
+    them on; `notify status` says so too."""
+    monkeypatch.setenv("TMINUS_NOTIFY", "")
+    r: CliResult = cli("notify", "check")
+    assert (r.code, r.err) == (0, "")
+    assert len(r.out.strip().splitlines()) == 1
+    assert "alerts are off: TMINUS_NOTIFY is not set" in r.out and "notify test" in r.out
+    r = cli("notify", "status")
+    assert r.code == 0 and "alerts are off" in r.out
+    monkeypatch.setenv("TMINUS_NOTIFY", "json://127.0.0.1:9/x")
+    assert "alerts are off" not in cli("notify", "status").out
