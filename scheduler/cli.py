@@ -110,7 +110,15 @@ def _settings() -> Settings:
 
 
 def _engine(settings: Settings | None = None) -> Engine:
+    """The database, created at the newest schema if there is none: for commands that
+    write (plan, queue, run, pause, …)."""
     return service.open_database(settings or _settings())
+
+
+def _existing(settings: Settings | None = None) -> Engine:
+    """The database, for commands that read or change what is in it (status, list, log,
+    approve, …): none yet is an error saying to plan first, and no file is created."""
+    return service.open_database(settings or _settings(), create=False)
 
 
 def _now() -> datetime:
@@ -311,7 +319,7 @@ def preview(campaign: Annotated[str | None, typer.Argument(
         raise FieldError("output", "works with --format json or html")
     folder = campaign is not None and is_folder(campaign)
     # a folder is previewed without a database, but is said to be planned where it is
-    engine = service.existing_database(_settings()) if folder else _engine()
+    engine = service.existing_database(_settings()) if folder else _existing()
     timelines = service.preview(engine, campaign, as_of=_as_of(as_of))
     if format == "table":
         pv.render_table(timelines, out)
@@ -339,7 +347,7 @@ def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             ) -> None:
     """Approve drafts: they are queued to go out at their time."""
     settings = _settings()
-    engine = _engine(settings)
+    engine = _existing(settings)
     r = service.approve(engine, campaign=campaign, post_ids=post or [], by=by, now=_now(),
                         expect=expect)
     out.print(f"approved {len(r.approved)} post(s) by {escape(r.by)}"
@@ -370,7 +378,7 @@ def cancel(campaign: Annotated[str | None, typer.Argument(
                "--yes", "-y", help="cancel a whole campaign without asking; " + YES_HELP)] = False
            ) -> None:
     """Cancel pending posts (draft, queued or review)."""
-    engine, ids = _engine(), post or []
+    engine, ids = _existing(), post or []
     try:
         r = service.cancel(engine, campaign=campaign, post_ids=ids, by=by, now=_now(),
                            confirmed=yes)
@@ -470,7 +478,7 @@ def list_posts(state: Annotated[list[str] | None, typer.Option(
                utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
                as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """List posts in due order, one line each, fitted to the terminal."""
-    posts = service.list_posts(_engine(), states=state or [], campaign=campaign)
+    posts = service.list_posts(_existing(), states=state or [], campaign=campaign)
     if as_json:
         _print_json(posts)
         return
@@ -496,7 +504,7 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
            as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """One line per active campaign and what needs a person, then the details."""
     settings = _settings()
-    engine = _engine(settings)
+    engine = _existing(settings)
     g = service.glance(engine, settings.env)
     if as_json:
         _print_json(g)
@@ -580,7 +588,7 @@ def log(post: Annotated[int, typer.Argument(help="post id", min=1, max=MAX_ID)],
         utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
         as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every event of one post: its audit trail."""
-    r = service.post_log(_engine(), post)
+    r = service.post_log(_existing(), post)
     if as_json:
         _print_json(r)
         return
@@ -615,7 +623,7 @@ def review(post: Annotated[int, typer.Argument(help="post id in review", min=1, 
         raise TminusError("give exactly one of --published URL, --requeue or --cancel")
     how = (service.Resolution.PUBLISHED if published is not None
            else service.Resolution.REQUEUE if requeue else service.Resolution.CANCEL)
-    r = service.review(_engine(), post, how, by=by, now=_now(), url=published)
+    r = service.review(_existing(), post, how, by=by, now=_now(), url=published)
     out.print(f"post {r.post_id} is now {r.state}")
 
 
@@ -718,7 +726,7 @@ def accounts_check(name: Annotated[list[str] | None, typer.Argument(
                        help="account names (default: all)")] = None) -> None:
     """Verify each account's credentials with its platform; print who it posts as."""
     settings = _settings()
-    checks = service.check_accounts(_engine(settings), settings, name or [])
+    checks = service.check_accounts(_existing(settings), settings, name or [])
     for c in checks:
         if c.error is not None:
             err.print(f"[red]✗ {c.name}[/] ({c.platform}): {escape(c.error)}")
@@ -734,7 +742,7 @@ def accounts_check(name: Annotated[list[str] | None, typer.Argument(
 @accounts_app.command("resume")
 def accounts_resume(name: Annotated[str, typer.Argument(help="account name")]) -> None:
     """Lift a pause (after fixing credentials) and any rate-limit wait."""
-    service.resume_account(_engine(), name)
+    service.resume_account(_existing(), name)
     out.print(f"account {name} resumed")
 
 
@@ -861,7 +869,7 @@ def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to
            utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False
            ) -> None:
     """Lift a pause: say what goes out now and what expired while it held."""
-    engine = _engine()
+    engine = _existing()
     r = service.resume(engine, _target(campaign, account, everything), by=by or _me(), now=_now())
     z = _zones(engine)
     out.print(f"[green]resumed {r.pause.what}[/] (paused {duration(r.at - r.pause.at)} by "
@@ -895,10 +903,10 @@ def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", m
         raise TminusError("give exactly one of --text TEXT, --editor, --keep or --use-file")
     who, now = by or _me(), _now()
     if keep or use_file:
-        r = service.settle_conflict(_engine(), post, keep=keep, by=who, now=now)
+        r = service.settle_conflict(_existing(), post, keep=keep, by=who, now=now)
     else:
         if editor:
-            sheet = service.edit_sheet(_engine(), post)
+            sheet = service.edit_sheet(_existing(), post)
             if not sheet.editable:      # before the editor opens, not after the work is done
                 raise TminusError(f"post {post} is {sheet.state}; only a draft or queued post "
                                   "can be edited")
@@ -914,7 +922,7 @@ def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", m
                           "nothing was written")
                 return
         assert text is not None
-        r = service.edit_post(_engine(), post, text, by=who, now=now)
+        r = service.edit_post(_existing(), post, text, by=who, now=now)
     _print_diff(r.diff)
     for w in r.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
@@ -952,7 +960,7 @@ def users_password(name: Annotated[str, typer.Argument(help="the person's name")
     """Set a person's new password (asked for, or read from stdin); their logins end."""
     password = _password()
     with _person_errors():
-        p = service.set_password(_engine(), name=name, password=password, by=by or _me(),
+        p = service.set_password(_existing(), name=name, password=password, by=by or _me(),
                                  now=_now())
     out.print(f"new password set for {escape(p.name)}; their logins have ended, they log in "
               "again with it")
@@ -983,7 +991,7 @@ def users_list(utc: Annotated[bool, typer.Option(
                    "--utc", help="show times in UTC instead of this machine's timezone")] = False
                ) -> None:
     """The people who may log in, with their role."""
-    people = service.list_people(_engine())
+    people = service.list_people(_existing())
     for p in people:
         # a person belongs to no campaign: this machine's timezone
         out.print(f"{escape(p.name):<30} {p.role:<9} added {_at(p.created_at, None, utc, year=True)} "
@@ -998,7 +1006,7 @@ def users_remove(name: Annotated[str, typer.Argument(help="the person's name")],
                  ) -> None:
     """Remove a person; their logins end at once."""
     with _person_errors():
-        p = service.remove_person(_engine(), name=name, by=by or _me(), now=_now())
+        p = service.remove_person(_existing(), name=name, by=by or _me(), now=_now())
     out.print(f"removed {escape(p.name)} ({p.role})")
 
 
@@ -1075,7 +1083,7 @@ def notify_check() -> None:
 def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
     """The latest alert messages: delivered, failing or given up, and why."""
     from scheduler.service.alerts import alert_log
-    engine = _engine()
+    engine = _existing()
     r, z = alert_log(engine), _zones(engine)
     for m in r.messages:
         tz = z.of(campaign=m.campaign)     # an alert of no campaign: this machine's zone
@@ -1100,7 +1108,7 @@ def calendar(campaign: Annotated[str, typer.Argument(help="campaign slug")],
              ) -> None:
     """Write the campaign's posts and deadline as a calendar file (.ics)."""
     from scheduler.service.calendar import calendar_ics
-    engine = _engine()
+    engine = _existing()
     data = calendar_ics(engine, campaign, _db_clock(engine)())
     try:
         output.write_bytes(data)
@@ -1121,7 +1129,7 @@ def engagement_fetch(campaign: Annotated[str | None, typer.Argument(
     """Read published posts' likes, reposts and replies from their platforms now."""
     from scheduler.service.report import fetch_engagement
     settings = _settings()
-    engine = _engine(settings)
+    engine = _existing(settings)
     _said_fetch(fetch_engagement(engine, settings, _db_clock(engine)(), campaign=campaign))
 
 
@@ -1147,7 +1155,7 @@ def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
     if fmt not in ("table", "json", "html"):
         raise FieldError("format", f"{fmt!r}: write table, json or html")
     settings = _settings()
-    engine = _engine(settings)
+    engine = _existing(settings)
     now = _db_clock(engine)
     if refresh:
         fetched = fetch_engagement(engine, settings, now(), campaign=campaign)

@@ -377,6 +377,7 @@ def test_alerts_off_is_said_not_failed(cli: Any, monkeypatch: pytest.MonkeyPatch
     unit failed every minute) and says, on one line, that alerts are off and how to turn
     them on; `notify status` says so too."""
     monkeypatch.setenv("TMINUS_NOTIFY", "")
+    assert cli("db", "upgrade").code == 0
     r: CliResult = cli("notify", "check")
     assert (r.code, r.err) == (0, "")
     assert len(r.out.strip().splitlines()) == 1
