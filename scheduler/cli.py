@@ -104,6 +104,19 @@ MAX_ID = 2**63 - 1
 _usage = sys.modules[typer.BadParameter.__module__]
 
 
+def _post_id(value: str) -> int:
+    """A post id as typed: typer's own check would say "Input should be a valid integer,
+    unable to parse string as an integer"; this says what a post id is."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_ID:
+        raise typer.BadParameter(f"{value!r} is not a post id: give the number `tminus list` "
+                                 "shows, e.g. 12")
+    return number
+
+
 def _settings() -> Settings:
     from scheduler.settings import Settings
     return Settings.from_env()
@@ -340,7 +353,7 @@ def preview(campaign: Annotated[str | None, typer.Argument(
 def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             by: Annotated[str, typer.Option("--by", help="who approves (recorded)")],
             post: Annotated[list[int] | None, typer.Option(
-                "--post", help="approve only these post ids", min=1, max=MAX_ID)] = None,
+                "--post", help="approve only these post ids", parser=_post_id)] = None,
             expect: Annotated[str | None, typer.Option(
                 "--expect", help="the digest `tminus preview` printed: approve only if "
                 "nothing changed since")] = None
@@ -372,7 +385,7 @@ def _credential_warnings(accounts: Sequence[service.Readiness], *, note: bool = 
 def cancel(campaign: Annotated[str | None, typer.Argument(
                help="campaign slug (cancels all its pending posts)")] = None,
            post: Annotated[list[int] | None, typer.Option(
-               "--post", help="cancel only these post ids", min=1, max=MAX_ID)] = None,
+               "--post", help="cancel only these post ids", parser=_post_id)] = None,
            by: Annotated[str, typer.Option("--by", help="who cancels (recorded)")] = "cli",
            yes: Annotated[bool, typer.Option(
                "--yes", "-y", help="cancel a whole campaign without asking; " + YES_HELP)] = False
@@ -584,7 +597,7 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
 
 
 @app.command()
-def log(post: Annotated[int, typer.Argument(help="post id", min=1, max=MAX_ID)],
+def log(post: Annotated[int, typer.Argument(help="post id", parser=_post_id)],
         utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
         as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every event of one post: its audit trail."""
@@ -611,7 +624,7 @@ def _reason(actor: str, reason: str) -> str:
 
 
 @app.command()
-def review(post: Annotated[int, typer.Argument(help="post id in review", min=1, max=MAX_ID)],
+def review(post: Annotated[int, typer.Argument(help="post id in review", parser=_post_id)],
            published: Annotated[str | None, typer.Option(
                "--published", metavar="URL", help="it did go out: its URL")] = None,
            requeue: Annotated[bool, typer.Option("--requeue", help="it did not go out: send it")] = False,
@@ -886,7 +899,7 @@ def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to
 
 
 @app.command()
-def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", min=1, max=MAX_ID)],
+def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", parser=_post_id)],
          text: Annotated[str | None, typer.Option(
              "--text", help="the new text, exactly as it goes out")] = None,
          editor: Annotated[bool, typer.Option(
