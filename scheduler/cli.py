@@ -267,8 +267,14 @@ def _confirm(e: Unconfirmed, yes: bool) -> bool:
         return True
     if not sys.stdin.isatty():
         raise e
-    if typer.confirm(e.question, default=False):
-        return True
+    try:
+        if typer.confirm(e.question, default=False):
+            return True
+    except typer.Abort as stop:
+        err.print()             # the answer's line ends: what follows is a line of its own
+        if isinstance(stop.__context__, KeyboardInterrupt):
+            raise               # Ctrl-C: `main` says it, exit 130
+        # Ctrl-D, no answer: the default, no
     out.print("nothing was written")
     raise typer.Exit(1)
 
@@ -1239,9 +1245,15 @@ def main() -> None:
         err.print(f"[red]error:[/] {escape(where)}: {escape(e.format_message())} "
                   f"(see `{escape(where)} --help`)", soft_wrap=True)
         sys.exit(e.exit_code)
-    except typer.Abort:
-        err.print("[red]aborted[/]")
-        sys.exit(1)
+    except typer.Abort as e:
+        # Ctrl-C at a question (click raises Abort `from None`: nothing was written yet)
+        # or during a command (`from` the KeyboardInterrupt); exit 130 as a shell's 128 +
+        # SIGINT. Ctrl-D where a password is asked is no answer: nothing written either.
+        if isinstance(e.__cause__ or e.__context__, EOFError):
+            err.print("[red]no answer (end of input); nothing was written[/]")
+            sys.exit(1)
+        err.print("[red]interrupted[/]" + ("" if e.__cause__ else "; nothing was written"))
+        sys.exit(130)
     except TminusError as e:
         err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)   # one line, however long
         sys.exit(2)
