@@ -352,6 +352,23 @@ def test_notify_test_reports_where_it_sent(engine: Engine, webhook: Webhook) -> 
     r = notify_test(engine, settings, clock.now)
     assert r.delivered and webhook.titles() == ["tminus: test message"]
     assert r.destinations and all("pw123456" not in d for d in r.destinations)
+    # as the person wrote it, the password masked; none of Apprise's own options
+    # (`?method=POST&overflow=upstream&retry=0&…`)
+    scheme, _, rest = webhook.url.partition("://")
+    assert len(r.destinations) == 1
+    assert r.destinations[0] in (f"{scheme}://u:****@{rest}", f"{scheme}://u:[redacted]@{rest}")
+
+
+def test_notify_destinations_are_as_written() -> None:
+    """Only the options a person wrote are shown; a token in a path is masked."""
+    sender = AppriseSender(["json://127.0.0.1:9/hook?method=PUT",
+                            "tgram://123456:ABCdefSecretToken/987654",
+                            "ntfys://ntfy.sh/alerts-topic"])
+    said = sender.describe()
+    assert said[0] == "json://127.0.0.1:9/hook?method=PUT"
+    assert said[1].startswith("tgram://") and "ABCdefSecretToken" not in said[1]
+    assert said[2] == "ntfys://ntfy.sh/alerts-topic"
+    assert not any("overflow" in d or "retry" in d for d in said)
 
 
 def test_notify_commands(cli: Any, webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
