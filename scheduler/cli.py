@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from content.countdown import duration, t_minus
+from content.countdown import about, duration, t_minus
 from content.errors import CampaignErrors, FieldError, TminusError, Unconfirmed
 from content.paths import is_folder
 from scheduler import cliargs, defaults, logs, service
@@ -574,7 +574,7 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
     if st.next:
         out.print("next:")
         rows = [[f"#{p.id}", _at(p.at, p.timezone, utc),
-                 "now" if p.at <= now else f"in {duration(p.at - now)}", p.account,
+                 "now" if p.at <= now else f"in {about(p.at - now)}", p.account,
                  t_minus(p.deadline - p.at), p.text] for p in st.next]
         for line in _columns(["", "", "", "", "", ""], rows, width - 2)[1:]:
             out.print("  " + escape(line))
@@ -891,7 +891,7 @@ def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to
     engine = _existing()
     r = service.resume(engine, _target(campaign, account, everything), by=by or _me(), now=_now())
     z = _zones(engine)
-    out.print(f"[green]resumed {r.pause.what}[/] (paused {duration(r.at - r.pause.at)} by "
+    out.print(f"[green]resumed {r.pause.what}[/] (paused {about(r.at - r.pause.at)} by "
               f"{escape(r.pause.by)}: {escape(r.pause.reason)})")
     out.print(f"going out now: {r.going_total}; later at their time: {r.later}; "
               f"expired while paused: {r.expired_total}")
