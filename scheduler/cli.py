@@ -13,6 +13,7 @@ import dataclasses
 import enum
 import gc
 import json
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -230,15 +231,33 @@ def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int, *
     return [line(header), *(line(r) for r in rows)]
 
 
+# A terminal shows the first problems of a long list (a 2,000-row file past its deadline
+# is not 2,000 lines to scroll back through); where the errors go to a file or a pipe,
+# every one is written: that is how to see them all.
+PROBLEMS_SHOWN = 20
+
+
+def _on_terminal() -> bool:
+    return err.is_terminal
+
+
 @contextlib.contextmanager
 def _every_problem() -> Iterator[None]:
-    """A campaign's problems, every one on its line (not only the first), then exit 2."""
+    """A campaign's problems, one per line (not only the first): every one, or on a
+    terminal the first PROBLEMS_SHOWN and how to see the rest; then exit 2."""
     try:
         yield
     except CampaignErrors as e:
-        for problem in e.errors:
+        cap = len(e.errors) if not _on_terminal() else PROBLEMS_SHOWN
+        # "… and 1 more" would take the line the one problem needs
+        shown = e.errors if len(e.errors) <= cap + 1 else e.errors[:cap]
+        for problem in shown:
             err.print(f"[red]error:[/] {escape(str(problem))}")
-        err.print(f"[red]{len(e.errors)} problem(s); nothing was written.[/]")
+        if hidden := len(e.errors) - len(shown):
+            again = " ".join(shlex.quote(a) for a in ["tminus", *sys.argv[1:]])
+            err.print(f"[red]… and {hidden:,} more problem(s)[/]; to see every one, write "
+                      f"them to a file: `{escape(again)} 2> problems.txt`", soft_wrap=True)
+        err.print(f"[red]{len(e.errors):,} problem(s); nothing was written.[/]")
         raise typer.Exit(2) from None
 
 

@@ -9,9 +9,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from content.csvposts import read_posts
+from scheduler import cli as cli_module
 from tests.conftest import ROOT, CampaignFactory, CliResult, simple_toml
 
 Cli = Callable[..., CliResult]
@@ -229,3 +231,25 @@ def test_a_long_import_shows_the_first_posts_and_every_warning_not_a_line_each(
     assert "warning: none of the campaign's hashtags is in this post" in r.out
     assert "… and 9 more new post(s): `tminus list` shows them all" in r.out
     assert "imported 30 post(s)" in r.out and len(_posts(cli)) == before + 30
+
+
+def test_a_long_list_of_problems_is_capped_on_a_terminal_and_whole_elsewhere(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 empty texts: a terminal shows the first 20 and how to see every one; with the
+    errors going to a file or pipe (as in this test, or `2> problems.txt`) all 30."""
+    assert cli("plan", str(make_campaign(simple_toml()))).code == 0
+    csv = tmp_path / "posts.csv"
+    csv.write_text("account,at,text\n" + "".join(f"org,T-{n}h,\n" for n in range(1, 31)),
+                   encoding="utf-8")
+    r = cli("queue", "import", str(csv))
+    assert r.code == 2 and sum(ln.startswith("error:") for ln in r.err.splitlines()) == 30
+    assert "more problem(s)" not in r.err and "30 problem(s); nothing was written." in r.err
+    monkeypatch.setattr(cli_module, "_on_terminal", lambda: True)
+    r = cli("queue", "import", str(csv))
+    lines = r.err.splitlines()
+    assert r.code == 2 and sum(ln.startswith("error:") for ln in lines) == 20
+    assert lines[19] == f"error: {csv}:21 [text]: is empty"
+    assert lines[20] == ("… and 10 more problem(s); to see every one, write them to a file: "
+                         f"`tminus queue import {csv} 2> problems.txt`")
+    assert lines[21] == "30 problem(s); nothing was written."
