@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,33 @@ def test_a_long_list_of_problems_is_capped_on_a_terminal_and_whole_elsewhere(
     assert lines[20] == ("… and 10 more problem(s); to see every one, write them to a file: "
                          f"`tminus queue import {csv} 2> problems.txt`")
     assert lines[21] == "30 problem(s); nothing was written."
+
+
+def test_an_import_reads_the_database_a_fixed_number_of_times(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    """The accounts, campaigns and live posts are read once per import, not per row:
+    40 rows cost the queries 10 rows do (it was three a row), and the posts are all
+    there, each with its first event (written in one insert)."""
+    from scheduler.db import make_engine
+    from scheduler.service.imports import import_csv
+    assert cli("plan", str(make_campaign(simple_toml()))).code == 0
+    engine = make_engine(f"sqlite:///{tmp_path}/tminus.db")
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda *args: statements.append(args[2].lstrip().split()[0]))
+    counts = []
+    for n, rows in enumerate((10, 40)):
+        csv = tmp_path / f"posts{n}.csv"
+        csv.write_text("account,at,text\n" + "".join(
+            f"org,T-{n}d{i}m,Import {n} row {i} #TestTag\n" for i in range(1, rows + 1)),
+            encoding="utf-8")
+        statements.clear()
+        r = import_csv(engine, csv, by=None, author="ana", now=datetime.now(UTC))
+        assert len(r.added) == rows and len({q.post_id for q in r.added}) == rows
+        counts.append(statements.count("SELECT"))
+    assert counts[0] == counts[1], counts
+    with engine.connect() as c:
+        firsts = c.execute(sa.text("SELECT count(*) FROM event WHERE from_state IS NULL "
+                                   "AND actor = 'ana'")).scalar()
+    assert firsts == 50
+    engine.dispose()
