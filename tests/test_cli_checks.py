@@ -213,3 +213,18 @@ def test_db_current_creates_no_database(cli: Cli, tmp_path: Path) -> None:
     r = cli("db", "current")
     assert r.code == 0 and r.out.startswith("database empty, newest ")
     assert not (tmp_path / "tminus.db").exists()
+
+
+@pytest.mark.postgres
+def test_reading_an_empty_postgres_database_creates_no_tables(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch, pg_url: str) -> None:
+    """An empty PostgreSQL database is "none yet" too; reading it creates no table."""
+    import sqlalchemy as sa
+    monkeypatch.setenv("TMINUS_DATABASE_URL", pg_url)
+    r = cli("list")
+    assert r.code == 2 and "no tminus database yet at postgresql+psycopg://" in r.err
+    engine = sa.create_engine(pg_url)
+    try:
+        assert sa.inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
