@@ -73,6 +73,22 @@ def duration(delta: timedelta, *, spaced: bool = False, days: bool = True) -> st
     return (" " if spaced else "").join(shown) or ("0 s" if spaced else "0")
 
 
+def about(delta: timedelta) -> str:
+    """A span between now and a time, rounded as a person says it: seconds only under
+    two minutes ("45s", "1m30s"), then to the minute under a day ("17h56m", "3h"), then
+    to the hour ("2d 3h", "4d"). `duration` is exact; this is for "in …" and "… ago",
+    where the seconds of a time hours away are noise that changes at every look."""
+    seconds = abs(delta.total_seconds())
+    if seconds < 120:
+        return duration(timedelta(seconds=int(seconds)))
+    minutes = int(seconds / 60 + 0.5)      # half up: 2m30s is 3m
+    if minutes < 24 * 60:
+        hours, mins = divmod(minutes, 60)
+        return f"{hours}h{mins}m" if hours and mins else f"{hours}h" if hours else f"{mins}m"
+    days, hours = divmod(int(seconds / 3600 + 0.5), 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
 def t_minus(delta: timedelta) -> str:
     """A post's place before the deadline, `delta` = deadline - its time: "T-4d3h",
     "T-45m"; "T+5m" once past it."""

@@ -422,7 +422,8 @@ class AppriseSender:
         self.apprise = apprise.Apprise()
         self.timeout = timeout
         self.secrets = list(secrets)
-        for n, url in enumerate(urls, 1):
+        self.urls = list(urls)
+        for n, url in enumerate(self.urls, 1):
             if not _quietly(self.apprise.add, url):
                 scheme = url.partition("://")[0] if "://" in url else "(no scheme)"
                 raise TminusError(f"TMINUS_NOTIFY: URL {n} ({scheme}://…) is not one Apprise "
@@ -433,8 +434,14 @@ class AppriseSender:
                               "(e.g. ntfys://ntfy.sh/your-topic); see .env.example")
 
     def describe(self) -> list[str]:
-        """Where alerts go, with every secret part masked (Apprise's privacy mode)."""
-        return [str(server.url(privacy=True)) for server in self.apprise]  # type: ignore[no-untyped-call]
+        """Where alerts go, as a person wrote each address, every secret part masked
+        (Apprise's privacy mode knows which parts of each service's URL are secrets)."""
+        from scheduler.logs import redact
+        private = [str(server.url(privacy=True)) for server in self.apprise]  # type: ignore[no-untyped-call]
+        if len(private) != len(self.urls):      # one URL made several servers: as Apprise says
+            return [redact(p, self.secrets) for p in private]
+        return [redact(_as_written(p, url), self.secrets) for p, url in zip(private, self.urls,
+                                                                             strict=True)]
 
     def send(self, title: str, body: str) -> str | None:
         from scheduler.logs import redact
@@ -444,6 +451,18 @@ class AppriseSender:
         said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR", "CRITICAL")]
         why = "; ".join(said[-3:]) or result.status.name.lower()
         return redact(f"{result.status.name.lower()}: {why}", self.secrets)
+
+
+def _as_written(private: str, written: str) -> str:
+    """Apprise's masked URL without the options it adds to every one
+    (`?method=POST&overflow=upstream&retry=0&…`): only those the person wrote stay, and
+    a path ends as they wrote it."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    mine, theirs = urlsplit(private), urlsplit(written)
+    keys = {k.lower() for k, _ in parse_qsl(theirs.query, keep_blank_values=True)}
+    query = [(k, v) for k, v in parse_qsl(mine.query, keep_blank_values=True) if k.lower() in keys]
+    path = mine.path if theirs.path.endswith("/") else mine.path.rstrip("/")
+    return urlunsplit(mine._replace(path=path, query=urlencode(query, safe="*.")))
 
 
 def _quietly(add: Callable[[str], bool], url: str) -> bool:

@@ -13,6 +13,7 @@ import dataclasses
 import enum
 import gc
 import json
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from content.countdown import duration, t_minus
+from content.countdown import about, duration, t_minus
 from content.errors import CampaignErrors, FieldError, TminusError, Unconfirmed
 from content.paths import is_folder
 from scheduler import cliargs, defaults, logs, service
@@ -104,13 +105,34 @@ MAX_ID = 2**63 - 1
 _usage = sys.modules[typer.BadParameter.__module__]
 
 
+def _post_id(value: str) -> int:
+    """A post id as typed: typer's own check would say "Input should be a valid integer,
+    unable to parse string as an integer"; this says what a post id is."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_ID:
+        raise typer.BadParameter(f"{value!r} is not a post id: give the number `tminus list` "
+                                 "shows, e.g. 12")
+    return number
+
+
 def _settings() -> Settings:
     from scheduler.settings import Settings
     return Settings.from_env()
 
 
 def _engine(settings: Settings | None = None) -> Engine:
+    """The database, created at the newest schema if there is none: for commands that
+    write (plan, queue, run, pause, …)."""
     return service.open_database(settings or _settings())
+
+
+def _existing(settings: Settings | None = None) -> Engine:
+    """The database, for commands that read or change what is in it (status, list, log,
+    approve, …): none yet is an error saying to plan first, and no file is created."""
+    return service.open_database(settings or _settings(), create=False)
 
 
 def _now() -> datetime:
@@ -209,15 +231,33 @@ def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int, *
     return [line(header), *(line(r) for r in rows)]
 
 
+# A terminal shows the first problems of a long list (a 2,000-row file past its deadline
+# is not 2,000 lines to scroll back through); where the errors go to a file or a pipe,
+# every one is written: that is how to see them all.
+PROBLEMS_SHOWN = 20
+
+
+def _on_terminal() -> bool:
+    return err.is_terminal
+
+
 @contextlib.contextmanager
 def _every_problem() -> Iterator[None]:
-    """A campaign's problems, every one on its line (not only the first), then exit 2."""
+    """A campaign's problems, one per line (not only the first): every one, or on a
+    terminal the first PROBLEMS_SHOWN and how to see the rest; then exit 2."""
     try:
         yield
     except CampaignErrors as e:
-        for problem in e.errors:
+        cap = len(e.errors) if not _on_terminal() else PROBLEMS_SHOWN
+        # "… and 1 more" would take the line the one problem needs
+        shown = e.errors if len(e.errors) <= cap + 1 else e.errors[:cap]
+        for problem in shown:
             err.print(f"[red]error:[/] {escape(str(problem))}")
-        err.print(f"[red]{len(e.errors)} problem(s); nothing was written.[/]")
+        if hidden := len(e.errors) - len(shown):
+            again = " ".join(shlex.quote(a) for a in ["tminus", *sys.argv[1:]])
+            err.print(f"[red]… and {hidden:,} more problem(s)[/]; to see every one, write "
+                      f"them to a file: `{escape(again)} 2> problems.txt`", soft_wrap=True)
+        err.print(f"[red]{len(e.errors):,} problem(s); nothing was written.[/]")
         raise typer.Exit(2) from None
 
 
@@ -246,8 +286,14 @@ def _confirm(e: Unconfirmed, yes: bool) -> bool:
         return True
     if not sys.stdin.isatty():
         raise e
-    if typer.confirm(e.question, default=False):
-        return True
+    try:
+        if typer.confirm(e.question, default=False):
+            return True
+    except typer.Abort as stop:
+        err.print()             # the answer's line ends: what follows is a line of its own
+        if isinstance(stop.__context__, KeyboardInterrupt):
+            raise               # Ctrl-C: `main` says it, exit 130
+        # Ctrl-D, no answer: the default, no
     out.print("nothing was written")
     raise typer.Exit(1)
 
@@ -311,7 +357,7 @@ def preview(campaign: Annotated[str | None, typer.Argument(
         raise FieldError("output", "works with --format json or html")
     folder = campaign is not None and is_folder(campaign)
     # a folder is previewed without a database, but is said to be planned where it is
-    engine = service.existing_database(_settings()) if folder else _engine()
+    engine = service.existing_database(_settings()) if folder else _existing()
     timelines = service.preview(engine, campaign, as_of=_as_of(as_of))
     if format == "table":
         pv.render_table(timelines, out)
@@ -332,14 +378,14 @@ def preview(campaign: Annotated[str | None, typer.Argument(
 def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
             by: Annotated[str, typer.Option("--by", help="who approves (recorded)")],
             post: Annotated[list[int] | None, typer.Option(
-                "--post", help="approve only these post ids", min=1, max=MAX_ID)] = None,
+                "--post", help="approve only these post ids", parser=_post_id)] = None,
             expect: Annotated[str | None, typer.Option(
                 "--expect", help="the digest `tminus preview` printed: approve only if "
                 "nothing changed since")] = None
             ) -> None:
     """Approve drafts: they are queued to go out at their time."""
     settings = _settings()
-    engine = _engine(settings)
+    engine = _existing(settings)
     r = service.approve(engine, campaign=campaign, post_ids=post or [], by=by, now=_now(),
                         expect=expect)
     out.print(f"approved {len(r.approved)} post(s) by {escape(r.by)}"
@@ -364,13 +410,13 @@ def _credential_warnings(accounts: Sequence[service.Readiness], *, note: bool = 
 def cancel(campaign: Annotated[str | None, typer.Argument(
                help="campaign slug (cancels all its pending posts)")] = None,
            post: Annotated[list[int] | None, typer.Option(
-               "--post", help="cancel only these post ids", min=1, max=MAX_ID)] = None,
+               "--post", help="cancel only these post ids", parser=_post_id)] = None,
            by: Annotated[str, typer.Option("--by", help="who cancels (recorded)")] = "cli",
            yes: Annotated[bool, typer.Option(
                "--yes", "-y", help="cancel a whole campaign without asking; " + YES_HELP)] = False
            ) -> None:
     """Cancel pending posts (draft, queued or review)."""
-    engine, ids = _engine(), post or []
+    engine, ids = _existing(), post or []
     try:
         r = service.cancel(engine, campaign=campaign, post_ids=ids, by=by, now=_now(),
                            confirmed=yes)
@@ -470,7 +516,7 @@ def list_posts(state: Annotated[list[str] | None, typer.Option(
                utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
                as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """List posts in due order, one line each, fitted to the terminal."""
-    posts = service.list_posts(_engine(), states=state or [], campaign=campaign)
+    posts = service.list_posts(_existing(), states=state or [], campaign=campaign)
     if as_json:
         _print_json(posts)
         return
@@ -496,7 +542,7 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
            as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """One line per active campaign and what needs a person, then the details."""
     settings = _settings()
-    engine = _engine(settings)
+    engine = _existing(settings)
     g = service.glance(engine, settings.env)
     if as_json:
         _print_json(g)
@@ -547,7 +593,7 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
     if st.next:
         out.print("next:")
         rows = [[f"#{p.id}", _at(p.at, p.timezone, utc),
-                 "now" if p.at <= now else f"in {duration(p.at - now)}", p.account,
+                 "now" if p.at <= now else f"in {about(p.at - now)}", p.account,
                  t_minus(p.deadline - p.at), p.text] for p in st.next]
         for line in _columns(["", "", "", "", "", ""], rows, width - 2)[1:]:
             out.print("  " + escape(line))
@@ -576,11 +622,11 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
 
 
 @app.command()
-def log(post: Annotated[int, typer.Argument(help="post id", min=1, max=MAX_ID)],
+def log(post: Annotated[int, typer.Argument(help="post id", parser=_post_id)],
         utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
         as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False) -> None:
     """Every event of one post: its audit trail."""
-    r = service.post_log(_engine(), post)
+    r = service.post_log(_existing(), post)
     if as_json:
         _print_json(r)
         return
@@ -603,7 +649,7 @@ def _reason(actor: str, reason: str) -> str:
 
 
 @app.command()
-def review(post: Annotated[int, typer.Argument(help="post id in review", min=1, max=MAX_ID)],
+def review(post: Annotated[int, typer.Argument(help="post id in review", parser=_post_id)],
            published: Annotated[str | None, typer.Option(
                "--published", metavar="URL", help="it did go out: its URL")] = None,
            requeue: Annotated[bool, typer.Option("--requeue", help="it did not go out: send it")] = False,
@@ -615,7 +661,7 @@ def review(post: Annotated[int, typer.Argument(help="post id in review", min=1, 
         raise TminusError("give exactly one of --published URL, --requeue or --cancel")
     how = (service.Resolution.PUBLISHED if published is not None
            else service.Resolution.REQUEUE if requeue else service.Resolution.CANCEL)
-    r = service.review(_engine(), post, how, by=by, now=_now(), url=published)
+    r = service.review(_existing(), post, how, by=by, now=_now(), url=published)
     out.print(f"post {r.post_id} is now {r.state}")
 
 
@@ -718,7 +764,7 @@ def accounts_check(name: Annotated[list[str] | None, typer.Argument(
                        help="account names (default: all)")] = None) -> None:
     """Verify each account's credentials with its platform; print who it posts as."""
     settings = _settings()
-    checks = service.check_accounts(_engine(settings), settings, name or [])
+    checks = service.check_accounts(_existing(settings), settings, name or [])
     for c in checks:
         if c.error is not None:
             err.print(f"[red]✗ {c.name}[/] ({c.platform}): {escape(c.error)}")
@@ -734,7 +780,7 @@ def accounts_check(name: Annotated[list[str] | None, typer.Argument(
 @accounts_app.command("resume")
 def accounts_resume(name: Annotated[str, typer.Argument(help="account name")]) -> None:
     """Lift a pause (after fixing credentials) and any rate-limit wait."""
-    service.resume_account(_engine(), name)
+    service.resume_account(_existing(), name)
     out.print(f"account {name} resumed")
 
 
@@ -861,10 +907,10 @@ def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to
            utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False
            ) -> None:
     """Lift a pause: say what goes out now and what expired while it held."""
-    engine = _engine()
+    engine = _existing()
     r = service.resume(engine, _target(campaign, account, everything), by=by or _me(), now=_now())
     z = _zones(engine)
-    out.print(f"[green]resumed {r.pause.what}[/] (paused {duration(r.at - r.pause.at)} by "
+    out.print(f"[green]resumed {r.pause.what}[/] (paused {about(r.at - r.pause.at)} by "
               f"{escape(r.pause.by)}: {escape(r.pause.reason)})")
     out.print(f"going out now: {r.going_total}; later at their time: {r.later}; "
               f"expired while paused: {r.expired_total}")
@@ -878,7 +924,7 @@ def resume(campaign: Annotated[str | None, typer.Argument(help="campaign slug to
 
 
 @app.command()
-def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", min=1, max=MAX_ID)],
+def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", parser=_post_id)],
          text: Annotated[str | None, typer.Option(
              "--text", help="the new text, exactly as it goes out")] = None,
          editor: Annotated[bool, typer.Option(
@@ -895,10 +941,10 @@ def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", m
         raise TminusError("give exactly one of --text TEXT, --editor, --keep or --use-file")
     who, now = by or _me(), _now()
     if keep or use_file:
-        r = service.settle_conflict(_engine(), post, keep=keep, by=who, now=now)
+        r = service.settle_conflict(_existing(), post, keep=keep, by=who, now=now)
     else:
         if editor:
-            sheet = service.edit_sheet(_engine(), post)
+            sheet = service.edit_sheet(_existing(), post)
             if not sheet.editable:      # before the editor opens, not after the work is done
                 raise TminusError(f"post {post} is {sheet.state}; only a draft or queued post "
                                   "can be edited")
@@ -914,7 +960,7 @@ def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", m
                           "nothing was written")
                 return
         assert text is not None
-        r = service.edit_post(_engine(), post, text, by=who, now=now)
+        r = service.edit_post(_existing(), post, text, by=who, now=now)
     _print_diff(r.diff)
     for w in r.warnings:
         out.print(f"[yellow]warning:[/] {escape(w)}")
@@ -952,7 +998,7 @@ def users_password(name: Annotated[str, typer.Argument(help="the person's name")
     """Set a person's new password (asked for, or read from stdin); their logins end."""
     password = _password()
     with _person_errors():
-        p = service.set_password(_engine(), name=name, password=password, by=by or _me(),
+        p = service.set_password(_existing(), name=name, password=password, by=by or _me(),
                                  now=_now())
     out.print(f"new password set for {escape(p.name)}; their logins have ended, they log in "
               "again with it")
@@ -983,7 +1029,7 @@ def users_list(utc: Annotated[bool, typer.Option(
                    "--utc", help="show times in UTC instead of this machine's timezone")] = False
                ) -> None:
     """The people who may log in, with their role."""
-    people = service.list_people(_engine())
+    people = service.list_people(_existing())
     for p in people:
         # a person belongs to no campaign: this machine's timezone
         out.print(f"{escape(p.name):<30} {p.role:<9} added {_at(p.created_at, None, utc, year=True)} "
@@ -998,7 +1044,7 @@ def users_remove(name: Annotated[str, typer.Argument(help="the person's name")],
                  ) -> None:
     """Remove a person; their logins end at once."""
     with _person_errors():
-        p = service.remove_person(_engine(), name=name, by=by or _me(), now=_now())
+        p = service.remove_person(_existing(), name=name, by=by or _me(), now=_now())
     out.print(f"removed {escape(p.name)} ({p.role})")
 
 
@@ -1045,12 +1091,23 @@ def notify_test() -> None:
     out.print("[green]test message delivered[/]")
 
 
+# Alerts are optional: where TMINUS_NOTIFY is unset the timer's minute is not a failure
+# (systemd would mark the unit failed every minute), it is said once and exits 0.
+ALERTS_OFF = ("alerts are off: TMINUS_NOTIFY is not set, so nothing is collected or sent; "
+              "to turn them on, set it to one or more Apprise URLs (e.g. "
+              "ntfys://ntfy.sh/your-topic) in .env or the service's environment file, then "
+              "run `tminus notify test`")
+
+
 @notify_app.command("check")
 def notify_check() -> None:
     """Collect, group and send alerts once (from a timer: notices a dead daemon)."""
     from scheduler.service.alerts import check_alerts
     settings = _settings()
     logs.configure(settings)
+    if not settings.notify_urls:
+        out.print(ALERTS_OFF)
+        return
     engine = _engine(settings)
     r = check_alerts(engine, settings, _db_clock(engine))
     d = r.delivered
@@ -1064,7 +1121,7 @@ def notify_check() -> None:
 def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
     """The latest alert messages: delivered, failing or given up, and why."""
     from scheduler.service.alerts import alert_log
-    engine = _engine()
+    engine = _existing()
     r, z = alert_log(engine), _zones(engine)
     for m in r.messages:
         tz = z.of(campaign=m.campaign)     # an alert of no campaign: this machine's zone
@@ -1079,6 +1136,8 @@ def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = F
             out.print(f"    last error: {escape(m.last_error)}")
     out.print(f"{len(r.messages)} message(s) shown; {r.waiting_items} item(s) waiting for "
               "the next message of their kind")
+    if not _settings().notify_urls:
+        out.print(f"[yellow]{ALERTS_OFF}[/]")
 
 
 @app.command()
@@ -1087,7 +1146,7 @@ def calendar(campaign: Annotated[str, typer.Argument(help="campaign slug")],
              ) -> None:
     """Write the campaign's posts and deadline as a calendar file (.ics)."""
     from scheduler.service.calendar import calendar_ics
-    engine = _engine()
+    engine = _existing()
     data = calendar_ics(engine, campaign, _db_clock(engine)())
     try:
         output.write_bytes(data)
@@ -1108,7 +1167,7 @@ def engagement_fetch(campaign: Annotated[str | None, typer.Argument(
     """Read published posts' likes, reposts and replies from their platforms now."""
     from scheduler.service.report import fetch_engagement
     settings = _settings()
-    engine = _engine(settings)
+    engine = _existing(settings)
     _said_fetch(fetch_engagement(engine, settings, _db_clock(engine)(), campaign=campaign))
 
 
@@ -1134,7 +1193,7 @@ def report(campaign: Annotated[str, typer.Argument(help="campaign slug")],
     if fmt not in ("table", "json", "html"):
         raise FieldError("format", f"{fmt!r}: write table, json or html")
     settings = _settings()
-    engine = _engine(settings)
+    engine = _existing(settings)
     now = _db_clock(engine)
     if refresh:
         fetched = fetch_engagement(engine, settings, now(), campaign=campaign)
@@ -1205,9 +1264,15 @@ def main() -> None:
         err.print(f"[red]error:[/] {escape(where)}: {escape(e.format_message())} "
                   f"(see `{escape(where)} --help`)", soft_wrap=True)
         sys.exit(e.exit_code)
-    except typer.Abort:
-        err.print("[red]aborted[/]")
-        sys.exit(1)
+    except typer.Abort as e:
+        # Ctrl-C at a question (click raises Abort `from None`: nothing was written yet)
+        # or during a command (`from` the KeyboardInterrupt); exit 130 as a shell's 128 +
+        # SIGINT. Ctrl-D where a password is asked is no answer: nothing written either.
+        if isinstance(e.__cause__ or e.__context__, EOFError):
+            err.print("[red]no answer (end of input); nothing was written[/]")
+            sys.exit(1)
+        err.print("[red]interrupted[/]" + ("" if e.__cause__ else "; nothing was written"))
+        sys.exit(130)
     except TminusError as e:
         err.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True)   # one line, however long
         sys.exit(2)

@@ -352,6 +352,23 @@ def test_notify_test_reports_where_it_sent(engine: Engine, webhook: Webhook) -> 
     r = notify_test(engine, settings, clock.now)
     assert r.delivered and webhook.titles() == ["tminus: test message"]
     assert r.destinations and all("pw123456" not in d for d in r.destinations)
+    # as the person wrote it, the password masked; none of Apprise's own options
+    # (`?method=POST&overflow=upstream&retry=0&…`)
+    scheme, _, rest = webhook.url.partition("://")
+    assert len(r.destinations) == 1
+    assert r.destinations[0] in (f"{scheme}://u:****@{rest}", f"{scheme}://u:[redacted]@{rest}")
+
+
+def test_notify_destinations_are_as_written() -> None:
+    """Only the options a person wrote are shown; a token in a path is masked."""
+    sender = AppriseSender(["json://127.0.0.1:9/hook?method=PUT",
+                            "tgram://123456:ABCdefSecretToken/987654",
+                            "ntfys://ntfy.sh/alerts-topic"])
+    said = sender.describe()
+    assert said[0] == "json://127.0.0.1:9/hook?method=PUT"
+    assert said[1].startswith("tgram://") and "ABCdefSecretToken" not in said[1]
+    assert said[2] == "ntfys://ntfy.sh/alerts-topic"
+    assert not any("overflow" in d or "retry" in d for d in said)
 
 
 def test_notify_commands(cli: Any, webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -368,5 +385,21 @@ def test_notify_commands(cli: Any, webhook: Webhook, monkeypatch: pytest.MonkeyP
     assert r.code == 2 and "TMINUS_NOTIFY: URL 1 (nosuchservice://…)" in r.err
     assert "tok3n-abc" not in r.err and len(r.err.strip().splitlines()) == 1
     monkeypatch.delenv("TMINUS_NOTIFY")
-    r = cli("notify", "check")
+    r = cli("notify", "test")            # asked for a test: without an address, an error
     assert r.code == 2 and "TMINUS_NOTIFY is not set" in r.err
+
+
+def test_alerts_off_is_said_not_failed(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without TMINUS_NOTIFY the timer's `notify check` exits 0 (systemd would mark the
+    unit failed every minute) and says, on one line, that alerts are off and how to turn
+    them on; `notify status` says so too."""
+    monkeypatch.setenv("TMINUS_NOTIFY", "")
+    assert cli("db", "upgrade").code == 0
+    r: CliResult = cli("notify", "check")
+    assert (r.code, r.err) == (0, "")
+    assert len(r.out.strip().splitlines()) == 1
+    assert "alerts are off: TMINUS_NOTIFY is not set" in r.out and "notify test" in r.out
+    r = cli("notify", "status")
+    assert r.code == 0 and "alerts are off" in r.out
+    monkeypatch.setenv("TMINUS_NOTIFY", "json://127.0.0.1:9/x")
+    assert "alerts are off" not in cli("notify", "status").out

@@ -140,6 +140,8 @@ def test_preview_of_a_folder_does_not_plan_it(cli: Cli, make_campaign: CampaignF
     folder = make_campaign(simple_toml())
     r = cli("preview", str(folder), "--format", "json")
     assert r.code == 0 and len(json.loads(r.out)[0]["rows"]) == 5
+    assert "no tminus database yet" in cli("list").err     # nothing planned, nothing made
+    assert cli("db", "upgrade").code == 0
     assert "0 post(s)" in cli("list").out
 
 

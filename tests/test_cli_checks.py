@@ -186,3 +186,45 @@ def test_approve_and_rehearse_say_which_credentials_are_missing(
     r = cli("run", "--once", "--dry-run")
     assert "note: account org (mastodon) has no credentials" in r.out
     assert "https://mastodon.example" not in r.out
+
+
+READERS = [("status",), ("status", "--json"), ("list",), ("list", "--json"), ("log", "1"),
+           ("preview", "cmp"), ("approve", "cmp", "--by", "Ana"), ("cancel", "--post", "1"),
+           ("edit", "1", "--text", "x"), ("review", "1", "--cancel"), ("report", "cmp"),
+           ("calendar", "cmp", "-o", "c.ics"), ("users", "list"), ("notify", "status"),
+           ("accounts", "check"), ("accounts", "resume", "org"), ("resume", "--all"),
+           ("engagement", "fetch")]
+
+
+@pytest.mark.parametrize("args", READERS, ids=" ".join)
+def test_reading_commands_create_no_database(cli: Cli, tmp_path: Path,
+                                              args: tuple[str, ...]) -> None:
+    """In a folder with no database, a command that reads (or changes what would be in
+    one) says there is none yet and what to run, exit 2, and leaves no tminus.db."""
+    r = cli(*args)
+    assert r.code == 2 and r.out == "", r
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.err
+    assert f"no tminus database yet at {tmp_path / 'tminus.db'}" in r.err
+    assert "`tminus plan DIR`" in r.err
+    assert not (tmp_path / "tminus.db").exists()
+
+
+def test_db_current_creates_no_database(cli: Cli, tmp_path: Path) -> None:
+    r = cli("db", "current")
+    assert r.code == 0 and r.out.startswith("database empty, newest ")
+    assert not (tmp_path / "tminus.db").exists()
+
+
+@pytest.mark.postgres
+def test_reading_an_empty_postgres_database_creates_no_tables(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch, pg_url: str) -> None:
+    """An empty PostgreSQL database is "none yet" too; reading it creates no table."""
+    import sqlalchemy as sa
+    monkeypatch.setenv("TMINUS_DATABASE_URL", pg_url)
+    r = cli("list")
+    assert r.code == 2 and "no tminus database yet at postgresql+psycopg://" in r.err
+    engine = sa.create_engine(pg_url)
+    try:
+        assert sa.inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()

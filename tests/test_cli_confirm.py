@@ -12,6 +12,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -103,7 +104,7 @@ def test_a_replan_that_cancels_approved_posts_asks_and_writes_nothing_without_a_
         term.type(answer)
         code, shown = term.finish()
         assert code == 1, shown
-        assert ("aborted" if answer == "\x04" else "nothing was written") in shown
+        assert "nothing was written" in shown and "aborted" not in shown
         assert "Traceback" not in shown and "planned testcamp" not in shown
         assert _posts(cli) == before        # not canceled, and no text changed either
     term = Terminal(env, tmp_path, "plan", str(approved))   # and now: yes
@@ -131,3 +132,23 @@ def test_cancel_of_a_whole_campaign_asks_on_a_terminal(
     code, shown = term.finish()
     assert code == 0 and "canceled 5 post(s)" in shown
     assert {st for st, _ in _posts(cli)} == {"canceled"}
+
+
+@pytest.mark.parametrize("args", [("cancel", "testcamp"), ("users", "add", "Ana", "--role", "admin")],
+                         ids=" ".join)
+def test_ctrl_c_at_a_question_writes_nothing_and_exits_130(
+        cli: Cli, env: dict[str, str], tmp_path: Path, approved: Path,
+        args: tuple[str, ...]) -> None:
+    """Ctrl-C (SIGINT, what the terminal sends) at a question: one line, exit 130 as
+    a shell counts an interrupt, nothing written; no "aborted", no traceback."""
+    before = _posts(cli)
+    term = Terminal(env, tmp_path, *args)
+    term.expect("[y/N]" if args[0] == "cancel" else "password:")
+    term.proc.send_signal(signal.SIGINT)
+    code, shown = term.finish()
+    assert code == 130, shown
+    said = [line for line in shown.splitlines() if line.strip()]
+    assert said[-1] == "interrupted; nothing was written", shown
+    assert "Traceback" not in shown and "aborted" not in shown.lower()
+    assert _posts(cli) == before
+    assert cli("users", "list").out.strip() == "0 person(s)"

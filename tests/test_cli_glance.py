@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
@@ -75,6 +76,9 @@ def test_status_opens_with_one_line_per_campaign_in_local_time(
         for line in r.out.splitlines()[1:]:
             if line.startswith("  #"):           # the next posts fit the terminal
                 assert cell_len(line) <= int(columns), line
+                # days away: "in 3d 4h", as a person rounds it, no seconds
+                assert re.search(r" in \d+d( \d+h)? ", line), line
+                assert not re.search(r" in [\dhdm ]*\d+s ", line), line
     r = cli("status", "--utc")
     assert " UTC" in r.out.splitlines()[0] and " EST" not in r.out
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from content.csvposts import read_posts
+from scheduler import cli as cli_module
 from tests.conftest import ROOT, CampaignFactory, CliResult, simple_toml
 
 Cli = Callable[..., CliResult]
@@ -229,3 +232,55 @@ def test_a_long_import_shows_the_first_posts_and_every_warning_not_a_line_each(
     assert "warning: none of the campaign's hashtags is in this post" in r.out
     assert "… and 9 more new post(s): `tminus list` shows them all" in r.out
     assert "imported 30 post(s)" in r.out and len(_posts(cli)) == before + 30
+
+
+def test_a_long_list_of_problems_is_capped_on_a_terminal_and_whole_elsewhere(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 empty texts: a terminal shows the first 20 and how to see every one; with the
+    errors going to a file or pipe (as in this test, or `2> problems.txt`) all 30."""
+    assert cli("plan", str(make_campaign(simple_toml()))).code == 0
+    csv = tmp_path / "posts.csv"
+    csv.write_text("account,at,text\n" + "".join(f"org,T-{n}h,\n" for n in range(1, 31)),
+                   encoding="utf-8")
+    r = cli("queue", "import", str(csv))
+    assert r.code == 2 and sum(ln.startswith("error:") for ln in r.err.splitlines()) == 30
+    assert "more problem(s)" not in r.err and "30 problem(s); nothing was written." in r.err
+    monkeypatch.setattr(cli_module, "_on_terminal", lambda: True)
+    r = cli("queue", "import", str(csv))
+    lines = r.err.splitlines()
+    assert r.code == 2 and sum(ln.startswith("error:") for ln in lines) == 20
+    assert lines[19] == f"error: {csv}:21 [text]: is empty"
+    assert lines[20] == ("… and 10 more problem(s); to see every one, write them to a file: "
+                         f"`tminus queue import {csv} 2> problems.txt`")
+    assert lines[21] == "30 problem(s); nothing was written."
+
+
+def test_an_import_reads_the_database_a_fixed_number_of_times(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    """The accounts, campaigns and live posts are read once per import, not per row:
+    40 rows cost the queries 10 rows do (it was three a row), and the posts are all
+    there, each with its first event (written in one insert)."""
+    from scheduler.db import make_engine
+    from scheduler.service.imports import import_csv
+    assert cli("plan", str(make_campaign(simple_toml()))).code == 0
+    engine = make_engine(f"sqlite:///{tmp_path}/tminus.db")
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda *args: statements.append(args[2].lstrip().split()[0]))
+    counts = []
+    for n, rows in enumerate((10, 40)):
+        csv = tmp_path / f"posts{n}.csv"
+        csv.write_text("account,at,text\n" + "".join(
+            f"org,T-{n}d{i}m,Import {n} row {i} #TestTag\n" for i in range(1, rows + 1)),
+            encoding="utf-8")
+        statements.clear()
+        r = import_csv(engine, csv, by=None, author="ana", now=datetime.now(UTC))
+        assert len(r.added) == rows and len({q.post_id for q in r.added}) == rows
+        counts.append(statements.count("SELECT"))
+    assert counts[0] == counts[1], counts
+    with engine.connect() as c:
+        firsts = c.execute(sa.text("SELECT count(*) FROM event WHERE from_state IS NULL "
+                                   "AND actor = 'ana'")).scalar()
+    assert firsts == 50
+    engine.dispose()

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from content.campaign import AccountSpec, Campaign, load_campaign
-from content.countdown import countdown_context, time_left
+from content.countdown import about, countdown_context, time_left
 from content.errors import CampaignError
 from content.expand import expand_campaign
 from content.render import Renderer, base_context, post_context
@@ -448,3 +448,18 @@ def test_the_reused_context_renders_as_jinja_s_own(tmp_path: Path, source: str) 
 def _tidy_of(text: str) -> str:
     from content.render import _tidy
     return _tidy(text)
+
+
+@pytest.mark.parametrize(("span", "said"), [
+    (timedelta(seconds=0), "0"), (timedelta(seconds=45), "45s"),
+    (timedelta(seconds=90), "1m30s"), (timedelta(seconds=119), "1m59s"),
+    (timedelta(seconds=150), "3m"), (timedelta(hours=3, seconds=20), "3h"),
+    (timedelta(hours=17, minutes=56, seconds=29), "17h56m"),
+    (timedelta(hours=17, minutes=56, seconds=31), "17h57m"),
+    (timedelta(hours=23, minutes=59, seconds=40), "1d"),
+    (timedelta(days=2, hours=3, minutes=29), "2d 3h"),
+    (timedelta(days=2, hours=3, minutes=31), "2d 4h"),
+    (-timedelta(minutes=5), "5m"),
+])
+def test_about_rounds_a_span_as_a_person_says_it(span: timedelta, said: str) -> None:
+    assert about(span) == said

@@ -13,19 +13,42 @@ from scheduler.settings import Settings
 
 
 def open_database(settings: Settings, *, create: bool = True) -> Engine:
-    """The database of `settings`, checked to be at the newest schema (a new, empty one
-    is created at it when `create`)."""
+    """The database of `settings`, checked to be at the newest schema. A new, empty one
+    is created at it when `create` (the commands that write: plan, queue, run, …);
+    otherwise (the commands that read: status, list, log, …) there being none yet is an
+    error saying what to run, and no file is left behind."""
+    if not create and _no_sqlite_file(settings.database_url):
+        raise _none_yet(settings.database_url)
     engine = make_engine(settings.database_url)
+    if not create:
+        import sqlalchemy as sa
+        if current_revision(engine) is None and not sa.inspect(engine).get_table_names():
+            engine.dispose()
+            raise _none_yet(settings.database_url)
     ensure_schema(engine, create_if_new=create)
     return engine
+
+
+def _no_sqlite_file(database_url: str) -> bool:
+    """A SQLite URL whose file does not exist (connecting would create it)."""
+    url = make_url(database_url)
+    return url.drivername.startswith("sqlite") and (
+        not url.database or url.database == ":memory:" or not Path(url.database).exists())
+
+
+def _none_yet(database_url: str) -> TminusError:
+    url = make_url(database_url)
+    where = (str(Path(url.database or "").absolute()) if url.drivername.startswith("sqlite")
+             else url.render_as_string(hide_password=True))
+    return TminusError(f"no tminus database yet at {where} (TMINUS_DATABASE_URL): plan a "
+                       "campaign first with `tminus plan DIR`, or run this in the folder "
+                       "(or with the TMINUS_DATABASE_URL) the daemon uses")
 
 
 def existing_database(settings: Settings) -> Engine | None:
     """The database of `settings` if there is one at the newest schema, else None;
     never creates one (`validate` checks against it, and must not leave a file)."""
-    url = make_url(settings.database_url)
-    if url.drivername.startswith("sqlite") and (
-            not url.database or url.database == ":memory:" or not Path(url.database).exists()):
+    if _no_sqlite_file(settings.database_url):
         return None
     engine = make_engine(settings.database_url)
     try:
@@ -50,5 +73,7 @@ def upgrade_database(settings: Settings) -> SchemaVersion:
 
 
 def schema_version(settings: Settings) -> SchemaVersion:
+    if _no_sqlite_file(settings.database_url):     # `db current` must not create the file
+        return SchemaVersion(None, None, head_revision())
     current = current_revision(make_engine(settings.database_url))
     return SchemaVersion(current, current, head_revision())

@@ -29,9 +29,9 @@ from content.paths import PathProblem, inside
 from content.platforms import platform
 from content.schedule import ScheduleError, parse_duration
 from scheduler.db import session
-from scheduler.models import Account, Campaign, Post
+from scheduler.models import Campaign, Post
 from scheduler.service.edits import EDITABLE, Edited, edit_in
-from scheduler.service.posts import OneOff, Queued, add_one_off, prepare_one_off
+from scheduler.service.posts import Known, OneOff, Queued, add_one_offs, prepare_one_off
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ def import_csv(engine: Engine, path: Path, *, by: str | None, author: str, now: 
         seen: dict[tuple[str, str], int] = {}
         lines: dict[str, int] = {}
         already = 0
+        known = Known(s)        # accounts, campaigns, live posts: read once, not per row
         for row in rows:
             first = lines.setdefault(row.key, row.line)
             if first != row.line:
@@ -70,10 +71,10 @@ def import_csv(engine: Engine, path: Path, *, by: str | None, author: str, now: 
                              campaign=row.campaign, expires=row.expires, by=by, author=author,
                              language=row.language, key=row.key)
             try:
-                request = _with_media(s, row, request, path.parent)
+                request = _with_media(known, row, request, path.parent)
                 old = before.get(row.key) or before.get(row.content_key)
                 if old is None:
-                    post: Post | None = prepare_one_off(s, request, now=now)
+                    post: Post | None = prepare_one_off(s, request, now=now, known=known)
                 else:
                     post, change = None, _again(s, old, row, request, by=by or author, now=now,
                                                 file=file)
@@ -93,9 +94,10 @@ def import_csv(engine: Engine, path: Path, *, by: str | None, author: str, now: 
                 already += 1
             else:
                 edited.append((row.line, change))
+                known.forget_live()         # a text changed: the duplicate rule reads again
         if errors:   # the session rolls back: nothing written, no edit kept
             raise CampaignErrors(sorted(errors, key=lambda e: e.line or 0))
-        added = [add_one_off(s, post, request, now=now) for post, request in todo]
+        added = add_one_offs(s, todo, now=now)
     return Imported(file, added, already, edited)
 
 
@@ -139,7 +141,7 @@ def _again(s: Session, old: Post, row: CsvPost, request: OneOff, *, by: str, now
                    why=f"re-imported from {file} line {row.line} by {by}")
 
 
-def _with_media(s: Session, row: CsvPost, request: OneOff, folder: Path) -> OneOff:
+def _with_media(known: Known, row: CsvPost, request: OneOff, folder: Path) -> OneOff:
     """The row's image, relative to the CSV's folder: inside it, a file, within the
     account's platform's size limit."""
     if row.media is None or row.alt is None:
@@ -150,7 +152,7 @@ def _with_media(s: Session, row: CsvPost, request: OneOff, folder: Path) -> OneO
         raise FieldError("media", str(e).replace("campaign folder", "CSV file's folder")) from None
     if not image.is_file():
         raise FieldError("media", f"{row.media!r} is not a file in the CSV file's folder")
-    acc = s.exec(select(Account).where(Account.name == row.account)).first()
+    acc = known.accounts.get(row.account)
     if acc is not None:
         limit = platform(acc.platform).media.max_bytes
         if image.stat().st_size > limit:

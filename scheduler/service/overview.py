@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
-from content.countdown import duration, t_minus
+from content.countdown import about, t_minus
 from scheduler import defaults
 from scheduler.db import session
 from scheduler.localtime import when
@@ -122,7 +122,7 @@ def _needs(s: Session, c: Campaign, now: datetime, tz: ZoneInfo) -> list[Need]:
         else:
             wait = p.due_at - now
             out.append(Need("due soon", p.id, a.name, at, p.text,
-                            "not approved; due " + (f"in {duration(wait)}" if wait > timedelta(0)
+                            "not approved; due " + (f"in {about(wait)}" if wait > timedelta(0)
                                                    else "now")))
     order = {"review": 0, "failed": 1, "conflict": 2, "due soon": 3}
     return sorted(out, key=lambda n: order[n.kind])

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
-from content.countdown import duration
+from content.countdown import about
 from content.errors import FieldError, TminusError
 from scheduler.db import session
 from scheduler.models import Account, ActivityKind, Campaign, Event, Pause, PauseScope, Post, PostState
@@ -113,7 +113,7 @@ def resume(engine: Engine, target: Target, *, by: str, now: datetime) -> Resumed
         row = _in_force(s, target)
         if row is None:
             others = [_info(s, p) for p in _all_in_force(s)]
-            listed = "; ".join(f"{p.what} (for {duration(now - p.at)})" for p in others)
+            listed = "; ".join(f"{p.what} (for {about(now - p.at)})" for p in others)
             raise TminusError(f"{_label(target)} is not paused"
                               + (f"; paused now: {listed}" if listed else "; nothing is paused"))
         covers = _covers(row)
@@ -124,7 +124,7 @@ def resume(engine: Engine, target: Target, *, by: str, now: datetime) -> Resumed
         info = _info(s, row)
         record(s, ActivityKind.RESUMED, actor=by, now=now, campaign_id=row.campaign_id,
                # how long, not since when: the entry is read in any timezone
-               message=f"resumed {info.what} (paused {duration(now - row.paused_at)} "
+               message=f"resumed {info.what} (paused {about(now - row.paused_at)} "
                        f"by {row.paused_by}: {row.reason})")
         ready = sa.and_(covers, *sendable(now))
         going = sa.and_(ready, col(Post.next_attempt_at) <= now)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
-from content.countdown import duration
+from content.countdown import about
 from scheduler.localtime import local
 from scheduler.service.pauses import pauses_in_force
 from scheduler.service.people import Action, PersonInfo, may
@@ -31,11 +31,11 @@ STATE_WORDS = {
 
 def _in(at: datetime, now: datetime) -> str:
     left = at - now
-    return f"in {duration(left)}" if left.total_seconds() >= 1 else "now"
+    return f"in {about(left)}" if left.total_seconds() >= 1 else "now"
 
 
 def _ago(at: datetime, now: datetime) -> str:
-    return f"{duration(now - at)} ago" if (now - at).total_seconds() >= 1 else "just now"
+    return f"{about(now - at)} ago" if (now - at).total_seconds() >= 1 else "just now"
 
 
 
@@ -49,7 +49,7 @@ class Render:
         env = self.templates.env
         env.trim_blocks = env.lstrip_blocks = True
         env.filters["iso"] = _iso
-        env.globals.update(in_=_in, ago=_ago, duration=duration, local=local,
+        env.globals.update(in_=_in, ago=_ago, about=about, local=local,
                            STATE_WORDS=STATE_WORDS,
                            Action=Action)
 
