@@ -24,7 +24,10 @@ from tests.conftest import build_adapter
 from tests.fakeplatform import FakePlatformServer
 from tests.fakeplatform import bluesky as fb
 
-TIMEOUT = 0.5
+# generous: on a busy machine (the suite runs on several workers) a fake's answer can
+# take a while; a fault meant to outlast it is LATE, a second past it
+TIMEOUT = 2.0
+LATE = TIMEOUT + 1.0
 DUE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 CREATE = "com.atproto.repo.createRecord"
 GET = "com.atproto.repo.getRecord"
@@ -349,7 +352,7 @@ def test_find(fake: FakePlatformServer) -> None:
 
 
 @pytest.mark.parametrize("fault", [{"status": 500, "body": {"error": "InternalServerError"}},
-                                   {"drop": True}, {"delay": 0.8}])
+                                   {"drop": True}, {"delay": LATE}])
 def test_find_that_cannot_tell(fake: FakePlatformServer, fault: dict[str, Any]) -> None:
     store = logged_in(fake)
     fake.fault("GET", rf"{GET}$", **fault)
@@ -514,13 +517,13 @@ def test_timeout_before_the_pds_acted_is_transient_and_the_retry_makes_no_copy(
         fake: FakePlatformServer) -> None:
     store = logged_in(fake)
     p = post()
-    fake.fault("POST", rf"{CREATE}$", delay=0.8)  # the create lands after we gave up
+    fake.fault("POST", rf"{CREATE}$", delay=LATE)  # the create lands after we gave up
     with pytest.raises(TransientError, match="ReadTimeout.*does not exist"):
         make(fake, store).publish(p)
     assert (n(fake, CREATE), n(fake, GET)) == (1, 1)
     # The retry reaches the PDS after the first create landed: 500 duplicate -> found.
-    fake.fault("POST", rf"{CREATE}$", delay=0.8)
-    receipt = make(fake, store, timeout=3.0).publish(p)
+    fake.fault("POST", rf"{CREATE}$", delay=LATE)
+    receipt = make(fake, store, timeout=LATE + 3.0).publish(p)
     [stored] = fb.posts(fake)
     assert receipt.remote_id == stored["uri"]
     assert (n(fake, CREATE), n(fake, GET)) == (2, 2)
@@ -528,7 +531,7 @@ def test_timeout_before_the_pds_acted_is_transient_and_the_retry_makes_no_copy(
 
 def test_timeout_after_acting_and_lookup_failing_is_unknown(fake: FakePlatformServer) -> None:
     store = logged_in(fake)
-    fake.fault("POST", rf"{CREATE}$", delay_after=0.8)
+    fake.fault("POST", rf"{CREATE}$", delay_after=LATE)
     fb.fail(fake, GET, 500, method="GET")
     with pytest.raises(UnknownOutcome, match="ReadTimeout.*getRecord could not tell") as exc:
         make(fake, store).publish(post())

@@ -19,8 +19,10 @@ from tests.conftest import build_adapter
 from tests.fakeplatform import FakePlatformServer
 from tests.fakeplatform import mastodon as fm
 
-TIMEOUT = 0.5
-SLOW = 1.0          # an injected delay past TIMEOUT
+# generous: on a busy machine (the suite runs on several workers) a fake's answer can
+# take a while
+TIMEOUT = 2.0
+SLOW = TIMEOUT + 1.0  # an injected delay past TIMEOUT
 STATUSES = r"^/api/v1/statuses$"
 MEDIA = r"^/api/v[12]/media$"
 LISTING = r"^/api/v1/accounts/[^/]+/statuses$"
