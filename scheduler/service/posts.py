@@ -188,17 +188,8 @@ class Known:
         """`_no_duplicate`, against the live posts of the account's platform read once."""
         live = self._live.get(acc.platform)
         if live is None:
-            live = self._live[acc.platform] = {}
-            for post_id, other_text, name in self.s.execute(
-                    sa.select(col(Post.id), col(Post.text), col(Account.name))
-                    .join(Account, col(Account.id) == Post.account_id)
-                    .where(col(Post.state).in_(_LIVE_STATES),
-                           col(Account.platform) == acc.platform)).all():
-                live.setdefault(duplicate_key(other_text), []).append((post_id, name))
-        for post_id, name in live.get(duplicate_key(text), []):
-            if may_not_repeat(acc.name, acc.platform, name, acc.platform):
-                raise TminusError(f"the same text is already post {post_id}; X rejects repeats "
-                                  "and forbids identical posts across accounts — make it differ")
+            live = self._live[acc.platform] = _live_posts(self.s, acc.platform)
+        _refuse_repeat(acc, text, live)
 
 
 def queue_post(engine: Engine, request: OneOff, *, now: datetime) -> Queued:
@@ -320,15 +311,27 @@ def _iso(value: str) -> bool:
 def _no_duplicate(s: Session, acc: Account, text: str, excluding: int | None = None) -> None:
     """The campaign files' duplicate rule (`content.expand.may_not_repeat`), applied to
     the posts already in the queue (but `excluding`, a post whose text is being edited)."""
-    key = duplicate_key(text)
-    rows = s.execute(
-        sa.select(col(Post.id), col(Post.text), col(Account.name), col(Account.platform))
-        .join(Account, col(Account.id) == Post.account_id)
-        .where(col(Post.state).in_(_LIVE_STATES), col(Post.id) != (excluding or 0),
-               (col(Post.account_id) == acc.id) | (col(Account.platform) == acc.platform))).all()
-    for r in rows:
-        if may_not_repeat(acc.name, acc.platform, r.name, r.platform) and duplicate_key(r.text) == key:
-            raise TminusError(f"the same text is already post {r.id}; X rejects repeats and "
+    _refuse_repeat(acc, text, _live_posts(s, acc.platform, excluding))
+
+
+def _live_posts(s: Session, platform: str, excluding: int | None = None
+                ) -> dict[str, list[tuple[int, str]]]:
+    """The live posts of a platform's accounts (an account has one platform), as
+    (id, account name) by their `duplicate_key`."""
+    live: dict[str, list[tuple[int, str]]] = {}
+    for post_id, text, name in s.execute(
+            sa.select(col(Post.id), col(Post.text), col(Account.name))
+            .join(Account, col(Account.id) == Post.account_id)
+            .where(col(Post.state).in_(_LIVE_STATES), col(Post.id) != (excluding or 0),
+                   col(Account.platform) == platform)).all():
+        live.setdefault(duplicate_key(text), []).append((post_id, name))
+    return live
+
+
+def _refuse_repeat(acc: Account, text: str, live: dict[str, list[tuple[int, str]]]) -> None:
+    for post_id, name in live.get(duplicate_key(text), []):
+        if may_not_repeat(acc.name, acc.platform, name, acc.platform):
+            raise TminusError(f"the same text is already post {post_id}; X rejects repeats and "
                               "forbids identical posts across accounts — make it differ")
 
 
