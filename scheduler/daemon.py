@@ -380,7 +380,7 @@ class Worker:
                     self._give_back(item, "paused; given back before any attempt")
                     continue
                 try:
-                    publisher = self.publishers.for_account(item.account)
+                    publisher = self.publishers.sender(item.account)
                 except Exception as e:
                     # A missing credential or a bad setting holds up this account only:
                     # paused with the reason, its posts back in the queue untried.

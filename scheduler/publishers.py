@@ -24,6 +24,7 @@ from jobs.errors import PublishError
 from scheduler import defaults
 from scheduler.db import session
 from scheduler.models import Account
+from scheduler.sendproc import ChildPublisher, SendingProcess
 from scheduler.settings import Settings
 
 log = logging.getLogger("tminus.publishers")
@@ -106,7 +107,7 @@ class Publishers:
     says otherwise)."""
 
     def __init__(self, engine: Engine, settings: Settings, *, now: Clock | None = None,
-                 dry_run: bool | None = None) -> None:
+                 dry_run: bool | None = None, send_process: bool = False) -> None:
         self.engine = engine
         self.settings = settings
         self.dry_run = settings.dry_run if dry_run is None else dry_run
@@ -116,6 +117,13 @@ class Publishers:
         self._warmed: dict[int, float] = {}     # account id -> when warmed (monotonic)
         self._sessions = SessionWriter(engine)
         self._lock = threading.Lock()
+        # with `send_process` (TMINUS_SEND_PROCESS): publishing in a child process
+        # (`scheduler.sendproc`), one ChildPublisher per account
+        self._process: SendingProcess | None = None
+        self._senders: dict[int, ChildPublisher] = {}
+        if send_process and not self.dry_run:
+            self._process = SendingProcess(threads=settings.concurrency,
+                                           on_session=self._child_session)
 
     def for_account(self, account: Account) -> Publisher:
         if self.dry_run or account.platform == "dryrun":
@@ -133,6 +141,33 @@ class Publishers:
             built.close()
         return pub
 
+    def sender(self, account: Account) -> Publisher:
+        """The adapter a post of `account` is published through: with a sending process,
+        the account's `ChildPublisher` (its look-ups still `for_account`'s); otherwise
+        `for_account`'s. A missing credential is a `TminusError` naming it, as there."""
+        if self._process is None or account.platform == "dryrun":
+            return self.for_account(account)
+        assert account.id is not None
+        with self._lock:
+            pub = self._senders.get(account.id)
+        if pub is not None:
+            return pub
+        entry = platform_entry(account.platform)
+        credentials = self.settings.credentials(account.credentials, entry.credentials)
+        built = ChildPublisher(self._process, account.id, account.platform, account.name,
+                               credentials, timeout=self.settings.request_timeout, now=self.now,
+                               session=account.session, local=lambda: self.for_account(account))
+        with self._lock:
+            return self._senders.setdefault(account.id, built)
+
+    def _child_session(self, account_id: int, value: str) -> None:
+        """A login the sending process made: kept for its next start, and in the row."""
+        with self._lock:
+            pub = self._senders.get(account_id)
+        if pub is not None:
+            pub.session = value
+        self._sessions.save(account_id, value)
+
     def warm(self, account: Account) -> bool:
         """Get `account` ready to post before its posts are due: its adapter built and,
         where the platform needs a login (Bluesky), logged in or its session refreshed,
@@ -149,7 +184,7 @@ class Publishers:
                 return False
             self._warmed[account.id] = time.monotonic()
         try:
-            pub = self.for_account(account)
+            pub = self.sender(account)
             if isinstance(pub, Warms):
                 pub.warm()
         except Exception as e:
@@ -167,6 +202,8 @@ class Publishers:
         builds on first use."""
         if self.dry_run:
             return
+        if self._process is not None:
+            self._process.prime(sorted(set(platforms) - {"dryrun"}))
         for name in sorted(set(platforms) - {"dryrun"}):
             try:
                 adapter = adapter_class(platform_entry(name))
@@ -191,6 +228,8 @@ class Publishers:
 
     def close(self) -> None:
         """Close every adapter built so far (the daemon is stopping)."""
+        if self._process is not None:
+            self._process.close()
         with self._lock:
             built, self._cache = list(self._cache.values()), {}
         for pub in [*built, self.dryrun]:

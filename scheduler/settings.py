@@ -27,6 +27,7 @@ SETTINGS_VARS = {
     "TMINUS_REQUEST_TIMEOUT": "timeout of every platform request, seconds (default 10)",
     "TMINUS_MAX_ATTEMPTS": "attempts before a post fails (default 8)",
     "TMINUS_CONCURRENCY": "most accounts whose posts go out side by side (default 256)",
+    "TMINUS_SEND_PROCESS": "1: the daemon's requests are made in a child process (default 0)",
     "TMINUS_DRY_RUN": "1: only dryrun accounts' posts, through the dry-run adapter (default 0)",
     "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (default INFO)",
     "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
@@ -59,6 +60,7 @@ class Settings:
     request_timeout: float = defaults.REQUEST_TIMEOUT_SECONDS
     max_attempts: int = defaults.MAX_ATTEMPTS
     concurrency: int = defaults.CONCURRENCY
+    send_process: bool = False
     dry_run: bool = False
     log_level: str = "INFO"
     # crash tests only: ("after_claim" | "after_answer" | "before_commit", n) -> the
@@ -121,6 +123,7 @@ class Settings:
                                     defaults.REQUEST_TIMEOUT_SECONDS),
             max_attempts=int(_number(env, "TMINUS_MAX_ATTEMPTS", defaults.MAX_ATTEMPTS)),
             concurrency=int(_number(env, "TMINUS_CONCURRENCY", defaults.CONCURRENCY)),
+            send_process=env.get("TMINUS_SEND_PROCESS", "0").strip().lower() in ("1", "true", "yes"),
             dry_run=env.get("TMINUS_DRY_RUN", "0").strip().lower() in ("1", "true", "yes"),
             log_level=(env.get("TMINUS_LOG_LEVEL") or "INFO").strip().upper(),
             crash_at=_crash_at(env.get("TMINUS_TEST_CRASH_AT")),
