@@ -36,6 +36,7 @@ What can go wrong, and what it means for a post:
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -412,6 +413,10 @@ def child_main(stdin: BinaryIO, stdout: BinaryIO) -> int:
             for name in message[1]:
                 with contextlib.suppress(Exception):   # the first build meets it again
                     prime(name)
+            # the SDKs' hundreds of thousands of objects, out of every later collection
+            # (as the daemon does: `service.run_daemon`)
+            gc.collect()
+            gc.freeze()
         elif kind == "build":
             _, key, platform, account, credentials, timeout, session = message
             old = adapters.pop(key, None)
