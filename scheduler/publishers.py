@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, update
@@ -121,6 +122,7 @@ class Publishers:
         # (`scheduler.sendproc`), one ChildPublisher per account
         self._process: SendingProcess | None = None
         self._senders: dict[int, ChildPublisher] = {}
+        self._saver: ThreadPoolExecutor | None = None
         if send_process and not self.dry_run:
             self._process = SendingProcess(threads=settings.concurrency,
                                            on_session=self._child_session)
@@ -161,12 +163,24 @@ class Publishers:
             return self._senders.setdefault(account.id, built)
 
     def _child_session(self, account_id: int, value: str) -> None:
-        """A login the sending process made: kept for its next start, and in the row."""
+        """A login the sending process made: kept for its next start, and written to the
+        row on a thread of its own, in the order made (the pipe's reader goes on)."""
         with self._lock:
             pub = self._senders.get(account_id)
+            if self._saver is None:
+                self._saver = ThreadPoolExecutor(max_workers=1,
+                                                 thread_name_prefix="tminus-sessions")
+            saver = self._saver
         if pub is not None:
             pub.session = value
-        self._sessions.save(account_id, value)
+        saver.submit(self._save_logged, account_id, value)
+
+    def _save_logged(self, account_id: int, value: str) -> None:
+        try:
+            self._sessions.save(account_id, value)
+        except Exception as e:    # the next start logs in again; named by class only
+            log.warning("could not save a login session of account %s (%s)", account_id,
+                        type(e).__name__)
 
     def warm(self, account: Account) -> bool:
         """Get `account` ready to post before its posts are due: its adapter built and,
@@ -230,6 +244,8 @@ class Publishers:
         """Close every adapter built so far (the daemon is stopping)."""
         if self._process is not None:
             self._process.close()
+        if self._saver is not None:
+            self._saver.shutdown(wait=True)
         with self._lock:
             built, self._cache = list(self._cache.values()), {}
         for pub in [*built, self.dryrun]:

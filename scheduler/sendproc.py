@@ -9,7 +9,8 @@ account's adapter built, warmed, and `publish(post)` — to one child process
 
 The pipe: length-prefixed pickles both ways, between this process and the child it
 started (nothing else reads or writes them; they are never logged). Parent to child:
-`("build", key, platform, account, credentials, timeout, session)`,
+`("build", id, key, platform, account, credentials, timeout, session)` (answered once
+built: a first build imports the SDK, which the attempt's bound does not count),
 `("publish", id, key, post, seconds_left)`, `("warm", id, key)`, `("prime", platforms)`. Child to parent:
 `("ok", id, receipt)`, `("error", id, kind, message, retry_after, resume_at)`,
 `("session", key, value)` (a Bluesky login, saved by the parent in the account's row),
@@ -61,6 +62,9 @@ from jobs.outgoing import Identity, Outgoing, Receipt
 # How long past an attempt's time bound its answer may take to come back through the
 # pipe before the child is taken to hang (the adapter itself ends the attempt by then).
 CHILD_GRACE_SECONDS = 2.0
+# How long a child may take to build an account's adapter (a child just started first
+# imports and primes the SDKs: seconds, more on a busy machine) before it is taken to hang.
+CHILD_START_SECONDS = 120.0
 # How long a stopping child gets to finish what it has under way before it is killed.
 CHILD_STOP_SECONDS = 5.0
 _HEADER = struct.Struct("!I")
@@ -117,6 +121,8 @@ class SendingProcess:
         self._write_lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._built: set[int] = set()           # keys built in the current child
+        self._building: dict[int, Future[Any]] = {}     # key -> its build's answer
+        self._building_in: dict[int, subprocess.Popen[bytes]] = {}
         self._calls: dict[int, _Call] = {}
         self._next = 0
         self.started = 0                        # children started so far (tests)
@@ -174,28 +180,58 @@ class SendingProcess:
             for _, call in lost:
                 call.future.set_exception(_Died())
 
-    def _call(self, key: int, build: Callable[[], tuple[Any, ...]], message: tuple[Any, ...], *,
-              creating: bool, wait: float) -> Any:
-        """Send `message` (after building the account's adapter in this child, if not
-        yet) and wait up to `wait` seconds for its answer."""
+    def _send(self, message: tuple[Any, ...], *, creating: bool
+              ) -> tuple[Future[Any], subprocess.Popen[bytes]]:
+        """Hand `message` (its call id put in second) to the child, started if need be;
+        returns the answer's future. Under `_lock`."""
         future: Future[Any] = Future()
+        proc = self._child()
+        assert proc.stdin is not None
+        future._tminus_proc = proc  # type: ignore[attr-defined]
+        self._next += 1
+        call_id = self._next
+        self._calls[call_id] = _Call(future, creating)
+        try:
+            _write(proc.stdin, self._write_lock, (message[0], call_id, *message[1:]))
+        except OSError as e:
+            # the pipe broke before the message was handed over: it never left
+            self._calls.pop(call_id, None)
+            raise TransientError("the sending process could not take the request "
+                                 f"({type(e).__name__}); nothing was sent") from None
+        return future, proc
+
+    def _built_in_child(self, key: int, build: Callable[[], tuple[Any, ...]]) -> None:
+        """The account's adapter built in the current child, waiting for it if need be.
+        Not bounded by an attempt: a child just started imports and primes the SDKs
+        first (seconds, longer on a busy machine), which is no hang."""
         with self._lock:
-            try:
-                proc = self._child()
-                assert proc.stdin is not None
-                future._tminus_proc = proc  # type: ignore[attr-defined]
-                self._next += 1
-                call_id = self._next
-                self._calls[call_id] = _Call(future, creating)
-                if key not in self._built:
-                    _write(proc.stdin, self._write_lock, build())
-                    self._built.add(key)
-                _write(proc.stdin, self._write_lock, (message[0], call_id, *message[1:]))
-            except OSError as e:
-                # the pipe broke before the request was handed over: it never left
-                self._calls.pop(self._next, None)
-                raise TransientError("the sending process could not take the request "
-                                     f"({type(e).__name__}); nothing was sent") from None
+            future = None if key in self._built else self._building.get(key)
+            if future is None and key not in self._built:
+                future, proc = self._send(build(), creating=False)
+                self._building[key] = future
+                self._building_in[key] = proc
+        if future is None:
+            return
+        try:
+            self._answer(future, creating=False, wait=CHILD_START_SECONDS)
+        finally:
+            with self._lock:
+                if self._building.get(key) is future:
+                    del self._building[key]
+                    proc = self._building_in.pop(key)
+                    if future.done() and future.exception() is None and proc is self._proc:
+                        self._built.add(key)
+
+    def _call(self, key: int, build: Callable[[], tuple[Any, ...]], message: tuple[Any, ...], *,
+              creating: bool, wait: Callable[[], float]) -> Any:
+        """Send `message` (once the account's adapter is built in this child) and wait
+        up to `wait()` seconds, counted from when it is sent, for its answer."""
+        self._built_in_child(key, build)
+        with self._lock:
+            future, _ = self._send(message, creating=creating)
+        return self._answer(future, creating=creating, wait=wait())
+
+    def _answer(self, future: Future[Any], *, creating: bool, wait: float) -> Any:
         try:
             answer = future.result(timeout=max(0.0, wait))
         except _Died:
@@ -205,7 +241,7 @@ class SendingProcess:
             raise TransientError("the sending process ended before answering; "
                                  "nothing was posted") from None
         except FutureTimeout:
-            self.kill(proc)
+            self.kill(getattr(future, "_tminus_proc", None))
             if creating:
                 raise UnknownOutcome("the sending process gave no answer within the "
                                      "attempt's time bound; it is looked up before any "
@@ -224,16 +260,18 @@ class SendingProcess:
 
     def publish(self, key: int, build: Callable[[], tuple[Any, ...]], post: Outgoing, now: Clock,
                 timeout: float) -> Receipt:
+        self._built_in_child(key, build)
+        # the time left is taken once the adapter is ready, right before the request
         left = (None if post.deadline is None
                 else (post.deadline - now()).total_seconds())
         wait = (2 * timeout if left is None else left) + CHILD_GRACE_SECONDS
         receipt: Receipt = self._call(key, build, ("publish", key, replace(post, deadline=None),
-                                                   left), creating=True, wait=wait)
+                                                   left), creating=True, wait=lambda: wait)
         return receipt
 
     def warm(self, key: int, build: Callable[[], tuple[Any, ...]], timeout: float) -> None:
         self._call(key, build, ("warm", key), creating=False,
-                   wait=2 * timeout + CHILD_GRACE_SECONDS)
+                   wait=lambda: 2 * timeout + CHILD_GRACE_SECONDS)
 
     def prime(self, platforms: list[str]) -> None:
         """Start the child now and have it import and prime these platforms' adapters
@@ -418,7 +456,7 @@ def child_main(stdin: BinaryIO, stdout: BinaryIO) -> int:
             gc.collect()
             gc.freeze()
         elif kind == "build":
-            _, key, platform, account, credentials, timeout, session = message
+            _, call_id, key, platform, account, credentials, timeout, session = message
             old = adapters.pop(key, None)
             if old is not None:
                 old.close()
@@ -426,9 +464,11 @@ def child_main(stdin: BinaryIO, stdout: BinaryIO) -> int:
             try:
                 adapters[key] = prime(platform).from_credentials(
                     account, credentials, timeout=timeout, now=_utcnow, session_store=store)
-            except BaseException as e:      # its calls answer with this error
-                failure = e
-                adapters[key] = _Broken(failure)  # type: ignore[assignment]
+            except BaseException as e:      # the build's answer, and its calls' too
+                adapters[key] = _Broken(e)  # type: ignore[assignment]
+                send(_error(call_id, e))
+            else:
+                send(("ok", call_id, None))
         elif kind == "publish":
             _, call_id, key, post, left = message
             pool.submit(run, call_id, partial(publish, key, post, left))

@@ -96,13 +96,13 @@ def test_posts_go_out_through_the_child_once_each_and_logins_are_kept(
         assert sorted(p.platform for p in fake.posts()) == sorted(PLATFORMS)
         assert _states(engine) == [PostState.PUBLISHED] * 3
         assert process.started == 1
-        # the Bluesky login the child made is in the account's row, for the next start
-        with session(engine) as s:
-            bluesky = s.exec(sa.select(Account).where(  # type: ignore[call-overload]
-                Account.platform == "bluesky")).scalars().one()
-            assert bluesky.session
     finally:
         worker.publishers.close()
+    # the Bluesky login the child made is in the account's row, for the next start
+    with session(engine) as s:
+        bluesky = s.exec(sa.select(Account).where(  # type: ignore[call-overload]
+            Account.platform == "bluesky")).scalars().one()
+        assert bluesky.session
     # no credential crossed into a log line
     secrets = [v for k, v in worker.settings.env.items() if "TOKEN" in k or "PASSWORD" in k]
     assert secrets and not any(v in caplog.text for v in secrets)
@@ -149,10 +149,20 @@ def _mastodon_post(fake: FakePlatformServer, seconds: float) -> tuple[ChildPubli
     return creds, post  # type: ignore[return-value]
 
 
+HANGING_CHILD = """
+import sys, threading
+from scheduler.sendproc import _read, _write
+lock = threading.Lock()
+while (m := _read(sys.stdin.buffer)) is not None:
+    if m[0] == "build":
+        _write(sys.stdout.buffer, lock, ("ok", m[1], None))
+"""
+
+
 def test_a_child_that_hangs_is_bounded_by_the_attempt_and_killed(
         fake: FakePlatformServer) -> None:
-    # a child that reads nothing and answers nothing
-    hanging = [sys.executable, "-c", "import time; time.sleep(600)"]
+    # a child that builds adapters and then never answers a request
+    hanging = [sys.executable, "-c", HANGING_CHILD]
     process = SendingProcess(threads=4, on_session=lambda k, v: None, argv=hanging)
     creds, post = _mastodon_post(fake, 0.5)
     pub = ChildPublisher(process, 1, "mastodon", "m", creds,  # type: ignore[arg-type]
