@@ -61,6 +61,11 @@ DRY_RUN_BATCH = 1000
 # A platform request takes a few hundred ms; 1,000 accounts due at one second go out in
 # about 4 rounds at 256 (each thread costs ~100 KB resident; mostly waiting on sockets).
 CONCURRENCY = 256
+# Child processes the daemon makes its platform requests in (`scheduler.sendproc`): the
+# SDKs are three quarters of its CPU in a burst. 0: none, the daemon makes them itself.
+# Off by default: each child imports the SDKs again when it starts (a daemon restarted
+# under load took ~20 s to be ready with 2 and missed the chaos test's deadline).
+SEND_PROCESSES = 0
 # Warm-up: accounts with posts due within WARM_AHEAD_SECONDS get their adapters built and,
 # on Bluesky, a login (createSession: a round trip, rate limited) made or refreshed before
 # the due second, not at it; looked for every WARM_EVERY_SECONDS, each account readied

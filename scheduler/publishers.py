@@ -108,7 +108,7 @@ class Publishers:
     says otherwise)."""
 
     def __init__(self, engine: Engine, settings: Settings, *, now: Clock | None = None,
-                 dry_run: bool | None = None, send_process: bool = False) -> None:
+                 dry_run: bool | None = None, send_process: int = 0) -> None:
         self.engine = engine
         self.settings = settings
         self.dry_run = settings.dry_run if dry_run is None else dry_run
@@ -118,14 +118,16 @@ class Publishers:
         self._warmed: dict[int, float] = {}     # account id -> when warmed (monotonic)
         self._sessions = SessionWriter(engine)
         self._lock = threading.Lock()
-        # with `send_process` (TMINUS_SEND_PROCESS): publishing in a child process
-        # (`scheduler.sendproc`), one ChildPublisher per account
-        self._process: SendingProcess | None = None
+        # with `send_process` (TMINUS_SEND_PROCESS): publishing in that many child
+        # processes (`scheduler.sendproc`), an account always in the same one (by id),
+        # one ChildPublisher per account
+        self._processes: list[SendingProcess] = []
         self._senders: dict[int, ChildPublisher] = {}
         self._saver: ThreadPoolExecutor | None = None
-        if send_process and not self.dry_run:
-            self._process = SendingProcess(threads=settings.concurrency,
-                                           on_session=self._child_session)
+        if not self.dry_run:
+            self._processes = [SendingProcess(threads=settings.concurrency,
+                                              on_session=self._child_session)
+                               for _ in range(send_process)]
 
     def for_account(self, account: Account) -> Publisher:
         if self.dry_run or account.platform == "dryrun":
@@ -147,7 +149,7 @@ class Publishers:
         """The adapter a post of `account` is published through: with a sending process,
         the account's `ChildPublisher` (its look-ups still `for_account`'s); otherwise
         `for_account`'s. A missing credential is a `TminusError` naming it, as there."""
-        if self._process is None or account.platform == "dryrun":
+        if not self._processes or account.platform == "dryrun":
             return self.for_account(account)
         assert account.id is not None
         with self._lock:
@@ -156,7 +158,8 @@ class Publishers:
             return pub
         entry = platform_entry(account.platform)
         credentials = self.settings.credentials(account.credentials, entry.credentials)
-        built = ChildPublisher(self._process, account.id, account.platform, account.name,
+        process = self._processes[account.id % len(self._processes)]
+        built = ChildPublisher(process, account.id, account.platform, account.name,
                                credentials, timeout=self.settings.request_timeout, now=self.now,
                                session=account.session, local=lambda: self.for_account(account))
         with self._lock:
@@ -216,9 +219,19 @@ class Publishers:
         builds on first use."""
         if self.dry_run:
             return
-        if self._process is not None:
-            self._process.prime(sorted(set(platforms) - {"dryrun"}))
-        for name in sorted(set(platforms) - {"dryrun"}):
+        real = sorted(set(platforms) - {"dryrun"})
+        if self._processes:
+            # the sending processes import and prime them, side by side, and the daemon
+            # is ready once they have (its own adapters only look posts up: imported on
+            # first use)
+            try:
+                primes = [(p, p.prime(real)) for p in self._processes] if real else []
+                for process, future in primes:
+                    process.primed(future)
+            except PublishError as e:   # only a head start lost: the first build primes
+                log.warning("a sending process could not prime the adapters (%s)", e.message)
+            return
+        for name in real:
             try:
                 adapter = adapter_class(platform_entry(name))
             except Exception:  # an unknown platform is the account's trouble, at its post
@@ -242,8 +255,8 @@ class Publishers:
 
     def close(self) -> None:
         """Close every adapter built so far (the daemon is stopping)."""
-        if self._process is not None:
-            self._process.close()
+        for process in self._processes:
+            process.close()
         if self._saver is not None:
             self._saver.shutdown(wait=True)
         with self._lock:

@@ -11,7 +11,8 @@ The pipe: length-prefixed pickles both ways, between this process and the child 
 started (nothing else reads or writes them; they are never logged). Parent to child:
 `("build", id, key, platform, account, credentials, timeout, session)` (answered once
 built: a first build imports the SDK, which the attempt's bound does not count),
-`("publish", id, key, post, seconds_left)`, `("warm", id, key)`, `("prime", platforms)`. Child to parent:
+`("publish", id, key, post, seconds_left)`, `("warm", id, key)`, `("prime", id,
+platforms)` (answered once imported and primed: the daemon is ready only then). Child to parent:
 `("ok", id, receipt)`, `("error", id, kind, message, retry_after, resume_at)`,
 `("session", key, value)` (a Bluesky login, saved by the parent in the account's row),
 `("log", level, logger, text)` (the adapters' log lines, redacted and written by the
@@ -273,16 +274,16 @@ class SendingProcess:
         self._call(key, build, ("warm", key), creating=False,
                    wait=lambda: 2 * timeout + CHILD_GRACE_SECONDS)
 
-    def prime(self, platforms: list[str]) -> None:
+    def prime(self, platforms: list[str]) -> Future[Any]:
         """Start the child now and have it import and prime these platforms' adapters
-        (atproto alone takes seconds), before anything is due."""
+        (atproto alone takes seconds); `primed` waits for its answer."""
         with self._lock:
-            try:
-                proc = self._child()
-                assert proc.stdin is not None
-                _write(proc.stdin, self._write_lock, ("prime", platforms))
-            except OSError:
-                pass        # only a head start lost: the first build primes them
+            future, _ = self._send(("prime", platforms), creating=False)
+        return future
+
+    def primed(self, future: Future[Any]) -> None:
+        """Until the child has answered `prime` (at most CHILD_START_SECONDS)."""
+        self._answer(future, creating=False, wait=CHILD_START_SECONDS)
 
     def kill(self, proc: subprocess.Popen[bytes] | None = None) -> None:
         """Kill the child (`proc`: only if it is still the current one)."""
@@ -448,13 +449,14 @@ def child_main(stdin: BinaryIO, stdout: BinaryIO) -> int:
     while (message := _read(stdin)) is not None:
         kind = message[0]
         if kind == "prime":
-            for name in message[1]:
+            for name in message[2]:
                 with contextlib.suppress(Exception):   # the first build meets it again
                     prime(name)
             # the SDKs' hundreds of thousands of objects, out of every later collection
             # (as the daemon does: `service.run_daemon`)
             gc.collect()
             gc.freeze()
+            send(("ok", message[1], None))
         elif kind == "build":
             _, call_id, key, platform, account, credentials, timeout, session = message
             old = adapters.pop(key, None)

@@ -68,8 +68,8 @@ def _world(tmp_path: Path, fake: FakePlatformServer, platforms: tuple[str, ...] 
             conn.execute(sa.update(post).where(post.c.id == pid)
                          .values(approved=record, approved_hash=digest))
     settings = Settings(database_url=url, dryrun_outbox=tmp_path / "o.jsonl", env=env,
-                        request_timeout=5.0, lease_seconds=30.0, send_process=True)
-    publishers = Publishers(engine, settings, dry_run=False, send_process=True)
+                        request_timeout=5.0, lease_seconds=30.0, send_process=1)
+    publishers = Publishers(engine, settings, dry_run=False, send_process=1)
     return engine, Worker(engine, settings, SystemClock(), publishers)
 
 
@@ -79,8 +79,7 @@ def _states(engine: Engine) -> list[PostState]:
 
 
 def _process(worker: Worker) -> SendingProcess:
-    process = worker.publishers._process
-    assert process is not None
+    [process] = worker.publishers._processes
     return process
 
 
@@ -189,3 +188,24 @@ def test_a_child_whose_parent_is_gone_exits() -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_each_account_keeps_to_one_of_the_sending_processes(
+        tmp_path: Path, fake: FakePlatformServer) -> None:
+    engine, worker = _world(tmp_path, fake, ("mastodon", "mastodon", "mastodon"))
+    publishers = Publishers(engine, worker.settings, dry_run=False, send_process=2)
+    try:
+        with session(engine) as s:
+            accounts = list(s.exec(sa.select(Account).order_by(Account.id)).scalars())  # type: ignore[call-overload]
+        senders = [publishers.sender(a) for a in accounts]
+        assert all(isinstance(p, ChildPublisher) for p in senders)
+        chosen = [p.process for p in senders if isinstance(p, ChildPublisher)]
+        # by account id: the first and the third share one, the second has the other
+        assert chosen[0] is chosen[2] and chosen[0] is not chosen[1]
+        assert publishers.sender(accounts[0]) is senders[0]       # built once
+        # a dry run has none
+        dry = Publishers(engine, worker.settings, dry_run=True, send_process=2)
+        assert dry._processes == []
+    finally:
+        publishers.close()
+        worker.publishers.close()
