@@ -42,6 +42,7 @@ import gc
 import logging
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -397,6 +398,9 @@ def _error(call_id: int, e: BaseException) -> tuple[Any, ...]:
 def child_main(stdin: BinaryIO, stdout: BinaryIO) -> int:
     """Serve the parent until its end of the pipe closes; then exit at once (what is
     under way is abandoned: the parent is gone or stopping, and looks it up)."""
+    # Ctrl-C reaches the whole process group: the parent stops after the attempts under
+    # way, and this process with it (the end of its pipe), not in the middle of them
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     lock = threading.Lock()
     adapters: dict[int, Publisher] = {}
     pool = ThreadPoolExecutor(max_workers=int(os.environ.get("TMINUS_SEND_THREADS", "256")),
