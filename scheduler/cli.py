@@ -778,10 +778,16 @@ def accounts_check(name: Annotated[list[str] | None, typer.Argument(
 
 
 @accounts_app.command("resume")
-def accounts_resume(name: Annotated[str, typer.Argument(help="account name")]) -> None:
+def accounts_resume(name: Annotated[str, typer.Argument(help="account name")],
+                    by: Annotated[str | None, typer.Option(
+                        "--by", help="who resumes (default: your login name)")] = None) -> None:
     """Lift a pause (after fixing credentials) and any rate-limit wait."""
-    service.resume_account(_existing(), name)
-    out.print(f"account {name} resumed")
+    lifted = service.resume_account(_existing(), name, by=by or _me(), now=_now())
+    if lifted is None:
+        out.print(f"account {escape(name)} was not paused or rate limited; nothing changed")
+    else:
+        out.print(f"account {escape(name)} resumed (it was {escape(lifted)}); its due posts go "
+                  "out now")
 
 
 @db_app.command("upgrade")
@@ -1002,6 +1008,23 @@ def users_password(name: Annotated[str, typer.Argument(help="the person's name")
                                  now=_now())
     out.print(f"new password set for {escape(p.name)}; their logins have ended, they log in "
               "again with it")
+
+
+@users_app.command("role")
+def users_role(name: Annotated[str, typer.Argument(help="the person's name")],
+               role: Annotated[str, typer.Argument(help="viewer, editor, approver or admin")],
+               by: Annotated[str | None, typer.Option(
+                   "--by", help="who changes it (default: your login name)")] = None
+               ) -> None:
+    """Give a person another role; it holds from their next page. The last admin stays one."""
+    with _person_errors():
+        try:
+            p = service.set_role(_existing(), name=name, role=role, by=by or _me(), now=_now())
+        except FieldError as e:
+            if e.field == "role":       # the argument ROLE here, not add's --role
+                raise TminusError(f"ROLE {e.message}") from None
+            raise
+    out.print(f"{escape(p.name)} is now {'an' if p.role[0] in 'aeiou' else 'a'} {p.role}")
 
 
 def _password() -> str:

@@ -19,7 +19,7 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `pauses` | pause, resume, pauses_in_force |
 | `imports` | import_csv: `tminus queue import FILE.csv`, all or nothing |
 | `edits` | edit_post, settle_conflict, edit_sheet |
-| `people` | add_person, list_people, remove_person, set_password, log_in, session_person, log_out |
+| `people` | add_person, list_people, remove_person, set_password, set_role, log_in, session_person, log_out |
 | `activity` | recent_activity |
 | `overview` | overview, campaign_overview, campaign_audit (the dashboard's pages) |
 | `timeline` | timeline, post_card, media_file: posts as cards, grouped by day |
@@ -53,7 +53,7 @@ _HOME = {name: module for module, names in {
     "imports": ("Imported", "import_csv"),
     "pauses": ("Paused", "PauseInfo", "Resumed", "Target", "pause", "pauses_in_force", "resume"),
     "people": ("Action", "NotAllowed", "PersonInfo", "add_person", "list_people", "remove_person",
-               "set_password"),
+               "set_password", "set_role"),
     "posts": ("Approval", "Cancellation", "LogEntry", "OneOff", "PostLine", "PostLog", "Queued",
               "Resolution", "Reviewed", "approve", "cancel", "list_posts", "post_log",
               "queue_post", "review"),
@@ -87,6 +87,7 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
         list_people,
         remove_person,
         set_password,
+        set_role,
     )
     from scheduler.service.posts import (
         Approval,
@@ -208,6 +209,7 @@ __all__ = [
     "run_once",
     "schema_version",
     "set_password",
+    "set_role",
     "settle_conflict",
     "status",
     "toolkit_server",
