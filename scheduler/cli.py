@@ -802,7 +802,12 @@ def db_upgrade() -> None:
 def db_current() -> None:
     """Print the schema version of the database and the newest one."""
     v = service.schema_version(_settings())
-    out.print(f"database {v.now or 'empty'}, newest {v.newest}")
+    if v.missing:
+        out.print(f"no database file at {escape(v.missing)} yet (TMINUS_DATABASE_URL); newest "
+                  f"{v.newest}: `tminus db upgrade` creates it, as `tminus plan DIR` does",
+                  soft_wrap=True)
+        return
+    out.print(f"database {v.now or 'empty (no tminus tables yet)'}, newest {v.newest}")
 
 
 # -- the supporters' toolkit ----------------------------------------------------------
@@ -1144,7 +1149,16 @@ def notify_check() -> None:
 def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
     """The latest alert messages: delivered, failing or given up, and why."""
     from scheduler.service.alerts import alert_log
-    engine = _existing()
+    settings = _settings()
+    missing = service.no_database_at(settings)
+    if missing and not settings.notify_urls:
+        # two things are true and both are said: no alerts are set up, nor a database
+        out.print(f"[yellow]{ALERTS_OFF}[/]")
+        out.print(f"no tminus database at {escape(missing)} yet either (TMINUS_DATABASE_URL): "
+                  "nothing has happened to alert about; `tminus plan DIR` makes one",
+                  soft_wrap=True)
+        return
+    engine = _existing(settings)
     r, z = alert_log(engine), _zones(engine)
     for m in r.messages:
         tz = z.of(campaign=m.campaign)     # an alert of no campaign: this machine's zone
@@ -1159,7 +1173,7 @@ def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = F
             out.print(f"    last error: {escape(m.last_error)}")
     out.print(f"{len(r.messages)} message(s) shown; {r.waiting_items} item(s) waiting for "
               "the next message of their kind")
-    if not _settings().notify_urls:
+    if not settings.notify_urls:
         out.print(f"[yellow]{ALERTS_OFF}[/]")
 
 
