@@ -614,11 +614,35 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
         out.print(f"[bold red]{pz.what} paused[/] since {since} by "
                   f"{escape(pz.by)}: {escape(pz.reason)} — `tminus resume "
                   f"{_pause_args(pz.campaign, pz.account)}` to go on", soft_wrap=True)
+    _print_alerts(st.alerts, bool(settings.notify_urls), z, utc)
     if st.activity:
         out.print("latest:")
     for entry in st.activity:
         head = f"  {_at(entry.at, z.of(campaign=entry.campaign), utc)} {entry.actor}: "
         out.print(escape(head + _fit(entry.message, width - cell_len(head))), soft_wrap=True)
+
+
+def _print_alerts(a: service.AlertDeliveries, on: bool, z: Zones, utc: bool) -> None:
+    """The alerts' last delivery and what fails to go out since (issue 16): a person
+    trusting alerts learns here that they stopped arriving."""
+    if a.last_sent is not None:
+        last = a.last_sent
+        out.print(f"alerts: last delivered {_at(last.at, z.of(campaign=last.campaign), utc)} "
+                  f"({escape(last.title)})", soft_wrap=True)
+    elif on and not a.failing:
+        out.print("alerts: none delivered yet (nothing to say so far; `tminus notify test` "
+                  "checks the way)", soft_wrap=True)
+    for f in a.failing:
+        state = "given up" if f.given_up else "still being tried"
+        out.print(f"[red]alert #{f.id} not delivered[/] ({escape(f.title)}; {f.attempts} "
+                  f"attempt(s), {state}): {escape(f.last_error or 'no reason given')}",
+                  soft_wrap=True)
+    if a.failing_total > len(a.failing):
+        out.print(f"  and {a.failing_total - len(a.failing)} more not delivered — "
+                  "`tminus notify status`")
+    if not on:
+        out.print("alerts: off — set TMINUS_NOTIFY to be told when something needs you "
+                  "(see 'Alerts' in the README)", soft_wrap=True)
 
 
 @app.command()

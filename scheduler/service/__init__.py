@@ -59,8 +59,8 @@ _HOME = {name: module for module, names in {
               "queue_post", "review"),
     "rehearsal": ("Report", "rehearse"),
     "running": ("DemoReady", "demo", "demo_database", "run_daemon", "run_once", "worker"),
-    "status": ("DEAD_AFTER", "AccountHold", "Attention", "DaemonInfo", "NextPost", "Status",
-               "status"),
+    "status": ("DEAD_AFTER", "AccountHold", "AlertDeliveries", "Attention", "DaemonInfo",
+               "NextPost", "Status", "status"),
     "toolkit": ("SiteReport", "build_toolkit", "toolkit_server", "toolkit_url"),
 }.items() for name in names}
 
@@ -112,6 +112,7 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
     from scheduler.service.status import (
         DEAD_AFTER,
         AccountHold,
+        AlertDeliveries,
         Attention,
         DaemonInfo,
         NextPost,
@@ -147,6 +148,7 @@ __all__ = [
     "AccountHold",
     "Action",
     "ActivityEntry",
+    "AlertDeliveries",
     "Approval",
     "Attention",
     "Cancellation",
