@@ -237,8 +237,8 @@ def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int, *
 PROBLEMS_SHOWN = 20
 
 
-def _on_terminal() -> bool:
-    return err.is_terminal
+def _on_terminal(stream: Console | None = None) -> bool:
+    return (stream or err).is_terminal
 
 
 @contextlib.contextmanager
@@ -471,24 +471,32 @@ def queue_import(file: Annotated[Path, typer.Argument(
     with _every_problem():
         r = service.import_csv(_engine(), file, by=by, author=_me(), now=_now())
     # a line per new post, up to IMPORT_SHOWN (a 2,000-row file is not 2,000 lines);
-    # a post with a warning is always shown, with it
+    # a post with a warning is shown with it, up to PROBLEMS_SHOWN warnings on a
+    # terminal as for errors (every one where the output goes to a file or a pipe)
+    total = sum(len(q.warnings) for q in r.added) + sum(len(e.warnings) for _, e in r.edited)
+    room = total if not _on_terminal(out) or total <= PROBLEMS_SHOWN + 1 else PROBLEMS_SHOWN
     hidden = 0
     for n, q in enumerate(r.added):
-        if n >= IMPORT_SHOWN and not q.warnings:
+        if n >= IMPORT_SHOWN and not (q.warnings and room > 0):
             hidden += 1
+            room = _warn(q.warnings, room)      # no room left: counted, not printed
             continue
         out.print(f"post {q.post_id} ({q.state}) on {q.account} at "
                   f"{_at(q.due_at, q.timezone, year=True)}, {q.length}/{q.limit}")
-        for w in q.warnings:
-            out.print(f"[yellow]warning:[/] {escape(w)}")
+        room = _warn(q.warnings, room)
     if hidden:
         out.print(f"… and {hidden:,} more new post(s): `tminus list` shows them all")
     for line, e in r.edited:
         was = " (it was queued: back to draft)" if e.was == "queued" else ""
         out.print(f"[yellow]post {e.post_id} (line {line}) has a new text; it is a draft{was}:[/]")
         _print_diff(e.diff)
-        for w in e.warnings:
-            out.print(f"[yellow]warning:[/] {escape(w)}")
+        room = _warn(e.warnings, room)
+    if room < 0:
+        slugs = sorted({q.campaign for q in r.added if q.warnings}
+                       | {e.campaign for _, e in r.edited if e.warnings})
+        out.print(f"[yellow]… and {-room:,} more warning(s)[/]: "
+                  + ", ".join(f"`tminus preview {slug}`" for slug in slugs)
+                  + " shows every post with its warnings", soft_wrap=True)
     again = f"; {r.already} already imported before (left as they are)" if r.already else ""
     changed = f"; {len(r.edited)} changed (back to draft)" if r.edited else ""
     out.print(f"imported {len(r.added)} post(s) from {escape(r.file)}{changed}{again}")
@@ -497,6 +505,15 @@ def queue_import(file: Annotated[Path, typer.Argument(
     for slug in drafts:
         out.print(f"next: [bold]tminus preview {slug}[/], then "
                   f"[bold]tminus approve {slug} --by YOUR-NAME[/]")
+
+
+def _warn(warnings: Sequence[str], room: int) -> int:
+    """Print the warnings there is room for; the room left (below 0: that many unsaid)."""
+    for w in warnings:
+        if room > 0:
+            out.print(f"[yellow]warning:[/] {escape(w)}")
+        room -= 1
+    return room
 
 
 # -- looking at the queue --------------------------------------------------------------

@@ -254,11 +254,11 @@ def add_one_off(s: Session, post: Post, request: OneOff, *, now: datetime) -> Qu
 
 def add_one_offs(s: Session, todo: Sequence[tuple[Post, OneOff]], *, now: datetime
                  ) -> list[Queued]:
-    """Add the posts `prepare_one_off` made, in one flush and one insert of their first
-    events (an import's thousands of rows are not thousands of round trips)."""
+    """Add the posts `prepare_one_off` made: one INSERT for all of them and one of their
+    first events (an import's thousands of rows are not thousands of round trips)."""
     whom = [(_person(r.by) if r.by is not None else None) for _, r in todo]
-    s.add_all([post for post, _ in todo])
-    s.flush()
+    todo = list(zip(_insert_posts(s, [post for post, _ in todo]), [r for _, r in todo],
+                    strict=True))
     actors: dict[str, list[int]] = {}
     for (post, request), by in zip(todo, whom, strict=True):
         assert post.id is not None
@@ -278,6 +278,32 @@ def add_one_offs(s: Session, todo: Sequence[tuple[Post, OneOff]], *, now: dateti
         done.append(Queued(post.id, post.state, acc.name, camp.slug, camp.timezone,
                            post.due_at, post.length, post.length_limit, tuple(post.warnings)))
     return done
+
+
+_READ_BACK = 5000      # plan keys per query (SQLite allows 32,766 parameters)
+
+
+def _insert_posts(s: Session, posts: Sequence[Post]) -> list[Post]:
+    """Insert new posts as one executemany and return them as rows of the session, in
+    order. Added through the ORM, each would be an INSERT … RETURNING of its own (the
+    ORM needs every id, and SQLite cannot return them in order for a batch); instead
+    they are read back in one query by (campaign, plan key), which is unique."""
+    if not posts:
+        return []
+    mapper = sa.inspect(Post)
+    attrs = [(a.columns[0].key, a.key) for a in mapper.column_attrs if a.key != "id"]
+    # the table's own INSERT (Core), with every column as the ORM would send it
+    table: sa.Table = Post.__table__  # type: ignore[attr-defined]
+    s.execute(sa.insert(table),
+              [{column: getattr(p, attr) for column, attr in attrs} for p in posts])
+    found: dict[tuple[int, str], Post] = {}
+    keys = sorted({p.plan_key for p in posts})
+    for start in range(0, len(keys), _READ_BACK):
+        for row in s.exec(select(Post).where(
+                col(Post.campaign_id).in_({p.campaign_id for p in posts}),
+                col(Post.plan_key).in_(keys[start:start + _READ_BACK]))).all():
+            found[(row.campaign_id, row.plan_key)] = row
+    return [found[(p.campaign_id, p.plan_key)] for p in posts]
 
 
 def _when(at: str, *, now: datetime, deadline: datetime, tz: ZoneInfo) -> datetime:
