@@ -334,3 +334,29 @@ def test_an_approved_import_on_both_databases(any_engine: sa.Engine, make_campai
         events = s.exec(sa.select(Event.to_state).where(  # type: ignore[call-overload]
             Event.post_id.in_(posts))).scalars().all()   # type: ignore[attr-defined]
     assert sorted(events) == ["draft"] * 12 + ["queued"] * 12
+
+
+def test_a_row_is_known_across_files_but_a_time_from_now_is_always_a_new_post(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    """An edited export saved under another name is the same rows (account and campaign
+    time); `now` and `+10m` name another instant at each import: never a match for a
+    post an earlier import made at its own "now"."""
+    _, post = _imported(cli, make_campaign, tmp_path)
+    renamed = tmp_path / "posts (2).csv"
+    renamed.write_text(ROWS.replace("today", "at noon"), encoding="utf-8")
+    r = cli("queue", "import", str(renamed))
+    assert r.code == 0 and f"post {post} (line 2) has a new text" in r.out, r.err
+    assert "1 changed (back to draft); 1 already imported" in r.out
+    soon = tmp_path / "soon.csv"
+    soon.write_text("account,at,text\norg,+2h,Doors open soon. #TestTag\n", encoding="utf-8")
+    assert "imported 1 post(s)" in cli("queue", "import", str(soon)).out
+    count = len(_posts(cli))
+    soon.write_text("account,at,text\norg,+2h,Doors open now. #TestTag\n", encoding="utf-8")
+    r = cli("queue", "import", str(soon))
+    assert r.code == 0 and "imported 1 post(s)" in r.out and "changed" not in r.out, r.err
+    assert len(_posts(cli)) == count + 1                      # a second post, not an edit
+    r = cli("queue", "import", str(soon))                     # the same text again: a repeat
+    problems = [ln for ln in r.err.splitlines() if ln.startswith("error:")]
+    assert r.code == 2 and len(problems) == 1
+    assert f"{soon}:2 [text]" in r.err and "is already post" in r.err
+    assert len(_posts(cli)) == count + 1
