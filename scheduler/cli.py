@@ -1103,7 +1103,8 @@ def users_list(utc: Annotated[bool, typer.Option(
         # a person belongs to no campaign: this machine's timezone
         out.print(f"{escape(p.name):<30} {p.role:<9} added {_at(p.created_at, None, utc, year=True)} "
                   f"by {escape(p.created_by)}")
-    out.print(f"{len(people)} person(s)")
+    out.print(f"{len(people)} person(s)" if people else "nobody may log in yet: add the first "
+              "admin with `tminus users add NAME --role admin`")
 
 
 @users_app.command("remove")

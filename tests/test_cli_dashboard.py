@@ -89,6 +89,9 @@ def test_plan_reports_a_conflict_with_an_edit_and_edit_settles_it(
 
 
 def test_users_add_list_remove(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli("db", "upgrade").code == 0
+    assert cli("users", "list").out == ("nobody may log in yet: add the first admin with "
+                                        "`tminus users add NAME --role admin`\n")
     monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
     r = cli("users", "add", "Ana Ruiz", "--role", "admin", "--by", "setup")
     assert r.code == 0, r.err
