@@ -329,6 +329,38 @@ def test_an_admin_sets_a_new_password_and_the_old_logins_end(
     log_in(web, "Ad Min", "mine, renewed")
 
 
+def test_an_approver_resumes_a_paused_account_from_the_campaign_page(
+        web: TestClient, engine: Engine, clock: VirtualClock) -> None:
+    with session(engine) as s:
+        acc = s.exec(select(Account).where(Account.name == "org")).one()
+        acc.paused_reason, acc.paused_at = "the platform refused the login (401)", NOW
+        s.add(acc)
+    with app_for(engine, clock) as editor:
+        token = log_in(editor, "Ed Itor")
+        page = editor.get("/c/testcamp", headers=HTML).text
+        assert "org</strong> is paused" in page and "Resume org" not in page
+        assert "an approver can, or <code>tminus accounts resume org</code>" in page
+        r = editor.post("/accounts/resume", data={"name": "org", "csrf": token}, headers=HTML)
+        assert r.status_code == 403
+    token = log_in(web, "Ap Prover")
+    assert "Resume org</button>" in web.get("/c/testcamp", headers=HTML).text
+    assert web.post("/accounts/resume", data={"name": "org", "next": "/c/testcamp"},
+                    headers=HTML).status_code == 403                      # no CSRF token
+    clock.advance(3600)
+    r = web.post("/accounts/resume", data={"name": "org", "next": "/c/testcamp", "csrf": token},
+                 headers=HTML)
+    assert r.status_code == 200 and r.url.path == "/c/testcamp"
+    assert "Account org resumed (it was paused 1h: the platform refused the login (401))" in r.text
+    assert "org</strong> is paused" not in r.text
+    with session(engine) as s:
+        assert s.exec(select(Account.paused_reason).where(Account.name == "org")).one() is None
+    assert _activity(engine, "account resumed") == [
+        ("Ap Prover", "resumed account org (paused 1h: the platform refused the login (401))")]
+    r = web.post("/accounts/resume", data={"name": "org", "next": "//evil.example", "csrf": token},
+                 headers=HTML)
+    assert "Account org was not paused; nothing changed." in r.text and r.url.path == "/"
+
+
 def test_logins_are_in_the_activity_log_with_who_and_from_where(
         web: TestClient, engine: Engine) -> None:
     log_in(web, "Vi Ewer")

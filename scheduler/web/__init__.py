@@ -95,6 +95,7 @@ def create_app(engine: Engine, settings: Settings, *, clock: Clock | None = None
         Route("/pause", actions.pause_form, methods=["GET"]),
         Route("/pause", actions.pause, methods=["POST"]),
         Route("/resume", actions.resume, methods=["POST"]),
+        Route("/accounts/resume", actions.resume_account, methods=["POST"]),
         Route("/people", actions.people, methods=["GET"]),
         Route("/people", actions.add_person, methods=["POST"]),
         Route("/people/remove", actions.remove_person, methods=["POST"]),

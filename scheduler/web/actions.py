@@ -268,6 +268,18 @@ async def resume(ctx: Ctx) -> Response:
                                    zones=await call(zones, _engine(ctx)))
 
 
+@guard(Action.RESUME, post=True)
+async def resume_account(ctx: Ctx) -> Response:
+    """An account paused on a refused login, resumed once its credentials are fixed (as
+    `tminus accounts resume`): an approver's call, since its posts go out at once."""
+    name = ctx.field("name")
+    lifted = await call(service.resume_account, _engine(ctx), name, by=ctx.person.name,
+                        now=ctx.now)
+    return redirect(ctx, safe_next(ctx.field("next")),
+                    f"Account {name} resumed (it was {lifted}); its due posts go out now."
+                    if lifted else f"Account {name} was not paused; nothing changed.")
+
+
 # -- people ----------------------------------------------------------------------------------------
 
 
