@@ -1251,7 +1251,10 @@ def engagement_fetch(campaign: Annotated[str | None, typer.Argument(
 
 
 def _said_fetch(f: Any, to: Console = out) -> None:
-    to.print(f"read the counts of {f.read} post(s) on {f.accounts} account(s)")
+    if f.read == f.accounts == 0 and not (f.skipped or f.errors):
+        to.print("no published post to read counts of yet: they are read once posts went out")
+    else:
+        to.print(f"read the counts of {f.read} post(s) on {f.accounts} account(s)")
     for why in f.skipped:
         to.print(f"[yellow]skipped[/] {escape(why)}")
     for why in f.errors:
