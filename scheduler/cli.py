@@ -1150,10 +1150,12 @@ def _db_clock(engine: Engine) -> Any:
 def notify_test() -> None:
     """Send a test message to every TMINUS_NOTIFY address now."""
     from scheduler.service.alerts import notify_test as run_test
+    from scheduler.service.alerts import sender_for
     settings = _settings()
     logs.configure(settings)
+    apprise = sender_for(settings)      # TMINUS_NOTIFY unset or wrong: said before a database is made
     engine = _engine(settings)
-    r = run_test(engine, settings, _db_clock(engine))
+    r = run_test(engine, settings, _db_clock(engine), apprise=apprise)
     for where in r.destinations:
         out.print(f"  to {escape(where)}")
     if not r.delivered:
@@ -1178,7 +1180,9 @@ def notify_check() -> None:
     if not settings.notify_urls:
         out.print(ALERTS_OFF)
         return
-    engine = _engine(settings)
+    # the daemon's database, never a new one: a timer in the wrong folder (or before any
+    # daemon ran) would otherwise watch an empty database and say nothing, every minute
+    engine = _existing(settings)
     r = check_alerts(engine, settings, _db_clock(engine))
     d = r.delivered
     out.print(f"collected {r.collected}, grouped {r.grouped} message(s), sent "

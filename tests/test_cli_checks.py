@@ -228,9 +228,19 @@ def test_notify_status_without_a_database_says_what_is_true(
     assert "alerts are off: TMINUS_NOTIFY is not set" in r.out
     assert f"no tminus database at {tmp_path / 'tminus.db'} yet either" in r.out
     monkeypatch.setenv("TMINUS_NOTIFY", "json://127.0.0.1:9/x")
-    r = cli("notify", "status")
-    assert r.code == 2 and f"no tminus database yet at {tmp_path / 'tminus.db'}" in r.err
+    for command in ("status", "check"):     # the timer's check watches the daemon's, or none
+        r = cli("notify", command)
+        assert r.code == 2 and f"no tminus database yet at {tmp_path / 'tminus.db'}" in r.err
     assert not (tmp_path / "tminus.db").exists()
+
+
+def test_notify_test_without_an_address_makes_no_database(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in ("", "nosuchservice://x"):
+        monkeypatch.setenv("TMINUS_NOTIFY", value)
+        r = cli("notify", "test")
+        assert r.code == 2 and r.err.startswith("error: TMINUS_NOTIFY")
+        assert not (tmp_path / "tminus.db").exists()
 
 
 @pytest.mark.postgres
