@@ -70,14 +70,22 @@ def rehearse(folder: Path, *, start: datetime | None = None,
     """Plan, approve and play the campaign in `folder`. `start` defaults to one minute
     before its first post. Posts whose key is in `skip` are left unapproved (they show
     up as expired, as they would in real life)."""
-    expanded = None
-    if PLAY not in sys.modules and forking_is_safe():
-        with Forked(functools.partial(_expand, folder, start)) as child:
-            importlib.import_module(PLAY)   # meanwhile, on this core
-            expanded = child.result()
+    expanded = _overlapped(folder, start) if PLAY not in sys.modules and forking_is_safe() \
+        else None
     play = importlib.import_module(PLAY)
     report: Report = play.play(folder, start=start, skip=skip, env=env, expanded=expanded)
     return report
+
+
+def _overlapped(folder: Path, start: datetime | None) -> tuple[Campaign, Expansion] | None:
+    """The child's load and expansion of the folder, made while this process imports the
+    database code; None if the child failed, or no child could be had."""
+    try:
+        with Forked(functools.partial(_expand, folder, start)) as child:
+            importlib.import_module(PLAY)   # meanwhile, on this core
+            return child.result()
+    except OSError:   # no process to be had (a limit on processes or memory): inline
+        return None
 
 
 def _expand(folder: Path, start: datetime | None) -> tuple[Campaign, Expansion]:
