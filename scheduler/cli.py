@@ -693,10 +693,11 @@ def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) ->
     """Play the whole campaign on a virtual clock through the real daemon code."""
     # A rehearsal is short and its garbage is bounded: with the collector on, it walked
     # every object of the libraries the rehearsal imports some 260 times (a tenth of the
-    # command's CPU). It is on again afterwards, as it was, but over a frozen heap:
-    # switched back on, it would first walk every object made while it was off (the
-    # tables, SQLAlchemy: most of them live as long as the process), some 60 ms; the
-    # few thousand the rehearsal left as cycles stay until the process ends.
+    # command's CPU). It is on again afterwards, as it was, with what was made meanwhile
+    # moved to the oldest generation first (frozen and thawed): its first collection
+    # would otherwise walk every object made while it was off (the tables, SQLAlchemy:
+    # most of them live as long as the process), some 60 ms. They are looked at again
+    # with the next full collection, as anything long-lived is (none, in `tminus`).
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -704,6 +705,7 @@ def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) ->
     finally:
         if collecting:
             gc.freeze()
+            gc.unfreeze()
             gc.enable()
     tz = r.timezone
     out.print(f"[bold]rehearsal of {r.slug}[/]: deadline {_at(r.deadline, tz, year=True)}")
