@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
-import click
 import typer
 from rich.cells import cell_len
 from rich.console import Console
@@ -96,8 +95,8 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 # Post ids are 64-bit signed integers in both databases; a larger one is a typo.
 MAX_ID = 2**63 - 1
 # Usage mistakes are click's exceptions; typer ≥ 0.20 carries its own copy of click, so
@@ -735,13 +734,19 @@ def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) ->
     """Play the whole campaign on a virtual clock through the real daemon code."""
     # A rehearsal is short and its garbage is bounded: with the collector on, it walked
     # every object of the libraries the rehearsal imports some 260 times (a tenth of the
-    # command's CPU). It is on again afterwards, as it was.
+    # command's CPU). It is on again afterwards, as it was, with what was made meanwhile
+    # moved to the oldest generation first (frozen and thawed): its first collection
+    # would otherwise walk every object made while it was off (the tables, SQLAlchemy:
+    # most of them live as long as the process), some 60 ms. They are looked at again
+    # with the next full collection, as anything long-lived is (none, in `tminus`).
     collecting = gc.isenabled()
     gc.disable()
     try:
         r = service.rehearse(folder, env=_settings().env)
     finally:
         if collecting:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
     tz = r.timezone
     out.print(f"[bold]rehearsal of {r.slug}[/]: deadline {_at(r.deadline, tz, year=True)}")
@@ -1001,6 +1006,7 @@ def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", p
                 raise TminusError(f"post {post} is {sheet.state}; only a draft or queued post "
                                   "can be edited")
             # click (typer's own base) writes a temp file, runs $VISUAL or $EDITOR, reads it back
+            import click  # only here: every other command's start-up does without it
             try:
                 text = click.edit(sheet.text + "\n", extension=".txt", require_save=True)
             except click.ClickException as e:   # the editor exited with an error, or none ran
@@ -1332,8 +1338,9 @@ def main() -> None:
     # made per run: the width is the terminal's (or COLUMNS) at this moment
     # soft wrap: a line is never broken by us (a command to copy, a link, an error stay
     # whole); views that must fit cut their text themselves (`_fit`)
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    # no emoji codes: a post's ":fire:" is shown as the platform will show it, ":fire:"
+    out = Console(highlight=False, soft_wrap=True, emoji=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     if (dotenv := Path.cwd() / ".env").is_file():   # python-dotenv only where there is one
         from dotenv import load_dotenv
         load_dotenv(dotenv)
