@@ -13,21 +13,26 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from scheduler.db import is_postgres
+from scheduler.db import connection_of, is_postgres
+
+if TYPE_CHECKING:
+    from scheduler.db import Bind
 
 CHANNEL = "tminus_posts"
 log = logging.getLogger("tminus.notify")
 
 
-def wake(s: Session) -> None:
-    """Wake every daemon once the transaction of `s` commits (PostgreSQL only)."""
-    if s.get_bind().dialect.name == "postgresql":
-        s.execute(sa.text(f"NOTIFY {CHANNEL}"))
+def wake(s: Bind) -> None:
+    """Wake every daemon once the transaction of `s` (a Session or a Connection)
+    commits (PostgreSQL only)."""
+    conn = connection_of(s)
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"NOTIFY {CHANNEL}"))
 
 
 def notify(engine: Engine) -> None:

@@ -19,3 +19,11 @@ class PostState(StrEnum):
     REVIEW = "review"
     EXPIRED = "expired"
     CANCELED = "canceled"
+
+
+class PauseScope(StrEnum):
+    """What a pause (`tminus pause`, the dashboard) holds."""
+
+    ALL = "all"
+    CAMPAIGN = "campaign"
+    ACCOUNT = "account"

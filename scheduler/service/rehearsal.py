@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from content.countdown import t_minus
+from scheduler import tables
 from scheduler.clock import VirtualClock
 from scheduler.daemon import Worker
 from scheduler.db import make_engine, session
@@ -83,7 +84,7 @@ def rehearse(folder: Path, *, start: datetime | None = None,
             # a throw-away database: the tables straight from the models, which
             # tests/test_migrations.py holds to the migrations' schema; a new file, so
             # no table is looked for first
-            SQLModel.metadata.create_all(engine, checkfirst=False)
+            tables.metadata.create_all(engine, checkfirst=False)
             plan(engine, folder, now=clock.now(), actor="rehearsal",
                  checked=(campaign, expansion))
             with session(engine) as s:
