@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 
 from content.platforms import platform as platform_entry
@@ -22,9 +22,10 @@ from jobs.adapters.base import Clock, Primes, Publisher, Warms, adapter_class
 from jobs.adapters.dryrun import DryRunPublisher
 from jobs.errors import PublishError
 from scheduler import defaults
-from scheduler.db import session
-from scheduler.models import Account
+from scheduler.db import transaction
+from scheduler.rows import AccountLike
 from scheduler.settings import Settings
+from scheduler.tables import account as accounts
 
 log = logging.getLogger("tminus.publishers")
 
@@ -54,9 +55,9 @@ class AccountSessionStore:
         if self._known is not _UNREAD:
             known, self._known = self._known, _UNREAD
             return known if isinstance(known, str) else None
-        with session(self.engine) as s:
-            acc = s.get(Account, self.account_id)
-            return acc.session if acc else None
+        with transaction(self.engine) as conn:
+            return conn.execute(select(accounts.c.session)
+                                .where(accounts.c.id == self.account_id)).scalar()
 
     def save(self, value: str) -> None:
         self._known = _UNREAD
@@ -87,9 +88,8 @@ class SessionWriter:
                     if not batch:
                         self._writing = False
                         return
-                accounts = Account.__table__  # type: ignore[attr-defined]
-                with session(self.engine) as s:
-                    s.connection().execute(
+                with transaction(self.engine) as conn:
+                    conn.execute(
                         update(accounts).where(accounts.c.id == bindparam("aid"))
                         .values(session=bindparam("value")),
                         [{"aid": k, "value": v} for k, v in batch.items()])
@@ -117,7 +117,7 @@ class Publishers:
         self._sessions = SessionWriter(engine)
         self._lock = threading.Lock()
 
-    def for_account(self, account: Account) -> Publisher:
+    def for_account(self, account: AccountLike) -> Publisher:
         if self.dry_run or account.platform == "dryrun":
             return self.dryrun
         assert account.id is not None
@@ -133,7 +133,7 @@ class Publishers:
             built.close()
         return pub
 
-    def warm(self, account: Account) -> bool:
+    def warm(self, account: AccountLike) -> bool:
         """Get `account` ready to post before its posts are due: its adapter built and,
         where the platform needs a login (Bluesky), logged in or its session refreshed,
         so that the due second spends no round trip and no CPU on either. At most once
@@ -179,7 +179,7 @@ class Publishers:
                 except Exception:   # only a head start lost: the first posts build it
                     log.warning("could not prime the %s adapter", name, exc_info=True)
 
-    def build(self, account: Account) -> Publisher:
+    def build(self, account: AccountLike) -> Publisher:
         """The account's adapter; a missing credential is a `TminusError` naming it."""
         assert account.id is not None
         entry = platform_entry(account.platform)
