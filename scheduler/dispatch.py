@@ -275,7 +275,7 @@ def renew_leases(engine: Engine, items: list[Claimed], *, now: datetime, owner: 
         # RETURNING, not a read-back of the new lease_until: the renewer thread may
         # renew the same posts at the same moment with a lease of its own
         held = set(conn.execute(update(_post).where(*mine, _post.c.lease_until > now)
-                             .values(lease_until=until).returning(_post.c.id)).scalars())
+                                .values(lease_until=until).returning(_post.c.id)).scalars())
     return [dataclasses.replace(i, lease_until=until) for i in items if i.post_id in held]
 
 
@@ -483,12 +483,12 @@ def record_failure(engine: Engine, item: Claimed, error: PublishError, *, now: d
     """The except ladder: the error's class decides the next state."""
     msg = error.message[:500]
     common = {"last_error": msg, **_RELEASED}
-    with transaction(engine) as s:
+    with transaction(engine) as conn:
         if isinstance(error, TransientError):
             if error.resume_at is not None:
-                _set_resume(s, item.account, error.resume_at)
+                _set_resume(conn, item.account, error.resume_at)
             if item.attempt >= max_attempts:
-                _settle(s, item, S.FAILED, f"gave up after {item.attempt} attempts: {msg}", now,
+                _settle(conn, item, S.FAILED, f"gave up after {item.attempt} attempts: {msg}", now,
                         owner, **common)
                 return S.FAILED
             wait = backoff(item.attempt)
@@ -496,22 +496,22 @@ def record_failure(engine: Engine, item: Claimed, error: PublishError, *, now: d
                 wait = max(wait, timedelta(seconds=error.retry_after))
             if error.resume_at is not None:
                 wait = max(wait, error.resume_at - now)
-            _settle(s, item, S.QUEUED, f"transient: {msg}; retry in {int(wait.total_seconds())} s",
+            _settle(conn, item, S.QUEUED, f"transient: {msg}; retry in {int(wait.total_seconds())} s",
                     now, owner, next_attempt_at=now + wait, **common)
             return S.QUEUED
         if isinstance(error, AuthError):
-            _pause(s, item.account, f"credentials refused: {msg}", now)
+            _pause(conn, item.account, f"credentials refused: {msg}", now)
             # The post itself is fine: it waits for the account to be resumed.
-            _settle(s, item, S.QUEUED, f"account {item.account.name} paused: {msg}", now, owner,
+            _settle(conn, item, S.QUEUED, f"account {item.account.name} paused: {msg}", now, owner,
                     attempt=item.attempt - 1, **common)
             return S.QUEUED
         if isinstance(error, PermanentError):
-            _settle(s, item, S.FAILED, f"refused by {item.account.platform}: {msg}", now, owner,
+            _settle(conn, item, S.FAILED, f"refused by {item.account.platform}: {msg}", now, owner,
                     **common)
             return S.FAILED
         # Should the look-up find it absent, it goes again after the usual backoff, not
         # at once: a platform answering every create with a 5xx must not be hammered.
-        _settle(s, item, S.UNKNOWN, f"outcome unknown: {msg}; will look it up", now, owner,
+        _settle(conn, item, S.UNKNOWN, f"outcome unknown: {msg}; will look it up", now, owner,
                 unknown_at=now, next_attempt_at=now + backoff(item.attempt), **common)
         return S.UNKNOWN
 

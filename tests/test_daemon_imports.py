@@ -13,6 +13,7 @@ import sys
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -33,6 +34,7 @@ NEVER = ["sqlalchemy.orm", "sqlmodel", "pydantic", "pydantic_core", "scheduler.m
 DAEMON = """
 import json, os, signal, sys
 from pathlib import Path
+from typing import Any
 from scheduler.clock import SystemClock
 from scheduler.daemon import Daemon, Worker
 from scheduler.db import ensure_schema, make_engine
@@ -61,31 +63,87 @@ print(json.dumps({"sent": sum(sent), "modules": sorted(sys.modules)}))
 """
 
 
+# The same through the command line, `tminus run --dry-run` itself. (Typer imports
+# pydantic for its own parameters: the command line's, not the daemon's.)
+CLI = """
+import json, os, signal, sys
+from scheduler import daemon
+tick, sent = daemon.Worker.tick, []
+
+def first_tick(self, **kw):
+    result = tick(self, **kw)
+    sent.append(result.sent)
+    if sum(sent):
+        os.kill(os.getpid(), signal.SIGTERM)
+    return result
+
+daemon.Worker.tick = first_tick
+sys.argv = ["tminus", "run", "--dry-run"]
+from scheduler.cli import main
+try:
+    main()
+except SystemExit as e:
+    assert not e.code, e.code
+print(json.dumps({"sent": sum(sent), "modules": sorted(sys.modules)}))
+"""
+CLI_NEVER = [*(n for n in NEVER if n not in ("pydantic", "pydantic_core", "typer", "click", "rich",
+                                              "scheduler.service")),
+             # of the service layer, only what runs the daemon (`run`, `readiness`, `database`)
+             "scheduler.service.running", "scheduler.service.accounts",
+             "scheduler.service.posts", "scheduler.service.campaigns"]
+
+
 def _loaded(modules: list[str], names: list[str]) -> list[str]:
     return [n for n in names if n in modules or any(m.startswith(n + ".") for m in modules)]
 
 
-def test_the_daemon_sends_without_the_orm_sqlmodel_or_pydantic(
-        engine: Engine, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+def _one_post_due(engine: Engine, make_campaign: CampaignFactory) -> int:
     now = datetime.now(UTC)
     plan(engine, make_campaign(simple_toml()), now=now, actor="test")
     approve(engine, campaign="testcamp", post_ids=[], by="test", now=now)
     post = tables.post
     with engine.begin() as conn:
-        first = conn.execute(sa.select(sa.func.min(post.c.id))).scalar_one()
+        first = int(conn.execute(sa.select(sa.func.min(post.c.id))).scalar_one())
         conn.execute(sa.update(post).where(post.c.id == first).values(next_attempt_at=now))
-    url, outbox = str(engine.url), tmp_path / "outbox.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TMINUS_")}
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(DAEMON), url, str(outbox)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    return first
+
+
+def _run(code: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TMINUS_")}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=base | env)
     assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.splitlines()[-1])
-    assert out["sent"] == 1 and len(outbox.read_text().splitlines()) == 1
+    out: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     assert "scheduler.daemon" in out["modules"] and "sqlalchemy" in out["modules"]
-    assert _loaded(out["modules"], NEVER) == []
+    return out
+
+
+def _published(engine: Engine, post_id: int) -> bool:
     with engine.begin() as conn:
-        assert conn.execute(sa.select(post.c.state).where(post.c.id == first)).scalar() \
-            == "published"
+        return conn.execute(sa.select(tables.post.c.state)
+                            .where(tables.post.c.id == post_id)).scalar() == "published"
+
+
+def test_the_daemon_sends_without_the_orm_sqlmodel_or_pydantic(
+        engine: Engine, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    first = _one_post_due(engine, make_campaign)
+    outbox = tmp_path / "outbox.jsonl"
+    out = _run(DAEMON, [str(engine.url), str(outbox)], {})
+    assert out["sent"] == 1 and len(outbox.read_text().splitlines()) == 1
+    assert _published(engine, first)
+    assert _loaded(out["modules"], NEVER) == []
+
+
+def test_tminus_run_sends_without_the_orm_or_sqlmodel(
+        engine: Engine, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    first = _one_post_due(engine, make_campaign)
+    outbox = tmp_path / "outbox.jsonl"
+    out = _run(CLI, [], {"TMINUS_DATABASE_URL": str(engine.url),
+                         "TMINUS_DRYRUN_OUTBOX": str(outbox)})
+    assert out["sent"] == 1 and len(outbox.read_text().splitlines()) == 1
+    assert _published(engine, first)
+    assert "scheduler.cli" in out["modules"]
+    assert _loaded(out["modules"], CLI_NEVER) == []
 
 
 def test_the_check_sees_an_import() -> None:
