@@ -17,6 +17,7 @@ from scheduler import tables
 # re-exported: the migrations name them here
 from scheduler.sqltypes import StateColumn as StateColumn
 from scheduler.sqltypes import UTCDateTime as UTCDateTime
+from scheduler.states import ActivityKind as ActivityKind  # re-exported
 from scheduler.states import PauseScope as PauseScope  # re-exported
 from scheduler.states import PostState as PostState  # re-exported: where the code takes it from
 
@@ -256,14 +257,6 @@ class Pause(_Table, table=True):
     paused_at: datetime = _utc(nullable=False)
     resumed_by: str | None = None
     resumed_at: datetime | None = _utc(nullable=True, index=True)
-
-
-class ActivityKind(StrEnum):
-    PAUSED = "paused"
-    RESUMED = "resumed"
-    PERSON_ADDED = "person added"
-    PERSON_REMOVED = "person removed"
-    PASSWORD_SET = "password set"
 
 
 class Activity(_Table, table=True):

@@ -27,3 +27,13 @@ class PauseScope(StrEnum):
     ALL = "all"
     CAMPAIGN = "campaign"
     ACCOUNT = "account"
+
+
+class ActivityKind(StrEnum):
+    """What an `activity` row records: what happened that is not a post's move."""
+
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    PERSON_ADDED = "person added"
+    PERSON_REMOVED = "person removed"
+    PASSWORD_SET = "password set"

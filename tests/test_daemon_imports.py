@@ -146,6 +146,18 @@ def test_tminus_run_sends_without_the_orm_or_sqlmodel(
     assert _loaded(out["modules"], CLI_NEVER) == []
 
 
+def test_alerts_run_on_core_too() -> None:
+    """With TMINUS_NOTIFY the daemon imports `scheduler.alerts` (and Apprise) for its
+    alert thread: that brings no ORM either."""
+    out = _run("""
+        import json, sys
+        import scheduler.alerts, scheduler.daemon
+        print(json.dumps({"modules": sorted(sys.modules)}))
+        """, [], {})
+    assert "scheduler.alerts" in out["modules"]
+    assert _loaded(out["modules"], [n for n in NEVER if n != "scheduler.alerts"]) == []
+
+
 def test_the_check_sees_an_import() -> None:
     """`_loaded` finds a package by any of its modules (the check above can fail)."""
     assert _loaded(["sqlalchemy", "sqlalchemy.orm.session"], NEVER) == ["sqlalchemy.orm"]
