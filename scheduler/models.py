@@ -1,5 +1,7 @@
-"""The tables. The `post` table is the only record of what is due; `event` is the
-audit trail with one row per state transition."""
+"""The tables as SQLModel classes: the commands', the web's and the planner's view of
+them, mapped onto the Core tables of `scheduler.tables` (the schema's one definition,
+which the daemon uses without SQLModel). The `post` table is the only record of what is
+due; `event` is the audit trail with one row per state transition."""
 
 from __future__ import annotations
 

@@ -2,10 +2,11 @@
 
 On PostgreSQL, whatever makes a post due — a person's approve, queue add or review
 --requeue (all through `scheduler.transitions.change`), an account resumed — calls
-`wake(session)`, which sends `NOTIFY tminus_posts` inside that transaction: PostgreSQL
-delivers it when the transaction commits, and never if it is rolled back. Each daemon
-listens on its own connection and re-arms its tick at once. On SQLite there is no such
-channel: the daemon's poll cap (TMINUS_POLL_SECONDS) bounds how long a new post waits.
+`wake(s)` with its Session or Connection, which sends `NOTIFY tminus_posts` inside
+that transaction: PostgreSQL delivers it when the transaction commits, and never if it
+is rolled back. Each daemon listens on its own connection and re-arms its tick at once.
+On SQLite there is no such channel: the daemon's poll cap (TMINUS_POLL_SECONDS) bounds
+how long a new post waits.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The column types of our own, shared by the SQLModel classes (`scheduler.models`) and
-the Core tables (`scheduler.tables`): here, so the daemon gets them without SQLModel."""
+"""The column types of our own, in the Core tables (`scheduler.tables`) and so in the
+SQLModel classes mapped onto them: apart from both, with no SQLModel to import."""
 
 from __future__ import annotations
 
