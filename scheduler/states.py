@@ -37,3 +37,6 @@ class ActivityKind(StrEnum):
     PERSON_ADDED = "person added"
     PERSON_REMOVED = "person removed"
     PASSWORD_SET = "password set"
+    ROLE_SET = "role set"
+    ACCOUNT_RESUMED = "account resumed"
+    LOGGED_IN = "logged in"

@@ -21,7 +21,7 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `pauses` | pause, resume, pauses_in_force |
 | `imports` | import_csv: `tminus queue import FILE.csv`, all or nothing |
 | `edits` | edit_post, settle_conflict, edit_sheet |
-| `people` | add_person, list_people, remove_person, set_password, log_in, session_person, log_out |
+| `people` | add_person, list_people, remove_person, set_password, set_role, log_in, session_person, log_out |
 | `activity` | recent_activity |
 | `overview` | overview, campaign_overview, campaign_audit (the dashboard's pages) |
 | `timeline` | timeline, post_card, media_file: posts as cards, grouped by day |
@@ -48,14 +48,14 @@ _HOME = {name: module for module, names in {
     "accounts": ("AccountCheck", "check_accounts", "resume_account"),
     "activity": ("ActivityEntry", "recent_activity"),
     "campaigns": ("PlanReport", "Validation", "plan", "preview", "validate"),
-    "database": ("SchemaVersion", "existing_database", "open_database", "schema_version",
-                 "upgrade_database"),
+    "database": ("SchemaVersion", "existing_database", "no_database_at", "open_database",
+                 "schema_version", "upgrade_database"),
     "edits": ("Edited", "EditSheet", "edit_post", "edit_sheet", "settle_conflict"),
     "glance": ("DUE_SOON", "DueSoon", "Glance", "glance"),
     "imports": ("Imported", "import_csv"),
     "pauses": ("Paused", "PauseInfo", "Resumed", "Target", "pause", "pauses_in_force", "resume"),
     "people": ("Action", "NotAllowed", "PersonInfo", "add_person", "list_people", "remove_person",
-               "set_password"),
+               "set_password", "set_role"),
     "posts": ("Approval", "Cancellation", "LogEntry", "OneOff", "PostLine", "PostLog", "Queued",
               "Resolution", "Reviewed", "approve", "cancel", "list_posts", "post_log",
               "queue_post", "review"),
@@ -63,8 +63,8 @@ _HOME = {name: module for module, names in {
     "rehearsal": ("Report", "rehearse"),
     "run": ("run_daemon", "run_once", "worker"),
     "running": ("DemoReady", "demo", "demo_database"),
-    "status": ("DEAD_AFTER", "AccountHold", "Attention", "DaemonInfo", "NextPost", "Status",
-               "status"),
+    "status": ("DEAD_AFTER", "AccountHold", "AlertDeliveries", "Attention", "DaemonInfo",
+               "NextPost", "Status", "status"),
     "toolkit": ("SiteReport", "build_toolkit", "toolkit_server", "toolkit_url"),
 }.items() for name in names}
 
@@ -75,6 +75,7 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
     from scheduler.service.database import (
         SchemaVersion,
         existing_database,
+        no_database_at,
         open_database,
         schema_version,
         upgrade_database,
@@ -91,6 +92,7 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
         list_people,
         remove_person,
         set_password,
+        set_role,
     )
     from scheduler.service.posts import (
         Approval,
@@ -116,6 +118,7 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
     from scheduler.service.status import (
         DEAD_AFTER,
         AccountHold,
+        AlertDeliveries,
         Attention,
         DaemonInfo,
         NextPost,
@@ -151,6 +154,7 @@ __all__ = [
     "AccountHold",
     "Action",
     "ActivityEntry",
+    "AlertDeliveries",
     "Approval",
     "Attention",
     "Cancellation",
@@ -196,6 +200,7 @@ __all__ = [
     "import_csv",
     "list_people",
     "list_posts",
+    "no_database_at",
     "not_ready",
     "open_database",
     "pause",
@@ -214,6 +219,7 @@ __all__ = [
     "run_once",
     "schema_version",
     "set_password",
+    "set_role",
     "settle_conflict",
     "status",
     "toolkit_server",
