@@ -33,26 +33,15 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
 
 from content.errors import TminusError
 from scheduler import defaults
-from scheduler.db import session
+from scheduler import tables as t
+from scheduler.db import transaction
 from scheduler.localtime import local
-from scheduler.models import (
-    Account,
-    Activity,
-    ActivityKind,
-    AlertItem,
-    AlertMessage,
-    Campaign,
-    Event,
-    OpsCursor,
-    Post,
-    PostState,
-)
-from scheduler.models import Daemon as DaemonRow
+from scheduler.states import ActivityKind, PostState
 
 S = PostState
 log = logging.getLogger("tminus.alerts")
@@ -113,41 +102,43 @@ def collect(engine: Engine, now: datetime) -> int:
     """Write an item for everything new worth a person; returns how many. A collector
     racing another is rolled back (the cursor moved under it) and finds nothing new the
     next time round."""
-    with session(engine) as s:
+    with transaction(engine) as s:
         found = [*_from_events(s, now), *_from_activity(s, now), *_conditions(s, now)]
         keys = [f.key for f in found]
         known: set[str] = set()
         for i in range(0, len(keys), 500):
-            known.update(s.exec(select(AlertItem.key).where(col(AlertItem.key).in_(keys[i:i + 500]))))
+            known.update(s.execute(sa.select(t.alert_item.c.key)
+                                   .where(t.alert_item.c.key.in_(keys[i:i + 500]))).scalars())
         fresh = {f.key: f for f in found if f.key not in known}     # one per key
-        s.add_all(AlertItem(key=f.key, kind=f.kind, campaign_id=f.campaign_id, post_id=f.post_id,
-                            at=f.at, text=f.text[:1000]) for f in fresh.values())
+        if fresh:
+            s.execute(sa.insert(t.alert_item), [
+                {"key": f.key, "kind": f.kind, "campaign_id": f.campaign_id,
+                 "post_id": f.post_id, "at": f.at, "text": f.text[:1000]}
+                for f in fresh.values()])
     return len(fresh)
 
 
-def _advance(s: Session, name: str, newest: sa.Select[Any],
+def _advance(s: sa.Connection, name: str, newest: sa.Select[Any],
              before: sa.Select[Any]) -> tuple[int, int] | None:
     """(from, to]: the ids to read this round, and the cursor moved to `to` — fenced on
     its old value, so two collectors never both read the same ids. None: nothing new.
     The first time, the cursor starts at `before`, the newest id older than the
     look-back: what just happened is said, a campaign's history is not replayed."""
-    cur = s.get(OpsCursor, name)
+    cursor = sa.select(t.ops_cursor.c.last_id).where(t.ops_cursor.c.name == name)
+    last = s.execute(cursor).scalar()
     top = s.execute(newest).scalar() or 0
-    if cur is None:
-        s.add(OpsCursor(name=name, last_id=s.execute(before).scalar() or 0))
-        s.flush()
-        cur = s.get(OpsCursor, name)
-        assert cur is not None
-    start = cur.last_id
+    if last is None:
+        last = s.execute(before).scalar() or 0
+        s.execute(sa.insert(t.ops_cursor).values(name=name, last_id=last))
+    start = int(last)
     end = min(top, start + defaults.ALERT_SCAN)
     if end <= start:
         return None
-    moved = s.execute(sa.update(OpsCursor).where(col(OpsCursor.name) == name,
-                                                 col(OpsCursor.last_id) == start)
-                      .values(last_id=end)).rowcount   # type: ignore[attr-defined]
+    moved = s.execute(sa.update(t.ops_cursor).where(t.ops_cursor.c.name == name,
+                                                 t.ops_cursor.c.last_id == start)
+                      .values(last_id=end)).rowcount
     if moved != 1:
         raise _Raced()
-    s.expire(cur)
     return start, end
 
 
@@ -156,54 +147,54 @@ class _Raced(Exception):
 
 
 
-def _from_events(s: Session, now: datetime) -> list[_New]:
-    span = _advance(s, "alerts.event", sa.select(func.max(col(Event.id))),
-                    sa.select(func.max(col(Event.id))).where(col(Event.at) < now - _LOOK_BACK))
+def _from_events(s: sa.Connection, now: datetime) -> list[_New]:
+    span = _advance(s, "alerts.event", sa.select(func.max(t.event.c.id)),
+                    sa.select(func.max(t.event.c.id)).where(t.event.c.at < now - _LOOK_BACK))
     if span is None:
         return []
     rows = s.execute(
-        sa.select(col(Event.id), col(Event.post_id), col(Event.at), col(Event.to_state),
-                  col(Event.reason), col(Post.campaign_id), col(Post.due_at), col(Account.name),
-                  col(Campaign.timezone))
-        .join(Post, col(Post.id) == Event.post_id).join(Account, col(Account.id) == Post.account_id)
-        .join(Campaign, col(Campaign.id) == Post.campaign_id)
-        .where(col(Event.id) > span[0], col(Event.id) <= span[1],
-               col(Event.to_state).in_(list(_FROM_EVENT)))
-        .order_by(col(Event.id))).all()
+        sa.select(t.event.c.id, t.event.c.post_id, t.event.c.at, t.event.c.to_state,
+                  t.event.c.reason, t.post.c.campaign_id, t.post.c.due_at, t.account.c.name,
+                  t.campaign.c.timezone)
+        .join(t.post, t.post.c.id == t.event.c.post_id).join(t.account, t.account.c.id == t.post.c.account_id)
+        .join(t.campaign, t.campaign.c.id == t.post.c.campaign_id)
+        .where(t.event.c.id > span[0], t.event.c.id <= span[1],
+               t.event.c.to_state.in_(list(_FROM_EVENT)))
+        .order_by(t.event.c.id)).all()
     return [_New(f"event:{r.id}", _FROM_EVENT[PostState(r.to_state)], r.campaign_id, r.post_id,
                  r.at, f"#{r.post_id} on {r.name}, due {local(r.due_at, r.timezone)}: {r.reason}")
             for r in rows]
 
 
-def _from_activity(s: Session, now: datetime) -> list[_New]:
-    span = _advance(s, "alerts.activity", sa.select(func.max(col(Activity.id))),
-                    sa.select(func.max(col(Activity.id))).where(col(Activity.at) < now - _LOOK_BACK))
+def _from_activity(s: sa.Connection, now: datetime) -> list[_New]:
+    span = _advance(s, "alerts.activity", sa.select(func.max(t.activity.c.id)),
+                    sa.select(func.max(t.activity.c.id)).where(t.activity.c.at < now - _LOOK_BACK))
     if span is None:
         return []
-    rows = s.exec(select(Activity).where(col(Activity.id) > span[0], col(Activity.id) <= span[1],
-                                         col(Activity.kind).in_(list(_FROM_ACTIVITY)))
-                  .order_by(col(Activity.id))).all()
+    rows = s.execute(sa.select(t.activity).where(
+        t.activity.c.id > span[0], t.activity.c.id <= span[1],
+        t.activity.c.kind.in_(list(_FROM_ACTIVITY))).order_by(t.activity.c.id)).all()
     return [_New(f"activity:{a.id}", _FROM_ACTIVITY[ActivityKind(a.kind)], a.campaign_id, None,
                  a.at, f"{a.actor}: {a.message}") for a in rows]
 
 
-def _conditions(s: Session, now: datetime) -> list[_New]:
+def _conditions(s: sa.Connection, now: datetime) -> list[_New]:
     """What holds now. Each key names the episode (the pause's time, the last beat), so
     an account paused twice is said twice, and once per pause."""
     out: list[_New] = []
-    for a in s.exec(select(Account).where(col(Account.paused_reason).is_not(None))).all():
+    for a in s.execute(sa.select(t.account).where(t.account.c.paused_reason.is_not(None))).all():
         at = a.paused_at or now
         out.append(_New(f"account-paused:{a.id}:{at.isoformat()}", AlertKind.ACCOUNT_PAUSED,
                         None, None, at, f"{a.name} ({a.platform}): {a.paused_reason} — "
                         f"`tminus accounts resume {a.name}` once fixed"))
     limited = s.execute(
-        sa.select(col(Account.id), col(Account.name), col(Account.resume_at), func.count(),
-                  func.min(col(Campaign.timezone)))
-        .join(Post, col(Post.account_id) == Account.id)
-        .join(Campaign, col(Campaign.id) == Post.campaign_id)
-        .where(col(Account.resume_at) > now, col(Post.state) == S.QUEUED,
-               col(Post.not_after) < Account.resume_at)
-        .group_by(col(Account.id), col(Account.name), col(Account.resume_at))).all()
+        sa.select(t.account.c.id, t.account.c.name, t.account.c.resume_at, func.count(),
+                  func.min(t.campaign.c.timezone))
+        .join(t.post, t.post.c.account_id == t.account.c.id)
+        .join(t.campaign, t.campaign.c.id == t.post.c.campaign_id)
+        .where(t.account.c.resume_at > now, t.post.c.state == S.QUEUED,
+               t.post.c.not_after < t.account.c.resume_at)
+        .group_by(t.account.c.id, t.account.c.name, t.account.c.resume_at)).all()
     for acc_id, name, until, n, tz in limited:
         out.append(_New(f"rate-limited:{acc_id}:{until.isoformat()}", AlertKind.RATE_LIMITED, None,
                         None, now, f"{name} may post again at {local(until, tz)}; "
@@ -212,10 +203,10 @@ def _conditions(s: Session, now: datetime) -> list[_New]:
     # a minute after the deadline: the daemon has expired what was left by then, so the
     # totals are the final ones
     settled = now - timedelta(seconds=defaults.NO_DAEMON_GRACE_SECONDS)
-    for c in s.exec(select(Campaign).where(col(Campaign.deadline) <= settled,
-                                           col(Campaign.deadline) > now - timedelta(days=1))).all():
-        totals = s.execute(sa.select(col(Post.state), func.count()).where(col(Post.campaign_id) == c.id)
-                           .group_by(col(Post.state)).order_by(col(Post.state))).all()
+    for c in s.execute(sa.select(t.campaign).where(
+            t.campaign.c.deadline <= settled, t.campaign.c.deadline > now - timedelta(days=1))).all():
+        totals = s.execute(sa.select(t.post.c.state, func.count()).where(t.post.c.campaign_id == c.id)
+                           .group_by(t.post.c.state).order_by(t.post.c.state)).all()
         said = ", ".join(f"{n} {st}" for st, n in totals) or "no posts"
         out.append(_New(f"deadline:{c.id}", AlertKind.DEADLINE, c.id, None, c.deadline,
                         f"{c.title} ({c.slug}) reached its deadline "
@@ -223,19 +214,19 @@ def _conditions(s: Session, now: datetime) -> list[_New]:
     return out
 
 
-def _no_daemon(s: Session, now: datetime) -> list[_New]:
-    alive = s.execute(sa.select(func.count()).select_from(DaemonRow)
-                      .where(col(DaemonRow.stopped_at).is_(None),
-                             col(DaemonRow.beat_at) > now - _DEAD_AFTER)).scalar()
+def _no_daemon(s: sa.Connection, now: datetime) -> list[_New]:
+    alive = s.execute(sa.select(func.count()).select_from(t.daemon)
+                      .where(t.daemon.c.stopped_at.is_(None),
+                             t.daemon.c.beat_at > now - _DEAD_AFTER)).scalar()
     if alive:
         return []
     grace = timedelta(seconds=defaults.NO_DAEMON_GRACE_SECONDS)
-    late = s.execute(sa.select(func.count(), func.min(col(Post.next_attempt_at)))
-                     .where(col(Post.state) == S.QUEUED, col(Post.next_attempt_at) <= now - grace,
-                            col(Post.not_after) > now)).one()
+    late = s.execute(sa.select(func.count(), func.min(t.post.c.next_attempt_at))
+                     .where(t.post.c.state == S.QUEUED, t.post.c.next_attempt_at <= now - grace,
+                            t.post.c.not_after > now)).one()
     if not late[0]:
         return []
-    last = s.execute(sa.select(func.max(col(DaemonRow.beat_at)))).scalar()
+    last = s.execute(sa.select(func.max(t.daemon.c.beat_at))).scalar()
     episode = last.isoformat() if last else "never"
     since = f"the last heartbeat was at {local(last, None)}" if last else "none ever ran"
     return [_New(f"no-daemon:{episode}", AlertKind.NO_DAEMON, None, None, now,
@@ -250,29 +241,28 @@ def group(engine: Engine, now: datetime, every: timedelta) -> int:
     """One message per kind and campaign from their waiting items, unless one of that
     kind and campaign was made less than `every` ago; returns how many were made."""
     made = 0
-    with session(engine) as s:
-        waiting = s.exec(select(AlertItem).where(col(AlertItem.message_id).is_(None))
-                         .order_by(col(AlertItem.id))).all()
-        by_group: dict[tuple[str, int | None], list[AlertItem]] = defaultdict(list)
+    with transaction(engine) as s:
+        waiting = s.execute(sa.select(t.alert_item).where(t.alert_item.c.message_id.is_(None))
+                            .order_by(t.alert_item.c.id)).all()
+        by_group: dict[tuple[str, int | None], list[sa.Row[Any]]] = defaultdict(list)
         for item in waiting:
             by_group[(item.kind, item.campaign_id)].append(item)
-        slugs = {r.id: r.slug for r in s.execute(sa.select(col(Campaign.id), col(Campaign.slug)))}
+        slugs = {r.id: r.slug for r in s.execute(sa.select(t.campaign.c.id, t.campaign.c.slug))}
         for (kind, campaign_id), items in by_group.items():
-            last = s.execute(sa.select(func.max(col(AlertMessage.created_at)))
-                             .where(col(AlertMessage.kind) == kind,
-                                    _same(col(AlertMessage.campaign_id), campaign_id))).scalar()
+            last = s.execute(sa.select(func.max(t.alert_message.c.created_at))
+                             .where(t.alert_message.c.kind == kind,
+                                    _same(t.alert_message.c.campaign_id, campaign_id))).scalar()
             if last is not None and now - last < every:
                 continue
             title, body = compose(AlertKind(kind), slugs.get(campaign_id) if campaign_id else None,
                                   [i.text for i in items])
-            msg = AlertMessage(kind=kind, campaign_id=campaign_id, title=title, body=body,
-                               created_at=now, next_try_at=now)
-            s.add(msg)
-            s.flush()
+            msg_id = s.execute(sa.insert(t.alert_message).values(
+                kind=kind, campaign_id=campaign_id, title=title, body=body, created_at=now,
+                next_try_at=now).returning(t.alert_message.c.id)).scalar_one()
             ids = [i.id for i in items]
-            taken = s.execute(sa.update(AlertItem).where(col(AlertItem.id).in_(ids),
-                                                         col(AlertItem.message_id).is_(None))
-                              .values(message_id=msg.id)).rowcount   # type: ignore[attr-defined]
+            taken = s.execute(sa.update(t.alert_item).where(t.alert_item.c.id.in_(ids),
+                                                         t.alert_item.c.message_id.is_(None))
+                              .values(message_id=msg_id)).rowcount
             if taken != len(ids):
                 raise _Raced()      # another daemon grouped them first: roll back
             made += 1
@@ -316,12 +306,12 @@ def deliver(engine: Engine, sender: Sender, now: Callable[[], datetime],
     """Send every message due (or the one `only`), oldest first; `now` is asked again
     after each send (a slow webhook takes time)."""
     result = Delivered()
-    with session(engine) as s:
-        q = (sa.select(col(AlertMessage.id), col(AlertMessage.attempts))
-             .where(col(AlertMessage.sent_at).is_(None), col(AlertMessage.gave_up_at).is_(None),
-                    col(AlertMessage.next_try_at) <= now())
-             .order_by(col(AlertMessage.id)))
-        due = s.execute(q if only is None else q.where(col(AlertMessage.id) == only)).all()
+    with transaction(engine) as s:
+        q = (sa.select(t.alert_message.c.id, t.alert_message.c.attempts)
+             .where(t.alert_message.c.sent_at.is_(None), t.alert_message.c.gave_up_at.is_(None),
+                    t.alert_message.c.next_try_at <= now())
+             .order_by(t.alert_message.c.id))
+        due = s.execute(q if only is None else q.where(t.alert_message.c.id == only)).all()
     for msg_id, attempts in due:
         if stopping():
             break
@@ -336,40 +326,41 @@ def deliver(engine: Engine, sender: Sender, now: Callable[[], datetime],
     return result
 
 
-def _claim(engine: Engine, msg_id: int, attempts: int, now: datetime) -> AlertMessage | None:
+def _claim(engine: Engine, msg_id: int, attempts: int, now: datetime) -> sa.Row[Any] | None:
     """Count the attempt and push its next try out by the backoff before sending: a
     daemon that dies mid-send leaves the message to be tried again then."""
-    with session(engine) as s:
-        moved = s.execute(sa.update(AlertMessage)
-                          .where(col(AlertMessage.id) == msg_id,
-                                 col(AlertMessage.attempts) == attempts,
-                                 col(AlertMessage.sent_at).is_(None))
+    with transaction(engine) as s:
+        moved = s.execute(sa.update(t.alert_message)
+                          .where(t.alert_message.c.id == msg_id,
+                                 t.alert_message.c.attempts == attempts,
+                                 t.alert_message.c.sent_at.is_(None))
                           .values(attempts=attempts + 1,
-                                  next_try_at=now + backoff(attempts + 1))).rowcount   # type: ignore[attr-defined]
-        return s.get(AlertMessage, msg_id) if moved == 1 else None
+                                  next_try_at=now + backoff(attempts + 1))).rowcount
+        if moved != 1:
+            return None
+        return s.execute(sa.select(t.alert_message).where(t.alert_message.c.id == msg_id)).one()
 
 
-def _record(engine: Engine, msg: AlertMessage, error: str | None, now: datetime,
+def _record(engine: Engine, msg: sa.Row[Any], error: str | None, now: datetime,
             result: Delivered) -> None:
-    with session(engine) as s:
-        row = s.get(AlertMessage, msg.id)
-        assert row is not None
-        if error is None:
-            row.sent_at, row.last_error = now, None
-            result.sent += 1
-            log.info("alert %s delivered: %s", row.id, row.title)
+    """The attempt's outcome on the message (`msg` as its claim left it)."""
+    if error is None:
+        values: dict[str, Any] = {"sent_at": now, "last_error": None}
+        result.sent += 1
+        log.info("alert %s delivered: %s", msg.id, msg.title)
+    else:
+        values = {"last_error": error[:500]}
+        result.failed += 1
+        if msg.attempts >= defaults.ALERT_MAX_ATTEMPTS:
+            values["gave_up_at"] = now
+            result.gave_up += 1
+            log.error("alert %s not delivered after %d attempts, given up: %s",
+                      msg.id, msg.attempts, error)
         else:
-            row.last_error = error[:500]
-            result.failed += 1
-            if row.attempts >= defaults.ALERT_MAX_ATTEMPTS:
-                row.gave_up_at = now
-                result.gave_up += 1
-                log.error("alert %s not delivered after %d attempts, given up: %s",
-                          row.id, row.attempts, error)
-            else:
-                log.warning("alert %s not delivered (attempt %d; next at %s): %s", row.id,
-                            row.attempts, f"{row.next_try_at:%H:%M:%S} UTC", error)
-        s.add(row)
+            log.warning("alert %s not delivered (attempt %d; next at %s): %s", msg.id,
+                        msg.attempts, f"{msg.next_try_at:%H:%M:%S} UTC", error)
+    with transaction(engine) as s:
+        s.execute(sa.update(t.alert_message).where(t.alert_message.c.id == msg.id).values(**values))
 
 
 # -- the three together, and Apprise ------------------------------------------------------
@@ -403,13 +394,10 @@ def sweep(engine: Engine, sender: Sender, now: Callable[[], datetime], every: ti
 def add_test_message(engine: Engine, now: datetime) -> int:
     """A message saying that alerts reach this place, sent by the next delivery."""
     title, body = compose(AlertKind.TEST, None, ["tminus alerts reach this place."])
-    with session(engine) as s:
-        msg = AlertMessage(kind=AlertKind.TEST, title=title, body=body, created_at=now,
-                           next_try_at=now)
-        s.add(msg)
-        s.flush()
-        assert msg.id is not None
-        return msg.id
+    with transaction(engine) as s:
+        return int(s.execute(sa.insert(t.alert_message).values(
+            kind=AlertKind.TEST, title=title, body=body, created_at=now, next_try_at=now)
+            .returning(t.alert_message.c.id)).scalar_one())
 
 
 class AppriseSender:

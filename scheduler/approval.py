@@ -22,22 +22,29 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
 
-from scheduler.models import Account, Post
+from scheduler.rows import AccountRow
+from scheduler.tables import account, post
+
+if TYPE_CHECKING:
+    from scheduler.db import Bind
 
 VERSION = 1
 _OPTIONS = ("language", "visibility", "content_warning")
 
 
 class AccountLike(Protocol):
-    name: str
-    platform: str
-    credentials: str
-    handle: str | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def platform(self) -> str: ...
+    @property
+    def credentials(self) -> str: ...
+    @property
+    def handle(self) -> str | None: ...
 
 
 def file_sha(path: str) -> str | None:
@@ -128,8 +135,8 @@ def differences(approved: Mapping[str, Any] | None, approved_hash: str | None,
 # -- the digest of a set of posts: what a preview shows, what an approval takes ---------
 
 
-_COLUMNS = (col(Post.id), col(Post.text), col(Post.due_at), col(Post.not_after),
-            col(Post.options), col(Post.parent_id), col(Post.account_id))
+_COLUMNS = (post.c.id, post.c.text, post.c.due_at, post.c.not_after, post.c.options,
+            post.c.parent_id, post.c.account_id)
 
 
 @dataclass(frozen=True)
@@ -140,16 +147,16 @@ class Digests:
     manifests: dict[int, dict[str, Any]]
 
 
-def digests(s: Session, post_ids: Sequence[int], *, lock: bool = False) -> Digests:
+def digests(s: Bind, post_ids: Sequence[int], *, lock: bool = False) -> Digests:
     """The posts as they are now, media files read; `lock` holds them (PostgreSQL) until
     the transaction ends, so what is approved is what was digested."""
     ids = list(post_ids)
-    q = sa.select(*_COLUMNS).where(col(Post.id).in_(ids))
+    q = sa.select(*_COLUMNS).where(post.c.id.in_(ids))
     if lock:
-        q = q.with_for_update(of=Post)
+        q = q.with_for_update(of=post)
     rows = sorted(s.execute(q).all(), key=lambda r: int(r.id))
-    accounts = {a.id: a for a in s.exec(select(Account).where(
-        col(Account.id).in_({r.account_id for r in rows})))}
+    accounts = {a.id: AccountRow.of(a) for a in s.execute(sa.select(account).where(
+        account.c.id.in_({r.account_id for r in rows})))}
     shas: dict[str, str | None] = {}   # one read of an image shared by many posts
     h = hashlib.sha256()
     manifests = {}
@@ -162,7 +169,7 @@ def digests(s: Session, post_ids: Sequence[int], *, lock: bool = False) -> Diges
     return Digests(h.hexdigest(), manifests)
 
 
-def digest_of(s: Session, post_ids: Sequence[int], *, lock: bool = False) -> str:
+def digest_of(s: Bind, post_ids: Sequence[int], *, lock: bool = False) -> str:
     """The digest of these posts as they are now: `tminus preview` prints it, the web's
     approval page carries it, `approve(expect=)` compares it."""
     return digests(s, post_ids, lock=lock).digest

@@ -39,15 +39,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
 from scheduler import defaults
-from scheduler.alerts import Sender, sweep
 from scheduler.clock import Clock
-from scheduler.db import is_postgres, session
+from scheduler.db import is_postgres, transaction
 from scheduler.dispatch import (
     Claimed,
     Delivered,
@@ -63,14 +62,21 @@ from scheduler.dispatch import (
     renew_leases,
     send,
 )
-from scheduler.models import Account as AccountRow
-from scheduler.models import Daemon as DaemonRow
-from scheduler.models import Post as PostRow
-from scheduler.models import PostState
 from scheduler.notify import Listener
 from scheduler.publishers import Publishers
 from scheduler.queue import ALL, Held, Scope, expire_stale, held, next_due, sendable
+from scheduler.rows import AccountRow
 from scheduler.settings import Settings
+from scheduler.states import PostState
+from scheduler.tables import account as accounts
+from scheduler.tables import daemon as daemons
+from scheduler.tables import post as posts
+
+if TYPE_CHECKING:
+    # The daemon runs on SQLAlchemy Core alone (`tests/test_daemon_imports.py`): no
+    # SQLModel, pydantic or ORM in its process. Alerts (with TMINUS_NOTIFY) are imported
+    # when their thread first runs.
+    from scheduler.alerts import Sender
 
 log = logging.getLogger("tminus.daemon")
 # How long past a post's instant the book-keeping keeps holding off, at most, while the
@@ -499,15 +505,16 @@ class Worker:
             return 0
         now = self.clock.now()
         ahead = now + timedelta(seconds=defaults.WARM_AHEAD_SECONDS)
-        with session(self.engine) as s:
-            due = (sa.select(col(PostRow.account_id)).distinct()
+        with transaction(self.engine) as conn:
+            due = (sa.select(posts.c.account_id).distinct()
                    .where(*sendable(now, cutoff=self.cutoff_now(), scope=self.scope),
-                          col(PostRow.next_attempt_at) <= ahead))
-            accounts = self._warm_share(s, now, list(s.exec(select(AccountRow).where(
-                col(AccountRow.id).in_(due), col(AccountRow.platform) != "dryrun")).all()))
-        if not accounts:
+                          posts.c.next_attempt_at <= ahead))
+            ready = self._warm_share(conn, now, [AccountRow.of(a) for a in conn.execute(
+                sa.select(accounts).where(accounts.c.id.in_(due),
+                                          accounts.c.platform != "dryrun"))])
+        if not ready:
             return 0
-        todo = list(accounts)
+        todo = list(ready)
         warmed = [0]
         lock = threading.Lock()
 
@@ -530,7 +537,7 @@ class Worker:
                 t.join(0.1)
         return warmed[0]
 
-    def _warm_share(self, s: Session, now: datetime, accounts: list[AccountRow]
+    def _warm_share(self, conn: sa.Connection, now: datetime, accounts: list[AccountRow]
                     ) -> list[AccountRow]:
         """With several daemons on one database, each warms its share of `accounts` (by
         account id, among the daemons beating now): any of them may send an account's
@@ -538,9 +545,9 @@ class Worker:
         restore without a request (`AccountSessionStore`), so an account logs in once,
         not once a daemon. A daemon not among them (yet) warms every account."""
         fresh = now - timedelta(seconds=3 * defaults.HEARTBEAT_SECONDS)
-        live = sorted(s.exec(select(DaemonRow.id).where(
-            col(DaemonRow.stopped_at).is_(None), col(DaemonRow.beat_at) > fresh,
-            col(DaemonRow.dry_run).is_(False))).all())
+        live = sorted(conn.execute(sa.select(daemons.c.id).where(
+            daemons.c.stopped_at.is_(None), daemons.c.beat_at > fresh,
+            daemons.c.dry_run.is_(False))).scalars())
         if self.owner not in live:
             return accounts
         mine, of = live.index(self.owner), len(live)
@@ -787,20 +794,21 @@ class Daemon:
     def heartbeat(self, stopped: bool = False) -> None:
         now = self.worker.clock.now()
         skew = self.worker.skew()
-        with session(self.worker.engine) as s:
-            row = s.get(DaemonRow, self.worker.owner)
+        beat = {"beat_at": now, "sent": self.worker.sent_total,
+                "skew_seconds": None if skew is None else round(skew.total_seconds(), 3),
+                **({"stopped_at": now} if stopped else {})}
+        with transaction(self.worker.engine) as conn:
+            row = conn.execute(sa.select(daemons.c.stopped_at)
+                               .where(daemons.c.id == self.worker.owner)).first()
             if row is None:
-                row = DaemonRow(id=self.worker.owner, hostname=socket.gethostname(),
-                                pid=os.getpid(), started_at=self._started, beat_at=now,
-                                dry_run=self.worker.publishers.dry_run)
-            if row.stopped_at is not None:
+                conn.execute(sa.insert(daemons).values(
+                    id=self.worker.owner, hostname=socket.gethostname(), pid=os.getpid(),
+                    started_at=self._started, dry_run=self.worker.publishers.dry_run, **beat))
+            elif row.stopped_at is not None:
                 return      # a beat racing the last one must not bring the daemon back
-            row.beat_at = now
-            row.sent = self.worker.sent_total
-            row.skew_seconds = None if skew is None else round(skew.total_seconds(), 3)
-            if stopped:
-                row.stopped_at = now
-            s.add(row)
+            else:
+                conn.execute(sa.update(daemons).where(daemons.c.id == self.worker.owner)
+                             .values(**beat))
         if skew is not None and abs(skew) > timedelta(seconds=defaults.CLOCK_SKEW_WARN_SECONDS):
             log.warning("this host's clock is %.1f s %s the database's; tminus keeps the "
                         "database's time, and holds posts to the deadline by both",
@@ -832,14 +840,15 @@ class Daemon:
 
     def _alert_round(self) -> None:
         if self.alerts is not None:
+            from scheduler.alerts import sweep
             w = self.worker
             sweep(w.engine, self.alerts, w.clock.now, timedelta(seconds=w.settings.notify_every),
                   stopping=w.stopping.is_set)
 
     def prepare(self) -> None:
         """The SDKs of the platforms in use, imported before anything is due."""
-        with session(self.worker.engine) as s:
-            platforms = s.exec(select(AccountRow.platform).distinct()).all()
+        with transaction(self.worker.engine) as conn:
+            platforms = list(conn.execute(sa.select(accounts.c.platform).distinct()).scalars())
         self.worker.publishers.prepare(platforms)
 
     def _seconds_to_next(self) -> float:

@@ -23,15 +23,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from content.errors import TminusError
 from scheduler import defaults
+
+if TYPE_CHECKING:   # the daemon never imports the ORM (see `transaction`)
+    from sqlmodel import Session
+
+    # what the queries shared by the daemon and the commands take: the daemon's
+    # Connection, or a command's Session (its connection is used)
+    Bind: TypeAlias = sa.Connection | Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision. Every command checks the database against it, so it
@@ -110,8 +116,24 @@ def database_time(engine: Engine) -> datetime:
 
 
 @contextmanager
+def transaction(engine: Engine) -> Iterator[sa.Connection]:
+    """One short transaction on Core, committed on success, rolled back on any error:
+    the daemon's, which runs without SQLModel and the ORM (importing them would cost
+    its process more memory than APScheduler's whole one)."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def connection_of(s: Bind) -> sa.Connection:
+    """The Connection to run Core statements on: `s` itself, or a Session's."""
+    return s if isinstance(s, sa.Connection) else s.connection()
+
+
+@contextmanager
 def session(engine: Engine) -> Iterator[Session]:
-    """One short transaction: committed on success, rolled back on any error."""
+    """One short transaction of the ORM (the commands and the web): committed on
+    success, rolled back on any error."""
+    from sqlmodel import Session
     with Session(engine, expire_on_commit=False) as s:
         try:
             yield s

@@ -19,16 +19,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
 
 from content.platforms import RateBudget
 from content.platforms import platform as platform_entry
@@ -36,11 +35,19 @@ from jobs.adapters.base import FindsMany, Publisher
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Media, Outgoing, Receipt
 from scheduler import approval, defaults
-from scheduler.db import is_postgres, session
+from scheduler.db import connection_of, is_postgres, transaction
 from scheduler.localtime import local
-from scheduler.models import Account, Campaign, Post, PostState, UTCDateTime
 from scheduler.queue import ALL, CUTOFF, NOW, Scope, cutoff_of, sendable
+from scheduler.rows import AccountLike, AccountRow
+from scheduler.sqltypes import UTCDateTime
+from scheduler.states import PostState
+from scheduler.tables import account as _account
+from scheduler.tables import campaign as _campaign
+from scheduler.tables import post as _post
 from scheduler.transitions import Seen, change
+
+if TYPE_CHECKING:
+    from scheduler.db import Bind
 
 S = PostState
 log = logging.getLogger("tminus.dispatch")
@@ -50,7 +57,7 @@ log = logging.getLogger("tminus.dispatch")
 class Claimed:
     post_id: int
     attempt: int
-    account: Account
+    account: AccountLike
     outgoing: Outgoing
     not_after: datetime
     deadline: datetime
@@ -76,7 +83,7 @@ def budgets_of(platform: str, tier: str, custom: Budget | None = None) -> list[B
     return list(platform_entry(platform).tier(tier).budgets)
 
 
-def budgets_for(account: Account) -> list[Budget]:
+def budgets_for(account: AccountLike) -> list[Budget]:
     custom = (Budget(account.budget_posts, timedelta(seconds=account.budget_seconds))
               if account.budget_posts and account.budget_seconds else None)
     return budgets_of(account.platform, account.tier, custom)
@@ -100,24 +107,28 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _thread_refs(s: Session, parent_id: int | None, root_id: int | None
+_RECEIPT = sa.select(_post.c.receipt).where(_post.c.id == sa.bindparam("id"))
+
+
+def _thread_refs(conn: sa.Connection, parent_id: int | None, root_id: int | None
                  ) -> tuple[Receipt | None, Receipt | None]:
     """The receipts of the post this one replies to and of its thread's first post."""
     if parent_id is None:
         return None, None
-    parent = s.get(Post, parent_id)
-    if parent is None or not parent.receipt:
+    parent = conn.execute(_RECEIPT, {"id": parent_id}).scalar()
+    if not parent:
         return None, None
-    reply_to = Receipt.from_dict(parent.receipt)
-    root = s.get(Post, root_id) if root_id is not None else None
-    return reply_to, (Receipt.from_dict(root.receipt) if root and root.receipt else reply_to)
+    reply_to = Receipt.from_dict(parent)
+    root = conn.execute(_RECEIPT, {"id": root_id}).scalar() if root_id is not None else None
+    return reply_to, (Receipt.from_dict(root) if root else reply_to)
 
 
-def outgoing_of(s: Session, post: Any, account: Account, attempt: int | None = None) -> Outgoing:
+def outgoing_of(s: Bind, post: Any, account: AccountLike, attempt: int | None = None
+                ) -> Outgoing:
     """The post as an adapter sees it. `post` is a Post or a row with its columns;
     `attempt` overrides its attempt number (a claim has just counted one more)."""
     opts = post.options or {}
-    reply_to, thread_root = _thread_refs(s, post.parent_id, post.thread_root_id)
+    reply_to, thread_root = _thread_refs(connection_of(s), post.parent_id, post.thread_root_id)
     assert post.id is not None
     return Outgoing(
         post_id=post.id, account=account.name, platform=account.platform, text=post.text,
@@ -129,7 +140,7 @@ def outgoing_of(s: Session, post: Any, account: Account, attempt: int | None = N
         reply_to=reply_to, thread_root=thread_root)
 
 
-def _rooms(s: Session, accounts: list[Account], now: datetime
+def _rooms(s: Bind, accounts: Sequence[AccountLike], now: datetime
            ) -> dict[int, tuple[int | None, datetime]]:
     """For each account: how many posts it may send now, and when a post held back for
     lack of room may try again. Every account has a budget (the registry's, or the
@@ -144,7 +155,7 @@ def _rooms(s: Session, accounts: list[Account], now: datetime
         a.id: (None, now) for a in accounts if a.id is not None}
     for window, members in by_window.items():
         # posts of each account sent (or being sent) within the window, and the oldest
-        used = {row[0]: (int(row[1]), row[2]) for row in s.connection().execute(
+        used = {row[0]: (int(row[1]), row[2]) for row in connection_of(s).execute(
             _USED, {"accounts": list({aid for aid, _ in members}), "since": now - window})}
         for aid, b in members:
             count, oldest = used.get(aid, (0, None))
@@ -157,37 +168,42 @@ def _rooms(s: Session, accounts: list[Account], now: datetime
     return out
 
 
-_USED = (sa.select(col(Post.account_id), func.count(), func.min(Post.claimed_at))
-         .where(col(Post.account_id).in_(sa.bindparam("accounts", expanding=True)),
-                col(Post.state).in_([S.PUBLISHED, S.SENDING, S.UNKNOWN]),
-                col(Post.claimed_at) > sa.bindparam("since", type_=UTCDateTime()))
-         .group_by(col(Post.account_id)))
+_USED = (sa.select(_post.c.account_id, func.count(), func.min(_post.c.claimed_at))
+         .where(_post.c.account_id.in_(sa.bindparam("accounts", expanding=True)),
+                _post.c.state.in_([S.PUBLISHED, S.SENDING, S.UNKNOWN]),
+                _post.c.claimed_at > sa.bindparam("since", type_=UTCDateTime()))
+         .group_by(_post.c.account_id))
 
-_CANDIDATE_COLUMNS = (Post.id, Post.account_id, Post.campaign_id, Post.text, Post.approved,
-                      Post.approved_hash, Post.idempotency_key, Post.due_at, Post.not_after,
-                      Post.attempt, Post.options, Post.parent_id, Post.thread_root_id,
-                      Post.unknown_at, Post.claimed_at, Post.next_attempt_at)
+_CANDIDATE_COLUMNS = tuple(_post.c[name] for name in (
+    "id", "account_id", "campaign_id", "text", "approved", "approved_hash", "idempotency_key",
+    "due_at", "not_after", "attempt", "options", "parent_id", "thread_root_id", "unknown_at",
+    "claimed_at", "next_attempt_at"))
 
 
 @functools.cache
 def _candidates(scope: Scope, postgres: bool) -> sa.Select[Any]:
     """The claim's query, built once per scope and database kind (see queue.NOW): the
     sendable posts due by DUE_BY, in due order, at most LIMIT."""
-    q = (sa.select(*[col(c) for c in _CANDIDATE_COLUMNS])
+    q = (sa.select(*_CANDIDATE_COLUMNS)
          .where(*sendable(NOW, cutoff=CUTOFF, scope=scope),
-                col(Post.next_attempt_at) <= sa.bindparam("due_by", type_=UTCDateTime()))
-         .order_by(col(Post.next_attempt_at), col(Post.id))
+                _post.c.next_attempt_at <= sa.bindparam("due_by", type_=UTCDateTime()))
+         .order_by(_post.c.next_attempt_at, _post.c.id)
          .limit(sa.bindparam("limit", type_=sa.Integer())))
     if postgres:
-        q = q.with_for_update(skip_locked=True, of=Post.__table__)  # type: ignore[attr-defined]
+        q = q.with_for_update(skip_locked=True, of=_post)
     return q
 
 
-_CAMPAIGNS = select(Campaign).where(col(Campaign.id).in_(sa.bindparam("ids", expanding=True)))
-_ACCOUNTS = select(Account).where(col(Account.id).in_(sa.bindparam("ids", expanding=True)))
+_CAMPAIGNS = (sa.select(_campaign.c.id, _campaign.c.deadline, _campaign.c.timezone)
+              .where(_campaign.c.id.in_(sa.bindparam("ids", expanding=True))))
+_ACCOUNTS = sa.select(_account).where(_account.c.id.in_(sa.bindparam("ids", expanding=True)))
 # the next attempt's number, in the claim's UPDATE (one object: `change` reuses the
 # statement it built for it)
-_NEXT_ATTEMPT = col(Post.attempt) + 1
+_NEXT_ATTEMPT = _post.c.attempt + 1
+# what a look-up needs of a post in `unknown`
+_LOOKUP_COLUMNS = tuple(_post.c[name] for name in (
+    "id", "account_id", "attempt", "claimed_at", "due_at", "not_after", "next_attempt_at",
+    "text", "idempotency_key", "options", "parent_id", "thread_root_id"))
 
 
 def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
@@ -201,19 +217,19 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
     BEGIN IMMEDIATE makes the whole transaction exclusive), one UPDATE claims them and
     one INSERT records their events: a burst of ten thousand posts is claimed in a few
     hundred statements, not tens of thousands."""
-    with session(engine) as s:
-        rows = s.connection().execute(_candidates(scope, is_postgres(engine)), {
+    with transaction(engine) as conn:
+        rows = conn.execute(_candidates(scope, is_postgres(engine)), {
             "now": now, "cutoff": cutoff_of(now, cutoff), "due_by": max(now, due_by or now),
             "limit": limit}).all()
         if not rows:
             return []
-        campaigns = {c.id: c for c in s.scalars(
+        campaigns = {c.id: c for c in conn.execute(
             _CAMPAIGNS, {"ids": list({r.campaign_id for r in rows})})}
-        accounts = {a.id: a for a in s.scalars(
+        accounts = {a.id: AccountRow.of(a) for a in conn.execute(
             _ACCOUNTS, {"ids": list({r.account_id for r in rows})})}
         # (whether what goes out is what was approved is checked right before each
         # request, in `send`, with the media bytes read for the upload)
-        rooms = _rooms(s, list(accounts.values()), now)
+        rooms = _rooms(conn, list(accounts.values()), now)
         take = []
         for r in rows:
             account = accounts[r.account_id]
@@ -222,11 +238,10 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
             if room is not None:
                 if room <= 0:
                     # over budget: wait for a free slot (expiry still applies at not_after)
-                    s.execute(update(Post).where(col(Post.id) == r.id).values(
+                    conn.execute(update(_post).where(_post.c.id == r.id).values(
                         next_attempt_at=min(retry_at, r.not_after),
                         last_error=f"held: {account.name} is at its rate budget until "
-                                   f"{local(retry_at, tz, '%H:%M:%S')}").execution_options(
-                        synchronize_session=False))
+                                   f"{local(retry_at, tz, '%H:%M:%S')}"))
                     continue
                 rooms[r.account_id] = (room - 1, retry_at)
             take.append(r)
@@ -234,12 +249,12 @@ def claim(engine: Engine, *, now: datetime, owner: str, lease: timedelta,
         # The rows are locked (PostgreSQL) or the database is (SQLite): all of them move.
         # Should one not, it is simply not taken: never send a post someone else holds.
         got = set(change(
-            s, [Seen(r.id, S.QUEUED) for r in take], S.SENDING, now=now, actor=owner,
+            conn, [Seen(r.id, S.QUEUED) for r in take], S.SENDING, now=now, actor=owner,
             reason={r.id: f"claimed by {owner}, attempt {attempts[r.id]}" for r in take},
             values={"attempt": _NEXT_ATTEMPT, "lease_owner": owner,
                     "lease_until": now + lease, "claimed_at": now}, strict=False))
         return [Claimed(r.id, attempts[r.id], accounts[r.account_id],
-                        outgoing_of(s, r, accounts[r.account_id], attempts[r.id]), r.not_after,
+                        outgoing_of(conn, r, accounts[r.account_id], attempts[r.id]), r.not_after,
                         campaigns[r.campaign_id].deadline, now + lease, r.unknown_at,
                         r.campaign_id, r.parent_id, r.approved, r.approved_hash,
                         r.next_attempt_at, campaigns[r.campaign_id].timezone)
@@ -255,19 +270,23 @@ def renew_leases(engine: Engine, items: list[Claimed], *, now: datetime, owner: 
         return []
     until = now + lease
     ids = [i.post_id for i in items]
-    mine = (col(Post.id).in_(ids), col(Post.state) == S.SENDING, col(Post.lease_owner) == owner)
-    with session(engine) as s:
+    mine = (_post.c.id.in_(ids), _post.c.state == S.SENDING, _post.c.lease_owner == owner)
+    with transaction(engine) as conn:
         # RETURNING, not a read-back of the new lease_until: the renewer thread may
         # renew the same posts at the same moment with a lease of its own
-        held = set(s.execute(update(Post).where(*mine, col(Post.lease_until) > now)
-                             .values(lease_until=until).returning(col(Post.id))).scalars())
+        held = set(conn.execute(update(_post).where(*mine, _post.c.lease_until > now)
+                                .values(lease_until=until).returning(_post.c.id)).scalars())
     return [dataclasses.replace(i, lease_until=until) for i in items if i.post_id in held]
 
 
-def account_blocked(engine: Engine, account: Account, now: datetime) -> str | None:
+_BLOCKED = (sa.select(_account.c.paused_reason, _account.c.resume_at)
+            .where(_account.c.id == sa.bindparam("id")))
+
+
+def account_blocked(engine: Engine, account: AccountLike, now: datetime) -> str | None:
     """"paused" or "rate limited" if the account may not post now, else None."""
-    with session(engine) as s:
-        acc = s.get(Account, account.id)
+    with transaction(engine) as conn:
+        acc = conn.execute(_BLOCKED, {"id": account.id}).first()
     if acc is None:
         return None
     if acc.paused_reason:
@@ -282,14 +301,14 @@ _RELEASED = {"lease_owner": None, "lease_until": None}
 
 def release(engine: Engine, item: Claimed, *, now: datetime, owner: str, reason: str) -> None:
     """Give back a claimed post that was never attempted (the daemon is stopping)."""
-    with session(engine) as s:
-        _settle(s, item, S.QUEUED, reason, now, owner, attempt=item.attempt - 1, **_RELEASED)
+    with transaction(engine) as conn:
+        _settle(conn, item, S.QUEUED, reason, now, owner, attempt=item.attempt - 1, **_RELEASED)
 
 
-def _settle(s: Session, item: Claimed, to: PostState, reason: str, now: datetime, owner: str,
+def _settle(conn: sa.Connection, item: Claimed, to: PostState, reason: str, now: datetime, owner: str,
             **values: Any) -> bool:
     """Record the outcome of our own attempt at `item`, if it is still ours."""
-    return bool(change(s, [Seen(item.post_id, S.SENDING, item.attempt)], to, reason=reason,
+    return bool(change(conn, [Seen(item.post_id, S.SENDING, item.attempt)], to, reason=reason,
                        now=now, actor=owner, values=values, strict=False))
 
 
@@ -325,13 +344,13 @@ def prove(engine: Engine, items: list[Claimed], *, now: datetime, owner: str,
     must not be sent from here."""
     if not items:
         return set()
-    with session(engine) as s:
-        return set(s.execute(update(Post).where(
-            sa.tuple_(col(Post.id), col(Post.attempt)).in_(
+    with transaction(engine) as conn:
+        return set(conn.execute(update(_post).where(
+            sa.tuple_(_post.c.id, _post.c.attempt).in_(
                 [(i.post_id, i.attempt) for i in items]),
-            col(Post.lease_owner) == owner, col(Post.state) == S.SENDING,
-            col(Post.lease_until) > now).values(lease_until=now + lease)
-            .returning(col(Post.id))).scalars())
+            _post.c.lease_owner == owner, _post.c.state == S.SENDING,
+            _post.c.lease_until > now).values(lease_until=now + lease)
+            .returning(_post.c.id)).scalars())
 
 
 def send(engine: Engine, item: Claimed, publisher: Publisher, *,
@@ -351,8 +370,8 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
     sent_at = now()
     if sent_at >= item.not_after or sent_at >= item.deadline:
         # Checked with a fresh clock right before the request: never send late.
-        with session(engine) as s:
-            _settle(s, item, S.EXPIRED,
+        with transaction(engine) as conn:
+            _settle(conn, item, S.EXPIRED,
                     f"not_after {local(item.not_after, item.timezone, '%H:%M:%S')} passed "
                     "before it could be sent",
                     sent_at, owner, **_RELEASED)
@@ -361,8 +380,8 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
     if late >= item.not_after or late >= item.deadline:
         # Too late by this host's own clock only: not sent from here, never expired on
         # its word; another daemon, or the expiry at not_after, decides.
-        with session(engine) as s:
-            _settle(s, item, S.QUEUED, "this host's clock is "
+        with transaction(engine) as conn:
+            _settle(conn, item, S.QUEUED, "this host's clock is "
                     f"{(late - sent_at).total_seconds():.1f} s ahead of the database's and says "
                     "it is too late; given back before any attempt", sent_at, owner,
                     attempt=item.attempt - 1, **_RELEASED)
@@ -427,8 +446,8 @@ def as_approved(engine: Engine, item: Claimed, *, now: datetime, owner: str
         return dataclasses.replace(o, media=tuple(media)) if media else o
     log.warning("post %s held back: not what was approved (%s)", item.post_id,
                 "; ".join(w.splitlines()[0] for w in wrong))
-    with session(engine) as s:
-        _settle(s, item, S.DRAFT, "not sent: what would go out is not what was approved; "
+    with transaction(engine) as conn:
+        _settle(conn, item, S.DRAFT, "not sent: what would go out is not what was approved; "
                 "approve it again\n" + "\n".join(wrong), now, owner, attempt=item.attempt - 1,
                 approved_hash=None, approved=None, **_RELEASED)
     return Settled(S.DRAFT)
@@ -441,9 +460,9 @@ def record_many(engine: Engine, done: list[tuple[Claimed, Delivered]], *, owner:
     lease was lost) is left as the daemon that took it over records it."""
     if not done:
         return []
-    with session(engine) as s:
+    with transaction(engine) as conn:
         recorded = change(
-            s, [Seen(item.post_id, S.SENDING, item.attempt) for item, _ in done], S.PUBLISHED,
+            conn, [Seen(item.post_id, S.SENDING, item.attempt) for item, _ in done], S.PUBLISHED,
             now=max(d.at for _, d in done), actor=owner, owner=owner, strict=False,
             reason={item.post_id: f"published: {d.receipt.url or d.receipt.remote_id}"
                     for item, d in done},
@@ -464,12 +483,12 @@ def record_failure(engine: Engine, item: Claimed, error: PublishError, *, now: d
     """The except ladder: the error's class decides the next state."""
     msg = error.message[:500]
     common = {"last_error": msg, **_RELEASED}
-    with session(engine) as s:
+    with transaction(engine) as conn:
         if isinstance(error, TransientError):
             if error.resume_at is not None:
-                _set_resume(s, item.account, error.resume_at)
+                _set_resume(conn, item.account, error.resume_at)
             if item.attempt >= max_attempts:
-                _settle(s, item, S.FAILED, f"gave up after {item.attempt} attempts: {msg}", now,
+                _settle(conn, item, S.FAILED, f"gave up after {item.attempt} attempts: {msg}", now,
                         owner, **common)
                 return S.FAILED
             wait = backoff(item.attempt)
@@ -477,58 +496,58 @@ def record_failure(engine: Engine, item: Claimed, error: PublishError, *, now: d
                 wait = max(wait, timedelta(seconds=error.retry_after))
             if error.resume_at is not None:
                 wait = max(wait, error.resume_at - now)
-            _settle(s, item, S.QUEUED, f"transient: {msg}; retry in {int(wait.total_seconds())} s",
+            _settle(conn, item, S.QUEUED, f"transient: {msg}; retry in {int(wait.total_seconds())} s",
                     now, owner, next_attempt_at=now + wait, **common)
             return S.QUEUED
         if isinstance(error, AuthError):
-            _pause(s, item.account, f"credentials refused: {msg}", now)
+            _pause(conn, item.account, f"credentials refused: {msg}", now)
             # The post itself is fine: it waits for the account to be resumed.
-            _settle(s, item, S.QUEUED, f"account {item.account.name} paused: {msg}", now, owner,
+            _settle(conn, item, S.QUEUED, f"account {item.account.name} paused: {msg}", now, owner,
                     attempt=item.attempt - 1, **common)
             return S.QUEUED
         if isinstance(error, PermanentError):
-            _settle(s, item, S.FAILED, f"refused by {item.account.platform}: {msg}", now, owner,
+            _settle(conn, item, S.FAILED, f"refused by {item.account.platform}: {msg}", now, owner,
                     **common)
             return S.FAILED
         # Should the look-up find it absent, it goes again after the usual backoff, not
         # at once: a platform answering every create with a 5xx must not be hammered.
-        _settle(s, item, S.UNKNOWN, f"outcome unknown: {msg}; will look it up", now, owner,
+        _settle(conn, item, S.UNKNOWN, f"outcome unknown: {msg}; will look it up", now, owner,
                 unknown_at=now, next_attempt_at=now + backoff(item.attempt), **common)
         return S.UNKNOWN
 
 
-def _set_resume(s: Session, account: Account, resume_at: datetime) -> None:
-    acc = s.get(Account, account.id)
-    if acc is not None and (acc.resume_at is None or acc.resume_at < resume_at):
-        acc.resume_at = resume_at
-        s.add(acc)
+def _set_resume(conn: sa.Connection, account: AccountLike, resume_at: datetime) -> None:
+    """No attempt on `account` before `resume_at` (a later wait already set stays)."""
+    conn.execute(update(_account).where(
+        _account.c.id == account.id,
+        _account.c.resume_at.is_(None) | (_account.c.resume_at < resume_at))
+        .values(resume_at=resume_at))
 
 
-def pause_account(engine: Engine, account: Account, reason: str, now: datetime) -> None:
+def pause_account(engine: Engine, account: AccountLike, reason: str, now: datetime) -> None:
     """Hold every post of `account` until a person resumes it (its credentials were
     refused, or its adapter cannot even be built)."""
-    with session(engine) as s:
-        _pause(s, account, reason, now)
+    with transaction(engine) as conn:
+        _pause(conn, account, reason, now)
 
 
-def _pause(s: Session, account: Account, reason: str, now: datetime) -> None:
-    acc = s.get(Account, account.id)
-    if acc is not None and acc.paused_reason is None:
-        acc.paused_reason = reason[:300]
-        acc.paused_at = now
-        s.add(acc)
-        log.error("account %s paused: %s", acc.name, reason)
+def _pause(conn: sa.Connection, account: AccountLike, reason: str, now: datetime) -> None:
+    """Pause `account` unless it is paused already (the first reason is kept)."""
+    if conn.execute(update(_account).where(
+            _account.c.id == account.id, _account.c.paused_reason.is_(None))
+            .values(paused_reason=reason[:300], paused_at=now)).rowcount:
+        log.error("account %s paused: %s", account.name, reason)
 
 
 def reap_leases(engine: Engine, *, now: datetime, owner: str, scope: Scope = ALL) -> int:
     """Posts whose lease ran out (their daemon died mid-attempt) become unknown:
     never retried blindly, they are looked up first."""
-    with session(engine) as s:
-        stale = s.execute(sa.select(col(Post.id), col(Post.attempt), col(Post.lease_owner))
-                          .where(col(Post.state) == S.SENDING, col(Post.lease_until) <= now,
-                                 scope.accounts())).all()
+    with transaction(engine) as conn:
+        stale = conn.execute(sa.select(_post.c.id, _post.c.attempt, _post.c.lease_owner)
+                             .where(_post.c.state == S.SENDING, _post.c.lease_until <= now,
+                                    scope.accounts())).all()
         return len(change(
-            s, [Seen(r.id, S.SENDING, r.attempt) for r in stale], S.UNKNOWN, now=now,
+            conn, [Seen(r.id, S.SENDING, r.attempt) for r in stale], S.UNKNOWN, now=now,
             # its daemon died: found absent, it goes again at once
             actor=owner, strict=False, values={"unknown_at": now, "next_attempt_at": now,
                                                **_RELEASED},
@@ -536,36 +555,39 @@ def reap_leases(engine: Engine, *, now: datetime, owner: str, scope: Scope = ALL
                     for r in stale}))
 
 
-def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
+def reconcile(engine: Engine, publishers: Callable[[AccountLike], Publisher], *,
               now: datetime, owner: str, lease: timedelta,
               limit: int = defaults.RECONCILE_BATCH,
               after: timedelta = timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS),
               stopping: Callable[[], bool] = lambda: False, scope: Scope = ALL) -> int:
     """Ask the platform about each post in `unknown`: found -> published; provably
     absent -> queued again (or expired if past not_after); can't tell -> review."""
-    with session(engine) as s:
-        q = (select(Post, Account).join(Account, col(Account.id) == Post.account_id)
-             .where(Post.state == S.UNKNOWN,
-                    col(Post.updated_at) <= now - after,
-                    (col(Post.lease_until).is_(None)) | (col(Post.lease_until) <= now),
+    with transaction(engine) as conn:
+        q = (sa.select(*_LOOKUP_COLUMNS)
+             .where(_post.c.state == S.UNKNOWN,
+                    _post.c.updated_at <= now - after,
+                    (_post.c.lease_until.is_(None)) | (_post.c.lease_until <= now),
                     # a paused account's posts wait with it (a rate limit on creating
                     # posts does not stop reading them)
-                    col(Post.account_id).not_in(sa.select(col(Account.id)).where(
-                        col(Account.paused_reason).is_not(None))), scope.accounts())
-             .order_by(col(Post.id)).limit(limit))
+                    _post.c.account_id.not_in(sa.select(_account.c.id).where(
+                        _account.c.paused_reason.is_not(None))), scope.accounts())
+             .order_by(_post.c.id).limit(limit))
         if is_postgres(engine):
-            q = q.with_for_update(skip_locked=True, of=Post)
-        rows = s.exec(q).all()
+            q = q.with_for_update(skip_locked=True, of=_post)
+        rows = conn.execute(q).all()
+        if rows:
+            # a short lease on the look-up, not a state change: another daemon skips them
+            conn.execute(update(_post).where(_post.c.id.in_([r.id for r in rows]))
+                         .values(lease_owner=owner, lease_until=now + lease))
+        accounts = {a.id: AccountRow.of(a) for a in conn.execute(
+            _ACCOUNTS, {"ids": list({r.account_id for r in rows})})} if rows else {}
         work = []
-        for post, account in rows:
-            # a short lease on the look-up, not a state change: another daemon skips it
-            post.lease_owner, post.lease_until = owner, now + lease
-            s.add(post)
-            assert post.id is not None
+        for post in rows:
+            acc = accounts[post.account_id]
             work.append((Seen(post.id, S.UNKNOWN, post.attempt), post.claimed_at or post.due_at,
-                         post.not_after, account, outgoing_of(s, post, account),
+                         post.not_after, acc, outgoing_of(conn, post, acc),
                          max(now, post.next_attempt_at)))
-    by_account: dict[int | None, list[tuple[Seen, datetime, datetime, Account, Outgoing,
+    by_account: dict[int | None, list[tuple[Seen, datetime, datetime, AccountLike, Outgoing,
                                             datetime]]] = {}
     for one in work:
         by_account.setdefault(one[3].id, []).append(one)
@@ -579,9 +601,9 @@ def reconcile(engine: Engine, publishers: Callable[[Account], Publisher], *,
             # the account's adapter cannot be built: it is paused; its posts stay unknown
             pause_account(engine, account, f"cannot set up its {account.platform} adapter: {e}",
                           now)
-            with session(engine) as s:
-                s.execute(update(Post).where(col(Post.id).in_([g[0].id for g in group]),
-                                             col(Post.state) == S.UNKNOWN).values(**_RELEASED))
+            with transaction(engine) as conn:
+                conn.execute(update(_post).where(_post.c.id.in_([g[0].id for g in group]),
+                                                 _post.c.state == S.UNKNOWN).values(**_RELEASED))
             continue
         for (seen, _, not_after, _, _, retry_at), found in zip(
                 group, _look_up(publisher, [(g[4], g[1] - timedelta(minutes=2)) for g in group],
@@ -640,6 +662,6 @@ def _settle_lookup(engine: Engine, seen: Seen, not_after: datetime,
 
 def _looked_up(engine: Engine, seen: Seen, to: PostState, reason: str, now: datetime, owner: str,
                **values: Any) -> None:
-    with session(engine) as s:
-        change(s, [seen], to, reason=reason, now=now, actor=owner, strict=False,
+    with transaction(engine) as conn:
+        change(conn, [seen], to, reason=reason, now=now, actor=owner, strict=False,
                values={**_RELEASED, **values})

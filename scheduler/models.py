@@ -1,41 +1,27 @@
-"""The tables. The `post` table is the only record of what is due; `event` is the
-audit trail with one row per state transition."""
+"""The tables as SQLModel classes: the commands', the web's and the planner's view of
+them, mapped onto the Core tables of `scheduler.tables` (the schema's one definition,
+which the daemon uses without SQLModel). The `post` table is the only record of what is
+due; `event` is the audit trail with one row per state transition."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 from sqlmodel import JSON, Column, Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
-from sqlmodel.sql.sqltypes import AutoString
 
+from scheduler import tables
+
+# re-exported: the migrations name them here
+from scheduler.sqltypes import StateColumn as StateColumn
+from scheduler.sqltypes import UTCDateTime as UTCDateTime
+from scheduler.states import ActivityKind as ActivityKind  # re-exported
+from scheduler.states import PauseScope as PauseScope  # re-exported
 from scheduler.states import PostState as PostState  # re-exported: where the code takes it from
-
-
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike
-    (SQLite keeps no zone: values are stored as naive UTC)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database; all instants are aware")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class _Table(SQLModel):
@@ -44,6 +30,21 @@ class _Table(SQLModel):
     imported (every command imports it; building 16 tables' schemas was a sixth of that)."""
 
     model_config = SQLModelConfig(defer_build=True)
+
+    @classmethod
+    def __table_cls__(cls, name: str, metadata: sa.MetaData, *declared: Any, **kw: Any
+                      ) -> sa.Table:
+        """The class is mapped onto the Core table of its name (`scheduler.tables`, the
+        schema's one definition, which the daemon uses without this module). What the
+        fields declare is kept in DECLARED for `tests/test_tables.py` to compare."""
+        DECLARED[name] = (declared, kw)
+        return tables.metadata.tables[name]
+
+
+# table name -> the columns and table arguments its class's fields declare
+DECLARED: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+# the schema, for Alembic and create_all (the classes add nothing to SQLModel.metadata)
+metadata = tables.metadata
 
 
 def text_hash(text: str) -> str:
@@ -60,19 +61,6 @@ FINAL_STATES = frozenset({PostState.PUBLISHED, PostState.FAILED, PostState.EXPIR
                           PostState.CANCELED})
 # a person can cancel a post in these: anything before it is handed to a platform
 CANCELABLE_STATES = (PostState.DRAFT, PostState.QUEUED, PostState.REVIEW)
-
-
-class StateColumn(sa.types.TypeDecorator[PostState]):
-    """A post state stored as its plain text and read back as a `PostState`."""
-
-    impl = AutoString()   # as the first migration made the columns
-    cache_ok = True
-
-    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
-        return None if value is None else PostState(value).value
-
-    def process_result_value(self, value: str | None, dialect: Dialect) -> PostState | None:
-        return None if value is None else PostState(value)
 
 
 def _state(**kw: Any) -> Any:
@@ -256,12 +244,6 @@ class LoginFailure(_Table, table=True):
     address: str = Field(sa_column=Column(sa.String(64), nullable=False, index=True))
 
 
-class PauseScope(StrEnum):
-    ALL = "all"
-    CAMPAIGN = "campaign"
-    ACCOUNT = "account"
-
-
 class Pause(_Table, table=True):
     """A person stopped posts going out: everything, one campaign or one account. In
     force while `resumed_at` is None; kept afterwards as the record of it."""
@@ -277,17 +259,6 @@ class Pause(_Table, table=True):
     paused_at: datetime = _utc(nullable=False)
     resumed_by: str | None = None
     resumed_at: datetime | None = _utc(nullable=True, index=True)
-
-
-class ActivityKind(StrEnum):
-    PAUSED = "paused"
-    RESUMED = "resumed"
-    PERSON_ADDED = "person added"
-    PERSON_REMOVED = "person removed"
-    PASSWORD_SET = "password set"
-    ROLE_SET = "role set"
-    ACCOUNT_RESUMED = "account resumed"
-    LOGGED_IN = "logged in"
 
 
 class Activity(_Table, table=True):

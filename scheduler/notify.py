@@ -2,10 +2,11 @@
 
 On PostgreSQL, whatever makes a post due — a person's approve, queue add or review
 --requeue (all through `scheduler.transitions.change`), an account resumed — calls
-`wake(session)`, which sends `NOTIFY tminus_posts` inside that transaction: PostgreSQL
-delivers it when the transaction commits, and never if it is rolled back. Each daemon
-listens on its own connection and re-arms its tick at once. On SQLite there is no such
-channel: the daemon's poll cap (TMINUS_POLL_SECONDS) bounds how long a new post waits.
+`wake(s)` with its Session or Connection, which sends `NOTIFY tminus_posts` inside
+that transaction: PostgreSQL delivers it when the transaction commits, and never if it
+is rolled back. Each daemon listens on its own connection and re-arms its tick at once.
+On SQLite there is no such channel: the daemon's poll cap (TMINUS_POLL_SECONDS) bounds
+how long a new post waits.
 """
 
 from __future__ import annotations
@@ -13,21 +14,26 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from scheduler.db import is_postgres
+from scheduler.db import connection_of, is_postgres
+
+if TYPE_CHECKING:
+    from scheduler.db import Bind
 
 CHANNEL = "tminus_posts"
 log = logging.getLogger("tminus.notify")
 
 
-def wake(s: Session) -> None:
-    """Wake every daemon once the transaction of `s` commits (PostgreSQL only)."""
-    if s.get_bind().dialect.name == "postgresql":
-        s.execute(sa.text(f"NOTIFY {CHANNEL}"))
+def wake(s: Bind) -> None:
+    """Wake every daemon once the transaction of `s` (a Session or a Connection)
+    commits (PostgreSQL only)."""
+    conn = connection_of(s)
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"NOTIFY {CHANNEL}"))
 
 
 def notify(engine: Engine) -> None:

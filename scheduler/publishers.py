@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 
 from content.platforms import platform as platform_entry
@@ -23,10 +23,11 @@ from jobs.adapters.base import Clock, Primes, Publisher, Warms, adapter_class
 from jobs.adapters.dryrun import DryRunPublisher
 from jobs.errors import PublishError
 from scheduler import defaults
-from scheduler.db import session
-from scheduler.models import Account
+from scheduler.db import transaction
+from scheduler.rows import AccountLike
 from scheduler.sendproc import ChildPublisher, SendingProcess
 from scheduler.settings import Settings
+from scheduler.tables import account as accounts
 
 log = logging.getLogger("tminus.publishers")
 
@@ -56,9 +57,9 @@ class AccountSessionStore:
         if self._known is not _UNREAD:
             known, self._known = self._known, _UNREAD
             return known if isinstance(known, str) else None
-        with session(self.engine) as s:
-            acc = s.get(Account, self.account_id)
-            return acc.session if acc else None
+        with transaction(self.engine) as conn:
+            return conn.execute(select(accounts.c.session)
+                                .where(accounts.c.id == self.account_id)).scalar()
 
     def save(self, value: str) -> None:
         self._known = _UNREAD
@@ -89,9 +90,8 @@ class SessionWriter:
                     if not batch:
                         self._writing = False
                         return
-                accounts = Account.__table__  # type: ignore[attr-defined]
-                with session(self.engine) as s:
-                    s.connection().execute(
+                with transaction(self.engine) as conn:
+                    conn.execute(
                         update(accounts).where(accounts.c.id == bindparam("aid"))
                         .values(session=bindparam("value")),
                         [{"aid": k, "value": v} for k, v in batch.items()])
@@ -129,7 +129,7 @@ class Publishers:
                                               on_session=self._child_session)
                                for _ in range(send_process)]
 
-    def for_account(self, account: Account) -> Publisher:
+    def for_account(self, account: AccountLike) -> Publisher:
         if self.dry_run or account.platform == "dryrun":
             return self.dryrun
         assert account.id is not None
@@ -145,7 +145,7 @@ class Publishers:
             built.close()
         return pub
 
-    def sender(self, account: Account) -> Publisher:
+    def sender(self, account: AccountLike) -> Publisher:
         """The adapter a post of `account` is published through: with a sending process,
         the account's `ChildPublisher` (its look-ups still `for_account`'s); otherwise
         `for_account`'s. A missing credential is a `TminusError` naming it, as there."""
@@ -185,7 +185,7 @@ class Publishers:
             log.warning("could not save a login session of account %s (%s)", account_id,
                         type(e).__name__)
 
-    def warm(self, account: Account) -> bool:
+    def warm(self, account: AccountLike) -> bool:
         """Get `account` ready to post before its posts are due: its adapter built and,
         where the platform needs a login (Bluesky), logged in or its session refreshed,
         so that the due second spends no round trip and no CPU on either. At most once
@@ -243,7 +243,7 @@ class Publishers:
                 except Exception:   # only a head start lost: the first posts build it
                     log.warning("could not prime the %s adapter", name, exc_info=True)
 
-    def build(self, account: Account) -> Publisher:
+    def build(self, account: AccountLike) -> Publisher:
         """The account's adapter; a missing credential is a `TminusError` naming it."""
         assert account.id is not None
         entry = platform_entry(account.platform)

@@ -14,21 +14,28 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, func, select
 
 from content.errors import NotFound, TminusError
-from scheduler.db import session
+from scheduler.db import connection_of, transaction
 from scheduler.localtime import local
-from scheduler.models import Account, Campaign, Pause, PauseScope, Post, PostState, UTCDateTime
+from scheduler.sqltypes import UTCDateTime
+from scheduler.states import PauseScope, PostState
+from scheduler.tables import account, campaign, pause, post
 from scheduler.transitions import Seen, change
 
+if TYPE_CHECKING:   # the daemon runs on Core; only the commands' look-ups have the ORM
+    from sqlmodel import Session
+
+    from scheduler.db import Bind
+    from scheduler.models import Account, Campaign
+
 S = PostState
-_PARENT = aliased(Post)
+_PARENT = post.alias("parent")
 # how the reason of a post that expired while a pause held it begins
 PAUSED_REASON = "paused"
 
@@ -43,8 +50,8 @@ When = datetime | sa.BindParameter[datetime]
 
 def blocked_accounts(now: When) -> sa.Select[int | None]:
     """Accounts that may not post at `now`: paused, or waiting out a rate limit."""
-    return sa.select(col(Account.id)).where(
-        col(Account.paused_reason).is_not(None) | (col(Account.resume_at) > now))
+    return sa.select(account.c.id).where(
+        account.c.paused_reason.is_not(None) | (account.c.resume_at > now))
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,8 @@ class Scope:
         # the scan from the account table, and on a fresh burst walks every due post
         # once per account (a claim of 100 out of 10,000 due on 1,000 accounts took
         # half a second); a NOT IN stays one hashed subquery, read once per statement.
-        return col(Post.account_id).not_in(
-            sa.select(col(Account.id)).where(col(Account.platform) != "dryrun"))
+        return post.c.account_id.not_in(
+            sa.select(account.c.id).where(account.c.platform != "dryrun"))
 
 
 ALL = Scope()
@@ -73,16 +80,16 @@ def paused(*, before_not_after: bool = False) -> sa.ColumnElement[bool]:
     """Posts held by a pause in force: of everything, of their campaign or of their
     account (with `before_not_after`: by a pause begun before the post's not_after, the
     ones it made expire). The pause table is tiny; its subqueries are cheap."""
-    in_force: sa.ColumnElement[bool] = col(Pause.resumed_at).is_(None)
+    in_force: sa.ColumnElement[bool] = pause.c.resumed_at.is_(None)
     if before_not_after:
-        in_force = in_force & (col(Pause.paused_at) < Post.not_after)
-    return (sa.exists().where(in_force, col(Pause.scope) == PauseScope.ALL)
-            | col(Post.campaign_id).in_(sa.select(col(Pause.campaign_id)).where(
-                in_force, col(Pause.scope) == PauseScope.CAMPAIGN,
-                col(Pause.campaign_id).is_not(None)))
-            | col(Post.account_id).in_(sa.select(col(Pause.account_id)).where(
-                in_force, col(Pause.scope) == PauseScope.ACCOUNT,
-                col(Pause.account_id).is_not(None))))
+        in_force = in_force & (pause.c.paused_at < post.c.not_after)
+    return (sa.exists().where(in_force, pause.c.scope == PauseScope.ALL)
+            | post.c.campaign_id.in_(sa.select(pause.c.campaign_id).where(
+                in_force, pause.c.scope == PauseScope.CAMPAIGN,
+                pause.c.campaign_id.is_not(None)))
+            | post.c.account_id.in_(sa.select(pause.c.account_id).where(
+                in_force, pause.c.scope == PauseScope.ACCOUNT,
+                pause.c.account_id.is_not(None))))
 
 
 @dataclass(frozen=True)
@@ -100,13 +107,13 @@ class Held:
 
 @functools.cache
 def _in_force() -> sa.Select[str, int | None, int | None]:
-    return (sa.select(col(Pause.scope), col(Pause.campaign_id), col(Pause.account_id))
-            .where(col(Pause.resumed_at).is_(None)))
+    return (sa.select(pause.c.scope, pause.c.campaign_id, pause.c.account_id)
+            .where(pause.c.resumed_at.is_(None)))
 
 
 def held(engine: Engine) -> Held:
-    with session(engine) as s:
-        rows = s.connection().execute(_in_force()).all()
+    with transaction(engine) as conn:
+        rows = conn.execute(_in_force()).all()
     return Held(any(r.scope == PauseScope.ALL for r in rows),
                 frozenset(r.campaign_id for r in rows if r.scope == PauseScope.CAMPAIGN),
                 frozenset(r.account_id for r in rows if r.scope == PauseScope.ACCOUNT))
@@ -134,15 +141,15 @@ def sendable(now: When, *, cutoff: When | None = None, scope: Scope = ALL
         cutoff = now
     elif isinstance(now, datetime) and isinstance(cutoff, datetime):
         cutoff = max(now, cutoff)
-    live = sa.select(col(Campaign.id)).where(col(Campaign.deadline) > cutoff)
+    live = sa.select(campaign.c.id).where(campaign.c.deadline > cutoff)
     return [
-        col(Post.state) == S.QUEUED,
-        func.coalesce(col(Post.not_after), col(Post.not_after)) > cutoff,
-        col(Post.account_id).not_in(blocked_accounts(now)),
-        col(Post.campaign_id).in_(live),
+        post.c.state == S.QUEUED,
+        func.coalesce(post.c.not_after, post.c.not_after) > cutoff,
+        post.c.account_id.not_in(blocked_accounts(now)),
+        post.c.campaign_id.in_(live),
         ~paused(),
-        col(Post.parent_id).is_(None) | sa.exists().where(
-            col(_PARENT.id) == Post.parent_id, col(_PARENT.state) == S.PUBLISHED),
+        post.c.parent_id.is_(None) | sa.exists().where(
+            _PARENT.c.id == post.c.parent_id, _PARENT.c.state == S.PUBLISHED),
         scope.accounts(),
     ]
 
@@ -154,10 +161,10 @@ def cutoff_of(now: datetime, cutoff: datetime | None) -> datetime:
 
 @functools.cache
 def _next_due_statements(scope: Scope) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    due = sa.select(func.min(Post.next_attempt_at)).where(*sendable(NOW, cutoff=CUTOFF,
+    due = sa.select(func.min(post.c.next_attempt_at)).where(*sendable(NOW, cutoff=CUTOFF,
                                                                     scope=scope))
-    resume = sa.select(func.min(Account.resume_at)).where(
-        col(Account.paused_reason).is_(None), col(Account.resume_at) > NOW)
+    resume = sa.select(func.min(account.c.resume_at)).where(
+        account.c.paused_reason.is_(None), account.c.resume_at > NOW)
     return due, resume
 
 
@@ -167,8 +174,7 @@ def next_due(engine: Engine, now: datetime, *, cutoff: datetime | None = None,
     next_attempt_at, or the end of an account's rate-limit wait (None: nothing)."""
     due_q, resume_q = _next_due_statements(scope)
     params = {"now": now, "cutoff": cutoff_of(now, cutoff)}
-    with session(engine) as s:
-        conn = s.connection()
+    with transaction(engine) as conn:
         due = conn.execute(due_q, params).scalar()
         resume = conn.execute(resume_q, params).scalar()
     return min((t for t in (due, resume) if t is not None), default=None)
@@ -185,25 +191,26 @@ def expire_stale(engine: Engine, now: datetime, actor: str, *, scope: Scope = AL
     their ids."""
     done: list[int] = []
     while True:
-        with session(engine) as s:
-            got = expire(s, now, actor, scope=scope, limit=EXPIRE_BATCH)
+        with transaction(engine) as conn:
+            got = expire(conn, now, actor, scope=scope, limit=EXPIRE_BATCH)
         done += got
         if len(got) < EXPIRE_BATCH:
             return done
 
 
-def expire(s: Session, now: datetime, actor: str,
+def expire(s: Bind, now: datetime, actor: str,
            only: sa.ColumnElement[bool] | None = None, *, limit: int | None = None,
            scope: Scope | None = None) -> list[int]:
     """`expire_stale` in the caller's transaction, for the posts `only` selects (all
     when None; at most `limit`): a resume expires what its pause held in the same
     transaction. With `scope` and `limit` instead of `only` (a daemon's round), the
     statement is built once."""
-    postgres = s.get_bind().dialect.name == "postgresql"
+    conn = connection_of(s)
+    postgres = conn.dialect.name == "postgresql"
     if scope is not None and only is None and limit is not None:
-        stale = s.connection().execute(_stale_cached(scope, postgres),
-                                       {"now": now, "limit": limit}).all()
+        stale = conn.execute(_stale_cached(scope, postgres), {"now": now, "limit": limit}).all()
     else:
+        # (a Session's execute: what the command changed is flushed before this reads)
         stale = s.execute(_stale(only, postgres=postgres, limit=limit), {"now": now}).all()
     return change(s, [Seen(r.id, r.state) for r in stale], S.EXPIRED, now=now, actor=actor,
                   reason={r.id: _expiry_reason(r.state, r.due_at, r.not_after, now, r.held,
@@ -216,17 +223,17 @@ def _stale(only: sa.ColumnElement[bool] | None, *, postgres: bool,
            ) -> sa.Select[Any]:
     """Drafts and queued posts past their not_after (at NOW), with what their reason
     needs."""
-    zone = (sa.select(col(Campaign.timezone)).where(col(Campaign.id) == col(Post.campaign_id))
+    zone = (sa.select(campaign.c.timezone).where(campaign.c.id == post.c.campaign_id)
             .scalar_subquery())
-    q = (sa.select(col(Post.id), col(Post.state), col(Post.due_at), col(Post.not_after),
+    q = (sa.select(post.c.id, post.c.state, post.c.due_at, post.c.not_after,
                    paused(before_not_after=True).label("held"), zone.label("tz"))
-         .where(col(Post.state).in_([S.DRAFT, S.QUEUED]), col(Post.not_after) <= NOW))
+         .where(post.c.state.in_([S.DRAFT, S.QUEUED]), post.c.not_after <= NOW))
     if only is not None:
         q = q.where(only)
     if limit is not None:
         q = q.limit(limit)
     if postgres:
-        q = q.with_for_update(skip_locked=True, of=Post)  # another daemon is on those
+        q = q.with_for_update(skip_locked=True, of=post)  # another daemon is on those
     return q
 
 
@@ -251,6 +258,9 @@ def _expiry_reason(state: PostState, due: datetime, not_after: datetime, now: da
 
 
 def find_campaign(s: Session, slug: str) -> Campaign:
+    from sqlmodel import select
+
+    from scheduler.models import Campaign
     c = s.exec(select(Campaign).where(Campaign.slug == slug)).first()
     if c is None:
         known = list(s.exec(select(Campaign.slug)).all())
@@ -261,6 +271,9 @@ def find_campaign(s: Session, slug: str) -> Campaign:
 
 
 def find_account(s: Session, name: str) -> Account:
+    from sqlmodel import col, select
+
+    from scheduler.models import Account
     acc = s.exec(select(Account).where(Account.name == name)).first()
     if acc is None:
         known = ", ".join(s.exec(select(Account.name).order_by(col(Account.name))).all())
@@ -281,12 +294,12 @@ def select_posts(s: Session, campaign: str | None, post_ids: Sequence[int]
                  ) -> list[sa.Row[tuple[int, PostState, datetime]]]:
     """(id, state, not_after) of a campaign's posts, or of the ones named (all must
     exist): plain rows, so approving 100,000 posts does not build 100,000 objects."""
-    q = sa.select(col(Post.id), col(Post.state), col(Post.not_after))
+    q = sa.select(post.c.id, post.c.state, post.c.not_after)
     if campaign is not None:
-        q = q.where(col(Post.campaign_id) == find_campaign(s, campaign).id)
+        q = q.where(post.c.campaign_id == find_campaign(s, campaign).id)
     if post_ids:
-        q = q.where(col(Post.id).in_(list(post_ids)))
-    rows = list(s.execute(q.order_by(col(Post.due_at), col(Post.id))).all())
+        q = q.where(post.c.id.in_(list(post_ids)))
+    rows = list(s.execute(q.order_by(post.c.due_at, post.c.id)).all())
     missing = sorted(set(post_ids) - {r.id for r in rows})
     if missing:
         where = f" in campaign {campaign!r}" if campaign else ""

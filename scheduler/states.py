@@ -19,3 +19,24 @@ class PostState(StrEnum):
     REVIEW = "review"
     EXPIRED = "expired"
     CANCELED = "canceled"
+
+
+class PauseScope(StrEnum):
+    """What a pause (`tminus pause`, the dashboard) holds."""
+
+    ALL = "all"
+    CAMPAIGN = "campaign"
+    ACCOUNT = "account"
+
+
+class ActivityKind(StrEnum):
+    """What an `activity` row records: what happened that is not a post's move."""
+
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    PERSON_ADDED = "person added"
+    PERSON_REMOVED = "person removed"
+    PASSWORD_SET = "password set"
+    ROLE_SET = "role set"
+    ACCOUNT_RESUMED = "account resumed"
+    LOGGED_IN = "logged in"

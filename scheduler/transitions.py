@@ -28,16 +28,23 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import insert, update
-from sqlalchemy.orm import attributes
-from sqlmodel import Session
 
 from content.errors import TminusError
-from scheduler.models import Event, Post, PostState, UTCDateTime
+from scheduler import tables
+from scheduler.db import connection_of
 from scheduler.notify import wake
+from scheduler.sqltypes import UTCDateTime
+from scheduler.states import PostState
+
+if TYPE_CHECKING:   # the daemon runs on Core: only a command's `transition` has the ORM
+    from sqlmodel import Session
+
+    from scheduler.db import Bind
+    from scheduler.models import Post
 
 S = PostState
 ALLOWED: dict[PostState, frozenset[PostState]] = {
@@ -55,8 +62,8 @@ ALLOWED: dict[PostState, frozenset[PostState]] = {
 # are retries with a later next_attempt_at, or a reconciliation it acts on itself.)
 _WAKES = frozenset({S.DRAFT, S.REVIEW})
 _CHUNK = 5000
-_POST = Post.__table__  # type: ignore[attr-defined]
-_EVENTS = insert(Event.__table__)  # type: ignore[attr-defined]
+_POST = tables.post
+_EVENTS = insert(tables.event)
 
 
 @dataclass(frozen=True)
@@ -69,7 +76,7 @@ class Seen:
     attempt: int | None = None
 
 
-def change(s: Session, posts: Sequence[Seen], to: PostState, *, reason: str | Mapping[int, str],
+def change(s: Bind, posts: Sequence[Seen], to: PostState, *, reason: str | Mapping[int, str],
            now: datetime, actor: str, values: Mapping[str, Any] | None = None,
            each: Mapping[int, Mapping[str, Any]] | None = None, owner: str | None = None,
            strict: bool = True) -> list[int]:
@@ -79,7 +86,9 @@ def change(s: Session, posts: Sequence[Seen], to: PostState, *, reason: str | Ma
     (the same keys for all; an `updated_at` there is also the time of its event).
     `owner` fences on the lease owner as well. A post no longer as it was read is left
     alone: with `strict` that is an error and the caller's transaction is rolled back,
-    without it the post is skipped. A move the state machine forbids is always an error."""
+    without it the post is skipped. A move the state machine forbids is always an error.
+    `s` is a Connection (the daemon) or a Session (a command: its connection is used)."""
+    conn = connection_of(s)
     by_state: dict[PostState, list[Seen]] = {}
     for p in posts:
         by_state.setdefault(PostState(p.state), []).append(p)
@@ -90,7 +99,7 @@ def change(s: Session, posts: Sequence[Seen], to: PostState, *, reason: str | Ma
     moved: list[Seen] = []
     for state, group in by_state.items():
         for i in range(0, len(group), _CHUNK):
-            moved.extend(_move(s, group[i:i + _CHUNK], state, to, now, values or {}, owner))
+            moved.extend(_move(conn, group[i:i + _CHUNK], state, to, now, values or {}, owner))
     if strict and len(moved) != len(posts):
         lost = len(posts) - len(moved)
         what = f"post {posts[0].id}" if len(posts) == 1 else f"{lost} of {len(posts)} posts"
@@ -100,18 +109,18 @@ def change(s: Session, posts: Sequence[Seen], to: PostState, *, reason: str | Ma
         return []
     if each:
         rows = [{"b_id": p.id, **each[p.id]} for p in moved]
-        s.connection().execute(_each_statement(tuple(k for k in rows[0] if k != "b_id")), rows)
-    s.connection().execute(_EVENTS, [
+        conn.execute(_each_statement(tuple(k for k in rows[0] if k != "b_id")), rows)
+    conn.execute(_EVENTS, [
         {"post_id": p.id, "from_state": p.state, "to_state": to, "actor": actor,
          "at": (each or {}).get(p.id, {}).get("updated_at", now),
          "reason": reason if isinstance(reason, str) else reason[p.id]}
         for p in moved])
     if to == S.QUEUED and any(p.state in _WAKES for p in moved):
-        wake(s)
+        wake(conn)
     return [p.id for p in moved]
 
 
-def _move(s: Session, group: Sequence[Seen], state: PostState, to: PostState, now: datetime,
+def _move(conn: sa.Connection, group: Sequence[Seen], state: PostState, to: PostState, now: datetime,
           values: Mapping[str, Any], owner: str | None) -> list[Seen]:
     fenced = [p for p in group if p.attempt is not None]
     plain = [p for p in group if p.attempt is None]
@@ -122,7 +131,7 @@ def _move(s: Session, group: Sequence[Seen], state: PostState, to: PostState, no
     params.update((f"v_{k}", v) for k, v in values.items()
                   if not isinstance(v, sa.ClauseElement))
     stmt = _move_statement(owner is not None, bool(plain), bool(fenced), values)
-    ids = set(s.connection().execute(stmt, params).scalars())
+    ids = set(conn.execute(stmt, params).scalars())
     return [p for p in group if p.id in ids]
 
 
@@ -178,6 +187,7 @@ def _each_statement(keys: tuple[str, ...]) -> sa.Update:
 def transition(s: Session, post: Post, to: PostState, reason: str, now: datetime, actor: str,
                **values: Any) -> None:
     """`change()` for one post loaded in `s`, which is kept in step (strict)."""
+    from sqlalchemy.orm import attributes
     assert post.id is not None
     s.flush()
     change(s, [Seen(post.id, post.state)], to, reason=reason, now=now, actor=actor,
@@ -189,7 +199,7 @@ def transition(s: Session, post: Post, to: PostState, reason: str, now: datetime
             attributes.set_committed_value(post, key, value)
 
 
-def fenced_update(s: Session, post_id: int, expect_attempt: int, from_state: PostState,
+def fenced_update(s: Bind, post_id: int, expect_attempt: int, from_state: PostState,
                   to: PostState, reason: str, now: datetime, actor: str,
                   **values: object) -> bool:
     """Record the outcome of a daemon's own attempt: only if the post is still in
@@ -205,7 +215,7 @@ _DATETIMES = frozenset(c.name for c in _POST.c if isinstance(c.type, UTCDateTime
 _JSONS = frozenset(c.name for c in _POST.c if isinstance(c.type, sa.JSON))
 
 
-def create(s: Session, rows: Sequence[Mapping[str, Any]], state: PostState, *, reason: str,
+def create(s: Bind, rows: Sequence[Mapping[str, Any]], state: PostState, *, reason: str,
            now: datetime, actor: str) -> int:
     """New posts in bulk, each in `state` with its first event (from nothing to `state`,
     `reason`, `actor`, at `now`); returns how many. Every row names the same columns;
@@ -226,13 +236,14 @@ def create(s: Session, rows: Sequence[Mapping[str, Any]], state: PostState, *, r
     first, last = f"{run}{0:012x}", f"{run}{len(rows) - 1:012x}"
     keys = [k for k in rows[0] if k not in ("state", "idempotency_key")]
     columns = [*keys, "state", "idempotency_key"]
-    if s.get_bind().dialect.name == "sqlite":
+    conn = connection_of(s)
+    if conn.dialect.name == "sqlite":
         stored = _SqliteValues(keys)
         params = [(*stored.of(row), state.value, f"{run}{n:012x}") for n, row in enumerate(rows)]
         sql = (f"INSERT INTO {_POST.name} ({', '.join(columns)}) "
                f"VALUES ({', '.join('?' * len(columns))})")
         for i in range(0, len(params), _INSERT_CHUNK):
-            s.connection().exec_driver_sql(sql, params[i:i + _INSERT_CHUNK])
+            conn.exec_driver_sql(sql, params[i:i + _INSERT_CHUNK])
     else:
         typed = [{**row, "state": state, "idempotency_key": f"{run}{n:012x}"}
                  for n, row in enumerate(rows)]
@@ -241,7 +252,7 @@ def create(s: Session, rows: Sequence[Mapping[str, Any]], state: PostState, *, r
     firsts = (sa.select(_POST.c.id, sa.literal(now, UTCDateTime()), sa.null(),
                         sa.literal(state.value), sa.literal(reason), sa.literal(actor))
               .where(_POST.c.idempotency_key.between(first, last)).order_by(_POST.c.id))
-    s.execute(insert(Event).from_select(
+    s.execute(insert(tables.event).from_select(
         ["post_id", "at", "from_state", "to_state", "reason", "actor"], firsts))
     return len(rows)
 
@@ -284,16 +295,16 @@ class _SqliteValues:
         return out
 
 
-def record_created(s: Session, post_ids: Iterable[int], state: PostState, reason: str,
+def record_created(s: Bind, post_ids: Iterable[int], state: PostState, reason: str,
                    now: datetime, actor: str) -> None:
     """The first event of new posts (they start life in `state`: no move to check)."""
     rows = [{"post_id": pid, "at": now, "from_state": None, "to_state": state,
              "reason": reason, "actor": actor} for pid in post_ids]
     if rows:
-        s.execute(insert(Event), rows)
+        s.execute(_EVENTS, rows)
 
 
-def record_note(s: Session, post_ids: Iterable[int], state: PostState, reason: str,
+def record_note(s: Bind, post_ids: Iterable[int], state: PostState, reason: str,
                 now: datetime, actor: str) -> None:
     """An event that is no change of state — a draft's text edited by a person, a
     re-plan that found the campaign file changed under an edit: from and to are the
@@ -301,4 +312,4 @@ def record_note(s: Session, post_ids: Iterable[int], state: PostState, reason: s
     rows = [{"post_id": pid, "at": now, "from_state": state, "to_state": state,
              "reason": reason, "actor": actor} for pid in post_ids]
     if rows:
-        s.execute(insert(Event), rows)
+        s.execute(_EVENTS, rows)

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
 from jobs.errors import PublishError
 from jobs.outgoing import Engagement, Identity, Outgoing, Receipt
+from scheduler import tables
 from scheduler.clock import VirtualClock
 from scheduler.daemon import Worker
 from scheduler.db import make_engine, session
@@ -322,7 +323,7 @@ def world(make_campaign: CampaignFactory, tmp_path: Path,
           platforms: list[str], *, env_without: str | None = None) -> Iterator[World]:
     """A world with one account on each of `platforms`, its post due now."""
     engine = make_engine(f"sqlite:///{tmp_path}/faults.db")
-    SQLModel.metadata.create_all(engine)     # a throw-away database, as rehearsal makes
+    tables.metadata.create_all(engine)     # a throw-away database, as rehearsal makes
     real = datetime.now(UTC).replace(microsecond=0)
     folder = make_campaign(campaign(real + timedelta(days=1), platforms))
     plan(engine, folder, now=real - timedelta(hours=1))

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
+from scheduler import tables
 from scheduler.db import make_engine, session
 from scheduler.models import Account
 from tests.conftest import CampaignFactory, CliResult, simple_toml
@@ -90,7 +91,7 @@ def test_the_daemon_refuses_a_database_not_at_head(cli: Cli, tmp_path: object) -
     from pathlib import Path
     assert isinstance(tmp_path, Path)
     engine = make_engine(f"sqlite:///{tmp_path}/tminus.db")
-    SQLModel.metadata.create_all(engine)       # tables, but no Alembic version
+    tables.metadata.create_all(engine)       # tables, but no Alembic version
     r = cli("run", "--once")
     assert r.code == 2
     assert "run `tminus db upgrade` first" in r.err

@@ -12,8 +12,9 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, select
+from sqlmodel import select
 
+from scheduler import tables
 from scheduler.db import SCHEMA_HEAD, _alembic_config, current_revision, make_engine, session, upgrade
 from scheduler.models import Post
 from scheduler.planner import plan
@@ -59,6 +60,6 @@ def test_the_migrated_schema_is_the_models(url: str) -> None:
     engine: Engine = make_engine(url)
     upgrade(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
     assert diff == []
     engine.dispose()

@@ -12,9 +12,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 import scheduler.models  # noqa: F401 - the tables
+from scheduler import tables
 from scheduler.db import SCHEMA_HEAD, _alembic_config, current_revision, make_engine, session, upgrade
 from scheduler.models import Post
 from scheduler.planner import plan
@@ -27,7 +28,7 @@ def test_the_migrations_give_the_models_schema(any_engine: Engine) -> None:
     assert current_revision(any_engine) == SCHEMA_HEAD
     with any_engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(ctx, SQLModel.metadata)
+        diff = compare_metadata(ctx, tables.metadata)
     assert diff == []
 
 

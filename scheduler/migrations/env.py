@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlmodel import SQLModel
 
-import scheduler.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import scheduler.models  # the schema: the Core tables the models are mapped onto
 
 config = context.config
-target_metadata = SQLModel.metadata
+target_metadata = scheduler.models.metadata
 
 
 def run() -> None:

@@ -12,8 +12,10 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `posts` | approve, cancel, queue_post, review, list_posts, post_log |
 | `status` | status |
 | `glance` | glance: `tminus status` (the overview's lines, drafts due soon, accounts not ready) |
-| `accounts` | check_accounts, resume_account, not_ready (credentials missing, never verified) |
-| `running` | worker, run_once, run_daemon, demo |
+| `accounts` | check_accounts, resume_account |
+| `readiness` | not_ready (credentials missing, never verified), on Core: `tminus run` asks it |
+| `run` | worker, run_once, run_daemon: the daemon's process, on Core (no ORM, SQLModel, pydantic) |
+| `running` | demo |
 | `database` | open_database, existing_database, upgrade_database, schema_version |
 | `toolkit` | build_toolkit, toolkit_server (the supporters' static site) |
 | `pauses` | pause, resume, pauses_in_force |
@@ -43,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 # `rehearse` and its `Report` come straight from `rehearsal`, not through `campaigns`,
 # which would add the preview's Jinja and rich tables to the rehearsal's start.
 _HOME = {name: module for module, names in {
-    "accounts": ("AccountCheck", "Readiness", "check_accounts", "not_ready", "resume_account"),
+    "accounts": ("AccountCheck", "check_accounts", "resume_account"),
     "activity": ("ActivityEntry", "recent_activity"),
     "campaigns": ("PlanReport", "Validation", "plan", "preview", "validate"),
     "database": ("SchemaVersion", "existing_database", "no_database_at", "open_database",
@@ -57,15 +59,17 @@ _HOME = {name: module for module, names in {
     "posts": ("Approval", "Cancellation", "LogEntry", "OneOff", "PostLine", "PostLog", "Queued",
               "Resolution", "Reviewed", "approve", "cancel", "list_posts", "post_log",
               "queue_post", "review"),
+    "readiness": ("Readiness", "not_ready"),
     "rehearsal": ("Report", "rehearse"),
-    "running": ("DemoReady", "demo", "demo_database", "run_daemon", "run_once", "worker"),
+    "run": ("run_daemon", "run_once", "worker"),
+    "running": ("DemoReady", "demo", "demo_database"),
     "status": ("DEAD_AFTER", "AccountHold", "AlertDeliveries", "Attention", "DaemonInfo",
                "NextPost", "Status", "status"),
     "toolkit": ("SiteReport", "build_toolkit", "toolkit_server", "toolkit_url"),
 }.items() for name in names}
 
 if TYPE_CHECKING:   # the same names, eagerly, for mypy
-    from scheduler.service.accounts import AccountCheck, Readiness, check_accounts, not_ready, resume_account
+    from scheduler.service.accounts import AccountCheck, check_accounts, resume_account
     from scheduler.service.activity import ActivityEntry, recent_activity
     from scheduler.service.campaigns import PlanReport, Validation, plan, preview, validate
     from scheduler.service.database import (
@@ -107,8 +111,10 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
         queue_post,
         review,
     )
+    from scheduler.service.readiness import Readiness, not_ready
     from scheduler.service.rehearsal import Report, rehearse
-    from scheduler.service.running import DemoReady, demo, demo_database, run_daemon, run_once, worker
+    from scheduler.service.run import run_daemon, run_once, worker
+    from scheduler.service.running import DemoReady, demo, demo_database
     from scheduler.service.status import (
         DEAD_AFTER,
         AccountHold,

@@ -3,25 +3,26 @@ say which accounts are not ready to post (credentials missing, never verified)."
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from content.countdown import about
 from content.errors import TminusError
-from content.platforms import PLATFORMS
 from jobs.errors import PublishError
 from scheduler.db import session
-from scheduler.models import Account, ActivityKind, Post, PostState
+from scheduler.models import Account, ActivityKind
 from scheduler.notify import wake
 from scheduler.publishers import Publishers
 from scheduler.queue import find_account
 from scheduler.service.activity import record
 from scheduler.service.people import actor
+from scheduler.service.readiness import Readiness as Readiness
+from scheduler.service.readiness import missing_credentials as missing_credentials
+from scheduler.service.readiness import not_ready as not_ready
 from scheduler.settings import Settings
 
 
@@ -94,53 +95,3 @@ def resume_account(engine: Engine, name: str, *, by: str, now: datetime) -> str 
                    message=f"resumed account {acc.name} ({lifted})")
         wake(s)
         return lifted
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """An account that is not ready to post: what it lacks, by name only (never a value)."""
-
-    name: str
-    platform: str
-    prefix: str                 # credentials = "PREFIX" in its campaign file
-    missing: list[str]          # TMINUS_<PREFIX>_* variables not set in the environment
-    verified: bool              # `tminus accounts check` has seen who it posts as
-    pending: int                # its posts still to go out (drafts and queued)
-
-    @property
-    def unverified_only(self) -> bool:
-        return not self.missing and not self.verified
-
-
-def missing_credentials(platform: str, prefix: str, env: Mapping[str, str]) -> list[str]:
-    """The credential variables an account on `platform` needs that `env` lacks (or
-    holds blank), by name: the registry's list, read the way `Settings.credentials` reads
-    them. An unknown platform (an account row from an older registry) lacks nothing here:
-    its publisher says so when it is built."""
-    entry = PLATFORMS.get(platform)
-    if entry is None:
-        return []
-    return [v.variable(prefix) for v in entry.credentials.variables()
-            if v.required and not env.get(v.variable(prefix), "").strip()]
-
-
-def not_ready(engine: Engine, env: Mapping[str, str], *, names: Collection[str] | None = None,
-              verified: bool = True) -> list[Readiness]:
-    """Accounts with posts still to go out (or those named) whose credentials are not
-    all in `env` (the settings' TMINUS_* variables) or — with `verified` — that no
-    `tminus accounts check` has verified yet. Dry-run accounts need none."""
-    pending = (sa.select(col(Post.account_id), func.count()).where(
-        col(Post.state).in_([PostState.DRAFT, PostState.QUEUED])).group_by(col(Post.account_id)))
-    with session(engine) as s:
-        counts = dict(s.execute(pending).all())
-        accounts = list(s.exec(select(Account).order_by(col(Account.name))).all())
-    out = []
-    for a in accounts:
-        if a.platform == "dryrun" or (names is None and not counts.get(a.id)) or \
-                (names is not None and a.name not in names):
-            continue
-        gaps = missing_credentials(a.platform, a.credentials, env)
-        if gaps or (verified and a.handle is None):
-            out.append(Readiness(a.name, a.platform, a.credentials, gaps, a.handle is not None,
-                                 int(counts.get(a.id, 0))))
-    return out

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from content.campaign import Campaign as CampaignSpec
 from content.countdown import t_minus
 from content.expand import Expansion
+from scheduler import tables
 from scheduler.clock import VirtualClock
 from scheduler.daemon import Worker
 from scheduler.db import make_engine, session
@@ -24,8 +25,8 @@ from scheduler.models import Account, Campaign, Event, Post, PostState
 from scheduler.planner import check, plan
 from scheduler.publishers import Publishers
 from scheduler.queue import expire_stale, next_due
-from scheduler.service.accounts import missing_credentials
 from scheduler.service.posts import approve
+from scheduler.service.readiness import missing_credentials
 from scheduler.service.rehearsal import Report, Sent
 from scheduler.settings import Settings
 
@@ -52,7 +53,7 @@ def play(folder: Path, *, start: datetime | None, skip: set[str] | None,
             # a throw-away database: the tables straight from the models, which
             # tests/test_migrations.py holds to the migrations' schema; a new file, so
             # no table is looked for first
-            SQLModel.metadata.create_all(engine, checkfirst=False)
+            tables.metadata.create_all(engine, checkfirst=False)
             plan(engine, folder, now=clock.now(), actor="rehearsal",
                  checked=(campaign, expansion))
             with session(engine) as s:

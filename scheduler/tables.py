@@ -1,0 +1,236 @@
+"""The tables, as SQLAlchemy Core `Table`s: the one definition of the schema.
+
+The daemon reads and writes them through Core alone: importing SQLModel (and with it
+pydantic and the ORM) would cost its process more memory than APScheduler's whole one.
+The SQLModel classes of `scheduler.models` — the commands', the web's and the
+planner's — are mapped onto these very `Table`s (`_Table.__table_cls__` there), so a
+statement may mix `Post.state` and `post.c.state`: they are one column. The classes
+still declare their fields for pydantic; `tests/test_tables.py` checks that what they
+declare makes exactly these tables (columns, types, nullability, keys, indexes,
+defaults) on SQLite and PostgreSQL. A change here is a migration
+(`scheduler/migrations`), as before.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from scheduler.sqltypes import StateColumn, UTCDateTime
+from scheduler.states import PostState
+
+metadata = sa.MetaData()
+
+# (Alphabetical. A post's columns are explained in `scheduler.models`.)
+
+
+account = sa.Table(
+    'account', metadata,
+    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
+    sa.Column('name', sa.String(64), nullable=False, unique=True),
+    sa.Column('platform', sa.String(), nullable=False),
+    sa.Column('credentials', sa.String(), nullable=False),
+    sa.Column('tier', sa.String(), nullable=False),
+    sa.Column('budget_posts', sa.Integer(), nullable=True),
+    sa.Column('budget_seconds', sa.Integer(), nullable=True),
+    sa.Column('max_characters', sa.Integer(), nullable=True),
+    sa.Column('handle', sa.String(), nullable=True),
+    sa.Column('paused_reason', sa.String(), nullable=True),
+    sa.Column('paused_at', UTCDateTime(), nullable=True),
+    sa.Column('resume_at', UTCDateTime(), nullable=True),
+    sa.Column('session', sa.String(), nullable=True),
+    sa.Column('campaign_id', sa.Integer(), nullable=True),
+)
+
+activity = sa.Table(
+    'activity', metadata,
+    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
+    sa.Column('at', UTCDateTime(), nullable=False, index=True),
+    sa.Column('kind', sa.String(), nullable=False),
+    sa.Column('actor', sa.String(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaign.id'), nullable=True, index=True),
+    sa.Column('message', sa.String(), nullable=False),
+)
+
+alert_item = sa.Table(
+    'alert_item', metadata,
+    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
+    sa.Column('key', sa.String(200), nullable=False, unique=True),
+    sa.Column('kind', sa.String(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaign.id'), nullable=True),
+    sa.Column('post_id', sa.Integer(), nullable=True),
+    sa.Column('at', UTCDateTime(), nullable=False),
+    sa.Column('text', sa.String(), nullable=False),
+    sa.Column('message_id', sa.Integer(), sa.ForeignKey('alert_message.id'), nullable=True, index=True),
+)
+
+alert_message = sa.Table(
+    'alert_message', metadata,
+    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
+    sa.Column('kind', sa.String(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaign.id'), nullable=True),
+    sa.Column('title', sa.String(), nullable=False),
+    sa.Column('body', sa.String(), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('next_try_at', UTCDateTime(), nullable=False, index=True),
+    sa.Column('attempts', sa.Integer(), nullable=False, default=0),
+    sa.Column('sent_at', UTCDateTime(), nullable=True),
+    sa.Column('gave_up_at', UTCDateTime(), nullable=True),
+    sa.Column('last_error', sa.String(), nullable=True),
+    sa.Index('ix_alert_message_group', 'kind', 'campaign_id', 'created_at'),
+)
+
+calendar_entry = sa.Table(
+    'calendar_entry', metadata,
+    sa.Column('post_id', sa.Integer(), sa.ForeignKey('post.id', ondelete='CASCADE'),
+              primary_key=True, nullable=False),
+    sa.Column('fingerprint', sa.String(), nullable=False),
+    sa.Column('sequence', sa.Integer(), nullable=False, default=0),
+)
+
+campaign = sa.Table(
+    'campaign', metadata,
+    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
+    sa.Column('slug', sa.String(64), nullable=False, unique=True),
+    sa.Column('title', sa.String(), nullable=False),
+    sa.Column('deadline', UTCDateTime(), nullable=False),
+    sa.Column('timezone', sa.String(), nullable=False),
+    sa.Column('folder', sa.String(), nullable=True),
+    sa.Column('hashtags', sa.JSON(), nullable=False),
+    sa.Column('account_names', sa.JSON(), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
+)
+
+daemon = sa.Table(
+    'daemon', metadata,
+    sa.Column('id', sa.String(), primary_key=True, nullable=False),
+    sa.Column('hostname', sa.String(), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=False),
+    sa.Column('started_at', UTCDateTime(), nullable=False),
+    sa.Column('beat_at', UTCDateTime(), nullable=False),
+    sa.Column('stopped_at', UTCDateTime(), nullable=True),
+    sa.Column('sent', sa.Integer(), nullable=False, default=0),
+    sa.Column('dry_run', sa.Boolean(), nullable=False, default=False),
+    sa.Column('skew_seconds', sa.Float(), nullable=True),
+)
+
+event = sa.Table(
+    'event', metadata,
+    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
+    sa.Column('post_id', sa.Integer(), sa.ForeignKey('post.id'), nullable=False, index=True),
+    sa.Column('at', UTCDateTime(), nullable=False),
+    sa.Column('from_state', StateColumn(), nullable=True),
+    sa.Column('to_state', StateColumn(), nullable=False),
+    sa.Column('reason', sa.String(), nullable=False),
+    sa.Column('actor', sa.String(), nullable=False),
+)
+
+login_failure = sa.Table(
+    'login_failure', metadata,
+    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
+    sa.Column('at', UTCDateTime(), nullable=False, index=True),
+    sa.Column('login', sa.String(64), nullable=False, index=True),
+    sa.Column('address', sa.String(64), nullable=False, index=True),
+)
+
+ops_cursor = sa.Table(
+    'ops_cursor', metadata,
+    sa.Column('name', sa.String(64), primary_key=True, nullable=False),
+    sa.Column('last_id', sa.Integer(), nullable=False, default=0),
+)
+
+pause = sa.Table(
+    'pause', metadata,
+    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
+    sa.Column('scope', sa.String(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaign.id'), nullable=True),
+    sa.Column('account_id', sa.Integer(), sa.ForeignKey('account.id'), nullable=True),
+    sa.Column('reason', sa.String(), nullable=False),
+    sa.Column('paused_by', sa.String(), nullable=False),
+    sa.Column('paused_at', UTCDateTime(), nullable=False),
+    sa.Column('resumed_by', sa.String(), nullable=True),
+    sa.Column('resumed_at', UTCDateTime(), nullable=True, index=True),
+)
+
+person = sa.Table(
+    'person', metadata,
+    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
+    sa.Column('name', sa.String(), nullable=False),
+    sa.Column('login', sa.String(64), nullable=False, unique=True),
+    sa.Column('role', sa.String(), nullable=False),
+    sa.Column('password_hash', sa.String(), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('created_by', sa.String(), nullable=False),
+)
+
+post = sa.Table(
+    'post', metadata,
+    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
+    sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaign.id'), nullable=False, index=True),
+    sa.Column('account_id', sa.Integer(), sa.ForeignKey('account.id'), nullable=False, index=True),
+    sa.Column('plan_key', sa.String(), nullable=False),
+    sa.Column('post_key', sa.String(), nullable=False),
+    sa.Column('origin', sa.String(), nullable=False, default='plan'),
+    sa.Column('parent_id', sa.Integer(), sa.ForeignKey('post.id'), nullable=True, index=True),
+    sa.Column('thread_root_id', sa.Integer(), sa.ForeignKey('post.id'), nullable=True, index=True),
+    sa.Column('state', StateColumn(), nullable=False, default=PostState.DRAFT),
+    sa.Column('text', sa.String(), nullable=False),
+    sa.Column('text_hash', sa.String(), nullable=False),
+    sa.Column('approved_hash', sa.String(), nullable=True),
+    sa.Column('approved', sa.JSON(), nullable=True),
+    sa.Column('approved_by', sa.String(), nullable=True),
+    sa.Column('approved_at', UTCDateTime(), nullable=True),
+    sa.Column('due_at', UTCDateTime(), nullable=False),
+    sa.Column('not_after', UTCDateTime(), nullable=False),
+    sa.Column('next_attempt_at', UTCDateTime(), nullable=False),
+    sa.Column('idempotency_key', sa.String(64), nullable=False, unique=True),
+    sa.Column('attempt', sa.Integer(), nullable=False, default=0),
+    sa.Column('lease_owner', sa.String(), nullable=True),
+    sa.Column('lease_until', UTCDateTime(), nullable=True),
+    sa.Column('claimed_at', UTCDateTime(), nullable=True),
+    sa.Column('last_error', sa.String(), nullable=True),
+    sa.Column('unknown_at', UTCDateTime(), nullable=True),
+    sa.Column('remote_id', sa.String(), nullable=True),
+    sa.Column('remote_url', sa.String(), nullable=True),
+    sa.Column('receipt', sa.JSON(), nullable=True),
+    sa.Column('published_at', UTCDateTime(), nullable=True),
+    sa.Column('options', sa.JSON(), nullable=False),
+    sa.Column('warnings', sa.JSON(), nullable=False),
+    sa.Column('length', sa.Integer(), nullable=False, default=0),
+    sa.Column('length_limit', sa.Integer(), nullable=False, default=0),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
+    sa.Column('edited_by', sa.String(), nullable=True),
+    sa.Column('edited_at', UTCDateTime(), nullable=True),
+    sa.Column('planned_text', sa.String(), nullable=True),
+    sa.Column('plan_conflict', sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint('campaign_id', 'plan_key', name='uq_post_campaign_plan_key'),
+    sa.Index('ix_post_due', 'state', 'next_attempt_at'),
+    sa.Index('ix_post_expiry', 'state', 'not_after'),
+    sa.Index('ix_post_window', 'account_id', 'claimed_at'),
+)
+
+post_engagement = sa.Table(
+    'post_engagement', metadata,
+    sa.Column('post_id', sa.Integer(), sa.ForeignKey('post.id', ondelete='CASCADE'),
+              primary_key=True, nullable=False),
+    sa.Column('likes', sa.Integer(), nullable=False, default=0),
+    sa.Column('reposts', sa.Integer(), nullable=False, default=0),
+    sa.Column('replies', sa.Integer(), nullable=False, default=0),
+    sa.Column('fetched_at', UTCDateTime(), nullable=False, index=True),
+)
+
+web_config = sa.Table(
+    'web_config', metadata,
+    sa.Column('key', sa.String(64), primary_key=True, nullable=False),
+    sa.Column('value', sa.String(), nullable=False),
+)
+
+web_session = sa.Table(
+    'web_session', metadata,
+    sa.Column('token_hash', sa.String(64), primary_key=True, nullable=False),
+    sa.Column('person_id', sa.Integer(), sa.ForeignKey('person.id', ondelete='CASCADE'),
+              nullable=False, index=True),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('expires_at', UTCDateTime(), nullable=False),
+)
