@@ -67,19 +67,27 @@ def check(folder: Path, *, now: datetime | None, limits: dict[str, int] | None =
     the platform of each account the database already holds, which no campaign can
     change. The expansion's warnings are then every warning, each said once."""
     campaign = load_campaign(folder, now=now)
+    return campaign, _expand(campaign, now=now, limits=limits, known=known)
+
+
+def _expand(campaign: Campaign, *, now: datetime | None, limits: dict[str, int] | None,
+            known: dict[str, str] | None,
+            ready: Callable[[list[PlannedPost]], None] | None = None) -> Expansion:
+    """`check` of a loaded campaign; `ready` as `expand_campaign`'s."""
     errors = _account_conflicts(campaign, known or {})
     if not campaign.posts:
         errors.append(CampaignError(
             "there is no [[posts]] table: a campaign needs at least one post to plan (to stop "
             "a planned campaign's posts, use `tminus cancel SLUG` or `tminus pause SLUG`)",
             file=str(campaign.file), key="posts"))
-    expansion = expand_campaign(campaign, limits=limits, now=now)
+    expansion = expand_campaign(campaign, limits=limits, now=now,
+                                ready=None if errors else ready)
     if errors or expansion.errors:
         raise CampaignErrors([*errors, *expansion.errors])
     expansion.warnings[:0] = campaign.warnings
     expansion.warnings.extend(budget_warnings(campaign, expansion))
     expansion.warnings.extend(post_warnings(campaign, expansion))
-    return campaign, expansion
+    return expansion
 
 
 def _account_conflicts(campaign: Campaign, known: dict[str, str]) -> list[CampaignError]:
@@ -152,15 +160,34 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
     file), raises `Unconfirmed` and writes nothing, unless `cancel_ok`. `checked`: the
     caller's own `check` of `folder` at `now` against this database (the rehearsal's,
     into an empty one), not made twice."""
-    campaign, expansion = checked or check(folder, now=now, limits=instance_limits(engine),
-                                           known=known_platforms(engine))
-    report = PlanReport(campaign=campaign.slug, warnings=list(expansion.warnings))
+    if checked is not None:
+        campaign, expansion = checked
+    else:
+        campaign = load_campaign(folder, now=now)
+        limits, known = instance_limits(engine), known_platforms(engine)
     with session(engine) as s:
-        row = _upsert_campaign(s, campaign, now, replace)
-        accounts = {name: _upsert_account(s, spec, campaign, row)
-                    for name, spec in campaign.accounts.items()}
+        try:
+            row = _upsert_campaign(s, campaign, now, replace)
+            accounts = {name: _upsert_account(s, spec, campaign, row)
+                        for name, spec in campaign.accounts.items()}
+        except TminusError:
+            if checked is None:   # the campaign's own errors first, as if checked before
+                _expand(campaign, now=now, limits=limits, known=known)
+            raise
         assert row.id is not None
         existing = _existing(s, row.id)
+        written: list[PlannedPost] = []
+        if checked is None:
+            # A first plan (nothing planned before: every post is new) writes the posts
+            # already rendered while the rest are rendered; on any error the transaction
+            # is rolled back, so nothing is written, as ever.
+            def write(posts: list[PlannedPost]) -> None:
+                assert row.id is not None
+                _insert_many(s, row.id, accounts, posts, now, actor)
+                written.extend(posts)
+            expansion = _expand(campaign, now=now, limits=limits, known=known,
+                                ready=None if existing else write)
+        report = PlanReport(campaign=campaign.slug, warnings=list(expansion.warnings))
         if not cancel_ok:
             _confirm_removals(campaign.slug, existing, {p.plan_key for p in expansion.posts})
         seen: set[str] = set()
@@ -179,7 +206,8 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
                 post = s.get(Post, old.id)
                 assert post is not None
                 _update(s, post, planned, now, actor, report, campaign.timezone)
-        _insert_many(s, row.id, accounts, new, now, actor)
+        assert written == new[:len(written)]
+        _insert_many(s, row.id, accounts, new[len(written):], now, actor)
         report.created += len(new)
         _link_threads(s, row.id, new)
         removed = [old for key, old in existing.items() if key not in seen and old.origin == "plan"]
@@ -341,6 +369,8 @@ def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
     """New drafts and their "planned" events, in bulk through the one write path: a
     campaign can hold 100,000 posts, and one ORM object per row would cost seconds per
     ten thousand."""
+    if not posts:
+        return
     ids = {name: acc.id for name, acc in accounts.items()}
     # Equal options and warnings are passed as one shared object each, so the write
     # path turns each into JSON once (a few distinct values among 100,000 posts).
