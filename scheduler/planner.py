@@ -382,14 +382,14 @@ def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
         if warnings is None:
             warnings = shared[p.warnings] = list(p.warnings)
         rows.append({
-            "campaign_id": campaign_id, "account_id": ids[p.account], "plan_key": p.plan_key,
-            "post_key": p.post_key, "origin": "plan", "text": p.text,
-            "text_hash": text_hash(p.text), "due_at": p.due_at, "not_after": p.not_after,
-            "next_attempt_at": p.due_at, "options": options, "warnings": warnings,
-            "length": p.length.length, "length_limit": p.length.limit, "attempt": 0,
-            "created_at": now, "updated_at": now,
+            "account_id": ids[p.account], "plan_key": p.plan_key, "post_key": p.post_key,
+            "text": p.text, "text_hash": text_hash(p.text), "due_at": p.due_at,
+            "not_after": p.not_after, "next_attempt_at": p.due_at, "options": options,
+            "warnings": warnings, "length": p.length.length, "length_limit": p.length.limit,
         })
-    create(s, rows, S.DRAFT, reason="planned", now=now, actor=actor)
+    create(s, rows, S.DRAFT, reason="planned", now=now, actor=actor, same={
+        "campaign_id": campaign_id, "origin": "plan", "attempt": 0, "created_at": now,
+        "updated_at": now})
 
 
 def _shared_options(p: PlannedPost, shared: dict[object, Any]) -> dict[str, Any]:
