@@ -175,41 +175,22 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
                 _expand(campaign, now=now, limits=limits, known=known)
             raise
         assert row.id is not None
-        existing = _existing(s, row.id)
-        written: list[PlannedPost] = []
+        step = _Compare(s, campaign.slug, row.id, accounts, now, actor, campaign.timezone)
         if checked is None:
-            # A first plan (nothing planned before: every post is new) writes the posts
-            # already rendered while the rest are rendered; on any error the transaction
-            # is rolled back, so nothing is written, as ever.
-            def write(posts: list[PlannedPost]) -> None:
-                assert row.id is not None
-                _insert_many(s, row.id, accounts, posts, now, actor)
-                written.extend(posts)
-            expansion = _expand(campaign, now=now, limits=limits, known=known,
-                                ready=None if existing else write)
-        report = PlanReport(campaign=campaign.slug, warnings=list(expansion.warnings))
+            # each part of the posts is compared (and, on a first plan, written) as soon
+            # as it is rendered, while the rest are; on any error the transaction is
+            # rolled back, so nothing is written, as ever
+            expansion = _expand(campaign, now=now, limits=limits, known=known, ready=step.take)
+        else:
+            step.take(expansion.posts)
+        existing, report, new = step.existing_rows(), step.report, step.new
+        report.warnings = list(expansion.warnings)
         if not cancel_ok:
             _confirm_removals(campaign.slug, existing, {p.plan_key for p in expansion.posts})
-        seen: set[str] = set()
-        new: list[PlannedPost] = []
-        options: dict[object, dict[str, Any]] = {}
-        for planned in expansion.posts:
-            seen.add(planned.plan_key)
-            old = existing.get(planned.plan_key)
-            if old is None:
-                new.append(planned)
-            elif (_file_text(old) == planned.text and old.not_after == planned.not_after
-                  and old.options == _shared_options(planned, options)
-                  and old.state != S.CANCELED):
-                report.unchanged += 1
-            else:
-                post = s.get(Post, old.id)
-                assert post is not None
-                _update(s, post, planned, now, actor, report, campaign.timezone)
-        assert written == new[:len(written)]
-        _insert_many(s, row.id, accounts, new[len(written):], now, actor)
+        _insert_many(s, row.id, accounts, new[step.written:], now, actor)
         report.created += len(new)
         _link_threads(s, row.id, new)
+        seen = {p.plan_key for p in expansion.posts}
         removed = [old for key, old in existing.items() if key not in seen and old.origin == "plan"]
         report.canceled = len(change(
             s, [Seen(old.id, old.state) for old in removed if old.state in CANCELABLE_STATES],
@@ -224,6 +205,47 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
                 col(Post.state).in_([S.DRAFT, S.QUEUED])).order_by(col(Post.id)))
             if r.id not in shown]
     return report
+
+
+class _Compare:
+    """The posts of a plan compared with the campaign's rows, part by part in their
+    order: unchanged, changed (updated now), or new. A first plan (no rows yet) writes
+    its new posts as they come; a re-plan writes them after every update, as one step."""
+
+    def __init__(self, s: Session, slug: str, campaign_id: int, accounts: dict[str, Account],
+                 now: datetime, actor: str, tz: ZoneInfo) -> None:
+        self.s, self.campaign_id, self.accounts = s, campaign_id, accounts
+        self.now, self.actor, self.tz = now, actor, tz
+        self.report = PlanReport(campaign=slug)
+        self.existing: dict[str, _Existing] | None = None
+        self.new: list[PlannedPost] = []
+        self.written = 0                          # of `new`, already inserted
+        self.options: dict[object, dict[str, Any]] = {}
+
+    def existing_rows(self) -> dict[str, _Existing]:
+        # read on the first part: while a forked child renders the rest
+        if self.existing is None:
+            self.existing = _existing(self.s, self.campaign_id)
+        return self.existing
+
+    def take(self, posts: list[PlannedPost]) -> None:
+        existing, report, s = self.existing_rows(), self.report, self.s
+        for planned in posts:
+            old = existing.get(planned.plan_key)
+            if old is None:
+                self.new.append(planned)
+            elif (_file_text(old) == planned.text and old.not_after == planned.not_after
+                  and old.options == _shared_options(planned, self.options)
+                  and old.state != S.CANCELED):
+                report.unchanged += 1
+            else:
+                post = s.get(Post, old.id)
+                assert post is not None
+                _update(s, post, planned, self.now, self.actor, report, self.tz)
+        if not existing:
+            _insert_many(s, self.campaign_id, self.accounts, self.new[self.written:], self.now,
+                         self.actor)
+            self.written = len(self.new)
 
 
 class _Existing(NamedTuple):
