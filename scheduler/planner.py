@@ -10,8 +10,10 @@ written.
 from __future__ import annotations
 
 import difflib
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -165,7 +167,7 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
     else:
         campaign = load_campaign(folder, now=now)
         limits, known = instance_limits(engine), known_platforms(engine)
-    with session(engine) as s:
+    with _collector_paused(), session(engine) as s:
         try:
             row = _upsert_campaign(s, campaign, now, replace)
             accounts = {name: _upsert_account(s, spec, campaign, row)
@@ -205,6 +207,21 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
                 col(Post.state).in_([S.DRAFT, S.QUEUED])).order_by(col(Post.id)))
             if r.id not in shown]
     return report
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while planning (and in the child forked for it):
+    planning makes a few hundred thousand objects that live until it ends, and each
+    full collection walked them all again (a ninth of planning 100,000 posts). What
+    planning leaves in cycles is collected once it ends."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class _Compare:
