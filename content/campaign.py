@@ -336,13 +336,37 @@ def _hashtags(value: Any, c: _Collector) -> list[str]:
     return out
 
 
+# Every two-letter tag langcodes calls valid: ISO 639-1's languages, as the IANA
+# Language Subtag Registry that langcodes ships has them (deprecated ones like "iw"
+# included, as langcodes takes them). Most campaigns write their languages this way,
+# and loading langcodes compiles one pattern over every subtag there is, a tenth of a
+# rehearsal's CPU: these are answered without it. tests/test_campaign_files.py checks
+# that this set and langcodes agree on every tag from "aa" to "zz".
+TWO_LETTER_LANGUAGES = frozenset({
+    "aa", "ab", "ae", "af", "ak", "am", "an", "ar", "as", "av", "ay", "az", "ba", "be",
+    "bg", "bh", "bi", "bm", "bn", "bo", "br", "bs", "ca", "ce", "ch", "co", "cr", "cs",
+    "cu", "cv", "cy", "da", "de", "dv", "dz", "ee", "el", "en", "eo", "es", "et", "eu",
+    "fa", "ff", "fi", "fj", "fo", "fr", "fy", "ga", "gd", "gl", "gn", "gu", "gv", "ha",
+    "he", "hi", "ho", "hr", "ht", "hu", "hy", "hz", "ia", "id", "ie", "ig", "ii", "ik",
+    "in", "io", "is", "it", "iu", "iw", "ja", "ji", "jv", "jw", "ka", "kg", "ki", "kj",
+    "kk", "kl", "km", "kn", "ko", "kr", "ks", "ku", "kv", "kw", "ky", "la", "lb", "lg",
+    "li", "ln", "lo", "lt", "lu", "lv", "mg", "mh", "mi", "mk", "ml", "mn", "mo", "mr",
+    "ms", "mt", "my", "na", "nb", "nd", "ne", "ng", "nl", "nn", "no", "nr", "nv", "ny",
+    "oc", "oj", "om", "or", "os", "pa", "pi", "pl", "ps", "pt", "qu", "rm", "rn", "ro",
+    "ru", "rw", "sa", "sc", "sd", "se", "sg", "sh", "si", "sk", "sl", "sm", "sn", "so",
+    "sq", "sr", "ss", "st", "su", "sv", "sw", "ta", "te", "tg", "th", "ti", "tk", "tl",
+    "tn", "to", "tr", "ts", "tt", "tw", "ty", "ug", "uk", "ur", "uz", "ve", "vi", "vo",
+    "wa", "wo", "xh", "yi", "yo", "za", "zh", "zu"
+})
+
+
 def _language(value: Any, key: str, c: _Collector, line: int | None) -> str | None:
     """A BCP 47 language tag ("en", "es", "pt-BR"), checked with `langcodes` against the
     IANA subtag registry it ships: what Bluesky takes, and Mastodon's ISO 639 codes."""
     if value is None:
         return None
-    ok = False
-    if isinstance(value, str) and len(value) <= 35:
+    ok = isinstance(value, str) and value in TWO_LETTER_LANGUAGES
+    if not ok and isinstance(value, str) and len(value) <= 35:
         import langcodes
         with contextlib.suppress(Exception):   # it raises on tags it cannot even parse
             ok = bool(langcodes.tag_is_valid(value))

@@ -20,7 +20,7 @@ from content.campaign import Campaign, MediaSpec, PostSpec
 from content.chars import forbidden_character
 from content.entities import glued_links, own_links
 from content.errors import CampaignError
-from content.fork import Forked, forking_is_safe
+from content.fork import Parts, forking_is_safe
 from content.limits import MAX_POSTS_PER_CAMPAIGN
 from content.media import Image
 from content.media import problems as media_problems
@@ -222,7 +222,7 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
     else:
         mine = order[:int(len(order) * (SHARE if ready is None else SHARE_WRITING))]
         theirs = [order[i:i + CHUNK] for i in range(len(mine), len(order), CHUNK)]
-        with Forked(lambda: (outcomes(part) for part in theirs)) as child:
+        with Parts(lambda: (outcomes(part) for part in theirs)) as child:
             done(mine, outcomes(mine))
             received = 0
             for got in child.parts():

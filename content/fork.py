@@ -9,6 +9,8 @@ the fork (copy-on-write memory: the campaign, the compiled templates and the cac
 come along for free) and leaves with `os._exit`, so no buffer, finalizer or database
 connection the parent holds is touched twice.
 
+`Forked(work)` is the same for a `work()` of one result (`child.result()`).
+
 The parts go through an anonymous in-memory file, each announced on a pipe by its
 size: the parent reads them when it is ready to, and a child that is ahead never waits
 for a full pipe. A child that fails in any way ends its parts early, and the caller
@@ -50,8 +52,8 @@ def _buffer() -> int:
     return os.dup(tempfile.TemporaryFile().fileno())
 
 
-class Forked(Generic[T]):
-    """`with Forked(work) as child: ...; for part in child.parts(): ...` — the parts
+class Parts(Generic[T]):
+    """`with Parts(work) as child: ...; for part in child.parts(): ...` — the parts
     `work()` yields, in order, as the child makes them; `child.complete` says afterwards
     whether that was all of them (False if the child failed: the caller does the rest).
     Leaving the `with` early (an exception in the parent) kills the child: it never
@@ -64,7 +66,7 @@ class Forked(Generic[T]):
         self.data: int | None = None     # the shared file the parts are in
         self.complete = False
 
-    def __enter__(self) -> Forked[T]:
+    def __enter__(self) -> Parts[T]:
         data = _buffer()
         read, write = os.pipe()
         pid = os.fork()
@@ -122,3 +124,20 @@ class Forked(Generic[T]):
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._close()
+
+
+class Forked(Parts[T]):
+    """`with Forked(work) as child: ...; child.result()` — `work()`'s one result, or
+    None if the child failed."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        super().__init__(lambda: (work(),))
+
+    def __enter__(self) -> Forked[T]:
+        super().__enter__()
+        return self
+
+    def result(self) -> T | None:
+        """Wait for the child; its result, or None if it did not finish it."""
+        got = list(self.parts())
+        return got[0] if self.complete and len(got) == 1 else None

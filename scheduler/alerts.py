@@ -444,13 +444,20 @@ class AppriseSender:
                                                                              strict=True)]
 
     def send(self, title: str, body: str) -> str | None:
+        """None when every destination took it; else why not, naming the destinations
+        that failed as `describe` shows them (secrets masked), so a person knows which."""
         from scheduler.logs import redact
         result = self.apprise.notify(body=body, title=title, timeout=self.timeout)
         if result:
             return None
         said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR", "CRITICAL")]
         why = "; ".join(said[-3:]) or result.status.name.lower()
-        return redact(f"{result.status.name.lower()}: {why}", self.secrets)
+        # each service's result carries its URL as Apprise masks it (privacy mode)
+        shown = dict(zip((str(server.url(privacy=True)) for server in self.apprise),  # type: ignore[no-untyped-call]
+                         self.describe(), strict=True))
+        failed = [shown.get(r.url, r.url) for r in result if not r]
+        to = f" (to {', '.join(failed)})" if failed else ""
+        return redact(f"{result.status.name.lower()}{to}: {why}", self.secrets)
 
 
 def _as_written(private: str, written: str) -> str:

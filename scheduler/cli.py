@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
-import click
 import typer
 from rich.cells import cell_len
 from rich.console import Console
@@ -96,8 +95,8 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
 # Post ids are 64-bit signed integers in both databases; a larger one is a typo.
 MAX_ID = 2**63 - 1
 # Usage mistakes are click's exceptions; typer ≥ 0.20 carries its own copy of click, so
@@ -237,8 +236,8 @@ def _columns(header: Sequence[str], rows: Sequence[Sequence[str]], width: int, *
 PROBLEMS_SHOWN = 20
 
 
-def _on_terminal() -> bool:
-    return err.is_terminal
+def _on_terminal(stream: Console | None = None) -> bool:
+    return (stream or err).is_terminal
 
 
 @contextlib.contextmanager
@@ -471,24 +470,32 @@ def queue_import(file: Annotated[Path, typer.Argument(
     with _every_problem():
         r = service.import_csv(_engine(), file, by=by, author=_me(), now=_now())
     # a line per new post, up to IMPORT_SHOWN (a 2,000-row file is not 2,000 lines);
-    # a post with a warning is always shown, with it
+    # a post with a warning is shown with it, up to PROBLEMS_SHOWN warnings on a
+    # terminal as for errors (every one where the output goes to a file or a pipe)
+    total = sum(len(q.warnings) for q in r.added) + sum(len(e.warnings) for _, e in r.edited)
+    room = total if not _on_terminal(out) or total <= PROBLEMS_SHOWN + 1 else PROBLEMS_SHOWN
     hidden = 0
     for n, q in enumerate(r.added):
-        if n >= IMPORT_SHOWN and not q.warnings:
+        if n >= IMPORT_SHOWN and not (q.warnings and room > 0):
             hidden += 1
+            room = _warn(q.warnings, room)      # no room left: counted, not printed
             continue
         out.print(f"post {q.post_id} ({q.state}) on {q.account} at "
                   f"{_at(q.due_at, q.timezone, year=True)}, {q.length}/{q.limit}")
-        for w in q.warnings:
-            out.print(f"[yellow]warning:[/] {escape(w)}")
+        room = _warn(q.warnings, room)
     if hidden:
         out.print(f"… and {hidden:,} more new post(s): `tminus list` shows them all")
     for line, e in r.edited:
         was = " (it was queued: back to draft)" if e.was == "queued" else ""
         out.print(f"[yellow]post {e.post_id} (line {line}) has a new text; it is a draft{was}:[/]")
         _print_diff(e.diff)
-        for w in e.warnings:
-            out.print(f"[yellow]warning:[/] {escape(w)}")
+        room = _warn(e.warnings, room)
+    if room < 0:
+        slugs = sorted({q.campaign for q in r.added if q.warnings}
+                       | {e.campaign for _, e in r.edited if e.warnings})
+        out.print(f"[yellow]… and {-room:,} more warning(s)[/]: "
+                  + ", ".join(f"`tminus preview {slug}`" for slug in slugs)
+                  + " shows every post with its warnings", soft_wrap=True)
     again = f"; {r.already} already imported before (left as they are)" if r.already else ""
     changed = f"; {len(r.edited)} changed (back to draft)" if r.edited else ""
     out.print(f"imported {len(r.added)} post(s) from {escape(r.file)}{changed}{again}")
@@ -497,6 +504,15 @@ def queue_import(file: Annotated[Path, typer.Argument(
     for slug in drafts:
         out.print(f"next: [bold]tminus preview {slug}[/], then "
                   f"[bold]tminus approve {slug} --by YOUR-NAME[/]")
+
+
+def _warn(warnings: Sequence[str], room: int) -> int:
+    """Print the warnings there is room for; the room left (below 0: that many unsaid)."""
+    for w in warnings:
+        if room > 0:
+            out.print(f"[yellow]warning:[/] {escape(w)}")
+        room -= 1
+    return room
 
 
 # -- looking at the queue --------------------------------------------------------------
@@ -614,11 +630,35 @@ def status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
         out.print(f"[bold red]{pz.what} paused[/] since {since} by "
                   f"{escape(pz.by)}: {escape(pz.reason)} — `tminus resume "
                   f"{_pause_args(pz.campaign, pz.account)}` to go on", soft_wrap=True)
+    _print_alerts(st.alerts, bool(settings.notify_urls), z, utc)
     if st.activity:
         out.print("latest:")
     for entry in st.activity:
         head = f"  {_at(entry.at, z.of(campaign=entry.campaign), utc)} {entry.actor}: "
         out.print(escape(head + _fit(entry.message, width - cell_len(head))), soft_wrap=True)
+
+
+def _print_alerts(a: service.AlertDeliveries, on: bool, z: Zones, utc: bool) -> None:
+    """The alerts' last delivery and what fails to go out since (issue 16): a person
+    trusting alerts learns here that they stopped arriving."""
+    if a.last_sent is not None:
+        last = a.last_sent
+        out.print(f"alerts: last delivered {_at(last.at, z.of(campaign=last.campaign), utc)} "
+                  f"({escape(last.title)})", soft_wrap=True)
+    elif on and not a.failing:
+        out.print("alerts: none delivered yet (nothing to say so far; `tminus notify test` "
+                  "checks the way)", soft_wrap=True)
+    for f in a.failing:
+        state = "given up" if f.given_up else "still being tried"
+        out.print(f"[red]alert #{f.id} not delivered[/] ({escape(f.title)}; {f.attempts} "
+                  f"attempt(s), {state}): {escape(f.last_error or 'no reason given')}",
+                  soft_wrap=True)
+    if a.failing_total > len(a.failing):
+        out.print(f"  and {a.failing_total - len(a.failing)} more not delivered — "
+                  "`tminus notify status`")
+    if not on:
+        out.print("alerts: off — set TMINUS_NOTIFY to be told when something needs you "
+                  "(see 'Alerts' in the README)", soft_wrap=True)
 
 
 @app.command()
@@ -694,13 +734,19 @@ def rehearse(folder: Annotated[Path, typer.Argument(help="campaign folder")]) ->
     """Play the whole campaign on a virtual clock through the real daemon code."""
     # A rehearsal is short and its garbage is bounded: with the collector on, it walked
     # every object of the libraries the rehearsal imports some 260 times (a tenth of the
-    # command's CPU). It is on again afterwards, as it was.
+    # command's CPU). It is on again afterwards, as it was, with what was made meanwhile
+    # moved to the oldest generation first (frozen and thawed): its first collection
+    # would otherwise walk every object made while it was off (the tables, SQLAlchemy:
+    # most of them live as long as the process), some 60 ms. They are looked at again
+    # with the next full collection, as anything long-lived is (none, in `tminus`).
     collecting = gc.isenabled()
     gc.disable()
     try:
         r = service.rehearse(folder, env=_settings().env)
     finally:
         if collecting:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
     tz = r.timezone
     out.print(f"[bold]rehearsal of {r.slug}[/]: deadline {_at(r.deadline, tz, year=True)}")
@@ -778,10 +824,16 @@ def accounts_check(name: Annotated[list[str] | None, typer.Argument(
 
 
 @accounts_app.command("resume")
-def accounts_resume(name: Annotated[str, typer.Argument(help="account name")]) -> None:
+def accounts_resume(name: Annotated[str, typer.Argument(help="account name")],
+                    by: Annotated[str | None, typer.Option(
+                        "--by", help="who resumes (default: your login name)")] = None) -> None:
     """Lift a pause (after fixing credentials) and any rate-limit wait."""
-    service.resume_account(_existing(), name)
-    out.print(f"account {name} resumed")
+    lifted = service.resume_account(_existing(), name, by=by or _me(), now=_now())
+    if lifted is None:
+        out.print(f"account {escape(name)} was not paused or rate limited; nothing changed")
+    else:
+        out.print(f"account {escape(name)} resumed (it was {escape(lifted)}); its due posts go "
+                  "out now")
 
 
 @db_app.command("upgrade")
@@ -796,7 +848,12 @@ def db_upgrade() -> None:
 def db_current() -> None:
     """Print the schema version of the database and the newest one."""
     v = service.schema_version(_settings())
-    out.print(f"database {v.now or 'empty'}, newest {v.newest}")
+    if v.missing:
+        out.print(f"no database file at {escape(v.missing)} yet (TMINUS_DATABASE_URL); newest "
+                  f"{v.newest}: `tminus db upgrade` creates it, as `tminus plan DIR` does",
+                  soft_wrap=True)
+        return
+    out.print(f"database {v.now or 'empty (no tminus tables yet)'}, newest {v.newest}")
 
 
 # -- the supporters' toolkit ----------------------------------------------------------
@@ -949,6 +1006,7 @@ def edit(post: Annotated[int, typer.Argument(help="post id (draft or queued)", p
                 raise TminusError(f"post {post} is {sheet.state}; only a draft or queued post "
                                   "can be edited")
             # click (typer's own base) writes a temp file, runs $VISUAL or $EDITOR, reads it back
+            import click  # only here: every other command's start-up does without it
             try:
                 text = click.edit(sheet.text + "\n", extension=".txt", require_save=True)
             except click.ClickException as e:   # the editor exited with an error, or none ran
@@ -1004,6 +1062,23 @@ def users_password(name: Annotated[str, typer.Argument(help="the person's name")
               "again with it")
 
 
+@users_app.command("role")
+def users_role(name: Annotated[str, typer.Argument(help="the person's name")],
+               role: Annotated[str, typer.Argument(help="viewer, editor, approver or admin")],
+               by: Annotated[str | None, typer.Option(
+                   "--by", help="who changes it (default: your login name)")] = None
+               ) -> None:
+    """Give a person another role; it holds from their next page. The last admin stays one."""
+    with _person_errors():
+        try:
+            p = service.set_role(_existing(), name=name, role=role, by=by or _me(), now=_now())
+        except FieldError as e:
+            if e.field == "role":       # the argument ROLE here, not add's --role
+                raise TminusError(f"ROLE {e.message}") from None
+            raise
+    out.print(f"{escape(p.name)} is now {'an' if p.role[0] in 'aeiou' else 'a'} {p.role}")
+
+
 def _password() -> str:
     if sys.stdin.isatty():
         return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
@@ -1034,7 +1109,8 @@ def users_list(utc: Annotated[bool, typer.Option(
         # a person belongs to no campaign: this machine's timezone
         out.print(f"{escape(p.name):<30} {p.role:<9} added {_at(p.created_at, None, utc, year=True)} "
                   f"by {escape(p.created_by)}")
-    out.print(f"{len(people)} person(s)")
+    out.print(f"{len(people)} person(s)" if people else "nobody may log in yet: add the first "
+              "admin with `tminus users add NAME --role admin`")
 
 
 @users_app.command("remove")
@@ -1080,10 +1156,12 @@ def _db_clock(engine: Engine) -> Any:
 def notify_test() -> None:
     """Send a test message to every TMINUS_NOTIFY address now."""
     from scheduler.service.alerts import notify_test as run_test
+    from scheduler.service.alerts import sender_for
     settings = _settings()
     logs.configure(settings)
+    apprise = sender_for(settings)      # TMINUS_NOTIFY unset or wrong: said before a database is made
     engine = _engine(settings)
-    r = run_test(engine, settings, _db_clock(engine))
+    r = run_test(engine, settings, _db_clock(engine), apprise=apprise)
     for where in r.destinations:
         out.print(f"  to {escape(where)}")
     if not r.delivered:
@@ -1108,7 +1186,9 @@ def notify_check() -> None:
     if not settings.notify_urls:
         out.print(ALERTS_OFF)
         return
-    engine = _engine(settings)
+    # the daemon's database, never a new one: a timer in the wrong folder (or before any
+    # daemon ran) would otherwise watch an empty database and say nothing, every minute
+    engine = _existing(settings)
     r = check_alerts(engine, settings, _db_clock(engine))
     d = r.delivered
     out.print(f"collected {r.collected}, grouped {r.grouped} message(s), sent "
@@ -1121,7 +1201,16 @@ def notify_check() -> None:
 def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
     """The latest alert messages: delivered, failing or given up, and why."""
     from scheduler.service.alerts import alert_log
-    engine = _existing()
+    settings = _settings()
+    missing = service.no_database_at(settings)
+    if missing and not settings.notify_urls:
+        # two things are true and both are said: no alerts are set up, nor a database
+        out.print(f"[yellow]{ALERTS_OFF}[/]")
+        out.print(f"no tminus database at {escape(missing)} yet either (TMINUS_DATABASE_URL): "
+                  "nothing has happened to alert about; `tminus plan DIR` makes one",
+                  soft_wrap=True)
+        return
+    engine = _existing(settings)
     r, z = alert_log(engine), _zones(engine)
     for m in r.messages:
         tz = z.of(campaign=m.campaign)     # an alert of no campaign: this machine's zone
@@ -1136,7 +1225,7 @@ def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = F
             out.print(f"    last error: {escape(m.last_error)}")
     out.print(f"{len(r.messages)} message(s) shown; {r.waiting_items} item(s) waiting for "
               "the next message of their kind")
-    if not _settings().notify_urls:
+    if not settings.notify_urls:
         out.print(f"[yellow]{ALERTS_OFF}[/]")
 
 
@@ -1172,7 +1261,10 @@ def engagement_fetch(campaign: Annotated[str | None, typer.Argument(
 
 
 def _said_fetch(f: Any, to: Console = out) -> None:
-    to.print(f"read the counts of {f.read} post(s) on {f.accounts} account(s)")
+    if f.read == f.accounts == 0 and not (f.skipped or f.errors):
+        to.print("no published post to read counts of yet: they are read once posts went out")
+    else:
+        to.print(f"read the counts of {f.read} post(s) on {f.accounts} account(s)")
     for why in f.skipped:
         to.print(f"[yellow]skipped[/] {escape(why)}")
     for why in f.errors:
@@ -1246,8 +1338,9 @@ def main() -> None:
     # made per run: the width is the terminal's (or COLUMNS) at this moment
     # soft wrap: a line is never broken by us (a command to copy, a link, an error stay
     # whole); views that must fit cut their text themselves (`_fit`)
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    # no emoji codes: a post's ":fire:" is shown as the platform will show it, ":fire:"
+    out = Console(highlight=False, soft_wrap=True, emoji=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     if (dotenv := Path.cwd() / ".env").is_file():   # python-dotenv only where there is one
         from dotenv import load_dotenv
         load_dotenv(dotenv)

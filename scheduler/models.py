@@ -285,6 +285,9 @@ class ActivityKind(StrEnum):
     PERSON_ADDED = "person added"
     PERSON_REMOVED = "person removed"
     PASSWORD_SET = "password set"
+    ROLE_SET = "role set"
+    ACCOUNT_RESUMED = "account resumed"
+    LOGGED_IN = "logged in"
 
 
 class Activity(_Table, table=True):

@@ -64,26 +64,36 @@ class PlanReport:
 
 
 def check(folder: Path, *, now: datetime | None, limits: dict[str, int] | None = None,
-          known: dict[str, str] | None = None) -> tuple[Campaign, Expansion]:
+          known: dict[str, str] | None = None,
+          expanded: tuple[Campaign, Expansion] | None = None) -> tuple[Campaign, Expansion]:
     """Load and expand a campaign; raise CampaignErrors listing every problem. `known`:
     the platform of each account the database already holds, which no campaign can
-    change. The expansion's warnings are then every warning, each said once."""
+    change. The expansion's warnings are then every warning, each said once.
+    `expanded`: the folder already loaded and expanded at `now` with `limits` (a
+    rehearsal does that in a child process), not done again."""
+    if expanded is not None:
+        campaign, expansion = expanded
+        return campaign, _expand(campaign, now=now, limits=limits, known=known,
+                                 expansion=expansion)
     campaign = load_campaign(folder, now=now)
     return campaign, _expand(campaign, now=now, limits=limits, known=known)
 
 
 def _expand(campaign: Campaign, *, now: datetime | None, limits: dict[str, int] | None,
             known: dict[str, str] | None,
-            ready: Callable[[list[PlannedPost]], None] | None = None) -> Expansion:
-    """`check` of a loaded campaign; `ready` as `expand_campaign`'s."""
+            ready: Callable[[list[PlannedPost]], None] | None = None,
+            expansion: Expansion | None = None) -> Expansion:
+    """`check` of a loaded campaign (or of its `expansion`, made already); `ready` as
+    `expand_campaign`'s."""
     errors = _account_conflicts(campaign, known or {})
     if not campaign.posts:
         errors.append(CampaignError(
             "there is no [[posts]] table: a campaign needs at least one post to plan (to stop "
             "a planned campaign's posts, use `tminus cancel SLUG` or `tminus pause SLUG`)",
             file=str(campaign.file), key="posts"))
-    expansion = expand_campaign(campaign, limits=limits, now=now,
-                                ready=None if errors else ready)
+    if expansion is None:
+        expansion = expand_campaign(campaign, limits=limits, now=now,
+                                    ready=None if errors else ready)
     if errors or expansion.errors:
         raise CampaignErrors([*errors, *expansion.errors])
     expansion.warnings[:0] = campaign.warnings

@@ -8,9 +8,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -26,7 +27,7 @@ from scheduler.daemon import Daemon
 from scheduler.db import session
 from scheduler.models import AlertMessage, Post, PostState
 from scheduler.models import Daemon as DaemonRow
-from scheduler.service.alerts import alert_log, notify_test
+from scheduler.service.alerts import alert_log, notify_test, sender_for
 from scheduler.service.pauses import Target, pause, resume
 from scheduler.settings import Settings
 from tests.conftest import CampaignFactory, CliResult
@@ -403,3 +404,42 @@ def test_alerts_off_is_said_not_failed(cli: Any, monkeypatch: pytest.MonkeyPatch
     assert r.code == 0 and "alerts are off" in r.out
     monkeypatch.setenv("TMINUS_NOTIFY", "json://127.0.0.1:9/x")
     assert "alerts are off" not in cli("notify", "status").out
+
+
+def test_status_shows_the_last_delivery_and_a_failing_destination_without_its_secret(
+        cli: Any, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: a person trusting alerts learns from `tminus status` that they stopped
+    arriving, and which destination fails — never its password or token."""
+    good, bad = Webhook(), Webhook()
+    try:
+        bad.status = 500
+        failing = bad.url.replace("json://", "json://alerts:s3cret-pass@")
+        monkeypatch.setenv("TMINUS_NOTIFY", f"{good.url} {failing}")
+        monkeypatch.setenv("TMINUS_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+        r: CliResult = cli("status")
+        assert "alerts: none delivered yet" in r.out and "alerts: off" not in r.out
+        sender = sender_for(Settings.from_env(dict(os.environ)))
+        now = lambda: datetime.now(UTC)   # noqa: E731
+        add_test_message(engine, now())
+        assert alerts.deliver(engine, sender, now).failed == 1
+        r = cli("status")
+        port = bad.url.split(":")[2].split("/")[0]
+        line = next(ln for ln in r.out.splitlines() if "not delivered" in ln)
+        # the one that failed, as `notify test` shows it (what may be a secret masked)
+        assert line.startswith("alert #1 not delivered (tminus: test message; 1 attempt(s), "
+                               "still being tried): partial (to json://[redacted]:[redacted]"
+                               f"@127.0.0.1:{port}/hook): ")
+        assert "error=500" in line and good.url.split("//")[1] not in line
+        assert "s3cret-pass" not in r.out + r.err
+        assert "alerts: last delivered" not in r.out
+        bad.status = 200
+        add_test_message(engine, now())
+        assert alerts.deliver(engine, sender, now, only=2).sent == 1
+        r = cli("status")
+        assert "alerts: last delivered" in r.out and "(tminus: test message)" in r.out
+        assert "not delivered" not in r.out          # what failed before the last delivery
+        monkeypatch.delenv("TMINUS_NOTIFY")
+        assert "alerts: off — set TMINUS_NOTIFY" in cli("status").out
+    finally:
+        good.close()
+        bad.close()

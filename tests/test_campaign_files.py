@@ -419,3 +419,16 @@ def test_a_bad_edit_after_planning_leaves_the_queue_as_it_was(tminus: Tminus, tm
 def test_far_future_deadline_is_not_in_the_past() -> None:
     # Guard for the fixtures above: they rely on 2099 being ahead of the clock.
     assert datetime(2099, 6, 1, 16, 0, tzinfo=UTC) > datetime.now(UTC)
+
+
+def test_the_two_letter_languages_are_exactly_those_langcodes_accepts() -> None:
+    # content.campaign answers two-letter tags from a set, without loading langcodes:
+    # the set must say what langcodes would, for every tag from "aa" to "zz"
+    import string
+
+    import langcodes
+
+    from content.campaign import TWO_LETTER_LANGUAGES
+    every = {a + b for a in string.ascii_lowercase for b in string.ascii_lowercase}
+    assert every >= TWO_LETTER_LANGUAGES
+    assert {tag for tag in every if langcodes.tag_is_valid(tag)} == TWO_LETTER_LANGUAGES

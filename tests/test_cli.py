@@ -268,6 +268,22 @@ def test_rehearse_reports_what_went_out(cli: Cli, make_campaign: CampaignFactory
     assert "5 sent, 0 expired, 0 after the deadline" in r.out
 
 
+def test_a_text_is_shown_as_written_not_with_emoji_codes_replaced(
+        cli: Cli, make_campaign: CampaignFactory) -> None:
+    # the platforms post ":fire:" as written; the table must not show a 🔥 instead
+    folder = make_campaign(simple_toml(posts="""
+        [[posts]]
+        key = "hot"
+        text = "Call now :fire: :thumbs_up: 1:00:00 left {{ hashtags }}"
+        accounts = ["org"]
+        schedule = { at = "T-2h" }
+    """))
+    r = cli("rehearse", str(folder))
+    assert r.code == 0, r.err
+    assert "Call now :fire: :thumbs_up: 1:00:00 left" in r.out
+    assert "\N{FIRE}" not in r.out and "\N{THUMBS UP SIGN}" not in r.out
+
+
 def test_rehearse_the_example_campaign(cli: Cli) -> None:
     from tests.conftest import ROOT
     r = cli("rehearse", str(ROOT / "examples" / "potuspardon"))

@@ -191,7 +191,7 @@ def test_approve_and_rehearse_say_which_credentials_are_missing(
 READERS = [("status",), ("status", "--json"), ("list",), ("list", "--json"), ("log", "1"),
            ("preview", "cmp"), ("approve", "cmp", "--by", "Ana"), ("cancel", "--post", "1"),
            ("edit", "1", "--text", "x"), ("review", "1", "--cancel"), ("report", "cmp"),
-           ("calendar", "cmp", "-o", "c.ics"), ("users", "list"), ("notify", "status"),
+           ("calendar", "cmp", "-o", "c.ics"), ("users", "list"),
            ("accounts", "check"), ("accounts", "resume", "org"), ("resume", "--all"),
            ("engagement", "fetch")]
 
@@ -209,10 +209,38 @@ def test_reading_commands_create_no_database(cli: Cli, tmp_path: Path,
     assert not (tmp_path / "tminus.db").exists()
 
 
-def test_db_current_creates_no_database(cli: Cli, tmp_path: Path) -> None:
+def test_db_current_says_there_is_no_file_and_creates_none(cli: Cli, tmp_path: Path) -> None:
     r = cli("db", "current")
-    assert r.code == 0 and r.out.startswith("database empty, newest ")
+    assert r.code == 0 and r.out.startswith(f"no database file at {tmp_path / 'tminus.db'} yet")
+    assert "`tminus db upgrade` creates it" in r.out and "empty" not in r.out
     assert not (tmp_path / "tminus.db").exists()
+    (tmp_path / "tminus.db").touch()                # a file, but nothing in it
+    assert cli("db", "current").out.startswith("database empty (no tminus tables yet), newest ")
+
+
+def test_notify_status_without_a_database_says_what_is_true(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alerts off and no database: both said, exit 0 (as `notify status` with alerts
+    off); alerts on and no database: the readers' error, exit 2. No file either way."""
+    monkeypatch.delenv("TMINUS_NOTIFY", raising=False)
+    r = cli("notify", "status")
+    assert r.code == 0 and r.err == "", r
+    assert "alerts are off: TMINUS_NOTIFY is not set" in r.out
+    assert f"no tminus database at {tmp_path / 'tminus.db'} yet either" in r.out
+    monkeypatch.setenv("TMINUS_NOTIFY", "json://127.0.0.1:9/x")
+    for command in ("status", "check"):     # the timer's check watches the daemon's, or none
+        r = cli("notify", command)
+        assert r.code == 2 and f"no tminus database yet at {tmp_path / 'tminus.db'}" in r.err
+    assert not (tmp_path / "tminus.db").exists()
+
+
+def test_notify_test_without_an_address_makes_no_database(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in ("", "nosuchservice://x"):
+        monkeypatch.setenv("TMINUS_NOTIFY", value)
+        r = cli("notify", "test")
+        assert r.code == 2 and r.err.startswith("error: TMINUS_NOTIFY")
+        assert not (tmp_path / "tminus.db").exists()
 
 
 @pytest.mark.postgres

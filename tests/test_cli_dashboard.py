@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from tests.conftest import CampaignFactory, CliResult
 from tests.test_cli import _one_line_error, _planned
@@ -88,6 +89,9 @@ def test_plan_reports_a_conflict_with_an_edit_and_edit_settles_it(
 
 
 def test_users_add_list_remove(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli("db", "upgrade").code == 0
+    assert cli("users", "list").out == ("nobody may log in yet: add the first admin with "
+                                        "`tminus users add NAME --role admin`\n")
     monkeypatch.setattr(sys, "stdin", io.StringIO("correct horse battery\n"))
     r = cli("users", "add", "Ana Ruiz", "--role", "admin", "--by", "setup")
     assert r.code == 0, r.err
@@ -105,6 +109,46 @@ def test_users_add_list_remove(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "correct horse" not in listed.out
     _one_line_error(cli("users", "remove", "Ana Ruiz"), "Ana Ruiz is the last admin")
     _one_line_error(cli("users", "remove", "Nobody"), "NAME 'Nobody' is not a person here")
+
+
+def test_users_role_changes_a_role_but_keeps_the_last_admin(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, role in (("Ana Ruiz", "admin"), ("Ben", "viewer")):
+        monkeypatch.setattr(sys, "stdin", io.StringIO("long enough pass\n"))
+        assert cli("users", "add", name, "--role", role).code == 0
+    r = cli("users", "role", "ben", "approver", "--by", "Ana Ruiz")
+    assert r.code == 0 and "Ben is now an approver" in r.out, r.err
+    assert "Ana Ruiz: made Ben an approver (was a viewer)" in cli("status").out
+    _one_line_error(cli("users", "role", "Ana Ruiz", "editor"),
+                    "Ana Ruiz is the last admin and stays one; make another person admin first")
+    _one_line_error(cli("users", "role", "Ben", "boss"),
+                    "ROLE 'boss' is not a role; roles are viewer, editor, approver, admin")
+    _one_line_error(cli("users", "role", "Nobody", "viewer"), "NAME 'Nobody' is not a person here")
+    assert cli("users", "role", "Ben", "admin").code == 0
+    assert cli("users", "role", "Ana Ruiz", "editor").code == 0       # Ben is an admin now
+    listed = cli("users", "list").out
+    assert [ln.split()[:3] for ln in listed.splitlines()[:2]] == [["Ana", "Ruiz", "editor"],
+                                                                   ["Ben", "admin", "added"]]
+
+
+def test_accounts_resume_is_in_the_activity_log_with_who(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    from scheduler.db import make_engine, session
+    from scheduler.models import Account
+    _planned(cli, make_campaign)
+    r = cli("accounts", "resume", "org", "--by", "Ana")
+    assert r.code == 0 and "account org was not paused or rate limited; nothing changed" in r.out
+    engine = make_engine(f"sqlite:///{tmp_path}/tminus.db")
+    with session(engine) as s:
+        acc = s.exec(select(Account).where(Account.name == "org")).one()
+        acc.paused_reason, acc.paused_at = "the platform refused the login (401)", datetime.now(UTC)
+        s.add(acc)
+    engine.dispose()
+    r = cli("accounts", "resume", "org", "--by", "Ana")
+    assert r.code == 0 and "account org resumed (it was paused" in r.out, r.err
+    st = cli("status").out
+    assert "Ana: resumed account org (paused" in st and "refused the login (401))" in st
+    assert "account org paused" not in st
 
 
 def test_users_password_sets_a_new_one_and_ends_the_old_logins(

@@ -108,15 +108,15 @@ _SCRIPT = textwrap.dedent('''
                 [(str(e), e.file, e.key, e.line, e.message) for e in r.errors], r.warnings)
 
     forks = []
-    real = expand.Forked
+    real = expand.Parts
     class Counted(real):
         def parts(self):
             yield from real.parts(self)
             forks.append(self.complete)
-    expand.Forked = Counted
+    expand.Parts = Counted
     if mode == "broken-child":
         # the child dies before it sends anything: the parent renders its share itself
-        expand.Forked = type("Dying", (Counted,), {"__init__": lambda self, work:
+        expand.Parts = type("Dying", (Counted,), {"__init__": lambda self, work:
             Counted.__init__(self, lambda: (_ for _ in ()).throw(SystemExit(3)))})
     if mode == "dies-midway":
         # the child sends two parts, then dies: the parent renders the rest itself
@@ -127,7 +127,7 @@ _SCRIPT = textwrap.dedent('''
                         raise SystemExit(3)
                     yield part
             return two
-        expand.Forked = type("Midway", (Counted,), {"__init__": lambda self, work:
+        expand.Parts = type("Midway", (Counted,), {"__init__": lambda self, work:
             Counted.__init__(self, midway(work))})
     here = run(10**9)
     forked = run(1)

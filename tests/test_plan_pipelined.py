@@ -104,12 +104,12 @@ _SCRIPT = textwrap.dedent('''
     folders, url = json.loads(sys.argv[1]), sys.argv[2]
     expand.FORK_FROM, expand.CHUNK = 1, 50     # forked, in many parts, each written as it comes
     forks = []
-    real = expand.Forked
+    real = expand.Parts
     class Counted(real):
         def parts(self):
             yield from real.parts(self)
             forks.append(self.complete)
-    expand.Forked = Counted
+    expand.Parts = Counted
     engine = make_engine(url)
     reports = []
     try:

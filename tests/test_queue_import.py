@@ -260,14 +260,14 @@ def test_an_import_reads_the_database_a_fixed_number_of_times(
         cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
     """The accounts, campaigns and live posts are read once per import, not per row:
     40 rows cost the queries 10 rows do (it was three a row), and the posts are all
-    there, each with its first event (written in one insert)."""
+    there, written in one INSERT, each with its first event (written in one insert)."""
     from scheduler.db import make_engine
     from scheduler.service.imports import import_csv
     assert cli("plan", str(make_campaign(simple_toml()))).code == 0
     engine = make_engine(f"sqlite:///{tmp_path}/tminus.db")
     statements: list[str] = []
     sa.event.listen(engine, "before_cursor_execute",
-                    lambda *args: statements.append(args[2].lstrip().split()[0]))
+                    lambda *args: statements.append(" ".join(args[2].split()[:3])))
     counts = []
     for n, rows in enumerate((10, 40)):
         csv = tmp_path / f"posts{n}.csv"
@@ -277,10 +277,86 @@ def test_an_import_reads_the_database_a_fixed_number_of_times(
         statements.clear()
         r = import_csv(engine, csv, by=None, author="ana", now=datetime.now(UTC))
         assert len(r.added) == rows and len({q.post_id for q in r.added}) == rows
-        counts.append(statements.count("SELECT"))
+        counts.append(sum(st.startswith("SELECT") for st in statements))
+        assert statements.count("INSERT INTO post") == 1, statements
     assert counts[0] == counts[1], counts
     with engine.connect() as c:
         firsts = c.execute(sa.text("SELECT count(*) FROM event WHERE from_state IS NULL "
                                    "AND actor = 'ana'")).scalar()
     assert firsts == 50
     engine.dispose()
+
+
+def test_warnings_are_capped_on_a_terminal_as_errors_are(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 posts without the campaign's hashtag: a terminal shows 20 warnings and where
+    to see every one (the import is done: running it again would show none); output to
+    a file or a pipe has all 30."""
+    assert cli("plan", str(make_campaign(simple_toml()))).code == 0
+    for n, terminal in enumerate((False, True)):
+        csv = tmp_path / f"posts{n}.csv"
+        csv.write_text("account,at,text\n" + "".join(
+            f"org,T-{n + 1}d{i}m,Untagged {n} post {i}\n" for i in range(1, 31)), encoding="utf-8")
+        monkeypatch.setattr(cli_module, "_on_terminal", lambda *_, t=terminal: t)
+        r = cli("queue", "import", str(csv))
+        assert r.code == 0, r.err
+        warned = [ln for ln in r.out.splitlines() if ln.startswith("warning: none of the campaign")]
+        assert len(warned) == (20 if terminal else 30)
+        more = "… and 10 more warning(s): `tminus preview testcamp` shows every post with its warnings"
+        assert (more in r.out) == terminal
+        assert "imported 30 post(s)" in r.out
+
+
+def test_an_approved_import_on_both_databases(any_engine: sa.Engine, make_campaign: CampaignFactory,
+                                               tmp_path: Path) -> None:
+    """The posts written in one INSERT are read back as the rows they are, and approved."""
+    from scheduler.db import session
+    from scheduler.models import Event, Post
+    from scheduler.planner import plan
+    from scheduler.service.imports import import_csv
+    now = datetime.now(UTC)
+    plan(any_engine, make_campaign(simple_toml()), now=now)
+    csv = tmp_path / "posts.csv"
+    csv.write_text("account,at,text,language\n" + "".join(
+        f"{'org' if i % 2 else 'partner'},T-1d{i}m,Row {i} #TestTag,en\n" for i in range(1, 13)),
+        encoding="utf-8")
+    r = import_csv(any_engine, csv, by="Ana", author="ana", now=now)
+    assert [q.state for q in r.added] == ["queued"] * 12
+    with session(any_engine) as s:
+        posts = {p.id: p for p in s.exec(sa.select(Post).where(  # type: ignore[call-overload]
+            Post.post_key == "adhoc")).scalars()}
+        assert sorted(posts) == sorted(q.post_id for q in r.added)
+        for q in r.added:
+            p = posts[q.post_id]
+            assert (p.approved_by, p.account_id is not None, p.options) == ("Ana", True, {"language": "en"})
+            assert p.text == f"Row {q.post_id - min(posts) + 1} #TestTag"
+        events = s.exec(sa.select(Event.to_state).where(  # type: ignore[call-overload]
+            Event.post_id.in_(posts))).scalars().all()   # type: ignore[attr-defined]
+    assert sorted(events) == ["draft"] * 12 + ["queued"] * 12
+
+
+def test_a_row_is_known_across_files_but_a_time_from_now_is_always_a_new_post(
+        cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    """An edited export saved under another name is the same rows (account and campaign
+    time); `now` and `+10m` name another instant at each import: never a match for a
+    post an earlier import made at its own "now"."""
+    _, post = _imported(cli, make_campaign, tmp_path)
+    renamed = tmp_path / "posts (2).csv"
+    renamed.write_text(ROWS.replace("today", "at noon"), encoding="utf-8")
+    r = cli("queue", "import", str(renamed))
+    assert r.code == 0 and f"post {post} (line 2) has a new text" in r.out, r.err
+    assert "1 changed (back to draft); 1 already imported" in r.out
+    soon = tmp_path / "soon.csv"
+    soon.write_text("account,at,text\norg,+2h,Doors open soon. #TestTag\n", encoding="utf-8")
+    assert "imported 1 post(s)" in cli("queue", "import", str(soon)).out
+    count = len(_posts(cli))
+    soon.write_text("account,at,text\norg,+2h,Doors open now. #TestTag\n", encoding="utf-8")
+    r = cli("queue", "import", str(soon))
+    assert r.code == 0 and "imported 1 post(s)" in r.out and "changed" not in r.out, r.err
+    assert len(_posts(cli)) == count + 1                      # a second post, not an edit
+    r = cli("queue", "import", str(soon))                     # the same text again: a repeat
+    problems = [ln for ln in r.err.splitlines() if ln.startswith("error:")]
+    assert r.code == 2 and len(problems) == 1
+    assert f"{soon}:2 [text]" in r.err and "is already post" in r.err
+    assert len(_posts(cli)) == count + 1

@@ -130,4 +130,4 @@ def test_report_command(cli: Any, make_campaign: CampaignFactory, tmp_path: Path
     assert cli("report", "now", "--format", "pdf").code == 2
     assert cli("report", "nosuch").code == 2
     r = cli("engagement", "fetch")
-    assert r.code == 0 and "read the counts of 0 post(s)" in r.out
+    assert r.code == 0 and "no published post to read counts of yet" in r.out

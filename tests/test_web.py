@@ -18,11 +18,12 @@ from starlette.testclient import TestClient
 
 from scheduler.clock import VirtualClock
 from scheduler.db import session
-from scheduler.models import Account, Event, Pause, Post, PostState
+from scheduler.models import Account, Activity, Event, Pause, Person, Post, PostState
 from scheduler.service import approve
 from scheduler.service.edits import edit_post
 from scheduler.service.people import _hasher as production_hasher  # bound before conftest's
 from scheduler.service.people import remove_person
+from scheduler.service.status import status
 from tests.webfixtures import HTML, NOW, PASSWORD, app_for, csrf_of, log_in, setup
 
 S = PostState
@@ -251,6 +252,124 @@ def test_an_admin_manages_people_and_a_removed_person_is_logged_out_at_once(
         web.post("/people/remove", data={"name": "New Person", "csrf": token})
         r = theirs.get("/", headers=HTML, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def _role_of(engine: Engine, name: str) -> str:
+    with session(engine) as s:
+        return s.exec(select(Person.role).where(Person.name == name)).one()
+
+
+def _activity(engine: Engine, kind: str) -> list[tuple[str, str]]:
+    with session(engine) as s:
+        return [(a.actor, a.message) for a in s.exec(
+            select(Activity).where(Activity.kind == kind).order_by(col(Activity.id))).all()]
+
+
+def test_an_admin_changes_a_role_with_the_clis_rules(
+        web: TestClient, engine: Engine, clock: VirtualClock) -> None:
+    with app_for(engine, clock) as theirs:
+        log_in(theirs, "Vi Ewer")
+        assert theirs.get("/people", headers=HTML).status_code == 403
+        token = log_in(web, "Ad Min")
+        assert web.post("/people/role", data={"name": "Vi Ewer", "role": "admin"},
+                        headers=HTML).status_code == 403                 # no CSRF token
+        assert _role_of(engine, "Vi Ewer") == "viewer"
+        r = web.post("/people/role", data={"name": "vi ewer", "role": "admin", "csrf": token},
+                     headers=HTML)
+        assert r.status_code == 200 and "Vi Ewer is now an admin." in r.text
+        # it holds from their next page, without logging in again
+        assert theirs.get("/people", headers=HTML).status_code == 200
+    assert _activity(engine, "role set") == [("Ad Min", "made Vi Ewer an admin (was a viewer)")]
+    # two admins now: one may step down; the other, the last admin, may not
+    r = web.post("/people/role", data={"name": "Ad Min", "role": "editor", "csrf": token},
+                 headers=HTML)
+    assert r.status_code == 200 and "You are now an editor" in r.text
+    assert web.get("/people", headers=HTML).status_code == 403
+    with app_for(engine, clock) as other:
+        token = log_in(other, "Vi Ewer")
+        r = other.post("/people/role", data={"name": "Vi Ewer", "role": "viewer", "csrf": token},
+                       headers=HTML)
+        assert r.status_code == 400 and "Vi Ewer is the last admin and stays one" in r.text
+        r = other.post("/people/role", data={"name": "Ed Itor", "role": "boss", "csrf": token},
+                       headers=HTML)
+        assert r.status_code == 400 and "is not a role; roles are viewer" in r.text
+    assert _role_of(engine, "Vi Ewer") == "admin" and _role_of(engine, "Ed Itor") == "editor"
+    assert len(_activity(engine, "role set")) == 2
+
+
+def test_an_admin_sets_a_new_password_and_the_old_logins_end(
+        web: TestClient, engine: Engine, clock: VirtualClock) -> None:
+    token = log_in(web, "Ad Min")
+    with app_for(engine, clock) as theirs:
+        log_in(theirs, "Ed Itor")
+        r = web.post("/people/password", data={"name": "Ed Itor", "password": "short"},
+                     headers=HTML)
+        assert r.status_code == 403                                       # no CSRF token
+        r = web.post("/people/password", data={"name": "Ed Itor", "password": "short",
+                                               "csrf": token}, headers=HTML)
+        assert r.status_code == 400 and "has 5 characters; use at least 8" in r.text
+        assert theirs.get("/", headers=HTML, follow_redirects=False).status_code == 200
+        r = web.post("/people/password", data={"name": "Ed Itor", "password": "a new long phrase",
+                                               "csrf": token}, headers=HTML)
+        assert r.status_code == 200 and "New password set for Ed Itor" in r.text
+        assert "a new long phrase" not in r.text
+        r = theirs.get("/", headers=HTML, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        log_in(theirs, "Ed Itor", expect=401)                             # the old one
+        log_in(theirs, "Ed Itor", "a new long phrase")
+    with session(engine) as s:
+        hashed = s.exec(select(Person.password_hash).where(Person.name == "Ed Itor")).one()
+    assert hashed.startswith("$argon2id$") and production_hasher().verify(hashed, "a new long phrase")
+    assert _activity(engine, "password set") == [("Ad Min", "set a new password for Ed Itor")]
+    # an admin's own: their logins end too, and the page says to log in again
+    r = web.post("/people/password", data={"name": "Ad Min", "password": "mine, renewed",
+                                           "csrf": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert web.get("/", headers=HTML, follow_redirects=False).status_code == 303
+    log_in(web, "Ad Min", "mine, renewed")
+
+
+def test_an_approver_resumes_a_paused_account_from_the_campaign_page(
+        web: TestClient, engine: Engine, clock: VirtualClock) -> None:
+    with session(engine) as s:
+        acc = s.exec(select(Account).where(Account.name == "org")).one()
+        acc.paused_reason, acc.paused_at = "the platform refused the login (401)", NOW
+        s.add(acc)
+    with app_for(engine, clock) as editor:
+        token = log_in(editor, "Ed Itor")
+        page = editor.get("/c/testcamp", headers=HTML).text
+        assert "org</strong> is paused" in page and "Resume org" not in page
+        assert "an approver can, or <code>tminus accounts resume org</code>" in page
+        r = editor.post("/accounts/resume", data={"name": "org", "csrf": token}, headers=HTML)
+        assert r.status_code == 403
+    token = log_in(web, "Ap Prover")
+    assert "Resume org</button>" in web.get("/c/testcamp", headers=HTML).text
+    assert web.post("/accounts/resume", data={"name": "org", "next": "/c/testcamp"},
+                    headers=HTML).status_code == 403                      # no CSRF token
+    clock.advance(3600)
+    r = web.post("/accounts/resume", data={"name": "org", "next": "/c/testcamp", "csrf": token},
+                 headers=HTML)
+    assert r.status_code == 200 and r.url.path == "/c/testcamp"
+    assert "Account org resumed (it was paused 1h: the platform refused the login (401))" in r.text
+    assert "org</strong> is paused" not in r.text
+    with session(engine) as s:
+        assert s.exec(select(Account.paused_reason).where(Account.name == "org")).one() is None
+    assert _activity(engine, "account resumed") == [
+        ("Ap Prover", "resumed account org (paused 1h: the platform refused the login (401))")]
+    r = web.post("/accounts/resume", data={"name": "org", "next": "//evil.example", "csrf": token},
+                 headers=HTML)
+    assert "Account org was not paused; nothing changed." in r.text and r.url.path == "/"
+
+
+def test_logins_are_in_the_activity_log_with_who_and_from_where(
+        web: TestClient, engine: Engine) -> None:
+    log_in(web, "Vi Ewer")
+    log_in(web, "Vi Ewer", "wrong password", expect=401)
+    assert _activity(engine, "logged in") == [
+        ("Vi Ewer", "logged in to the web dashboard from testclient")]
+    assert "logged in" in web.get("/c/testcamp/audit", headers=HTML).text
+    # the short "latest" lists keep to what changed: a morning's logins push nothing out
+    assert not any(a.kind == "logged in" for a in status(engine, now=NOW).activity)
 
 
 # -- sessions and the login throttle -------------------------------------------------------

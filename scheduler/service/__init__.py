@@ -19,7 +19,7 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 | `pauses` | pause, resume, pauses_in_force |
 | `imports` | import_csv: `tminus queue import FILE.csv`, all or nothing |
 | `edits` | edit_post, settle_conflict, edit_sheet |
-| `people` | add_person, list_people, remove_person, set_password, log_in, session_person, log_out |
+| `people` | add_person, list_people, remove_person, set_password, set_role, log_in, session_person, log_out |
 | `activity` | recent_activity |
 | `overview` | overview, campaign_overview, campaign_audit (the dashboard's pages) |
 | `timeline` | timeline, post_card, media_file: posts as cards, grouped by day |
@@ -46,21 +46,21 @@ _HOME = {name: module for module, names in {
     "accounts": ("AccountCheck", "Readiness", "check_accounts", "not_ready", "resume_account"),
     "activity": ("ActivityEntry", "recent_activity"),
     "campaigns": ("PlanReport", "Validation", "plan", "preview", "validate"),
-    "database": ("SchemaVersion", "existing_database", "open_database", "schema_version",
-                 "upgrade_database"),
+    "database": ("SchemaVersion", "existing_database", "no_database_at", "open_database",
+                 "schema_version", "upgrade_database"),
     "edits": ("Edited", "EditSheet", "edit_post", "edit_sheet", "settle_conflict"),
     "glance": ("DUE_SOON", "DueSoon", "Glance", "glance"),
     "imports": ("Imported", "import_csv"),
     "pauses": ("Paused", "PauseInfo", "Resumed", "Target", "pause", "pauses_in_force", "resume"),
     "people": ("Action", "NotAllowed", "PersonInfo", "add_person", "list_people", "remove_person",
-               "set_password"),
+               "set_password", "set_role"),
     "posts": ("Approval", "Cancellation", "LogEntry", "OneOff", "PostLine", "PostLog", "Queued",
               "Resolution", "Reviewed", "approve", "cancel", "list_posts", "post_log",
               "queue_post", "review"),
     "rehearsal": ("Report", "rehearse"),
     "running": ("DemoReady", "demo", "demo_database", "run_daemon", "run_once", "worker"),
-    "status": ("DEAD_AFTER", "AccountHold", "Attention", "DaemonInfo", "NextPost", "Status",
-               "status"),
+    "status": ("DEAD_AFTER", "AccountHold", "AlertDeliveries", "Attention", "DaemonInfo",
+               "NextPost", "Status", "status"),
     "toolkit": ("SiteReport", "build_toolkit", "toolkit_server", "toolkit_url"),
 }.items() for name in names}
 
@@ -71,6 +71,7 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
     from scheduler.service.database import (
         SchemaVersion,
         existing_database,
+        no_database_at,
         open_database,
         schema_version,
         upgrade_database,
@@ -87,6 +88,7 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
         list_people,
         remove_person,
         set_password,
+        set_role,
     )
     from scheduler.service.posts import (
         Approval,
@@ -110,6 +112,7 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
     from scheduler.service.status import (
         DEAD_AFTER,
         AccountHold,
+        AlertDeliveries,
         Attention,
         DaemonInfo,
         NextPost,
@@ -145,6 +148,7 @@ __all__ = [
     "AccountHold",
     "Action",
     "ActivityEntry",
+    "AlertDeliveries",
     "Approval",
     "Attention",
     "Cancellation",
@@ -190,6 +194,7 @@ __all__ = [
     "import_csv",
     "list_people",
     "list_posts",
+    "no_database_at",
     "not_ready",
     "open_database",
     "pause",
@@ -208,6 +213,7 @@ __all__ = [
     "run_once",
     "schema_version",
     "set_password",
+    "set_role",
     "settle_conflict",
     "status",
     "toolkit_server",

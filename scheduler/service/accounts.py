@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
+from content.countdown import about
 from content.errors import TminusError
 from content.platforms import PLATFORMS
 from jobs.errors import PublishError
 from scheduler.db import session
-from scheduler.models import Account, Post, PostState
+from scheduler.models import Account, ActivityKind, Post, PostState
 from scheduler.notify import wake
 from scheduler.publishers import Publishers
 from scheduler.queue import find_account
+from scheduler.service.activity import record
+from scheduler.service.people import actor
 from scheduler.settings import Settings
 
 
@@ -69,14 +73,27 @@ def check_accounts(engine: Engine, settings: Settings, names: Sequence[str] = ()
     return results
 
 
-def resume_account(engine: Engine, name: str) -> None:
+def resume_account(engine: Engine, name: str, *, by: str, now: datetime) -> str | None:
     """Lift an account's pause (after its credentials were fixed) and any rate-limit
-    wait; its posts go out at once if due."""
+    wait; its posts go out at once if due. Recorded in the activity log under `by`.
+    Returns what was lifted ("paused 2h by the platform: ..."), None if nothing held it."""
+    by = actor(by)
     with session(engine) as s:
         acc = find_account(s, name)
+        if acc.paused_reason:
+            since = f" {about(now - acc.paused_at)}" if acc.paused_at else ""
+            lifted: str | None = f"paused{since}: {acc.paused_reason}"
+        elif acc.resume_at is not None and acc.resume_at > now:
+            lifted = f"rate limited for {about(acc.resume_at - now)} more"
+        else:
+            lifted = None
         acc.paused_reason = acc.paused_at = acc.resume_at = None
         s.add(acc)
+        if lifted is not None:
+            record(s, ActivityKind.ACCOUNT_RESUMED, actor=by, now=now, campaign_id=acc.campaign_id,
+                   message=f"resumed account {acc.name} ({lifted})")
         wake(s)
+        return lifted
 
 
 @dataclass(frozen=True)

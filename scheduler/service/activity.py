@@ -1,5 +1,6 @@
 """The activity log: what happened that is not a post's change of state — pauses,
-resumes, people added and removed. (A post's own changes are its events.)"""
+resumes (of a campaign, an account, everything), people added, removed, given a role
+or a password, and logins to the dashboard. (A post's own changes are its events.)"""
 
 from __future__ import annotations
 
@@ -30,14 +31,22 @@ class ActivityEntry:
     message: str
 
 
-def recent_activity(engine: Engine, *, campaign: str | None = None, limit: int = 20
-                    ) -> list[ActivityEntry]:
+# Kept in the log (and the audit page) but not in the short "latest" lists of `status`
+# and the overview: a team logging in every morning would push a pause out of them.
+ROUTINE = (ActivityKind.LOGGED_IN,)
+
+
+def recent_activity(engine: Engine, *, campaign: str | None = None, limit: int = 20,
+                    routine: bool = False) -> list[ActivityEntry]:
     """The newest entries first: all of them, or those about one campaign and those
-    about no campaign in particular (a pause of everything concerns every campaign)."""
+    about no campaign in particular (a pause of everything concerns every campaign).
+    Logins (`ROUTINE`) only with `routine`."""
     with session(engine) as s:
         q = (sa.select(col(Activity.at), col(Activity.kind), col(Activity.actor),
                        col(Campaign.slug), col(Activity.message))
              .outerjoin(Campaign, col(Campaign.id) == Activity.campaign_id))
+        if not routine:
+            q = q.where(col(Activity.kind).not_in(list(ROUTINE)))
         if campaign is not None:
             cid = find_campaign(s, campaign).id
             q = q.where(col(Activity.campaign_id).is_(None) | (col(Activity.campaign_id) == cid))

@@ -32,9 +32,12 @@ def sender_for(settings: Settings) -> AppriseSender:
 
 
 def notify_test(engine: Engine, settings: Settings, now: Callable[[], datetime],
-                sender: Sender | None = None) -> NotifyTest:
-    """Send a test message to TMINUS_NOTIFY now, recorded like every alert."""
-    apprise = sender_for(settings) if sender is None else None
+                sender: Sender | None = None, *, apprise: AppriseSender | None = None
+                ) -> NotifyTest:
+    """Send a test message to TMINUS_NOTIFY now (through `apprise` when the caller built
+    it already, to check the setting first), recorded like every alert."""
+    if sender is None and apprise is None:
+        apprise = sender_for(settings)
     use: Sender = sender or apprise      # type: ignore[assignment]
     msg_id = add_test_message(engine, now())
     deliver(engine, use, now, only=msg_id)

@@ -36,10 +36,22 @@ def _no_sqlite_file(database_url: str) -> bool:
         not url.database or url.database == ":memory:" or not Path(url.database).exists())
 
 
-def _none_yet(database_url: str) -> TminusError:
+def no_database_at(settings: Settings) -> str | None:
+    """Where the SQLite file of `settings` would be, when there is none (connecting would
+    create it); None when there is one, or for a server database (PostgreSQL)."""
+    return _where(settings.database_url) if _no_sqlite_file(settings.database_url) else None
+
+
+def _where(database_url: str) -> str:
+    """The database as a person finds it: a SQLite file's full path, else the URL
+    without its password."""
     url = make_url(database_url)
-    where = (str(Path(url.database or "").absolute()) if url.drivername.startswith("sqlite")
-             else url.render_as_string(hide_password=True))
+    return (str(Path(url.database or "").absolute()) if url.drivername.startswith("sqlite")
+            else url.render_as_string(hide_password=True))
+
+
+def _none_yet(database_url: str) -> TminusError:
+    where = _where(database_url)
     return TminusError(f"no tminus database yet at {where} (TMINUS_DATABASE_URL): plan a "
                        "campaign first with `tminus plan DIR`, or run this in the folder "
                        "(or with the TMINUS_DATABASE_URL) the daemon uses")
@@ -64,6 +76,7 @@ class SchemaVersion:
     before: str | None      # None: a database Alembic never touched
     now: str | None
     newest: str
+    missing: str | None = None  # no database file here yet (its path)
 
 
 def upgrade_database(settings: Settings) -> SchemaVersion:
@@ -74,6 +87,6 @@ def upgrade_database(settings: Settings) -> SchemaVersion:
 
 def schema_version(settings: Settings) -> SchemaVersion:
     if _no_sqlite_file(settings.database_url):     # `db current` must not create the file
-        return SchemaVersion(None, None, head_revision())
+        return SchemaVersion(None, None, head_revision(), _where(settings.database_url))
     current = current_revision(make_engine(settings.database_url))
     return SchemaVersion(current, current, head_revision())

@@ -10,6 +10,13 @@ with the same text is left as it is; with another text its post is edited throug
 edit service (`edits.edit_in`: checked, back to draft with the difference, to approve
 again), never queued a second time. What an edit cannot change — the image, its alt
 text, the language, the expiry — or a post already sent is refused with the row's line.
+
+The identity holds across files: an edited export is often saved under another name
+("posts (2).csv"), and one account has one post at one campaign time (`T-1d`, a date-
+time). A time relative to the import (`now`, `+10m`) is no identity: it names another
+instant at each import, so such a row is always a new post (a repeat of a live post's
+text is then refused by the duplicate rule, as for `queue add`), never a match for a
+post another import made at its own "now".
 """
 
 from __future__ import annotations
@@ -67,12 +74,13 @@ def import_csv(engine: Engine, path: Path, *, by: str | None, author: str, now: 
                                             "known by them; give each post its own time",
                                             file=file, line=row.line, key="at"))
                 continue
+            anchored = not _from_now(row.at)
             request = OneOff(account=row.account, at=row.at, text=row.text,
                              campaign=row.campaign, expires=row.expires, by=by, author=author,
-                             language=row.language, key=row.key)
+                             language=row.language, key=row.key if anchored else None)
             try:
                 request = _with_media(known, row, request, path.parent)
-                old = before.get(row.key) or before.get(row.content_key)
+                old = (before.get(row.key) or before.get(row.content_key)) if anchored else None
                 if old is None:
                     post: Post | None = prepare_one_off(s, request, now=now, known=known)
                 else:
@@ -99,6 +107,12 @@ def import_csv(engine: Engine, path: Path, *, by: str | None, author: str, now: 
             raise CampaignErrors(sorted(errors, key=lambda e: e.line or 0))
         added = add_one_offs(s, todo, now=now)
     return Imported(file, added, already, edited)
+
+
+def _from_now(at: str) -> bool:
+    """`now` or `+10m`: a time counted from the moment of the import (as `_when` reads it)."""
+    v = at.strip()
+    return v == "now" or v.startswith("+")
 
 
 def _again(s: Session, old: Post, row: CsvPost, request: OneOff, *, by: str, now: datetime,

@@ -146,8 +146,8 @@ def add_person(engine: Engine, *, name: str, role: str, password: str, by: str,
     with session(engine) as s:
         if s.exec(select(Person).where(Person.login == _login(name))).first() is not None:
             raise FieldError("name", f"{name!r} already exists; set a new password with "
-                             "`tminus users password NAME`, another role by removing and "
-                             "adding them")
+                             "`tminus users password NAME`, another role with "
+                             "`tminus users role NAME ROLE`")
         p = Person(name=name, login=_login(name), role=r, password_hash=hashed, created_at=now,
                    created_by=by)
         s.add(p)
@@ -180,6 +180,31 @@ def set_password(engine: Engine, *, name: str, password: str, by: str,
         return _info(p)
 
 
+def set_role(engine: Engine, *, name: str, role: str, by: str, now: datetime) -> PersonInfo:
+    """Give a person another role. It holds from their next page (each request reads the
+    role), so their logins go on. The last admin keeps the role (make another admin
+    first), as with removing them: someone can always manage people from the web."""
+    by, r = actor(by), _role(role)
+    with session(engine) as s:
+        p = _person(s, name)
+        was = Role(p.role)
+        if r == was:
+            return _info(p)
+        if was == Role.ADMIN and _admins(s) == 1:
+            raise TminusError(f"{p.name} is the last admin and stays one; make another person "
+                              "admin first")
+        p.role = r
+        s.add(p)
+        record(s, ActivityKind.ROLE_SET, actor=by, now=now,
+               message=f"made {p.name} {_article(r)} {r} (was {_article(was)} {was})")
+        return _info(p)
+
+
+def _admins(s: Session) -> int:
+    return int(s.execute(sa.select(func.count()).select_from(Person)
+                         .where(col(Person.role) == Role.ADMIN)).scalar_one())
+
+
 def _person(s: Session, name: str) -> Person:
     p = s.exec(select(Person).where(Person.login == _login(name.strip()))).first()
     if p is None:
@@ -199,9 +224,7 @@ def remove_person(engine: Engine, *, name: str, by: str, now: datetime) -> Perso
     by = actor(by)
     with session(engine) as s:
         p = _person(s, name)
-        admins = s.execute(sa.select(func.count()).select_from(Person)
-                           .where(col(Person.role) == Role.ADMIN)).scalar_one()
-        if p.role == Role.ADMIN and admins == 1:
+        if p.role == Role.ADMIN and _admins(s) == 1:
             raise TminusError(f"{p.name} is the last admin; add another admin first")
         info = _info(p)
         s.execute(sa.delete(WebSession).where(col(WebSession.person_id) == p.id))
@@ -258,6 +281,8 @@ def log_in(engine: Engine, *, name: str, password: str, address: str, now: datet
                                                 col(LoginFailure.address) == address))
         s.add(WebSession(token_hash=_hash(token), person_id=p.id or 0, created_at=now,
                          expires_at=expires))
+        record(s, ActivityKind.LOGGED_IN, actor=p.name, now=now,
+               message=f"logged in to the web dashboard from {address}")
         if _hasher().check_needs_rehash(p.password_hash):
             row = s.get(Person, p.id)
             if row is not None:

@@ -254,30 +254,64 @@ def add_one_off(s: Session, post: Post, request: OneOff, *, now: datetime) -> Qu
 
 def add_one_offs(s: Session, todo: Sequence[tuple[Post, OneOff]], *, now: datetime
                  ) -> list[Queued]:
-    """Add the posts `prepare_one_off` made, in one flush and one insert of their first
-    events (an import's thousands of rows are not thousands of round trips)."""
+    """Add the posts `prepare_one_off` made: one INSERT for all of them and one of their
+    first events (an import's thousands of rows are not thousands of round trips)."""
     whom = [(_person(r.by) if r.by is not None else None) for _, r in todo]
-    s.add_all([post for post, _ in todo])
-    s.flush()
+    posts = [post for post, _ in todo]
+    for post, post_id in zip(posts, _insert_posts(s, posts), strict=True):
+        post.id = post_id       # a plain object still: the row is written
     actors: dict[str, list[int]] = {}
     for (post, request), by in zip(todo, whom, strict=True):
         assert post.id is not None
         actors.setdefault(by or request.author or "cli", []).append(post.id)
     for actor, ids in actors.items():
         record_created(s, ids, S.DRAFT, "queued as a one-off post", now, actor)
+    # those approved at once move through the one write path, as rows of the session
+    approving = [p.id for p, by in zip(posts, whom, strict=True) if by]
+    rows = {p.id: p for p in s.exec(select(Post).where(col(Post.id).in_(approving)))} \
+        if approving else {}
     done: list[Queued] = []
-    for (post, _), by in zip(todo, whom, strict=True):
+    for post, by in zip(posts, whom, strict=True):
         camp = s.get(Campaign, post.campaign_id)     # in the session already: no query
         acc = s.get(Account, post.account_id)
         assert camp is not None and acc is not None and post.id is not None
         if by:
+            post = rows[post.id]
             sealed = approval.manifest_of_row(post.text, post.options, None, acc)
             transition(s, post, S.QUEUED, f"approved by {by}", now, by,
                        approved=sealed, approved_hash=approval.digest(sealed), approved_by=by,
                        approved_at=now)
+        assert post.id is not None
         done.append(Queued(post.id, post.state, acc.name, camp.slug, camp.timezone,
                            post.due_at, post.length, post.length_limit, tuple(post.warnings)))
     return done
+
+
+_READ_BACK = 5000      # plan keys per query (SQLite allows 32,766 parameters)
+
+
+def _insert_posts(s: Session, posts: Sequence[Post]) -> list[int]:
+    """Insert new posts as one executemany; their ids, in order. Added through the ORM,
+    each would be an INSERT … RETURNING of its own (the ORM needs every id, and SQLite
+    cannot return a batch's in order); instead the ids are read back in one query by
+    (campaign, plan key), which is unique."""
+    if not posts:
+        return []
+    mapper = sa.inspect(Post)
+    attrs = [(a.columns[0].key, a.key) for a in mapper.column_attrs if a.key != "id"]
+    # the table's own INSERT (Core), with every column as the ORM would send it
+    table: sa.Table = Post.__table__  # type: ignore[attr-defined]
+    s.execute(sa.insert(table),
+              [{column: getattr(p, attr) for column, attr in attrs} for p in posts])
+    found: dict[tuple[int, str], int] = {}
+    keys = sorted({p.plan_key for p in posts})
+    campaigns = {p.campaign_id for p in posts}
+    for start in range(0, len(keys), _READ_BACK):
+        found.update(((c, k), i) for c, k, i in s.execute(
+            sa.select(table.c.campaign_id, table.c.plan_key, table.c.id).where(
+                table.c.campaign_id.in_(campaigns),
+                table.c.plan_key.in_(keys[start:start + _READ_BACK]))).all())
+    return [found[(p.campaign_id, p.plan_key)] for p in posts]
 
 
 def _when(at: str, *, now: datetime, deadline: datetime, tz: ZoneInfo) -> datetime:

@@ -3,33 +3,37 @@
 A throw-away SQLite database, the dry-run adapter, and a `VirtualClock` that jumps from
 one due time to the next: a four-day campaign plays in seconds, through exactly the
 code the daemon runs (`Worker.tick`), and the report says what went out when and what
-expired.
+expired. The playing is `rehearsal_play`.
+
+This module imports no database code, because a `tminus rehearse` process has most of
+its start-up ahead of it there (SQLAlchemy, SQLModel, the tables, the daemon: about
+half a second). Checking the campaign folder needs none of that: while this process
+imports it, a forked child (`content.fork`, on the second core) loads and expands the
+folder, and the parent takes the result. A child that fails in any way (a mistake in
+the folder, say) gives nothing, and the parent checks the folder itself, so an error
+reads exactly as it would without a child. A process that has the database code
+already (a test, the benchmark's warm calls) has nothing to overlap: it checks inline.
 """
 
 from __future__ import annotations
 
-import tempfile
+import functools
+import importlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel, col, select
+from content.fork import Forked, forking_is_safe
 
-from content.countdown import t_minus
-from scheduler.clock import VirtualClock
-from scheduler.daemon import Worker
-from scheduler.db import make_engine, session
-from scheduler.models import Account, Campaign, Event, Post, PostState
-from scheduler.planner import check, plan
-from scheduler.publishers import Publishers
-from scheduler.queue import expire_stale, next_due
-from scheduler.service.accounts import missing_credentials
-from scheduler.service.posts import approve
-from scheduler.settings import Settings
+if TYPE_CHECKING:
+    from content.campaign import Campaign
+    from content.expand import Expansion
+
+PLAY = "scheduler.service.rehearsal_play"
 
 
 @dataclass
@@ -66,71 +70,27 @@ def rehearse(folder: Path, *, start: datetime | None = None,
     """Plan, approve and play the campaign in `folder`. `start` defaults to one minute
     before its first post. Posts whose key is in `skip` are left unapproved (they show
     up as expired, as they would in real life)."""
-    # One check for the whole rehearsal: planning into the new, empty database would
-    # check the folder again at `start`, with no instance limits nor known accounts to
-    # check against; that is this check (the default start, a minute before the first
-    # post, leaves out no post and cannot be past the deadline).
-    campaign, expansion = check(folder, now=start)
-    if start is None:
-        first = min((p.due_at for p in expansion.posts), default=campaign.deadline)
-        start = first - timedelta(minutes=1)
-    clock = VirtualClock(start)
-    with tempfile.TemporaryDirectory(prefix="tminus-rehearse-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/rehearse.db",
-                            dryrun_outbox=Path(tmp) / "outbox.jsonl", dry_run=True)
-        engine = make_engine(settings.database_url)
-        try:
-            # a throw-away database: the tables straight from the models, which
-            # tests/test_migrations.py holds to the migrations' schema; a new file, so
-            # no table is looked for first
-            SQLModel.metadata.create_all(engine, checkfirst=False)
-            plan(engine, folder, now=clock.now(), actor="rehearsal",
-                 checked=(campaign, expansion))
-            with session(engine) as s:
-                ids = [r.id for r in s.execute(sa.select(col(Post.id), col(Post.post_key)))
-                       if r.post_key not in (skip or set())]
-            if ids:
-                approve(engine, campaign=campaign.slug, post_ids=ids, by="rehearsal",
-                        now=clock.now())
-            worker = Worker(engine, settings, clock, Publishers(engine, settings, now=clock.now,
-                                                                dry_run=True), owner="rehearsal")
-            report = Report(slug=campaign.slug, deadline=campaign.deadline,
-                            timezone=campaign.timezone)
-            if env is not None:
-                report.missing_credentials = {
-                    name: gaps for name, spec in campaign.accounts.items()
-                    if (gaps := missing_credentials(spec.platform, spec.credentials, env))}
-            while (due := next_due(engine, clock.now())) is not None:
-                stuck = due <= clock.now()
-                clock.set(due)
-                r = worker.tick()
-                report.ticks += 1
-                if stuck and not (r.sent or r.expired or r.failed or r.retried or r.unknown
-                                  or r.held_back):
-                    break  # nothing can move at this time: do not spin
-            clock.set(campaign.deadline)
-            expire_stale(engine, clock.now(), "rehearsal")
-            _collect(engine, report)
-        finally:
-            engine.dispose()
+    expanded = _overlapped(folder, start) if PLAY not in sys.modules and forking_is_safe() \
+        else None
+    play = importlib.import_module(PLAY)
+    report: Report = play.play(folder, start=start, skip=skip, env=env, expanded=expanded)
     return report
 
 
-def _collect(engine: Engine, report: Report) -> None:
-    with session(engine) as s:
-        accounts = {a.id: a for a in s.exec(select(Account)).all()}
-        camp = s.exec(select(Campaign)).one()
-        for p in s.exec(select(Post).order_by(col(Post.due_at), col(Post.id))).all():
-            acc = accounts[p.account_id]
-            if p.state == PostState.PUBLISHED and p.published_at is not None:
-                report.sent.append(Sent(p.published_at, p.due_at,
-                                        t_minus(camp.deadline - p.published_at),
-                                        acc.name, acc.platform, p.text))
-                if p.published_at >= camp.deadline:
-                    report.after_deadline += 1
-            elif p.state == PostState.EXPIRED:
-                last = s.exec(select(Event).where(Event.post_id == p.id)
-                              .order_by(col(Event.id).desc())).first()
-                report.expired.append((p.due_at, acc.name, last.reason if last else ""))
-            else:
-                report.other[p.state] = report.other.get(p.state, 0) + 1
+def _overlapped(folder: Path, start: datetime | None) -> tuple[Campaign, Expansion] | None:
+    """The child's load and expansion of the folder, made while this process imports the
+    database code; None if the child failed, or no child could be had."""
+    try:
+        with Forked(functools.partial(_expand, folder, start)) as child:
+            importlib.import_module(PLAY)   # meanwhile, on this core
+            return child.result()
+    except OSError:   # no process to be had (a limit on processes or memory): inline
+        return None
+
+
+def _expand(folder: Path, start: datetime | None) -> tuple[Campaign, Expansion]:
+    """The child's share: the folder loaded and expanded as `planner.check` does it."""
+    from content.campaign import load_campaign
+    from content.expand import expand_campaign
+    campaign = load_campaign(folder, now=start)
+    return campaign, expand_campaign(campaign, now=start)

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from scheduler import defaults
 from scheduler.db import database_time, session
-from scheduler.models import Account, Campaign, Event, Post, PostState
+from scheduler.models import Account, AlertMessage, Campaign, Event, Post, PostState
 from scheduler.models import Daemon as DaemonRow
 from scheduler.service.activity import ActivityEntry, recent_activity
 from scheduler.service.pauses import PauseInfo, pauses_in_force
@@ -63,6 +63,37 @@ class Attention:
     reason: str
 
 
+@dataclass(frozen=True)
+class AlertSent:
+    id: int
+    title: str
+    campaign: str | None            # None: about no one campaign (the daemon, a test)
+    at: datetime                    # when it was delivered, or last tried
+
+
+@dataclass(frozen=True)
+class AlertFailing:
+    id: int
+    title: str
+    campaign: str | None
+    attempts: int
+    given_up: bool                  # no more tries (`tminus notify status` lists it)
+    last_error: str | None          # names the destination, its secrets masked
+
+
+@dataclass(frozen=True)
+class AlertDeliveries:
+    """How the alerts are getting out: the last one delivered, and those tried and not
+    delivered since (a destination failing), newest first, the first few."""
+
+    last_sent: AlertSent | None
+    failing: list[AlertFailing]
+    failing_total: int
+
+
+FAILING_SHOWN = 3
+
+
 @dataclass
 class Status:
     now: datetime
@@ -73,6 +104,7 @@ class Status:
     attention: list[Attention] = field(default_factory=list)
     pauses: list[PauseInfo] = field(default_factory=list)        # in force
     activity: list[ActivityEntry] = field(default_factory=list)  # the latest, newest first
+    alerts: AlertDeliveries = field(default_factory=lambda: AlertDeliveries(None, [], 0))
 
 
 def status(engine: Engine, *, now: datetime | None = None, next_count: int = 5) -> Status:
@@ -108,5 +140,24 @@ def status(engine: Engine, *, now: datetime | None = None, next_count: int = 5) 
             sa.select(col(Post.id), col(Post.state), col(Event.reason))
             .join(Event, col(Event.id) == last, isouter=True)
             .where(col(Post.state).in_(NEEDS_A_PERSON)).order_by(col(Post.id))).all()]
+        alerts = _alert_deliveries(s)
     return Status(now, daemons, dict(sorted(counts.items())), nxt, holds, attention,
-                  pauses_in_force(engine), recent_activity(engine, limit=5))
+                  pauses_in_force(engine), recent_activity(engine, limit=5), alerts)
+
+
+def _alert_deliveries(s: Session) -> AlertDeliveries:
+    m = AlertMessage
+    slug = (sa.select(col(Campaign.slug)).where(col(Campaign.id) == col(m.campaign_id))
+            .correlate(m).scalar_subquery())
+    last = s.execute(sa.select(col(m.id), col(m.title), slug, col(m.sent_at))
+                     .where(col(m.sent_at).is_not(None))
+                     .order_by(col(m.id).desc()).limit(1)).first()
+    # tried and not delivered, since the last one that was: what fails now
+    unsent = sa.and_(col(m.sent_at).is_(None), col(m.attempts) > 0,
+                     col(m.id) > (last[0] if last else 0))
+    failing = [AlertFailing(r[0], r[1], r[2], r[3], r[4] is not None, r[5]) for r in s.execute(
+        sa.select(col(m.id), col(m.title), slug, col(m.attempts), col(m.gave_up_at),
+                  col(m.last_error))
+        .where(unsent).order_by(col(m.id).desc()).limit(FAILING_SHOWN)).all()]
+    total = s.execute(sa.select(func.count()).select_from(m).where(unsent)).scalar_one()
+    return AlertDeliveries(AlertSent(*last) if last else None, failing, int(total))

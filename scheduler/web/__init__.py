@@ -95,9 +95,12 @@ def create_app(engine: Engine, settings: Settings, *, clock: Clock | None = None
         Route("/pause", actions.pause_form, methods=["GET"]),
         Route("/pause", actions.pause, methods=["POST"]),
         Route("/resume", actions.resume, methods=["POST"]),
+        Route("/accounts/resume", actions.resume_account, methods=["POST"]),
         Route("/people", actions.people, methods=["GET"]),
         Route("/people", actions.add_person, methods=["POST"]),
         Route("/people/remove", actions.remove_person, methods=["POST"]),
+        Route("/people/role", actions.set_role, methods=["POST"]),
+        Route("/people/password", actions.set_password, methods=["POST"]),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, https=settings.web_https)],
                     max_body_size=MAX_BODY)

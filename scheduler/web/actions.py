@@ -268,6 +268,18 @@ async def resume(ctx: Ctx) -> Response:
                                    zones=await call(zones, _engine(ctx)))
 
 
+@guard(Action.RESUME, post=True)
+async def resume_account(ctx: Ctx) -> Response:
+    """An account paused on a refused login, resumed once its credentials are fixed (as
+    `tminus accounts resume`): an approver's call, since its posts go out at once."""
+    name = ctx.field("name")
+    lifted = await call(service.resume_account, _engine(ctx), name, by=ctx.person.name,
+                        now=ctx.now)
+    return redirect(ctx, safe_next(ctx.field("next")),
+                    f"Account {name} resumed (it was {lifted}); its due posts go out now."
+                    if lifted else f"Account {name} was not paused; nothing changed.")
+
+
 # -- people ----------------------------------------------------------------------------------------
 
 
@@ -297,3 +309,38 @@ async def remove_person(ctx: Ctx) -> Response:
     p = await call(service.remove_person, _engine(ctx), name=ctx.field("name"), by=ctx.person.name,
                    now=ctx.now)
     return redirect(ctx, "/people", f"Removed {p.name}; their logins have ended.")
+
+
+@guard(Action.PEOPLE, post=True)
+async def set_role(ctx: Ctx) -> Response:
+    """Another role, with the CLI's rule: the last admin stays one."""
+    p = await call(service.set_role, _engine(ctx), name=ctx.field("name"), role=ctx.field("role"),
+                   by=ctx.person.name, now=ctx.now)
+    if p.id == ctx.person.id and not p.may(Action.PEOPLE):
+        return redirect(ctx, "/", f"You are now {_an(p.role)} {p.role}; an admin manages people.")
+    return redirect(ctx, "/people", f"{p.name} is now {_an(p.role)} {p.role}.")
+
+
+@guard(Action.PEOPLE, post=True)
+async def set_password(ctx: Ctx) -> Response:
+    """A new password, hashed as `tminus users password` does; the person's logins end
+    (the admin's own too, when it is theirs: they log in again with it)."""
+    name = ctx.field("name")
+    try:
+        p = await call(service.set_password, _engine(ctx), name=name,
+                       password=ctx.field("password"), by=ctx.person.name, now=ctx.now)
+    except FieldError as e:
+        if e.field != "password":
+            raise
+        return await _people_page(ctx, 400, values={"role": "viewer"}, error=None,
+                                  reset=name, reset_error=e)
+    if p.id == ctx.person.id:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+    return redirect(ctx, "/people", f"New password set for {p.name}; their logins have ended: "
+                    "tell them the new one in person.")
+
+
+def _an(role: str) -> str:
+    return "an" if role[0] in "aeiou" else "a"

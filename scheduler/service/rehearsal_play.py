@@ -1,0 +1,105 @@
+"""The rehearsal played: plan the checked campaign into a throw-away database, approve
+it, and run `Worker.tick` on a `VirtualClock` from one due time to the next
+(`rehearsal.rehearse` is the use case; it imports this module when it is needed).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, col, select
+
+from content.campaign import Campaign as CampaignSpec
+from content.countdown import t_minus
+from content.expand import Expansion
+from scheduler.clock import VirtualClock
+from scheduler.daemon import Worker
+from scheduler.db import make_engine, session
+from scheduler.models import Account, Campaign, Event, Post, PostState
+from scheduler.planner import check, plan
+from scheduler.publishers import Publishers
+from scheduler.queue import expire_stale, next_due
+from scheduler.service.accounts import missing_credentials
+from scheduler.service.posts import approve
+from scheduler.service.rehearsal import Report, Sent
+from scheduler.settings import Settings
+
+
+def play(folder: Path, *, start: datetime | None, skip: set[str] | None,
+         env: Mapping[str, str] | None,
+         expanded: tuple[CampaignSpec, Expansion] | None) -> Report:
+    """`rehearsal.rehearse`, once the database code is imported; `expanded`: the folder
+    already loaded and expanded at `start` (by a child process), or None."""
+    # One check for the whole rehearsal: planning into the new, empty database would
+    # check the folder again at `start`, with no instance limits nor known accounts to
+    # check against; that is this check (the default start, a minute before the first
+    # post, leaves out no post and cannot be past the deadline).
+    campaign, expansion = check(folder, now=start, expanded=expanded)
+    if start is None:
+        first = min((p.due_at for p in expansion.posts), default=campaign.deadline)
+        start = first - timedelta(minutes=1)
+    clock = VirtualClock(start)
+    with tempfile.TemporaryDirectory(prefix="tminus-rehearse-") as tmp:
+        settings = Settings(database_url=f"sqlite:///{tmp}/rehearse.db",
+                            dryrun_outbox=Path(tmp) / "outbox.jsonl", dry_run=True)
+        engine = make_engine(settings.database_url)
+        try:
+            # a throw-away database: the tables straight from the models, which
+            # tests/test_migrations.py holds to the migrations' schema; a new file, so
+            # no table is looked for first
+            SQLModel.metadata.create_all(engine, checkfirst=False)
+            plan(engine, folder, now=clock.now(), actor="rehearsal",
+                 checked=(campaign, expansion))
+            with session(engine) as s:
+                ids = [r.id for r in s.execute(sa.select(col(Post.id), col(Post.post_key)))
+                       if r.post_key not in (skip or set())]
+            if ids:
+                approve(engine, campaign=campaign.slug, post_ids=ids, by="rehearsal",
+                        now=clock.now())
+            worker = Worker(engine, settings, clock, Publishers(engine, settings, now=clock.now,
+                                                                dry_run=True), owner="rehearsal")
+            report = Report(slug=campaign.slug, deadline=campaign.deadline,
+                            timezone=campaign.timezone)
+            if env is not None:
+                report.missing_credentials = {
+                    name: gaps for name, spec in campaign.accounts.items()
+                    if (gaps := missing_credentials(spec.platform, spec.credentials, env))}
+            while (due := next_due(engine, clock.now())) is not None:
+                stuck = due <= clock.now()
+                clock.set(due)
+                r = worker.tick()
+                report.ticks += 1
+                if stuck and not (r.sent or r.expired or r.failed or r.retried or r.unknown
+                                  or r.held_back):
+                    break  # nothing can move at this time: do not spin
+            clock.set(campaign.deadline)
+            expire_stale(engine, clock.now(), "rehearsal")
+            _collect(engine, report)
+        finally:
+            engine.dispose()
+    return report
+
+
+def _collect(engine: Engine, report: Report) -> None:
+    with session(engine) as s:
+        accounts = {a.id: a for a in s.exec(select(Account)).all()}
+        camp = s.exec(select(Campaign)).one()
+        for p in s.exec(select(Post).order_by(col(Post.due_at), col(Post.id))).all():
+            acc = accounts[p.account_id]
+            if p.state == PostState.PUBLISHED and p.published_at is not None:
+                report.sent.append(Sent(p.published_at, p.due_at,
+                                        t_minus(camp.deadline - p.published_at),
+                                        acc.name, acc.platform, p.text))
+                if p.published_at >= camp.deadline:
+                    report.after_deadline += 1
+            elif p.state == PostState.EXPIRED:
+                last = s.exec(select(Event).where(Event.post_id == p.id)
+                              .order_by(col(Event.id).desc())).first()
+                report.expired.append((p.due_at, acc.name, last.reason if last else ""))
+            else:
+                report.other[p.state] = report.other.get(p.state, 0) + 1
