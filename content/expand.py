@@ -81,7 +81,8 @@ def _stamp(due: datetime) -> str:
 
 def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
                     now: datetime | None = None,
-                    ready: Callable[[list[PlannedPost]], None] | None = None) -> Expansion:
+                    ready: Callable[[list[PlannedPost]], None] | None = None,
+                    share: float | None = None) -> Expansion:
     """Every post of `campaign`, rendered and checked. `limits` overrides the length
     limit per account (a Mastodon instance's own `max_characters`). With `now`, fire
     times already past are left out with a warning.
@@ -89,7 +90,9 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
     `ready` is given the posts part by part, in the order of `Expansion.posts`, as soon
     as each part is rendered (while later ones still are): the planner writes them
     meanwhile. It is given every post of an expansion without errors; in one with
-    errors it may be given some posts or none, which the caller throws away."""
+    errors it may be given some posts or none, which the caller throws away. `share`:
+    this process's part of the units when a child renders the rest (`SHARE`, or
+    `SHARE_WRITING` with `ready`, unless said)."""
     limits = limits or {}
     result = Expansion()
     file = str(campaign.file)
@@ -131,7 +134,9 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
             result.warnings.append(f"{file} [{where}]: {skipped} time(s) already past are left out")
     if any(isinstance(step, CampaignError) for step in steps):
         ready = None   # the expansion fails whatever the units give: nothing to write
-    outcomes = _render_units(campaign, units, limits, file, ready)
+    if share is None:
+        share = SHARE if ready is None else SHARE_WRITING
+    outcomes = _render_units(campaign, units, limits, file, ready, share)
     for step in steps:
         if isinstance(step, CampaignError):
             result.errors.append(step)
@@ -171,16 +176,17 @@ class _Unit(NamedTuple):
 # it saves.
 FORK_FROM = 20_000
 # This process's share of the units when they are split: half, or less where the
-# caller writes the posts as they come (`ready`), since writing them is its work too.
-SHARE, SHARE_WRITING = 0.5, 0.15
+# caller writes the posts as they come (`ready`), since writing them is its work too,
+# or compares them with what it wrote before (a re-plan: less work than writing).
+SHARE, SHARE_WRITING, SHARE_COMPARING = 0.5, 0.05, 0.3
 CHUNK = 2_000   # units to a part the child sends: the caller writes while it renders on
 
 Outcome = list[PlannedPost] | CampaignError
 
 
 def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, int],
-                  file: str, ready: Callable[[list[PlannedPost]], None] | None
-                  ) -> list[Outcome]:
+                  file: str, ready: Callable[[list[PlannedPost]], None] | None,
+                  share: float) -> list[Outcome]:
     """Each unit's posts, or the error that makes them unsendable, in the units' order.
     The units are rendered in the order of their posts in the result (by time, account,
     post key), so that `ready` can be given them part by part as they are made."""
@@ -220,7 +226,7 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
     if len(units) < FORK_FROM or not forking_is_safe():
         done(order, outcomes(order))
     else:
-        mine = order[:int(len(order) * (SHARE if ready is None else SHARE_WRITING))]
+        mine = order[:int(len(order) * share)]
         theirs = [order[i:i + CHUNK] for i in range(len(mine), len(order), CHUNK)]
         with Parts(lambda: (outcomes(part) for part in theirs)) as child:
             done(mine, outcomes(mine))

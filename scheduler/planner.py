@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 from content.campaign import AccountSpec, Campaign, load_campaign
 from content.countdown import duration
 from content.errors import CampaignError, CampaignErrors, TminusError, Unconfirmed
-from content.expand import Expansion, PlannedPost, expand_campaign
+from content.expand import SHARE_COMPARING, SHARE_WRITING, Expansion, PlannedPost, expand_campaign
 from scheduler.db import session
 from scheduler.localtime import local
 from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, text_hash
@@ -82,9 +82,9 @@ def check(folder: Path, *, now: datetime | None, limits: dict[str, int] | None =
 def _expand(campaign: Campaign, *, now: datetime | None, limits: dict[str, int] | None,
             known: dict[str, str] | None,
             ready: Callable[[list[PlannedPost]], None] | None = None,
-            expansion: Expansion | None = None) -> Expansion:
-    """`check` of a loaded campaign (or of its `expansion`, made already); `ready` as
-    `expand_campaign`'s."""
+            share: float | None = None, expansion: Expansion | None = None) -> Expansion:
+    """`check` of a loaded campaign (or of its `expansion`, made already); `ready` and
+    `share` as `expand_campaign`'s."""
     errors = _account_conflicts(campaign, known or {})
     if not campaign.posts:
         errors.append(CampaignError(
@@ -93,7 +93,7 @@ def _expand(campaign: Campaign, *, now: datetime | None, limits: dict[str, int] 
             file=str(campaign.file), key="posts"))
     if expansion is None:
         expansion = expand_campaign(campaign, limits=limits, now=now,
-                                    ready=None if errors else ready)
+                                    ready=None if errors else ready, share=share)
     if errors or expansion.errors:
         raise CampaignErrors([*errors, *expansion.errors])
     expansion.warnings[:0] = campaign.warnings
@@ -192,7 +192,11 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
             # each part of the posts is compared (and, on a first plan, written) as soon
             # as it is rendered, while the rest are; on any error the transaction is
             # rolled back, so nothing is written, as ever
-            expansion = _expand(campaign, now=now, limits=limits, known=known, ready=step.take)
+            # (a re-plan only compares most parts: this process renders more of them)
+            replan = s.execute(sa.select(col(Post.id)).where(col(Post.campaign_id) == row.id)
+                               .limit(1)).first() is not None
+            expansion = _expand(campaign, now=now, limits=limits, known=known, ready=step.take,
+                                share=SHARE_COMPARING if replan else SHARE_WRITING)
         else:
             step.take(expansion.posts)
         existing, report, new = step.existing_rows(), step.report, step.new
