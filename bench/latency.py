@@ -9,7 +9,9 @@ one post due at one whole second; `tminus run` (not a dry run), default settings
 record (its clock is this host's). Every run uses fake accounts of its own, so no
 record key or text repeats between runs.
 
-- SQLite, one daemon: the large and the small burst (1,000 and 200 accounts);
+- SQLite, one daemon: the large and the small burst (1,000 and 200 accounts), and
+  the large one again with TMINUS_SEND_PROCESS=2 (the requests made in two child
+  processes of the daemon, `scheduler.sendproc`; reported beside the default, none);
 - PostgreSQL: the large burst with 2 and 4 daemons on one database (reported).
 
 Baseline: APScheduler 3, one date job per post in a SQLAlchemyJobStore, run by a
@@ -74,7 +76,7 @@ class FakeAccounts:
 def needed(sizes: Sizes) -> int:
     """Fake accounts per platform for every run of this size."""
     large, small = sizes.latency_accounts
-    runs = [large, small, *[large] * len(sizes.latency_pg_daemons)]
+    runs = [large, small, large, *[large] * len(sizes.latency_pg_daemons)]
     return sum(-(-n // len(PLATFORMS)) for n in runs)   # each run: its first platform's share
 
 
@@ -84,7 +86,8 @@ def _text(tag: str) -> Callable[[int, int], str]:
 
 
 def tminus_burst(url: str, wd: Path, fake: Any, accounts: list[tuple[str, int]], *,
-                 daemons: int = 1, timeout: float = 300) -> dict[str, Any]:
+                 daemons: int = 1, timeout: float = 300,
+                 settings: dict[str, str] | None = None) -> dict[str, Any]:
     """Seed one post on each of `accounts` (real platforms, credentials pointing at the
     fake), start `daemons` processes, make every post due at one second, wait until
     the database says all are published; what the fake holds decides the figures."""
@@ -99,7 +102,7 @@ def tminus_burst(url: str, wd: Path, fake: Any, accounts: list[tuple[str, int]],
         engine = fresh_engine(url)
         seeded = seed_queue(engine, [datetime.now(UTC) + timedelta(hours=1)] * n, accounts=n,
                             text=_text(tag))
-        env: dict[str, str] = {}
+        env: dict[str, str] = dict(settings or {})
         acc = table(Account)
         with engine.begin() as conn:
             ids = conn.execute(sa.select(acc.c.id).order_by(acc.c.id)).scalars().all()
@@ -204,12 +207,15 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
     with (workdir(tmp, "latency") as wd,
           fake_process(latency=LATENCY, accounts=needed(sizes)) as fake,
           pg.server() as base):
-        sized = {name: pool.take(n) for name, n in (("large", large), ("small", small))}
+        sized = {name: pool.take(n) for name, n in (("large", large), ("small", small),
+                                                    ("send_process", large))}
         on_pg = {count: (pg.create_database(base), pool.take(large))
                  for count in sizes.latency_pg_daemons}
 
         def sqlite_run(name: str) -> None:
-            ours[name] = tminus_burst(sqlite_url(wd / f"tminus-{name}.db"), wd, fake, sized[name])
+            extra = {"TMINUS_SEND_PROCESS": "2"} if name == "send_process" else None
+            ours[name] = tminus_burst(sqlite_url(wd / f"tminus-{name}.db"), wd, fake, sized[name],
+                                      settings=extra)
 
         def pg_run(count: int) -> None:
             url, taken = on_pg[count]
@@ -228,8 +234,8 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
                     job()
             if sizes.latency_baseline:
                 # APScheduler reuses the same fake accounts: its record keys and texts differ
-                for name, taken in sized.items():
-                    aps[name] = aps_burst(wd, fake, taken)
+                for name in ("large", "small"):
+                    aps[name] = aps_burst(wd, fake, sized[name])
         finally:
             for url, _ in on_pg.values():
                 pg.drop_database(url)
@@ -250,6 +256,13 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
                   f"p50 {r['lateness'].get('p50', float('nan')):.2f} s; daemon peak RSS "
                   f"{r['daemons']['peak_rss_mb'][0] or 0:.0f} MB, "
                   f"{r['peak_threads'][0]} threads"), raw=raw))
+    r = ours["send_process"]
+    figures.append(Figure(
+        "latency.send_process", f"the same, {large:,} accounts, SQLite, 1 daemon, "
+        "TMINUS_SEND_PROCESS=2 (requests in 2 child processes): all on the platform",
+        r["all_out_s"], "s", target="reported",
+        note=(f"{r['on_platform']} of {large} on the platform, {r['duplicates']} twice; "
+              f"p50 {r['lateness'].get('p50', float('nan')):.2f} s"), raw=raw))
     for count, r in pg_runs.items():
         figures.append(Figure(
             f"latency.postgres_{count}", f"the same, {large:,} accounts, PostgreSQL, "

@@ -380,7 +380,7 @@ class Worker:
                     self._give_back(item, "paused; given back before any attempt")
                     continue
                 try:
-                    publisher = self.publishers.for_account(item.account)
+                    publisher = self.publishers.sender(item.account)
                 except Exception as e:
                     # A missing credential or a bad setting holds up this account only:
                     # paused with the reason, its posts back in the queue untried.
@@ -626,6 +626,34 @@ class _Recorder:
             raise
 
 
+class _SwitchWhileBusy:
+    """The interpreter's switch interval while a burst's lanes run (`_Lanes` with more
+    than BUSY_LANES accounts at once): BUSY_SWITCH_SECONDS instead of the daemon's short
+    SWITCH_SECONDS, back as it was once the last busy pool has closed. Process-wide, as
+    the interval is; counted, as two pools may overlap (the instants' and a tick's)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._saved = 0.0
+
+    def enter(self) -> None:
+        with self._lock:
+            self._busy += 1
+            if self._busy == 1:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(max(self._saved, defaults.BUSY_SWITCH_SECONDS))
+
+    def leave(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            if self._busy == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_SWITCH = _SwitchWhileBusy()
+
+
 class _Lanes:
     """One lane per account with posts claimed, run side by side on a pool of at most
     `ceiling` threads (TMINUS_CONCURRENCY): threads are started only as lanes need
@@ -645,6 +673,7 @@ class _Lanes:
         self._pending = 0                                   # posts handed in, not yet done
         self._changed = threading.Condition()
         self._futures: list[Future[None]] = []
+        self._busy = False      # holding the busy switch interval (`_SwitchWhileBusy`)
 
     def submit(self, batch: list[Claimed], proved: dict[int, datetime]) -> None:
         new: list[int | None] = []
@@ -658,6 +687,10 @@ class _Lanes:
                 else:
                     self._waiting[item.account.id] = [item]
                     new.append(item.account.id)
+            busy = not self._busy and len(self._waiting) > defaults.BUSY_LANES
+            self._busy = self._busy or busy
+        if busy:
+            _SWITCH.enter()
         # outside the lock: starting a thread takes a while on a busy machine
         self._futures.extend(self._pool.submit(self._lane, account) for account in new)
 
@@ -703,7 +736,12 @@ class _Lanes:
             self._futures.remove(f)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        try:
+            self._pool.shutdown(wait=True)
+        finally:
+            if self._busy:
+                self._busy = False
+                _SWITCH.leave()
 
 
 class _Every(threading.Thread):
@@ -858,7 +896,8 @@ class Daemon:
     def _send_at_instants(self) -> None:
         """The sending thread: each post claimed ahead goes out at its instant. Between
         instants it only waits, so the book-keeping (in the loop's thread) never makes
-        a post late; the interpreter hands it the GIL within SWITCH_SECONDS."""
+        a post late; the interpreter hands it the GIL within SWITCH_SECONDS (within
+        BUSY_SWITCH_SECONDS while a burst's lanes run: `_SwitchWhileBusy`)."""
         w = self.worker
         while not w.stopping.is_set():
             try:

@@ -40,6 +40,13 @@ CLAIM_AHEAD_SECONDS = 0.5
 # The daemon's interpreter switch interval: a thread woken at a post's instant waits at
 # most about this long for the GIL (Python's default is 5 ms).
 SWITCH_SECONDS = 0.0005
+# ...except while more than BUSY_LANES accounts' lanes send side by side (a burst): then
+# it is BUSY_SWITCH_SECONDS (Python's default). Hundreds of threads handing the GIL on
+# every 0.5 ms spend the CPU on the hand-offs: a burst of 1,000 posts at 250 ms took
+# 9.0 s of the daemon's CPU at 0.5 ms and 5.0 s at 5 ms (all out 9.8 s / 6.4 s, same
+# minute); a post due meanwhile waits at most 5 ms more, behind a busy CPU anyway.
+BUSY_LANES = 8
+BUSY_SWITCH_SECONDS = 0.005
 # Publications are recorded in groups of at most this many, at most this long after
 # the first of them went out (a crash in between is repaired by reconciliation).
 RECORD_BATCH = 50
@@ -54,6 +61,11 @@ DRY_RUN_BATCH = 1000
 # A platform request takes a few hundred ms; 1,000 accounts due at one second go out in
 # about 4 rounds at 256 (each thread costs ~100 KB resident; mostly waiting on sockets).
 CONCURRENCY = 256
+# Child processes the daemon makes its platform requests in (`scheduler.sendproc`): the
+# SDKs are three quarters of its CPU in a burst. 0: none, the daemon makes them itself.
+# Off by default: each child imports the SDKs again when it starts (a daemon restarted
+# under load took ~20 s to be ready with 2 and missed the chaos test's deadline).
+SEND_PROCESSES = 0
 # Warm-up: accounts with posts due within WARM_AHEAD_SECONDS get their adapters built and,
 # on Bluesky, a login (createSession: a round trip, rate limited) made or refreshed before
 # the due second, not at it; looked for every WARM_EVERY_SECONDS, each account readied

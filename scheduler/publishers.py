@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, update
@@ -24,6 +25,7 @@ from jobs.errors import PublishError
 from scheduler import defaults
 from scheduler.db import session
 from scheduler.models import Account
+from scheduler.sendproc import ChildPublisher, SendingProcess
 from scheduler.settings import Settings
 
 log = logging.getLogger("tminus.publishers")
@@ -106,7 +108,7 @@ class Publishers:
     says otherwise)."""
 
     def __init__(self, engine: Engine, settings: Settings, *, now: Clock | None = None,
-                 dry_run: bool | None = None) -> None:
+                 dry_run: bool | None = None, send_process: int = 0) -> None:
         self.engine = engine
         self.settings = settings
         self.dry_run = settings.dry_run if dry_run is None else dry_run
@@ -116,6 +118,16 @@ class Publishers:
         self._warmed: dict[int, float] = {}     # account id -> when warmed (monotonic)
         self._sessions = SessionWriter(engine)
         self._lock = threading.Lock()
+        # with `send_process` (TMINUS_SEND_PROCESS): publishing in that many child
+        # processes (`scheduler.sendproc`), an account always in the same one (by id),
+        # one ChildPublisher per account
+        self._processes: list[SendingProcess] = []
+        self._senders: dict[int, ChildPublisher] = {}
+        self._saver: ThreadPoolExecutor | None = None
+        if not self.dry_run:
+            self._processes = [SendingProcess(threads=settings.concurrency,
+                                              on_session=self._child_session)
+                               for _ in range(send_process)]
 
     def for_account(self, account: Account) -> Publisher:
         if self.dry_run or account.platform == "dryrun":
@@ -133,6 +145,46 @@ class Publishers:
             built.close()
         return pub
 
+    def sender(self, account: Account) -> Publisher:
+        """The adapter a post of `account` is published through: with a sending process,
+        the account's `ChildPublisher` (its look-ups still `for_account`'s); otherwise
+        `for_account`'s. A missing credential is a `TminusError` naming it, as there."""
+        if not self._processes or account.platform == "dryrun":
+            return self.for_account(account)
+        assert account.id is not None
+        with self._lock:
+            pub = self._senders.get(account.id)
+        if pub is not None:
+            return pub
+        entry = platform_entry(account.platform)
+        credentials = self.settings.credentials(account.credentials, entry.credentials)
+        process = self._processes[account.id % len(self._processes)]
+        built = ChildPublisher(process, account.id, account.platform, account.name,
+                               credentials, timeout=self.settings.request_timeout, now=self.now,
+                               session=account.session, local=lambda: self.for_account(account))
+        with self._lock:
+            return self._senders.setdefault(account.id, built)
+
+    def _child_session(self, account_id: int, value: str) -> None:
+        """A login the sending process made: kept for its next start, and written to the
+        row on a thread of its own, in the order made (the pipe's reader goes on)."""
+        with self._lock:
+            pub = self._senders.get(account_id)
+            if self._saver is None:
+                self._saver = ThreadPoolExecutor(max_workers=1,
+                                                 thread_name_prefix="tminus-sessions")
+            saver = self._saver
+        if pub is not None:
+            pub.session = value
+        saver.submit(self._save_logged, account_id, value)
+
+    def _save_logged(self, account_id: int, value: str) -> None:
+        try:
+            self._sessions.save(account_id, value)
+        except Exception as e:    # the next start logs in again; named by class only
+            log.warning("could not save a login session of account %s (%s)", account_id,
+                        type(e).__name__)
+
     def warm(self, account: Account) -> bool:
         """Get `account` ready to post before its posts are due: its adapter built and,
         where the platform needs a login (Bluesky), logged in or its session refreshed,
@@ -149,7 +201,7 @@ class Publishers:
                 return False
             self._warmed[account.id] = time.monotonic()
         try:
-            pub = self.for_account(account)
+            pub = self.sender(account)
             if isinstance(pub, Warms):
                 pub.warm()
         except Exception as e:
@@ -167,7 +219,19 @@ class Publishers:
         builds on first use."""
         if self.dry_run:
             return
-        for name in sorted(set(platforms) - {"dryrun"}):
+        real = sorted(set(platforms) - {"dryrun"})
+        if self._processes:
+            # the sending processes import and prime them, side by side, and the daemon
+            # is ready once they have (its own adapters only look posts up: imported on
+            # first use)
+            try:
+                primes = [(p, p.prime(real)) for p in self._processes] if real else []
+                for process, future in primes:
+                    process.primed(future)
+            except PublishError as e:   # only a head start lost: the first build primes
+                log.warning("a sending process could not prime the adapters (%s)", e.message)
+            return
+        for name in real:
             try:
                 adapter = adapter_class(platform_entry(name))
             except Exception:  # an unknown platform is the account's trouble, at its post
@@ -191,6 +255,10 @@ class Publishers:
 
     def close(self) -> None:
         """Close every adapter built so far (the daemon is stopping)."""
+        for process in self._processes:
+            process.close()
+        if self._saver is not None:
+            self._saver.shutdown(wait=True)
         with self._lock:
             built, self._cache = list(self._cache.values()), {}
         for pub in [*built, self.dryrun]:

@@ -27,6 +27,7 @@ SETTINGS_VARS = {
     "TMINUS_REQUEST_TIMEOUT": "timeout of every platform request, seconds (default 10)",
     "TMINUS_MAX_ATTEMPTS": "attempts before a post fails (default 8)",
     "TMINUS_CONCURRENCY": "most accounts whose posts go out side by side (default 256)",
+    "TMINUS_SEND_PROCESS": "child processes the daemon's requests are made in (default 0: none)",
     "TMINUS_DRY_RUN": "1: only dryrun accounts' posts, through the dry-run adapter (default 0)",
     "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (default INFO)",
     "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
@@ -47,7 +48,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # sleep of 1e308 s overflows the clock ("timeout value is too large").
 _MAXIMA = {"TMINUS_POLL_SECONDS": 3600, "TMINUS_LEASE_SECONDS": 86400,
            "TMINUS_REQUEST_TIMEOUT": 3600, "TMINUS_MAX_ATTEMPTS": 1000,
-           "TMINUS_CONCURRENCY": 4096, "TMINUS_NOTIFY_EVERY": 86400}
+           "TMINUS_CONCURRENCY": 4096, "TMINUS_SEND_PROCESS": 16, "TMINUS_NOTIFY_EVERY": 86400}
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Settings:
     request_timeout: float = defaults.REQUEST_TIMEOUT_SECONDS
     max_attempts: int = defaults.MAX_ATTEMPTS
     concurrency: int = defaults.CONCURRENCY
+    send_process: int = defaults.SEND_PROCESSES   # child processes requests are made in
     dry_run: bool = False
     log_level: str = "INFO"
     # crash tests only: ("after_claim" | "after_answer" | "before_commit", n) -> the
@@ -93,6 +95,8 @@ class Settings:
                               "a claimed post's lease has to outlast a request")
         if self.concurrency < 1:
             raise TminusError("TMINUS_CONCURRENCY must be a whole number ≥ 1")
+        if self.send_process < 0:
+            raise TminusError("TMINUS_SEND_PROCESS must be a whole number ≥ 0")
         if self.log_level not in LOG_LEVELS:
             raise TminusError(f"TMINUS_LOG_LEVEL={self.log_level!r}: write one of "
                               f"{', '.join(LOG_LEVELS)}")
@@ -121,6 +125,7 @@ class Settings:
                                     defaults.REQUEST_TIMEOUT_SECONDS),
             max_attempts=int(_number(env, "TMINUS_MAX_ATTEMPTS", defaults.MAX_ATTEMPTS)),
             concurrency=int(_number(env, "TMINUS_CONCURRENCY", defaults.CONCURRENCY)),
+            send_process=int(_number(env, "TMINUS_SEND_PROCESS", defaults.SEND_PROCESSES)),
             dry_run=env.get("TMINUS_DRY_RUN", "0").strip().lower() in ("1", "true", "yes"),
             log_level=(env.get("TMINUS_LOG_LEVEL") or "INFO").strip().upper(),
             crash_at=_crash_at(env.get("TMINUS_TEST_CRASH_AT")),

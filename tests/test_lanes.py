@@ -5,6 +5,7 @@ running while a burst is in flight. Behaviour only: nothing here is timed."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -116,6 +117,43 @@ def test_fewer_accounts_than_the_ceiling_get_one_thread_each(tmp_path: Path) -> 
     assert worker.tick(tidy=False).sent == 6 and not gate.timed_out
     assert gate.peak == 3 and len(gate.threads) == 3
     assert _published(engine) == list(range(1, 7))
+
+
+class SwitchGate(Gate):
+    """A gate that notes the interpreter's switch interval while each request is made."""
+
+    def __init__(self, ready: Callable[[Gate], bool]) -> None:
+        super().__init__(ready)
+        self.switch: set[float] = set()
+
+    def publish(self, post: Outgoing) -> Receipt:
+        self.switch.add(round(sys.getswitchinterval(), 6))
+        return super().publish(post)
+
+
+@pytest.mark.parametrize(("accounts", "busy"), [(defaults.BUSY_LANES + 4, True),
+                                                (defaults.BUSY_LANES, False)])
+def test_a_wide_burst_sends_at_the_busy_switch_interval_and_restores_it(
+        tmp_path: Path, accounts: int, busy: bool) -> None:
+    # every account's request is held until all are in flight: with more lanes than
+    # BUSY_LANES side by side the interpreter hands the GIL on less often; a few lanes
+    # keep the daemon's quick hand-off; either way it is as it was once they are done
+    gate = SwitchGate(lambda g: g.peak >= accounts)
+    _, worker = _world(tmp_path, accounts=accounts, posts=accounts, concurrency=64,
+                       gate=gate)
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(defaults.SWITCH_SECONDS)
+    try:
+        assert worker.tick(tidy=False).sent == accounts and not gate.timed_out
+        assert sys.getswitchinterval() == pytest.approx(defaults.SWITCH_SECONDS)
+    finally:
+        sys.setswitchinterval(before)
+    assert gate.peak == accounts
+    wanted = defaults.BUSY_SWITCH_SECONDS if busy else defaults.SWITCH_SECONDS
+    # the first lanes may start before the pool is wide enough to count as busy
+    assert wanted in gate.switch
+    if not busy:
+        assert gate.switch == {defaults.SWITCH_SECONDS}
 
 
 def test_each_accounts_posts_stay_in_order_across_batches(tmp_path: Path) -> None:

@@ -42,7 +42,9 @@ def worker(engine: Engine, settings: Settings, *, dry_run: bool = False) -> Work
     Its clock is the database's, carried forward on the monotonic clock."""
     dry = dry_run or settings.dry_run
     clock = AnchoredClock(lambda: database_time(engine), every=defaults.CLOCK_ANCHOR_SECONDS)
-    return Worker(engine, settings, clock, Publishers(engine, settings, now=clock.now, dry_run=dry),
+    publishers = Publishers(engine, settings, now=clock.now, dry_run=dry,
+                            send_process=settings.send_process)
+    return Worker(engine, settings, clock, publishers,
                   wall=SystemClock(settings.clock_offset_file), scope=Scope(dry_run_only=dry))
 
 
