@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -20,7 +20,7 @@ from content.campaign import Campaign, MediaSpec, PostSpec
 from content.chars import forbidden_character
 from content.entities import glued_links, own_links
 from content.errors import CampaignError
-from content.fork import Forked, forking_is_safe
+from content.fork import Parts, forking_is_safe
 from content.limits import MAX_POSTS_PER_CAMPAIGN
 from content.media import Image
 from content.media import problems as media_problems
@@ -80,10 +80,19 @@ def _stamp(due: datetime) -> str:
 
 
 def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
-                    now: datetime | None = None) -> Expansion:
+                    now: datetime | None = None,
+                    ready: Callable[[list[PlannedPost]], None] | None = None,
+                    share: float | None = None) -> Expansion:
     """Every post of `campaign`, rendered and checked. `limits` overrides the length
     limit per account (a Mastodon instance's own `max_characters`). With `now`, fire
-    times already past are left out with a warning."""
+    times already past are left out with a warning.
+
+    `ready` is given the posts part by part, in the order of `Expansion.posts`, as soon
+    as each part is rendered (while later ones still are): the planner writes them
+    meanwhile. It is given every post of an expansion without errors; in one with
+    errors it may be given some posts or none, which the caller throws away. `share`:
+    this process's part of the units when a child renders the rest (`SHARE`, or
+    `SHARE_WRITING` with `ready`, unless said)."""
     limits = limits or {}
     result = Expansion()
     file = str(campaign.file)
@@ -123,7 +132,11 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
                 units.append(_Unit(spec, account_name, fire.at, fire.warning, links))
         if skipped:
             result.warnings.append(f"{file} [{where}]: {skipped} time(s) already past are left out")
-    outcomes = _render_units(campaign, units, limits, file)
+    if any(isinstance(step, CampaignError) for step in steps):
+        ready = None   # the expansion fails whatever the units give: nothing to write
+    if share is None:
+        share = SHARE if ready is None else SHARE_WRITING
+    outcomes = _render_units(campaign, units, limits, file, ready, share)
     for step in steps:
         if isinstance(step, CampaignError):
             result.errors.append(step)
@@ -157,24 +170,36 @@ class _Unit(NamedTuple):
 
 
 # From this many units on, and where a process can fork safely (Linux, one thread),
-# half of them are rendered in a child process while this one renders the other half:
-# planning 100,000 posts is mostly rendering and checking them, and there are two
-# cores. Below it, starting a child costs more than it saves.
+# part of them are rendered in a child process while this one renders the rest (and
+# the caller writes what is ready): planning 100,000 posts is mostly rendering and
+# checking them, and there are two cores. Below it, starting a child costs more than
+# it saves.
 FORK_FROM = 20_000
+# This process's share of the units when they are split: half, or less where the
+# caller writes the posts as they come (`ready`), since writing them is its work too,
+# or compares them with what it wrote before (a re-plan: less work than writing).
+SHARE, SHARE_WRITING, SHARE_COMPARING = 0.5, 0.05, 0.3
+CHUNK = 2_000   # units to a part the child sends: the caller writes while it renders on
+
+Outcome = list[PlannedPost] | CampaignError
 
 
 def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, int],
-                  file: str) -> list[list[PlannedPost] | CampaignError]:
-    """Each unit's posts, or the error that makes them unsendable, in the units' order."""
+                  file: str, ready: Callable[[list[PlannedPost]], None] | None,
+                  share: float) -> list[Outcome]:
+    """Each unit's posts, or the error that makes them unsendable, in the units' order.
+    The units are rendered in the order of their posts in the result (by time, account,
+    post key), so that `ready` can be given them part by part as they are made."""
     renderer = Renderer(campaign.folder)
     tags = [h.lower() for h in campaign.hashtags]
     bases: dict[tuple[str, str], dict[str, Any]] = {}
     times: dict[datetime, dict[str, Any]] = {}
     shared: dict[object, Any] = {}
 
-    def outcomes(part: Sequence[_Unit]) -> list[list[PlannedPost] | CampaignError]:
-        out: list[list[PlannedPost] | CampaignError] = []
-        for u in part:
+    def outcomes(part: Sequence[int]) -> list[Outcome]:
+        out: list[Outcome] = []
+        for i in part:
+            u = units[i]
             try:
                 out.append(_thread(campaign, renderer, u.spec, u.account, u.due, u.dst_warning,
                                    limits, file, tags, u.links, bases, times, shared))
@@ -182,14 +207,38 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
                 out.append(e)
         return out
 
+    # (a stable sort: units alike in all three keep their order, as their posts do)
+    order = sorted(range(len(units)), key=lambda i: (units[i].due, units[i].account,
+                                                     units[i].spec.key))
+    result: list[Outcome | None] = [None] * len(units)
+    failed = False
+
+    def done(part: Sequence[int], got: list[Outcome]) -> None:
+        # once a unit failed, the expansion fails: nothing more is worth writing
+        nonlocal failed
+        for i, outcome in zip(part, got, strict=True):
+            result[i] = outcome
+            failed = failed or isinstance(outcome, CampaignError)
+        if ready is not None and not failed:
+            ready([p for outcome in got if not isinstance(outcome, CampaignError)
+                   for p in outcome])
+
     if len(units) < FORK_FROM or not forking_is_safe():
-        return outcomes(units)
-    half = len(units) // 2
-    with Forked(lambda: outcomes(units[half:])) as child:
-        mine = outcomes(units[:half])
-        theirs = child.result()
-    # a child that failed in any way (it should not): its half rendered here instead
-    return mine + (theirs if theirs is not None else outcomes(units[half:]))
+        done(order, outcomes(order))
+    else:
+        mine = order[:int(len(order) * share)]
+        theirs = [order[i:i + CHUNK] for i in range(len(mine), len(order), CHUNK)]
+        with Parts(lambda: (outcomes(part) for part in theirs)) as child:
+            done(mine, outcomes(mine))
+            received = 0
+            for got in child.parts():
+                done(theirs[received], got)
+                received += 1
+        # a child that failed in any way (it should not): the rest rendered here instead
+        for part in theirs[received:]:
+            done(part, outcomes(part))
+    assert all(outcome is not None for outcome in result)
+    return result  # type: ignore[return-value]
 
 
 def _fires(schedule: Any, campaign: Campaign,

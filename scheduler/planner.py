@@ -10,8 +10,10 @@ written.
 from __future__ import annotations
 
 import difflib
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +28,7 @@ from sqlmodel import Session, col, select
 from content.campaign import AccountSpec, Campaign, load_campaign
 from content.countdown import duration
 from content.errors import CampaignError, CampaignErrors, TminusError, Unconfirmed
-from content.expand import Expansion, PlannedPost, expand_campaign
+from content.expand import SHARE_COMPARING, SHARE_WRITING, Expansion, PlannedPost, expand_campaign
 from scheduler.db import session
 from scheduler.localtime import local
 from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, text_hash
@@ -69,23 +71,35 @@ def check(folder: Path, *, now: datetime | None, limits: dict[str, int] | None =
     change. The expansion's warnings are then every warning, each said once.
     `expanded`: the folder already loaded and expanded at `now` with `limits` (a
     rehearsal does that in a child process), not done again."""
-    if expanded is None:
-        campaign = load_campaign(folder, now=now)
-        expansion = expand_campaign(campaign, limits=limits, now=now)
-    else:
+    if expanded is not None:
         campaign, expansion = expanded
+        return campaign, _expand(campaign, now=now, limits=limits, known=known,
+                                 expansion=expansion)
+    campaign = load_campaign(folder, now=now)
+    return campaign, _expand(campaign, now=now, limits=limits, known=known)
+
+
+def _expand(campaign: Campaign, *, now: datetime | None, limits: dict[str, int] | None,
+            known: dict[str, str] | None,
+            ready: Callable[[list[PlannedPost]], None] | None = None,
+            share: float | None = None, expansion: Expansion | None = None) -> Expansion:
+    """`check` of a loaded campaign (or of its `expansion`, made already); `ready` and
+    `share` as `expand_campaign`'s."""
     errors = _account_conflicts(campaign, known or {})
     if not campaign.posts:
         errors.append(CampaignError(
             "there is no [[posts]] table: a campaign needs at least one post to plan (to stop "
             "a planned campaign's posts, use `tminus cancel SLUG` or `tminus pause SLUG`)",
             file=str(campaign.file), key="posts"))
+    if expansion is None:
+        expansion = expand_campaign(campaign, limits=limits, now=now,
+                                    ready=None if errors else ready, share=share)
     if errors or expansion.errors:
         raise CampaignErrors([*errors, *expansion.errors])
     expansion.warnings[:0] = campaign.warnings
     expansion.warnings.extend(budget_warnings(campaign, expansion))
     expansion.warnings.extend(post_warnings(campaign, expansion))
-    return campaign, expansion
+    return expansion
 
 
 def _account_conflicts(campaign: Campaign, known: dict[str, str]) -> list[CampaignError]:
@@ -158,36 +172,41 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
     file), raises `Unconfirmed` and writes nothing, unless `cancel_ok`. `checked`: the
     caller's own `check` of `folder` at `now` against this database (the rehearsal's,
     into an empty one), not made twice."""
-    campaign, expansion = checked or check(folder, now=now, limits=instance_limits(engine),
-                                           known=known_platforms(engine))
-    report = PlanReport(campaign=campaign.slug, warnings=list(expansion.warnings))
-    with session(engine) as s:
-        row = _upsert_campaign(s, campaign, now, replace)
-        accounts = {name: _upsert_account(s, spec, campaign, row)
-                    for name, spec in campaign.accounts.items()}
+    if checked is not None:
+        campaign, expansion = checked
+    else:
+        campaign = load_campaign(folder, now=now)
+        limits, known = instance_limits(engine), known_platforms(engine)
+    with _collector_paused(), session(engine) as s:
+        try:
+            row = _upsert_campaign(s, campaign, now, replace)
+            accounts = {name: _upsert_account(s, spec, campaign, row)
+                        for name, spec in campaign.accounts.items()}
+        except TminusError:
+            if checked is None:   # the campaign's own errors first, as if checked before
+                _expand(campaign, now=now, limits=limits, known=known)
+            raise
         assert row.id is not None
-        existing = _existing(s, row.id)
+        step = _Compare(s, campaign.slug, row.id, accounts, now, actor, campaign.timezone)
+        if checked is None:
+            # each part of the posts is compared (and, on a first plan, written) as soon
+            # as it is rendered, while the rest are; on any error the transaction is
+            # rolled back, so nothing is written, as ever
+            # (a re-plan only compares most parts: this process renders more of them)
+            replan = s.execute(sa.select(col(Post.id)).where(col(Post.campaign_id) == row.id)
+                               .limit(1)).first() is not None
+            expansion = _expand(campaign, now=now, limits=limits, known=known, ready=step.take,
+                                share=SHARE_COMPARING if replan else SHARE_WRITING)
+        else:
+            step.take(expansion.posts)
+        existing, report, new = step.existing_rows(), step.report, step.new
+        report.warnings = list(expansion.warnings)
         if not cancel_ok:
             _confirm_removals(campaign.slug, existing, {p.plan_key for p in expansion.posts})
-        seen: set[str] = set()
-        new: list[PlannedPost] = []
-        options: dict[object, dict[str, Any]] = {}
-        for planned in expansion.posts:
-            seen.add(planned.plan_key)
-            old = existing.get(planned.plan_key)
-            if old is None:
-                new.append(planned)
-            elif (_file_text(old) == planned.text and old.not_after == planned.not_after
-                  and old.options == _shared_options(planned, options)
-                  and old.state != S.CANCELED):
-                report.unchanged += 1
-            else:
-                post = s.get(Post, old.id)
-                assert post is not None
-                _update(s, post, planned, now, actor, report, campaign.timezone)
-        _insert_many(s, row.id, accounts, new, now, actor)
+        _insert_many(s, row.id, accounts, new[step.written:], now, actor)
         report.created += len(new)
         _link_threads(s, row.id, new)
+        seen = {p.plan_key for p in expansion.posts}
         removed = [old for key, old in existing.items() if key not in seen and old.origin == "plan"]
         report.canceled = len(change(
             s, [Seen(old.id, old.state) for old in removed if old.state in CANCELABLE_STATES],
@@ -202,6 +221,62 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
                 col(Post.state).in_([S.DRAFT, S.QUEUED])).order_by(col(Post.id)))
             if r.id not in shown]
     return report
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while planning (and in the child forked for it):
+    planning makes a few hundred thousand objects that live until it ends, and each
+    full collection walked them all again (a ninth of planning 100,000 posts). What
+    planning leaves in cycles is collected once it ends."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+class _Compare:
+    """The posts of a plan compared with the campaign's rows, part by part in their
+    order: unchanged, changed (updated now), or new. A first plan (no rows yet) writes
+    its new posts as they come; a re-plan writes them after every update, as one step."""
+
+    def __init__(self, s: Session, slug: str, campaign_id: int, accounts: dict[str, Account],
+                 now: datetime, actor: str, tz: ZoneInfo) -> None:
+        self.s, self.campaign_id, self.accounts = s, campaign_id, accounts
+        self.now, self.actor, self.tz = now, actor, tz
+        self.report = PlanReport(campaign=slug)
+        self.existing: dict[str, _Existing] | None = None
+        self.new: list[PlannedPost] = []
+        self.written = 0                          # of `new`, already inserted
+        self.options: dict[object, dict[str, Any]] = {}
+
+    def existing_rows(self) -> dict[str, _Existing]:
+        # read on the first part: while a forked child renders the rest
+        if self.existing is None:
+            self.existing = _existing(self.s, self.campaign_id)
+        return self.existing
+
+    def take(self, posts: list[PlannedPost]) -> None:
+        existing, report, s = self.existing_rows(), self.report, self.s
+        for planned in posts:
+            old = existing.get(planned.plan_key)
+            if old is None:
+                self.new.append(planned)
+            elif (_file_text(old) == planned.text and old.not_after == planned.not_after
+                  and old.options == _shared_options(planned, self.options)
+                  and old.state != S.CANCELED):
+                report.unchanged += 1
+            else:
+                post = s.get(Post, old.id)
+                assert post is not None
+                _update(s, post, planned, self.now, self.actor, report, self.tz)
+        if not existing:
+            _insert_many(s, self.campaign_id, self.accounts, self.new[self.written:], self.now,
+                         self.actor)
+            self.written = len(self.new)
 
 
 class _Existing(NamedTuple):
@@ -347,6 +422,8 @@ def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
     """New drafts and their "planned" events, in bulk through the one write path: a
     campaign can hold 100,000 posts, and one ORM object per row would cost seconds per
     ten thousand."""
+    if not posts:
+        return
     ids = {name: acc.id for name, acc in accounts.items()}
     # Equal options and warnings are passed as one shared object each, so the write
     # path turns each into JSON once (a few distinct values among 100,000 posts).
@@ -358,14 +435,14 @@ def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
         if warnings is None:
             warnings = shared[p.warnings] = list(p.warnings)
         rows.append({
-            "campaign_id": campaign_id, "account_id": ids[p.account], "plan_key": p.plan_key,
-            "post_key": p.post_key, "origin": "plan", "text": p.text,
-            "text_hash": text_hash(p.text), "due_at": p.due_at, "not_after": p.not_after,
-            "next_attempt_at": p.due_at, "options": options, "warnings": warnings,
-            "length": p.length.length, "length_limit": p.length.limit, "attempt": 0,
-            "created_at": now, "updated_at": now,
+            "account_id": ids[p.account], "plan_key": p.plan_key, "post_key": p.post_key,
+            "text": p.text, "text_hash": text_hash(p.text), "due_at": p.due_at,
+            "not_after": p.not_after, "next_attempt_at": p.due_at, "options": options,
+            "warnings": warnings, "length": p.length.length, "length_limit": p.length.limit,
         })
-    create(s, rows, S.DRAFT, reason="planned", now=now, actor=actor)
+    create(s, rows, S.DRAFT, reason="planned", now=now, actor=actor, same={
+        "campaign_id": campaign_id, "origin": "plan", "attempt": 0, "created_at": now,
+        "updated_at": now})
 
 
 def _shared_options(p: PlannedPost, shared: dict[object, Any]) -> dict[str, Any]:

@@ -216,11 +216,12 @@ _JSONS = frozenset(c.name for c in _POST.c if isinstance(c.type, sa.JSON))
 
 
 def create(s: Bind, rows: Sequence[Mapping[str, Any]], state: PostState, *, reason: str,
-           now: datetime, actor: str) -> int:
+           now: datetime, actor: str, same: Mapping[str, Any] | None = None) -> int:
     """New posts in bulk, each in `state` with its first event (from nothing to `state`,
     `reason`, `actor`, at `now`); returns how many. Every row names the same columns;
     `idempotency_key` is given here (one random prefix per call, numbered within it),
-    so the events find their posts by that prefix in one statement.
+    so the events find their posts by that prefix in one statement. `same`: values every
+    row has (a campaign, `now`), given and converted once.
 
     On SQLite, where SQLAlchemy's per-value type processing would cost more than the
     insert itself (100,000 planned posts), values are converted to SQLite's storage
@@ -235,17 +236,19 @@ def create(s: Bind, rows: Sequence[Mapping[str, Any]], state: PostState, *, reas
     run = secrets.token_hex(10)
     first, last = f"{run}{0:012x}", f"{run}{len(rows) - 1:012x}"
     keys = [k for k in rows[0] if k not in ("state", "idempotency_key")]
-    columns = [*keys, "state", "idempotency_key"]
+    same = {k: v for k, v in (same or {}).items() if k not in ("state", "idempotency_key")}
+    columns = [*keys, *same, "state", "idempotency_key"]
     conn = connection_of(s)
     if conn.dialect.name == "sqlite":
         stored = _SqliteValues(keys)
-        params = [(*stored.of(row), state.value, f"{run}{n:012x}") for n, row in enumerate(rows)]
+        common = (*_SqliteValues(list(same)).of(same), state.value) if same else (state.value,)
+        params = [(*stored.of(row), *common, f"{run}{n:012x}") for n, row in enumerate(rows)]
         sql = (f"INSERT INTO {_POST.name} ({', '.join(columns)}) "
                f"VALUES ({', '.join('?' * len(columns))})")
         for i in range(0, len(params), _INSERT_CHUNK):
             conn.exec_driver_sql(sql, params[i:i + _INSERT_CHUNK])
     else:
-        typed = [{**row, "state": state, "idempotency_key": f"{run}{n:012x}"}
+        typed = [{**row, **same, "state": state, "idempotency_key": f"{run}{n:012x}"}
                  for n, row in enumerate(rows)]
         for i in range(0, len(typed), _INSERT_CHUNK):
             s.execute(insert(_POST), typed[i:i + _INSERT_CHUNK])

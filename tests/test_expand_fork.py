@@ -1,6 +1,8 @@
-"""Expanding a large campaign renders half of it in a forked child process
+"""Expanding a large campaign renders part of it in a forked child process
 (content/expand.py, content/fork.py): the same posts, errors and warnings, in the same
-order, as rendering all of it here; a child that fails leaves its half to the parent.
+order, as rendering all of it here, whether or not the posts are taken part by part to
+be written as they come; a child that fails, at once or midway, leaves the rest to the
+parent.
 
 Each check runs in a fresh interpreter: the test process has threads of its own (the
 test runner's), where forking is refused, so here it would never fork."""
@@ -93,33 +95,56 @@ _SCRIPT = textwrap.dedent('''
     folder, mode = Path(sys.argv[1]), sys.argv[2]
     now = datetime(2099, 1, 20, 9, tzinfo=UTC)   # some fire times are already past
     campaign = load_campaign(folder, now=now)
+    expand.CHUNK = 100   # several parts from the child
 
-    def run(fork_from):
+    def run(fork_from, writing=False):
         expand.FORK_FROM = fork_from
-        r = expand.expand_campaign(campaign, now=now)
+        given = []
+        r = expand.expand_campaign(campaign, now=now, ready=given.extend if writing else None)
+        if writing and not r.errors:
+            # what was given to write, part by part, is every post in the result's order
+            assert [id(p) for p in given] == [id(p) for p in r.posts], "ready was not given the posts"
         return ([(p, p.options()) for p in r.posts],
                 [(str(e), e.file, e.key, e.line, e.message) for e in r.errors], r.warnings)
 
     forks = []
-    real = expand.Forked
+    real = expand.Parts
     class Counted(real):
-        def result(self):
-            got = real.result(self)
-            forks.append(got is not None)
-            return got
-    expand.Forked = Counted
+        def parts(self):
+            yield from real.parts(self)
+            forks.append(self.complete)
+    expand.Parts = Counted
     if mode == "broken-child":
-        # the child dies before it sends anything: the parent renders its half itself
-        expand.Forked = type("Dying", (Counted,), {"__init__": lambda self, work:
+        # the child dies before it sends anything: the parent renders its share itself
+        expand.Parts = type("Dying", (Counted,), {"__init__": lambda self, work:
             Counted.__init__(self, lambda: (_ for _ in ()).throw(SystemExit(3)))})
+    if mode == "dies-midway":
+        # the child sends two parts, then dies: the parent renders the rest itself
+        def midway(work):
+            def two():
+                for n, part in enumerate(work()):
+                    if n == 2:
+                        raise SystemExit(3)
+                    yield part
+            return two
+        expand.Parts = type("Midway", (Counted,), {"__init__": lambda self, work:
+            Counted.__init__(self, midway(work))})
     here = run(10**9)
     forked = run(1)
-    assert forks == [mode != "broken-child"], forks
+    writing = run(1, writing=True)
+    assert forks == [mode == "forked"] * 2, forks
     assert len(here[0]) > 500 and here[2], (len(here[0]), here[2])
     assert any("ZeroDivisionError" in e[0] and "the same for" in e[0] for e in here[1]), here[1]
     assert any("same text goes out" in e[0] for e in here[1]), here[1]
     assert any("schedule" in (e[1] or "") + (e[2] or "") for e in here[1]), here[1]
     assert forked == here, "the forked expansion differs"
+    assert writing == here, "the forked expansion, written as it comes, differs"
+    if mode == "forked":
+        # without the posts in error, every post is given to be written, in order
+        import dataclasses
+        campaign = dataclasses.replace(campaign, posts=tuple(
+            p for p in campaign.posts if p.key in ("plain", "jinja")))
+        assert not run(1, writing=True)[1]
     print("same", len(here[0]), len(here[1]), len(here[2]))
 ''')
 
@@ -151,4 +176,9 @@ def test_a_forked_expansion_is_the_same_as_one_done_here(tmp_path: Path) -> None
 
 def test_a_child_that_dies_leaves_its_half_to_the_parent(tmp_path: Path) -> None:
     out = _run(_campaign(tmp_path), "broken-child")
+    assert out.startswith("same ")
+
+
+def test_a_child_that_dies_midway_leaves_the_rest_to_the_parent(tmp_path: Path) -> None:
+    out = _run(_campaign(tmp_path), "dies-midway")
     assert out.startswith("same ")
