@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import termios
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,17 @@ Cli = Callable[..., CliResult]
 
 TMINUS = [sys.executable, "-m", "scheduler.cli"]
 GUARD = 60.0    # seconds: only so that a broken prompt fails the test instead of hanging it
+
+
+def _syscall(pid: int | str) -> str:
+    """The number of the system call `pid` is blocked in (Linux's /proc), or ''."""
+    try:
+        return Path(f"/proc/{pid}/syscall").read_text().split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+_READ = _syscall("self")    # reading that file is itself a read(): its number here
 
 
 class Terminal:
@@ -57,6 +69,17 @@ class Terminal:
 
     def type(self, keys: str) -> None:
         os.write(self.leader, keys.encode())
+
+    def interrupt(self) -> None:
+        """Ctrl-C once tminus waits for the answer, as a person's comes: a SIGINT that
+        lands after the question is shown but before the process is blocked reading
+        (a few instructions of C in `input()`) is only seen when input comes, in any
+        Python program, so a test sending it at once sometimes waited forever."""
+        deadline = time.monotonic() + GUARD
+        while _syscall(self.proc.pid) != _READ:
+            assert time.monotonic() < deadline, f"tminus never waited for input: {self.seen!r}"
+            time.sleep(0.005)   # polling a process's state: nothing to inject
+        self.proc.send_signal(signal.SIGINT)
 
     def finish(self) -> tuple[int, str]:
         while self._read():
@@ -144,7 +167,7 @@ def test_ctrl_c_at_a_question_writes_nothing_and_exits_130(
     before = _posts(cli)
     term = Terminal(env, tmp_path, *args)
     term.expect("[y/N]" if args[0] == "cancel" else "password:")
-    term.proc.send_signal(signal.SIGINT)
+    term.interrupt()
     code, shown = term.finish()
     assert code == 130, shown
     said = [line for line in shown.splitlines() if line.strip()]
