@@ -63,8 +63,10 @@ def test_help_imports_no_database_templates_rules_or_sdks(tmp_path: Path) -> Non
 # click (typer carries its own; only `edit --editor` needs it), rich's emoji table (the
 # consoles replace no codes), langcodes (the example's tags are two letters); and the
 # folder is checked in a forked child while the process imports the database code, so
-# what only the check needs (phonenumbers, for the toolkit's call line) is imported there.
-REHEARSAL_NEVER = [*SDKS_AND_WEB, "click", "rich._emoji_codes", "langcodes", "phonenumbers"]
+# what only the check needs (phonenumbers, for the toolkit's call line; Jinja2 and
+# `content.render`, for rendering the texts) is imported there.
+REHEARSAL_NEVER = [*SDKS_AND_WEB, "click", "rich._emoji_codes", "langcodes", "phonenumbers",
+                   "jinja2", "content.render"]
 EXAMPLE = ROOT / "examples" / "potuspardon"
 
 
@@ -96,7 +98,7 @@ def test_a_rehearsal_imports_no_sdk_and_no_web_stack(tmp_path: Path) -> None:
     # checked in this process (phonenumbers comes here then). The same table, to the byte.
     inline = _rehearse(EXAMPLE, tmp_path, first="import scheduler.service.rehearsal_play")
     assert inline[:3] == (code, out, err)
-    assert "phonenumbers" in inline[3]
+    assert {"phonenumbers", "jinja2", "content.render"} <= inline[3]
 
 
 def test_a_mistake_found_in_the_child_reads_as_one_found_here(tmp_path: Path) -> None:
