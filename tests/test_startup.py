@@ -64,9 +64,10 @@ def test_help_imports_no_database_templates_rules_or_sdks(tmp_path: Path) -> Non
 # consoles replace no codes), langcodes (the example's tags are two letters); and the
 # folder is checked in a forked child while the process imports the database code, so
 # what only the check needs (phonenumbers, for the toolkit's call line; Jinja2 and
-# `content.render`, for rendering the texts) is imported there.
+# `content.render`, for rendering the texts) is imported there; approving checks a
+# digest and builds no approval sheet's cards (`service.timeline`).
 REHEARSAL_NEVER = [*SDKS_AND_WEB, "click", "rich._emoji_codes", "langcodes", "phonenumbers",
-                   "jinja2", "content.render"]
+                   "jinja2", "content.render", "scheduler.service.timeline"]
 EXAMPLE = ROOT / "examples" / "potuspardon"
 
 
