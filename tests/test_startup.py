@@ -13,6 +13,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,3 +158,31 @@ def test_the_service_names_are_the_use_cases_whatever_was_imported_first(tmp_pat
     """)], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=ENV)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "has no attribute 'no_such_use_case'" in out.stdout
+
+
+def test_a_command_is_built_alone_and_reads_as_in_the_whole_group(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # `tminus rehearse` builds one click command, not all of them; its help, a usage
+    # mistake and the group's own answers (no such command, a group's command) read as
+    # the whole group says them
+    import typer
+    from typer.core import TyperGroup
+
+    from scheduler import cli
+    alone, listed, whole = (cli._command(["rehearse", "x"]), cli._command(["--help"]),
+                            typer.main.get_command(cli.app))
+    assert isinstance(alone, TyperGroup) and isinstance(listed, TyperGroup)
+    assert isinstance(whole, TyperGroup)
+    assert list(alone.commands) == ["rehearse"]
+    assert len(whole.commands) > 20 and listed.commands.keys() == whole.commands.keys()
+
+    def said(command: Any, args: list[str]) -> str:
+        try:
+            command.main(args=args, prog_name="tminus", standalone_mode=False)
+        except cli._usage.ClickException as e:   # what `cli.main` prints of it
+            return f"{type(e).__name__}: {getattr(e.ctx, 'command_path', '')} " \
+                   f"{e.format_message()}"
+        return capsys.readouterr().out
+    for args in (["rehearse", "--help"], ["rehearse"], ["rehearse", "a", "b"],
+                 ["rehearse", "--bogus"], ["rehearsee"], ["queue", "--help"]):
+        assert said(cli._command(args), args) == said(whole, args), args
