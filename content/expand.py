@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from content.campaign import Campaign, MediaSpec, PostSpec
 from content.chars import forbidden_character
@@ -25,9 +25,12 @@ from content.limits import MAX_POSTS_PER_CAMPAIGN
 from content.media import Image
 from content.media import problems as media_problems
 from content.platforms import check_length
-from content.render import Renderer, base_context, post_context, time_context
 from content.rules import LengthCheck
 from content.schedule import Fire, ScheduleError, expand
+from content.variables import base_context, post_context, time_context
+
+if TYPE_CHECKING:
+    from content.render import Renderer
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,9 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
     """Each unit's posts, or the error that makes them unsendable, in the units' order.
     The units are rendered in the order of their posts in the result (by time, account,
     post key), so that `ready` can be given them part by part as they are made."""
+    # Jinja2 only where a text is rendered: a rehearsal's parent process takes its
+    # folder expanded by a child and renders none (tests/test_startup.py)
+    from content.render import Renderer
     renderer = Renderer(campaign.folder)
     tags = [h.lower() for h in campaign.hashtags]
     bases: dict[tuple[str, str], dict[str, Any]] = {}

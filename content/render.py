@@ -23,7 +23,6 @@ import functools
 import re
 import sys
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,9 +32,11 @@ from jinja2.exceptions import SecurityError
 from jinja2.lexer import Lexer
 
 from content.budget import TemplateLimit
-from content.countdown import countdown_context, time_left
 from content.errors import CampaignError
 from content.sandbox import BoundedEnvironment, Plain
+from content.variables import base_context, post_context, time_context
+
+__all__ = ["Renderer", "base_context", "post_context", "time_context"]
 
 
 def _plural(n: int, singular: str, plural: str | None = None) -> str:
@@ -170,43 +171,3 @@ def _tidy(text: str) -> str:
         return text
     joined = "\n".join([ln.rstrip() for ln in text.strip().splitlines()])
     return re.sub(r"\n{3,}", "\n\n", joined) if "\n\n\n" in joined else joined
-
-
-def base_context(*, campaign: Any, account: str, platform: str,
-                 extra_vars: dict[str, Any], language: str | None) -> dict[str, Any]:
-    """The variables that are the same for every post of one (post, account): built
-    once, then copied per scheduled time by `post_context`."""
-    variables = {**campaign.vars, **extra_vars}
-    context: dict[str, Any] = {
-        "campaign": {"slug": campaign.slug, "title": campaign.title},
-        "vars": variables,
-        "hashtags": " ".join(campaign.hashtags),
-        "hashtag_list": list(campaign.hashtags),
-        "account": account,
-        "platform": platform,
-        "language": language or "en",
-        "deadline": campaign.deadline.astimezone(campaign.timezone),
-    }
-    # [vars] are also reachable by bare name ({{ call_line }}), unless they would hide
-    # a built-in variable.
-    for k, v in variables.items():
-        context.setdefault(k, v)
-    return context
-
-
-def time_context(campaign: Any, due: datetime) -> dict[str, Any]:
-    """What depends on the post's own time: `due` and the countdown (the same for
-    every account posting at that time, so computed once per time)."""
-    deadline = campaign.deadline
-    context: dict[str, Any] = {"due": due.astimezone(campaign.timezone)}
-    context.update(countdown_context(due, deadline))
-    context["time_left_in"] = lambda lang: time_left(due, deadline, lang)
-    return context
-
-
-def post_context(base: dict[str, Any], *, campaign: Any, due: datetime,
-                 timed: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`base` plus the time-dependent variables (`timed`, or computed for `due`)."""
-    context = dict(base)
-    context.update(timed if timed is not None else time_context(campaign, due))
-    return context

@@ -13,6 +13,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,8 +66,11 @@ def test_help_imports_no_database_templates_rules_or_sdks(tmp_path: Path) -> Non
 # click (typer carries its own; only `edit --editor` needs it), rich's emoji table (the
 # consoles replace no codes), langcodes (the example's tags are two letters); and the
 # folder is checked in a forked child while the process imports the database code, so
-# what only the check needs (phonenumbers, for the toolkit's call line) is imported there.
-REHEARSAL_NEVER = [*SDKS_AND_WEB, "click", "rich._emoji_codes", "langcodes", "phonenumbers"]
+# what only the check needs (phonenumbers, for the toolkit's call line; Jinja2 and
+# `content.render`, for rendering the texts) is imported there; approving checks a
+# digest and builds no approval sheet's cards (`service.timeline`).
+REHEARSAL_NEVER = [*SDKS_AND_WEB, "click", "rich._emoji_codes", "langcodes", "phonenumbers",
+                   "jinja2", "content.render", "scheduler.service.timeline"]
 EXAMPLE = ROOT / "examples" / "potuspardon"
 
 
@@ -96,7 +102,7 @@ def test_a_rehearsal_imports_no_sdk_and_no_web_stack(tmp_path: Path) -> None:
     # checked in this process (phonenumbers comes here then). The same table, to the byte.
     inline = _rehearse(EXAMPLE, tmp_path, first="import scheduler.service.rehearsal_play")
     assert inline[:3] == (code, out, err)
-    assert "phonenumbers" in inline[3]
+    assert {"phonenumbers", "jinja2", "content.render"} <= inline[3]
 
 
 def test_a_mistake_found_in_the_child_reads_as_one_found_here(tmp_path: Path) -> None:
@@ -152,3 +158,31 @@ def test_the_service_names_are_the_use_cases_whatever_was_imported_first(tmp_pat
     """)], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=ENV)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "has no attribute 'no_such_use_case'" in out.stdout
+
+
+def test_a_command_is_built_alone_and_reads_as_in_the_whole_group(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # `tminus rehearse` builds one click command, not all of them; its help, a usage
+    # mistake and the group's own answers (no such command, a group's command) read as
+    # the whole group says them
+    import typer
+    from typer.core import TyperGroup
+
+    from scheduler import cli
+    alone, listed, whole = (cli._command(["rehearse", "x"]), cli._command(["--help"]),
+                            typer.main.get_command(cli.app))
+    assert isinstance(alone, TyperGroup) and isinstance(listed, TyperGroup)
+    assert isinstance(whole, TyperGroup)
+    assert list(alone.commands) == ["rehearse"]
+    assert len(whole.commands) > 20 and listed.commands.keys() == whole.commands.keys()
+
+    def said(command: Any, args: list[str]) -> str:
+        try:
+            command.main(args=args, prog_name="tminus", standalone_mode=False)
+        except cli._usage.ClickException as e:   # what `cli.main` prints of it
+            return f"{type(e).__name__}: {getattr(e.ctx, 'command_path', '')} " \
+                   f"{e.format_message()}"
+        return capsys.readouterr().out
+    for args in (["rehearse", "--help"], ["rehearse"], ["rehearse", "a", "b"],
+                 ["rehearse", "--bogus"], ["rehearsee"], ["queue", "--help"]):
+        assert said(cli._command(args), args) == said(whole, args), args

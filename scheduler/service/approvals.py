@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -24,7 +25,10 @@ from scheduler.approval import Digests, digest_of, digests
 from scheduler.db import session
 from scheduler.models import Post, PostState
 from scheduler.queue import find_campaign
-from scheduler.service.timeline import CampaignHead, Card, cards, head_of
+
+if TYPE_CHECKING:   # the sheet's cards come when a sheet is made: `posts.approve` (and so
+    # a rehearsal) checks a digest and needs no card (tests/test_startup.py)
+    from scheduler.service.timeline import CampaignHead, Card
 
 S = PostState
 __all__ = ["ApprovalSheet", "Changed", "Digests", "approval_sheet", "check_digest", "digest_of",
@@ -56,6 +60,7 @@ def approval_sheet(engine: Engine, slug: str, *, post_ids: Sequence[int] | None,
                    ) -> ApprovalSheet:
     """The drafts to approve — those chosen, or all of the campaign's (at most
     defaults.APPROVE_AT_ONCE) — as cards, with their digest."""
+    from scheduler.service.timeline import cards, head_of
     with session(engine) as s:
         c = find_campaign(s, slug)
         drafts = int(s.execute(sa.select(func.count()).select_from(Post).where(
