@@ -338,10 +338,12 @@ def _hashtags(value: Any, c: _Collector) -> list[str]:
 
 # Every two-letter tag langcodes calls valid: ISO 639-1's languages, as the IANA
 # Language Subtag Registry that langcodes ships has them (deprecated ones like "iw"
-# included, as langcodes takes them). Most campaigns write their languages this way,
-# and loading langcodes compiles one pattern over every subtag there is, a tenth of a
-# rehearsal's CPU: these are answered without it. tests/test_campaign_files.py checks
-# that this set and langcodes agree on every tag from "aa" to "zz".
+# included, as langcodes takes them; the registry is IANA's public data, published at
+# https://www.iana.org/assignments/language-subtag-registry). Most campaigns write
+# their languages this way, and loading langcodes compiles one pattern over every
+# subtag there is, a tenth of a rehearsal's CPU: these are answered without it.
+# tests/test_campaign_files.py checks that this set and langcodes agree on every tag
+# from "aa" to "zz".
 TWO_LETTER_LANGUAGES = frozenset({
     "aa", "ab", "ae", "af", "ak", "am", "an", "ar", "as", "av", "ay", "az", "ba", "be",
     "bg", "bh", "bi", "bm", "bn", "bo", "br", "bs", "ca", "ce", "ch", "co", "cr", "cs",

@@ -21,11 +21,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from scheduler.rows import AccountRow
+from scheduler.rows import AccountLike, AccountRow
 from scheduler.tables import account, post
 
 if TYPE_CHECKING:
@@ -33,17 +33,6 @@ if TYPE_CHECKING:
 
 VERSION = 1
 _OPTIONS = ("language", "visibility", "content_warning")
-
-
-class AccountLike(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def platform(self) -> str: ...
-    @property
-    def credentials(self) -> str: ...
-    @property
-    def handle(self) -> str | None: ...
 
 
 def file_sha(path: str) -> str | None:
