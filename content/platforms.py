@@ -17,6 +17,11 @@ each adapter pulls in its SDK.
 The registry is validated when this module is imported: a platform without tiers, a
 tier without a budget, a default tier that is not one of its tiers, an unknown post
 option or a malformed adapter path is a `RegistryError` at start-up, never "no limit".
+
+The length rules themselves (`content.rules`: X's character data, the regexes) are named
+here, not imported: the daemon reads this registry for budgets, credentials and
+adapters but never measures a post, and importing them cost its process 3.4 MB (issue
+12). They are imported when a length is first checked (the planner, previews, checks).
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from types import MappingProxyType
-from typing import Any
+from types import MappingProxyType, ModuleType
+from typing import TYPE_CHECKING, Any, cast
 
-from content import rules
 from content.errors import TminusError
-from content.rules import LengthCheck
+
+if TYPE_CHECKING:
+    from content.rules import LengthCheck
 
 
 class RegistryError(Exception):
@@ -69,14 +75,28 @@ class Tier:
 
 @dataclass(frozen=True)
 class LengthRule:
-    """How a platform measures a post and how much it takes. `count(text, content
-    warning)` and `accepts(text)` are functions of `content.rules`."""
+    """How a platform measures a post and how much it takes. `counter` and `acceptor`
+    name functions of `content.rules`, `count(text, content warning)` and
+    `accepts(text)`, imported on first use (see the module's docstring)."""
 
-    count: Callable[[str, str], int]
+    counter: str
     limit: int                    # the default; a Mastodon instance sets its own
     unit: str
-    accepts: Callable[[str], bool]
+    acceptor: str
     source: str
+
+    @property
+    def count(self) -> Callable[[str, str], int]:
+        return cast("Callable[[str, str], int]", getattr(_rules(), self.counter))
+
+    @property
+    def accepts(self) -> Callable[[str], bool]:
+        return cast("Callable[[str], bool]", getattr(_rules(), self.acceptor))
+
+
+def _rules() -> ModuleType:
+    from content import rules
+    return rules
 
 
 @dataclass(frozen=True)
@@ -200,6 +220,8 @@ class Platform:
         """`text` against this platform's rule; `limit` overrides the default."""
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be positive, got {limit}")
+        # imported on first use: see the module's docstring
+        from content.rules import LengthCheck
         rule = self.length
         length = rule.count(text, content_warning)
         limit = rule.limit if limit is None else limit
@@ -211,8 +233,10 @@ class Platform:
 
 _IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
+# The limits are the rules' own constants, written out (tests/test_platforms.py checks
+# they agree): X_LIMIT, MASTODON_DEFAULT_LIMIT, BLUESKY_LIMIT.
 X_RULE = LengthRule(
-    rules.x_post_length, rules.X_LIMIT, "weighted chars", rules.x_accepts,
+    "x_post_length", 280, "weighted chars", "x_accepts",
     source="twitter-text v3 (configs/v3.json): weighted 280, each URL 23")
 
 _X = Platform(
@@ -241,8 +265,7 @@ _X = Platform(
 _MASTODON = Platform(
     name="mastodon", title="Mastodon",
     length=LengthRule(
-        rules.mastodon_post_length, rules.MASTODON_DEFAULT_LIMIT, "chars",
-        rules.mastodon_accepts,
+        "mastodon_post_length", 500, "chars", "mastodon_accepts",
         source="Mastodon StatusLengthValidator: 500 graphemes of content warning + "
                "text by default (each instance sets its own), URLs 23"),
     tiers=(Tier("default", (RateBudget(300, timedelta(minutes=5)),),
@@ -261,7 +284,7 @@ _MASTODON = Platform(
 _BLUESKY = Platform(
     name="bluesky", title="Bluesky",
     length=LengthRule(
-        rules.bluesky_post_length, rules.BLUESKY_LIMIT, "graphemes", rules.bluesky_accepts,
+        "bluesky_post_length", 300, "graphemes", "bluesky_accepts",
         source="app.bsky.feed.post lexicon: text maxGraphemes 300, maxLength 3000 bytes"),
     tiers=(Tier("default", (RateBudget(1666, timedelta(hours=1)),
                             RateBudget(11666, timedelta(hours=24))),

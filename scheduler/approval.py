@@ -16,7 +16,6 @@ difference (nothing was verified then); a handle that changed is.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -91,6 +90,8 @@ def differences(approved: Mapping[str, Any] | None, approved_hash: str | None,
         return ["its approval record is missing or does not match its digest"]
     out = []
     if approved.get("text") != now.get("text"):
+        # imported only for a changed text: the daemon's process goes without it
+        import difflib
         lines = difflib.unified_diff(str(approved.get("text")).splitlines(),
                                      str(now.get("text")).splitlines(), "approved", "now",
                                      lineterm="", n=0)

@@ -106,7 +106,20 @@ def test_check_length_uses_each_platforms_rule() -> None:
     # only Mastodon counts the content warning
     assert check_length("mastodon", "a" * 495, spoiler_text="b" * 6).length == 501
     assert check_length("bluesky", "a" * 295, spoiler_text="b" * 6).length == 295
-    assert X.length.count is rules.x_post_length
+    assert X.length.count is rules.x_post_length and X.length.accepts is rules.x_accepts
+
+
+def test_each_length_rule_names_functions_and_limits_of_the_rules() -> None:
+    """The registry names its rules' functions (imported on first use, not at import: the
+    daemon never measures a post) and writes their limits out: both agree with
+    `content.rules`."""
+    limits = {"x": rules.X_LIMIT, "mastodon": rules.MASTODON_DEFAULT_LIMIT,
+              "bluesky": rules.BLUESKY_LIMIT, "dryrun": rules.X_LIMIT}
+    for name, entry in PLATFORMS.items():
+        rule = entry.length
+        assert rule.count is getattr(rules, rule.counter) and callable(rule.count)
+        assert rule.accepts is getattr(rules, rule.acceptor) and callable(rule.accepts)
+        assert rule.limit == limits[name], name
 
 
 def test_credentials_are_typed_and_documented_by_their_fields() -> None:
