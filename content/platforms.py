@@ -27,6 +27,7 @@ adapters but never measures a post, and importing them cost its process 3.4 MB (
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,11 +86,12 @@ class LengthRule:
     acceptor: str
     source: str
 
-    @property
+    # looked up once per rule (cached on the instance): every planned post is measured
+    @functools.cached_property
     def count(self) -> Callable[[str, str], int]:
         return cast("Callable[[str, str], int]", getattr(_rules(), self.counter))
 
-    @property
+    @functools.cached_property
     def accepts(self) -> Callable[[str], bool]:
         return cast("Callable[[str], bool]", getattr(_rules(), self.acceptor))
 
