@@ -24,8 +24,9 @@ from jobs.adapters.dryrun import DryRunPublisher
 from jobs.errors import PublishError
 from scheduler import defaults
 from scheduler.db import transaction
+from scheduler.prefork import ForkServer
 from scheduler.rows import AccountLike
-from scheduler.sendproc import ChildPublisher, SendingProcess
+from scheduler.sendproc import CHILD_START_SECONDS, ChildPublisher, SendingProcess
 from scheduler.settings import Settings
 from scheduler.tables import account as accounts
 
@@ -124,9 +125,14 @@ class Publishers:
         self._processes: list[SendingProcess] = []
         self._senders: dict[int, ChildPublisher] = {}
         self._saver: ThreadPoolExecutor | None = None
-        if not self.dry_run:
+        # the children are forked, primed, by one fork server (`scheduler.prefork`),
+        # started by `prepare` with the platforms in use
+        self._server: ForkServer | None = None
+        if not self.dry_run and send_process:
+            self._server = ForkServer()
             self._processes = [SendingProcess(threads=settings.concurrency,
-                                              on_session=self._child_session)
+                                              on_session=self._child_session,
+                                              server=self._server)
                                for _ in range(send_process)]
 
     def for_account(self, account: AccountLike) -> Publisher:
@@ -220,10 +226,22 @@ class Publishers:
         if self.dry_run:
             return
         real = sorted(set(platforms) - {"dryrun"})
+        if self._processes and real and self._server is not None:
+            # the fork server imports and primes them once, and the daemon is ready once
+            # it has and has forked each sending process (its own adapters only look
+            # posts up: imported on first use)
+            self._server.start(real)
+            if self._server.ready(CHILD_START_SECONDS):
+                try:
+                    for process in self._processes:
+                        process.start()
+                except PublishError as e:   # the first post starts one again
+                    log.warning("a sending process could not be started (%s)", e.message)
+                return
+            log.warning("the sending processes' fork server did not get ready; each "
+                        "sending process imports the SDKs itself")
         if self._processes:
-            # the sending processes import and prime them, side by side, and the daemon
-            # is ready once they have (its own adapters only look posts up: imported on
-            # first use)
+            # the sending processes import and prime them, side by side
             try:
                 primes = [(p, p.prime(real)) for p in self._processes] if real else []
                 for process, future in primes:
@@ -257,6 +275,8 @@ class Publishers:
         """Close every adapter built so far (the daemon is stopping)."""
         for process in self._processes:
             process.close()
+        if self._server is not None:
+            self._server.close()
         if self._saver is not None:
             self._saver.shutdown(wait=True)
         with self._lock:

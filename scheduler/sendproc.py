@@ -53,13 +53,16 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import IO, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from content.platforms import Credentials
 from content.platforms import platform as platform_entry
 from jobs.adapters.base import Clock, Primes, Publisher, SessionStore, Warms, adapter_class
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Outgoing, Receipt
+
+if TYPE_CHECKING:
+    from scheduler.prefork import ForkServer
 
 # How long past an attempt's time bound its answer may take to come back through the
 # pipe before the child is taken to hang (the adapter itself ends the attempt by then).
@@ -99,6 +102,21 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class _Child(Protocol):
+    """A running child as `SendingProcess` uses it: a `subprocess.Popen` (a fresh
+    interpreter) or a `prefork.Forked` (forked by the fork server)."""
+
+    pid: int
+
+    @property
+    def stdin(self) -> IO[bytes] | None: ...
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def kill(self) -> None: ...
+
+
 class _Died(Exception):
     """The child ended (or was killed) before answering."""
 
@@ -115,19 +133,21 @@ class SendingProcess:
     `on_session(key, value)` keeps a login the child made (the parent's database)."""
 
     def __init__(self, *, threads: int, on_session: Callable[[int, str], None],
-                 argv: list[str] | None = None) -> None:
+                 argv: list[str] | None = None, server: ForkServer | None = None) -> None:
         self.threads = threads
         self.on_session = on_session
         self.argv = argv or [sys.executable, "-m", "scheduler.sendproc"]
+        self.server = server                    # children forked, primed, when it is ready
         self._lock = threading.Lock()           # the child, its pipe's writer, `_calls`
         self._write_lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: _Child | None = None
         self._built: set[int] = set()           # keys built in the current child
         self._building: dict[int, Future[Any]] = {}     # key -> its build's answer
-        self._building_in: dict[int, subprocess.Popen[bytes]] = {}
+        self._building_in: dict[int, _Child] = {}
         self._calls: dict[int, _Call] = {}
         self._next = 0
         self.started = 0                        # children started so far (tests)
+        self.forked = 0                         # of them, forked by the server
 
     @property
     def pid(self) -> int | None:
@@ -135,20 +155,30 @@ class SendingProcess:
             alive = self._proc is not None and self._proc.poll() is None
             return self._proc.pid if alive and self._proc is not None else None
 
-    def _child(self) -> subprocess.Popen[bytes]:
-        """The running child (started now if there is none); under `_lock`."""
+    def _child(self) -> _Child:
+        """The running child (started now if there is none): forked by the fork server,
+        primed, in milliseconds, or else (no server, or it is not ready) a fresh
+        interpreter, which imports the SDKs first. Under `_lock`."""
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
-        env = {**os.environ, "TMINUS_SEND_THREADS": str(self.threads)}
-        proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                env=env, close_fds=True)
+        proc: _Child | None = None if self.server is None else self.server.fork(self.threads)
+        if proc is not None:
+            self.forked += 1
+        else:
+            env = {**os.environ, "TMINUS_SEND_THREADS": str(self.threads)}
+            try:
+                proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env=env, close_fds=True)
+            except OSError as e:
+                raise TransientError(f"the sending process could not be started "
+                                     f"({type(e).__name__}); nothing was sent") from None
         self._proc, self._built = proc, set()
         self.started += 1
         threading.Thread(target=self._answers, args=(proc,), name="tminus-sendproc",
                          daemon=True).start()
         return proc
 
-    def _answers(self, proc: subprocess.Popen[bytes]) -> None:
+    def _answers(self, proc: _Child) -> None:
         """Read the child's answers until its pipe ends; then every call still waiting
         on this child learns that it died."""
         assert proc.stdout is not None
@@ -183,7 +213,7 @@ class SendingProcess:
                 call.future.set_exception(_Died())
 
     def _send(self, message: tuple[Any, ...], *, creating: bool
-              ) -> tuple[Future[Any], subprocess.Popen[bytes]]:
+              ) -> tuple[Future[Any], _Child]:
         """Hand `message` (its call id put in second) to the child, started if need be;
         returns the answer's future. Under `_lock`."""
         future: Future[Any] = Future()
@@ -207,6 +237,7 @@ class SendingProcess:
         Not bounded by an attempt: a child just started imports and primes the SDKs
         first (seconds, longer on a busy machine), which is no hang."""
         with self._lock:
+            self._child()       # the live one: `_built` is the current child's
             future = None if key in self._built else self._building.get(key)
             if future is None and key not in self._built:
                 future, proc = self._send(build(), creating=False)
@@ -228,10 +259,17 @@ class SendingProcess:
               creating: bool, wait: Callable[[], float]) -> Any:
         """Send `message` (once the account's adapter is built in this child) and wait
         up to `wait()` seconds, counted from when it is sent, for its answer."""
-        self._built_in_child(key, build)
-        with self._lock:
-            future, _ = self._send(message, creating=creating)
-        return self._answer(future, creating=creating, wait=wait())
+        for _ in range(3):
+            self._built_in_child(key, build)
+            with self._lock:
+                self._child()
+                # a child that ended since is followed by one that has not built it yet
+                future = (self._send(message, creating=creating)[0] if key in self._built
+                          else None)
+            if future is not None:
+                return self._answer(future, creating=creating, wait=wait())
+        raise TransientError("the sending process kept ending before the request could be "
+                             "handed over; nothing was sent")
 
     def _answer(self, future: Future[Any], *, creating: bool, wait: float) -> Any:
         try:
@@ -286,7 +324,12 @@ class SendingProcess:
         """Until the child has answered `prime` (at most CHILD_START_SECONDS)."""
         self._answer(future, creating=False, wait=CHILD_START_SECONDS)
 
-    def kill(self, proc: subprocess.Popen[bytes] | None = None) -> None:
+    def start(self) -> None:
+        """Start the child now if none runs (forked, when the fork server is ready)."""
+        with self._lock:
+            self._child()
+
+    def kill(self, proc: _Child | None = None) -> None:
         """Kill the child (`proc`: only if it is still the current one)."""
         with self._lock:
             if self._proc is None or (proc is not None and self._proc is not proc):
@@ -395,16 +438,32 @@ def _error(call_id: int, e: BaseException) -> tuple[Any, ...]:
             f"{type(e).__name__}", None, None)
 
 
-def child_main(stdin: BinaryIO, stdout: BinaryIO) -> int:
+_PRIMED: set[type[Any]] = set()    # adapter classes primed in this process (or its parent)
+
+
+def prime(platform: str) -> type[Publisher[Credentials]]:
+    """The platform's adapter class, imported and primed (once a process; a child the
+    fork server forked inherits what it primed)."""
+    cls = adapter_class(platform_entry(platform))
+    if cls not in _PRIMED:
+        _PRIMED.add(cls)
+        if isinstance(cls, Primes):
+            cls.prime()
+    return cls
+
+
+def child_main(stdin: BinaryIO, stdout: BinaryIO, *, threads: int | None = None) -> int:
     """Serve the parent until its end of the pipe closes; then exit at once (what is
-    under way is abandoned: the parent is gone or stopping, and looks it up)."""
+    under way is abandoned: the parent is gone or stopping, and looks it up). `threads`:
+    how many requests at once (TMINUS_SEND_THREADS in a fresh interpreter)."""
     # Ctrl-C reaches the whole process group: the parent stops after the attempts under
     # way, and this process with it (the end of its pipe), not in the middle of them
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     lock = threading.Lock()
     adapters: dict[int, Publisher] = {}
-    pool = ThreadPoolExecutor(max_workers=int(os.environ.get("TMINUS_SEND_THREADS", "256")),
-                              thread_name_prefix="tminus-child")
+    if threads is None:
+        threads = int(os.environ.get("TMINUS_SEND_THREADS", "256"))
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tminus-child")
 
     def send(message: tuple[Any, ...]) -> None:
         _write(stdout, lock, message)
@@ -419,7 +478,6 @@ def child_main(stdin: BinaryIO, stdout: BinaryIO) -> int:
     root = logging.getLogger()
     root.handlers[:] = [_Up()]
     root.setLevel(logging.INFO)
-    primed: set[type[Any]] = set()
 
     def run(call_id: int, job: Callable[[], Any]) -> None:
         try:
@@ -433,22 +491,21 @@ def child_main(stdin: BinaryIO, stdout: BinaryIO) -> int:
         except OSError:
             os._exit(0)             # the parent is gone
 
+    def built(key: int) -> Publisher:
+        pub = adapters.get(key)
+        if pub is None:     # the parent builds first; never so, but never a blind guess
+            raise TransientError("the account's adapter is not built in the sending "
+                                 "process; nothing was sent")
+        return pub
+
     def publish(key: int, post: Outgoing, left: float | None) -> Receipt:
         deadline = None if left is None else _utcnow() + timedelta(seconds=left)
-        return adapters[key].publish(replace(post, deadline=deadline))
+        return built(key).publish(replace(post, deadline=deadline))
 
     def warm(key: int) -> None:
-        pub = adapters[key]
+        pub = built(key)
         if isinstance(pub, Warms):
             pub.warm()
-
-    def prime(platform: str) -> type[Publisher[Credentials]]:
-        cls = adapter_class(platform_entry(platform))
-        if cls not in primed:
-            primed.add(cls)
-            if isinstance(cls, Primes):
-                cls.prime()
-        return cls
 
     while (message := _read(stdin)) is not None:
         kind = message[0]

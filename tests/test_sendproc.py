@@ -209,3 +209,118 @@ def test_each_account_keeps_to_one_of_the_sending_processes(
     finally:
         publishers.close()
         worker.publishers.close()
+
+
+# -- the fork server (`scheduler/prefork.py`) ------------------------------------------
+
+
+def _forked_world(tmp_path: Path, fake: FakePlatformServer, platforms: tuple[str, ...] = PLATFORMS
+                  ) -> tuple[Engine, Worker]:
+    """As `_world`, prepared as `tminus run` prepares: the fork server started, primed
+    with the platforms in use, and the sending process forked from it."""
+    engine, worker = _world(tmp_path, fake, platforms)
+    worker.publishers.prepare(platforms)
+    return engine, worker
+
+
+def _ended(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie not yet reaped by its parent counts)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] in "ZX"
+    except (OSError, IndexError):
+        return True
+
+
+def test_children_are_forked_primed_from_the_fork_server_and_forked_again_after_one_dies(
+        tmp_path: Path, fake: FakePlatformServer) -> None:
+    engine, worker = _forked_world(tmp_path, fake)
+    process = _process(worker)
+    server = worker.publishers._server
+    try:
+        assert server is not None and server.pid is not None
+        # forked by the server at `prepare`, so already primed: not a fresh interpreter
+        assert (process.started, process.forked) == (1, 1)
+        first = process.pid
+        assert first is not None and first not in (os.getpid(), server.pid)
+        assert worker.warm_up() == 3
+        assert worker.tick().sent == 3
+        assert sorted(p.platform for p in fake.posts()) == sorted(PLATFORMS)
+        # a child killed (a hang, say) is replaced by another fork, not a cold start
+        process.kill()
+        assert process.pid is None and _ended(first)
+        with engine.begin() as conn:
+            conn.execute(sa.update(table(Post)).values(state="queued", remote_id=None))
+        worker.publishers._warmed.clear()
+        assert worker.warm_up() == 3        # the accounts' adapters built in the new child
+        assert (process.started, process.forked) == (2, 2)
+        assert process.pid not in (None, first)
+    finally:
+        worker.publishers.close()
+    assert server.pid is None
+
+
+def test_a_killed_fork_server_is_said_in_the_log_and_started_again_meanwhile_children_start_cold(
+        tmp_path: Path, fake: FakePlatformServer, caplog: pytest.LogCaptureFixture) -> None:
+    _, worker = _forked_world(tmp_path, fake, ("mastodon",))
+    process = _process(worker)
+    server = worker.publishers._server
+    assert server is not None
+    caplog.set_level(logging.WARNING, logger="tminus.sendproc")
+    try:
+        old = server.pid
+        assert old is not None and (process.started, process.forked) == (1, 1)
+        os.kill(old, signal.SIGKILL)
+        process.kill()
+        # the next child: the server is found gone, started again; this one starts cold
+        assert worker.tick().sent == 1
+        assert "fork server ended" in caplog.text and "starting it again" in caplog.text
+        assert (process.started, process.forked) == (2, 1)
+        assert server.pid not in (None, old) and server.restarts == 1
+        # once the new server is ready, children are forked again
+        assert server.ready(120)
+        process.kill()
+        process.start()
+        assert (process.started, process.forked) == (3, 2)
+        assert len(fake.posts()) == 1
+    finally:
+        worker.publishers.close()
+
+
+def test_a_fork_server_that_never_gets_ready_leaves_children_starting_cold(
+        tmp_path: Path, fake: FakePlatformServer, caplog: pytest.LogCaptureFixture) -> None:
+    _, worker = _world(tmp_path, fake, ("mastodon",))
+    server = worker.publishers._server
+    assert server is not None
+    server.argv = [sys.executable, "-c", "import sys; sys.exit(3)"]   # dies at once, each time
+    caplog.set_level(logging.WARNING, logger="tminus.sendproc")
+    try:
+        worker.publishers.prepare(["mastodon"])
+        process = _process(worker)
+        assert "fresh interpreters" in caplog.text      # restarted RESTARTS times, then no more
+        assert worker.tick().sent == 1
+        assert process.forked == 0 and process.started == 1
+    finally:
+        worker.publishers.close()
+
+
+def test_the_fork_server_and_its_children_exit_when_the_daemon_is_gone(
+        fake: FakePlatformServer) -> None:
+    from scheduler.prefork import ForkServer
+    server = ForkServer()
+    server.start(["mastodon"])
+    try:
+        assert server.ready(120)
+        child = server.fork(2)
+        assert child is not None and child.poll() is None
+        server_pid = server.pid
+        assert server_pid is not None
+        # the daemon's ends close however it dies (its fds go with it)
+        assert server._sock is not None
+        server._sock.close()
+        assert child.stdin is not None
+        child.stdin.close()
+        assert child.wait(timeout=30) == 0
+        assert server._proc is not None and server._proc.wait(timeout=30) == 0
+    finally:
+        server.restarts = 99
+        server.close()
