@@ -716,8 +716,11 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
     """The daemon: publishes approved posts at their time until stopped (SIGTERM/Ctrl-C)."""
     settings = _settings()
     logs.configure(settings)
+    # the sending processes' fork server imports the SDKs meanwhile, on another core
+    from scheduler.publishers import early_fork_server
+    server = early_fork_server(settings, dry_run=dry_run)
     engine = _engine(settings)
-    w = service.worker(engine, settings, dry_run=dry_run)
+    w = service.worker(engine, settings, dry_run=dry_run, server=server)
     if w.publishers.dry_run:
         out.print(f"dry run: posts go to {escape(str(settings.dryrun_outbox))}, nothing leaves this machine")
     _credential_warnings(service.not_ready(engine, settings.env, verified=False),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 # Daemon ------------------------------------------------------------------------------
@@ -63,9 +64,13 @@ DRY_RUN_BATCH = 1000
 CONCURRENCY = 256
 # Child processes the daemon makes its platform requests in (`scheduler.sendproc`): the
 # SDKs are three quarters of its CPU in a burst. 0: none, the daemon makes them itself.
-# Off by default: each child imports the SDKs again when it starts (a daemon restarted
-# under load took ~20 s to be ready with 2 and missed the chaos test's deadline).
-SEND_PROCESSES = 0
+# One per core the process may run on (the daemon's own work is light beside them:
+# 1,000 posts at 250 ms went out in ~4 s with 2 on 2 cores, ~7.5 s with none); none on
+# one core, where they would only add their hand-offs; at most 16 (TMINUS_SEND_PROCESS's
+# own ceiling). They are forked, primed, from one fork server (`scheduler.prefork`): a
+# child starts in milliseconds.
+CORES = len(os.sched_getaffinity(0))
+SEND_PROCESSES = min(CORES, 16) if CORES > 1 else 0
 # Warm-up: accounts with posts due within WARM_AHEAD_SECONDS get their adapters built and,
 # on Bluesky, a login (createSession: a round trip, rate limited) made or refreshed before
 # the due second, not at it; looked for every WARM_EVERY_SECONDS, each account readied

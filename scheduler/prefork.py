@@ -26,8 +26,9 @@ The control socket (an AF_UNIX SOCK_SEQPACKET pair; one message a datagram):
 What can go wrong: the daemon gone (killed) ends the control socket, and the server
 exits at once (its children read the end of their pipes and exit too); the server gone
 (killed, out of memory) leaves its children serving the daemon as before, and the daemon
-starts a new server for the next child (`ForkServer.fork` answers None meanwhile, and
-that child starts as a fresh interpreter: `sendproc.SendingProcess`), said in the log.
+starts a new server for the next child, which waits for it, said in the log; after
+RESTARTS such ends, or a server not ready in time, a child starts as a fresh interpreter
+(`sendproc.SendingProcess`), which imports the SDKs itself.
 """
 
 from __future__ import annotations
@@ -110,11 +111,17 @@ class ForkServer:
         with self._lock:
             return self._proc.pid if self._proc is not None else None
 
+    @property
+    def platforms(self) -> list[str]:
+        """What it primes (or will, once started)."""
+        return list(self._platforms)
+
     def start(self, platforms: list[str]) -> None:
-        """Start the server importing and priming `platforms` (no wait)."""
+        """Start the server importing and priming `platforms` (no wait); once started,
+        it keeps the platforms it was started with."""
         with self._lock:
-            self._platforms = list(platforms)
-            if self._proc is None:
+            if self._proc is None and self.restarts < RESTARTS:
+                self._platforms = list(platforms)
                 self._spawn()
 
     def _spawn(self) -> None:
@@ -147,6 +154,8 @@ class ForkServer:
             sock = self._sock
             waiting, _, _ = select.select([sock], [], [], max(0.0, limit - time.monotonic()))
             if not waiting:
+                if timeout > 0:             # it hangs: no use waiting on it again
+                    self._ended(f"not ready within {timeout:.0f} s")
                 return False
             said = sock.recv(64)
             if said == _READY:
@@ -155,32 +164,42 @@ class ForkServer:
                 self._ended("before it was ready")
         return self._ready
 
-    def fork(self, threads: int) -> Forked | None:
-        """A new child, primed, with `threads` sending threads; None when the server is
-        not ready (still starting, or it ended: started again, said in the log)."""
+    def fork(self, threads: int, wait: float) -> Forked | None:
+        """A new child, primed, with `threads` sending threads, once the server is ready
+        (waiting up to `wait` seconds for one still starting, or started again after it
+        is found ended); None when there is none ready by then, or it gave up."""
         with self._lock:
-            if not self._is_ready(0) or self._sock is None:
-                return None
-            child_in, stdin = os.pipe()
-            stdout, child_out = os.pipe()
-            try:
-                self._sock.settimeout(FORK_SECONDS)
-                socket.send_fds(self._sock, [b"fork %d" % threads], [child_in, child_out])
-                said, fds, _, _ = socket.recv_fds(self._sock, 64, 1)
-            except OSError as e:            # a timeout too: it hangs
-                said, fds, why = b"", [], type(e).__name__
-            else:
-                why = "while forking"
-            finally:
-                os.close(child_in)
-                os.close(child_out)
-            if not said or not fds:
-                for fd in (stdin, stdout, *fds):
-                    os.close(fd)
-                self._ended(why)
-                return None
-            self.forked += 1
-            return Forked(int(said), fds[0], stdin, stdout)
+            for _ in range(2):
+                if not self._is_ready(wait):
+                    return None
+                child = self._fork(threads)
+                if child is not None:
+                    return child
+            return None
+
+    def _fork(self, threads: int) -> Forked | None:
+        """Under `_lock`, the server ready."""
+        assert self._sock is not None
+        child_in, stdin = os.pipe()
+        stdout, child_out = os.pipe()
+        try:
+            self._sock.settimeout(FORK_SECONDS)
+            socket.send_fds(self._sock, [b"fork %d" % threads], [child_in, child_out])
+            said, fds, _, _ = socket.recv_fds(self._sock, 64, 1)
+        except OSError as e:                # a timeout too: it hangs
+            said, fds, why = b"", [], type(e).__name__
+        else:
+            why = "while forking"
+        finally:
+            os.close(child_in)
+            os.close(child_out)
+        if not said or not fds:
+            for fd in (stdin, stdout, *fds):
+                os.close(fd)
+            self._ended(why)
+            return None
+        self.forked += 1
+        return Forked(int(said), fds[0], stdin, stdout)
 
     def _ended(self, why: str) -> None:
         """The server is gone or no use: killed if need be, and started again unless it
@@ -197,8 +216,8 @@ class ForkServer:
                         "now start as fresh interpreters (each imports the SDKs itself)", why)
             return
         self.restarts += 1
-        log.warning("the sending processes' fork server ended (%s); starting it again "
-                    "(a sending process started meanwhile imports the SDKs itself)", why)
+        log.warning("the sending processes' fork server ended (%s); starting it again",
+                    why)
         self._spawn()
 
     def close(self) -> None:

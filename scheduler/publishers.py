@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 
+from content.platforms import PLATFORMS
 from content.platforms import platform as platform_entry
 from jobs.adapters.base import Clock, Primes, Publisher, Warms, adapter_class
 from jobs.adapters.dryrun import DryRunPublisher
@@ -102,6 +103,33 @@ class SessionWriter:
             raise
 
 
+def early_fork_server(settings: Settings, *, dry_run: bool = False) -> ForkServer | None:
+    """The sending processes' fork server, started now, before the daemon opens its
+    database, so that it imports and primes the SDKs beside the daemon's own start (on a
+    busy machine both take seconds). Its platforms are guessed from the credentials in
+    the environment (a platform every one of whose required variables is set under one
+    prefix); `Publishers.prepare` has the children prime any it missed. None when no
+    sending processes are wanted (or a dry run, or no such credentials)."""
+    if dry_run or settings.dry_run or not settings.send_process:
+        return None
+    env = settings.env
+    guessed = []
+    for entry in PLATFORMS.values():
+        required = [v.suffix for v in entry.credentials.variables() if v.required]
+        if entry.name == "dryrun" or not required:
+            continue
+        first = f"_{required[0]}"
+        prefixes = {k[len("TMINUS_"):-len(first)] for k in env
+                    if k.startswith("TMINUS_") and k.endswith(first) and env[k].strip()}
+        if any(all(env.get(f"TMINUS_{p}_{s}", "").strip() for s in required) for p in prefixes):
+            guessed.append(entry.name)
+    if not guessed:
+        return None
+    server = ForkServer()
+    server.start(guessed)
+    return server
+
+
 class Publishers:
     """One adapter per account, built on first use. With `dry_run`, or for accounts on
     the dryrun platform, every post goes to the one dry-run outbox. `now` is the clock
@@ -109,7 +137,8 @@ class Publishers:
     says otherwise)."""
 
     def __init__(self, engine: Engine, settings: Settings, *, now: Clock | None = None,
-                 dry_run: bool | None = None, send_process: int = 0) -> None:
+                 dry_run: bool | None = None, send_process: int = 0,
+                 server: ForkServer | None = None) -> None:
         self.engine = engine
         self.settings = settings
         self.dry_run = settings.dry_run if dry_run is None else dry_run
@@ -125,11 +154,12 @@ class Publishers:
         self._processes: list[SendingProcess] = []
         self._senders: dict[int, ChildPublisher] = {}
         self._saver: ThreadPoolExecutor | None = None
-        # the children are forked, primed, by one fork server (`scheduler.prefork`),
-        # started by `prepare` with the platforms in use
+        # the children are forked, primed, by one fork server (`scheduler.prefork`):
+        # `server`, started early (`early_fork_server`), or started by `prepare` with
+        # the platforms in use
         self._server: ForkServer | None = None
         if not self.dry_run and send_process:
-            self._server = ForkServer()
+            self._server = server or ForkServer()
             self._processes = [SendingProcess(threads=settings.concurrency,
                                               on_session=self._child_session,
                                               server=self._server)
@@ -235,6 +265,11 @@ class Publishers:
                 try:
                     for process in self._processes:
                         process.start()
+                    # a platform the server was not started with (its guess from the
+                    # credentials missed it): imported and primed by each child
+                    if missed := sorted(set(real) - set(self._server.platforms)):
+                        for process, future in [(p, p.prime(missed)) for p in self._processes]:
+                            process.primed(future)
                 except PublishError as e:   # the first post starts one again
                     log.warning("a sending process could not be started (%s)", e.message)
                 return

@@ -157,11 +157,13 @@ class SendingProcess:
 
     def _child(self) -> _Child:
         """The running child (started now if there is none): forked by the fork server,
-        primed, in milliseconds, or else (no server, or it is not ready) a fresh
-        interpreter, which imports the SDKs first. Under `_lock`."""
+        primed, in milliseconds (once it is ready: a server still starting imports the
+        SDKs, as a fresh child would), or else (no server, or none ready in time) a
+        fresh interpreter, which imports the SDKs first. Under `_lock`."""
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
-        proc: _Child | None = None if self.server is None else self.server.fork(self.threads)
+        proc: _Child | None = (None if self.server is None
+                               else self.server.fork(self.threads, CHILD_START_SECONDS))
         if proc is not None:
             self.forked += 1
         else:

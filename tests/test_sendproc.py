@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -259,7 +260,7 @@ def test_children_are_forked_primed_from_the_fork_server_and_forked_again_after_
     assert server.pid is None
 
 
-def test_a_killed_fork_server_is_said_in_the_log_and_started_again_meanwhile_children_start_cold(
+def test_a_killed_fork_server_is_said_in_the_log_and_started_again_for_the_next_child(
         tmp_path: Path, fake: FakePlatformServer, caplog: pytest.LogCaptureFixture) -> None:
     _, worker = _forked_world(tmp_path, fake, ("mastodon",))
     process = _process(worker)
@@ -270,20 +271,37 @@ def test_a_killed_fork_server_is_said_in_the_log_and_started_again_meanwhile_chi
         old = server.pid
         assert old is not None and (process.started, process.forked) == (1, 1)
         os.kill(old, signal.SIGKILL)
-        process.kill()
-        # the next child: the server is found gone, started again; this one starts cold
+        # the child it forked goes on serving the daemon
         assert worker.tick().sent == 1
-        assert "fork server ended" in caplog.text and "starting it again" in caplog.text
-        assert (process.started, process.forked) == (2, 1)
-        assert server.pid not in (None, old) and server.restarts == 1
-        # once the new server is ready, children are forked again
-        assert server.ready(120)
+        assert (process.started, process.forked) == (1, 1)
+        # the next child: the server is found gone, started again, and waited for
         process.kill()
         process.start()
-        assert (process.started, process.forked) == (3, 2)
+        assert "fork server ended" in caplog.text and "starting it again" in caplog.text
+        assert (process.started, process.forked) == (2, 2)
+        assert server.pid not in (None, old) and server.restarts == 1
         assert len(fake.posts()) == 1
     finally:
         worker.publishers.close()
+
+
+def test_the_fork_server_is_guessed_from_the_credentials_and_started_before_the_database(
+        ) -> None:
+    from scheduler.publishers import early_fork_server
+    env = {**fake_accounts.env("mastodon", 1, "ORG", "http://127.0.0.1:9"),
+           **fake_accounts.env("bluesky", 1, "ALLY", "http://127.0.0.1:9"),
+           "TMINUS_HALF_API_KEY": "only one of X's four"}
+    settings = Settings(env=env, send_process=2)
+    server = early_fork_server(settings)
+    try:
+        assert server is not None and server.platforms == ["mastodon", "bluesky"]
+        assert server.pid is not None
+    finally:
+        if server is not None:
+            server.close()
+    assert early_fork_server(settings, dry_run=True) is None
+    assert early_fork_server(replace(settings, send_process=0)) is None
+    assert early_fork_server(replace(settings, env={})) is None
 
 
 def test_a_fork_server_that_never_gets_ready_leaves_children_starting_cold(
@@ -310,7 +328,7 @@ def test_the_fork_server_and_its_children_exit_when_the_daemon_is_gone(
     server.start(["mastodon"])
     try:
         assert server.ready(120)
-        child = server.fork(2)
+        child = server.fork(2, 0)
         assert child is not None and child.poll() is None
         server_pid = server.pid
         assert server_pid is not None

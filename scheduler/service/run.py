@@ -21,16 +21,19 @@ from scheduler.settings import Settings
 
 if TYPE_CHECKING:
     from scheduler.alerts import Sender
+    from scheduler.prefork import ForkServer
 
 
-def worker(engine: Engine, settings: Settings, *, dry_run: bool = False) -> Worker:
+def worker(engine: Engine, settings: Settings, *, dry_run: bool = False,
+           server: ForkServer | None = None) -> Worker:
     """The daemon's tick, with every account's adapter — or, in a dry run, the dry-run
     adapter for the posts of dry-run accounts only, so that no real post is used up.
-    Its clock is the database's, carried forward on the monotonic clock."""
+    Its clock is the database's, carried forward on the monotonic clock. `server`: the
+    sending processes' fork server, if one was started early (`early_fork_server`)."""
     dry = dry_run or settings.dry_run
     clock = AnchoredClock(lambda: database_time(engine), every=defaults.CLOCK_ANCHOR_SECONDS)
     publishers = Publishers(engine, settings, now=clock.now, dry_run=dry,
-                            send_process=settings.send_process)
+                            send_process=settings.send_process, server=server)
     return Worker(engine, settings, clock, publishers,
                   wall=SystemClock(settings.clock_offset_file), scope=Scope(dry_run_only=dry))
 
