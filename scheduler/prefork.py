@@ -254,6 +254,9 @@ def server_main(fd: int, platforms: list[str]) -> int:
     # never a log line of its own (children send theirs up to the daemon: `child_main`)
     logging.getLogger().handlers[:] = [logging.NullHandler()]
     ctl = socket.socket(fileno=fd)
+    # no collection while importing: nearly all it makes lives as long as the process
+    # (a tenth of the import's CPU, which a daemon restarted on a busy machine waits for)
+    gc.disable()
     from scheduler import sendproc
     for name in platforms:
         with contextlib.suppress(Exception):    # the account's build meets it again
@@ -262,6 +265,7 @@ def server_main(fd: int, platforms: list[str]) -> int:
     # collection, and its pages shared with each child as long as it only reads them
     gc.collect()
     gc.freeze()
+    gc.enable()
     ctl.sendall(_READY)
     while True:
         waiting, _, _ = select.select([ctl], [], [], 1.0)
