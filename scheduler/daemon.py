@@ -563,7 +563,7 @@ class Worker:
             reap_leases(self.engine, now=now, owner=self.owner, scope=self.scope)
             # never wait longer than a lease: a short lease (tests) means quick recovery
             after = min(self.lease, timedelta(seconds=defaults.RECONCILE_AFTER_SECONDS))
-            return reconcile(self.engine, self.publishers.for_account, now=now, owner=self.owner,
+            return reconcile(self.engine, self.publishers.sender, now=now, owner=self.owner,
                              lease=self.lease, after=after, stopping=self.stopping.is_set,
                              scope=self.scope)
         finally:

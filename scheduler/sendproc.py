@@ -57,7 +57,15 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from content.platforms import Credentials
 from content.platforms import platform as platform_entry
-from jobs.adapters.base import Clock, Primes, Publisher, SessionStore, Warms, adapter_class
+from jobs.adapters.base import (
+    Clock,
+    FindsMany,
+    Primes,
+    Publisher,
+    SessionStore,
+    Warms,
+    adapter_class,
+)
 from jobs.errors import AuthError, PermanentError, PublishError, TransientError, UnknownOutcome
 from jobs.outgoing import Identity, Outgoing, Receipt
 
@@ -70,6 +78,9 @@ CHILD_GRACE_SECONDS = 2.0
 # How long a child may take to build an account's adapter (a child just started first
 # imports and primes the SDKs: seconds, more on a busy machine) before it is taken to hang.
 CHILD_START_SECONDS = 120.0
+# How long a child may take to answer a look-up (a walk of the account's recent posts,
+# page by page) before it is taken to hang.
+CHILD_LOOKUP_SECONDS = 120.0
 # How long a stopping child gets to finish what it has under way before it is killed.
 CHILD_STOP_SECONDS = 5.0
 _HEADER = struct.Struct("!I")
@@ -315,6 +326,22 @@ class SendingProcess:
         self._call(key, build, ("warm", key), creating=False,
                    wait=lambda: 2 * timeout + CHILD_GRACE_SECONDS)
 
+    def find_many(self, key: int, build: Callable[[], tuple[Any, ...]],
+                  wanted: list[tuple[Outgoing, datetime]]
+                  ) -> dict[int, Receipt | UnknownOutcome | None]:
+        """The account's posts looked up in the child (its SDK is imported there only).
+        Nothing is made: a child that ended meanwhile is asked again, once."""
+        message = ("find", key, [(replace(post, deadline=None), since) for post, since in wanted])
+        for attempt in (1, 2):
+            try:
+                found: dict[int, Receipt | UnknownOutcome | None] = self._call(
+                    key, build, message, creating=False, wait=lambda: CHILD_LOOKUP_SECONDS)
+                return found
+            except TransientError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def prime(self, platforms: list[str]) -> Future[Any]:
         """Start the child now and have it import and prime these platforms' adapters
         (atproto alone takes seconds); `primed` waits for its answer."""
@@ -396,7 +423,14 @@ class ChildPublisher:
         self.process.warm(self.key, self._build, self.timeout)
 
     def find(self, post: Outgoing, since: datetime) -> Receipt | None:
-        return self.local().find(post, since)
+        found = self.find_many([(post, since)]).get(post.post_id)
+        if isinstance(found, UnknownOutcome):
+            raise found
+        return found
+
+    def find_many(self, wanted: list[tuple[Outgoing, datetime]]
+                  ) -> dict[int, Receipt | UnknownOutcome | None]:
+        return self.process.find_many(self.key, self._build, list(wanted))
 
     def check(self) -> Identity:
         return self.local().check()
@@ -504,6 +538,21 @@ def child_main(stdin: BinaryIO, stdout: BinaryIO, *, threads: int | None = None)
         deadline = None if left is None else _utcnow() + timedelta(seconds=left)
         return built(key).publish(replace(post, deadline=deadline))
 
+    def find_many(key: int, wanted: list[tuple[Outgoing, datetime]]
+                  ) -> dict[int, Receipt | UnknownOutcome | None]:
+        pub = built(key)
+        if isinstance(pub, FindsMany):
+            return pub.find_many(wanted)
+        found: dict[int, Receipt | UnknownOutcome | None] = {}
+        for post, since in wanted:
+            try:
+                found[post.post_id] = pub.find(post, since)
+            except Exception as e:  # the parent records why it could not tell
+                found[post.post_id] = UnknownOutcome(
+                    e.message if isinstance(e, PublishError)
+                    else f"adapter error in the sending process: {type(e).__name__}")
+        return found
+
     def warm(key: int) -> None:
         pub = built(key)
         if isinstance(pub, Warms):
@@ -540,6 +589,9 @@ def child_main(stdin: BinaryIO, stdout: BinaryIO, *, threads: int | None = None)
         elif kind == "warm":
             _, call_id, key = message
             pool.submit(run, call_id, partial(warm, key))
+        elif kind == "find":
+            _, call_id, key, wanted = message
+            pool.submit(run, call_id, partial(find_many, key, wanted))
     os._exit(0)
 
 
@@ -553,6 +605,9 @@ class _Broken:
         raise self.error
 
     def warm(self) -> None:
+        raise self.error
+
+    def find(self, post: Outgoing, since: datetime) -> Receipt | None:
         raise self.error
 
     def close(self) -> None:
