@@ -30,7 +30,7 @@ FIGURES = {
     "burst.all_out", "burst.p99",
     "postgres.daemons_1.posts_per_s", "postgres.daemons_2.posts_per_s",
     "postgres.daemons_4.posts_per_s", "postgres.duplicates",
-    "latency.large", "latency.small", "latency.send_process", "latency.postgres_2",
+    "latency.large", "latency.small", "latency.in_process", "latency.postgres_2",
     "rehearse.call", "rehearse.command",
 }
 
