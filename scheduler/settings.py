@@ -27,7 +27,7 @@ SETTINGS_VARS = {
     "TMINUS_REQUEST_TIMEOUT": "timeout of every platform request, seconds (default 10)",
     "TMINUS_MAX_ATTEMPTS": "attempts before a post fails (default 8)",
     "TMINUS_CONCURRENCY": "most accounts whose posts go out side by side (default 256)",
-    "TMINUS_SEND_PROCESS": "child processes the daemon's requests are made in (default 0: none)",
+    "TMINUS_SEND_PROCESS": "processes the daemon's requests are made in (default one per core; 0: none)",
     "TMINUS_DRY_RUN": "1: only dryrun accounts' posts, through the dry-run adapter (default 0)",
     "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (default INFO)",
     "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
