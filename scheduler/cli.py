@@ -87,6 +87,54 @@ def _plain_help() -> None:
 
 _plain_help()
 
+
+def _coercion_without_pydantic() -> None:
+    """Typer ≥ 0.29 coerces every parameter's value through a pydantic TypeAdapter,
+    made when the parameter is first given a value — even `--help`'s, when it is None.
+    Where the adapter does nothing but typer's own work that is done here: None (a
+    parameter not given) stays None, and a path is typer's `coerce_cli_path` (its
+    checks, its errors) given the `Path` pydantic would have made. Any other value gets
+    typer's own coercion, built then. So a command whose parameters are paths — a
+    rehearsal — never imports pydantic and the `importlib.metadata` it brings, a sixth
+    of its start (tests/test_startup.py). A typer without these internals: no change."""
+    try:
+        from typer._coercion import build_runtime_param
+        from typer._param_types import coerce_cli_path
+        from typer.core import _TyperParameter
+    except ImportError:
+        return
+
+    class Coercion:
+        def __init__(self, param: Any) -> None:
+            self.descriptor = param.type_descriptor
+            annotation, info = self.descriptor.annotation, self.descriptor.parameter_info
+            self.path: type[Path] | None = (
+                annotation if isinstance(annotation, type) and issubclass(annotation, Path)
+                and info.path_type in (None, annotation) and info.parser is None
+                and self.descriptor.file_annotation is None else None)
+            self.single = param.nargs == 1 and not param.multiple
+            self.typers: Any = None
+
+        def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+            if value is None and self.single:
+                return None
+            if self.path is not None and self.single and isinstance(value, str):
+                return coerce_cli_path(self.path(value), self.descriptor.parameter_info,
+                                       path_type=self.path, param=param, ctx=ctx)
+            if self.typers is None:
+                self.typers = build_runtime_param(self.descriptor)
+            return self.typers.coerce(value, param=param, ctx=ctx)
+
+    def get_runtime_param(self: Any) -> Any:
+        if self._runtime_param is None:
+            self._runtime_param = Coercion(self)
+        return self._runtime_param
+
+    setattr(_TyperParameter, "get_runtime_param", get_runtime_param)  # noqa: B010
+
+
+_coercion_without_pydantic()
+
 app = typer.Typer(help="tminus: plan, preview, approve and publish countdown campaigns.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 queue_app = typer.Typer(help="One-off posts.", no_args_is_help=True)

@@ -71,10 +71,11 @@ def test_help_imports_no_database_templates_rules_or_sdks(tmp_path: Path) -> Non
 # digest and builds no approval sheet's cards (`service.timeline`). The planner, the
 # approval and the report's collection run on Core, as the daemon does
 # (tests/test_daemon_imports.py): no SQLModel, no ORM, no models.
+# Typer's pydantic is not needed to coerce a path (`cli._coercion_without_pydantic`).
 REHEARSAL_NEVER = [*SDKS_AND_WEB, "click", "rich._emoji_codes", "langcodes", "phonenumbers",
                    "jinja2", "content.render", "scheduler.service.timeline", "sqlmodel",
                    "sqlalchemy.orm", "scheduler.models", "scheduler.service.posts",
-                   "scheduler.service.approvals"]
+                   "scheduler.service.approvals", "pydantic", "pydantic_core"]
 EXAMPLE = ROOT / "examples" / "potuspardon"
 
 
@@ -190,3 +191,35 @@ def test_a_command_is_built_alone_and_reads_as_in_the_whole_group(
     for args in (["rehearse", "--help"], ["rehearse"], ["rehearse", "a", "b"],
                  ["rehearse", "--bogus"], ["rehearsee"], ["queue", "--help"]):
         assert said(cli._command(args), args) == said(whole, args), args
+
+
+def test_every_parameter_is_coerced_as_typer_itself_coerces_it() -> None:
+    # `cli._coercion_without_pydantic` does None and paths itself: each parameter of
+    # every command gives what typer's own (pydantic) coercion gives, or the same error
+    import typer
+    from typer._coercion import build_runtime_param
+    from typer.core import TyperGroup
+
+    from scheduler import cli
+    whole = typer.main.get_command(cli.app)
+    assert isinstance(whole, TyperGroup)
+    params = [(command, p) for group in [whole, *(c for c in whole.commands.values()
+                                                   if isinstance(c, TyperGroup))]
+              for command in group.commands.values() for p in command.params]
+    paths = [p for _, p in params if isinstance(p.type_descriptor.annotation, type)
+             and issubclass(p.type_descriptor.annotation, Path)]
+    assert len(paths) >= 8      # validate, plan, rehearse, toolkit, calendar, ...
+
+    def outcome(coerce: Any, param: Any, value: Any) -> tuple[str, Any]:
+        try:
+            return "value", coerce(value, param=param, ctx=None)
+        except Exception as e:   # typer's error for the value: the same one
+            return type(e).__name__, str(e)
+    for command, param in params:
+        mine, typers = param.get_runtime_param(), build_runtime_param(param.type_descriptor)
+        assert type(mine).__name__ == "Coercion", command.name
+        for value in (None, "examples/potuspardon", "-", "", "no/such/folder", "12", "x y"):
+            if param.multiple or param.nargs != 1:
+                value = None if value is None else [value]
+            assert outcome(mine.coerce, param, value) == outcome(typers.coerce, param, value), \
+                (command.name, param.name, value)
