@@ -44,6 +44,11 @@ def file_sha(path: str) -> str | None:
         return None
 
 
+def text_hash(text: str) -> str:
+    """What `post.text_hash` holds, and approval records: the text's SHA-256."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

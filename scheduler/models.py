@@ -14,6 +14,7 @@ from sqlmodel import JSON, Column, Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
 from scheduler import tables
+from scheduler.approval import text_hash as text_hash  # re-exported
 
 # re-exported: the migrations name them here
 from scheduler.sqltypes import StateColumn as StateColumn
@@ -23,7 +24,6 @@ from scheduler.states import FINAL_STATES as FINAL_STATES  # re-exported
 from scheduler.states import ActivityKind as ActivityKind  # re-exported
 from scheduler.states import PauseScope as PauseScope  # re-exported
 from scheduler.states import PostState as PostState  # re-exported: where the code takes it from
-from scheduler.states import text_hash as text_hash  # re-exported
 
 
 class _Table(SQLModel):

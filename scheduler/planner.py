@@ -32,10 +32,11 @@ from content.campaign import AccountSpec, Campaign, load_campaign
 from content.countdown import duration
 from content.errors import CampaignError, CampaignErrors, TminusError, Unconfirmed
 from content.expand import SHARE_COMPARING, SHARE_WRITING, Expansion, PlannedPost, expand_campaign
+from scheduler.approval import text_hash
 from scheduler.db import transaction
 from scheduler.localtime import local
 from scheduler.rows import AccountRow
-from scheduler.states import CANCELABLE_STATES, PostState, text_hash
+from scheduler.states import CANCELABLE_STATES, PostState
 from scheduler.tables import account as account_table
 from scheduler.tables import campaign as campaign_table
 from scheduler.tables import event as event_table

@@ -5,7 +5,6 @@ the planner, a rehearsal — take them from here)."""
 
 from __future__ import annotations
 
-import hashlib
 from enum import StrEnum
 
 
@@ -28,11 +27,6 @@ FINAL_STATES = frozenset({PostState.PUBLISHED, PostState.FAILED, PostState.EXPIR
                           PostState.CANCELED})
 # a person can cancel a post in these: anything before it is handed to a platform
 CANCELABLE_STATES = (PostState.DRAFT, PostState.QUEUED, PostState.REVIEW)
-
-
-def text_hash(text: str) -> str:
-    """What `post.text_hash` holds, and approval records: the text's SHA-256."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class PauseScope(StrEnum):
