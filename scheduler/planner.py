@@ -223,11 +223,11 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
                                 if old.state not in (*CANCELABLE_STATES, S.CANCELED, S.EXPIRED))
         # conflicts found by earlier plans that no one has settled yet are shown again
         shown = {pid for pid, _ in report.conflicts}
-        p = post_table.c
+        c = post_table.c
         report.conflicts += [(r.id, _diff(r.text, r.planned_text)) for r in s.execute(
-            sa.select(p.id, p.text, p.planned_text).where(
-                p.campaign_id == campaign_id, p.plan_conflict,
-                p.state.in_([S.DRAFT, S.QUEUED])).order_by(p.id))
+            sa.select(c.id, c.text, c.planned_text).where(
+                c.campaign_id == campaign_id, c.plan_conflict,
+                c.state.in_([S.DRAFT, S.QUEUED])).order_by(c.id))
             if r.id not in shown]
     return report
 
