@@ -651,15 +651,34 @@ def _print_alerts(a: service.AlertDeliveries, on: bool, z: Zones, utc: bool) -> 
                   "checks the way)", soft_wrap=True)
     for f in a.failing:
         state = "given up" if f.given_up else "still being tried"
-        out.print(f"[red]alert #{f.id} not delivered[/] ({escape(f.title)}; {f.attempts} "
-                  f"attempt(s), {state}): {escape(f.last_error or 'no reason given')}",
+        if not f.destinations:      # tried before per-destination records (0007)
+            out.print(f"[red]alert #{f.id} not delivered[/] ({escape(f.title)}; {f.attempts} "
+                      f"attempt(s), {state}): {escape(f.last_error or 'no reason given')}",
+                      soft_wrap=True)
+            continue
+        waiting = sum(d.sent_at is None for d in f.destinations)
+        out.print(f"[red]alert #{f.id} not delivered to {waiting} of {len(f.destinations)} "
+                  f"destination(s)[/] ({escape(f.title)}; {f.attempts} attempt(s), {state}):",
                   soft_wrap=True)
+        _print_destinations(f.destinations, z.of(campaign=f.campaign), utc)
     if a.failing_total > len(a.failing):
         out.print(f"  and {a.failing_total - len(a.failing)} more not delivered — "
                   "`tminus notify status`")
     if not on:
         out.print("alerts: off — set TMINUS_NOTIFY to be told when something needs you "
                   "(see 'Alerts' in the README)", soft_wrap=True)
+
+
+def _print_destinations(where: Sequence[service.AlertDestination], tz: str | None,
+                        utc: bool) -> None:
+    """One line per destination of an alert: when it took it, or why it has not."""
+    for d in where:
+        if d.sent_at:
+            said = f"[green]delivered {_at(d.sent_at, tz, utc, seconds=True)}[/]"
+        else:
+            said = (f"[red]not delivered[/] ({d.attempts} attempt(s)): "
+                    f"{escape(d.last_error or 'not tried yet')}")
+        out.print(f"    to {escape(d.destination)}: {said}", soft_wrap=True)
 
 
 @app.command()
@@ -1163,8 +1182,10 @@ def notify_test() -> None:
     apprise = sender_for(settings)      # TMINUS_NOTIFY unset or wrong: said before a database is made
     engine = _engine(settings)
     r = run_test(engine, settings, _db_clock(engine), apprise=apprise)
-    for where in r.destinations:
-        out.print(f"  to {escape(where)}")
+    for d in r.outcomes:
+        said = ("[green]delivered[/]" if d.sent_at else
+                f"[red]not delivered[/]: {escape(d.last_error or 'no reason given')}")
+        out.print(f"  to {escape(d.destination)}: {said}", soft_wrap=True)
     if not r.delivered:
         raise TminusError(f"the test message was not delivered: {r.error}")
     out.print("[green]test message delivered[/]")
@@ -1199,8 +1220,11 @@ def notify_check() -> None:
 
 
 @notify_app.command("status")
-def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
-    """The latest alert messages: delivered, failing or given up, and why."""
+def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
+                  as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False
+                  ) -> None:
+    """The latest alert messages: delivered, failing or given up, and why, to each
+    destination."""
     from scheduler.service.alerts import alert_log
     settings = _settings()
     missing = service.no_database_at(settings)
@@ -1213,6 +1237,9 @@ def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = F
         return
     engine = _existing(settings)
     r, z = alert_log(engine), _zones(engine)
+    if as_json:
+        _print_json(r)
+        return
     for m in r.messages:
         tz = z.of(campaign=m.campaign)     # an alert of no campaign: this machine's zone
         if m.sent_at:
@@ -1222,7 +1249,9 @@ def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = F
         else:
             state = f"[yellow]not yet sent ({m.attempts} attempt(s))[/]"
         out.print(f"#{m.id} {_at(m.created_at, tz, utc, seconds=True)} {escape(m.title)}: {state}")
-        if m.last_error and not m.sent_at:
+        if m.destinations and (not m.sent_at or m.attempts > 1):
+            _print_destinations(m.destinations, tz, utc)
+        elif m.last_error and not m.sent_at:
             out.print(f"    last error: {escape(m.last_error)}")
     out.print(f"{len(r.messages)} message(s) shown; {r.waiting_items} item(s) waiting for "
               "the next message of their kind")
