@@ -264,16 +264,36 @@ def _every_problem() -> Iterator[None]:
 # -- campaigns -------------------------------------------------------------------------
 
 
+def _warning_room(total: int) -> int:
+    """How many of `total` warnings to print: on a terminal the first PROBLEMS_SHOWN, as
+    for errors; every one where the output goes to a file or a pipe."""
+    # "… and 1 more" would take the line the one warning needs
+    return total if not _on_terminal(out) or total <= PROBLEMS_SHOWN + 1 else PROBLEMS_SHOWN
+
+
+def _campaign_warnings(warnings: Sequence[str], folder: Path) -> None:
+    """A campaign's warnings, capped on a terminal, and how to see every one."""
+    room = _warn(warnings, _warning_room(len(warnings)))
+    if room < 0:
+        again = f"tminus validate {shlex.quote(str(folder))}"
+        out.print(f"[yellow]… and {-room:,} more warning(s)[/]: `{escape(again)} --json` lists "
+                  f"every one (so does `{escape(again)} > warnings.txt`)", soft_wrap=True)
+
+
 @app.command()
 def validate(folder: Annotated[Path, typer.Argument(help="campaign folder")],
              as_of: Annotated[str | None, typer.Option(help="check as if it were this instant")] = None,
-             utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
+             utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
+             as_json: Annotated[bool, typer.Option(
+                 "--json", help=JSON_HELP + " (every warning, never capped)")] = False) -> None:
     """Check a campaign folder as `plan` would and print every problem (exit 2 if any)."""
     engine = service.existing_database(_settings())
     with _every_problem():
         v = service.validate(folder, now=_as_of(as_of) or _now(), engine=engine)
-    for w in v.warnings:
-        out.print(f"[yellow]warning:[/] {escape(w)}")
+    if as_json:
+        _print_json(v)
+        return
+    _campaign_warnings(v.warnings, folder)
     against = ("checked against the database's accounts" if v.with_database else
                "no database yet: accounts of other campaigns not checked")
     out.print(f"[green]ok[/] {v.slug}: {v.posts} posts on {v.accounts} accounts before "
@@ -316,8 +336,7 @@ def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")],
     except Unconfirmed as e:
         _confirm(e, yes)
         r = service.plan(engine, folder, now=_now(), replace=replace, cancel_ok=True)
-    for w in r.warnings:
-        out.print(f"[yellow]warning:[/] {escape(w)}")
+    _campaign_warnings(r.warnings, folder)
     for post_id, diff in r.returned_to_draft:
         out.print(f"[yellow]post {post_id} changed after approval; back to draft:[/]")
         _print_diff(diff)
@@ -473,8 +492,8 @@ def queue_import(file: Annotated[Path, typer.Argument(
     # a line per new post, up to IMPORT_SHOWN (a 2,000-row file is not 2,000 lines);
     # a post with a warning is shown with it, up to PROBLEMS_SHOWN warnings on a
     # terminal as for errors (every one where the output goes to a file or a pipe)
-    total = sum(len(q.warnings) for q in r.added) + sum(len(e.warnings) for _, e in r.edited)
-    room = total if not _on_terminal(out) or total <= PROBLEMS_SHOWN + 1 else PROBLEMS_SHOWN
+    room = _warning_room(sum(len(q.warnings) for q in r.added)
+                         + sum(len(e.warnings) for _, e in r.edited))
     hidden = 0
     for n, q in enumerate(r.added):
         if n >= IMPORT_SHOWN and not (q.warnings and room > 0):
