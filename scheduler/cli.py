@@ -507,7 +507,9 @@ def queue_import(file: Annotated[Path, typer.Argument(
         out.print(f"… and {hidden:,} more new post(s): `tminus list` shows them all")
     for line, e in r.edited:
         was = " (it was queued: back to draft)" if e.was == "queued" else ""
-        out.print(f"[yellow]post {e.post_id} (line {line}) has a new text; it is a draft{was}:[/]")
+        what = " and ".join(e.changed)
+        out.print(f"[yellow]post {e.post_id} (line {line}) has a new {what}; it is a "
+                  f"draft{was}:[/]")
         _print_diff(e.diff)
         room = _warn(e.warnings, room)
     if room < 0:
