@@ -505,8 +505,11 @@ class AppriseSender:
         named = {self._tags[name]: name for name in to}
         if not named:
             return {}
-        result = self.apprise.notify(body=body, title=title, timeout=self.timeout,
-                                     tag=list(named))
+        try:
+            result = self.apprise.notify(body=body, title=title, timeout=self.timeout,
+                                         tag=list(named))
+        except Exception as e:  # Apprise's own failure may quote a URL: mask it here
+            return dict.fromkeys(to, redact(f"{type(e).__name__}: {e}", self.secrets))
         services: dict[str, list[Any]] = defaultdict(list)
         for r in result:
             for tag in r.tag:

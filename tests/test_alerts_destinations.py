@@ -100,6 +100,19 @@ def test_destinations_alike_once_masked_are_told_apart() -> None:
     assert not any(secret in " ".join(names) for secret in ("pw-one-111", "pw-two-222", "8f3k2"))
 
 
+def test_an_error_out_of_apprise_itself_is_recorded_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    urls = ["json://alerts:pw-one-111@127.0.0.1:9/hook", "ntfys://ntfy.sh/our-topic-8f3k2"]
+    sender = AppriseSender(urls, secrets=url_secrets(urls))
+
+    def fails(**_: Any) -> bool:
+        raise OSError(f"cannot reach {urls[1]} as alerts:pw-one-111")
+    monkeypatch.setattr(sender.apprise, "notify", fails)
+    outcome = sender.send("t", "b", sender.destinations())
+    assert set(outcome) == set(sender.destinations())
+    said = " ".join(str(why) for why in outcome.values())
+    assert "OSError" in said and "pw-one-111" not in said and "8f3k2" not in said
+
+
 def test_each_destination_is_shown_by_the_commands(
         cli: Any, hooks: list[Webhook], monkeypatch: pytest.MonkeyPatch) -> None:
     good, bad, _ = hooks
