@@ -96,7 +96,11 @@ def _coercion_without_pydantic() -> None:
     checks, its errors) given the `Path` pydantic would have made. Any other value gets
     typer's own coercion, built then. So a command whose parameters are paths — a
     rehearsal — never imports pydantic and the `importlib.metadata` it brings, a sixth
-    of its start (tests/test_startup.py). A typer without these internals: no change."""
+    of its start (tests/test_startup.py). These are typer's private internals, so only
+    the minor version they were checked against (0.29; tests/test_startup.py compares
+    every parameter's coercion with typer's own) is changed; any other typer: no change."""
+    if not typer.__version__.startswith("0.29."):
+        return
     try:
         from typer._coercion import build_runtime_param
         from typer._param_types import coerce_cli_path
