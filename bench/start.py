@@ -102,7 +102,7 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
                 for i, due in enumerate(_dues(m, sizes.start_due, now)))
         with Stopwatch() as filled:
             aps_fill(sqlite_url(wd / "aps.db"), wd / "aps-out.jsonl", jobs)
-        aps = run_child("bench.baselines", "aps-run", "--url", sqlite_url(wd / "aps.db"),
+        aps = run_child("bench.aps", "--url", sqlite_url(wd / "aps.db"),
                         "--expect", str(sizes.start_due), "--timeout", "300")
         aps.update(jobs=m, fill_s=filled.seconds)
 
