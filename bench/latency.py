@@ -186,7 +186,7 @@ def aps_burst(wd: Path, fake: Any, accounts: list[tuple[str, int]]) -> dict[str,
     aps_fill(store, fake.url, [Job(i + 1, f"{platform}:{number}", due, text(i, i + 1))
                                for i, (platform, number) in enumerate(accounts)],
              func=SDK_JOB_FUNC)
-    ran = run_child("bench.baselines", "aps-run", "--url", store, "--expect", str(n),
+    ran = run_child("bench.aps", "--url", store, "--expect", str(n),
                     "--timeout", "600", "--preload")
     posted = [p for p in fake.posts() if tag in p.text]
     return {**_summary(posted, due, n), "run": ran}
