@@ -213,6 +213,11 @@ def _bearer(st: dict[str, Any], req: Request, kind: str) -> tuple[dict[str, Any]
 
 def _user(st: dict[str, Any], ident: str) -> dict[str, Any] | None:
     ident = ident.lower()
+    # users are keyed by DID: every createRecord names its repo by DID, and a scan of
+    # every user (thousands in a benchmark) under the server's lock cost the burst
+    by_did: dict[str, Any] | None = st["users"].get(ident)
+    if by_did is not None:
+        return by_did
     for user in st["users"].values():
         if ident in (user["did"], user["handle"].lower()):
             u: dict[str, Any] = user
