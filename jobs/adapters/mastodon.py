@@ -251,6 +251,10 @@ class MastodonPublisher:
                 idempotency_key=post.idempotency_key)
         except (MastodonError, ValueError) as exc:
             raise self._error(exc, "posting the status", creating=True) from exc
+        if not status or status.get("id") is None:
+            # a 2xx without the status: the server acted, on what cannot be told
+            raise UnknownOutcome("mastodon: posting the status: 2xx answer without an id; "
+                                 "the status may exist")
         return _receipt(status)
 
     def _upload(self, item: Media) -> str:
