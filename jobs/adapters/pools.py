@@ -34,7 +34,10 @@ from urllib3 import PoolManager
 # burst's connections all go back to the pool (beyond it urllib3 closes them, with a
 # warning each).
 MAX_PER_HOST = 4096
-HOSTS = 16                  # distinct servers kept pools for (X, Mastodon instances)
+# Servers kept a pool for (X, each Mastodon instance). urllib3 closes the least recently
+# used pool past this many, and a request a lane was just starting on it would fail
+# ("pool is closed"): so many that a campaign never gets there.
+HOSTS = 1024
 
 _lock = threading.Lock()
 _shared: dict[int, tuple[PoolManager, set[int]]] = {}   # pid -> (pools, adapters using it)
