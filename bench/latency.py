@@ -7,7 +7,9 @@ atproto through tminus's adapters; Bluesky logs in first: createSession), each w
 one post due at one whole second; `tminus run` (not a dry run), default settings.
 "All out" is the due second to the last post on the platform, from the fake's own
 record (its clock is this host's). Every run uses fake accounts of its own, so no
-record key or text repeats between runs.
+record key or text repeats between runs. Each run also notes the CPU the daemon used
+from its start and the fake's over the same time (`python -m bench.sdkcpu` splits a
+post's CPU by SDK).
 
 - SQLite, one daemon: the large and the small burst (1,000 and 200 accounts), and
   the large one again with TMINUS_SEND_PROCESS=0 (the requests made in the daemon
@@ -127,6 +129,11 @@ def tminus_burst(url: str, wd: Path, fake: Any, accounts: list[tuple[str, int]],
     procs = Daemons(url, wd, daemons, tag=f"lat{daemons}-{tag[1:-1]}-", dry_run=False, env=env)
     startup = procs.start()
     threads = [0] * daemons
+    # CPU from the daemons' start (imports, warm-up, Bluesky logins included) to the last
+    # post: each daemon's own process (sending children not counted), and the fake's
+    # from the same moment (all runs' together when they go side by side)
+    fake_cpu = _cpu(fake.pid)
+    cpu = [0.0] * daemons
     try:
         due = next_whole_second(LEAD_POSTGRES if url.startswith("postgresql") else LEAD)
         retime(engine, [(q.post_id, 0.0) for q in seeded], due)
@@ -138,12 +145,41 @@ def tminus_burst(url: str, wd: Path, fake: Any, accounts: list[tuple[str, int]],
             if published >= n:
                 break
             time.sleep(0.1)
+        cpu = [_tree_cpu(p.pid) for p in procs.procs]
+        fake_cpu = (_cpu(fake.pid) or 0.0) - (fake_cpu or 0.0)
     finally:
         stopped = procs.stop()
     engine.dispose()
     posted = [p for p in fake.posts() if tag in p.text]
     return {**_summary(posted, due, n), "published_in_db": published, "startup_s": startup,
-            "daemons": stopped, "peak_threads": threads}
+            "daemons": stopped, "peak_threads": threads, "daemon_cpu_s": cpu,
+            "fake_cpu_s": fake_cpu}
+
+
+def _cpu(pid: int | None) -> float | None:
+    """user+sys seconds of process `pid` so far, None if it cannot be read."""
+    import os
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(pid: int) -> float:
+    """user+sys seconds of process `pid` and of the processes under it that still run
+    (a daemon's sending processes and their fork server)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, grew = {pid}, True
+    while grew:
+        more = {p for p, pp in parents.items() if pp in tree} - tree
+        tree, grew = tree | more, bool(more)
+    return sum(_cpu(p) or 0.0 for p in tree)
 
 
 def _published(engine: Any) -> int:
@@ -187,7 +223,7 @@ def aps_burst(wd: Path, fake: Any, accounts: list[tuple[str, int]]) -> dict[str,
     aps_fill(store, fake.url, [Job(i + 1, f"{platform}:{number}", due, text(i, i + 1))
                                for i, (platform, number) in enumerate(accounts)],
              func=SDK_JOB_FUNC)
-    ran = run_child("bench.baselines", "aps-run", "--url", store, "--expect", str(n),
+    ran = run_child("bench.aps", "--url", store, "--expect", str(n),
                     "--timeout", "600", "--preload")
     posted = [p for p in fake.posts() if tag in p.text]
     return {**_summary(posted, due, n), "run": ran}
@@ -256,7 +292,9 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
             note=(f"{r['on_platform']} of {n} on the platform, {r['duplicates']} twice; "
                   f"p50 {r['lateness'].get('p50', float('nan')):.2f} s; daemon peak RSS "
                   f"{r['daemons']['peak_rss_mb'][0] or 0:.0f} MB, "
-                  f"{r['peak_threads'][0]} threads"), raw=raw))
+                  f"{r['peak_threads'][0]} threads, CPU {r['daemon_cpu_s'][0]:.1f} s from "
+                  f"its start (with its sending processes); the fake's "
+                  f"{r['fake_cpu_s'] or 0:.1f} s"), raw=raw))
     r = ours["in_process"]
     figures.append(Figure(
         "latency.in_process", f"the same, {large:,} accounts, SQLite, 1 daemon, "
