@@ -65,7 +65,8 @@ CONCURRENCY = 256
 # Child processes the daemon makes its platform requests in (`scheduler.sendproc`): the
 # SDKs are three quarters of its CPU in a burst. 0: none, the daemon makes them itself.
 # One per core the process may run on (the daemon's own work is light beside them:
-# 1,000 posts at 250 ms went out in ~4 s with 2 on 2 cores, ~7.5 s with none); none on
+# 1,000 posts at 250 ms went out in 3.0 s with 2 on 2 cores, 5.3 s with none, in one
+# run; but 4 daemons on 2 cores, each with its own 2, took 11 s against 5 s); none on
 # one core, where they would only add their hand-offs; at most 16 (TMINUS_SEND_PROCESS's
 # own ceiling). They are forked, primed, from one fork server (`scheduler.prefork`): a
 # child starts in milliseconds.
