@@ -464,17 +464,15 @@ def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
     _credential_warnings(service.not_ready(engine, settings.env, verified=False))
 
 
-def _credential_warnings(accounts: Sequence[service.Readiness], *, note: bool = False) -> None:
-    """Accounts that cannot post for lack of credentials: a warning, or a note where
-    nothing real is sent (a rehearsal, a dry run)."""
+def _credential_warnings(accounts: Sequence[service.Readiness]) -> None:
+    """Accounts that cannot post for lack of credentials (`tminus run` says it too, or a
+    note in a dry run: scheduler/entry.py)."""
     for a in accounts:
         if not a.missing:
             continue
-        label = "note:" if note else "[yellow]warning:[/]"
-        then = ("it would need them to post for real" if note else
-                "its posts will not go out (the account is paused when the first falls due)")
-        out.print(f"{label} account {escape(a.name)} ({a.platform}) has no credentials: "
-                  f"{', '.join(a.missing)} not set in the environment or .env; {then}")
+        out.print(f"[yellow]warning:[/] account {escape(a.name)} ({a.platform}) has no credentials: "
+                  f"{', '.join(a.missing)} not set in the environment or .env; its posts will "
+                  "not go out (the account is paused when the first falls due)")
 
 
 @app.command()
@@ -806,20 +804,9 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
         dry_run: Annotated[bool, typer.Option(
             "--dry-run", help="send every post through the dry-run adapter")] = False) -> None:
     """The daemon: publishes approved posts at their time until stopped (SIGTERM/Ctrl-C)."""
-    settings = _settings()
-    logs.configure(settings)
-    engine = _engine(settings)
-    w = service.worker(engine, settings, dry_run=dry_run)
-    if w.publishers.dry_run:
-        out.print(f"dry run: posts go to {escape(str(settings.dryrun_outbox))}, nothing leaves this machine")
-    _credential_warnings(service.not_ready(engine, settings.env, verified=False),
-                         note=w.publishers.dry_run)
-    if once:
-        r = service.run_once(w)
-        out.print(f"sent {r.sent}, expired {r.expired}, failed {r.failed}, retrying {r.retried}, "
-                  f"unknown {r.unknown}" + (f", held back {r.held_back}" if r.held_back else ""))
-        return
-    service.run_daemon(w)
+    # The same as the console script's own `tminus run`, which skips typer (scheduler/entry.py).
+    from scheduler.entry import rich_text, run_command
+    run_command(once=once, dry_run=dry_run, say=lambda line: out.print(rich_text(line)))
 
 
 @app.command()
