@@ -33,9 +33,20 @@ from scheduler.db import session
 from scheduler.localtime import local
 from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, text_hash
 from scheduler.models import Campaign as CampaignRow
-from scheduler.transitions import Seen, change, create, record_note, transition
+from scheduler.transitions import (
+    Seen,
+    change,
+    create,
+    indexes_set_aside,
+    record_note,
+    restore_indexes,
+    transition,
+)
 
 S = PostState
+# A first plan whose first part has this many posts may set the post table's indexes
+# aside while it writes (`transitions.indexes_set_aside`)
+BULK_FROM = 1_000
 REMOVED = "removed from the campaign file"
 
 
@@ -204,6 +215,7 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
         if not cancel_ok:
             _confirm_removals(campaign.slug, existing, {p.plan_key for p in expansion.posts})
         _insert_many(s, row.id, accounts, new[step.written:], now, actor)
+        step.written_all()
         report.created += len(new)
         _link_threads(s, row.id, new)
         seen = {p.plan_key for p in expansion.posts}
@@ -252,6 +264,7 @@ class _Compare:
         self.new: list[PlannedPost] = []
         self.written = 0                          # of `new`, already inserted
         self.options: dict[object, dict[str, Any]] = {}
+        self.aside: list[str] = []              # indexes to make again once written
 
     def existing_rows(self) -> dict[str, _Existing]:
         # read on the first part: while a forked child renders the rest
@@ -274,9 +287,17 @@ class _Compare:
                 assert post is not None
                 _update(s, post, planned, self.now, self.actor, report, self.tz)
         if not existing:
+            if not self.written and len(self.new) >= BULK_FROM:
+                self.aside = indexes_set_aside(s, len(self.new))
             _insert_many(s, self.campaign_id, self.accounts, self.new[self.written:], self.now,
                          self.actor)
             self.written = len(self.new)
+
+    def written_all(self) -> None:
+        """Every new post is in: the indexes set aside are made again, before anything
+        reads the posts back (threads, conflicts)."""
+        restore_indexes(self.s, self.aside)
+        self.aside = []
 
 
 class _Existing(NamedTuple):
