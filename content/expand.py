@@ -84,8 +84,9 @@ def _stamp(due: datetime) -> str:
 
 def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
                     now: datetime | None = None,
-                    ready: Callable[[list[PlannedPost]], None] | None = None,
-                    share: float | None = None) -> Expansion:
+                    ready: Callable[[list[PlannedPost], Any], None] | None = None,
+                    share: float | None = None,
+                    prepare: Callable[[list[PlannedPost]], Any] | None = None) -> Expansion:
     """Every post of `campaign`, rendered and checked. `limits` overrides the length
     limit per account (a Mastodon instance's own `max_characters`). With `now`, fire
     times already past are left out with a warning.
@@ -95,7 +96,10 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
     meanwhile. It is given every post of an expansion without errors; in one with
     errors it may be given some posts or none, which the caller throws away. `share`:
     this process's part of the units when a child renders the rest (`SHARE`, or
-    `SHARE_WRITING` with `ready`, unless said)."""
+    `SHARE_WRITING` with `ready`, unless said). `prepare(posts)` is made of each part
+    in the process that rendered it, and given to `ready` with the part (None without
+    it): the planner's rows as the database stores them, made by the child for the
+    parts it renders, so that the process writing them only writes."""
     limits = limits or {}
     result = Expansion()
     file = str(campaign.file)
@@ -139,7 +143,7 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
         ready = None   # the expansion fails whatever the units give: nothing to write
     if share is None:
         share = SHARE if ready is None else SHARE_WRITING
-    outcomes = _render_units(campaign, units, limits, file, ready, share)
+    outcomes = _render_units(campaign, units, limits, file, ready, share, prepare)
     for step in steps:
         if isinstance(step, CampaignError):
             result.errors.append(step)
@@ -188,8 +192,9 @@ Outcome = list[PlannedPost] | CampaignError
 
 
 def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, int],
-                  file: str, ready: Callable[[list[PlannedPost]], None] | None,
-                  share: float) -> list[Outcome]:
+                  file: str, ready: Callable[[list[PlannedPost], Any], None] | None,
+                  share: float, prepare: Callable[[list[PlannedPost]], Any] | None
+                  ) -> list[Outcome]:
     """Each unit's posts, or the error that makes them unsendable, in the units' order.
     The units are rendered in the order of their posts in the result (by time, account,
     post key), so that `ready` can be given them part by part as they are made."""
@@ -219,30 +224,45 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
     result: list[Outcome | None] = [None] * len(units)
     failed = False
 
-    def done(part: Sequence[int], got: list[Outcome]) -> None:
+    def posts_of(got: list[Outcome]) -> list[PlannedPost] | None:
+        """The part's posts; None if a unit failed (the expansion fails)."""
+        if any(isinstance(outcome, CampaignError) for outcome in got):
+            return None
+        return [p for outcome in got for p in outcome]  # type: ignore[union-attr]
+
+    def rendered(part: Sequence[int]) -> tuple[list[Outcome], Any]:
+        """A part's outcomes, and what `prepare` makes of its posts (where it renders)."""
+        got = outcomes(part)
+        posts = posts_of(got) if prepare is not None and ready is not None else None
+        return got, None if posts is None or prepare is None else prepare(posts)
+
+    def done(part: Sequence[int], got: list[Outcome], prepared: Any) -> None:
         # once a unit failed, the expansion fails: nothing more is worth writing
         nonlocal failed
         for i, outcome in zip(part, got, strict=True):
             result[i] = outcome
-            failed = failed or isinstance(outcome, CampaignError)
-        if ready is not None and not failed:
-            ready([p for outcome in got if not isinstance(outcome, CampaignError)
-                   for p in outcome])
+        if ready is None or failed:
+            return
+        posts = posts_of(got)
+        if posts is None:
+            failed = True
+        else:
+            ready(posts, prepared)
 
     if len(units) < FORK_FROM or not forking_is_safe():
-        done(order, outcomes(order))
+        done(order, *rendered(order))
     else:
         mine = order[:int(len(order) * share)]
         theirs = [order[i:i + CHUNK] for i in range(len(mine), len(order), CHUNK)]
-        with Parts(lambda: (outcomes(part) for part in theirs)) as child:
-            done(mine, outcomes(mine))
+        with Parts(lambda: (rendered(part) for part in theirs)) as child:
+            done(mine, *rendered(mine))
             received = 0
-            for got in child.parts():
-                done(theirs[received], got)
+            for got, prepared in child.parts():
+                done(theirs[received], got, prepared)
                 received += 1
         # a child that failed in any way (it should not): the rest rendered here instead
         for part in theirs[received:]:
-            done(part, outcomes(part))
+            done(part, *rendered(part))
     assert all(outcome is not None for outcome in result)
     return result  # type: ignore[return-value]
 
