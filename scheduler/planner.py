@@ -217,13 +217,14 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
             step.take(expansion.posts)
         existing, report, new = step.existing_rows(), step.report, step.new
         report.warnings = list(expansion.warnings)
+        # (a first plan has no rows to find gone from the file)
+        seen = {p.plan_key for p in expansion.posts} if existing else set()
         if not cancel_ok:
-            _confirm_removals(campaign.slug, existing, {p.plan_key for p in expansion.posts})
+            _confirm_removals(campaign.slug, existing, seen)
         _insert_many(s, row.id, accounts, new[step.written:], now, actor)
         step.written_all()
         report.created += len(new)
         _link_threads(s, row.id, new)
-        seen = {p.plan_key for p in expansion.posts}
         removed = [old for key, old in existing.items() if key not in seen and old.origin == "plan"]
         report.canceled = len(change(
             s, [Seen(old.id, old.state) for old in removed if old.state in CANCELABLE_STATES],
