@@ -14,7 +14,9 @@ Three steps, each its own short transaction, run by the daemon's alert thread (a
    burst are one message listing them.
 3. `deliver` sends each message due through a `Sender` (Apprise, for TMINUS_NOTIFY),
    claimed first by a conditional update so that two daemons never both send it,
-   retried with backoff, every attempt and failure recorded on the message.
+   retried with backoff, every attempt and failure recorded on the message and on
+   each destination's `alert_delivery`: a retry goes only to the destinations that
+   have not taken the message, so the working ones never get copies.
 
 Nothing here runs in the tick: a webhook that hangs holds up this thread only, and the
 posts go out on time. The first time alerts are on, the cursors start an hour back:
@@ -24,6 +26,7 @@ turning TMINUS_NOTIFY on does not replay a campaign's history.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -81,8 +84,17 @@ _LOOK_BACK = timedelta(seconds=defaults.ALERT_LOOK_BACK_SECONDS)
 
 
 class Sender(Protocol):
-    def send(self, title: str, body: str) -> str | None:
-        """Deliver one message; None when it was delivered, else why not (no secret)."""
+    def destinations(self) -> list[str]:
+        """Where messages go, each as a person reads it (secrets masked), no two alike:
+        a message's delivery to each is recorded under that name."""
+
+    def send(self, title: str, body: str, to: Sequence[str]) -> dict[str, str | None]:
+        """Deliver one message to the destinations `to` (names from `destinations`);
+        for each, None when it took the message, else why not (no secret)."""
+
+
+# A destination's name is kept to this many characters (the column's length).
+DESTINATION_LENGTH = 500
 
 
 # -- 1. collect -------------------------------------------------------------------------
@@ -301,11 +313,17 @@ def backoff(attempt: int) -> timedelta:
                                  defaults.ALERT_BACKOFF_SECONDS * 2 ** max(0, attempt - 1)))
 
 
+# What a destination's row says once it is no longer in TMINUS_NOTIFY: it is not waited for.
+DROPPED = "no longer in TMINUS_NOTIFY: not tried again"
+
+
 def deliver(engine: Engine, sender: Sender, now: Callable[[], datetime],
             stopping: Callable[[], bool] = lambda: False, only: int | None = None) -> Delivered:
-    """Send every message due (or the one `only`), oldest first; `now` is asked again
-    after each send (a slow webhook takes time)."""
+    """Send every message due (or the one `only`), oldest first, to the destinations
+    that have not taken it yet; `now` is asked again after each send (a slow webhook
+    takes time)."""
     result = Delivered()
+    names = [name[:DESTINATION_LENGTH] for name in sender.destinations()]
     with transaction(engine) as s:
         q = (sa.select(t.alert_message.c.id, t.alert_message.c.attempts)
              .where(t.alert_message.c.sent_at.is_(None), t.alert_message.c.gave_up_at.is_(None),
@@ -315,20 +333,28 @@ def deliver(engine: Engine, sender: Sender, now: Callable[[], datetime],
     for msg_id, attempts in due:
         if stopping():
             break
-        msg = _claim(engine, msg_id, attempts, now())
-        if msg is None:
+        claimed = _claim(engine, msg_id, attempts, now(), names)
+        if claimed is None:
             continue            # another daemon is at it
-        try:
-            error = sender.send(msg.title, msg.body)
-        except Exception as e:   # a sender must never end the alert thread
-            error = f"{type(e).__name__}: {e}"
-        _record(engine, msg, error, now(), result)
+        msg, pending = claimed
+        outcome: dict[str, str | None] = {}
+        if pending:
+            try:
+                outcome = sender.send(msg.title, msg.body, pending)
+            except Exception as e:   # a sender must never end the alert thread
+                outcome = dict.fromkeys(pending, f"{type(e).__name__}: {e}")
+        # a destination the sender said nothing of did not take it
+        outcome = {name: outcome.get(name, "the sender said nothing of it") for name in pending}
+        _record(engine, msg, names, outcome, now(), result)
     return result
 
 
-def _claim(engine: Engine, msg_id: int, attempts: int, now: datetime) -> sa.Row[Any] | None:
+def _claim(engine: Engine, msg_id: int, attempts: int, now: datetime, names: Sequence[str]
+           ) -> tuple[sa.Row[Any], list[str]] | None:
     """Count the attempt and push its next try out by the backoff before sending: a
-    daemon that dies mid-send leaves the message to be tried again then."""
+    daemon that dies mid-send leaves the message to be tried again then. Every
+    destination gets its row here (fenced by the claim: one daemon makes them); the
+    ones that have not taken the message are this attempt's."""
     with transaction(engine) as s:
         moved = s.execute(sa.update(t.alert_message)
                           .where(t.alert_message.c.id == msg_id,
@@ -338,28 +364,52 @@ def _claim(engine: Engine, msg_id: int, attempts: int, now: datetime) -> sa.Row[
                                   next_try_at=now + backoff(attempts + 1))).rowcount
         if moved != 1:
             return None
-        return s.execute(sa.select(t.alert_message).where(t.alert_message.c.id == msg_id)).one()
+        d = t.alert_delivery
+        rows = {r.destination: r for r in s.execute(sa.select(d).where(d.c.message_id == msg_id))}
+        new = [{"message_id": msg_id, "destination": name, "position": n, "attempts": 0}
+               for n, name in enumerate(names) if name not in rows]
+        if new:
+            s.execute(sa.insert(d), new)
+        pending = [name for name in names if name not in rows or rows[name].sent_at is None]
+        return s.execute(sa.select(t.alert_message).where(t.alert_message.c.id == msg_id)).one(), pending
 
 
-def _record(engine: Engine, msg: sa.Row[Any], error: str | None, now: datetime,
-            result: Delivered) -> None:
-    """The attempt's outcome on the message (`msg` as its claim left it)."""
-    if error is None:
+def _record(engine: Engine, msg: sa.Row[Any], names: Sequence[str],
+            outcome: dict[str, str | None], now: datetime, result: Delivered) -> None:
+    """The attempt's outcome on each destination's row and on the message (`msg` as its
+    claim left it): sent once every destination in TMINUS_NOTIFY has taken it."""
+    d = t.alert_delivery
+    refused = {name: why for name, why in outcome.items() if why is not None}
+    if not refused:
         values: dict[str, Any] = {"sent_at": now, "last_error": None}
         result.sent += 1
         log.info("alert %s delivered: %s", msg.id, msg.title)
     else:
-        values = {"last_error": error[:500]}
+        said = "; ".join(f"{name}: {why}" for name, why in refused.items())
+        values = {"last_error": f"{len(refused)} of {len(names)} destination(s) refused it "
+                                f"({said})"[:500]}
         result.failed += 1
+        took = len(outcome) - len(refused)
+        also = f" ({took} other(s) took it this time)" if took else ""
         if msg.attempts >= defaults.ALERT_MAX_ATTEMPTS:
             values["gave_up_at"] = now
             result.gave_up += 1
-            log.error("alert %s not delivered after %d attempts, given up: %s",
-                      msg.id, msg.attempts, error)
+            log.error("alert %s not delivered after %d attempts, given up%s: %s",
+                      msg.id, msg.attempts, also, said)
         else:
-            log.warning("alert %s not delivered (attempt %d; next at %s): %s", msg.id,
-                        msg.attempts, f"{msg.next_try_at:%H:%M:%S} UTC", error)
+            log.warning("alert %s not delivered (attempt %d; next at %s)%s: %s", msg.id,
+                        msg.attempts, f"{msg.next_try_at:%H:%M:%S} UTC", also, said)
     with transaction(engine) as s:
+        for name, why in outcome.items():
+            s.execute(sa.update(d).where(d.c.message_id == msg.id, d.c.destination == name,
+                                         d.c.sent_at.is_(None))
+                      .values(attempts=d.c.attempts + 1, sent_at=now if why is None else None,
+                              last_error=None if why is None else why[:500]))
+        # a destination taken out of TMINUS_NOTIFY is not waited for (nor tried again)
+        s.execute(sa.update(d).where(d.c.message_id == msg.id, d.c.sent_at.is_(None),
+                                     d.c.destination.not_in(list(names)),
+                                     sa.or_(d.c.last_error.is_(None), d.c.last_error != DROPPED))
+                  .values(last_error=DROPPED))
         s.execute(sa.update(t.alert_message).where(t.alert_message.c.id == msg.id).values(**values))
 
 
@@ -402,50 +452,81 @@ def add_test_message(engine: Engine, now: datetime) -> int:
 
 class AppriseSender:
     """TMINUS_NOTIFY's URLs, through Apprise. A URL Apprise cannot read is an error
-    naming its place in the list and its scheme only: the rest may be a token."""
+    naming its place in the list and its scheme only: the rest may be a token. Each URL
+    is a destination, tagged with its place (`tminus-N`) so that one message can go to
+    some of them; Apprise still sends to those side by side."""
 
     def __init__(self, urls: Iterable[str], timeout: float = defaults.ALERT_TIMEOUT_SECONDS,
                  secrets: Iterable[str] = ()) -> None:
         import apprise
+
+        from scheduler.logs import redact
         self.apprise = apprise.Apprise()
         self.timeout = timeout
         self.secrets = list(secrets)
         self.urls = list(urls)
+        self._tags: dict[str, str] = {}         # a destination's name → its URL's tag
+        parts = [v for v in self.secrets if v not in self.urls]
         for n, url in enumerate(self.urls, 1):
-            if not _quietly(self.apprise.add, url):
+            before = len(self.apprise)
+            if not _quietly(functools.partial(self.apprise.add, tag=f"tminus-{n}"), url):
                 scheme = url.partition("://")[0] if "://" in url else "(no scheme)"
                 raise TminusError(f"TMINUS_NOTIFY: URL {n} ({scheme}://…) is not one Apprise "
                                   "can send to; see https://github.com/caronc/apprise/wiki "
                                   "for the form of each service's URL")
+            # Apprise's privacy mode knows which parts of each service's URL are secrets
+            private = [str(self.apprise[i].url(privacy=True))  # type: ignore[no-untyped-call]
+                       for i in range(before, len(self.apprise))]
+            name = (_as_written(private[0], url) if len(private) == 1  # as a person wrote it
+                    else ", ".join(private))                          # several: as Apprise says
+            # its secret parts masked; the URL as a whole is a secret too (of log lines),
+            # but redacting it here would leave nothing to tell one destination by
+            name = redact(name, parts)[:DESTINATION_LENGTH - 6]
+            if "://" not in name:       # nothing of it can be shown
+                scheme = url.partition("://")[0] if "://" in url else "(no scheme)"
+                name = f"URL {n} ({scheme}://…)"
+            elif name in self._tags:    # two alike once masked: told apart by their place
+                name = f"{name} (#{n})"
+            self._tags[name] = f"tminus-{n}"
         if len(self.apprise) == 0:
             raise TminusError("TMINUS_NOTIFY is not set: give one or more Apprise URLs "
                               "(e.g. ntfys://ntfy.sh/your-topic); see .env.example")
 
-    def describe(self) -> list[str]:
-        """Where alerts go, as a person wrote each address, every secret part masked
-        (Apprise's privacy mode knows which parts of each service's URL are secrets)."""
-        from scheduler.logs import redact
-        private = [str(server.url(privacy=True)) for server in self.apprise]  # type: ignore[no-untyped-call]
-        if len(private) != len(self.urls):      # one URL made several servers: as Apprise says
-            return [redact(p, self.secrets) for p in private]
-        return [redact(_as_written(p, url), self.secrets) for p, url in zip(private, self.urls,
-                                                                             strict=True)]
+    def destinations(self) -> list[str]:
+        """Where alerts go, as a person wrote each address, every secret part masked."""
+        return list(self._tags)
 
-    def send(self, title: str, body: str) -> str | None:
-        """None when every destination took it; else why not, naming the destinations
-        that failed as `describe` shows them (secrets masked), so a person knows which."""
+    describe = destinations
+
+    def send(self, title: str, body: str, to: Sequence[str]) -> dict[str, str | None]:
+        """Each destination of `to`: None when it took the message; else why not, in
+        Apprise's words (its last warnings for that service), secrets masked."""
         from scheduler.logs import redact
-        result = self.apprise.notify(body=body, title=title, timeout=self.timeout)
-        if result:
-            return None
-        said = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR", "CRITICAL")]
-        why = "; ".join(said[-3:]) or result.status.name.lower()
-        # each service's result carries its URL as Apprise masks it (privacy mode)
-        shown = dict(zip((str(server.url(privacy=True)) for server in self.apprise),  # type: ignore[no-untyped-call]
-                         self.describe(), strict=True))
-        failed = [shown.get(r.url, r.url) for r in result if not r]
-        to = f" (to {', '.join(failed)})" if failed else ""
-        return redact(f"{result.status.name.lower()}{to}: {why}", self.secrets)
+        named = {self._tags[name]: name for name in to}
+        if not named:
+            return {}
+        try:
+            result = self.apprise.notify(body=body, title=title, timeout=self.timeout,
+                                         tag=list(named))
+        except Exception as e:  # Apprise's own failure may quote a URL: mask it here
+            return dict.fromkeys(to, redact(f"{type(e).__name__}: {e}", self.secrets))
+        services: dict[str, list[Any]] = defaultdict(list)
+        for r in result:
+            for tag in r.tag:
+                if str(tag) in named:
+                    services[named[str(tag)]].append(r)
+        out: dict[str, str | None] = {}
+        for name in to:
+            mine = services.get(name, [])
+            if mine and all(mine):
+                out[name] = None
+                continue
+            said = [e.message for r in mine for e in r.logs()
+                    if e.level in ("WARNING", "ERROR", "CRITICAL")]
+            status = next((r.status.name.lower() for r in mine if not r), result.status.name.lower())
+            why = "; ".join(said[-3:]) or ("not sent" if mine else "Apprise did not send to it")
+            out[name] = redact(f"{status}: {why}", self.secrets)
+        return out
 
 
 def _as_written(private: str, written: str) -> str:

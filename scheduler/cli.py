@@ -264,16 +264,36 @@ def _every_problem() -> Iterator[None]:
 # -- campaigns -------------------------------------------------------------------------
 
 
+def _warning_room(total: int) -> int:
+    """How many of `total` warnings to print: on a terminal the first PROBLEMS_SHOWN, as
+    for errors; every one where the output goes to a file or a pipe."""
+    # "… and 1 more" would take the line the one warning needs
+    return total if not _on_terminal(out) or total <= PROBLEMS_SHOWN + 1 else PROBLEMS_SHOWN
+
+
+def _campaign_warnings(warnings: Sequence[str], folder: Path) -> None:
+    """A campaign's warnings, capped on a terminal, and how to see every one."""
+    room = _warn(warnings, _warning_room(len(warnings)))
+    if room < 0:
+        again = f"tminus validate {shlex.quote(str(folder))}"
+        out.print(f"[yellow]… and {-room:,} more warning(s)[/]: `{escape(again)} --json` lists "
+                  f"every one (so does `{escape(again)} > warnings.txt`)", soft_wrap=True)
+
+
 @app.command()
 def validate(folder: Annotated[Path, typer.Argument(help="campaign folder")],
              as_of: Annotated[str | None, typer.Option(help="check as if it were this instant")] = None,
-             utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
+             utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
+             as_json: Annotated[bool, typer.Option(
+                 "--json", help=JSON_HELP + " (every warning, never capped)")] = False) -> None:
     """Check a campaign folder as `plan` would and print every problem (exit 2 if any)."""
     engine = service.existing_database(_settings())
     with _every_problem():
         v = service.validate(folder, now=_as_of(as_of) or _now(), engine=engine)
-    for w in v.warnings:
-        out.print(f"[yellow]warning:[/] {escape(w)}")
+    if as_json:
+        _print_json(v)
+        return
+    _campaign_warnings(v.warnings, folder)
     against = ("checked against the database's accounts" if v.with_database else
                "no database yet: accounts of other campaigns not checked")
     out.print(f"[green]ok[/] {v.slug}: {v.posts} posts on {v.accounts} accounts before "
@@ -316,8 +336,7 @@ def plan(folder: Annotated[Path, typer.Argument(help="campaign folder")],
     except Unconfirmed as e:
         _confirm(e, yes)
         r = service.plan(engine, folder, now=_now(), replace=replace, cancel_ok=True)
-    for w in r.warnings:
-        out.print(f"[yellow]warning:[/] {escape(w)}")
+    _campaign_warnings(r.warnings, folder)
     for post_id, diff in r.returned_to_draft:
         out.print(f"[yellow]post {post_id} changed after approval; back to draft:[/]")
         _print_diff(diff)
@@ -473,8 +492,8 @@ def queue_import(file: Annotated[Path, typer.Argument(
     # a line per new post, up to IMPORT_SHOWN (a 2,000-row file is not 2,000 lines);
     # a post with a warning is shown with it, up to PROBLEMS_SHOWN warnings on a
     # terminal as for errors (every one where the output goes to a file or a pipe)
-    total = sum(len(q.warnings) for q in r.added) + sum(len(e.warnings) for _, e in r.edited)
-    room = total if not _on_terminal(out) or total <= PROBLEMS_SHOWN + 1 else PROBLEMS_SHOWN
+    room = _warning_room(sum(len(q.warnings) for q in r.added)
+                         + sum(len(e.warnings) for _, e in r.edited))
     hidden = 0
     for n, q in enumerate(r.added):
         if n >= IMPORT_SHOWN and not (q.warnings and room > 0):
@@ -488,7 +507,9 @@ def queue_import(file: Annotated[Path, typer.Argument(
         out.print(f"… and {hidden:,} more new post(s): `tminus list` shows them all")
     for line, e in r.edited:
         was = " (it was queued: back to draft)" if e.was == "queued" else ""
-        out.print(f"[yellow]post {e.post_id} (line {line}) has a new text; it is a draft{was}:[/]")
+        what = " and ".join(e.changed)
+        out.print(f"[yellow]post {e.post_id} (line {line}) has a new {what}; it is a "
+                  f"draft{was}:[/]")
         _print_diff(e.diff)
         room = _warn(e.warnings, room)
     if room < 0:
@@ -651,15 +672,34 @@ def _print_alerts(a: service.AlertDeliveries, on: bool, z: Zones, utc: bool) -> 
                   "checks the way)", soft_wrap=True)
     for f in a.failing:
         state = "given up" if f.given_up else "still being tried"
-        out.print(f"[red]alert #{f.id} not delivered[/] ({escape(f.title)}; {f.attempts} "
-                  f"attempt(s), {state}): {escape(f.last_error or 'no reason given')}",
+        if not f.destinations:      # tried before per-destination records (0007)
+            out.print(f"[red]alert #{f.id} not delivered[/] ({escape(f.title)}; {f.attempts} "
+                      f"attempt(s), {state}): {escape(f.last_error or 'no reason given')}",
+                      soft_wrap=True)
+            continue
+        waiting = sum(d.sent_at is None for d in f.destinations)
+        out.print(f"[red]alert #{f.id} not delivered to {waiting} of {len(f.destinations)} "
+                  f"destination(s)[/] ({escape(f.title)}; {f.attempts} attempt(s), {state}):",
                   soft_wrap=True)
+        _print_destinations(f.destinations, z.of(campaign=f.campaign), utc)
     if a.failing_total > len(a.failing):
         out.print(f"  and {a.failing_total - len(a.failing)} more not delivered — "
                   "`tminus notify status`")
     if not on:
         out.print("alerts: off — set TMINUS_NOTIFY to be told when something needs you "
                   "(see 'Alerts' in the README)", soft_wrap=True)
+
+
+def _print_destinations(where: Sequence[service.AlertDestination], tz: str | None,
+                        utc: bool) -> None:
+    """One line per destination of an alert: when it took it, or why it has not."""
+    for d in where:
+        if d.sent_at:
+            said = f"[green]delivered {_at(d.sent_at, tz, utc, seconds=True)}[/]"
+        else:
+            said = (f"[red]not delivered[/] ({d.attempts} attempt(s)): "
+                    f"{escape(d.last_error or 'not tried yet')}")
+        out.print(f"    to {escape(d.destination)}: {said}", soft_wrap=True)
 
 
 @app.command()
@@ -1163,8 +1203,10 @@ def notify_test() -> None:
     apprise = sender_for(settings)      # TMINUS_NOTIFY unset or wrong: said before a database is made
     engine = _engine(settings)
     r = run_test(engine, settings, _db_clock(engine), apprise=apprise)
-    for where in r.destinations:
-        out.print(f"  to {escape(where)}")
+    for d in r.outcomes:
+        said = ("[green]delivered[/]" if d.sent_at else
+                f"[red]not delivered[/]: {escape(d.last_error or 'no reason given')}")
+        out.print(f"  to {escape(d.destination)}: {said}", soft_wrap=True)
     if not r.delivered:
         raise TminusError(f"the test message was not delivered: {r.error}")
     out.print("[green]test message delivered[/]")
@@ -1199,8 +1241,11 @@ def notify_check() -> None:
 
 
 @notify_app.command("status")
-def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False) -> None:
-    """The latest alert messages: delivered, failing or given up, and why."""
+def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = False,
+                  as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False
+                  ) -> None:
+    """The latest alert messages: delivered, failing or given up, and why, to each
+    destination."""
     from scheduler.service.alerts import alert_log
     settings = _settings()
     missing = service.no_database_at(settings)
@@ -1213,6 +1258,9 @@ def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = F
         return
     engine = _existing(settings)
     r, z = alert_log(engine), _zones(engine)
+    if as_json:
+        _print_json(r)
+        return
     for m in r.messages:
         tz = z.of(campaign=m.campaign)     # an alert of no campaign: this machine's zone
         if m.sent_at:
@@ -1222,7 +1270,9 @@ def notify_status(utc: Annotated[bool, typer.Option("--utc", help=UTC_HELP)] = F
         else:
             state = f"[yellow]not yet sent ({m.attempts} attempt(s))[/]"
         out.print(f"#{m.id} {_at(m.created_at, tz, utc, seconds=True)} {escape(m.title)}: {state}")
-        if m.last_error and not m.sent_at:
+        if m.destinations and (not m.sent_at or m.attempts > 1):
+            _print_destinations(m.destinations, tz, utc)
+        elif m.last_error and not m.sent_at:
             out.print(f"    last error: {escape(m.last_error)}")
     out.print(f"{len(r.messages)} message(s) shown; {r.waiting_items} item(s) waiting for "
               "the next message of their kind")

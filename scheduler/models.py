@@ -325,6 +325,22 @@ class AlertMessage(_Table, table=True):
     last_error: str | None = None
 
 
+class AlertDelivery(_Table, table=True):
+    """One message to one TMINUS_NOTIFY destination (named as `notify test` shows it,
+    its secrets masked): a destination that took the message is never sent it again
+    while another refuses it."""
+
+    __tablename__ = "alert_delivery"
+
+    message_id: int = Field(sa_column=Column(
+        sa.Integer, sa.ForeignKey("alert_message.id", ondelete="CASCADE"), primary_key=True))
+    destination: str = Field(sa_column=Column(sa.String(500), primary_key=True))
+    position: int = 0
+    attempts: int = 0
+    sent_at: datetime | None = _utc(nullable=True)
+    last_error: str | None = None
+
+
 class OpsCursor(_Table, table=True):
     """How far a reader of an append-only table has got (the alert collector: the last
     event and activity ids it has read)."""

@@ -79,6 +79,17 @@ alert_message = sa.Table(
     sa.Index('ix_alert_message_group', 'kind', 'campaign_id', 'created_at'),
 )
 
+alert_delivery = sa.Table(
+    'alert_delivery', metadata,
+    sa.Column('message_id', sa.Integer(), sa.ForeignKey('alert_message.id', ondelete='CASCADE'),
+              primary_key=True, nullable=False),
+    sa.Column('destination', sa.String(500), primary_key=True, nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False, default=0),
+    sa.Column('attempts', sa.Integer(), nullable=False, default=0),
+    sa.Column('sent_at', UTCDateTime(), nullable=True),
+    sa.Column('last_error', sa.String(), nullable=True),
+)
+
 calendar_entry = sa.Table(
     'calendar_entry', metadata,
     sa.Column('post_id', sa.Integer(), sa.ForeignKey('post.id', ondelete='CASCADE'),

@@ -1,5 +1,5 @@
 """Shared fixtures: a fresh SQLite database per test, campaign folders written on the
-fly, a fixed clock, and the CLI run in-process."""
+fly, a fixed clock, the CLI run in-process, and the three fake platforms."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from jobs.adapters.base import Clock, MemorySessionStore, SessionStore
 from scheduler.db import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from tests.fakeplatform import FakePlatformServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,6 +137,19 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                          captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePlatformServer]:
+    """The three fake platforms (X, Mastodon, Bluesky) in one server, with two accounts
+    on each (`tests.fakeplatform.accounts`: numbers 1 and 2). A test module that needs
+    other accounts defines its own `fake`."""
+    from tests.fakeplatform import FakePlatformServer
+    from tests.fakeplatform import accounts as fake_accounts
+    with FakePlatformServer() as server:
+        for platform in ("x", "mastodon", "bluesky"):
+            fake_accounts.add(server, platform, 2)
+        yield server
 
 
 NOW = datetime(2099, 1, 10, 12, 0, tzinfo=UTC)

@@ -424,12 +424,16 @@ def test_status_shows_the_last_delivery_and_a_failing_destination_without_its_se
         assert alerts.deliver(engine, sender, now).failed == 1
         r = cli("status")
         port = bad.url.split(":")[2].split("/")[0]
-        line = next(ln for ln in r.out.splitlines() if "not delivered" in ln)
-        # the one that failed, as `notify test` shows it (what may be a secret masked)
-        assert line.startswith("alert #1 not delivered (tminus: test message; 1 attempt(s), "
-                               "still being tried): partial (to json://[redacted]:[redacted]"
-                               f"@127.0.0.1:{port}/hook): ")
-        assert "error=500" in line and good.url.split("//")[1] not in line
+        lines = r.out.splitlines()
+        at = next(n for n, ln in enumerate(lines) if "not delivered" in ln)
+        assert lines[at] == ("alert #1 not delivered to 1 of 2 destination(s) (tminus: test "
+                             "message; 1 attempt(s), still being tried):")
+        # each destination, as `notify test` shows it (what may be a secret masked): the
+        # one that took it, and the one that failed with its reason
+        assert lines[at + 1].startswith(f"    to {good.url}: delivered ")
+        assert lines[at + 2].startswith(f"    to json://[redacted]:[redacted]@127.0.0.1:{port}"
+                                        "/hook: not delivered (1 attempt(s)): failure: ")
+        assert "error=500" in lines[at + 2]
         assert "s3cret-pass" not in r.out + r.err
         assert "alerts: last delivered" not in r.out
         bad.status = 200

@@ -319,3 +319,34 @@ def test_accounts_check_names_the_missing_variable_not_a_value(
     assert r.code == 2
     assert "TMINUS_ORG_M_ACCESS_TOKEN is not set" in r.err
     assert "Traceback" not in r.err
+
+
+def test_validate_caps_its_warnings_on_a_terminal_and_lists_every_one_in_json(
+        cli: Cli, make_campaign: CampaignFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 posts whose schedules give no time: a terminal shows 20 warnings (the helper
+    `queue import` uses) and how many more and how to see them; output to a file or a
+    pipe, and `--json`, have all 30. `plan` caps them the same way."""
+    import scheduler.cli as cli_module
+    folder = make_campaign(simple_toml(posts="".join(f"""
+        [[posts]]
+        key = "too-late-{i}"
+        text = "Post {i}: {{{{ time_left }}}} to go {{{{ hashtags }}}}"
+        accounts = ["org"]
+        schedule = {{ daily = "09:00", from = "T-1h" }}
+    """ for i in range(1, 31))))
+    no_time = "the schedule expands to no time before the deadline"
+    more = (f"… and 10 more warning(s): `tminus validate {folder} --json` lists every one "
+            f"(so does `tminus validate {folder} > warnings.txt`)")
+    for terminal in (False, True):
+        monkeypatch.setattr(cli_module, "_on_terminal", lambda *_, t=terminal: t)
+        r = cli("validate", str(folder))
+        assert r.code == 0 and "ok testcamp: 0 posts" in r.out
+        warned = [ln for ln in r.out.splitlines() if ln.startswith("warning:")]
+        assert len(warned) == (20 if terminal else 30) and all(no_time in w for w in warned)
+        assert (more in r.out) == terminal
+        data = json.loads(cli("validate", str(folder), "--json").out)
+        assert len(data["warnings"]) == 30 and (data["slug"], data["posts"]) == ("testcamp", 0)
+    r = cli("plan", str(folder))
+    assert r.code == 0
+    assert len([ln for ln in r.out.splitlines() if ln.startswith("warning:")]) == 20
+    assert more in r.out

@@ -74,3 +74,46 @@ def test_0006_indexes_a_threads_posts_so_deleting_posts_scans_nothing(
     assert "SCAN post" in delete_plan()
     assert upgrade(engine) == ("0005", SCHEMA_HEAD)
     engine.dispose()
+
+
+def test_0007_keeps_alert_messages_and_records_each_destination_from_their_next_try(
+        tmp_path: Path) -> None:
+    """A database at 0006 with a delivered message and one still being tried: both are
+    kept; the next try of the undelivered one makes a row per destination; 0007
+    downgrades (the rows go, the messages stay) and upgrades again."""
+    from scheduler import alerts
+    from scheduler.clock import VirtualClock
+    from tests.test_alerts import Webhook
+
+    engine = make_engine(f"sqlite:///{tmp_path}/old.db")
+    command.upgrade(_alembic_config(engine), "0006")
+    with engine.begin() as conn:
+        conn.execute(sa.insert(tables.alert_message), [
+            {"kind": "test", "title": "sent before", "body": "-", "created_at": NOW,
+             "next_try_at": NOW, "attempts": 1, "sent_at": NOW, "last_error": None},
+            {"kind": "test", "title": "still tried", "body": "-", "created_at": NOW,
+             "next_try_at": NOW, "attempts": 2, "sent_at": None,
+             "last_error": "failure (to …): error=500"}])
+    assert upgrade(engine) == ("0006", SCHEMA_HEAD)
+    one, two = Webhook(), Webhook()
+    try:
+        r = alerts.deliver(engine, alerts.AppriseSender([one.url, two.url]), VirtualClock(NOW).now)
+    finally:
+        one.close()
+        two.close()
+    assert (r.sent, r.failed) == (1, 0) and one.titles() == two.titles() == ["still tried"]
+    with engine.connect() as conn:
+        sent = conn.execute(sa.select(tables.alert_message.c.title, tables.alert_message.c.attempts)
+                            .where(tables.alert_message.c.sent_at.is_not(None))
+                            .order_by(tables.alert_message.c.id)).all()
+        rows = conn.execute(sa.select(tables.alert_delivery.c.message_id,
+                                      tables.alert_delivery.c.destination)
+                            .order_by(tables.alert_delivery.c.position)).all()
+    assert [tuple(s) for s in sent] == [("sent before", 1), ("still tried", 3)]
+    assert [tuple(x) for x in rows] == [(2, one.url), (2, two.url)]
+    command.downgrade(_alembic_config(engine), "0006")
+    with engine.connect() as conn:
+        assert "alert_delivery" not in sa.inspect(conn).get_table_names()
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.alert_message)).scalar() == 2
+    assert upgrade(engine) == ("0006", SCHEMA_HEAD)
+    engine.dispose()

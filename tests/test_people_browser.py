@@ -2,7 +2,8 @@
 gives a person another role and sets a new password for another, with the forms as a
 person uses them (a role picked from the list, the password behind "set a new
 password"); each change holds at once and is in the activity log under the admin's
-name. The rules themselves (the last admin, CSRF, short passwords) are checked in
+name; an admin who sets their own password is told on the login page why they log in
+again. The rules themselves (the last admin, CSRF, short passwords) are checked in
 tests/test_web.py, without a browser."""
 
 from __future__ import annotations
@@ -73,3 +74,30 @@ def test_an_admin_changes_a_role_and_sets_a_password_in_the_page(
     assert log == [("role set", "Ad Min", "made Ed Itor an approver (was an editor)"),
                    ("password set", "Ad Min", "set a new password for Vi Ewer")]
     other.context.close()
+
+
+def test_an_admin_who_sets_their_own_password_is_told_why_they_log_in_again(
+        url: str, browser_context: BrowserContext) -> None:
+    """Their session ends with the change: the login page says so, once, and the new
+    password is the one that works."""
+    page = browser_context.new_page()
+    _log_in(page, url, "Ad Min")
+    page.goto(f"{url}/people")
+    row = page.get_by_role("row", name="Ad Min")
+    row.get_by_text("set a new password").click()
+    row.get_by_label("New password for Ad Min").fill("my own new phrase")
+    row.get_by_role("button", name="Set password").click()
+    page.wait_for_url(f"{url}/login")
+    expect(page.get_by_role("status")).to_have_text(
+        "Your password was changed; log in with the new one.")
+    page.reload()                                   # said once, not on every visit
+    expect(page.get_by_role("status")).to_have_count(0)
+    page.goto(f"{url}/people")                      # the session did end
+    page.wait_for_url(f"{url}/login?next=/people")
+    page.fill("input[name=name]", "Ad Min")
+    page.fill("input[name=password]", PASSWORD)     # the old one
+    page.click("button[type=submit]")
+    expect(page.get_by_role("alert")).to_be_visible()
+    page.fill("input[name=password]", "my own new phrase")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/people")

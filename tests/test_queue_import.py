@@ -158,7 +158,7 @@ def test_a_reimport_with_an_edit_and_a_bad_row_writes_nothing(
     assert _posts(cli) == before                                 # the edit is not kept either
 
 
-def test_what_an_import_cannot_change_is_refused_with_its_line_and_column(
+def test_a_row_twice_or_a_sent_post_changed_is_refused_with_its_line_and_column(
         cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
     csv, post = _imported(cli, make_campaign, tmp_path)
     before = _posts(cli)
@@ -166,39 +166,85 @@ def test_what_an_import_cannot_change_is_refused_with_its_line_and_column(
                    + "org,T-2d,One. #TestTag,\norg,t-2D,Two. #TestTag,\n", encoding="utf-8")
     r = cli("queue", "import", str(csv))
     assert r.code == 2
-    assert (f"{csv}:2 [expires]: differs from post {post}, imported from this row before; "
-            f"cancel post {post} and import the row again to change it") in r.err
     assert (f"{csv}:5 [at]: the same account and time as line 4: a row is known by them; "
             "give each post its own time") in r.err
-    assert _posts(cli) == before
+    assert _posts(cli) == before                  # line 2's new expiry is not kept either
     assert cli("cancel", "--post", str(post)).code == 0
-    csv.write_text(ROWS.replace("today", "tonight"), encoding="utf-8")
-    r = cli("queue", "import", str(csv))
-    assert r.code == 2
-    assert (f"{csv}:2 [text]: differs from post {post}, imported from this row before, which is "
-            "canceled now: its text can no longer change") in r.err
+    for rows, column, what in [(ROWS.replace("today", "tonight"), "text", "text"),
+                               (ROWS.replace(",2h\n", ",30m\n"), "expires", "expiry")]:
+        csv.write_text(rows, encoding="utf-8")
+        r = cli("queue", "import", str(csv))
+        assert r.code == 2
+        assert (f"{csv}:2 [{column}]: differs from post {post}, imported from this row before, "
+                f"which is canceled now: its {what} can no longer change") in r.err
 
 
-def test_an_image_or_language_that_changed_is_refused(
+def _options(tmp_path: Path, post: int) -> tuple[str, dict[str, object], str]:
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/tminus.db")
+    with engine.connect() as c:
+        state, options, not_after = c.execute(
+            sa.text("SELECT state, options, not_after FROM post WHERE id = :i"), {"i": post}).one()
+    engine.dispose()
+    return state, json.loads(options), str(not_after)
+
+
+def test_a_changed_image_alt_text_language_or_expiry_edits_the_post_back_to_draft(
         cli: Cli, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+    """As a new text does: the post is changed, back to draft with what changed, to
+    approve again; never a second post. Each in turn, then all at once with the text."""
     assert cli("plan", str(make_campaign(simple_toml()))).code == 0
     (tmp_path / "a.png").write_bytes(PNG)
     (tmp_path / "b.png").write_bytes(PNG)
     csv = tmp_path / "posts.csv"
-    row = "account,at,text,media,alt,language\norg,T-1d,A poster. #TestTag,{},{},{}\n"
-    csv.write_text(row.format("a.png", "The Owl bus", "en"), encoding="utf-8")
-    assert cli("queue", "import", str(csv)).code == 0
-    for media, alt, language, column in [("b.png", "The Owl bus", "en", "media"),
-                                         ("a.png", "A bus", "en", "alt"),
-                                         ("a.png", "The Owl bus", "es", "language")]:
-        csv.write_text(row.format(media, alt, language), encoding="utf-8")
+    row = ("account,at,text,media,alt,language,expires\n"
+           "org,T-1d,A poster. #TestTag,{},{},{},{}\n")
+    csv.write_text(row.format("a.png", "The Owl bus", "en", "2h"), encoding="utf-8")
+    assert cli("queue", "import", str(csv), "--by", "ana").code == 0
+    post = next(int(str(p["id"])) for p in _posts(cli) if p["text"] == "A poster. #TestTag")
+    count = len(_posts(cli))
+    for values, what, lines in [
+            (("b.png", "The Owl bus", "en", "2h"), "image", ["-media: a.png", "+media: b.png"]),
+            (("b.png", "A bus", "en", "2h"), "alt text", ["-alt: The Owl bus", "+alt: A bus"]),
+            (("b.png", "A bus", "es", "2h"), "language", ["-language: en", "+language: es"]),
+            (("b.png", "A bus", "es", "30m"), "expiry",
+             ["-expires: until Mon 19 Jan 2099 14:00 EST", "+expires: until Mon 19 Jan 2099 12:30 EST"])]:
+        csv.write_text(row.format(*values), encoding="utf-8")
         r = cli("queue", "import", str(csv))
-        assert r.code == 2 and f"{csv}:2 [{column}]: differs from post" in r.err, r.err
+        assert r.code == 0, r.err
+        assert (f"post {post} (line 2) has a new {what}; it is a draft (it was queued: back to "
+                "draft):") in r.out
+        assert [f"  {line}" for line in lines] == [ln for ln in r.out.splitlines()
+                                                   if ln.startswith(("  -", "  +"))]
+        assert "1 changed (back to draft)" in r.out and len(_posts(cli)) == count
+        assert "already imported" in cli("queue", "import", str(csv)).out   # as it is now
+        assert cli("approve", "testcamp", "--post", str(post), "--by", "ana").code == 0
+    state, options, not_after = _options(tmp_path, post)
+    assert state == "queued" and options["language"] == "es"     # approved again, last
+    assert [(Path(str(m["path"])).name, m["alt"]) for m in options["media"]] == [  # type: ignore[attr-defined]
+        ("b.png", "A bus")]
+    assert not_after.startswith("2099-01-19 17:30")            # 12:30 EST, in UTC
+    log = cli("log", str(post)).out
+    assert "+language: es" in log and f"re-imported from {csv} line 2 by" in log
+    # the text and the image at once: one change, both said
+    csv.write_text(row.format("a.png", "A bus", "es", "30m").replace("A poster.", "A new poster."),
+                   encoding="utf-8")
+    r = cli("queue", "import", str(csv))
+    assert r.code == 0 and f"post {post} (line 2) has a new text and image; it is a draft (" in r.out
+    assert "  +A new poster. #TestTag" in r.out and "  +media: a.png" in r.out
+    assert "its image too" in cli("log", str(post)).out
+    # an image taken out of the row: the post goes without one
+    csv.write_text("account,at,text,language,expires\norg,T-1d,A new poster. #TestTag,es,30m\n",
+                   encoding="utf-8")
+    r = cli("queue", "import", str(csv))
+    assert r.code == 0 and "  -media: a.png" in r.out and "  +media: none" in r.out
+    assert "media" not in _options(tmp_path, post)[1]
     # the same export saved into another folder: the same image, nothing changes
+    csv.write_text(row.format("a.png", "The Owl bus", "en", "2h"), encoding="utf-8")
+    assert cli("queue", "import", str(csv)).code == 0
     moved = tmp_path / "download"
     moved.mkdir()
     (moved / "a.png").write_bytes(PNG)
-    (moved / "posts.csv").write_text(row.format("a.png", "The Owl bus", "en"), encoding="utf-8")
+    (moved / "posts.csv").write_text(row.format("a.png", "The Owl bus", "en", "2h"), encoding="utf-8")
     assert "1 already imported" in cli("queue", "import", str(moved / "posts.csv")).out
 
 

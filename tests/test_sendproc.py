@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,14 +33,6 @@ from tests.fakeplatform import FakePlatformServer
 from tests.fakeplatform import accounts as fake_accounts
 
 PLATFORMS = ("x", "mastodon", "bluesky")
-
-
-@pytest.fixture
-def fake() -> Iterator[FakePlatformServer]:
-    with FakePlatformServer() as server:
-        for platform in PLATFORMS:
-            fake_accounts.add(server, platform, 2)
-        yield server
 
 
 def _world(tmp_path: Path, fake: FakePlatformServer, platforms: tuple[str, ...] = PLATFORMS

@@ -4,7 +4,6 @@ only the posts. Real SDKs against the fake platforms; behaviour only, nothing ti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,14 +25,6 @@ from tests.fakeplatform import accounts as fake_accounts
 PLATFORMS = ("x", "mastodon", "bluesky")
 LOGIN = "/xrpc/com.atproto.server.createSession"
 CREATES = {"/2/tweets", "/api/v1/statuses", "/xrpc/com.atproto.repo.createRecord"}
-
-
-@pytest.fixture
-def fake() -> Iterator[FakePlatformServer]:
-    with FakePlatformServer() as server:
-        for platform in PLATFORMS:
-            fake_accounts.add(server, platform, 2)
-        yield server
 
 
 def _world(tmp_path: Path, fake: FakePlatformServer, due: datetime, *,

@@ -325,6 +325,9 @@ def test_an_admin_sets_a_new_password_and_the_old_logins_end(
     r = web.post("/people/password", data={"name": "Ad Min", "password": "mine, renewed",
                                            "csrf": token}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login"
+    said = "Your password was changed; log in with the new one."
+    assert said in web.get("/login", headers=HTML).text
+    assert said not in web.get("/login", headers=HTML).text        # once
     assert web.get("/", headers=HTML, follow_redirects=False).status_code == 303
     log_in(web, "Ad Min", "mine, renewed")
 

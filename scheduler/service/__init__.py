@@ -63,8 +63,8 @@ _HOME = {name: module for module, names in {
     "rehearsal": ("Report", "rehearse"),
     "run": ("run_daemon", "run_once", "worker"),
     "running": ("DemoReady", "demo", "demo_database"),
-    "status": ("DEAD_AFTER", "AccountHold", "AlertDeliveries", "Attention", "DaemonInfo",
-               "NextPost", "Status", "status"),
+    "status": ("DEAD_AFTER", "AccountHold", "AlertDeliveries", "AlertDestination", "Attention",
+               "DaemonInfo", "NextPost", "Status", "status"),
     "toolkit": ("SiteReport", "build_toolkit", "toolkit_server", "toolkit_url"),
 }.items() for name in names}
 
@@ -119,6 +119,7 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
         DEAD_AFTER,
         AccountHold,
         AlertDeliveries,
+        AlertDestination,
         Attention,
         DaemonInfo,
         NextPost,
@@ -155,6 +156,7 @@ __all__ = [
     "Action",
     "ActivityEntry",
     "AlertDeliveries",
+    "AlertDestination",
     "Approval",
     "Attention",
     "Cancellation",

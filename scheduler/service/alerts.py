@@ -1,12 +1,13 @@
 """Alerts as a person sees them: a test message (`tminus notify test`), one round of
 collecting and delivering from a timer (`tminus notify check`: the one that notices no
-daemon is alive), and the record of what was sent or failed (`tminus notify status`).
+daemon is alive), and the record of what was sent or failed, to each destination
+(`tminus notify status`).
 The mechanism is `scheduler.alerts`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -16,14 +17,16 @@ from scheduler.alerts import AppriseSender, Sender, Sweep, add_test_message, del
 from scheduler.db import session
 from scheduler.logs import secret_values
 from scheduler.models import AlertItem, AlertMessage, Campaign
+from scheduler.service.status import AlertDestination, destinations_of
 from scheduler.settings import Settings
 
 
 @dataclass(frozen=True)
 class NotifyTest:
     destinations: list[str]      # each URL with its secrets masked
-    delivered: bool
+    delivered: bool              # every destination took it
     error: str | None
+    outcomes: list[AlertDestination] = field(default_factory=list)   # each destination's
 
 
 def sender_for(settings: Settings) -> AppriseSender:
@@ -44,8 +47,9 @@ def notify_test(engine: Engine, settings: Settings, now: Callable[[], datetime],
     with session(engine) as s:
         msg = s.get(AlertMessage, msg_id)
         assert msg is not None
+        outcomes = destinations_of(s, [msg_id])[msg_id]
     return NotifyTest(apprise.describe() if apprise else [], msg.sent_at is not None,
-                      msg.last_error)
+                      msg.last_error, outcomes)
 
 
 def check_alerts(engine: Engine, settings: Settings, now: Callable[[], datetime],
@@ -67,6 +71,7 @@ class AlertLine:
     gave_up_at: datetime | None
     last_error: str | None
     items: int
+    destinations: list[AlertDestination] = field(default_factory=list)   # its deliveries
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ def alert_log(engine: Engine, *, limit: int = 20) -> AlertLog:
             if item is not None:
                 counts[item] = counts.get(item, 0) + 1
         waiting = len(s.exec(select(AlertItem.id).where(col(AlertItem.message_id).is_(None))).all())
+        where = destinations_of(s, [m.id or 0 for m in msgs])
     return AlertLog([AlertLine(m.id or 0, m.kind, slugs.get(m.campaign_id) if m.campaign_id else None,
                                m.title, m.created_at, m.attempts, m.sent_at, m.gave_up_at,
-                               m.last_error, counts.get(m.id or 0, 0)) for m in msgs], waiting)
+                               m.last_error, counts.get(m.id or 0, 0), where[m.id or 0])
+                     for m in msgs], waiting)

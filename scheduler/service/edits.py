@@ -47,6 +47,7 @@ class Edited:
     unit: str
     warnings: tuple[str, ...] = ()    # what `validate` would warn about in the new text
     campaign: str = ""                # its slug, for the command that approves it again
+    changed: tuple[str, ...] = ("text",)   # what changed (a re-import: "image", "expiry", ...)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ line and column and nothing is written.
 
 A row's identity is its account and its time as written (`CsvPost.key`), so importing
 a corrected export does what a Buffer or Hootsuite user expects: a row imported before
-with the same text is left as it is; with another text its post is edited through the
-edit service (`edits.edit_in`: checked, back to draft with the difference, to approve
-again), never queued a second time. What an edit cannot change — the image, its alt
-text, the language, the expiry — or a post already sent is refused with the row's line.
+as it was is left as it is; with another text its post is edited through the edit
+service (`edits.edit_in`: checked, back to draft with the difference, to approve
+again), never queued a second time. Another image, alt text, language or expiry
+changes the post the same way (back to draft, what changed as "-"/"+" lines); a post
+already sent or canceled cannot change, and the row is refused with its line.
 
 The identity holds across files: an edited export is often saved under another name
 ("posts (2).csv"), and one account has one post at one campaign time (`T-1d`, a date-
@@ -24,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -34,11 +36,15 @@ from content.errors import CampaignError, CampaignErrors, FieldError, TminusErro
 from content.expand import duplicate_key
 from content.paths import PathProblem, inside
 from content.platforms import platform
+from content.rules import check_length
 from content.schedule import ScheduleError, parse_duration
 from scheduler.db import session
-from scheduler.models import Campaign, Post
+from scheduler.localtime import when
+from scheduler.models import Account, Campaign, Post, PostState
 from scheduler.service.edits import EDITABLE, Edited, edit_in
+from scheduler.service.people import actor
 from scheduler.service.posts import Known, OneOff, Queued, add_one_offs, prepare_one_off
+from scheduler.transitions import record_note, transition
 
 
 @dataclass(frozen=True)
@@ -117,42 +123,104 @@ def _from_now(at: str) -> bool:
 
 def _again(s: Session, old: Post, row: CsvPost, request: OneOff, *, by: str, now: datetime,
            file: str) -> Edited | None:
-    """A row imported before: None if it is as it was; its post edited if only the text
-    changed; else a `FieldError` naming what an import cannot change."""
+    """A row imported before: None if it is as it was; else its post changed as `tminus
+    edit` changes a text — checked again, back to draft with what changed, to approve
+    again — whether its text, image, alt text, language or expiry changed. A post no
+    longer a draft or queued cannot change: a `FieldError` names the first column."""
     assert old.id is not None
-    options = old.options or {}
-    had = [(m.get("path", ""), m.get("alt")) for m in options.get("media") or []]
-    # the image as written, relative to the CSV: the same file if the export was saved
-    # to another folder since
-    wrote = Path(row.media).parts if row.media else ()
-    same_image = (len(had) == len(request.media) and
-                  all(Path(p).parts[-len(wrote):] == wrote for p, _ in had))
-    for name, differs in (("media", not same_image), ("alt", [a for _, a in had] != (
-            [row.alt] if row.media else []))):
-        if differs:
-            raise FieldError(name, f"differs from post {old.id}, imported from this row before; "
-                             f"an import changes only a text — cancel post {old.id} (`tminus "
-                             f"cancel --post {old.id}`) and import the row again")
-    if (row.language or None) != options.get("language"):
-        raise FieldError("language", f"differs from post {old.id}, imported from this row "
-                         f"before; cancel post {old.id} and import the row again to change it")
     camp = s.get(Campaign, old.campaign_id)
     assert camp is not None
     try:
         life = parse_duration(row.expires) if row.expires else DEFAULT_EXPIRES
     except ScheduleError as e:
         raise FieldError("expires", str(e)) from None
-    if min(old.due_at + life, camp.deadline) != old.not_after:
-        raise FieldError("expires", f"differs from post {old.id}, imported from this row before; "
-                         f"cancel post {old.id} and import the row again to change it")
-    if old.text == row.text.strip().replace("\r\n", "\n"):
+    changes = _changes(old, row, request, min(old.due_at + life, camp.deadline), camp.timezone)
+    text = row.text.strip().replace("\r\n", "\n")
+    if old.text == text and not changes:
         return None
     if old.state not in EDITABLE:
-        raise FieldError("text", f"differs from post {old.id}, imported from this row before, "
-                         f"which is {old.state} now: its text can no longer change — give the "
-                         "row another time to make it a new post")
-    return edit_in(s, old.id, row.text, by=by, now=now,
-                   why=f"re-imported from {file} line {row.line} by {by}")
+        column = "text" if old.text != text else changes[0].column
+        raise FieldError(column, f"differs from post {old.id}, imported from this row before, "
+                         f"which is {old.state} now: its {_NAMES[column]} can no longer change "
+                         "— give the row another time to make it a new post")
+    why = f"re-imported from {file} line {row.line} by {by}"
+    lines = "\n".join(line for c in changes for line in (f"-{c.column}: {c.was}",
+                                                         f"+{c.column}: {c.now}"))
+    if changes:
+        options = dict(old.options or {})
+        for c in changes:
+            c.apply(old, options)
+        old.options, old.approved_hash, old.updated_at = options, None, now
+        s.add(old)
+    if old.text != text:
+        said = f"{why}; its {', '.join(_NAMES[c.column] for c in changes)} too" if changes else why
+        edited = edit_in(s, old.id, row.text, by=by, now=now, why=said)
+        return replace(edited, diff=f"{edited.diff}\n{lines}" if lines else edited.diff,
+                       changed=("text", *(_NAMES[c.column] for c in changes)))
+    # no new text: the same way back to draft as an edit of one (`edits._apply`)
+    was = old.state
+    reason = f"{why}; approve it again\n{lines}"
+    if was == PostState.QUEUED:
+        transition(s, old, PostState.DRAFT, reason, now, actor(by))
+    else:
+        s.flush()
+        record_note(s, [old.id], was, reason, now, actor(by))
+    acc = s.get(Account, old.account_id)
+    assert acc is not None
+    fit = check_length(acc.platform, old.text, limit=acc.max_characters)
+    return Edited(old.id, was, PostState.DRAFT, lines, fit.length, fit.limit, fit.unit, (),
+                  camp.slug, tuple(_NAMES[c.column] for c in changes))
+
+
+# What a person calls each column that can change, as an error or the CLI says it.
+_NAMES = {"text": "text", "media": "image", "alt": "alt text", "language": "language",
+          "expires": "expiry"}
+
+
+@dataclass(frozen=True)
+class _Change:
+    column: str          # the CSV's column
+    was: str             # as the person reads it
+    now: str
+    options: dict[str, Any] | None = None     # the post's options to set (media, language)
+    not_after: datetime | None = None
+
+    def apply(self, post: Post, options: dict[str, Any]) -> None:
+        if self.options is not None:
+            for key, value in self.options.items():
+                if value is None:
+                    options.pop(key, None)
+                else:
+                    options[key] = value
+        if self.not_after is not None:
+            post.not_after = self.not_after
+
+
+def _changes(old: Post, row: CsvPost, request: OneOff, not_after: datetime, tz: str
+             ) -> list[_Change]:
+    """What differs, but the text, between the post and its row."""
+    options = old.options or {}
+    had = [(m.get("path", ""), m.get("alt")) for m in options.get("media") or []]
+    media = [{"path": path, "alt": alt} for path, alt in request.media] or None
+    # the image as written, relative to the CSV: the same file if the export was saved
+    # to another folder since
+    wrote = Path(row.media).parts if row.media else ()
+    same_image = (len(had) == len(request.media) and
+                  all(Path(p).parts[-len(wrote):] == wrote for p, _ in had))
+    out: list[_Change] = []
+    if not same_image:
+        out.append(_Change("media", ", ".join(Path(p).name for p, _ in had) or "none",
+                           row.media or "none", {"media": media}))
+    elif [a for _, a in had] != ([row.alt] if row.media else []):
+        out.append(_Change("alt", " ".join(str(a) for _, a in had) or "none", row.alt or "none",
+                           {"media": media}))
+    if (row.language or None) != options.get("language"):
+        out.append(_Change("language", options.get("language") or "none", row.language or "none",
+                           {"language": row.language or None}))
+    if not_after != old.not_after:
+        out.append(_Change("expires", f"until {when(old.not_after, tz)}",
+                           f"until {when(not_after, tz)}", not_after=not_after))
+    return out
 
 
 def _with_media(known: Known, row: CsvPost, request: OneOff, folder: Path) -> OneOff:

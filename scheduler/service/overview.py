@@ -22,7 +22,7 @@ from scheduler.models import Account, Activity, Campaign, Event, PauseScope, Pos
 from scheduler.queue import find_campaign
 from scheduler.service.activity import ActivityEntry, recent_activity
 from scheduler.service.pauses import PauseInfo, pauses_in_force
-from scheduler.service.status import AccountHold, DaemonInfo, status
+from scheduler.service.status import AccountHold, AlertDeliveries, DaemonInfo, status
 from scheduler.service.timeline import CampaignHead, head_of
 
 S = PostState
@@ -148,6 +148,7 @@ class Overview:
     daemons: list[DaemonInfo]
     pauses: list[PauseInfo]
     activity: list[ActivityEntry]
+    alerts: AlertDeliveries | None = None   # the last delivered, those failing since
 
 
 def overview(engine: Engine, *, now: datetime) -> Overview:
@@ -171,7 +172,7 @@ def overview(engine: Engine, *, now: datetime) -> Overview:
                                       any(_over(p, c, set(c.account_names)) for p in pauses),
                                       first, tuple(needs)))
     lines.sort(key=lambda line: (line.head.over, line.head.deadline))
-    return Overview(lines, st.daemons, pauses, recent_activity(engine, limit=8))
+    return Overview(lines, st.daemons, pauses, recent_activity(engine, limit=8), st.alerts)
 
 
 # -- audit -------------------------------------------------------------------------------------

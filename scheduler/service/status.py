@@ -3,6 +3,7 @@ needs a person."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
-from scheduler import defaults
+from scheduler import defaults, tables
 from scheduler.db import database_time, session
 from scheduler.models import Account, AlertMessage, Campaign, Event, Post, PostState
 from scheduler.models import Daemon as DaemonRow
@@ -72,13 +73,36 @@ class AlertSent:
 
 
 @dataclass(frozen=True)
+class AlertDestination:
+    """One message's delivery to one TMINUS_NOTIFY destination."""
+
+    destination: str                # as `notify test` shows it, its secrets masked
+    attempts: int
+    sent_at: datetime | None        # when it took the message; None: not (yet)
+    last_error: str | None          # why it did not, the last time it was tried
+
+
+def destinations_of(s: Session, message_ids: Sequence[int]) -> dict[int, list[AlertDestination]]:
+    """Each message's deliveries, in TMINUS_NOTIFY's order (none for a message never
+    tried since migration 0007)."""
+    d = tables.alert_delivery
+    out: dict[int, list[AlertDestination]] = {i: [] for i in message_ids}
+    for r in s.execute(sa.select(d).where(d.c.message_id.in_(list(message_ids)))
+                       .order_by(d.c.message_id, d.c.position, d.c.destination)):
+        out[r.message_id].append(AlertDestination(r.destination, r.attempts, r.sent_at,
+                                                  r.last_error))
+    return out
+
+
+@dataclass(frozen=True)
 class AlertFailing:
     id: int
     title: str
     campaign: str | None
     attempts: int
     given_up: bool                  # no more tries (`tminus notify status` lists it)
-    last_error: str | None          # names the destination, its secrets masked
+    last_error: str | None          # names the destinations that refused, secrets masked
+    destinations: list[AlertDestination] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -155,9 +179,11 @@ def _alert_deliveries(s: Session) -> AlertDeliveries:
     # tried and not delivered, since the last one that was: what fails now
     unsent = sa.and_(col(m.sent_at).is_(None), col(m.attempts) > 0,
                      col(m.id) > (last[0] if last else 0))
-    failing = [AlertFailing(r[0], r[1], r[2], r[3], r[4] is not None, r[5]) for r in s.execute(
-        sa.select(col(m.id), col(m.title), slug, col(m.attempts), col(m.gave_up_at),
-                  col(m.last_error))
-        .where(unsent).order_by(col(m.id).desc()).limit(FAILING_SHOWN)).all()]
+    rows = s.execute(sa.select(col(m.id), col(m.title), slug, col(m.attempts), col(m.gave_up_at),
+                               col(m.last_error))
+                     .where(unsent).order_by(col(m.id).desc()).limit(FAILING_SHOWN)).all()
+    where = destinations_of(s, [r[0] for r in rows])
+    failing = [AlertFailing(r[0], r[1], r[2], r[3], r[4] is not None, r[5], where[r[0]])
+               for r in rows]
     total = s.execute(sa.select(func.count()).select_from(m).where(unsent)).scalar_one()
     return AlertDeliveries(AlertSent(*last) if last else None, failing, int(total))

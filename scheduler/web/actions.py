@@ -20,6 +20,7 @@ from scheduler.service.edits import edit_sheet
 from scheduler.service.people import ROLES, Action, LoginRefused, log_in, log_out
 from scheduler.service.zones import zones
 from scheduler.web.auth import (
+    FLASH_COOKIE,
     LOGIN_COOKIE,
     LOGIN_COOKIE_SECONDS,
     SESSION_COOKIE,
@@ -27,6 +28,7 @@ from scheduler.web.auth import (
     cookie_args,
     guard,
     new_login_token,
+    read_flash,
     redirect,
     safe_next,
     unsign,
@@ -36,15 +38,25 @@ from scheduler.web.pages import MAX_ID, _engine, _render, call, path_id
 # -- logging in ------------------------------------------------------------------------------
 
 
+# Said on the login page after an admin set their own password: their session ended.
+OWN_PASSWORD_CHANGED = "Your password was changed; log in with the new one."
+
+
 async def login_form(request: Request, *, error: str | None = None, status: int = 200,
-                     name: str = "") -> Response:
+                     name: str = "", then: str | None = None) -> Response:
+    """The login form; with the one-line message a redirect here carried (why the
+    session ended), shown once. `then`: where to go once logged in (a refused login
+    keeps the page it was going to)."""
     state = request.app.state
     token = new_login_token()
+    notice = read_flash(request)
     response: Response = state.render.bare(request, "login.html", status, error=error, name=name,
-                                 next=safe_next(request.query_params.get("next")),
-                                 login_csrf=state.keys.csrf("login:" + token))
+                                 next=safe_next(then or request.query_params.get("next")),
+                                 login_csrf=state.keys.csrf("login:" + token), notice=notice)
     response.set_cookie(LOGIN_COOKIE, state.keys.login.sign(token).decode(),
                         **cookie_args(request, LOGIN_COOKIE_SECONDS))
+    if notice is not None:
+        response.delete_cookie(FLASH_COOKIE, path="/")
     return response
 
 
@@ -63,7 +75,8 @@ async def login(request: Request) -> Response:
         done = await run_in_threadpool(log_in, state.engine, name=name, password=password,
                                        address=address, now=state.clock.now())
     except LoginRefused as e:
-        return await login_form(request, status=401, error=str(e), name=name)
+        return await login_form(request, status=401, error=str(e), name=name,
+                                then=str(form.get("next") or ""))
     response = RedirectResponse(safe_next(str(form.get("next") or "")), status_code=303)
     response.set_cookie(SESSION_COOKIE, state.keys.session.sign(done.token).decode(),
                         **cookie_args(request, defaults.WEB_SESSION_SECONDS))
@@ -334,8 +347,8 @@ async def set_password(ctx: Ctx) -> Response:
             raise
         return await _people_page(ctx, 400, values={"role": "viewer"}, error=None,
                                   reset=name, reset_error=e)
-    if p.id == ctx.person.id:
-        response = RedirectResponse("/login", status_code=303)
+    if p.id == ctx.person.id:           # their own: this session has ended too
+        response = redirect(ctx, "/login", OWN_PASSWORD_CHANGED)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
     return redirect(ctx, "/people", f"New password set for {p.name}; their logins have ended: "

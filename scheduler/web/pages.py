@@ -53,7 +53,8 @@ def _render(ctx: Ctx) -> Render:
 @guard(Action.VIEW)
 async def home(ctx: Ctx) -> Response:
     o = await call(ov.overview, _engine(ctx), now=ctx.now)
-    return await _render(ctx).page(ctx, "home.html", o=o)
+    return await _render(ctx).page(ctx, "home.html", o=o,
+                                   alerts_on=bool(ctx.request.app.state.settings.notify_urls))
 
 
 @guard(Action.VIEW)
