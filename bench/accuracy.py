@@ -68,7 +68,7 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
         aps_fill(sqlite_url(wd / "aps.db"), aps_out,
                  [Job(i + 1, f"acct{i % ACCOUNTS:04d}", base + timedelta(seconds=off),
                       post_text(i % ACCOUNTS, i + 1)) for i, off in enumerate(offsets)])
-        aps = run_child("bench.baselines", "aps-run", "--url", sqlite_url(wd / "aps.db"),
+        aps = run_child("bench.aps", "--url", sqlite_url(wd / "aps.db"),
                         "--expect", str(n), "--timeout", str(APS_LEAD + span + 60))
         aps_late = lateness(read_lines([aps_out]))
 

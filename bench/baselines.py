@@ -10,15 +10,15 @@
    own `post` table (SQLAlchemy core), append each one's line and mark it published,
    one transaction per post.
 
-Run as `python -m bench.baselines COMMAND ...` for the child processes the benchmarks
-start (so each measures its own memory).
+APScheduler itself runs in `python -m bench.aps` (bench/aps.py), a program holding only
+it and the job; `python -m bench.baselines poll-once` is the polling daemon's first
+poll. Each is a child process of its own, so each measures its own memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import pickle
 import threading
@@ -29,13 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.aps import append_line
 from bench.common import peak_rss_mb, print_json, table
 
 GRACE_SECONDS = 7200        # tminus's default expiry: a post may go out up to 2 h late
 POLL_PERIOD = 30.0          # the polling daemon's period
-JOB_FUNC = "bench.baselines:send"
-
-_write_lock = threading.Lock()
+JOB_FUNC = "bench.aps:send"     # the job lives in the lean program that runs it
 
 
 @dataclass(frozen=True)
@@ -46,21 +45,6 @@ class Job:
     account: str
     due: datetime
     text: str
-
-
-def append_line(outbox: Path, line: dict[str, Any]) -> None:
-    """What the dry-run adapter does for each post: one line, flushed and fsynced."""
-    with _write_lock, outbox.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def send(outbox: str, post_id: int, account: str, due: str, text: str) -> None:
-    """The APScheduler job: send one post through the 'dry-run adapter'."""
-    append_line(Path(outbox), {"at": datetime.now(UTC).isoformat(), "post_id": post_id,
-                               "account": account, "platform": "dryrun", "due": due,
-                               "text": text})
 
 
 # -- 1. APScheduler with its SQLAlchemyJobStore -----------------------------------------
@@ -122,34 +106,6 @@ def _chunks(items: Iterable[Job], size: int) -> Iterable[list[Job]]:
     it = iter(items)
     while batch := list(itertools.islice(it, size)):
         yield batch
-
-
-def aps_run(url: str, expect: int, timeout: float) -> dict[str, Any]:
-    """Start a scheduler on the store and wait until `expect` jobs ran (or were
-    missed); returns how long that took from the scheduler's construction."""
-    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
-    counts = {"executed": 0, "error": 0, "missed": 0}
-    lock = threading.Lock()
-    done = threading.Event()
-
-    def listen(event: Any) -> None:
-        with lock:
-            kind = ("executed" if event.code == EVENT_JOB_EXECUTED else
-                    "missed" if event.code == EVENT_JOB_MISSED else "error")
-            counts[kind] += 1
-            if sum(counts.values()) >= expect:
-                done.set()
-
-    t0 = time.perf_counter()
-    scheduler = aps_scheduler(url)
-    scheduler.add_listener(listen, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-    scheduler.start()
-    started = time.perf_counter() - t0
-    finished = done.wait(timeout) or expect == 0
-    seconds = time.perf_counter() - t0
-    scheduler.shutdown(wait=True)
-    return {"start_s": started, "until_expected_s": seconds, "finished": finished, **counts,
-            "peak_rss_mb": peak_rss_mb()}
 
 
 # The latency benchmark's job: the same SDK request tminus's adapter makes, through that
@@ -227,23 +183,11 @@ def next_poll_lateness(dues: Sequence[float], phase: float, period: float = POLL
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.baselines")
     sub = p.add_subparsers(dest="cmd", required=True)
-    run = sub.add_parser("aps-run", help="start APScheduler on a store; wait for N jobs")
-    run.add_argument("--url", required=True)
-    run.add_argument("--expect", type=int, required=True)
-    run.add_argument("--timeout", type=float, default=600)
-    run.add_argument("--preload", action="store_true",
-                     help="import the platform adapters first (as tminus does at start)")
     poll = sub.add_parser("poll-once", help="the polling daemon's first poll")
     poll.add_argument("--url", required=True)
     poll.add_argument("--outbox", required=True)
     args = p.parse_args()
-    if args.cmd == "aps-run":
-        if args.preload:
-            import jobs.adapters.bluesky
-            import jobs.adapters.mastodon
-            import jobs.adapters.x  # noqa: F401
-        print_json(aps_run(args.url, args.expect, args.timeout))
-    else:
+    if args.cmd == "poll-once":
         t0 = time.perf_counter()
         daemon = PollingDaemon(args.url, Path(args.outbox))
         started = datetime.now(UTC)

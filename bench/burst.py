@@ -100,7 +100,7 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
         aps_fill(sqlite_url(wd / "aps.db"), aps_out,
                  (Job(i + 1, f"acct{i % accounts:04d}", due, post_text(i % accounts, i + 1))
                   for i in range(n)))
-        aps_run = run_child("bench.baselines", "aps-run", "--url", sqlite_url(wd / "aps.db"),
+        aps_run = run_child("bench.aps", "--url", sqlite_url(wd / "aps.db"),
                             "--expect", str(n), "--timeout", "900")
         aps_lines = read_lines([aps_out])
         aps_ats = [datetime.fromisoformat(x["at"]) for x in aps_lines]

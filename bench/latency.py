@@ -7,7 +7,9 @@ atproto through tminus's adapters; Bluesky logs in first: createSession), each w
 one post due at one whole second; `tminus run` (not a dry run), default settings.
 "All out" is the due second to the last post on the platform, from the fake's own
 record (its clock is this host's). Every run uses fake accounts of its own, so no
-record key or text repeats between runs.
+record key or text repeats between runs. Each run also notes the CPU the daemon used
+from its start and the fake's over the same time (`python -m bench.sdkcpu` splits a
+post's CPU by SDK).
 
 - SQLite, one daemon: the large and the small burst (1,000 and 200 accounts), and
   the large one again with TMINUS_SEND_PROCESS=2 (the requests made in two child
@@ -126,6 +128,11 @@ def tminus_burst(url: str, wd: Path, fake: Any, accounts: list[tuple[str, int]],
     procs = Daemons(url, wd, daemons, tag=f"lat{daemons}-{tag[1:-1]}-", dry_run=False, env=env)
     startup = procs.start()
     threads = [0] * daemons
+    # CPU from the daemons' start (imports, warm-up, Bluesky logins included) to the last
+    # post: each daemon's own process (sending children not counted), and the fake's
+    # from the same moment (all runs' together when they go side by side)
+    fake_cpu = _cpu(fake.pid)
+    cpu = [0.0] * daemons
     try:
         due = next_whole_second(LEAD_POSTGRES if url.startswith("postgresql") else LEAD)
         retime(engine, [(q.post_id, 0.0) for q in seeded], due)
@@ -137,12 +144,25 @@ def tminus_burst(url: str, wd: Path, fake: Any, accounts: list[tuple[str, int]],
             if published >= n:
                 break
             time.sleep(0.1)
+        cpu = [_cpu(p.pid) or 0.0 for p in procs.procs]
+        fake_cpu = (_cpu(fake.pid) or 0.0) - (fake_cpu or 0.0)
     finally:
         stopped = procs.stop()
     engine.dispose()
     posted = [p for p in fake.posts() if tag in p.text]
     return {**_summary(posted, due, n), "published_in_db": published, "startup_s": startup,
-            "daemons": stopped, "peak_threads": threads}
+            "daemons": stopped, "peak_threads": threads, "daemon_cpu_s": cpu,
+            "fake_cpu_s": fake_cpu}
+
+
+def _cpu(pid: int | None) -> float | None:
+    """user+sys seconds of process `pid` so far, None if it cannot be read."""
+    import os
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _published(engine: Any) -> int:
@@ -186,7 +206,7 @@ def aps_burst(wd: Path, fake: Any, accounts: list[tuple[str, int]]) -> dict[str,
     aps_fill(store, fake.url, [Job(i + 1, f"{platform}:{number}", due, text(i, i + 1))
                                for i, (platform, number) in enumerate(accounts)],
              func=SDK_JOB_FUNC)
-    ran = run_child("bench.baselines", "aps-run", "--url", store, "--expect", str(n),
+    ran = run_child("bench.aps", "--url", store, "--expect", str(n),
                     "--timeout", "600", "--preload")
     posted = [p for p in fake.posts() if tag in p.text]
     return {**_summary(posted, due, n), "run": ran}
@@ -255,7 +275,8 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
             note=(f"{r['on_platform']} of {n} on the platform, {r['duplicates']} twice; "
                   f"p50 {r['lateness'].get('p50', float('nan')):.2f} s; daemon peak RSS "
                   f"{r['daemons']['peak_rss_mb'][0] or 0:.0f} MB, "
-                  f"{r['peak_threads'][0]} threads"), raw=raw))
+                  f"{r['peak_threads'][0]} threads, CPU {r['daemon_cpu_s'][0]:.1f} s from "
+                  f"its start; the fake's {r['fake_cpu_s'] or 0:.1f} s"), raw=raw))
     r = ours["send_process"]
     figures.append(Figure(
         "latency.send_process", f"the same, {large:,} accounts, SQLite, 1 daemon, "

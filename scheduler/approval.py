@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from content.errors import TminusError
 from scheduler.rows import AccountLike, AccountRow
 from scheduler.tables import account, post
 
@@ -41,6 +42,11 @@ def file_sha(path: str) -> str | None:
         return sha(Path(path).read_bytes())
     except OSError:
         return None
+
+
+def text_hash(text: str) -> str:
+    """What `post.text_hash` holds, and approval records: the text's SHA-256."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def sha(data: bytes) -> str:
@@ -163,3 +169,14 @@ def digest_of(s: Bind, post_ids: Sequence[int], *, lock: bool = False) -> str:
     """The digest of these posts as they are now: `tminus preview` prints it, the web's
     approval page carries it, `approve(expect=)` compares it."""
     return digests(s, post_ids, lock=lock).digest
+
+
+class Changed(TminusError):
+    """What would be approved is not what was shown."""
+
+
+def check_digest(got: Digests, expect: str) -> None:
+    if got.digest != expect.strip().lower():
+        raise Changed("something changed since these posts were shown (a text, a time, an "
+                      "option, an image, an account, or another person approved one); nothing "
+                      "was approved — look at them again")

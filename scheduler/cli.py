@@ -87,6 +87,58 @@ def _plain_help() -> None:
 
 _plain_help()
 
+
+def _coercion_without_pydantic() -> None:
+    """Typer ≥ 0.29 coerces every parameter's value through a pydantic TypeAdapter,
+    made when the parameter is first given a value — even `--help`'s, when it is None.
+    Where the adapter does nothing but typer's own work that is done here: None (a
+    parameter not given) stays None, and a path is typer's `coerce_cli_path` (its
+    checks, its errors) given the `Path` pydantic would have made. Any other value gets
+    typer's own coercion, built then. So a command whose parameters are paths — a
+    rehearsal — never imports pydantic and the `importlib.metadata` it brings, a sixth
+    of its start (tests/test_startup.py). These are typer's private internals, so only
+    the minor version they were checked against (0.29; tests/test_startup.py compares
+    every parameter's coercion with typer's own) is changed; any other typer: no change."""
+    if not typer.__version__.startswith("0.29."):
+        return
+    try:
+        from typer._coercion import build_runtime_param
+        from typer._param_types import coerce_cli_path
+        from typer.core import _TyperParameter
+    except ImportError:
+        return
+
+    class Coercion:
+        def __init__(self, param: Any) -> None:
+            self.descriptor = param.type_descriptor
+            annotation, info = self.descriptor.annotation, self.descriptor.parameter_info
+            self.path: type[Path] | None = (
+                annotation if isinstance(annotation, type) and issubclass(annotation, Path)
+                and info.path_type in (None, annotation) and info.parser is None
+                and self.descriptor.file_annotation is None else None)
+            self.single = param.nargs == 1 and not param.multiple
+            self.typers: Any = None
+
+        def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+            if value is None and self.single:
+                return None
+            if self.path is not None and self.single and isinstance(value, str):
+                return coerce_cli_path(self.path(value), self.descriptor.parameter_info,
+                                       path_type=self.path, param=param, ctx=ctx)
+            if self.typers is None:
+                self.typers = build_runtime_param(self.descriptor)
+            return self.typers.coerce(value, param=param, ctx=ctx)
+
+    def get_runtime_param(self: Any) -> Any:
+        if self._runtime_param is None:
+            self._runtime_param = Coercion(self)
+        return self._runtime_param
+
+    setattr(_TyperParameter, "get_runtime_param", get_runtime_param)  # noqa: B010
+
+
+_coercion_without_pydantic()
+
 app = typer.Typer(help="tminus: plan, preview, approve and publish countdown campaigns.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 queue_app = typer.Typer(help="One-off posts.", no_args_is_help=True)
@@ -412,17 +464,15 @@ def approve(campaign: Annotated[str, typer.Argument(help="campaign slug")],
     _credential_warnings(service.not_ready(engine, settings.env, verified=False))
 
 
-def _credential_warnings(accounts: Sequence[service.Readiness], *, note: bool = False) -> None:
-    """Accounts that cannot post for lack of credentials: a warning, or a note where
-    nothing real is sent (a rehearsal, a dry run)."""
+def _credential_warnings(accounts: Sequence[service.Readiness]) -> None:
+    """Accounts that cannot post for lack of credentials (`tminus run` says it too, or a
+    note in a dry run: scheduler/entry.py)."""
     for a in accounts:
         if not a.missing:
             continue
-        label = "note:" if note else "[yellow]warning:[/]"
-        then = ("it would need them to post for real" if note else
-                "its posts will not go out (the account is paused when the first falls due)")
-        out.print(f"{label} account {escape(a.name)} ({a.platform}) has no credentials: "
-                  f"{', '.join(a.missing)} not set in the environment or .env; {then}")
+        out.print(f"[yellow]warning:[/] account {escape(a.name)} ({a.platform}) has no credentials: "
+                  f"{', '.join(a.missing)} not set in the environment or .env; its posts will "
+                  "not go out (the account is paused when the first falls due)")
 
 
 @app.command()
@@ -754,20 +804,9 @@ def run(once: Annotated[bool, typer.Option("--once", help="send what is due now,
         dry_run: Annotated[bool, typer.Option(
             "--dry-run", help="send every post through the dry-run adapter")] = False) -> None:
     """The daemon: publishes approved posts at their time until stopped (SIGTERM/Ctrl-C)."""
-    settings = _settings()
-    logs.configure(settings)
-    engine = _engine(settings)
-    w = service.worker(engine, settings, dry_run=dry_run)
-    if w.publishers.dry_run:
-        out.print(f"dry run: posts go to {escape(str(settings.dryrun_outbox))}, nothing leaves this machine")
-    _credential_warnings(service.not_ready(engine, settings.env, verified=False),
-                         note=w.publishers.dry_run)
-    if once:
-        r = service.run_once(w)
-        out.print(f"sent {r.sent}, expired {r.expired}, failed {r.failed}, retrying {r.retried}, "
-                  f"unknown {r.unknown}" + (f", held back {r.held_back}" if r.held_back else ""))
-        return
-    service.run_daemon(w)
+    # The same as the console script's own `tminus run`, which skips typer (scheduler/entry.py).
+    from scheduler.entry import rich_text, run_command
+    run_command(once=once, dry_run=dry_run, say=lambda line: out.print(rich_text(line)))
 
 
 @app.command()

@@ -5,7 +5,6 @@ due; `event` is the audit trail with one row per state transition."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -15,10 +14,13 @@ from sqlmodel import JSON, Column, Field, SQLModel
 from sqlmodel._compat import SQLModelConfig
 
 from scheduler import tables
+from scheduler.approval import text_hash as text_hash  # re-exported
 
 # re-exported: the migrations name them here
 from scheduler.sqltypes import StateColumn as StateColumn
 from scheduler.sqltypes import UTCDateTime as UTCDateTime
+from scheduler.states import CANCELABLE_STATES as CANCELABLE_STATES  # re-exported
+from scheduler.states import FINAL_STATES as FINAL_STATES  # re-exported
 from scheduler.states import ActivityKind as ActivityKind  # re-exported
 from scheduler.states import PauseScope as PauseScope  # re-exported
 from scheduler.states import PostState as PostState  # re-exported: where the code takes it from
@@ -47,20 +49,8 @@ DECLARED: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
 metadata = tables.metadata
 
 
-def text_hash(text: str) -> str:
-    """What `post.text_hash` holds, and approval records: the text's SHA-256."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _utc(**kw: Any) -> Any:
     return Field(sa_column=Column(UTCDateTime(), **kw))
-
-
-# no move leads out of these
-FINAL_STATES = frozenset({PostState.PUBLISHED, PostState.FAILED, PostState.EXPIRED,
-                          PostState.CANCELED})
-# a person can cancel a post in these: anything before it is handed to a platform
-CANCELABLE_STATES = (PostState.DRAFT, PostState.QUEUED, PostState.REVIEW)
 
 
 def _state(**kw: Any) -> Any:

@@ -5,10 +5,15 @@ campaign updates drafts, returns approved posts whose text or time changed to dr
 (with the difference shown), and cancels posts no longer in the file unless they were
 already handed to a platform. Everything is checked first; on any error nothing is
 written.
+
+Planning runs on Core statements over `scheduler.tables` and plain rows, as the daemon
+does: a rehearsal plans in a process that never imports SQLModel, pydantic or the
+models (tests/test_startup.py), and 100,000 rows are no ORM objects anyway.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import gc
 import json
@@ -21,18 +26,21 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
 from content.campaign import AccountSpec, Campaign, load_campaign
 from content.countdown import duration
 from content.errors import CampaignError, CampaignErrors, TminusError, Unconfirmed
 from content.expand import SHARE_COMPARING, SHARE_WRITING, Expansion, PlannedPost, expand_campaign
-from scheduler.db import session
+from scheduler.approval import text_hash
+from scheduler.db import transaction
 from scheduler.localtime import local
-from scheduler.models import CANCELABLE_STATES, Account, Event, Post, PostState, text_hash
-from scheduler.models import Campaign as CampaignRow
+from scheduler.rows import AccountRow
+from scheduler.states import CANCELABLE_STATES, PostState
+from scheduler.tables import account as account_table
+from scheduler.tables import campaign as campaign_table
+from scheduler.tables import event as event_table
+from scheduler.tables import post as post_table
 from scheduler.transitions import (
     Seen,
     Stored,
@@ -42,7 +50,6 @@ from scheduler.transitions import (
     record_note,
     restore_indexes,
     stored_datetime,
-    transition,
 )
 
 S = PostState
@@ -144,8 +151,9 @@ def post_warnings(campaign: Campaign, expansion: Expansion) -> list[str]:
 
 def known_platforms(engine: Engine) -> dict[str, str]:
     """The accounts the database holds, with their platform."""
-    with session(engine) as s:
-        return {a.name: a.platform for a in s.exec(select(Account)).all()}
+    with engine.connect() as conn:
+        return {r.name: r.platform for r in conn.execute(
+            sa.select(account_table.c.name, account_table.c.platform))}
 
 
 def budget_warnings(campaign: Campaign, expansion: Expansion) -> list[str]:
@@ -172,9 +180,9 @@ def budget_warnings(campaign: Campaign, expansion: Expansion) -> list[str]:
 
 
 def instance_limits(engine: Engine) -> dict[str, int]:
-    with session(engine) as s:
-        return {a.name: a.max_characters for a in s.exec(select(Account)).all()
-                if a.max_characters}
+    with engine.connect() as conn:
+        return {r.name: r.max_characters for r in conn.execute(
+            sa.select(account_table.c.name, account_table.c.max_characters)) if r.max_characters}
 
 
 def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
@@ -192,24 +200,23 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
     else:
         campaign = load_campaign(folder, now=now)
         limits, known = instance_limits(engine), known_platforms(engine)
-    with _collector_paused(), session(engine) as s:
+    with _collector_paused(), transaction(engine) as s:
         try:
-            row = _upsert_campaign(s, campaign, now, replace)
-            accounts = {name: _upsert_account(s, spec, campaign, row)
+            campaign_id = _upsert_campaign(s, campaign, now, replace)
+            accounts = {name: _upsert_account(s, spec, campaign, campaign_id)
                         for name, spec in campaign.accounts.items()}
         except TminusError:
             if checked is None:   # the campaign's own errors first, as if checked before
                 _expand(campaign, now=now, limits=limits, known=known)
             raise
-        assert row.id is not None
-        step = _Compare(s, campaign.slug, row.id, accounts, now, actor, campaign.timezone)
+        step = _Compare(s, campaign.slug, campaign_id, accounts, now, actor, campaign.timezone)
         if checked is None:
             # each part of the posts is compared (and, on a first plan, written) as soon
             # as it is rendered, while the rest are; on any error the transaction is
             # rolled back, so nothing is written, as ever
             # (a re-plan only compares most parts: this process renders more of them)
-            replan = s.execute(sa.select(col(Post.id)).where(col(Post.campaign_id) == row.id)
-                               .limit(1)).first() is not None
+            replan = s.execute(sa.select(post_table.c.id).where(
+                post_table.c.campaign_id == campaign_id).limit(1)).first() is not None
             expansion = _expand(campaign, now=now, limits=limits, known=known, ready=step.take,
                                 share=SHARE_COMPARING if replan else SHARE_WRITING,
                                 prepare=None if replan else step.stored)
@@ -221,10 +228,10 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
         seen = {p.plan_key for p in expansion.posts} if existing else set()
         if not cancel_ok:
             _confirm_removals(campaign.slug, existing, seen)
-        _insert_many(s, row.id, accounts, new[step.written:], now, actor)
+        _insert_many(s, campaign_id, accounts, new[step.written:], now, actor)
         step.written_all()
         report.created += len(new)
-        _link_threads(s, row.id, new)
+        _link_threads(s, campaign_id, new)
         removed = [old for key, old in existing.items() if key not in seen and old.origin == "plan"]
         report.canceled = len(change(
             s, [Seen(old.id, old.state) for old in removed if old.state in CANCELABLE_STATES],
@@ -234,10 +241,11 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
         # conflicts found by earlier plans that no one has settled yet are shown again
         # (a first plan has none: only a post planned before can be edited)
         shown = {pid for pid, _ in report.conflicts}
+        c = post_table.c
         report.conflicts += [(r.id, _diff(r.text, r.planned_text)) for r in s.execute(
-            sa.select(col(Post.id), col(Post.text), col(Post.planned_text)).where(
-                col(Post.campaign_id) == row.id, col(Post.plan_conflict),
-                col(Post.state).in_([S.DRAFT, S.QUEUED])).order_by(col(Post.id)))
+            sa.select(c.id, c.text, c.planned_text).where(
+                c.campaign_id == campaign_id, c.plan_conflict,
+                c.state.in_([S.DRAFT, S.QUEUED])).order_by(c.id))
             if r.id not in shown] if existing else []
     return report
 
@@ -262,7 +270,8 @@ class _Compare:
     order: unchanged, changed (updated now), or new. A first plan (no rows yet) writes
     its new posts as they come; a re-plan writes them after every update, as one step."""
 
-    def __init__(self, s: Session, slug: str, campaign_id: int, accounts: dict[str, Account],
+    def __init__(self, s: sa.Connection, slug: str, campaign_id: int,
+                 accounts: dict[str, AccountRow],
                  now: datetime, actor: str, tz: ZoneInfo) -> None:
         self.s, self.campaign_id, self.accounts = s, campaign_id, accounts
         self.now, self.actor, self.tz = now, actor, tz
@@ -273,9 +282,8 @@ class _Compare:
         self.options: dict[object, dict[str, Any]] = {}
         self.aside: list[str] = []              # indexes to make again once written
         # a first plan's rows as SQLite stores them, made where each part is rendered
-        self.stored = (_StoredRows({name: acc.id for name, acc in accounts.items()
-                                    if acc.id is not None})
-                       if s.get_bind().dialect.name == "sqlite" else None)
+        self.stored = (_StoredRows({name: acc.id for name, acc in accounts.items()})
+                       if s.dialect.name == "sqlite" else None)
 
     def existing_rows(self) -> dict[str, _Existing]:
         # read on the first part: while a forked child renders the rest
@@ -296,9 +304,7 @@ class _Compare:
                   and old.state != S.CANCELED):
                 report.unchanged += 1
             else:
-                post = s.get(Post, old.id)
-                assert post is not None
-                _update(s, post, planned, self.now, self.actor, report, self.tz)
+                _update(s, _post(s, old.id), planned, self.now, self.actor, report, self.tz)
         if not existing:
             if not self.written and len(self.new) >= BULK_FROM:
                 self.aside = indexes_set_aside(s, len(self.new))
@@ -326,13 +332,13 @@ class _Existing(NamedTuple):
     planned_text: str | None
 
 
-def _existing(s: Session, campaign_id: int) -> dict[str, _Existing]:
+def _existing(s: sa.Connection, campaign_id: int) -> dict[str, _Existing]:
     """The campaign's posts as plain tuples, not ORM objects: re-planning 100,000
     unchanged posts must be cheap; only the rows that change are loaded as objects.
     State, expiry and options repeat from row to row: each is read raw and converted
     once per distinct value, by its column type's own conversion."""
-    post = Post.__table__  # type: ignore[attr-defined]
-    dialect = s.get_bind().dialect
+    post = post_table
+    dialect = s.dialect
 
     def converter(column: str) -> Callable[[Any], Any]:
         convert = post.c[column].type.dialect_impl(dialect).result_processor(dialect, None)
@@ -349,9 +355,8 @@ def _existing(s: Session, campaign_id: int) -> dict[str, _Existing]:
     decoded: dict[str, dict[str, Any]] = {}
     raw = sa.String()
     out = {}
-    # Core rows on the session's connection, fetched at once: the ORM's row handling,
-    # or a fetch per row, would double it
-    for r in s.connection().execute(
+    # Core rows, fetched at once: a fetch per row would double it
+    for r in s.execute(
             sa.select(post.c.id, post.c.plan_key, sa.type_coerce(post.c.state, raw), post.c.text,
                       sa.type_coerce(post.c.not_after, raw), sa.cast(post.c.options, sa.Text()),
                       post.c.origin, post.c.planned_text)
@@ -381,8 +386,10 @@ def _confirm_removals(slug: str, existing: dict[str, Any], keys: set[str]) -> No
                       "Cancel them?")
 
 
-def _upsert_campaign(s: Session, c: Campaign, now: datetime, replace: bool) -> CampaignRow:
-    row = s.exec(select(CampaignRow).where(CampaignRow.slug == c.slug)).first()
+def _upsert_campaign(s: sa.Connection, c: Campaign, now: datetime, replace: bool) -> int:
+    """The campaign's row, added or brought up to date; its id."""
+    t = campaign_table
+    row = s.execute(sa.select(t.c.id, t.c.folder).where(t.c.slug == c.slug)).first()
     here = str(c.folder.resolve())
     if row is not None and row.folder and row.folder != here and not replace:
         raise TminusError(
@@ -390,32 +397,38 @@ def _upsert_campaign(s: Session, c: Campaign, now: datetime, replace: bool) -> C
             f"{Path(row.folder) / 'campaign.toml'}; give this campaign its own slug, or, if "
             f"the campaign moved here, run `tminus plan {c.folder} --replace` (posts not in "
             "this folder are then canceled)")
+    values = {"title": c.title, "deadline": c.deadline, "timezone": c.timezone.key,
+              "folder": here, "hashtags": list(c.hashtags), "account_names": sorted(c.accounts),
+              "updated_at": now}
     if row is None:
-        row = CampaignRow(slug=c.slug, title=c.title, deadline=c.deadline, timezone=c.timezone.key,
-                          created_at=now, updated_at=now)
-    row.title, row.deadline, row.timezone = c.title, c.deadline, c.timezone.key
-    row.folder = str(c.folder.resolve())
-    row.hashtags = list(c.hashtags)
-    row.account_names = sorted(c.accounts)
-    row.updated_at = now
-    s.add(row)
-    s.flush()
-    return row
+        inserted = s.execute(sa.insert(t).values(slug=c.slug, created_at=now, **values))
+        return int(inserted.inserted_primary_key[0])  # type: ignore[index]   # (never None)
+    s.execute(sa.update(t).where(t.c.id == row.id).values(**values))
+    return int(row.id)
 
 
-def _upsert_account(s: Session, spec: AccountSpec, campaign: Campaign, row: CampaignRow
-                    ) -> Account:
+def _upsert_account(s: sa.Connection, spec: AccountSpec, campaign: Campaign, campaign_id: int
+                    ) -> AccountRow:
     """An account belongs to the campaign that declared it first: another campaign may
     post through it only declaring it exactly alike (platform, credentials prefix, tier,
     budget) — never take it over with other credentials."""
-    acc = s.exec(select(Account).where(Account.name == spec.name)).first()
-    if acc is None:
-        acc = Account(name=spec.name, platform=spec.platform, credentials=spec.credentials,
-                      tier=spec.tier)
-    elif acc.campaign_id is not None and acc.campaign_id != row.id:
+    t = account_table
+    found = s.execute(sa.select(t).where(t.c.name == spec.name)).first()
+    declared: dict[str, Any] = {
+        "campaign_id": campaign_id, "credentials": spec.credentials, "tier": spec.tier,
+        "budget_posts": spec.budget.posts if spec.budget else None,
+        "budget_seconds": int(spec.budget.per.total_seconds()) if spec.budget else None}
+    if found is None:
+        inserted = s.execute(sa.insert(t).values(name=spec.name, platform=spec.platform,
+                                                 **declared))
+        new_id = inserted.inserted_primary_key[0]  # type: ignore[index]   # (never None)
+        return AccountRow(id=int(new_id), name=spec.name, platform=spec.platform, **declared)
+    acc = AccountRow.of(found)
+    if acc.campaign_id is not None and acc.campaign_id != campaign_id:
         differs = _account_differences(acc, spec)
         if differs:
-            owner = s.get(CampaignRow, acc.campaign_id)
+            owner = s.execute(sa.select(campaign_table.c.slug, campaign_table.c.folder).where(
+                campaign_table.c.id == acc.campaign_id)).first()
             where = (f"campaign {owner.slug!r} ({Path(owner.folder) / 'campaign.toml'})"
                      if owner is not None and owner.folder else "another campaign")
             raise TminusError(
@@ -423,19 +436,14 @@ def _upsert_account(s: Session, spec: AccountSpec, campaign: Campaign, row: Camp
                 f"{where}, which declares it with {'; '.join(differs)}; declare it exactly "
                 "alike, or give this campaign's account another name")
         return acc     # shared as declared by its own campaign
-    elif acc.platform != spec.platform:
+    if acc.platform != spec.platform:
         raise TminusError(f"account {spec.name!r} is already known as a {acc.platform} account; "
                           f"another campaign cannot make it {spec.platform} — rename one of them")
-    acc.campaign_id = row.id
-    acc.credentials, acc.tier = spec.credentials, spec.tier
-    acc.budget_posts = spec.budget.posts if spec.budget else None
-    acc.budget_seconds = int(spec.budget.per.total_seconds()) if spec.budget else None
-    s.add(acc)
-    s.flush()
-    return acc
+    s.execute(sa.update(t).where(t.c.id == acc.id).values(**declared))
+    return dataclasses.replace(acc, **declared)
 
 
-def _account_differences(acc: Account, spec: AccountSpec) -> list[str]:
+def _account_differences(acc: AccountRow, spec: AccountSpec) -> list[str]:
     budget = ((spec.budget.posts, int(spec.budget.per.total_seconds())) if spec.budget
               else (None, None))
     pairs = (("platform", acc.platform, spec.platform),
@@ -453,7 +461,7 @@ def _toml(value: object) -> str:
     return repr(value)
 
 
-def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
+def _insert_many(s: sa.Connection, campaign_id: int, accounts: dict[str, AccountRow],
                  posts: list[PlannedPost], now: datetime, actor: str,
                  stored: Stored | None = None) -> None:
     """New drafts and their "planned" events, in bulk through the one write path: a
@@ -464,8 +472,8 @@ def _insert_many(s: Session, campaign_id: int, accounts: dict[str, Account],
     same = {"campaign_id": campaign_id, "origin": "plan", "attempt": 0, "created_at": now,
             "updated_at": now}
     ids = {name: acc.id for name, acc in accounts.items()}
-    if stored is None and s.get_bind().dialect.name == "sqlite":
-        stored = _StoredRows({k: v for k, v in ids.items() if v is not None})(posts)
+    if stored is None and s.dialect.name == "sqlite":
+        stored = _StoredRows(ids)(posts)
     if stored is not None:
         create(s, stored, S.DRAFT, reason="planned", now=now, actor=actor, same=same)
         return
@@ -533,20 +541,19 @@ def _shared_options(p: PlannedPost, shared: dict[object, Any]) -> dict[str, Any]
     return options
 
 
-def _link_threads(s: Session, campaign_id: int, posts: list[PlannedPost]) -> None:
+def _link_threads(s: sa.Connection, campaign_id: int, posts: list[PlannedPost]) -> None:
     """Point each new thread post at the post it replies to and at the thread's first."""
     parts = [p for p in posts if p.reply_to_key]
     if not parts:
         return
+    c = post_table.c
     keys = {k for p in parts for k in (p.plan_key, p.reply_to_key, p.thread_root_key) if k}
-    ids = dict(s.execute(
-        sa.select(col(Post.plan_key), col(Post.id)).where(
-            col(Post.campaign_id) == campaign_id, col(Post.plan_key).in_(keys))).all())
+    ids: dict[str, int] = {r.plan_key: r.id for r in s.execute(
+        sa.select(c.plan_key, c.id).where(c.campaign_id == campaign_id, c.plan_key.in_(keys)))}
     for p in parts:
         assert p.reply_to_key and p.thread_root_key
-        s.execute(update(Post).where(col(Post.id) == ids[p.plan_key]).values(
-            parent_id=ids[p.reply_to_key], thread_root_id=ids[p.thread_root_key])
-            .execution_options(synchronize_session=False))
+        s.execute(sa.update(post_table).where(c.id == ids[p.plan_key]).values(
+            parent_id=ids[p.reply_to_key], thread_root_id=ids[p.thread_root_key]))
 
 
 def _file_text(post: Any) -> str:
@@ -554,11 +561,24 @@ def _file_text(post: Any) -> str:
     return str(post.text if post.planned_text is None else post.planned_text)
 
 
-def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
+# A post a re-plan changes, as it was read: a plain row. What changes is written by a
+# statement (`_write`), and a change of state by `change`, as everywhere.
+PostRow = sa.Row[Any]
+
+
+def _post(s: sa.Connection, post_id: int) -> PostRow:
+    return s.execute(sa.select(post_table).where(post_table.c.id == post_id)).one()
+
+
+def _write(s: sa.Connection, post_id: int, values: dict[str, Any]) -> None:
+    s.execute(sa.update(post_table).where(post_table.c.id == post_id).values(values))
+
+
+def _update(s: sa.Connection, old: PostRow, p: PlannedPost, now: datetime, actor: str,
             report: PlanReport, tz: ZoneInfo) -> None:
     changed = (_file_text(old) != p.text or old.not_after != p.not_after
                or old.options != p.options())
-    revived = old.state == S.CANCELED and _last_reason_removed(s, old)
+    revived = old.state == S.CANCELED and _last_reason_removed(s, old.id)
     if not changed and not revived:
         report.unchanged += 1
         return
@@ -571,39 +591,37 @@ def _update(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
     if old.planned_text is not None and not revived:
         _update_edited(s, old, p, now, actor, report, tz)
         return
-    old.planned_text, old.plan_conflict = None, False
     diff = _what_changed(old, p, tz)
-    old.text, old.text_hash = p.text, text_hash(p.text)
-    old.not_after, old.options = p.not_after, p.options()
-    old.warnings, old.length, old.length_limit = list(p.warnings), p.length.length, p.length.limit
-    old.updated_at = now
+    values = {"planned_text": None, "plan_conflict": False, "text": p.text,
+              "text_hash": text_hash(p.text), "not_after": p.not_after, "options": p.options(),
+              "warnings": list(p.warnings), "length": p.length.length,
+              "length_limit": p.length.limit, "updated_at": now}
     if old.state == S.QUEUED:
-        old.approved_hash = None
-        transition(s, old, S.DRAFT, "changed in the campaign file; approve it again"
-                   + (f"\n{diff}" if diff else ""), now, actor)
-        assert old.id is not None
+        _write(s, old.id, values | {"approved_hash": None})
+        change(s, [Seen(old.id, old.state)], S.DRAFT, now=now, actor=actor,
+               reason="changed in the campaign file; approve it again"
+               + (f"\n{diff}" if diff else ""))
         report.returned_to_draft.append((old.id, diff))
     elif revived:
-        old.approved_hash = None
-        transition(s, old, S.DRAFT, "back in the campaign file", now, actor)
+        _write(s, old.id, values | {"approved_hash": None})
+        change(s, [Seen(old.id, old.state)], S.DRAFT, reason="back in the campaign file",
+               now=now, actor=actor)
     else:
-        s.add(old)
-        _note_draft_changed(s, old, diff, now, actor, report)
+        _write(s, old.id, values)
+        _note_draft_changed(s, old.id, diff, now, actor, report)
     report.updated += 1
 
 
-def _note_draft_changed(s: Session, post: Post, what: str, now: datetime, actor: str,
+def _note_draft_changed(s: sa.Connection, post_id: int, what: str, now: datetime, actor: str,
                         report: PlanReport) -> None:
     """A draft changed by a re-plan: an event with the difference (no change of state),
     so `approve CAMPAIGN` never takes a text no one could have seen."""
-    assert post.id is not None
-    s.flush()
-    record_note(s, [post.id], S.DRAFT, "changed in the campaign file by a re-plan"
+    record_note(s, [post_id], S.DRAFT, "changed in the campaign file by a re-plan"
                 + (f"\n{what}" if what else ""), now, actor)
-    report.changed_drafts.append((post.id, what))
+    report.changed_drafts.append((post_id, what))
 
 
-def _what_changed(old: Post, p: PlannedPost, tz: ZoneInfo) -> str:
+def _what_changed(old: PostRow, p: PlannedPost, tz: ZoneInfo) -> str:
     """The difference between a post and what the campaign file now gives it: the
     text's diff, then its expiry (in the campaign's timezone) and each option that
     changed."""
@@ -624,34 +642,36 @@ def _media_shown(media: Any) -> list[tuple[str, str]]:
     return [(Path(str(m.get("path", ""))).name, str(m.get("alt", ""))) for m in media or []]
 
 
-def _update_edited(s: Session, old: Post, p: PlannedPost, now: datetime, actor: str,
+def _update_edited(s: sa.Connection, old: PostRow, p: PlannedPost, now: datetime, actor: str,
                    report: PlanReport, tz: ZoneInfo) -> None:
     """A post a person edited: their text stays. The file's text is kept beside it; if
     the file changed it, that is a conflict for a person to settle. Time and options
     follow the file as for any post."""
-    assert old.id is not None and old.planned_text is not None
+    assert old.planned_text is not None
     text_changed = old.planned_text != p.text
     timing_changed = old.not_after != p.not_after or old.options != p.options()
+    values: dict[str, Any] = {"not_after": p.not_after, "options": p.options(), "updated_at": now}
     if text_changed:
-        old.planned_text, old.plan_conflict = p.text, True
+        values |= {"planned_text": p.text, "plan_conflict": True}
         report.conflicts.append((old.id, _diff(old.text, p.text)))
     # (the text is the person's edit: only the lines about time and options)
     timing = "\n".join(line for line in _what_changed(old, p, tz).splitlines()
                        if line.startswith(("not_after:", "language:", "visibility:",
                                            "content warning:", "media:")))
-    old.not_after, old.options, old.updated_at = p.not_after, p.options(), now
+    state = old.state
     if timing_changed and old.state == S.QUEUED:
-        old.approved_hash = None
-        transition(s, old, S.DRAFT, "its time or options changed in the campaign file; "
-                   "approve it again" + (f"\n{timing}" if timing else ""), now, actor)
+        _write(s, old.id, values | {"approved_hash": None})
+        change(s, [Seen(old.id, old.state)], S.DRAFT, now=now, actor=actor,
+               reason="its time or options changed in the campaign file; approve it again"
+               + (f"\n{timing}" if timing else ""))
+        state = S.DRAFT
         report.returned_to_draft.append((old.id, timing))
     else:
-        s.add(old)
+        _write(s, old.id, values)
         if timing_changed and old.state == S.DRAFT:
-            _note_draft_changed(s, old, timing, now, actor, report)
+            _note_draft_changed(s, old.id, timing, now, actor, report)
     if text_changed:
-        s.flush()
-        record_note(s, [old.id], old.state,
+        record_note(s, [old.id], state,
                     f"the campaign file changed this post after {old.edited_by}'s edit; the "
                     f"edit is kept until a person settles it (`tminus edit {old.id} --keep` "
                     f"or `--use-file`)\n{_diff(old.text, p.text)}", now, actor)
@@ -661,9 +681,10 @@ def _update_edited(s: Session, old: Post, p: PlannedPost, now: datetime, actor: 
         report.unchanged += 1
 
 
-def _last_reason_removed(s: Session, post: Post) -> bool:
-    last = s.exec(select(Event).where(Event.post_id == post.id)
-                  .order_by(col(Event.id).desc()).limit(1)).first()
+def _last_reason_removed(s: sa.Connection, post_id: int) -> bool:
+    e = event_table.c
+    last = s.execute(sa.select(e.reason).where(e.post_id == post_id)
+                     .order_by(e.id.desc()).limit(1)).first()
     return last is not None and last.reason == REMOVED
 
 

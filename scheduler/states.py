@@ -1,6 +1,7 @@
 """A post's states, apart from the tables: the command line names them in its help,
 which must not wait for SQLModel and every table to be built (`scheduler.models`
-re-exports it, where the rest of the code takes it from)."""
+re-exports them, where most of the code takes them from; the Core paths — the daemon,
+the planner, a rehearsal — take them from here)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ class PostState(StrEnum):
     REVIEW = "review"
     EXPIRED = "expired"
     CANCELED = "canceled"
+
+
+# no move leads out of these
+FINAL_STATES = frozenset({PostState.PUBLISHED, PostState.FAILED, PostState.EXPIRED,
+                          PostState.CANCELED})
+# a person can cancel a post in these: anything before it is handed to a platform
+CANCELABLE_STATES = (PostState.DRAFT, PostState.QUEUED, PostState.REVIEW)
 
 
 class PauseScope(StrEnum):

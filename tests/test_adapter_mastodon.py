@@ -88,6 +88,31 @@ def test_publish_text_with_language_visibility_and_cw(fake: FakePlatformServer,
     assert request.header("Authorization") == f"Bearer {fm.TOKEN}"
 
 
+def test_the_sdk_casts_only_what_the_receipt_reads_of_a_created_status(
+        fake: FakePlatformServer, pub: MastodonPublisher) -> None:
+    # Mastodon.py casts every field of an answer into typed entities (half its CPU a
+    # post): the adapter's transport hands it only id, uri and url of a new status
+    status = pub._api.status_post("one field at a time", idempotency_key=str(uuid.uuid4()))
+    [stored] = fm.statuses(fake)
+    assert {k for k, v in status.items() if v is not None} == {"id", "uri", "url"}
+    assert (status["id"], status["url"]) == (stored["id"],
+                                             f"https://{fm.DOMAIN}/@{fm.USERNAME}/{stored['id']}")
+    # every other answer reaches it whole: find() reads content and times of statuses
+    [listed] = pub._api.account_statuses(fm.ACCOUNT_ID)
+    assert listed["content"] and listed["account"]["username"] == fm.USERNAME
+    assert pub._api.account_verify_credentials()["username"] == fm.USERNAME
+
+
+@pytest.mark.parametrize("body", [b"<html>gateway says ok</html>", b"{}", b"[]"])
+def test_a_2xx_create_without_a_status_is_unknown(fake: FakePlatformServer,
+                                                  pub: MastodonPublisher, body: bytes) -> None:
+    fake.fault("POST", STATUSES, status_after=200, body=body,
+               headers={"Content-Type": "application/json"})
+    with pytest.raises(UnknownOutcome, match="the status may exist"):
+        pub.publish(outgoing())
+    assert len(fm.statuses(fake)) == 1
+
+
 def test_thread_of_three_replies_to_the_previous_post(fake: FakePlatformServer,
                                                       pub: MastodonPublisher) -> None:
     first = pub.publish(outgoing("1/3 the deadline is near"))

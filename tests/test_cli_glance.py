@@ -56,6 +56,37 @@ def test_shorten_cuts_at_a_word_never_inside_a_number_or_link(width: int) -> Non
     assert ("https://" in cut) == ("https://example.org/keep-the-owl" in cut)
 
 
+def _shorten_word_by_word(text: str, width: int, measure: Callable[[str], int]) -> str:
+    """`shorten` as it first was: every cut measured in turn, the last that fits kept."""
+    from content.entities import _NUMBER, ELLIPSIS, find_urls
+    line = " ".join(text.split())
+    if measure(line) <= width:
+        return line
+    inside: set[int] = set()
+    for start, end in [*find_urls(line), *((m.start(), m.end()) for m in _NUMBER.finditer(line))]:
+        inside.update(range(start + 1, end))
+    best = ""
+    for at, ch in enumerate(line):
+        if ch != " " or at in inside:
+            continue
+        head = line[:at].rstrip()
+        if measure(head + ELLIPSIS) > width:
+            break
+        best = head
+    return best + ELLIPSIS if best else ELLIPSIS[:max(0, width)]
+
+
+def test_shorten_finds_by_halves_the_cut_a_word_by_word_search_finds() -> None:
+    texts = [PHONE_TEXT, "4 días. 1 indulto. @POTUS, le quedan 4 días 🔥🔥 y 3 horas: https://x.org/a b",
+             "夜明け前 の 電話 🇺🇸 を かけて ください 👩‍👩‍👧 家族 ❤️ 202-456-1111 です",
+             "one", "a b", "x" * 50 + " y"]
+    for text in texts:
+        for width in range(0, 120):
+            for measure in (len, cell_len):
+                assert shorten(text, width, measure) == _shorten_word_by_word(text, width, measure), \
+                    (text, width, measure)
+
+
 def test_shorten_leaves_a_fitting_text_alone_and_never_shows_half_a_word() -> None:
     assert shorten("Call now.\n#Tag", 80) == "Call now. #Tag"
     assert shorten("https://example.org/a-very-long-address", 10) == "…"

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -66,7 +67,8 @@ print(json.dumps({"sent": sum(sent), "modules": sorted(sys.modules)}))
 """
 
 
-# The same through the command line, `tminus run --dry-run` itself. (Typer imports
+# The same through the command line, `tminus run --dry-run` itself: the console script
+# (scheduler.entry), or typer's command line when ENTRY is scheduler.cli. (Typer imports
 # pydantic for its own parameters: the command line's, not the daemon's.)
 CLI = """
 import json, os, signal, sys
@@ -82,18 +84,22 @@ def first_tick(self, **kw):
 
 daemon.Worker.tick = first_tick
 sys.argv = ["tminus", "run", "--dry-run"]
-from scheduler.cli import main
+from ENTRY import main
 try:
     main()
 except SystemExit as e:
     assert not e.code, e.code
 print(json.dumps({"sent": sum(sent), "modules": sorted(sys.modules)}))
 """
-CLI_NEVER = [*(n for n in NEVER if n not in ("pydantic", "pydantic_core", "typer", "click", "rich",
-                                              "scheduler.service", "difflib")),   # click's
-             # of the service layer, only what runs the daemon (`run`, `readiness`, `database`)
-             "scheduler.service.running", "scheduler.service.accounts",
-             "scheduler.service.posts", "scheduler.service.campaigns"]
+# typer's `tminus run` (`python -m scheduler.cli run`)
+TYPER_NEVER = [*(n for n in NEVER if n not in ("pydantic", "pydantic_core", "typer", "click", "rich",
+                                                "scheduler.service", "difflib")),   # click's
+               # of the service layer, only what runs the daemon (`run`, `readiness`, `database`)
+               "scheduler.service.running", "scheduler.service.accounts",
+               "scheduler.service.posts", "scheduler.service.campaigns"]
+# the console script's `tminus run`: no command line library at all (scheduler/entry.py)
+SCRIPT_NEVER = [*TYPER_NEVER,
+                "pydantic", "pydantic_core", "typer", "click", "rich", "scheduler.cli"]
 
 
 def _loaded(modules: list[str], names: list[str]) -> list[str]:
@@ -137,16 +143,20 @@ def test_the_daemon_sends_without_the_orm_sqlmodel_or_pydantic(
     assert _loaded(out["modules"], NEVER) == []
 
 
+@pytest.mark.parametrize(("entry", "never"), [("scheduler.entry", SCRIPT_NEVER),
+                                               ("scheduler.cli", TYPER_NEVER)],
+                         ids=["console script", "typer"])
 def test_tminus_run_sends_without_the_orm_or_sqlmodel(
-        engine: Engine, make_campaign: CampaignFactory, tmp_path: Path) -> None:
+        engine: Engine, make_campaign: CampaignFactory, tmp_path: Path, entry: str,
+        never: list[str]) -> None:
     first = _one_post_due(engine, make_campaign)
     outbox = tmp_path / "outbox.jsonl"
-    out = _run(CLI, [], {"TMINUS_DATABASE_URL": str(engine.url),
-                         "TMINUS_DRYRUN_OUTBOX": str(outbox)})
+    out = _run(CLI.replace("ENTRY", entry), [], {"TMINUS_DATABASE_URL": str(engine.url),
+                                                "TMINUS_DRYRUN_OUTBOX": str(outbox)})
     assert out["sent"] == 1 and len(outbox.read_text().splitlines()) == 1
     assert _published(engine, first)
-    assert "scheduler.cli" in out["modules"]
-    assert _loaded(out["modules"], CLI_NEVER) == []
+    assert entry in out["modules"]
+    assert _loaded(out["modules"], never) == []
 
 
 def test_alerts_run_on_core_too() -> None:

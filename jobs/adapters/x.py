@@ -17,7 +17,8 @@ transport adapter is mounted on its session for "https://": it applies our timeo
 every request (cut to the time left of a publish attempt, `post.deadline`; no request
 starts once it has passed: "could not connect", nothing created) and, when `API_BASE`
 is set (tests, a fake server), rewrites the api.twitter.com host to it, so nothing then
-reaches the real X.
+reaches the real X. Its connections come from the process's one pool shared by every
+account (`jobs/adapters/pools.py`); the session, with its cookies, stays the account's.
 
 Error rule (every failure becomes one of `jobs.errors`):
 
@@ -78,12 +79,12 @@ from urllib.parse import urlsplit
 
 import requests
 import tweepy
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from content.media import sniff
 from content.platforms import PLATFORMS, XCredentials
 from jobs.adapters.base import AttemptBound, Clock, Publisher, SessionStore, env_once
+from jobs.adapters.pools import SharedPoolAdapter
 from jobs.errors import (
     AuthError,
     PermanentError,
@@ -103,7 +104,7 @@ DUPLICATE_LOOKBACK = timedelta(minutes=10)
 DUPLICATE_DETAIL = "duplicate content"
 
 
-class _XTransport(HTTPAdapter):
+class _XTransport(SharedPoolAdapter):
     """Gives every request our timeout and, with `api_base`, sends api.twitter.com
     requests there instead. The OAuth signature was computed for the original URL,
     which is what the real X would check; a fake server does not check it."""

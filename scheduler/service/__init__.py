@@ -9,7 +9,8 @@ says what was wrong. No use case prints, reads the environment or asks the clock
 |---|---|
 | `campaigns` | validate, plan, preview |
 | `rehearsal` | rehearse: the campaign played on a virtual clock |
-| `posts` | approve, cancel, queue_post, review, list_posts, post_log |
+| `approving` | approve, on Core (a rehearsal approves without the ORM) |
+| `posts` | cancel, queue_post, review, list_posts, post_log |
 | `status` | status |
 | `glance` | glance: `tminus status` (the overview's lines, drafts due soon, accounts not ready) |
 | `accounts` | check_accounts, resume_account |
@@ -56,9 +57,10 @@ _HOME = {name: module for module, names in {
     "pauses": ("Paused", "PauseInfo", "Resumed", "Target", "pause", "pauses_in_force", "resume"),
     "people": ("Action", "NotAllowed", "PersonInfo", "add_person", "list_people", "remove_person",
                "set_password", "set_role"),
-    "posts": ("Approval", "Cancellation", "LogEntry", "OneOff", "PostLine", "PostLog", "Queued",
-              "Resolution", "Reviewed", "approve", "cancel", "list_posts", "post_log",
-              "queue_post", "review"),
+    "approving": ("Approval", "approve"),
+    "posts": ("Cancellation", "LogEntry", "OneOff", "PostLine", "PostLog", "Queued",
+              "Resolution", "Reviewed", "cancel", "list_posts", "post_log", "queue_post",
+              "review"),
     "readiness": ("Readiness", "not_ready"),
     "rehearsal": ("Report", "rehearse"),
     "run": ("run_daemon", "run_once", "worker"),
@@ -71,6 +73,7 @@ _HOME = {name: module for module, names in {
 if TYPE_CHECKING:   # the same names, eagerly, for mypy
     from scheduler.service.accounts import AccountCheck, check_accounts, resume_account
     from scheduler.service.activity import ActivityEntry, recent_activity
+    from scheduler.service.approving import Approval, approve
     from scheduler.service.campaigns import PlanReport, Validation, plan, preview, validate
     from scheduler.service.database import (
         SchemaVersion,
@@ -95,7 +98,6 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
         set_role,
     )
     from scheduler.service.posts import (
-        Approval,
         Cancellation,
         LogEntry,
         OneOff,
@@ -104,7 +106,6 @@ if TYPE_CHECKING:   # the same names, eagerly, for mypy
         Queued,
         Resolution,
         Reviewed,
-        approve,
         cancel,
         list_posts,
         post_log,

@@ -19,31 +19,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
-from content.errors import NotFound, TminusError
+from content.errors import NotFound
 from scheduler import defaults
-from scheduler.approval import Digests, digest_of, digests
+from scheduler.approval import Changed, Digests, check_digest, digest_of, digests
 from scheduler.db import session
 from scheduler.models import Post, PostState
 from scheduler.queue import find_campaign
 
-if TYPE_CHECKING:   # the sheet's cards come when a sheet is made: `posts.approve` (and so
+if TYPE_CHECKING:   # the sheet's cards come when a sheet is made: `approving.approve` (and so
     # a rehearsal) checks a digest and needs no card (tests/test_startup.py)
     from scheduler.service.timeline import CampaignHead, Card
 
 S = PostState
 __all__ = ["ApprovalSheet", "Changed", "Digests", "approval_sheet", "check_digest", "digest_of",
            "digests"]
-
-
-class Changed(TminusError):
-    """What would be approved is not what was shown."""
-
-
-def check_digest(got: Digests, expect: str) -> None:
-    if got.digest != expect.strip().lower():
-        raise Changed("something changed since these posts were shown (a text, a time, an "
-                      "option, an image, an account, or another person approved one); nothing "
-                      "was approved — look at them again")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Use cases on posts: approve, cancel, queue a one-off post, review, list, log."""
+"""Use cases on posts: cancel, queue a one-off post, review, list, log (approve is
+`approving`'s, on Core: a rehearsal approves without the ORM)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from scheduler import approval
 from scheduler.db import session
 from scheduler.models import CANCELABLE_STATES, Account, Campaign, Event, Post, PostState, text_hash
 from scheduler.queue import find_campaign, parse_states, select_posts
-from scheduler.service.approvals import check_digest, digests
+from scheduler.service.approving import person as _person
 from scheduler.transitions import Seen, change, record_created, transition
 
 S = PostState
@@ -32,51 +33,7 @@ S = PostState
 _LIVE_STATES = (S.DRAFT, S.QUEUED, S.SENDING, S.UNKNOWN, S.REVIEW, S.PUBLISHED)
 
 
-def _person(by: str, option: str = "by") -> str:
-    name = by.strip()
-    if not name:
-        raise FieldError(option, "needs the name of the person (it is recorded)")
-    return name
-
-
-# -- approve and cancel ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Approval:
-    approved: list[int]        # now queued
-    expired: list[int]         # drafts already past their not_after: expired instead
-    by: str
-
-
-def approve(engine: Engine, *, campaign: str | None, post_ids: Sequence[int], by: str,
-            now: datetime, expect: str | None = None) -> Approval:
-    """Approve drafts (all of a campaign's, or the ones named): they become queued, and
-    the hash of their text is recorded so that a later change cannot slip out. With
-    `expect`, the digest of what was shown (`approvals.digest_of`): nothing is approved
-    unless the drafts are exactly that."""
-    by = _person(by)
-    with session(engine) as s:
-        rows = select_posts(s, campaign, post_ids)
-        if post_ids:
-            wrong = [r for r in rows if r.state != S.DRAFT]
-            if wrong:
-                raise TminusError(f"post {wrong[0].id} is {wrong[0].state}, not draft; "
-                                  "only drafts are approved")
-        drafts = [r for r in rows if r.state == S.DRAFT]
-        got = digests(s, [r.id for r in drafts], lock=True)
-        if expect is not None:
-            check_digest(got, expect)
-        late = change(s, [Seen(r.id, r.state) for r in drafts if r.not_after <= now], S.EXPIRED,
-                      reason="not approved before its not_after", now=now, actor=by)
-        fresh = [r for r in drafts if r.not_after > now]
-        done = change(s, [Seen(r.id, r.state) for r in fresh], S.QUEUED,
-                      reason=f"approved by {by}", now=now, actor=by,
-                      values={"approved_by": by, "approved_at": now},
-                      each={r.id: {"approved": got.manifests[r.id],
-                                   "approved_hash": approval.digest(got.manifests[r.id])}
-                            for r in fresh})
-    return Approval(done, late, by)
+# -- cancel ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
 """The rehearsal played: plan the checked campaign into a throw-away database, approve
 it, and run `Worker.tick` on a `VirtualClock` from one due time to the next
 (`rehearsal.rehearse` is the use case; it imports this module when it is needed).
+
+All of it runs on Core statements and plain rows, the daemon's way: the planner, the
+approval and the collection of the report need neither SQLModel, pydantic nor the
+models, whose import was a third of a rehearsal's start (tests/test_startup.py).
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
 
 from content.campaign import Campaign as CampaignSpec
 from content.countdown import t_minus
@@ -20,15 +23,15 @@ from content.expand import Expansion
 from scheduler import tables
 from scheduler.clock import VirtualClock
 from scheduler.daemon import Worker
-from scheduler.db import make_engine, session
-from scheduler.models import Account, Campaign, Event, Post, PostState
+from scheduler.db import make_engine
 from scheduler.planner import check, plan
 from scheduler.publishers import Publishers
 from scheduler.queue import expire_stale, next_due
-from scheduler.service.posts import approve
+from scheduler.service.approving import approve
 from scheduler.service.readiness import missing_credentials
 from scheduler.service.rehearsal import Report, Sent
 from scheduler.settings import Settings
+from scheduler.states import PostState
 
 
 def play(folder: Path, *, start: datetime | None, skip: set[str] | None,
@@ -56,8 +59,9 @@ def play(folder: Path, *, start: datetime | None, skip: set[str] | None,
             tables.metadata.create_all(engine, checkfirst=False)
             plan(engine, folder, now=clock.now(), actor="rehearsal",
                  checked=(campaign, expansion))
-            with session(engine) as s:
-                ids = [r.id for r in s.execute(sa.select(col(Post.id), col(Post.post_key)))
+            with engine.connect() as conn:
+                ids = [r.id for r in conn.execute(
+                    sa.select(tables.post.c.id, tables.post.c.post_key))
                        if r.post_key not in (skip or set())]
             if ids:
                 approve(engine, campaign=campaign.slug, post_ids=ids, by="rehearsal",
@@ -87,20 +91,27 @@ def play(folder: Path, *, start: datetime | None, skip: set[str] | None,
 
 
 def _collect(engine: Engine, report: Report) -> None:
-    with session(engine) as s:
-        accounts = {a.id: a for a in s.exec(select(Account)).all()}
-        camp = s.exec(select(Campaign)).one()
-        for p in s.exec(select(Post).order_by(col(Post.due_at), col(Post.id))).all():
+    """What the rehearsal sent and what expired (with the reason of its last event), in
+    due order."""
+    post, event = tables.post.c, tables.event.c
+    with engine.connect() as conn:
+        accounts = {a.id: a for a in conn.execute(
+            sa.select(tables.account.c.id, tables.account.c.name, tables.account.c.platform))}
+        deadline = conn.execute(sa.select(tables.campaign.c.deadline)).scalar_one()
+        last_reason = (sa.select(event.reason).where(event.post_id == sa.bindparam("id"))
+                       .order_by(event.id.desc()).limit(1))
+        for p in conn.execute(sa.select(post.id, post.account_id, post.state, post.text,
+                                        post.due_at, post.published_at)
+                              .order_by(post.due_at, post.id)).all():
             acc = accounts[p.account_id]
             if p.state == PostState.PUBLISHED and p.published_at is not None:
                 report.sent.append(Sent(p.published_at, p.due_at,
-                                        t_minus(camp.deadline - p.published_at),
+                                        t_minus(deadline - p.published_at),
                                         acc.name, acc.platform, p.text))
-                if p.published_at >= camp.deadline:
+                if p.published_at >= deadline:
                     report.after_deadline += 1
             elif p.state == PostState.EXPIRED:
-                last = s.exec(select(Event).where(Event.post_id == p.id)
-                              .order_by(col(Event.id).desc())).first()
-                report.expired.append((p.due_at, acc.name, last.reason if last else ""))
+                reason = conn.execute(last_reason, {"id": p.id}).scalar()
+                report.expired.append((p.due_at, acc.name, reason or ""))
             else:
                 report.other[p.state] = report.other.get(p.state, 0) + 1

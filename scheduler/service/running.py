@@ -18,8 +18,8 @@ from scheduler.db import session
 from scheduler.demo import write_demo_campaign
 from scheduler.models import CANCELABLE_STATES, Campaign, Post, PostState
 from scheduler.planner import plan
+from scheduler.service.approving import approve
 from scheduler.service.database import open_database
-from scheduler.service.posts import approve
 from scheduler.service.run import run_daemon as run_daemon
 from scheduler.service.run import run_once as run_once
 from scheduler.service.run import worker as worker

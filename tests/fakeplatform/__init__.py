@@ -27,7 +27,8 @@ created); "after" means it handles it first (the post exists) and then:
 - `reset=True` / `reset_after=True`: resets the connection (TCP RST).
 
 `latency=S` delays every answer by S seconds (a real API's round trip); each request
-has its own thread, so many are served at once (`peak_in_flight` says how many were).
+has its own thread, so many are served at once (`peak_in_flight` says how many were;
+`connections` how many connections were accepted).
 
 `fake.clock` is the platform's own clock (real time plus whatever a test moved it by,
 `fake.clock.advance(s)`): post times, rate-limit windows and Mastodon's one-hour
@@ -178,6 +179,11 @@ class _Server(ThreadingHTTPServer):
     # them all (socketserver's default of 5 would turn the rest away for a second).
     request_queue_size = 4096
     daemon_threads = True
+    accepted = 0        # connections accepted so far (the serving thread alone counts)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.accepted += 1
+        super().process_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that vanishes (killed with -9, or gone while its keep-alive
@@ -255,6 +261,11 @@ class FakePlatformServer:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    @property
+    def connections(self) -> int:
+        """Connections accepted so far (fewer than requests where clients keep them)."""
+        return self._httpd.accepted
 
     # -- configuration ---------------------------------------------------------------
 

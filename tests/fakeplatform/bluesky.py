@@ -213,10 +213,20 @@ def _bearer(st: dict[str, Any], req: Request, kind: str) -> tuple[dict[str, Any]
 
 def _user(st: dict[str, Any], ident: str) -> dict[str, Any] | None:
     ident = ident.lower()
-    for user in st["users"].values():
-        if ident in (user["did"], user["handle"].lower()):
-            u: dict[str, Any] = user
-            return u
+    # users are keyed by DID: every createRecord names its repo by DID, and a scan of
+    # every user (thousands in a benchmark) under the server's lock cost the burst
+    by_did: dict[str, Any] | None = st["users"].get(ident)
+    if by_did is not None:
+        return by_did
+    # createSession names its user by handle (a burst's warm-up logs hundreds in): an
+    # index of handles, built again whenever it misses or is stale (a test added a user
+    # or changed a handle), so that an answer is always what a scan would give
+    for attempt in range(2):
+        known: dict[str, Any] | None = st["users"].get(st["handles"].get(ident, ""))
+        if known is not None and known["handle"].lower() == ident:
+            return known
+        if attempt == 0:
+            st["handles"] = {u["handle"].lower(): did for did, u in st["users"].items()}
     return None
 
 
@@ -279,6 +289,7 @@ def register(server: FakePlatformServer) -> None:
         "refresh_ttl": 90 * 86400,
         "last_tid": 0,
         "points": {},          # did -> write points used
+        "handles": {},         # handle (lower case) -> did, as last found (`_user`)
     }
     server.state["bluesky"] = st
     server.ledgers["bluesky"] = lambda: _posted(st)

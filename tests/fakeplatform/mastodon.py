@@ -144,6 +144,7 @@ def _new_state() -> dict[str, Any]:
         "max_characters": DEFAULT_MAX_CHARACTERS,
         "accounts": {ACCOUNT_ID: _account(ACCOUNT_ID, USERNAME, "T-minus test")},
         "statuses": {},          # id -> internal record
+        "counts": {},            # account id -> its statuses (every answer shows it)
         "media": {},             # id -> internal record
         "idempotency": {},       # (account id, key) -> (status id, when it was stored)
         "used_ids": set(),
@@ -162,8 +163,7 @@ def _next_id(st: dict[str, Any], at: datetime) -> str:
 def _account_json(st: dict[str, Any], account_id: str, *,
                   with_source: bool = False) -> dict[str, Any]:
     account = dict(st["accounts"][account_id])
-    account["statuses_count"] = sum(1 for s in st["statuses"].values()
-                                    if s["account_id"] == account_id)
+    account["statuses_count"] = st["counts"].get(account_id, 0)
     if with_source:
         account["source"] = {"privacy": "public", "sensitive": False, "language": None,
                              "note": "", "fields": [], "follow_requests_count": 0}
@@ -186,6 +186,7 @@ def _create(st: dict[str, Any], account_id: str, *, text: str, created_at: datet
         "reblog": reblog, "idempotency_key": idempotency_key,
     }
     st["statuses"][sid] = record
+    st["counts"][account_id] = st["counts"].get(account_id, 0) + 1
     return record
 
 

@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class RemoteFake:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pid: int | None = None) -> None:
         self.url = url.rstrip("/")
+        self.pid = pid          # the server's process, where known (its CPU in /proc)
         self._http = httpx.Client(base_url=self.url, timeout=10.0)
 
     def close(self) -> None:
@@ -81,7 +82,8 @@ def fake_process(*, latency: float = 0.0, accounts: int = 0) -> Iterator[RemoteF
         line = proc.stdout.readline()
         if not line:
             raise RuntimeError(f"the fake platform process exited ({proc.wait()})")
-        fake = RemoteFake(json.loads(line)["url"])
+        started = json.loads(line)
+        fake = RemoteFake(started["url"], started.get("pid"))
         try:
             yield fake
         finally:

@@ -108,6 +108,11 @@ def register(server: FakePlatformServer) -> None:
         "users": {USER_ID: {"id": USER_ID, "username": USERNAME, "name": NAME}},
         "tokens": {VALID_TOKEN: USER_ID},
         "tweets": [],
+        # the same tweets by id and by author: a burst's creates look up their user's
+        # tweets, and a scan of every tweet (thousands in a benchmark) under the
+        # server's lock made the fake the bottleneck
+        "by_id": {},
+        "by_author": {},
         "media": {},
         "ids": itertools.count(1860000000000000000),
         "cap_15min": 100,
@@ -140,14 +145,14 @@ def register(server: FakePlatformServer) -> None:
             return _invalid("text", TOO_LONG)
         if len(media_ids) > 4 or any(i not in st["media"] for i in media_ids):
             return _invalid("media.media_ids", "Your media IDs are invalid.")
-        if reply_to is not None and not any(t["id"] == str(reply_to) for t in st["tweets"]):
+        if reply_to is not None and str(reply_to) not in st["by_id"]:
             return _problem(403, "Forbidden", "You attempted to reply to a Tweet that is "
                             "deleted or not visible to you.")
         now = server.now()
         limited = _rate_limit(st, user["id"], now)
         if limited is not None:
             return limited
-        if any(t["text"] == text for t in st["tweets"] if t["author_id"] == user["id"]):
+        if any(t["text"] == text for t in st["by_author"].get(user["id"], ())):
             return _problem(403, "Forbidden", DUPLICATE_DETAIL)
         tweet = _store(st, user["id"], text, now, str(reply_to) if reply_to else None,
                        media_ids)
@@ -165,7 +170,7 @@ def register(server: FakePlatformServer) -> None:
         if not 1 <= len(ids) <= 100:
             return _invalid("ids", "The `ids` query parameter value must hold 1 to 100 ids")
         fields = set(",".join(req.query.get("tweet.fields", [])).split(","))
-        by_id = {t["id"]: t for t in st["tweets"]}
+        by_id = st["by_id"]
         found = [_public(by_id[i], fields, server) for i in ids if i in by_id]
         missing = [{"value": i, "detail": f"Could not find tweet with ids: [{i}].",
                     "title": "Not Found Error", "resource_type": "tweet", "parameter": "ids",
@@ -201,8 +206,8 @@ def register(server: FakePlatformServer) -> None:
         if start is not None and start > server.now():
             return _invalid("start_time", "Invalid 'start_time'; must be a time in the past.")
         fields = set(q.get("tweet.fields", "").split(","))
-        mine = [t for t in st["tweets"] if t["author_id"] == m["id"]
-                and (start is None or t["created_at"] >= start)]
+        mine = [t for t in st["by_author"].get(m["id"], ())
+                if start is None or t["created_at"] >= start]
         mine.sort(key=lambda t: t["created_at"], reverse=True)
         page = mine[offset:offset + max_results]
         if not page:
@@ -259,6 +264,8 @@ def _store(st: dict[str, Any], user_id: str, text: str, at: datetime, in_reply_t
     tweet = {"id": str(next(st["ids"])), "text": text, "author_id": user_id,
              "created_at": at, "in_reply_to": in_reply_to, "media_ids": media_ids}
     st["tweets"].append(tweet)
+    st["by_id"][tweet["id"]] = tweet
+    st["by_author"].setdefault(user_id, []).append(tweet)
     return tweet
 
 
@@ -358,7 +365,7 @@ def _invalid(parameter: str, message: str) -> Response:
 def _limit_headers(st: dict[str, Any], user_id: str, now: datetime) -> dict[str, str]:
     """X's rate limit headers for POST /2/tweets after this request, for one user."""
     window_start = int(now.timestamp()) // 900 * 900
-    mine = [t["created_at"] for t in st["tweets"] if t["author_id"] == user_id]
+    mine = [t["created_at"] for t in st["by_author"].get(user_id, ())]
     in_window = [at for at in mine if at.timestamp() >= window_start]
     day_ago = now - timedelta(hours=24)
     in_day = sorted(at for at in mine if at > day_ago)
