@@ -84,8 +84,9 @@ def _stamp(due: datetime) -> str:
 
 def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
                     now: datetime | None = None,
-                    ready: Callable[[list[PlannedPost]], None] | None = None,
-                    share: float | None = None) -> Expansion:
+                    ready: Callable[[list[PlannedPost], Any], None] | None = None,
+                    share: float | None = None,
+                    prepare: Callable[[list[PlannedPost]], Any] | None = None) -> Expansion:
     """Every post of `campaign`, rendered and checked. `limits` overrides the length
     limit per account (a Mastodon instance's own `max_characters`). With `now`, fire
     times already past are left out with a warning.
@@ -95,7 +96,10 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
     meanwhile. It is given every post of an expansion without errors; in one with
     errors it may be given some posts or none, which the caller throws away. `share`:
     this process's part of the units when a child renders the rest (`SHARE`, or
-    `SHARE_WRITING` with `ready`, unless said)."""
+    `SHARE_WRITING` with `ready`, unless said). `prepare(posts)` is made of each part
+    in the process that rendered it, and given to `ready` with the part (None without
+    it): the planner's rows as the database stores them, made by the child for the
+    parts it renders, so that the process writing them only writes."""
     limits = limits or {}
     result = Expansion()
     file = str(campaign.file)
@@ -139,7 +143,9 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
         ready = None   # the expansion fails whatever the units give: nothing to write
     if share is None:
         share = SHARE if ready is None else SHARE_WRITING
-    outcomes = _render_units(campaign, units, limits, file, ready, share)
+    repeats = _Repeats()
+    outcomes, order = _render_units(campaign, units, limits, file, ready, share, prepare,
+                                    repeats)
     for step in steps:
         if isinstance(step, CampaignError):
             result.errors.append(step)
@@ -149,7 +155,8 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
             result.errors.append(outcome)
         else:
             result.posts.extend(outcome)
-    _check_duplicates(result, file)
+    if repeats.found:   # (the posts in their steps' order, for the errors' order)
+        _check_duplicates(result, file)
     result.errors = _once(result.errors)
     for p in result.posts:
         if not p.length.ok:
@@ -158,7 +165,10 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
                 f"{p.length.length} {unit} is over {p.platform}'s limit of {p.length.limit} "
                 f"for {p.account} at {p.due_at.astimezone(campaign.timezone):%Y-%m-%d %H:%M}; "
                 "shorten the text", file=file, key=f"posts.{p.post_key}"))
-    result.posts.sort(key=lambda p: (p.due_at, p.account, p.post_key))
+    if result.errors:
+        result.posts.sort(key=lambda p: (p.due_at, p.account, p.post_key))
+    else:   # the units' posts in the order they were rendered in: that order, sorted already
+        result.posts = [p for i in order for p in outcomes[i]]  # type: ignore[union-attr]
     return result
 
 
@@ -181,18 +191,25 @@ FORK_FROM = 20_000
 # This process's share of the units when they are split: half, or less where the
 # caller writes the posts as they come (`ready`), since writing them is its work too,
 # or compares them with what it wrote before (a re-plan: less work than writing).
-SHARE, SHARE_WRITING, SHARE_COMPARING = 0.5, 0.05, 0.3
+# Measured on 100,000 posts (the CPU of each process, bench/README.md): a first plan's
+# parent spends about 21 µs a post writing what the child made (rows in storage form,
+# `prepare`) against about 70 µs to render one, a re-plan's about 5 µs comparing after
+# reading the rows back; these shares give both processes the same work.
+SHARE, SHARE_WRITING, SHARE_COMPARING = 0.5, 0.3, 0.4
 CHUNK = 2_000   # units to a part the child sends: the caller writes while it renders on
 
 Outcome = list[PlannedPost] | CampaignError
 
 
 def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, int],
-                  file: str, ready: Callable[[list[PlannedPost]], None] | None,
-                  share: float) -> list[Outcome]:
+                  file: str, ready: Callable[[list[PlannedPost], Any], None] | None,
+                  share: float, prepare: Callable[[list[PlannedPost]], Any] | None,
+                  repeats: _Repeats) -> tuple[list[Outcome], list[int]]:
     """Each unit's posts, or the error that makes them unsendable, in the units' order.
     The units are rendered in the order of their posts in the result (by time, account,
-    post key), so that `ready` can be given them part by part as they are made."""
+    post key), so that `ready` can be given them part by part as they are made; each
+    part's texts are shown to `repeats` as it comes. Also returns that order (of the
+    units' indexes)."""
     # Jinja2 only where a text is rendered: a rehearsal's parent process takes its
     # folder expanded by a child and renders none (tests/test_startup.py)
     from content.render import Renderer
@@ -219,32 +236,49 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
     result: list[Outcome | None] = [None] * len(units)
     failed = False
 
-    def done(part: Sequence[int], got: list[Outcome]) -> None:
+    def posts_of(got: list[Outcome]) -> list[PlannedPost] | None:
+        """The part's posts; None if a unit failed (the expansion fails)."""
+        if any(isinstance(outcome, CampaignError) for outcome in got):
+            return None
+        return [p for outcome in got for p in outcome]  # type: ignore[union-attr]
+
+    def rendered(part: Sequence[int]) -> tuple[list[Outcome], Any]:
+        """A part's outcomes, and what `prepare` makes of its posts (where it renders)."""
+        got = outcomes(part)
+        posts = posts_of(got) if prepare is not None and ready is not None else None
+        return got, None if posts is None or prepare is None else prepare(posts)
+
+    def done(part: Sequence[int], got: list[Outcome], prepared: Any) -> None:
         # once a unit failed, the expansion fails: nothing more is worth writing
         nonlocal failed
         for i, outcome in zip(part, got, strict=True):
             result[i] = outcome
-            failed = failed or isinstance(outcome, CampaignError)
-        if ready is not None and not failed:
-            ready([p for outcome in got if not isinstance(outcome, CampaignError)
-                   for p in outcome])
+            if not isinstance(outcome, CampaignError):
+                repeats.see(outcome)
+        if ready is None or failed:
+            return
+        posts = posts_of(got)
+        if posts is None:
+            failed = True
+        else:
+            ready(posts, prepared)
 
     if len(units) < FORK_FROM or not forking_is_safe():
-        done(order, outcomes(order))
+        done(order, *rendered(order))
     else:
         mine = order[:int(len(order) * share)]
         theirs = [order[i:i + CHUNK] for i in range(len(mine), len(order), CHUNK)]
-        with Parts(lambda: (outcomes(part) for part in theirs)) as child:
-            done(mine, outcomes(mine))
+        with Parts(lambda: (rendered(part) for part in theirs)) as child:
+            done(mine, *rendered(mine))
             received = 0
-            for got in child.parts():
-                done(theirs[received], got)
+            for got, prepared in child.parts():
+                done(theirs[received], got, prepared)
                 received += 1
         # a child that failed in any way (it should not): the rest rendered here instead
         for part in theirs[received:]:
-            done(part, outcomes(part))
+            done(part, *rendered(part))
     assert all(outcome is not None for outcome in result)
-    return result  # type: ignore[return-value]
+    return result, order  # type: ignore[return-value]
 
 
 def _fires(schedule: Any, campaign: Campaign,
@@ -406,6 +440,25 @@ def may_not_repeat(account: str, platform: str, other_account: str, other_platfo
     (X and others reject repeats), nor on two X accounts (X's automation rules forbid
     identical posts across accounts, even when queued)."""
     return account == other_account or (platform == "x" and other_platform == "x")
+
+
+class _Repeats:
+    """Whether any two posts have texts with equal keys, seen part by part as they are
+    rendered (in a pipelined plan, while the child renders on): nearly no campaign has
+    any, and then `_check_duplicates`, which names them, need not group 100,000 posts
+    again once all are rendered."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+        self.found = False
+
+    def see(self, posts: Sequence[PlannedPost]) -> None:
+        keys = self.keys
+        for p in posts:
+            key = duplicate_key(p.text)
+            if key in keys:
+                self.found = True
+            keys.add(key)
 
 
 def _check_duplicates(result: Expansion, file: str) -> None:

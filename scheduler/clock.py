@@ -84,14 +84,17 @@ class AnchoredClock:
 
     def now(self) -> datetime:
         mono = self._mono()
+        # (one look at the anchor, a (monotonic, time) pair replaced whole, in the usual
+        # case: the daemon reads its clock several times a post)
         with self._lock:
-            stale = self._anchor is None or mono - self._anchor[0] >= self._every
-        if stale:
+            anchor = self._anchor
+        if anchor is None or mono - anchor[0] >= self._every:
             # the database is away: keep counting from the last anchor
             with contextlib.suppress(Exception):
                 self.anchor()
-        with self._lock:
-            return self._carry(mono)
+            with self._lock:
+                return self._carry(mono)
+        return anchor[1] + timedelta(seconds=mono - anchor[0])
 
 
 class VirtualClock:

@@ -399,7 +399,8 @@ def send(engine: Engine, item: Claimed, publisher: Publisher, *,
                 max_attempts=max_attempts))
         if found is not None:
             return Delivered(found, now())
-    checked = as_approved(engine, item, now=now(), owner=owner)
+    # held back, it is so as of sent_at (one clock read less a post)
+    checked = as_approved(engine, item, now=sent_at, owner=owner)
     if isinstance(checked, Settled):
         return checked
     bound = min(item.not_after, item.deadline)
@@ -471,8 +472,9 @@ def record_many(engine: Engine, done: list[tuple[Claimed, Delivered]], *, owner:
                                  "remote_id": d.receipt.remote_id, "remote_url": d.receipt.url,
                                  "receipt": d.receipt.as_dict()} for item, d in done})
         hook("before_commit")
+    ours = set(recorded)    # (a dry run records a thousand at once: no list search each)
     for item, d in done:
-        if item.post_id not in recorded:
+        if item.post_id not in ours:
             log.warning("post %s: lease lost before recording publication %s", item.post_id,
                         d.receipt.remote_id)
     return recorded

@@ -41,9 +41,21 @@ from scheduler.tables import account as account_table
 from scheduler.tables import campaign as campaign_table
 from scheduler.tables import event as event_table
 from scheduler.tables import post as post_table
-from scheduler.transitions import Seen, change, create, record_note
+from scheduler.transitions import (
+    Seen,
+    Stored,
+    change,
+    create,
+    indexes_set_aside,
+    record_note,
+    restore_indexes,
+    stored_datetime,
+)
 
 S = PostState
+# A first plan whose first part has this many posts may set the post table's indexes
+# aside while it writes (`transitions.indexes_set_aside`)
+BULK_FROM = 1_000
 REMOVED = "removed from the campaign file"
 
 
@@ -89,10 +101,11 @@ def check(folder: Path, *, now: datetime | None, limits: dict[str, int] | None =
 
 def _expand(campaign: Campaign, *, now: datetime | None, limits: dict[str, int] | None,
             known: dict[str, str] | None,
-            ready: Callable[[list[PlannedPost]], None] | None = None,
-            share: float | None = None, expansion: Expansion | None = None) -> Expansion:
-    """`check` of a loaded campaign (or of its `expansion`, made already); `ready` and
-    `share` as `expand_campaign`'s."""
+            ready: Callable[[list[PlannedPost], Any], None] | None = None,
+            share: float | None = None, expansion: Expansion | None = None,
+            prepare: Callable[[list[PlannedPost]], Any] | None = None) -> Expansion:
+    """`check` of a loaded campaign (or of its `expansion`, made already); `ready`,
+    `share` and `prepare` as `expand_campaign`'s."""
     errors = _account_conflicts(campaign, known or {})
     if not campaign.posts:
         errors.append(CampaignError(
@@ -101,7 +114,8 @@ def _expand(campaign: Campaign, *, now: datetime | None, limits: dict[str, int] 
             file=str(campaign.file), key="posts"))
     if expansion is None:
         expansion = expand_campaign(campaign, limits=limits, now=now,
-                                    ready=None if errors else ready, share=share)
+                                    ready=None if errors else ready, share=share,
+                                    prepare=prepare)
     if errors or expansion.errors:
         raise CampaignErrors([*errors, *expansion.errors])
     expansion.warnings[:0] = campaign.warnings
@@ -204,17 +218,20 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
             replan = s.execute(sa.select(post_table.c.id).where(
                 post_table.c.campaign_id == campaign_id).limit(1)).first() is not None
             expansion = _expand(campaign, now=now, limits=limits, known=known, ready=step.take,
-                                share=SHARE_COMPARING if replan else SHARE_WRITING)
+                                share=SHARE_COMPARING if replan else SHARE_WRITING,
+                                prepare=None if replan else step.stored)
         else:
             step.take(expansion.posts)
         existing, report, new = step.existing_rows(), step.report, step.new
         report.warnings = list(expansion.warnings)
+        # (a first plan has no rows to find gone from the file)
+        seen = {p.plan_key for p in expansion.posts} if existing else set()
         if not cancel_ok:
-            _confirm_removals(campaign.slug, existing, {p.plan_key for p in expansion.posts})
+            _confirm_removals(campaign.slug, existing, seen)
         _insert_many(s, campaign_id, accounts, new[step.written:], now, actor)
+        step.written_all()
         report.created += len(new)
         _link_threads(s, campaign_id, new)
-        seen = {p.plan_key for p in expansion.posts}
         removed = [old for key, old in existing.items() if key not in seen and old.origin == "plan"]
         report.canceled = len(change(
             s, [Seen(old.id, old.state) for old in removed if old.state in CANCELABLE_STATES],
@@ -222,13 +239,14 @@ def plan(engine: Engine, folder: Path, *, now: datetime, actor: str = "plan",
         report.kept_sent += sum(1 for old in removed
                                 if old.state not in (*CANCELABLE_STATES, S.CANCELED, S.EXPIRED))
         # conflicts found by earlier plans that no one has settled yet are shown again
+        # (a first plan has none: only a post planned before can be edited)
         shown = {pid for pid, _ in report.conflicts}
         c = post_table.c
         report.conflicts += [(r.id, _diff(r.text, r.planned_text)) for r in s.execute(
             sa.select(c.id, c.text, c.planned_text).where(
                 c.campaign_id == campaign_id, c.plan_conflict,
                 c.state.in_([S.DRAFT, S.QUEUED])).order_by(c.id))
-            if r.id not in shown]
+            if r.id not in shown] if existing else []
     return report
 
 
@@ -262,6 +280,10 @@ class _Compare:
         self.new: list[PlannedPost] = []
         self.written = 0                          # of `new`, already inserted
         self.options: dict[object, dict[str, Any]] = {}
+        self.aside: list[str] = []              # indexes to make again once written
+        # a first plan's rows as SQLite stores them, made where each part is rendered
+        self.stored = (_StoredRows({name: acc.id for name, acc in accounts.items()})
+                       if s.dialect.name == "sqlite" else None)
 
     def existing_rows(self) -> dict[str, _Existing]:
         # read on the first part: while a forked child renders the rest
@@ -269,7 +291,9 @@ class _Compare:
             self.existing = _existing(self.s, self.campaign_id)
         return self.existing
 
-    def take(self, posts: list[PlannedPost]) -> None:
+    def take(self, posts: list[PlannedPost], stored: Stored | None = None) -> None:
+        """The next part of the posts; `stored`: their rows made already (`self.stored`
+        in the process that rendered them), for a first plan."""
         existing, report, s = self.existing_rows(), self.report, self.s
         for planned in posts:
             old = existing.get(planned.plan_key)
@@ -282,9 +306,19 @@ class _Compare:
             else:
                 _update(s, _post(s, old.id), planned, self.now, self.actor, report, self.tz)
         if not existing:
-            _insert_many(s, self.campaign_id, self.accounts, self.new[self.written:], self.now,
-                         self.actor)
+            if not self.written and len(self.new) >= BULK_FROM:
+                self.aside = indexes_set_aside(s, len(self.new))
+            part = self.new[self.written:]    # (all of `posts`: there are no rows yet)
+            if stored is None and self.stored is not None:
+                stored = self.stored(part)
+            _insert_many(s, self.campaign_id, self.accounts, part, self.now, self.actor, stored)
             self.written = len(self.new)
+
+    def written_all(self) -> None:
+        """Every new post is in: the indexes set aside are made again, before anything
+        reads the posts back (threads, conflicts)."""
+        restore_indexes(self.s, self.aside)
+        self.aside = []
 
 
 class _Existing(NamedTuple):
@@ -428,13 +462,21 @@ def _toml(value: object) -> str:
 
 
 def _insert_many(s: sa.Connection, campaign_id: int, accounts: dict[str, AccountRow],
-                 posts: list[PlannedPost], now: datetime, actor: str) -> None:
+                 posts: list[PlannedPost], now: datetime, actor: str,
+                 stored: Stored | None = None) -> None:
     """New drafts and their "planned" events, in bulk through the one write path: a
     campaign can hold 100,000 posts, and one ORM object per row would cost seconds per
-    ten thousand."""
+    ten thousand. `stored`: the posts' rows in SQLite's storage form, made already."""
     if not posts:
         return
+    same = {"campaign_id": campaign_id, "origin": "plan", "attempt": 0, "created_at": now,
+            "updated_at": now}
     ids = {name: acc.id for name, acc in accounts.items()}
+    if stored is None and s.dialect.name == "sqlite":
+        stored = _StoredRows(ids)(posts)
+    if stored is not None:
+        create(s, stored, S.DRAFT, reason="planned", now=now, actor=actor, same=same)
+        return
     # Equal options and warnings are passed as one shared object each, so the write
     # path turns each into JSON once (a few distinct values among 100,000 posts).
     shared: dict[object, Any] = {}
@@ -450,9 +492,44 @@ def _insert_many(s: sa.Connection, campaign_id: int, accounts: dict[str, Account
             "not_after": p.not_after, "next_attempt_at": p.due_at, "options": options,
             "warnings": warnings, "length": p.length.length, "length_limit": p.length.limit,
         })
-    create(s, rows, S.DRAFT, reason="planned", now=now, actor=actor, same={
-        "campaign_id": campaign_id, "origin": "plan", "attempt": 0, "created_at": now,
-        "updated_at": now})
+    create(s, rows, S.DRAFT, reason="planned", now=now, actor=actor, same=same)
+
+
+class _StoredRows:
+    """New posts as the rows `create` inserts on SQLite, in its storage form, the
+    values `_insert_many`'s typed rows are stored as: made where the posts are rendered
+    (a forked child renders most of a large plan: `expand_campaign`'s `prepare`), so
+    the process writing them only inserts. Each distinct time, options and warnings
+    is converted once."""
+
+    COLUMNS = ("account_id", "plan_key", "post_key", "text", "text_hash", "due_at",
+               "not_after", "next_attempt_at", "options", "warnings", "length", "length_limit")
+
+    def __init__(self, ids: dict[str, int]) -> None:
+        self.ids = ids
+        self.times: dict[datetime, str] = {}
+        self.options: dict[object, str] = {}
+        self.warnings: dict[tuple[str, ...], str] = {}
+
+    def __call__(self, posts: list[PlannedPost]) -> Stored:
+        ids, times, options, warnings = self.ids, self.times, self.options, self.warnings
+        values = []
+        for p in posts:
+            due, until = times.get(p.due_at), times.get(p.not_after)
+            if due is None:
+                due = times[p.due_at] = stored_datetime(p.due_at)
+            if until is None:
+                until = times[p.not_after] = stored_datetime(p.not_after)
+            key = (p.language, p.visibility, p.content_warning, p.media)
+            shown = options.get(key)
+            if shown is None:
+                shown = options[key] = json.dumps(p.options())
+            said = warnings.get(p.warnings)
+            if said is None:
+                said = warnings[p.warnings] = json.dumps(list(p.warnings))
+            values.append((ids[p.account], p.plan_key, p.post_key, p.text, text_hash(p.text),
+                           due, until, due, shown, said, p.length.length, p.length.limit))
+        return Stored(self.COLUMNS, values)
 
 
 def _shared_options(p: PlannedPost, shared: dict[object, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import insert, update
@@ -215,8 +215,23 @@ _DATETIMES = frozenset(c.name for c in _POST.c if isinstance(c.type, UTCDateTime
 _JSONS = frozenset(c.name for c in _POST.c if isinstance(c.type, sa.JSON))
 
 
-def create(s: Bind, rows: Sequence[Mapping[str, Any]], state: PostState, *, reason: str,
-           now: datetime, actor: str, same: Mapping[str, Any] | None = None) -> int:
+class Stored(NamedTuple):
+    """Rows for `create` already in SQLite's storage form (`stored_datetime`, JSON as
+    `json.dumps` text), made in any process: `columns` names each tuple's values."""
+
+    columns: tuple[str, ...]
+    values: Sequence[tuple[Any, ...]]
+
+
+def stored_datetime(value: datetime) -> str:
+    """An aware instant as SQLite stores it (what `UTCDateTime` binds): naive UTC text."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; all instants are aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def create(s: Bind, rows: Sequence[Mapping[str, Any]] | Stored, state: PostState, *,
+           reason: str, now: datetime, actor: str, same: Mapping[str, Any] | None = None) -> int:
     """New posts in bulk, each in `state` with its first event (from nothing to `state`,
     `reason`, `actor`, at `now`); returns how many. Every row names the same columns;
     `idempotency_key` is given here (one random prefix per call, numbered within it),
@@ -227,27 +242,37 @@ def create(s: Bind, rows: Sequence[Mapping[str, Any]], state: PostState, *, reas
     insert itself (100,000 planned posts), values are converted to SQLite's storage
     form here — once per distinct value: most repeat (one `now`, a few hundred due
     times, options and warnings the caller passes as shared objects) — and handed to
-    the driver's executemany; elsewhere the typed Core insert does it."""
+    the driver's executemany; elsewhere the typed Core insert does it. `rows` may be
+    `Stored` (SQLite only): converted already, by a caller that made them elsewhere."""
     if state not in STARTS:
         raise TminusError(f"a new post cannot start {state}; it starts as "
                           f"{' or '.join(sorted(STARTS))}")
-    if not rows:
+    count = len(rows.values) if isinstance(rows, Stored) else len(rows)
+    if not count:
         return 0
     run = secrets.token_hex(10)
-    first, last = f"{run}{0:012x}", f"{run}{len(rows) - 1:012x}"
-    keys = [k for k in rows[0] if k not in ("state", "idempotency_key")]
+    first, last = f"{run}{0:012x}", f"{run}{count - 1:012x}"
+    keys = (list(rows.columns) if isinstance(rows, Stored) else
+            [k for k in rows[0] if k not in ("state", "idempotency_key")])
     same = {k: v for k, v in (same or {}).items() if k not in ("state", "idempotency_key")}
     columns = [*keys, *same, "state", "idempotency_key"]
     conn = connection_of(s)
+    if isinstance(rows, Stored) and (conn.dialect.name != "sqlite"
+                                     or {"state", "idempotency_key"} & set(keys)):
+        raise ValueError("rows in SQLite's storage form, without state and idempotency_key")
     if conn.dialect.name == "sqlite":
-        stored = _SqliteValues(keys)
         common = (*_SqliteValues(list(same)).of(same), state.value) if same else (state.value,)
-        params = [(*stored.of(row), *common, f"{run}{n:012x}") for n, row in enumerate(rows)]
+        if isinstance(rows, Stored):
+            params = [(*row, *common, f"{run}{n:012x}") for n, row in enumerate(rows.values)]
+        else:
+            stored = _SqliteValues(keys)
+            params = [(*stored.of(row), *common, f"{run}{n:012x}") for n, row in enumerate(rows)]
         sql = (f"INSERT INTO {_POST.name} ({', '.join(columns)}) "
                f"VALUES ({', '.join('?' * len(columns))})")
         for i in range(0, len(params), _INSERT_CHUNK):
             conn.exec_driver_sql(sql, params[i:i + _INSERT_CHUNK])
     else:
+        assert not isinstance(rows, Stored)
         typed = [{**row, **same, "state": state, "idempotency_key": f"{run}{n:012x}"}
                  for n, row in enumerate(rows)]
         for i in range(0, len(typed), _INSERT_CHUNK):
@@ -261,6 +286,59 @@ def create(s: Bind, rows: Sequence[Mapping[str, Any]], state: PostState, *, reas
 
 
 _INSERT_CHUNK = 20_000   # rows per executemany: bounded parameter lists
+
+
+def indexes_set_aside(s: Bind, coming: int) -> list[str]:
+    """Before `coming` posts are created in one transaction on SQLite: the post table's
+    plain secondary indexes dropped when the table holds no more rows than are coming,
+    so the insert does not update seven B-trees row by row; returns the statements
+    that make them again, for `restore_indexes` before anything reads the posts back
+    (the same transaction: a failed plan rolls the drop back with the rows, and a
+    daemon reading meanwhile sees the committed schema). Building the seven once over
+    the table's rows costs a third of keeping them up to date row by row (100,000 posts
+    into an empty table: about 0.5 s of CPU against 1.6 s), so a table larger than what
+    is coming keeps them. Unique indexes (constraints) are always kept; nothing is dropped
+    elsewhere than SQLite (PostgreSQL's DROP INDEX would lock the table for every
+    daemon until commit)."""
+    conn = connection_of(s)
+    if conn.dialect.name != "sqlite":
+        return []
+    rows = conn.exec_driver_sql(f"SELECT max(rowid) FROM {_POST.name}").scalar() or 0
+    # (where ANALYZE has been run, dropping an index drops its statistics too)
+    analyzed = conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first() is not None
+    if rows > coming or analyzed:
+        return []
+    plain = [name for _, name, unique, origin, *_ in
+             conn.exec_driver_sql(f"PRAGMA index_list({_POST.name})") if origin == "c" and not unique]
+    found = conn.exec_driver_sql(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = '{_POST.name}'"
+    ).all()
+    made = [sql for name, sql in found if name in plain and sql]
+    for name, sql in found:
+        if name in plain and sql:
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    return made
+
+
+def restore_indexes(s: Bind, statements: Sequence[str]) -> None:
+    """The indexes `indexes_set_aside` dropped, made again as they were."""
+    if not statements:
+        return
+    conn = connection_of(s)
+    # Meanwhile a page cache that holds the table (SQLite's default is 2 MB, 100,000
+    # posts about 40 MB): each index is made from the rows read once from the write-ahead
+    # log they spilled to, not seven times over. Memory only, for these statements.
+    cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or 0)
+    conn.exec_driver_sql(f"PRAGMA cache_size = {min(cache, _BULK_CACHE_KIB)}")
+    try:
+        for sql in statements:
+            conn.exec_driver_sql(sql)
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size = {cache}")
+
+
+_BULK_CACHE_KIB = -65536   # 64 MiB (negative: in KiB)
 
 
 class _SqliteValues:
@@ -284,10 +362,7 @@ class _SqliteValues:
             if value is not None:
                 text = self.memo.get(value)
                 if text is None:
-                    if value.tzinfo is None:
-                        raise ValueError("naive datetime given to the database; all instants "
-                                         "are aware")
-                    text = self.memo[value] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+                    text = self.memo[value] = stored_datetime(value)
                 out[i] = text
         for i in self.jsons:
             value = out[i]

@@ -100,7 +100,7 @@ _SCRIPT = textwrap.dedent('''
     def run(fork_from, writing=False):
         expand.FORK_FROM = fork_from
         given = []
-        r = expand.expand_campaign(campaign, now=now, ready=given.extend if writing else None)
+        r = expand.expand_campaign(campaign, now=now, ready=(lambda posts, _: given.extend(posts)) if writing else None)
         if writing and not r.errors:
             # what was given to write, part by part, is every post in the result's order
             assert [id(p) for p in given] == [id(p) for p in r.posts], "ready was not given the posts"

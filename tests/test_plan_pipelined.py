@@ -97,12 +97,14 @@ _SCRIPT = textwrap.dedent('''
     from datetime import UTC, datetime
     from pathlib import Path
     import content.expand as expand
+    import scheduler.planner as planner
     from content.errors import CampaignErrors
     from scheduler.db import make_engine
     from scheduler.planner import plan
 
     folders, url = json.loads(sys.argv[1]), sys.argv[2]
     expand.FORK_FROM, expand.CHUNK = 1, 50     # forked, in many parts, each written as it comes
+    planner.BULK_FROM = 1     # on SQLite, the post table's indexes set aside while it writes
     forks = []
     real = expand.Parts
     class Counted(real):
@@ -175,10 +177,19 @@ def _tables(engine: Engine) -> dict[str, list[dict[str, Any]]]:
                 for name, t in tables.items()}
 
 
+def _indexes(engine: Engine) -> list[tuple[str, str]]:
+    """The post table's indexes as the database holds them (each column list in order)
+    and what they index by, in the query planner's eyes."""
+    found = sa.inspect(engine).get_indexes("post")
+    return sorted((str(i["name"]), repr((i["column_names"], bool(i["unique"])))) for i in found)
+
+
 def test_a_pipelined_plan_writes_the_rows_of_the_plain_path(any_engine: Engine,
                                                             tmp_path: Path) -> None:
     folder = _campaign(tmp_path)
+    indexes = _indexes(any_engine)
     out = _pipelined(any_engine, folder)
+    assert _indexes(any_engine) == indexes   # those set aside while writing are back
     reference = make_engine(f"sqlite:///{tmp_path}/reference.db")
     upgrade(reference)
     report = plan(reference, folder, now=NOW, actor="tester", cancel_ok=True, replace=True,
@@ -196,12 +207,14 @@ def test_a_pipelined_plan_writes_the_rows_of_the_plain_path(any_engine: Engine,
 def test_a_pipelined_plan_that_fails_at_its_last_post_writes_nothing(any_engine: Engine,
                                                                     tmp_path: Path) -> None:
     folder = _campaign(tmp_path, _TOO_LONG)
+    indexes = _indexes(any_engine)
     out = _pipelined(any_engine, folder)
     with pytest.raises(CampaignErrors) as plain:
         check(folder, now=NOW)
     assert out["errors"] == [str(e) for e in plain.value.errors]
     assert any("over mastodon's limit of 500" in str(e) for e in out["errors"]), out
     assert _tables(any_engine) == {"campaign": [], "account": [], "post": [], "event": []}
+    assert _indexes(any_engine) == indexes   # the indexes set aside are back
 
 
 # a re-plan: the plain template's words changed (drafts updated, each with an event),

@@ -6,6 +6,7 @@ changes nothing; the bulk write path keeps the state machine's rules."""
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from sqlmodel import Session
 from content.errors import TminusError
 from scheduler.models import Event, Post, PostState
 from scheduler.planner import plan
-from scheduler.transitions import create
+from scheduler.transitions import Stored, create, indexes_set_aside, restore_indexes
 
 S = PostState
 DEADLINE = datetime(2099, 1, 20, 17, 0, tzinfo=UTC)      # 12:00 in New York
@@ -179,3 +180,67 @@ def test_created_posts_each_get_their_first_event(engine: Engine, tmp_path: Path
     new = [p for p in posts if str(p["plan_key"]).startswith("k")]
     assert [(e["post_id"], e["from_state"], e["to_state"], e["reason"])
             for e in events[len(events_before):]] == [(p["id"], None, S.DRAFT, "added") for p in new]
+
+
+def _stored(rows: list[dict[str, object]]) -> Stored:
+    """`rows` in SQLite's storage form, converted here, not by `create`."""
+    def value(v: object) -> object:
+        if isinstance(v, datetime):
+            return v.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return json.dumps(v) if isinstance(v, dict | list) else v
+    columns = tuple(rows[0])
+    return Stored(columns, [tuple(value(r[k]) for k in columns) for r in rows])
+
+
+def test_stored_rows_are_written_as_the_typed_rows(engine: Engine, tmp_path: Path) -> None:
+    plan(engine, _write(tmp_path / "campaign"), now=NOW)
+    later = NOW + timedelta(hours=3, microseconds=5)
+    typed = [{**_row(n), "due_at": later, "options": {"language": "en"}, "warnings": ["w"]}
+             for n in range(3)]
+    with Session(engine) as s:
+        create(s, typed, S.DRAFT, reason="typed", now=NOW, actor="t")
+        create(s, _stored([{**r, "plan_key": f"s{r['plan_key']}"} for r in typed]), S.DRAFT,
+               reason="stored", now=NOW, actor="t")
+        s.commit()
+    posts, _ = _rows(engine)
+    ignored = ("id", "plan_key", "idempotency_key")
+    got = {str(p["plan_key"]): {k: v for k, v in p.items() if k not in ignored} for p in posts}
+    for n in range(3):
+        assert got[f"sk{n}"] == got[f"k{n}"]
+        assert got[f"k{n}"]["due_at"] == later and got[f"k{n}"]["warnings"] == ["w"]
+
+
+def test_stored_rows_are_refused_with_their_state_or_off_sqlite(any_engine: Engine) -> None:
+    rows = _stored([{**_row(1), "state": "draft"}])
+    with Session(any_engine) as s, pytest.raises(ValueError, match="storage form"):
+        create(s, rows, S.DRAFT, reason="x", now=NOW, actor="t")
+    if any_engine.dialect.name != "sqlite":
+        with Session(any_engine) as s, pytest.raises(ValueError, match="storage form"):
+            create(s, _stored([_row(1)]), S.DRAFT, reason="x", now=NOW, actor="t")
+
+
+def _post_indexes(engine: Engine) -> list[str]:
+    return sorted(str(i["name"]) for i in sa.inspect(engine).get_indexes("post"))
+
+
+def test_indexes_are_set_aside_only_for_a_table_no_larger_than_what_comes(
+        engine: Engine, tmp_path: Path) -> None:
+    all_of_them = _post_indexes(engine)
+    assert len(all_of_them) >= 7
+    with Session(engine) as s:
+        made = indexes_set_aside(s, 0)          # an empty table: all plain ones go
+        assert len(made) == 7 and all(sql.startswith("CREATE INDEX") for sql in made)
+        left = [r[0] for r in s.connection().exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'post' "
+            "AND sql IS NOT NULL")]
+        assert left == []
+        restore_indexes(s, made)
+        assert s.connection().exec_driver_sql("PRAGMA cache_size").scalar() == -2000
+        s.commit()
+    assert _post_indexes(engine) == all_of_them
+    plan(engine, _write(tmp_path / "campaign"), now=NOW)       # 240 posts in the table
+    with Session(engine) as s:
+        assert indexes_set_aside(s, 239) == []
+        assert len(indexes_set_aside(s, 240)) == 7
+        s.rollback()                            # the drop goes with the transaction
+    assert _post_indexes(engine) == all_of_them

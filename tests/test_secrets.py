@@ -231,6 +231,30 @@ def test_prepared_secrets_redact_exactly_as_the_list_of_values_does() -> None:
     assert prepared.found_in("") == [] and logs.Secrets([]).found_in("anything") == []
 
 
+def test_shapes_skipped_by_their_words_redact_as_every_pattern_run() -> None:
+    # `redact` runs a token shape only on a line holding one of its words: the lines
+    # must come out as with every pattern run on every line. Fragments of every shape,
+    # in any case, cut, joined and beside letters that IGNORECASE matches to ASCII
+    # ones (Kelvin sign, long s, dotless i: such lines run every pattern).
+    import random
+    rng = random.Random(7)
+
+    def every_pattern(line: str) -> str:
+        for pattern, replacement, _ in logs._SHAPES:
+            line = pattern.sub(replacement, line)
+        return line
+
+    pieces = ["eyJhbGciOi", ".eyJzdWIiOi", ".c2lnbmF0", "Bearer ", "BASIC ", "zzTOKENzz123",
+              "oauth_token", "OAuth_Nonce", "access_token", "refreshJwt", "App_Password",
+              "password", "=", ":", "\"", "%3D", "authorization", "AUTHORIZATION: ", "://",
+              "user:", "pa55@", "/", " ", "tok", "en", "jw", "t", "pass", "word", "x" * 8,
+              "\u212a", "\u017f", "\u0131", "é", "\n", "sent on acct0001: the deadline #1"]
+    for _ in range(3000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        for case in (line, line.upper(), line.lower(), line.swapcase()):
+            assert logs.redact(case) == every_pattern(case), case
+
+
 def test_a_failed_session_save_logs_no_token(caplog: pytest.LogCaptureFixture) -> None:
     class BrokenStore(MemorySessionStore):
         def save(self, session: str) -> None:
