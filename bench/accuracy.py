@@ -80,8 +80,8 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
            "polling_simulated": {**polled, "phase_s": phase, "period_s": POLL_PERIOD}}
     return [
         Figure("accuracy.p99", f"on-time: {n} posts due at scattered times, lateness p99",
-               ours["p99"], "s", target=f"< {TARGET_SECONDS * 1000:g} ms",
-               met=ours["p99"] < TARGET_SECONDS,
+               ours["p99"], "s", target=f"< {TARGET_SECONDS * 1000:g} ms, ≤ APScheduler's",
+               met=ours["p99"] < TARGET_SECONDS and _no_worse(ours, theirs, "p99"),
                baselines={"apscheduler": Baseline(theirs.get("p99"), "s",
                                                   f"{theirs['n']} of {n} ran"),
                           "polling": Baseline(polled["p99"], "s", "simulated wait to next poll")},
@@ -89,7 +89,13 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
                      f"max {ours['max'] * 1000:.1f} ms over {span:g} s; dry-run adapter"),
                raw=raw),
         Figure("accuracy.max", "on-time: lateness max", ours["max"], "s",
+               target="≤ APScheduler's", met=_no_worse(ours, theirs, "max"),
                baselines={"apscheduler": Baseline(theirs.get("max"), "s"),
                           "polling": Baseline(polled["max"], "s", "simulated")},
                raw=raw),
     ]
+
+
+def _no_worse(ours: dict[str, float], theirs: dict[str, float], key: str) -> bool:
+    """Issue 12's target: lateness no worse than APScheduler's job store in the same run."""
+    return theirs.get(key) is not None and ours[key] <= theirs[key]
