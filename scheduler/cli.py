@@ -7,7 +7,6 @@ line and exit code 2; no traceback. `.env` is read here, at the edge, and nowher
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import copy
 import dataclasses
@@ -33,6 +32,7 @@ from content.errors import CampaignErrors, FieldError, TminusError, Unconfirmed
 from content.paths import is_folder
 from scheduler import cliargs, defaults, logs, service
 from scheduler.clock import SystemClock
+from scheduler.entry import start_process
 from scheduler.localtime import local
 from scheduler.states import PostState
 
@@ -1437,20 +1437,13 @@ def _command(args: Sequence[str]) -> Any:
 
 def main() -> None:
     global out, err
-    # Python's last full garbage collection at exit walks every object the command left
-    # (a sixth of a rehearsal's CPU): frozen first, they are simply freed with the
-    # process. (Registered once, however often main runs in one process.)
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
     # made per run: the width is the terminal's (or COLUMNS) at this moment
     # soft wrap: a line is never broken by us (a command to copy, a link, an error stay
     # whole); views that must fit cut their text themselves (`_fit`)
     # no emoji codes: a post's ":fire:" is shown as the platform will show it, ":fire:"
     out = Console(highlight=False, soft_wrap=True, emoji=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-    if (dotenv := Path.cwd() / ".env").is_file():   # python-dotenv only where there is one
-        from dotenv import load_dotenv
-        load_dotenv(dotenv)
+    start_process()
     try:
         args = cliargs.normalize(sys.argv[1:])
         # not standalone: a usage mistake comes back here, to be said on one line
