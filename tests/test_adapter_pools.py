@@ -113,12 +113,67 @@ def test_the_pool_closes_with_the_last_adapter_and_a_new_one_starts_afresh(
 
 def test_a_forked_process_never_uses_its_parent_s_connections(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    parent = pools._acquire(1)
+    parent, parent_found = pools._acquire(1)
     with monkeypatch.context() as child_process:
         child_process.setattr(pools.os, "getpid", lambda: -1)   # as in a child after fork
-        child = pools._acquire(2)
-        assert child is not parent
+        child, child_found = pools._acquire(2)
+        assert child is not parent and child_found is not parent_found
         pools._release(2)
-    assert pools._acquire(3) is parent
+    assert pools._acquire(3) == (parent, parent_found)
     pools._release(1)
     pools._release(3)
+
+
+def test_every_account_takes_the_pool_urllib3_found_for_the_first(
+        fake: FakePlatformServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib3's key work to find a server's pool is done once a process and server,
+    not once a request: the pool found is kept, for every account on that server."""
+    looked_up: list[str] = []
+    real = pools.HTTPAdapter.get_connection_with_tls_context
+
+    def counting(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        looked_up.append(str(request.url))
+        return real(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(pools.HTTPAdapter, "get_connection_with_tls_context", counting)
+    a, b = masto_account(fake, "masto-g"), masto_account(fake, "masto-h")
+    x = x_account(fake, "token-g")
+    for i in range(3):
+        a.publish(post("mastodon", f"g {i}"))
+        b.publish(post("mastodon", f"h {i}"))
+        x.publish(post("x", f"x {i}"))
+    # the fake serves both platforms on one host and port: one look-up in all
+    assert len(looked_up) == 1
+    assert fake.connections == 1
+    # a pool closed since is looked up again (urllib3 makes a new one)
+    manager, _, found = pools._shared[pools.os.getpid()]
+    (pool,) = found.values()
+    manager.pools.clear()
+    pool.close()
+    a.publish(post("mastodon", "g, after the pool closed"))
+    assert len(looked_up) == 2
+    assert len(fm.statuses(fake)) == 7
+    for pub in (a, b, x):
+        pub.close()
+
+
+def test_a_request_through_a_proxy_finds_its_pool_the_usual_way(
+        fake: FakePlatformServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a proxy, requests picks the proxy's pool itself, on every request."""
+    a = masto_account(fake, "masto-i")
+    a._api.session.trust_env = False
+    a._api.session.proxies = {"http": fake.url}    # the fake as the proxy of itself
+    looked_up: list[object] = []
+    real = pools.HTTPAdapter.get_connection_with_tls_context
+
+    def counting(self: Any, request: Any, verify: Any, proxies: Any = None,
+                 cert: Any = None) -> Any:
+        looked_up.append(proxies)
+        return real(self, request, verify, proxies, cert)
+
+    monkeypatch.setattr(pools.HTTPAdapter, "get_connection_with_tls_context", counting)
+    a.publish(post("mastodon", "i 1"))
+    a.publish(post("mastodon", "i 2"))
+    assert looked_up == [{"http": fake.url}] * 2
+    assert pools._shared[pools.os.getpid()][2] == {}
+    a.close()
