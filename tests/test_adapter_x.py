@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -509,3 +511,67 @@ def test_the_upload_carries_the_type_the_bytes_are(fake: FakePlatformServer, pub
     with pytest.raises(PermanentError, match="not a PNG, JPEG, GIF or WebP"):
         pub.publish(out("not an image", media=(Media(str(text), "notes"),)))
     assert count(fake, "POST", r"^/2/media/upload$") == 1
+
+
+# -- the client's request: tweepy's, with the account's signer made once ----------------
+
+ANSWERS = [
+    {}, {"status": 400, "body": {"errors": [{"message": "Your Tweet text is too long."}]}},
+    {"status": 401}, {"status": 403, "body": {"detail": "You are not allowed to create a "
+                                                        "Tweet with duplicate content."}},
+    {"status": 404}, {"status": 409}, {"status": 429, "headers": {"x-rate-limit-reset": "99"}},
+    {"status": 429}, {"status": 500}, {"status": 503, "body": b"<html>busy</html>",
+                                       "headers": {"Content-Type": "text/html"}},
+]
+
+
+@pytest.mark.parametrize("answer", ANSWERS, ids=lambda a: str(a.get("status", 201)))
+def test_the_client_answers_as_tweepy_s_own_request_does(
+        fake: FakePlatformServer, pub: XPublisher, answer: dict[str, Any]) -> None:
+    """`_Client.request` against tweepy's `Client.request` on the same answer: the same
+    return or the same exception (class, status, messages, reset), both signed alike."""
+    import tweepy
+
+    def outcome(request: Any) -> tuple[Any, ...]:
+        if answer:
+            fake.fault("POST", TWEETS, **answer)
+        try:
+            response = request("POST", "/2/tweets", json={"text": f"t {len(fake.requests)}"},
+                               user_auth=True)
+        except tweepy.HTTPException as e:
+            return (type(e), e.response.status_code, e.api_codes, e.api_messages,
+                    getattr(e, "reset_time", None))
+        return ("answer", response.status_code, sorted(response.json()["data"]))
+
+    client = pub._client
+    ours = outcome(client.request)
+    theirs = outcome(partial(tweepy.Client.request, client))
+    assert ours == theirs
+    mine, tweepys = fake.requests_to("POST", TWEETS)
+    for request in (mine, tweepys):
+        assert request.header("Authorization").startswith("OAuth ")
+        assert f'oauth_token="{fx.VALID_TOKEN}"' in request.header("Authorization")
+        assert request.header("User-Agent") == client.user_agent
+    # a nonce of its own for each signature, though the signer is the account's one
+    nonce = re.compile(r'oauth_nonce="([^"]+)"')
+    assert (nonce.search(mine.header("Authorization")).group(1)        # type: ignore[union-attr]
+            != nonce.search(tweepys.header("Authorization")).group(1))  # type: ignore[union-attr]
+
+
+def test_the_signer_is_made_once_an_account(fake: FakePlatformServer,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import tweepy
+    made: list[object] = []
+    real = tweepy.OAuth1UserHandler.apply_auth
+
+    def counting(self: Any) -> Any:
+        made.append(self)
+        return real(self)
+
+    monkeypatch.setattr(tweepy.OAuth1UserHandler, "apply_auth", counting)
+    pub = build_adapter(XPublisher, "main", creds(fake), timeout=TIMEOUT)
+    for i in range(3):
+        pub.publish(out(f"post {i}", key=f"k-{i}"))
+    pub.check()
+    assert len(made) == 1
+    assert len(fx.tweets(fake)) == 3

@@ -6,8 +6,8 @@ Endpoints (all on api.twitter.com, signed with the account's OAuth 1.0a credenti
   threads, `media.media_ids` for images.
 - `POST /2/media/upload` (simple upload, multipart `media` + `media_category=tweet_image`,
   answer `data.id`) and `POST /2/media/metadata` (alt text). tweepy 4.17 only knows the
-  retired v1.1 upload, so these two go through the Client's own `session`, signed the
-  way `Client.request()` signs (an `OAuth1UserHandler(...).apply_auth()` object).
+  retired v1.1 upload, so these two go through the Client's own `session`, signed by
+  the account's signer as `Client.request()` signs (see `_Client` below).
 - `GET /2/users/me` (`check()`, and the user id `find()` needs; cached with the username,
   which also makes receipt URLs `https://x.com/<username>/status/<id>`).
 - `GET /2/users/:id/tweets` with `start_time` (`find()`).
@@ -19,6 +19,16 @@ starts once it has passed: "could not connect", nothing created) and, when `API_
 is set (tests, a fake server), rewrites the api.twitter.com host to it, so nothing then
 reaches the real X. Its connections come from the process's one pool shared by every
 account (`jobs/adapters/pools.py`); the session, with its cookies, stays the account's.
+
+`Client.request`, which every endpoint method of tweepy's goes through, builds the
+account's OAuth 1.0a signer anew for each request (an `OAuth1UserHandler`, which makes
+a whole `requests.Session` of its own, then requests-oauthlib's `OAuth1`) and formats
+two debug messages, the answer's headers and body among them, whether debug logging is
+on or not: about a tenth of a post's CPU. `_Client` is tweepy's `Client` with that one
+method in its own words: the signer `OAuth1UserHandler(...).apply_auth()` made once per
+account (it keeps no state between requests: each signature has its own nonce and
+timestamp), one lazy debug line, and every answer raised as the same tweepy exception
+`Client.request` raises for it (`tests/test_adapter_x.py` compares the two).
 
 Error rule (every failure becomes one of `jobs.errors`):
 
@@ -69,6 +79,7 @@ X has no per-post language (it detects it), visibility or content warning:
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -103,6 +114,8 @@ TIMELINE_PAGES = 5            # find() reads at most this many pages before givi
 DUPLICATE_LOOKBACK = timedelta(minutes=10)
 DUPLICATE_DETAIL = "duplicate content"
 
+log = logging.getLogger(__name__)
+
 
 class _XTransport(SharedPoolAdapter):
     """Gives every request our timeout and, with `api_base`, sends api.twitter.com
@@ -134,6 +147,50 @@ class _XTransport(SharedPoolAdapter):
                             cert=cert, proxies=proxies)
 
 
+class _Client(tweepy.Client):  # type: ignore[misc]  # tweepy has no types
+    """tweepy's `Client`, its `request` with the account's signer made once (module
+    docstring). Rate limits are never waited on (`wait_on_rate_limit` is refused)."""
+
+    def __init__(self, *, consumer_key: str, consumer_secret: str, access_token: str,
+                 access_token_secret: str) -> None:
+        super().__init__(consumer_key=consumer_key, consumer_secret=consumer_secret,
+                         access_token=access_token, access_token_secret=access_token_secret,
+                         return_type=dict, wait_on_rate_limit=False)
+        # requests-oauthlib's OAuth1, as tweepy builds it for every request
+        self.signer = tweepy.OAuth1UserHandler(
+            consumer_key, consumer_secret, access_token, access_token_secret).apply_auth()
+
+    def request(self, method: str, route: str, params: Mapping[str, Any] | None = None,
+                json: Any = None, user_auth: bool = False) -> requests.Response:
+        if self.wait_on_rate_limit:     # one attempt per call: never sleeps here
+            raise TypeError("XPublisher's client never waits on a rate limit")
+        headers = {"User-Agent": self.user_agent}
+        if not user_auth:               # app-only calls: none of ours makes one
+            headers["Authorization"] = f"Bearer {self.bearer_token}"
+        with self.session.request(method, API_ROOT + route, params=params, json=json,
+                                  headers=headers,
+                                  auth=self.signer if user_auth else None) as response:
+            status = response.status_code
+            log.debug("X %s %s answered %s", method, route, status)
+            if 200 <= status < 300:
+                return response  # type: ignore[no-any-return]  # tweepy has no types
+            raise _tweepy_error(response)
+
+
+def _tweepy_error(response: requests.Response) -> tweepy.HTTPException:
+    """The exception tweepy's `Client.request` raises for a non-2xx answer."""
+    status = response.status_code
+    if status == 429:
+        reset = response.headers.get("x-rate-limit-reset")
+        return tweepy.TooManyRequests(response, reset_time=None if reset is None
+                                      else int(reset))
+    kind = {400: tweepy.BadRequest, 401: tweepy.Unauthorized, 403: tweepy.Forbidden,
+            404: tweepy.NotFound}.get(status)
+    if kind is None:
+        kind = tweepy.TwitterServerError if status >= 500 else tweepy.HTTPException
+    return kind(response)
+
+
 class XPublisher:
     """Publishes to one X account."""
 
@@ -145,10 +202,8 @@ class XPublisher:
                  now: Clock) -> None:
         if api_base and not api_base.startswith(("http://", "https://")):
             raise ValueError("X API_BASE must be an http:// or https:// URL")
-        self._client = tweepy.Client(
-            consumer_key=api_key, consumer_secret=api_secret,
-            access_token=access_token, access_token_secret=access_secret,
-            return_type=dict, wait_on_rate_limit=False)
+        self._client = _Client(consumer_key=api_key, consumer_secret=api_secret,
+                               access_token=access_token, access_token_secret=access_secret)
         self._bound = AttemptBound(now)
         self._transport = _XTransport(timeout, api_base, self._bound)
         self._client.session.mount("https://", self._transport)
@@ -230,13 +285,10 @@ class XPublisher:
         return media_id
 
     def _signed_post(self, action: str, route: str, **kwargs: Any) -> dict[str, Any]:
-        """POST to an endpoint tweepy lacks, signed the way `Client.request()` signs."""
+        """POST to an endpoint tweepy lacks, signed as `Client.request()` signs."""
         client = self._client
-        auth = tweepy.OAuth1UserHandler(
-            client.consumer_key, client.consumer_secret,
-            client.access_token, client.access_token_secret).apply_auth()
         try:
-            with client.session.post(API_ROOT + route, auth=auth,
+            with client.session.post(API_ROOT + route, auth=client.signer,
                                      headers={"User-Agent": client.user_agent},
                                      **kwargs) as response:
                 if not 200 <= response.status_code < 300:
