@@ -648,3 +648,82 @@ def test_warm_with_a_refused_password_is_auth_error_naming_no_secret(
         make(fake, store, password="wrong-app-password").warm()
     assert store.saves == 0
     assert_no_secrets(exc.value, store)
+
+
+# -- what the SDK does on every request, done once -------------------------------------
+
+@pytest.mark.parametrize("left", [-60, 0, 15 * 60 - 1, 15 * 60, 15 * 60 + 1, 7200])
+def test_the_refresh_is_decided_as_the_sdk_decides(fake: FakePlatformServer,
+                                                   left: int) -> None:
+    """Against atproto's own `_should_refresh_session`, with the access token `left`
+    seconds from its expiry, on either side of the SDK's 15 minutes."""
+    from atproto import Client
+
+    pub = make(fake, MemorySessionStore(session_string(fake, access_ttl=7200,
+                                                       refresh_ttl=86400)))
+    pub.warm()
+    client = pub._client
+    exp = client.access_expiry()
+    assert exp == client._session.access_jwt_payload.exp
+    client.get_current_time = lambda: datetime.fromtimestamp(exp - left, UTC)
+    assert client._should_refresh_session() is Client._should_refresh_session(client)
+
+
+def test_the_access_token_is_decoded_once_a_token(fake: FakePlatformServer,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not three times a request: once a token (the warm-up read the restored one's),
+    and the refresh comes when the SDK's margin is reached."""
+    from atproto_client.client import session as sdk_session
+    decoded: list[str] = []
+    real = sdk_session.get_jwt_payload
+
+    def counting(jwt: str) -> Any:
+        decoded.append(jwt)
+        return real(jwt)
+
+    store = MemorySessionStore(session_string(fake, access_ttl=7200, refresh_ttl=86400))
+    pub = make(fake, store)
+    pub.warm()
+    monkeypatch.setattr(sdk_session, "get_jwt_payload", counting)
+    for i in range(3):
+        pub.publish(post(f"post {i}", f"key-{i}"))
+    assert decoded == []
+    assert n(fake, REFRESH) == 0
+    # 14 minutes before the expiry, the next request refreshes first, as the SDK would
+    exp = pub._client.access_expiry()
+    pub._client.get_current_time = lambda: datetime.fromtimestamp(exp - 14 * 60, UTC)
+    pub.publish(post("after the margin", "key-3"))
+    assert n(fake, REFRESH) == 1 and store.saves == 1
+    del pub._client.get_current_time           # the real clock: the new token is fresh
+    pub.publish(post("with the new token", "key-4"))
+    pub.publish(post("and again", "key-5"))
+    assert decoded == [store.session.split(":::")[2]]     # type: ignore[union-attr]
+    assert n(fake, REFRESH) == 1
+    assert len(fb.posts(fake)) == 6
+
+
+def test_a_cookie_the_pds_sets_is_kept_and_answers_without_one_are_not_parsed(
+        fake: FakePlatformServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cookie jar sees only answers that set a cookie: the others' headers are not
+    copied for it; a cookie set (a load balancer's) is sent back as httpx would."""
+    import email.message
+    copied: list[object] = []
+    real = email.message.Message.__setitem__
+
+    def counting(self: Any, name: str, value: Any) -> None:
+        copied.append(name)
+        real(self, name, value)
+
+    pub = make(fake, logged_in(fake))
+    pub.warm()
+    monkeypatch.setattr(email.message.Message, "__setitem__", counting)
+    pub.publish(post("no cookie", "c-1"))
+    assert copied == []
+    fake.fault("POST", rf"/{CREATE}$", headers={"Set-Cookie": "lb=pds-2; Path=/"},
+               status_after=200)
+    pub.publish(post("a cookie set", "c-2"))
+    assert copied
+    pub.publish(post("the cookie sent back", "c-3"))
+    last = fake.requests_to("POST", rf"/{CREATE}$")[-1]
+    assert last.header("Cookie") == "lb=pds-2"
+    assert len(fb.posts(fake)) == 3

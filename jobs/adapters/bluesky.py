@@ -69,6 +69,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
+from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
@@ -107,6 +108,9 @@ MAX_IMAGE_BYTES = PLATFORMS["bluesky"].media.max_bytes
 # com.atproto.label.defs#selfLabel values the Bluesky app shows as content warnings.
 SELF_LABELS = frozenset({"sexual", "nudity", "porn", "graphic-media"})
 
+# The SDK refreshes the session before a request when its access token has less than
+# this left (atproto_client's `SessionMethodsMixin._should_refresh_session`).
+SDK_REFRESH = timedelta(minutes=15)
 # `warm()` refreshes a session with less than this left on its access token: the SDK's
 # own 15 minutes before expiry, plus room for the minute between two warm-ups.
 WARM_REFRESH = timedelta(minutes=20)
@@ -353,6 +357,51 @@ _MODELS = (models.AppBskyFeedPost.Record, models.AppBskyRichtextFacet.Main,
            models.ComAtprotoServerRefreshSession.Response)
 
 
+class _Client(Client):  # type: ignore[misc]  # atproto is untyped here
+    """atproto's `Client`, deciding before each request whether to refresh the session
+    as the SDK does (under `SDK_REFRESH` left on the access token), with the token's
+    expiry decoded once per token. The SDK decodes the JWT (base64, JSON, a pydantic
+    model) three times a request to read it, a twentieth of a post's CPU."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._expiry: tuple[str, int | None] | None = None   # (access token, its exp)
+
+    def access_expiry(self) -> int | None:
+        """The `exp` (Unix seconds) of the session's access token; None without one."""
+        session = self._session
+        if session is None or not session.access_jwt:
+            return None
+        token = session.access_jwt
+        known = self._expiry
+        if known is None or known[0] != token:      # a new session, or a refreshed one
+            known = self._expiry = (token, session.access_jwt_payload.exp)
+        return known[1]
+
+    def _should_refresh_session(self) -> bool:
+        exp = self.access_expiry()
+        if exp is None:     # no session or no expiry: the SDK's own answer (it raises)
+            return bool(super()._should_refresh_session())
+        return bool(self.get_current_time()
+                    > self.get_time_from_timestamp(exp) - SDK_REFRESH)
+
+
+class _Jar(CookieJar):
+    """httpx hands every answer to its cookie jar, first copying all of the answer's
+    headers into an `email.message.Message` for it (a twentieth of a post's CPU), though
+    the jar reads only `Set-Cookie` and `Set-Cookie2`: here an answer with neither is
+    not handed on. Everything else is the standard library's jar, as httpx's own."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        # httpx's stand-in for a urllib response holds the httpx.Response; where it
+        # does not (another httpx), every answer is read as before
+        headers = getattr(getattr(response, "response", None), "headers", None)
+        if (isinstance(headers, httpx.Headers) and "set-cookie" not in headers
+                and "set-cookie2" not in headers):
+            return
+        super().extract_cookies(response, request)
+
+
 class BlueskyPublisher:
     """Publishes to one Bluesky account."""
 
@@ -375,9 +424,9 @@ class BlueskyPublisher:
         # The transport cuts each request's timeout to the time left of a publish
         # attempt (`post.deadline`) and starts none once it has passed.
         self._bound = AttemptBound(now)
-        self._client: Any = Client(base_url=pds, request=Request(
+        self._client: Any = _Client(base_url=pds, request=Request(
             timeout=timeout, event_hooks={"request": [self._note_request]},
-            transport=_Bounded(self._bound)))
+            transport=_Bounded(self._bound), cookies=_Jar()))
         self._client.on_session_change(self._on_session_change)
         self._last_path = ""
         self._did: str | None = None             # set by the session events
@@ -487,7 +536,7 @@ class BlueskyPublisher:
         with self._lock:
             self._begin()
             self._ensure_session()
-            exp = Session.decode(self._client.export_session_string()).access_jwt_payload.exp
+            exp = self._client.access_expiry()
             if exp is None or datetime.fromtimestamp(exp, UTC) - self._now() >= WARM_REFRESH:
                 return
             try:
