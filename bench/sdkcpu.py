@@ -1,12 +1,15 @@
 """sdkcpu: the CPU one real post costs, per SDK, and what the fake platforms spend on it.
 
     .venv/bin/python -m bench.sdkcpu [--accounts 200] [--burst] [--profile DIR]
+                                     [--rounds N] [--only PLATFORM]
 
 The fake X, Mastodon and Bluesky run in a process of their own (no latency). For each
 platform, `--accounts` adapters are built and warmed as the daemon builds them
 (`from_credentials`, `prime()`, `warm()`: timed apart), then each publishes one post, one
 after another on one thread, as a burst's lanes do: the first request of an account.
-Then each publishes a second post (its connection, where kept, already open). With
+Then each publishes a second post (its connection, where kept, already open), and with
+`--rounds N` N posts more in all (rounds of one post each; the median and the least of the
+warm rounds are printed: a machine's load only ever adds). With
 `--burst`, the fake answers after 250 ms and every account publishes on a thread of its
 own at once, as the daemon's lanes do in a burst: the CPU then includes what hundreds of
 threads cost each other (the interpreter lock handed back and forth).
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
+import statistics
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -103,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="every account at once on its own thread, 250 ms answers")
     parser.add_argument("--profile", type=Path, help="write DIR/<platform>.prof "
                         "(the main thread only: not with --burst)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="warm rounds after the first (default 1); with more, "
+                        "the median and the least are printed")
+    parser.add_argument("--only", choices=PLATFORMS, action="append",
+                        help="this platform only (repeat for more)")
     args = parser.parse_args(argv)
     from tests.fakeplatform.remote import fake_process
     if args.profile:
@@ -112,14 +121,15 @@ def main(argv: list[str] | None = None) -> int:
         pid = fake.pid
         assert pid is not None, "python -m tests.fakeplatform names its pid"
         print(f"{n} posts a round; CPU ms per post (user+sys); load {os.getloadavg()[0]:.2f}")
-        for platform in PLATFORMS:
+        for platform in args.only or PLATFORMS:
             _primed(platform)
             ours, theirs = time.process_time(), _proc_cpu(pid)
             adapters = _adapters(platform, n, fake.url)
             ours, theirs = time.process_time() - ours, _proc_cpu(pid) - theirs
             print(f"{platform:9} build+warm sdk {ours / n * 1000:6.2f} ms  "
                   f"fake {theirs / n * 1000:6.2f} ms  (an account, before any post)")
-            for label in ("first", "second"):
+            warm: list[float] = []
+            for label in ("first", *["second"] * max(1, args.rounds)):
                 tag = f"[{uuid.uuid4().hex[:8]}]"
                 where = (args.profile / f"{platform}.prof"
                          if args.profile and label == "first" else None)
@@ -127,8 +137,16 @@ def main(argv: list[str] | None = None) -> int:
                 _round(adapters, platform, tag, where, args.burst)
                 ours, theirs = time.process_time() - ours, _proc_cpu(pid) - theirs
                 on = len([p for p in fake.posts(platform=platform) if tag in p.text])
-                print(f"{platform:9} {label:6} sdk {ours / n * 1000:6.2f} ms  "
-                      f"fake {theirs / n * 1000:6.2f} ms  ({on} of {n} on the platform)")
+                if label == "second":
+                    warm.append(ours / n * 1000)
+                if label == "first" or args.rounds <= 1:
+                    print(f"{platform:9} {label:6} sdk {ours / n * 1000:6.2f} ms  "
+                          f"fake {theirs / n * 1000:6.2f} ms  ({on} of {n} on the platform)")
+                elif on != n:
+                    print(f"{platform:9} {label:6} only {on} of {n} on the platform")
+            if args.rounds > 1:
+                print(f"{platform:9} warm   sdk {statistics.median(warm):6.2f} ms median, "
+                      f"{min(warm):6.2f} ms least of {len(warm)} rounds")
             for pub in adapters:
                 pub.close()
     return 0
