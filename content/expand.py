@@ -30,7 +30,7 @@ from content.schedule import Fire, ScheduleError, expand
 from content.variables import base_context, post_context, time_context
 
 if TYPE_CHECKING:
-    from content.render import Renderer
+    from content.render import Apart, Renderer
 
 
 @dataclass(frozen=True)
@@ -218,6 +218,7 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
     bases: dict[tuple[str, str], dict[str, Any]] = {}
     times: dict[datetime, dict[str, Any]] = {}
     shared: dict[object, Any] = {}
+    aparts = _Aparts(APART)
 
     def outcomes(part: Sequence[int]) -> list[Outcome]:
         out: list[Outcome] = []
@@ -225,7 +226,7 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
             u = units[i]
             try:
                 out.append(_thread(campaign, renderer, u.spec, u.account, u.due, u.dst_warning,
-                                   limits, file, tags, u.links, bases, times, shared))
+                                   limits, file, tags, u.links, bases, times, shared, aparts))
             except CampaignError as e:
                 out.append(e)
         return out
@@ -321,15 +322,16 @@ def _media_errors(campaign: Campaign, spec: PostSpec, file: str) -> list[Campaig
 def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
             due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
             tags: list[str], links: list[str], bases: dict[tuple[str, str], dict[str, Any]],
-            times: dict[datetime, dict[str, Any]], shared: dict[object, Any]) -> list[PlannedPost]:
+            times: dict[datetime, dict[str, Any]], shared: dict[object, Any],
+            aparts: _Aparts) -> list[PlannedPost]:
     """The post, and the rest of its thread if it has one: each later post replies to
     the one before and goes out right after it."""
     first = _one(campaign, renderer, spec, account_name, due, dst_warning, limits, file, tags,
-                 links, bases, times, shared)
+                 links, bases, times, shared, aparts)
     posts = [first]
     for n, source in enumerate(spec.thread, start=2):
         part = _one(campaign, renderer, spec, account_name, due, None, limits, file, tags,
-                    links, bases, times, shared, source=(f"thread[{n - 2}]", source))
+                    links, bases, times, shared, aparts, source=(f"thread[{n - 2}]", source))
         posts.append(dataclasses.replace(
             part, plan_key=plan_key(spec.key, account_name, due, n),
             reply_to_key=posts[-1].plan_key, thread_root_key=first.plan_key,
@@ -340,7 +342,7 @@ def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name
 def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
          due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
          tags: list[str], links: list[str], bases: dict[tuple[str, str], dict[str, Any]],
-         times: dict[datetime, dict[str, Any]], shared: dict[object, Any],
+         times: dict[datetime, dict[str, Any]], shared: dict[object, Any], aparts: _Aparts,
          source: tuple[str, str] | None = None) -> PlannedPost:
     """One post. Its length check, warnings and expiry are taken from `shared` where an
     equal one was made before: 100,000 posts hold a few hundred distinct ones, and a
@@ -355,13 +357,31 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
     timed = times.get(due)
     if timed is None:
         timed = times[due] = time_context(campaign, due)
-    context = post_context(base, campaign=campaign, due=due, timed=timed)
+    inline: str | None
     if spec.template is not None and source is None:
-        text = renderer.render(spec.template, context)
+        name, field, inline = spec.template, "template", None
     else:
         field, inline = source or ("text", spec.text or "")
+        name = f"{file} [posts.{spec.key}.{field}]"
+    # The text rendered once for all accounts alike in everything else that reaches
+    # the template (the same template, vars, platform, language and time): 100,000
+    # posts of 100 accounts are a thousand such renders, not 100,000.
+    group = (name, inline, aparts.vars_of(spec), account.platform, language, due)
+    found = aparts.found
+    if group not in found:
+        found[group] = (renderer.render_apart(
+            name, post_context(base, campaign=campaign, due=due, timed=timed), source=inline)
+            if aparts.on else None)
+    apart = found[group]
+    text = None if apart is None else apart.text(account_name)
+    if text is not None:
+        pass   # (nearly every post)
+    elif inline is None:
+        text = renderer.render(name, post_context(base, campaign=campaign, due=due, timed=timed))
+    else:
         try:
-            text = renderer.render(f"{file} [posts.{spec.key}.{field}]", context, source=inline)
+            text = renderer.render(name, post_context(base, campaign=campaign, due=due,
+                                                      timed=timed), source=inline)
         except CampaignError as e:
             # point at the post in campaign.toml; the template line is the text's own
             within = f" (line {e.line} of the text)" if e.line else ""
@@ -386,6 +406,28 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
         visibility=spec.visibility or account.visibility,
         content_warning=spec.content_warning, media=spec.media,
         warnings=shared.setdefault(said, said))
+
+
+# Whether a text is rendered once for the accounts alike (`Renderer.render_apart`), or
+# for each post: off only to compare the two (tests/test_render_apart.py).
+APART = True
+
+
+class _Aparts:
+    """The texts rendered once per group of posts alike but for their account, by
+    group; and each post's vars as a key (equal values give equal keys)."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.found: dict[tuple[object, ...], Apart | None] = {}
+        self._vars: dict[int, tuple[PostSpec, str]] = {}
+
+    def vars_of(self, spec: PostSpec) -> str:
+        seen = self._vars.get(id(spec))
+        if seen is None or seen[0] is not spec:
+            # repr tells apart what prints apart: 1, 1.0 and true; "1" and 1
+            seen = self._vars[id(spec)] = (spec, repr(spec.vars))
+        return seen[1]
 
 
 def _once(errors: list[CampaignError]) -> list[CampaignError]:
