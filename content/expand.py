@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from content.schedule import Fire, ScheduleError, expand
 from content.variables import base_context, post_context, time_context
 
 if TYPE_CHECKING:
-    from content.render import Renderer
+    from content.render import Apart, Renderer
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,24 @@ class PlannedPost:
     def options(self) -> dict[str, Any]:
         """Platform options stored with the post (language, visibility, media, ...)."""
         return dict(self._options)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled as its values in order: a forked child sends 90,000 of them to the
+        # process that writes them, which loads a tuple each in about two thirds of the
+        # time of the default's dict of fifteen names
+        return (_planned, _values(self))
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(PlannedPost))
+_values = operator.attrgetter(*_FIELDS)
+
+
+def _planned(*values: Any) -> PlannedPost:
+    """A pickled `PlannedPost` again, as the default unpickling makes one (its fields
+    set in its dict, as a frozen dataclass allows nothing else)."""
+    post = object.__new__(PlannedPost)
+    post.__dict__.update(zip(_FIELDS, values, strict=True))
+    return post
 
 
 @dataclass
@@ -193,9 +213,12 @@ FORK_FROM = 20_000
 # or compares them with what it wrote before (a re-plan: less work than writing).
 # Measured on 100,000 posts (the CPU of each process, bench/README.md): a first plan's
 # parent spends about 21 µs a post writing what the child made (rows in storage form,
-# `prepare`) against about 70 µs to render one, a re-plan's about 5 µs comparing after
-# reading the rows back; these shares give both processes the same work.
-SHARE, SHARE_WRITING, SHARE_COMPARING = 0.5, 0.3, 0.4
+# `prepare`), a re-plan's about 5 µs comparing after reading the rows back, against
+# some 25 µs to render one (most texts rendered apart: `Renderer.render_apart`); so a
+# first plan's parent renders a tenth and writes, the writing being the longer part
+# of the two processes' work (shares of 0.3 and 0.4: parent 5.0 s and 3.5 s of CPU
+# against 4.3 s and 2.8 s with these, at load 16).
+SHARE, SHARE_WRITING, SHARE_COMPARING = 0.5, 0.1, 0.15
 CHUNK = 2_000   # units to a part the child sends: the caller writes while it renders on
 
 Outcome = list[PlannedPost] | CampaignError
@@ -208,7 +231,7 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
     """Each unit's posts, or the error that makes them unsendable, in the units' order.
     The units are rendered in the order of their posts in the result (by time, account,
     post key), so that `ready` can be given them part by part as they are made; each
-    part's texts are shown to `repeats` as it comes. Also returns that order (of the
+    part's texts' keys are shown to `repeats` as it comes. Also returns that order (of the
     units' indexes)."""
     # Jinja2 only where a text is rendered: a rehearsal's parent process takes its
     # folder expanded by a child and renders none (tests/test_startup.py)
@@ -218,6 +241,7 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
     bases: dict[tuple[str, str], dict[str, Any]] = {}
     times: dict[datetime, dict[str, Any]] = {}
     shared: dict[object, Any] = {}
+    aparts = _Aparts(APART)
 
     def outcomes(part: Sequence[int]) -> list[Outcome]:
         out: list[Outcome] = []
@@ -225,7 +249,7 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
             u = units[i]
             try:
                 out.append(_thread(campaign, renderer, u.spec, u.account, u.due, u.dst_warning,
-                                   limits, file, tags, u.links, bases, times, shared))
+                                   limits, file, tags, u.links, bases, times, shared, aparts))
             except CampaignError as e:
                 out.append(e)
         return out
@@ -242,19 +266,21 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
             return None
         return [p for outcome in got for p in outcome]  # type: ignore[union-attr]
 
-    def rendered(part: Sequence[int]) -> tuple[list[Outcome], Any]:
-        """A part's outcomes, and what `prepare` makes of its posts (where it renders)."""
+    def rendered(part: Sequence[int]) -> tuple[list[Outcome], Any, array[int]]:
+        """A part's outcomes, what `prepare` makes of its posts, and their texts' keys
+        for `repeats` (made where the part renders: a child's parts cost the process
+        that writes them nothing but reading)."""
         got = outcomes(part)
         posts = posts_of(got) if prepare is not None and ready is not None else None
-        return got, None if posts is None or prepare is None else prepare(posts)
+        return (got, None if posts is None or prepare is None else prepare(posts),
+                _Repeats.keys_of(got))
 
-    def done(part: Sequence[int], got: list[Outcome], prepared: Any) -> None:
+    def done(part: Sequence[int], got: list[Outcome], prepared: Any, keys: array[int]) -> None:
         # once a unit failed, the expansion fails: nothing more is worth writing
         nonlocal failed
         for i, outcome in zip(part, got, strict=True):
             result[i] = outcome
-            if not isinstance(outcome, CampaignError):
-                repeats.see(outcome)
+        repeats.see(keys)
         if ready is None or failed:
             return
         posts = posts_of(got)
@@ -271,8 +297,8 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
         with Parts(lambda: (rendered(part) for part in theirs)) as child:
             done(mine, *rendered(mine))
             received = 0
-            for got, prepared in child.parts():
-                done(theirs[received], got, prepared)
+            for got, prepared, keys in child.parts():
+                done(theirs[received], got, prepared, keys)
                 received += 1
         # a child that failed in any way (it should not): the rest rendered here instead
         for part in theirs[received:]:
@@ -321,15 +347,16 @@ def _media_errors(campaign: Campaign, spec: PostSpec, file: str) -> list[Campaig
 def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
             due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
             tags: list[str], links: list[str], bases: dict[tuple[str, str], dict[str, Any]],
-            times: dict[datetime, dict[str, Any]], shared: dict[object, Any]) -> list[PlannedPost]:
+            times: dict[datetime, dict[str, Any]], shared: dict[object, Any],
+            aparts: _Aparts) -> list[PlannedPost]:
     """The post, and the rest of its thread if it has one: each later post replies to
     the one before and goes out right after it."""
     first = _one(campaign, renderer, spec, account_name, due, dst_warning, limits, file, tags,
-                 links, bases, times, shared)
+                 links, bases, times, shared, aparts)
     posts = [first]
     for n, source in enumerate(spec.thread, start=2):
         part = _one(campaign, renderer, spec, account_name, due, None, limits, file, tags,
-                    links, bases, times, shared, source=(f"thread[{n - 2}]", source))
+                    links, bases, times, shared, aparts, source=(f"thread[{n - 2}]", source))
         posts.append(dataclasses.replace(
             part, plan_key=plan_key(spec.key, account_name, due, n),
             reply_to_key=posts[-1].plan_key, thread_root_key=first.plan_key,
@@ -340,7 +367,7 @@ def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name
 def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
          due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
          tags: list[str], links: list[str], bases: dict[tuple[str, str], dict[str, Any]],
-         times: dict[datetime, dict[str, Any]], shared: dict[object, Any],
+         times: dict[datetime, dict[str, Any]], shared: dict[object, Any], aparts: _Aparts,
          source: tuple[str, str] | None = None) -> PlannedPost:
     """One post. Its length check, warnings and expiry are taken from `shared` where an
     equal one was made before: 100,000 posts hold a few hundred distinct ones, and a
@@ -355,13 +382,31 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
     timed = times.get(due)
     if timed is None:
         timed = times[due] = time_context(campaign, due)
-    context = post_context(base, campaign=campaign, due=due, timed=timed)
+    inline: str | None
     if spec.template is not None and source is None:
-        text = renderer.render(spec.template, context)
+        name, field, inline = spec.template, "template", None
     else:
         field, inline = source or ("text", spec.text or "")
+        name = f"{file} [posts.{spec.key}.{field}]"
+    # The text rendered once for all accounts alike in everything else that reaches
+    # the template (the same template, vars, platform, language and time): 100,000
+    # posts of 100 accounts are a thousand such renders, not 100,000.
+    group = (name, inline, aparts.vars_of(spec), account.platform, language, due)
+    found = aparts.found
+    if group not in found:
+        found[group] = (renderer.render_apart(
+            name, post_context(base, campaign=campaign, due=due, timed=timed), source=inline)
+            if aparts.on else None)
+    apart = found[group]
+    text = None if apart is None else apart.text(account_name)
+    if text is not None:
+        pass   # (nearly every post)
+    elif inline is None:
+        text = renderer.render(name, post_context(base, campaign=campaign, due=due, timed=timed))
+    else:
         try:
-            text = renderer.render(f"{file} [posts.{spec.key}.{field}]", context, source=inline)
+            text = renderer.render(name, post_context(base, campaign=campaign, due=due,
+                                                      timed=timed), source=inline)
         except CampaignError as e:
             # point at the post in campaign.toml; the template line is the text's own
             within = f" (line {e.line} of the text)" if e.line else ""
@@ -386,6 +431,28 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
         visibility=spec.visibility or account.visibility,
         content_warning=spec.content_warning, media=spec.media,
         warnings=shared.setdefault(said, said))
+
+
+# Whether a text is rendered once for the accounts alike (`Renderer.render_apart`), or
+# for each post: off only to compare the two (tests/test_render_apart.py).
+APART = True
+
+
+class _Aparts:
+    """The texts rendered once per group of posts alike but for their account, by
+    group; and each post's vars as a key (equal values give equal keys)."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.found: dict[tuple[object, ...], Apart | None] = {}
+        self._vars: dict[int, tuple[PostSpec, str]] = {}
+
+    def vars_of(self, spec: PostSpec) -> str:
+        seen = self._vars.get(id(spec))
+        if seen is None or seen[0] is not spec:
+            # repr tells apart what prints apart: 1, 1.0 and true; "1" and 1
+            seen = self._vars[id(spec)] = (spec, repr(spec.vars))
+        return seen[1]
 
 
 def _once(errors: list[CampaignError]) -> list[CampaignError]:
@@ -446,19 +513,26 @@ class _Repeats:
     """Whether any two posts have texts with equal keys, seen part by part as they are
     rendered (in a pipelined plan, while the child renders on): nearly no campaign has
     any, and then `_check_duplicates`, which names them, need not group 100,000 posts
-    again once all are rendered."""
+    again once all are rendered. A part's keys come as their hashes (`keys_of`, in the
+    process that rendered it: a forked child hashes as its parent does); two texts
+    whose keys differ but hash alike only make `_check_duplicates` look, and find
+    nothing."""
 
     def __init__(self) -> None:
-        self.keys: set[str] = set()
+        self.keys: set[int] = set()
         self.found = False
 
-    def see(self, posts: Sequence[PlannedPost]) -> None:
-        keys = self.keys
-        for p in posts:
-            key = duplicate_key(p.text)
-            if key in keys:
-                self.found = True
-            keys.add(key)
+    @staticmethod
+    def keys_of(outcomes: Sequence[Outcome]) -> array[int]:
+        """The hashes of the keys of the posts among `outcomes`."""
+        return array("q", [hash(duplicate_key(p.text)) for outcome in outcomes
+                           if not isinstance(outcome, CampaignError) for p in outcome])
+
+    def see(self, keys: array[int]) -> None:
+        before = len(self.keys)
+        self.keys.update(keys)
+        if len(self.keys) - before < len(keys):
+            self.found = True
 
 
 def _check_duplicates(result: Expansion, file: str) -> None:

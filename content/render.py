@@ -31,12 +31,13 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.lexer import Lexer
 
+from content import limits as L
 from content.budget import TemplateLimit
 from content.errors import CampaignError
 from content.sandbox import BoundedEnvironment, Plain
 from content.variables import base_context, post_context, time_context
 
-__all__ = ["Renderer", "base_context", "post_context", "time_context"]
+__all__ = ["Apart", "Renderer", "base_context", "post_context", "time_context"]
 
 
 def _plural(n: int, singular: str, plural: str | None = None) -> str:
@@ -98,6 +99,38 @@ class Renderer:
         # pieces (rendered without Jinja's machinery: planning renders 100,000 posts)
         self._cache: dict[tuple[str, str | None], tuple[jinja2.Template, Plain | None]] = {}
 
+    def render_apart(self, name: str, context: dict[str, Any], *,
+                     source: str | None = None) -> Apart | None:
+        """Template `name` (or `source`) rendered once for every value of `account`, for
+        a `context` whose other variables are those of each post: what `render()` gives
+        with any account is `Apart.text(account)`. None where that cannot be had (a
+        template that does more with `account` than print it, any error): then each
+        post is rendered by `render()`, which says what is wrong.
+
+        The template is rendered with two stand-ins for the account (private-use
+        characters, lengths apart, first characters apart); the texts cut at them
+        must give the same pieces, so that no stand-in came from anywhere else."""
+        try:
+            self._template(name, source)
+        except CampaignError:
+            return None
+        apart = (self.env.apart_by_name.get(name) if source is None
+                 else self.env.apart_by_source.get(source))
+        if not apart:
+            return None
+        cut: list[list[str]] = []
+        chars = 0
+        for stand_in in _STAND_INS:
+            try:
+                raw = self._raw(name, {**context, "account": stand_in}, source)
+            except CampaignError:
+                return None
+            cut.append(raw.split(stand_in))
+            chars = self.env.last_chars - (len(cut[-1]) - 1) * len(stand_in)
+        if cut[0] != cut[1]:
+            return None
+        return Apart(tuple(cut[0]), chars)
+
     def _template(self, name: str, source: str | None) -> tuple[jinja2.Template, Plain | None]:
         cache_key = (name, source)
         found = self._cache.get(cache_key)
@@ -120,13 +153,17 @@ class Renderer:
 
     def render(self, name: str, context: dict[str, Any], *, source: str | None = None) -> str:
         """Render template file `name` (or `source`, shown to the user as `name`)."""
+        return _tidy(self._raw(name, context, source))
+
+    def _raw(self, name: str, context: dict[str, Any], source: str | None) -> str:
+        """`render()`'s text before it is tidied."""
         tpl, pieces = self._template(name, source)
         # A template of text and bare variables is rendered without Jinja's machinery
         # (planning renders 100,000 posts); anything else, and any error, by Jinja.
         if pieces is not None:
             text = self.env.render_plain(pieces, context)
             if text is not None:
-                return _tidy(text)
+                return text
         try:
             text = self.env.render(tpl, context)
         except TemplateLimit as e:
@@ -145,7 +182,36 @@ class Renderer:
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as e:
             raise CampaignError(f"template error: {type(e).__name__}: {e}", file=name,
                                 line=_template_line(tpl, sys.exc_info()[2])) from None
-        return _tidy(text)
+        return text
+
+
+# Stand-ins for an account in `render_apart`: characters no post holds (private use,
+# refused nowhere but printed by no font), first characters apart, lengths apart.
+_STAND_INS = ("\ue000tminus\ue000", "\ue001tminus account\ue001")
+
+
+class Apart:
+    """A template's text for one (post, time) as the pieces between the places it
+    prints the account, and the characters it charged its budget besides those."""
+
+    __slots__ = ("chars", "pieces", "same")
+
+    def __init__(self, pieces: tuple[str, ...], chars: int) -> None:
+        self.pieces, self.chars = pieces, chars
+        # a template that never prints the account: one text for every account
+        self.same = _tidy(pieces[0]) if len(pieces) == 1 and len(pieces[0]) <= L.MAX_TEXT_CHARS else None
+
+    def text(self, account: str) -> str | None:
+        """What `Renderer.render` gives with `account`; None where the real account
+        would reach one of the bounds (then `render()` says which)."""
+        if self.same is not None:
+            return self.same
+        pieces = self.pieces
+        raw = account.join(pieces)
+        if (len(raw) > L.MAX_TEXT_CHARS or len(account) > L.MAX_TEXT_CHARS
+                or self.chars + (len(pieces) - 1) * len(account) > L.MAX_RENDER_CHARS):
+            return None
+        return _tidy(raw)
 
 
 def _undefined_name(e: jinja2.UndefinedError) -> str:

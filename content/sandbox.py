@@ -101,6 +101,33 @@ def plain_pieces(tree: nodes.Template) -> Plain | None:
     return tuple(pieces)
 
 
+# The nodes a template may hold for `only_printed`: none that captures or transforms
+# what is printed ({% filter %}, {% set x %}...{% endset %}, macros, calls with a
+# caller), brings in another template (which sees the same variables) or reaches the
+# context itself.
+_PURE = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.If,
+         nodes.For, nodes.Getattr, nodes.Getitem, nodes.Slice, nodes.Filter, nodes.Test,
+         nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos,
+         nodes.Add, nodes.Sub, nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Pow,
+         nodes.CondExpr, nodes.Concat, nodes.Call, nodes.Keyword, nodes.List, nodes.Tuple,
+         nodes.Dict, nodes.Pair, nodes.Assign, nodes.ImportedName, nodes.Continue, nodes.Break)
+
+
+def only_printed(tree: nodes.Template, variable: str) -> bool:
+    """Whether `variable` is only ever printed as it is (`{{ account }}`: never
+    compared, filtered, measured, joined or assigned), in a template of the nodes
+    above: then its output for any value of it is the output for a stand-in value with
+    each stand-in replaced (`content.render.Renderer.render_apart`)."""
+    def fine(node: nodes.Node, parent: nodes.Node | None) -> bool:
+        if not isinstance(node, _PURE):
+            return False
+        if isinstance(node, nodes.Name) and node.name == variable and not (
+                node.ctx == "load" and isinstance(parent, nodes.Output)):
+            return False
+        return all(fine(child, node) for child in node.iter_child_nodes())
+    return fine(tree, None)
+
+
 # -- template source: checked before Jinja's parser recurses over it -------------------
 
 _OPENERS = {"if", "for", "macro", "call", "filter", "block", "with", "autoescape", "set"}
@@ -260,6 +287,10 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         # source for a string (`from_string` parses with no name)
         self.plain_by_name: dict[str, Plain | None] = {}
         self.plain_by_source: dict[str, Plain | None] = {}
+        # whether a template prints `account` only as it is (`only_printed`), likewise
+        self.apart_by_name: dict[str, bool] = {}
+        self.apart_by_source: dict[str, bool] = {}
+        self.last_chars = 0   # the characters the last render charged to its budget
         self._contexts: dict[jinja2.Template, Context] = {}   # see `_context`
 
     def add_filter(self, name: str, func: Callable[..., Any]) -> None:
@@ -268,14 +299,16 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def render(self, template: jinja2.Template, context: dict[str, Any]) -> str:
         """`template` rendered with `context` (shared, not copied: planning renders
         100,000 posts) under a fresh budget."""
-        with fresh():
+        with fresh() as budget:
             for k, v in self.globals.items():
                 context.setdefault(k, v)
             try:
-                return self.concat(template.root_render_func(self._context(template, context)))
+                text = self.concat(template.root_render_func(self._context(template, context)))
             except Exception:
                 self.handle_exception()  # re-raises, with frames pointing at template lines
                 raise
+            self.last_chars = budget.chars
+            return text
 
     def _context(self, template: jinja2.Template, context: dict[str, Any]) -> Context:
         """What `template.new_context(context, shared=True)` makes, copied from one made
@@ -321,6 +354,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                     out.append(text)
             except Exception:
                 return None
+            self.last_chars = budget.chars
         return "".join(out)
 
     # -- compile time ---------------------------------------------------------------------
@@ -335,8 +369,10 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         self._check_references(tree, name)
         if name is None:
             self.plain_by_source[source] = plain_pieces(tree)
+            self.apart_by_source[source] = only_printed(tree, "account")
         else:
             self.plain_by_name[name] = plain_pieces(tree)
+            self.apart_by_name[name] = only_printed(tree, "account")
         return tree
 
     def _compile(self, source: str, filename: str) -> Any:

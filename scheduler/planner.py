@@ -295,7 +295,9 @@ class _Compare:
         """The next part of the posts; `stored`: their rows made already (`self.stored`
         in the process that rendered them), for a first plan."""
         existing, report, s = self.existing_rows(), self.report, self.s
-        for planned in posts:
+        if not existing:
+            self.new.extend(posts)   # a first plan: every post is new
+        for planned in posts if existing else ():
             old = existing.get(planned.plan_key)
             if old is None:
                 self.new.append(planned)
