@@ -158,7 +158,7 @@ def child(url: str, outbox: Path) -> dict[str, Any]:
     t_import = time.perf_counter()
     from scheduler.clock import SystemClock
     from scheduler.daemon import Daemon, Worker
-    from scheduler.db import ensure_schema, make_engine
+    from scheduler.db import DAEMON_PAGE_CACHE_KIB, ensure_schema, make_engine
     from scheduler.publishers import Publishers
     from scheduler.settings import Settings
     out: dict[str, Any] = {"import_s": time.perf_counter() - t_import}
@@ -166,7 +166,7 @@ def child(url: str, outbox: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     # what `tminus run --dry-run` builds
     settings = Settings(database_url=url, dryrun_outbox=outbox, dry_run=True, log_level="WARNING")
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, page_cache_kib=DAEMON_PAGE_CACHE_KIB)
     ensure_schema(engine)
     worker = Worker(engine, settings, SystemClock(), Publishers(engine, settings, dry_run=True))
     daemon = Daemon(worker)

@@ -43,6 +43,7 @@ def run_command(*, once: bool, dry_run: bool, say: Say) -> None:
     (SIGTERM/Ctrl-C); with `once`, what is due now, then exit. Only the daemon's own
     modules are imported here (docs/DESIGN.md, "The daemon runs on Core")."""
     from scheduler import logs
+    from scheduler.db import DAEMON_PAGE_CACHE_KIB
     from scheduler.service.database import open_database
     from scheduler.service.readiness import not_ready
     from scheduler.service.run import run_daemon, run_once, worker
@@ -53,7 +54,7 @@ def run_command(*, once: bool, dry_run: bool, say: Say) -> None:
     # the sending processes' fork server imports the SDKs meanwhile, on another core
     from scheduler.publishers import early_fork_server
     server = early_fork_server(settings, dry_run=dry_run)
-    engine = open_database(settings)
+    engine = open_database(settings, page_cache_kib=DAEMON_PAGE_CACHE_KIB)
     w = worker(engine, settings, dry_run=dry_run, server=server)
     dry = w.publishers.dry_run
     if dry:

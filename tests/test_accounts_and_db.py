@@ -97,3 +97,41 @@ def test_the_daemon_refuses_a_database_not_at_head(cli: Cli, tmp_path: object) -
     assert "run `tminus db upgrade` first" in r.err
     with engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from post")).scalar() == 0
+
+
+def _page_cache(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+
+
+def test_the_page_cache_is_bounded_only_when_asked(tmp_path: object) -> None:
+    """`page_cache_kib` sets every new SQLite connection's `cache_size` (negative: KiB);
+    without it SQLite keeps its own default (the commands, the planner)."""
+    url = f"sqlite:///{tmp_path}/tminus.db"
+    assert _page_cache(make_engine(url)) == -2000
+    bounded = make_engine(url, page_cache_kib=64)
+    pooled = [bounded.raw_connection() for _ in range(2)]     # two connections at once
+    try:
+        assert [c.cursor().execute("PRAGMA cache_size").fetchone() for c in pooled] == [(-64,)] * 2
+    finally:
+        for c in pooled:
+            c.close()
+
+
+def test_tminus_run_opens_its_database_with_the_daemon_s_page_cache(
+        cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.db import DAEMON_PAGE_CACHE_KIB
+    opened: list[sa.Engine] = []
+
+    def recording(url: str, **kw: int | None) -> sa.Engine:
+        opened.append(make_engine(url, **kw))
+        return opened[-1]
+
+    monkeypatch.setattr("scheduler.service.database.make_engine", recording)
+    assert cli("run", "--once", "--dry-run").code == 0
+    assert [_page_cache(e) for e in opened] == [-DAEMON_PAGE_CACHE_KIB]
+    assert DAEMON_PAGE_CACHE_KIB < 2000
+    # the other commands keep SQLite's default
+    opened.clear()
+    assert cli("status").code == 0
+    assert opened and all(_page_cache(e) == -2000 for e in opened)

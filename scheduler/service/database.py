@@ -12,14 +12,16 @@ from scheduler.db import current_revision, ensure_schema, head_revision, make_en
 from scheduler.settings import Settings
 
 
-def open_database(settings: Settings, *, create: bool = True) -> Engine:
+def open_database(settings: Settings, *, create: bool = True,
+                  page_cache_kib: int | None = None) -> Engine:
     """The database of `settings`, checked to be at the newest schema. A new, empty one
     is created at it when `create` (the commands that write: plan, queue, run, …);
     otherwise (the commands that read: status, list, log, …) there being none yet is an
-    error saying what to run, and no file is left behind."""
+    error saying what to run, and no file is left behind. `page_cache_kib`: see
+    `db.make_engine` (the daemon's)."""
     if not create and _no_sqlite_file(settings.database_url):
         raise _none_yet(settings.database_url)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, page_cache_kib=page_cache_kib)
     if not create:
         import sqlalchemy as sa
         if current_revision(engine) is None and not sa.inspect(engine).get_table_names():

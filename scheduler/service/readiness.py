@@ -55,9 +55,13 @@ def not_ready(engine: Engine, env: Mapping[str, str], *, names: Collection[str] 
     the daemon's process, which asks this as it starts), and where every account is
     ready, as in a dry run, nothing needs counting."""
     with transaction(engine) as conn:
-        accounts = list(conn.execute(sa.select(account).order_by(account.c.name)))
+        # what is asked about (not the saved sessions) of the accounts that need credentials
+        accounts = list(conn.execute(
+            sa.select(account.c.id, account.c.name, account.c.platform, account.c.credentials,
+                      account.c.handle)
+            .where(account.c.platform != "dryrun").order_by(account.c.name)))
         gaps = {a.id: missing_credentials(a.platform, a.credentials, env) for a in accounts
-                if a.platform != "dryrun" and (names is None or a.name in names)}
+                if names is None or a.name in names}
         lacking = [a.id for a in accounts
                    if a.id in gaps and (gaps[a.id] or (verified and a.handle is None))]
         counts: dict[int, int] = {}
