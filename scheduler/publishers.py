@@ -113,10 +113,16 @@ class SessionWriter:
 
 def split_cores(cores: int, daemons: int, rank: int) -> int:
     """The sending processes of the daemon `rank` (0: the longest running) of `daemons`
-    on a host with `cores` for them: an even split, the cores left over going to the
-    longest running, so that the host's total is `cores` (a daemon whose share rounds
-    to nothing sends in its own process)."""
-    base, extra = divmod(cores, max(1, daemons))
+    on a host with `cores` for them. Fewer daemons than cores: an even split, the cores
+    left over going to the longest running, so that the host's total is `cores`. As
+    many daemons as cores or more: none, each daemon sends in its own process — the
+    daemons alone keep every core busy in a burst, and children would only add their
+    hand-offs (1,000 posts, 4 daemons on 2 cores: 6.8 s with none, 12.1 s with one
+    each, 16.8 s with two each; `bench --only latency`, docs/DESIGN.md)."""
+    daemons = max(1, daemons)
+    if daemons >= cores:
+        return 0
+    base, extra = divmod(cores, daemons)
     return base + (1 if rank < extra else 0)
 
 
@@ -202,6 +208,7 @@ class Publishers:
         self._platforms: list[str] = []         # the platforms in use (`prepare`)
         self._primed_here = False               # their adapters primed in this process
         self._resharing: threading.Thread | None = None
+        self._share_lock = threading.Lock()
         self._stop = threading.Event()
         # the children are forked, primed, by one fork server (`scheduler.prefork`):
         # `server`, started early (`early_fork_server`), or started by `prepare` with
@@ -272,21 +279,40 @@ class Publishers:
                         "kept as they are", type(e).__name__)
             return self.share if self.share is not None else len(self._processes)
         if share != self.share:
-            log.info("sending processes: %d (%d cores shared by %d daemons on this host)",
-                     share, len(self._processes), count)
+            log.info("sending processes: %d (this host's %d cores shared by the %d "
+                     "daemon%s alive on it)", share, len(self._processes), count,
+                     "" if count == 1 else "s")
         return share
 
     def _apply_share(self, share: int) -> None:
         """Use `share` children from now on (each account's next call goes by it); a
-        child beyond it is closed once it has nothing under way. Sending in this process
-        again (a share of none) waits until the adapters are imported and primed here,
-        so that no post waits for an SDK's import."""
-        if share == 0 and not self._primed_here and self._platforms:
-            self._prime_here(self._platforms)
-            self._primed_here = True
-        self.share = share
-        for process in self._processes[share:]:
-            process.close_if_idle()
+        child beyond it is closed once it has nothing under way. The way is made ready
+        first, so that no post waits for it: a share grown, its children forked (the
+        fork server started again, and waited for, if it was closed); a share of none,
+        the adapters imported and primed in this process, and the fork server closed
+        once no child is left (it holds the SDKs: memory for nothing)."""
+        with self._share_lock:
+            if share == 0:
+                if not self._primed_here and self._platforms:
+                    self._prime_here(self._platforms)
+                    self._primed_here = True
+                self.share = 0
+                for process in self._processes:
+                    process.close_if_idle()
+                if self._server is not None and all(p.pid is None for p in self._processes):
+                    self._server.close()
+                    self._server = None
+                return
+            before = self.share or 0
+            if share > before:
+                if self._server is None:
+                    self._server = ForkServer()
+                    for process in self._processes:
+                        process.server = self._server
+                self._start(self._processes[before:share])
+            self.share = share
+            for process in self._processes[share:]:
+                process.close_if_idle()
 
     def _reshare(self) -> None:
         """The share read again SEND_SHARE_FIRST_SECONDS after the start (daemons
@@ -295,14 +321,7 @@ class Publishers:
         wait = defaults.SEND_SHARE_FIRST_SECONDS
         while not self._stop.wait(wait):
             wait = defaults.HEARTBEAT_SECONDS
-            share = self._read_share()
-            grown = self._processes[self.share or 0:share]
-            self._apply_share(share)
-            for process in grown:    # forked now (milliseconds), not at the next post
-                try:
-                    process.start()
-                except PublishError as e:   # the next post starts one again
-                    log.warning("a sending process could not be started (%s)", e.message)
+            self._apply_share(self._read_share())
 
     def _child_session(self, account_id: int, value: str) -> None:
         """A login the sending process made: kept for its next start, and written to the
@@ -360,47 +379,49 @@ class Publishers:
             return
         real = sorted(set(platforms) - {"dryrun"})
         self._platforms = real
-        in_use = self._processes
         if self.shared and self._processes:
             self._apply_share(self._read_share())
-            in_use = self._processes[:self.share]
             if self._resharing is None:
                 self._resharing = threading.Thread(target=self._reshare, daemon=True,
                                                    name="tminus-send-share")
                 self._resharing.start()
-        if self._processes and real and self._server is not None:
-            # the fork server imports and primes them once, and the daemon is ready once
-            # it has and has forked each sending process in use (its own adapters only
-            # look posts up: imported on first use); with a share of none now, the
-            # server gets ready meanwhile, for when the share grows
-            self._server.start(real)
-            if in_use and self._server.ready(CHILD_START_SECONDS):
-                try:
-                    for process in in_use:
-                        process.start()
-                    # a platform the server was not started with (its guess from the
-                    # credentials missed it): imported and primed by each child
-                    if missed := sorted(set(real) - set(self._server.platforms)):
-                        for process, future in [(p, p.prime(missed)) for p in in_use]:
-                            process.primed(future)
-                except PublishError as e:   # the first post starts one again
-                    log.warning("a sending process could not be started (%s)", e.message)
-                return
-            if in_use:
-                log.warning("the sending processes' fork server did not get ready; each "
-                            "sending process imports the SDKs itself")
-        if in_use:
-            # the sending processes import and prime them, side by side
-            try:
-                primes = [(p, p.prime(real)) for p in in_use] if real else []
-                for process, future in primes:
-                    process.primed(future)
-            except PublishError as e:   # only a head start lost: the first build primes
-                log.warning("a sending process could not prime the adapters (%s)", e.message)
+            return
+        if self._processes:
+            self._start(self._processes)
             return
         if not self._primed_here:
             self._prime_here(real)
             self._primed_here = True
+
+    def _start(self, processes: list[SendingProcess]) -> None:
+        """Start `processes` with the platforms in use imported and primed."""
+        real = self._platforms
+        if real and self._server is not None:
+            # the fork server imports and primes them once, and the daemon is ready once
+            # it has and has forked each sending process (its own adapters only look
+            # posts up: imported on first use)
+            self._server.start(real)
+            if self._server.ready(CHILD_START_SECONDS):
+                try:
+                    for process in processes:
+                        process.start()
+                    # a platform the server was not started with (its guess from the
+                    # credentials missed it): imported and primed by each child
+                    if missed := sorted(set(real) - set(self._server.platforms)):
+                        for process, future in [(p, p.prime(missed)) for p in processes]:
+                            process.primed(future)
+                except PublishError as e:   # the first post starts one again
+                    log.warning("a sending process could not be started (%s)", e.message)
+                return
+            log.warning("the sending processes' fork server did not get ready; each "
+                        "sending process imports the SDKs itself")
+        # the sending processes import and prime them, side by side
+        try:
+            primes = [(p, p.prime(real)) for p in processes] if real else []
+            for process, future in primes:
+                process.primed(future)
+        except PublishError as e:   # only a head start lost: the first build primes
+            log.warning("a sending process could not prime the adapters (%s)", e.message)
 
     def _prime_here(self, real: list[str]) -> None:
         """Import and prime `real`'s adapters in this process (it sends itself)."""

@@ -50,27 +50,27 @@ def _daemon(engine: Engine, name: str, *, host: str = HOST, pid: int, started: d
             beat_at=beat, stopped_at=stopped, sent=0, dry_run=dry_run))
 
 
-def test_the_cores_are_split_evenly_the_longest_running_taking_what_is_left() -> None:
+def test_fewer_daemons_than_cores_split_them_more_send_in_their_own_processes() -> None:
     assert split_cores(2, 1, 0) == 2
-    assert [split_cores(2, 2, r) for r in range(2)] == [1, 1]
-    assert [split_cores(2, 3, r) for r in range(3)] == [1, 1, 0]
-    assert [split_cores(2, 4, r) for r in range(4)] == [1, 1, 0, 0]
+    assert [split_cores(2, 2, r) for r in range(2)] == [0, 0]
+    assert [split_cores(2, 4, r) for r in range(4)] == [0, 0, 0, 0]
+    assert [split_cores(4, 3, r) for r in range(3)] == [2, 1, 1]
     assert [split_cores(8, 3, r) for r in range(3)] == [3, 3, 2]
-    # the host's total is its cores, however many daemons share them
-    assert all(sum(split_cores(c, n, r) for r in range(n)) == c
+    # the host's total is its cores while there are fewer daemons than cores
+    assert all(sum(split_cores(c, n, r) for r in range(n)) == (c if n < c else 0)
                for c in range(0, 17) for n in range(1, 9))
-    assert split_cores(0, 3, 0) == 0
+    assert split_cores(0, 1, 0) == 0
 
 
 def test_the_share_counts_live_daemons_of_this_host_only(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     now = T0 + timedelta(minutes=10)
 
-    def share() -> tuple[int, int]:
-        return send_share(engine, now, cores=2, host=HOST, pid=MY_PID)
+    def share(cores: int = 4) -> tuple[int, int]:
+        return send_share(engine, now, cores=cores, host=HOST, pid=MY_PID)
 
     # alone (its first beat not written yet): every core
-    assert share() == (2, 1)
+    assert share() == (4, 1)
     # daemons elsewhere, dead (no beat within HEARTBEAT_STALE_SECONDS), stopped, or dry
     # runs (they send nothing) do not count
     stale = now - timedelta(seconds=defaults.HEARTBEAT_STALE_SECONDS + 1)
@@ -78,25 +78,26 @@ def test_the_share_counts_live_daemons_of_this_host_only(tmp_path: Path) -> None
     _daemon(engine, "dead", pid=2, started=T0, beat=stale)
     _daemon(engine, "stopped", pid=3, started=T0, beat=now, stopped=now)
     _daemon(engine, "dry", pid=4, started=T0, beat=now, dry_run=True)
-    assert share() == (2, 1)
-    # one other live daemon here: a core each
+    assert share() == (4, 1)
+    # one other live daemon here: half the cores each; on two cores, none each
     _daemon(engine, "older", pid=5, started=T0, beat=now - timedelta(seconds=3))
-    assert share() == (1, 2)
+    assert share() == (2, 2)
+    assert share(cores=2) == (0, 2)
     # two others, both started before this one (whose row is not written yet: the
-    # newest): the longest running keep a core each, this one sends in its own process
+    # newest): the longest running take the core left over
     _daemon(engine, "older2", pid=6, started=T0 + timedelta(seconds=1), beat=now)
-    assert share() == (0, 3)
-    # with its own row, started before "older2": it keeps a core, "older2" gets none
+    assert share() == (1, 3)
+    # with its own row, started before "older2": it takes that core, "older2" does not
     _daemon(engine, "me", pid=MY_PID, started=T0 + timedelta(microseconds=1), beat=now)
     assert share() == (1, 3)
-    assert send_share(engine, now, cores=2, host=HOST, pid=6) == (0, 3)
-    assert send_share(engine, now, cores=2, host=HOST, pid=5) == (1, 3)
+    assert send_share(engine, now, cores=4, host=HOST, pid=5) == (2, 3)
+    assert send_share(engine, now, cores=4, host=HOST, pid=6) == (1, 3)
     # the clock moves on past the others' last beats (the injected clock, the
     # database's: not this host's): they are dead, every core is this one's again
     later = now + timedelta(seconds=defaults.HEARTBEAT_STALE_SECONDS + 1)
     with engine.begin() as conn:
         conn.execute(sa.update(daemons).where(daemons.c.pid == MY_PID).values(beat_at=later))
-    assert send_share(engine, later, cores=2, host=HOST, pid=MY_PID) == (2, 1)
+    assert send_share(engine, later, cores=4, host=HOST, pid=MY_PID) == (4, 1)
 
 
 def test_an_explicit_send_process_is_that_many_whatever_runs_on_the_host(
@@ -202,7 +203,7 @@ def test_an_account_moves_only_between_its_calls() -> None:
 def _world(tmp_path: Path, fake: FakePlatformServer, clock: VirtualClock
            ) -> tuple[Engine, Worker]:
     """Three accounts (X, Mastodon, Bluesky), three posts each a minute apart from T0,
-    sent with the default TMINUS_SEND_PROCESS (unset) on a host of two cores."""
+    sent with the default TMINUS_SEND_PROCESS (unset)."""
     platforms = ("x", "mastodon", "bluesky")
     engine = _engine(tmp_path)
     start = clock.now()
@@ -232,7 +233,7 @@ def _world(tmp_path: Path, fake: FakePlatformServer, clock: VirtualClock
 
 def test_posts_go_out_once_each_and_in_order_as_the_share_changes(
         tmp_path: Path, fake: FakePlatformServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(defaults, "SEND_PROCESSES", 2)
+    monkeypatch.setattr(defaults, "SEND_PROCESSES", 3)
     clock = VirtualClock(datetime.now(UTC).replace(microsecond=0))
     engine, worker = _world(tmp_path, fake, clock)
     publishers = worker.publishers
@@ -249,24 +250,28 @@ def test_posts_go_out_once_each_and_in_order_as_the_share_changes(
 
     try:
         publishers.prepare(["x", "mastodon", "bluesky"])
-        assert publishers.share == 2                # alone on two cores
+        assert publishers.share == 3                # alone on three cores
         first = [p.pid for p in publishers._processes]
         assert all(first)
         assert worker.tick().sent == 3
-        others(1)                                   # a second daemon: one core each
+        others(1)                                   # a second, older daemon: 2 and 1
         assert publishers.share == 1
-        assert publishers._processes[1].pid is None     # the child beyond it, closed
+        assert [p.pid is None for p in publishers._processes] == [False, True, True]
         clock.advance(60)
         assert worker.tick().sent == 3
-        others(2)                                   # the newest of three on two cores
+        others(2)                                   # three daemons on three cores
         assert publishers.share == 0
         assert all(p.pid is None for p in publishers._processes)
+        assert publishers._server is None           # no child left: the fork server closed
         clock.advance(60)
         assert worker.tick().sent == 3              # in this process's own adapters
         senders = list(publishers._senders.values())
         assert senders and all(s.process is None for s in senders)
-        others(0)                                   # alone again
-        assert publishers.share == 2
+        others(0)                                   # alone again: forked again at once
+        assert publishers.share == 3
+        assert all(p.pid for p in publishers._processes) and publishers._server is not None
+        clock.advance(60)
+        assert worker.tick().sent == 0              # (nothing left to send)
     finally:
         publishers.close()
     posted = fake.posts()
