@@ -300,7 +300,7 @@ class Publishers:
                 for process in self._processes:
                     process.close_if_idle()
                 if self._server is not None and all(p.pid is None for p in self._processes):
-                    self._server.close()
+                    self._server.close(kill=True)
                     self._server = None
                 return
             before = self.share or 0
@@ -380,7 +380,13 @@ class Publishers:
         real = sorted(set(platforms) - {"dryrun"})
         self._platforms = real
         if self.shared and self._processes:
-            self._apply_share(self._read_share())
+            share = self._read_share()
+            # a share of none once children are running (the second `prepare`, after
+            # the first beat, finds daemons started beside this one): the adapters are
+            # imported here on the share's thread, the children sending meanwhile, not
+            # before this daemon says it has started (seconds on a busy machine)
+            if not (share == 0 and self.share):
+                self._apply_share(share)
             if self._resharing is None:
                 self._resharing = threading.Thread(target=self._reshare, daemon=True,
                                                    name="tminus-send-share")
