@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -126,13 +126,27 @@ def split_cores(cores: int, daemons: int, rank: int) -> int:
     return base + (1 if rank < extra else 0)
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this host (another user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def send_share(engine: Engine, now: datetime, *, cores: int = defaults.SEND_PROCESSES,
-               host: str | None = None, pid: int | None = None) -> tuple[int, int]:
+               host: str | None = None, pid: int | None = None,
+               alive: Callable[[int], bool] = pid_alive) -> tuple[int, int]:
     """This daemon's share of the host's sending processes, and how many daemons share
     them: the daemons table's rows of this host (by host name) that beat within
     HEARTBEAT_STALE_SECONDS of `now` (the daemons' own clock, the database's), not
-    stopped, not dry runs (they send nothing); this process among them by its pid,
-    counted as the newest while its first beat is not written yet."""
+    stopped, not dry runs (they send nothing), whose process is `alive` (on this host a
+    daemon killed a moment ago is seen gone at once, not after its beats go stale: a
+    daemon restarted after a crash has the cores at once); this process among them by
+    its pid, counted as the newest while its first beat is not written yet."""
     host = socket.gethostname() if host is None else host
     pid = os.getpid() if pid is None else pid
     fresh = now - timedelta(seconds=defaults.HEARTBEAT_STALE_SECONDS)
@@ -140,7 +154,7 @@ def send_share(engine: Engine, now: datetime, *, cores: int = defaults.SEND_PROC
         rows = conn.execute(select(daemons.c.pid, daemons.c.started_at, daemons.c.id).where(
             daemons.c.hostname == host, daemons.c.stopped_at.is_(None),
             daemons.c.beat_at > fresh, daemons.c.dry_run.is_(False))).all()
-    order = sorted((r.started_at, r.id) for r in rows if r.pid != pid)
+    order = sorted((r.started_at, r.id) for r in rows if r.pid != pid and alive(r.pid))
     mine = next(((r.started_at, r.id) for r in rows if r.pid == pid), None)
     rank = len(order) if mine is None else sum(1 for o in order if o < mine)
     count = len(order) + 1
@@ -209,6 +223,7 @@ class Publishers:
         self._primed_here = False               # their adapters primed in this process
         self._resharing: threading.Thread | None = None
         self._share_lock = threading.Lock()
+        self.pid_alive = pid_alive              # (tests: daemons of made-up pids)
         self._stop = threading.Event()
         # the children are forked, primed, by one fork server (`scheduler.prefork`):
         # `server`, started early (`early_fork_server`), or started by `prepare` with
@@ -273,7 +288,8 @@ class Publishers:
         """This daemon's share now (`send_share`; the whole of it, should the daemons
         table not answer: the next reading corrects it)."""
         try:
-            share, count = send_share(self.engine, self.now(), cores=len(self._processes))
+            share, count = send_share(self.engine, self.now(), cores=len(self._processes),
+                                      alive=self.pid_alive)
         except Exception as e:
             log.warning("could not read the daemons on this host (%s); sending processes "
                         "kept as they are", type(e).__name__)

@@ -67,7 +67,12 @@ def test_the_share_counts_live_daemons_of_this_host_only(tmp_path: Path) -> None
     now = T0 + timedelta(minutes=10)
 
     def share(cores: int = 4) -> tuple[int, int]:
-        return send_share(engine, now, cores=cores, host=HOST, pid=MY_PID)
+        return send_share(engine, now, cores=cores, host=HOST, pid=MY_PID, alive=alive)
+
+    gone: set[int] = set()
+
+    def alive(pid: int) -> bool:
+        return pid not in gone
 
     # alone (its first beat not written yet): every core
     assert share() == (4, 1)
@@ -90,13 +95,24 @@ def test_the_share_counts_live_daemons_of_this_host_only(tmp_path: Path) -> None
     # with its own row, started before "older2": it takes that core, "older2" does not
     _daemon(engine, "me", pid=MY_PID, started=T0 + timedelta(microseconds=1), beat=now)
     assert share() == (1, 3)
-    assert send_share(engine, now, cores=4, host=HOST, pid=5) == (2, 3)
-    assert send_share(engine, now, cores=4, host=HOST, pid=6) == (1, 3)
+    assert send_share(engine, now, cores=4, host=HOST, pid=5, alive=alive) == (2, 3)
+    assert send_share(engine, now, cores=4, host=HOST, pid=6, alive=alive) == (1, 3)
+    # a daemon of this host whose process is gone (killed a moment ago: its last beat
+    # is fresh) does not count
+    gone.add(5)
+    assert share() == (2, 2)
+    gone.clear()
     # the clock moves on past the others' last beats (the injected clock, the
     # database's: not this host's): they are dead, every core is this one's again
     later = now + timedelta(seconds=defaults.HEARTBEAT_STALE_SECONDS + 1)
     with engine.begin() as conn:
         conn.execute(sa.update(daemons).where(daemons.c.pid == MY_PID).values(beat_at=later))
+    assert send_share(engine, later, cores=4, host=HOST, pid=MY_PID, alive=alive) == (4, 1)
+    # and by default the process is looked for on this host: no process has a pid
+    # beyond 2**22 (Linux's largest pid_max), so a fresh row of one does not count
+    _daemon(engine, "never", pid=2**22 + 1, started=T0, beat=later)
+    assert send_share(engine, later, cores=4, host=HOST, pid=MY_PID,
+                      alive=lambda pid: True) == (2, 2)
     assert send_share(engine, later, cores=4, host=HOST, pid=MY_PID) == (4, 1)
 
 
@@ -115,6 +131,7 @@ def test_an_explicit_send_process_is_that_many_whatever_runs_on_the_host(
     explicit = Publishers(engine, settings, dry_run=False, send_process=2)
     monkeypatch.setattr(defaults, "SEND_PROCESSES", 2)
     shared = Publishers(engine, settings, dry_run=False, send_process=None)
+    shared.pid_alive = lambda pid: True     # the made-up daemons' processes
     try:
         assert not explicit.shared and explicit.share == 2 and len(explicit._processes) == 2
         assert shared.shared and len(shared._processes) == 2
@@ -237,6 +254,7 @@ def test_posts_go_out_once_each_and_in_order_as_the_share_changes(
     clock = VirtualClock(datetime.now(UTC).replace(microsecond=0))
     engine, worker = _world(tmp_path, fake, clock)
     publishers = worker.publishers
+    publishers.pid_alive = lambda pid: pid != 0     # the made-up daemons' processes
     host = _hostname()
 
     def others(n: int) -> None:
