@@ -13,8 +13,8 @@ post's CPU by SDK).
 
 - SQLite, one daemon: the large and the small burst (1,000 and 200 accounts), and
   the large one again with TMINUS_SEND_PROCESS=0 (the requests made in the daemon
-  itself, not in its sending processes, one per core by default: `scheduler.sendproc`;
-  reported beside the default);
+  itself, not in its sending processes, by default one per core shared by the host's
+  daemons: `scheduler.sendproc`; reported beside the default);
 - PostgreSQL: the large burst with 2 and 4 daemons on one database (reported).
 
 Baseline: APScheduler 3, one date job per post in a SQLAlchemyJobStore, run by a

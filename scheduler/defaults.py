@@ -64,14 +64,19 @@ DRY_RUN_BATCH = 1000
 CONCURRENCY = 256
 # Child processes the daemon makes its platform requests in (`scheduler.sendproc`): the
 # SDKs are three quarters of its CPU in a burst. 0: none, the daemon makes them itself.
-# One per core the process may run on (the daemon's own work is light beside them:
-# 1,000 posts at 250 ms went out in 3.0 s with 2 on 2 cores, 5.3 s with none, in one
-# run; but 4 daemons on 2 cores, each with its own 2, took 11 s against 5 s); none on
-# one core, where they would only add their hand-offs; at most 16 (TMINUS_SEND_PROCESS's
-# own ceiling). They are forked, primed, from one fork server (`scheduler.prefork`): a
-# child starts in milliseconds.
+# One per core the process may run on, for the host: 1,000 posts at 250 ms went out in
+# 3.0 s with 2 on 2 cores, 5.3 s with none, in one run; but 4 daemons on 2 cores, each
+# with its own 2, took 11 s against 5 s. So with TMINUS_SEND_PROCESS unset a daemon uses
+# its share of them (`publishers.send_share`): split evenly among the daemons alive on
+# its host (the daemons table: its host name, a beat within HEARTBEAT_STALE_SECONDS),
+# what is left over going to the longest running, read again SEND_SHARE_FIRST_SECONDS
+# after the start and then every HEARTBEAT_SECONDS; a daemon whose share is none sends
+# in its own process. None on one core, where they would only add their hand-offs; at
+# most 16 (TMINUS_SEND_PROCESS's own ceiling). They are forked, primed, from one fork
+# server (`scheduler.prefork`): a child starts in milliseconds.
 CORES = len(os.sched_getaffinity(0))
 SEND_PROCESSES = min(CORES, 16) if CORES > 1 else 0
+SEND_SHARE_FIRST_SECONDS = 1.0
 # Warm-up: accounts with posts due within WARM_AHEAD_SECONDS get their adapters built and,
 # on Bluesky, a login (createSession: a round trip, rate limited) made or refreshed before
 # the due second, not at it; looked for every WARM_EVERY_SECONDS, each account readied

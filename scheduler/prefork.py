@@ -220,14 +220,19 @@ class ForkServer:
                     why)
         self._spawn()
 
-    def close(self) -> None:
-        """End the server (its children are ended by their own pipes' end)."""
+    def close(self, *, kill: bool = False) -> None:
+        """End the server (its children are ended by their own pipes' end). `kill`: at
+        once, not waiting for it to read the end of its socket (it reads it only once
+        it has imported the SDKs: seconds); for a daemon with no child left."""
         with self._lock:
             sock, proc, self._sock, self._proc = self._sock, self._proc, None, None
             self.restarts = RESTARTS
         if sock is not None:
             sock.close()
-        if proc is not None:
+        if proc is not None and kill:
+            proc.kill()
+            proc.wait()
+        elif proc is not None:
             try:
                 proc.wait(FORK_SECONDS)
             except subprocess.TimeoutExpired:

@@ -4,16 +4,23 @@ The registry (`content.platforms`) says, for the account's platform, which
 credentials dataclass to read from the environment and which adapter class to build
 from it; `Settings.credentials` reads one, `jobs.adapters.base.adapter_class` imports
 the other. Every adapter built is closed by `close()` when the daemon stops.
+
+The sending processes (`scheduler.sendproc`) are made here too: TMINUS_SEND_PROCESS of
+them, or, unset, this daemon's share of the host's cores (`send_share`: the cores
+split among the daemons alive on this host, by the daemons table), read again every
+HEARTBEAT_SECONDS.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
@@ -30,6 +37,7 @@ from scheduler.rows import AccountLike
 from scheduler.sendproc import CHILD_START_SECONDS, ChildPublisher, SendingProcess
 from scheduler.settings import Settings
 from scheduler.tables import account as accounts
+from scheduler.tables import daemon as daemons
 
 log = logging.getLogger("tminus.publishers")
 
@@ -103,6 +111,56 @@ class SessionWriter:
             raise
 
 
+def split_cores(cores: int, daemons: int, rank: int) -> int:
+    """The sending processes of the daemon `rank` (0: the longest running) of `daemons`
+    on a host with `cores` for them. Fewer daemons than cores: an even split, the cores
+    left over going to the longest running, so that the host's total is `cores`. As
+    many daemons as cores or more: none, each daemon sends in its own process — the
+    daemons alone keep every core busy in a burst, and children would only add their
+    hand-offs (1,000 posts, 4 daemons on 2 cores: 6.8 s with none, 12.1 s with one
+    each, 16.8 s with two each; `bench --only latency`, docs/DESIGN.md)."""
+    daemons = max(1, daemons)
+    if daemons >= cores:
+        return 0
+    base, extra = divmod(cores, daemons)
+    return base + (1 if rank < extra else 0)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this host (another user's too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def send_share(engine: Engine, now: datetime, *, cores: int = defaults.SEND_PROCESSES,
+               host: str | None = None, pid: int | None = None,
+               alive: Callable[[int], bool] = pid_alive) -> tuple[int, int]:
+    """This daemon's share of the host's sending processes, and how many daemons share
+    them: the daemons table's rows of this host (by host name) that beat within
+    HEARTBEAT_STALE_SECONDS of `now` (the daemons' own clock, the database's), not
+    stopped, not dry runs (they send nothing), whose process is `alive` (on this host a
+    daemon killed a moment ago is seen gone at once, not after its beats go stale: a
+    daemon restarted after a crash has the cores at once); this process among them by
+    its pid, counted as the newest while its first beat is not written yet."""
+    host = socket.gethostname() if host is None else host
+    pid = os.getpid() if pid is None else pid
+    fresh = now - timedelta(seconds=defaults.HEARTBEAT_STALE_SECONDS)
+    with transaction(engine) as conn:
+        rows = conn.execute(select(daemons.c.pid, daemons.c.started_at, daemons.c.id).where(
+            daemons.c.hostname == host, daemons.c.stopped_at.is_(None),
+            daemons.c.beat_at > fresh, daemons.c.dry_run.is_(False))).all()
+    order = sorted((r.started_at, r.id) for r in rows if r.pid != pid and alive(r.pid))
+    mine = next(((r.started_at, r.id) for r in rows if r.pid == pid), None)
+    rank = len(order) if mine is None else sum(1 for o in order if o < mine)
+    count = len(order) + 1
+    return split_cores(cores, count, rank), count
+
+
 def early_fork_server(settings: Settings, *, dry_run: bool = False) -> ForkServer | None:
     """The sending processes' fork server, started now, before the daemon opens its
     database, so that it imports and primes the SDKs beside the daemon's own start (on a
@@ -110,7 +168,8 @@ def early_fork_server(settings: Settings, *, dry_run: bool = False) -> ForkServe
     the environment (a platform every one of whose required variables is set under one
     prefix); `Publishers.prepare` has the children prime any it missed. None when no
     sending processes are wanted (or a dry run, or no such credentials)."""
-    if dry_run or settings.dry_run or not settings.send_process:
+    wanted = defaults.SEND_PROCESSES if settings.send_process is None else settings.send_process
+    if dry_run or settings.dry_run or not wanted:
         return None
     env = settings.env
     guessed = []
@@ -137,7 +196,7 @@ class Publishers:
     says otherwise)."""
 
     def __init__(self, engine: Engine, settings: Settings, *, now: Clock | None = None,
-                 dry_run: bool | None = None, send_process: int = 0,
+                 dry_run: bool | None = None, send_process: int | None = 0,
                  server: ForkServer | None = None) -> None:
         self.engine = engine
         self.settings = settings
@@ -150,20 +209,32 @@ class Publishers:
         self._lock = threading.Lock()
         # with `send_process` (TMINUS_SEND_PROCESS): publishing in that many child
         # processes (`scheduler.sendproc`), an account always in the same one (by id),
-        # one ChildPublisher per account
+        # one ChildPublisher per account. None (unset): up to one per core, of which
+        # this daemon uses its share (`send_share`, read again every HEARTBEAT_SECONDS:
+        # `_resharing`); an account goes to its child by id among those in use, or to
+        # this process's own adapter while the share is none.
+        self.shared = send_process is None
+        wanted = defaults.SEND_PROCESSES if send_process is None else send_process
         self._processes: list[SendingProcess] = []
         self._senders: dict[int, ChildPublisher] = {}
         self._saver: ThreadPoolExecutor | None = None
+        self.share: int | None = None if self.shared else wanted   # None: not read yet
+        self._platforms: list[str] = []         # the platforms in use (`prepare`)
+        self._primed_here = False               # their adapters primed in this process
+        self._resharing: threading.Thread | None = None
+        self._share_lock = threading.Lock()
+        self.pid_alive = pid_alive              # (tests: daemons of made-up pids)
+        self._stop = threading.Event()
         # the children are forked, primed, by one fork server (`scheduler.prefork`):
         # `server`, started early (`early_fork_server`), or started by `prepare` with
         # the platforms in use
         self._server: ForkServer | None = None
-        if not self.dry_run and send_process:
+        if not self.dry_run and wanted:
             self._server = server or ForkServer()
             self._processes = [SendingProcess(threads=settings.concurrency,
                                               on_session=self._child_session,
                                               server=self._server)
-                               for _ in range(send_process)]
+                               for _ in range(wanted)]
 
     def for_account(self, account: AccountLike) -> Publisher:
         if self.dry_run or account.platform == "dryrun":
@@ -194,12 +265,79 @@ class Publishers:
             return pub
         entry = platform_entry(account.platform)
         credentials = self.settings.credentials(account.credentials, entry.credentials)
-        process = self._processes[account.id % len(self._processes)]
+        if self.shared:
+            if self.share is None:      # `tminus run --once`: read once, here
+                self._apply_share(self._read_share())
+            process, route = None, self._route
+        else:
+            process, route = self._processes[account.id % len(self._processes)], None
         built = ChildPublisher(process, account.id, account.platform, account.name,
                                credentials, timeout=self.settings.request_timeout, now=self.now,
-                               session=account.session, local=lambda: self.for_account(account))
+                               session=account.session, local=lambda: self.for_account(account),
+                               route=route)
         with self._lock:
             return self._senders.setdefault(account.id, built)
+
+    def _route(self, key: int) -> SendingProcess | None:
+        """Where account `key`'s next call goes: its child by id among the share in use,
+        or None (this process's own adapter) while the share is none."""
+        share = self.share
+        return self._processes[key % share] if share else None
+
+    def _read_share(self) -> int:
+        """This daemon's share now (`send_share`; the whole of it, should the daemons
+        table not answer: the next reading corrects it)."""
+        try:
+            share, count = send_share(self.engine, self.now(), cores=len(self._processes),
+                                      alive=self.pid_alive)
+        except Exception as e:
+            log.warning("could not read the daemons on this host (%s); sending processes "
+                        "kept as they are", type(e).__name__)
+            return self.share if self.share is not None else len(self._processes)
+        if share != self.share:
+            log.info("sending processes: %d (this host's %d cores shared by the %d "
+                     "daemon%s alive on it)", share, len(self._processes), count,
+                     "" if count == 1 else "s")
+        return share
+
+    def _apply_share(self, share: int) -> None:
+        """Use `share` children from now on (each account's next call goes by it); a
+        child beyond it is closed once it has nothing under way. The way is made ready
+        first, so that no post waits for it: a share grown, its children forked (the
+        fork server started again, and waited for, if it was closed); a share of none,
+        the adapters imported and primed in this process, and the fork server closed
+        once no child is left (it holds the SDKs: memory for nothing)."""
+        with self._share_lock:
+            if share == 0:
+                if not self._primed_here and self._platforms:
+                    self._prime_here(self._platforms)
+                    self._primed_here = True
+                self.share = 0
+                for process in self._processes:
+                    process.close_if_idle()
+                if self._server is not None and all(p.pid is None for p in self._processes):
+                    self._server.close(kill=True)
+                    self._server = None
+                return
+            before = self.share or 0
+            if share > before:
+                if self._server is None:
+                    self._server = ForkServer()
+                    for process in self._processes:
+                        process.server = self._server
+                self._start(self._processes[before:share])
+            self.share = share
+            for process in self._processes[share:]:
+                process.close_if_idle()
+
+    def _reshare(self) -> None:
+        """The share read again SEND_SHARE_FIRST_SECONDS after the start (daemons
+        started together have each beaten by then), then every HEARTBEAT_SECONDS, until
+        `close`."""
+        wait = defaults.SEND_SHARE_FIRST_SECONDS
+        while not self._stop.wait(wait):
+            wait = defaults.HEARTBEAT_SECONDS
+            self._apply_share(self._read_share())
 
     def _child_session(self, account_id: int, value: str) -> None:
         """A login the sending process made: kept for its next start, and written to the
@@ -256,34 +394,59 @@ class Publishers:
         if self.dry_run:
             return
         real = sorted(set(platforms) - {"dryrun"})
-        if self._processes and real and self._server is not None:
+        self._platforms = real
+        if self.shared and self._processes:
+            share = self._read_share()
+            # a share of none once children are running (the second `prepare`, after
+            # the first beat, finds daemons started beside this one): the adapters are
+            # imported here on the share's thread, the children sending meanwhile, not
+            # before this daemon says it has started (seconds on a busy machine)
+            if not (share == 0 and self.share):
+                self._apply_share(share)
+            if self._resharing is None:
+                self._resharing = threading.Thread(target=self._reshare, daemon=True,
+                                                   name="tminus-send-share")
+                self._resharing.start()
+            return
+        if self._processes:
+            self._start(self._processes)
+            return
+        if not self._primed_here:
+            self._prime_here(real)
+            self._primed_here = True
+
+    def _start(self, processes: list[SendingProcess]) -> None:
+        """Start `processes` with the platforms in use imported and primed."""
+        real = self._platforms
+        if real and self._server is not None:
             # the fork server imports and primes them once, and the daemon is ready once
             # it has and has forked each sending process (its own adapters only look
             # posts up: imported on first use)
             self._server.start(real)
             if self._server.ready(CHILD_START_SECONDS):
                 try:
-                    for process in self._processes:
+                    for process in processes:
                         process.start()
                     # a platform the server was not started with (its guess from the
                     # credentials missed it): imported and primed by each child
                     if missed := sorted(set(real) - set(self._server.platforms)):
-                        for process, future in [(p, p.prime(missed)) for p in self._processes]:
+                        for process, future in [(p, p.prime(missed)) for p in processes]:
                             process.primed(future)
                 except PublishError as e:   # the first post starts one again
                     log.warning("a sending process could not be started (%s)", e.message)
                 return
             log.warning("the sending processes' fork server did not get ready; each "
                         "sending process imports the SDKs itself")
-        if self._processes:
-            # the sending processes import and prime them, side by side
-            try:
-                primes = [(p, p.prime(real)) for p in self._processes] if real else []
-                for process, future in primes:
-                    process.primed(future)
-            except PublishError as e:   # only a head start lost: the first build primes
-                log.warning("a sending process could not prime the adapters (%s)", e.message)
-            return
+        # the sending processes import and prime them, side by side
+        try:
+            primes = [(p, p.prime(real)) for p in processes] if real else []
+            for process, future in primes:
+                process.primed(future)
+        except PublishError as e:   # only a head start lost: the first build primes
+            log.warning("a sending process could not prime the adapters (%s)", e.message)
+
+    def _prime_here(self, real: list[str]) -> None:
+        """Import and prime `real`'s adapters in this process (it sends itself)."""
         for name in real:
             try:
                 adapter = adapter_class(platform_entry(name))
@@ -308,6 +471,9 @@ class Publishers:
 
     def close(self) -> None:
         """Close every adapter built so far (the daemon is stopping)."""
+        self._stop.set()
+        if self._resharing is not None:
+            self._resharing.join()
         for process in self._processes:
             process.close()
         if self._server is not None:

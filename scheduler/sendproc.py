@@ -47,7 +47,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
@@ -367,13 +367,33 @@ class SendingProcess:
         target.kill()
         target.wait()       # its calls fail as it ends (`_answers`)
 
+    def forget(self, key: int) -> None:
+        """The account's calls go to another process now: should they come back, its
+        adapter is built here again, from the latest login (a Bluesky refresh token is
+        good for one refresh: the adapter left here may hold a spent one)."""
+        with self._lock:
+            self._built.discard(key)
+
+    def close_if_idle(self) -> bool:
+        """Close the child if it has nothing under way (a child beyond the daemon's
+        share: `publishers.Publishers`); a later call starts one again. Whether it did."""
+        with self._lock:
+            if self._proc is None or self._calls or self._building:
+                return False
+            proc, self._proc = self._proc, None
+        self._close(proc)
+        return True
+
     def close(self) -> None:
         """The child finishes what it has under way and exits (killed after
         CHILD_STOP_SECONDS)."""
         with self._lock:
             proc, self._proc = self._proc, None
-        if proc is None:
-            return
+        if proc is not None:
+            self._close(proc)
+
+    @staticmethod
+    def _close(proc: _Child) -> None:
         try:
             if proc.stdin is not None:
                 proc.stdin.close()
@@ -384,14 +404,18 @@ class SendingProcess:
 
 
 class ChildPublisher:
-    """An account's adapter whose publishing (and warm-up) happens in the child; its
-    look-ups and checks are the parent's own adapter's (`local`, built on first use),
-    as the housekeeping makes them."""
+    """An account's adapter whose publishing, warm-up and look-ups happen in a child
+    (`process`); its checks are the parent's own adapter's (`local`, built on first
+    use). With `route` (the account's place, asked before each call: `Publishers`'
+    share of the host's cores), the account moves between calls — never while one is
+    under way, so it is in one place at a time and its posts, one at a time in its lane,
+    go out in order; None: the parent's own adapter makes them (no child)."""
 
-    def __init__(self, process: SendingProcess, key: int, platform: str, account: str,
+    def __init__(self, process: SendingProcess | None, key: int, platform: str, account: str,
                  credentials: Credentials, *, timeout: float, now: Clock,
-                 session: str | None, local: Callable[[], Publisher]) -> None:
-        self.process = process
+                 session: str | None, local: Callable[[], Publisher],
+                 route: Callable[[int], SendingProcess | None] | None = None) -> None:
+        self.process = process          # where its calls go now
         self.key = key
         self.platform = platform
         self.timeout = timeout
@@ -401,10 +425,32 @@ class ChildPublisher:
         self.session = session          # the latest login known (a child restarted uses it)
         self._local_factory = local
         self._local: Publisher | None = None
+        self._route = route
+        self._lock = threading.Lock()
+        self._busy = 0                  # calls under way
 
     def _build(self) -> tuple[Any, ...]:
         return ("build", self.key, self.platform, self._account, self._credentials,
                 self.timeout, self.session)
+
+    @contextlib.contextmanager
+    def _placed(self) -> Iterator[SendingProcess | None]:
+        """Where this call goes: where the account's calls under way are, or, with none
+        under way, where `route` says now."""
+        with self._lock:
+            if self._busy == 0 and self._route is not None:
+                where = self._route(self.key)
+                if where is not self.process:
+                    if self.process is not None:
+                        self.process.forget(self.key)
+                    self.process = where
+            self._busy += 1
+            where = self.process
+        try:
+            yield where
+        finally:
+            with self._lock:
+                self._busy -= 1
 
     @classmethod
     def from_credentials(cls, account: str, credentials: Credentials, *, timeout: float,
@@ -417,10 +463,19 @@ class ChildPublisher:
         return self._local
 
     def publish(self, post: Outgoing) -> Receipt:
-        return self.process.publish(self.key, self._build, post, self._now, self.timeout)
+        with self._placed() as process:
+            if process is None:
+                return self.local().publish(post)
+            return process.publish(self.key, self._build, post, self._now, self.timeout)
 
     def warm(self) -> None:
-        self.process.warm(self.key, self._build, self.timeout)
+        with self._placed() as process:
+            if process is None:
+                pub = self.local()
+                if isinstance(pub, Warms):
+                    pub.warm()
+                return
+            process.warm(self.key, self._build, self.timeout)
 
     def find(self, post: Outgoing, since: datetime) -> Receipt | None:
         found = self.find_many([(post, since)]).get(post.post_id)
@@ -430,7 +485,10 @@ class ChildPublisher:
 
     def find_many(self, wanted: list[tuple[Outgoing, datetime]]
                   ) -> dict[int, Receipt | UnknownOutcome | None]:
-        return self.process.find_many(self.key, self._build, list(wanted))
+        with self._placed() as process:
+            if process is None:
+                return find_each(self.local(), list(wanted))
+            return process.find_many(self.key, self._build, list(wanted))
 
     def check(self) -> Identity:
         return self.local().check()
@@ -440,6 +498,23 @@ class ChildPublisher:
 
     def close(self) -> None:
         pass        # the local adapter is the parent's `Publishers`' own, closed by it
+
+
+def find_each(pub: Publisher, wanted: list[tuple[Outgoing, datetime]]
+              ) -> dict[int, Receipt | UnknownOutcome | None]:
+    """`wanted` looked up through `pub`: all at once where it can (`FindsMany`), else
+    one by one, a post it could not tell about an UnknownOutcome saying why."""
+    if isinstance(pub, FindsMany):
+        return pub.find_many(wanted)
+    found: dict[int, Receipt | UnknownOutcome | None] = {}
+    for post, since in wanted:
+        try:
+            found[post.post_id] = pub.find(post, since)
+        except Exception as e:  # the caller records why it could not tell
+            found[post.post_id] = UnknownOutcome(
+                e.message if isinstance(e, PublishError)
+                else f"adapter error in the sending process: {type(e).__name__}")
+    return found
 
 
 # -- the child ---------------------------------------------------------------------------
@@ -540,18 +615,7 @@ def child_main(stdin: BinaryIO, stdout: BinaryIO, *, threads: int | None = None)
 
     def find_many(key: int, wanted: list[tuple[Outgoing, datetime]]
                   ) -> dict[int, Receipt | UnknownOutcome | None]:
-        pub = built(key)
-        if isinstance(pub, FindsMany):
-            return pub.find_many(wanted)
-        found: dict[int, Receipt | UnknownOutcome | None] = {}
-        for post, since in wanted:
-            try:
-                found[post.post_id] = pub.find(post, since)
-            except Exception as e:  # the parent records why it could not tell
-                found[post.post_id] = UnknownOutcome(
-                    e.message if isinstance(e, PublishError)
-                    else f"adapter error in the sending process: {type(e).__name__}")
-        return found
+        return find_each(built(key), wanted)
 
     def warm(key: int) -> None:
         pub = built(key)

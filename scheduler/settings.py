@@ -27,7 +27,8 @@ SETTINGS_VARS = {
     "TMINUS_REQUEST_TIMEOUT": "timeout of every platform request, seconds (default 10)",
     "TMINUS_MAX_ATTEMPTS": "attempts before a post fails (default 8)",
     "TMINUS_CONCURRENCY": "most accounts whose posts go out side by side (default 256)",
-    "TMINUS_SEND_PROCESS": "processes the daemon's requests are made in (default one per core; 0: none)",
+    "TMINUS_SEND_PROCESS": "processes the daemon's requests are made in (default: the host's cores, shared "
+                           "by its daemons; 0: none)",
     "TMINUS_DRY_RUN": "1: only dryrun accounts' posts, through the dry-run adapter (default 0)",
     "TMINUS_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (default INFO)",
     "TMINUS_TEST_CRASH_AT": "crash tests only: POINT:N kills the daemon at the Nth POINT",
@@ -60,7 +61,9 @@ class Settings:
     request_timeout: float = defaults.REQUEST_TIMEOUT_SECONDS
     max_attempts: int = defaults.MAX_ATTEMPTS
     concurrency: int = defaults.CONCURRENCY
-    send_process: int = defaults.SEND_PROCESSES   # child processes requests are made in
+    # child processes requests are made in; None (TMINUS_SEND_PROCESS unset): this
+    # daemon's share of the host's cores, among the daemons alive on it (`publishers`)
+    send_process: int | None = None
     dry_run: bool = False
     log_level: str = "INFO"
     # crash tests only: ("after_claim" | "after_answer" | "before_commit", n) -> the
@@ -95,7 +98,7 @@ class Settings:
                               "a claimed post's lease has to outlast a request")
         if self.concurrency < 1:
             raise TminusError("TMINUS_CONCURRENCY must be a whole number ≥ 1")
-        if self.send_process < 0:
+        if self.send_process is not None and self.send_process < 0:
             raise TminusError("TMINUS_SEND_PROCESS must be a whole number ≥ 0")
         if self.log_level not in LOG_LEVELS:
             raise TminusError(f"TMINUS_LOG_LEVEL={self.log_level!r}: write one of "
@@ -125,7 +128,8 @@ class Settings:
                                     defaults.REQUEST_TIMEOUT_SECONDS),
             max_attempts=int(_number(env, "TMINUS_MAX_ATTEMPTS", defaults.MAX_ATTEMPTS)),
             concurrency=int(_number(env, "TMINUS_CONCURRENCY", defaults.CONCURRENCY)),
-            send_process=int(_number(env, "TMINUS_SEND_PROCESS", defaults.SEND_PROCESSES)),
+            send_process=(int(_number(env, "TMINUS_SEND_PROCESS", defaults.SEND_PROCESSES))
+                          if (env.get("TMINUS_SEND_PROCESS") or "").strip() else None),
             dry_run=env.get("TMINUS_DRY_RUN", "0").strip().lower() in ("1", "true", "yes"),
             log_level=(env.get("TMINUS_LOG_LEVEL") or "INFO").strip().upper(),
             crash_at=_crash_at(env.get("TMINUS_TEST_CRASH_AT")),
