@@ -144,8 +144,8 @@ def _rooms(s: Bind, accounts: Sequence[AccountLike], now: datetime
            ) -> dict[int, tuple[int | None, datetime]]:
     """For each account: how many posts it may send now, and when a post held back for
     lack of room may try again. Every account has a budget (the registry's, or the
-    campaign's own), so this is one query per distinct window length in the batch,
-    not one per account: a burst on a thousand accounts claims in seconds."""
+    campaign's own), so this is one query for the whole batch, whatever its windows
+    (`_used`), not one per account: a burst on a thousand accounts claims in seconds."""
     by_window: dict[timedelta, list[tuple[int, Budget]]] = {}
     for account in accounts:
         assert account.id is not None
@@ -153,12 +153,17 @@ def _rooms(s: Bind, accounts: Sequence[AccountLike], now: datetime
             by_window.setdefault(b.window, []).append((account.id, b))
     out: dict[int, tuple[int | None, datetime]] = {
         a.id: (None, now) for a in accounts if a.id is not None}
-    for window, members in by_window.items():
-        # posts of each account sent (or being sent) within the window, and the oldest
-        used = {row[0]: (int(row[1]), row[2]) for row in connection_of(s).execute(
-            _USED, {"accounts": list({aid for aid, _ in members}), "since": now - window})}
-        for aid, b in members:
-            count, oldest = used.get(aid, (0, None))
+    if not by_window:
+        return out
+    windows = sorted(by_window, reverse=True)       # the longest first: since0 the earliest
+    # posts of each account sent (or being sent) within each window, and the oldest
+    used = {row[0]: row[1:] for row in connection_of(s).execute(_used(len(windows)), {
+        "accounts": list({aid for members in by_window.values() for aid, _ in members}),
+        **{f"since{i}": now - w for i, w in enumerate(windows)}})}
+    for i, window in enumerate(windows):
+        for aid, b in by_window[window]:
+            got = used.get(aid)
+            count, oldest = (int(got[2 * i]), got[2 * i + 1]) if got else (0, None)
             room, retry_at = out[aid]
             left = max(0, b.posts - count)
             # the window frees its first slot when its oldest post leaves it; with
@@ -168,11 +173,23 @@ def _rooms(s: Bind, accounts: Sequence[AccountLike], now: datetime
     return out
 
 
-_USED = (sa.select(_post.c.account_id, func.count(), func.min(_post.c.claimed_at))
-         .where(_post.c.account_id.in_(sa.bindparam("accounts", expanding=True)),
-                _post.c.state.in_([S.PUBLISHED, S.SENDING, S.UNKNOWN]),
-                _post.c.claimed_at > sa.bindparam("since", type_=UTCDateTime()))
-         .group_by(_post.c.account_id))
+@functools.cache
+def _used(windows: int) -> sa.Select[Any]:
+    """`_rooms`' query for `windows` window lengths, longest first (`since0`, the
+    earliest start, bounds the scan): per account, the posts claimed within each window
+    and the oldest of them. One shape per number of windows, so SQLAlchemy compiles it
+    once (a batch mixing X, Mastodon and Bluesky had one statement per window)."""
+    columns: list[sa.ColumnElement[Any]] = [_post.c.account_id]
+    for i in range(windows):
+        inside = _post.c.claimed_at > sa.bindparam(f"since{i}", type_=UTCDateTime())
+        columns += [func.count(sa.case((inside, 1))),
+                    func.min(sa.case((inside, _post.c.claimed_at)))]
+    return (sa.select(*columns)
+            .where(_post.c.account_id.in_(sa.bindparam("accounts", expanding=True)),
+                   _post.c.state.in_([S.PUBLISHED, S.SENDING, S.UNKNOWN]),
+                   _post.c.claimed_at > sa.bindparam("since0", type_=UTCDateTime()))
+            .group_by(_post.c.account_id))
+
 
 _CANDIDATE_COLUMNS = tuple(_post.c[name] for name in (
     "id", "account_id", "campaign_id", "text", "approved", "approved_hash", "idempotency_key",

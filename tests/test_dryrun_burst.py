@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from jobs.outgoing import Outgoing, Receipt
-from scheduler import daemon, defaults
+from scheduler import defaults, worker
 from scheduler.clock import VirtualClock
 from scheduler.models import PostState
 from tests.conftest import CampaignFactory
@@ -36,16 +36,16 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _counting(monkeypatch: pytest.MonkeyPatch, name: str) -> list[int]:
-    """How many posts each call of the daemon's `name` (claim, record_many) dealt with."""
+    """How many posts each call of the Worker's `name` (claim, record_many) dealt with."""
     sizes: list[int] = []
-    real = getattr(daemon, name)
+    real = getattr(worker, name)
 
     def counted(*args: Any, **kw: Any) -> Any:
         out = real(*args, **kw)
         sizes.append(len(out))
         return out
 
-    monkeypatch.setattr(daemon, name, counted)
+    monkeypatch.setattr(worker, name, counted)
     return sizes
 
 
@@ -89,7 +89,7 @@ class _StopsAfter(Scripted):
     def __init__(self, clock: VirtualClock, n: int) -> None:
         super().__init__(clock)
         self.n = n
-        self.worker: daemon.Worker | None = None
+        self.worker: worker.Worker | None = None
 
     def publish(self, post: Outgoing) -> Receipt:
         receipt = super().publish(post)

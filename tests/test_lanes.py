@@ -18,8 +18,8 @@ from sqlmodel import select
 
 from bench.common import seed_queue
 from jobs.outgoing import Outgoing, Receipt
-from scheduler import daemon as daemon_module
 from scheduler import defaults, dispatch
+from scheduler import worker as worker_module
 from scheduler.clock import SystemClock
 from scheduler.daemon import Daemon, Worker
 from scheduler.db import make_engine, session, upgrade
@@ -242,7 +242,7 @@ def test_an_attempt_that_breaks_off_is_let_go_and_the_rest_given_back(
             raise RuntimeError("the database went away mid-attempt")
         return outcome
 
-    monkeypatch.setattr(daemon_module, "send", breaks_on_2)
+    monkeypatch.setattr(worker_module, "send", breaks_on_2)
     with pytest.raises(RuntimeError, match="went away"):
         worker.tick(tidy=False)
     assert [pid for _, pid in gate.sent] == [1, 2]
@@ -262,7 +262,7 @@ def test_a_record_that_fails_lets_its_posts_go_to_be_looked_up(
     def fails(*args: Any, **kwargs: Any) -> list[int]:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(daemon_module, "record_many", fails)
+    monkeypatch.setattr(worker_module, "record_many", fails)
     with pytest.raises(RuntimeError, match="disk full"):
         worker.tick(tidy=False)
     assert sorted(pid for _, pid in gate.sent) == [1, 2, 3, 4]
@@ -278,7 +278,7 @@ def test_a_batch_whose_proof_fails_goes_back_untried(
     def fails(*args: Any, **kwargs: Any) -> set[int]:
         raise RuntimeError("connection reset")
 
-    monkeypatch.setattr(daemon_module, "prove", fails)
+    monkeypatch.setattr(worker_module, "prove", fails)
     with pytest.raises(RuntimeError, match="connection reset"):
         worker.tick(tidy=False)
     assert gate.sent == []
