@@ -45,6 +45,17 @@ def _world(tmp_path: Path, fake: FakePlatformServer, platforms: tuple[str, ...] 
     upgrade(engine)
     seed_queue(engine, [datetime.now(UTC) - timedelta(seconds=1)] * len(platforms),
                accounts=len(platforms))
+    env = on_fake_platforms(engine, fake, platforms)
+    settings = Settings(database_url=url, dryrun_outbox=tmp_path / "o.jsonl", env=env,
+                        request_timeout=5.0, lease_seconds=30.0, send_process=1)
+    publishers = Publishers(engine, settings, dry_run=False, send_process=1)
+    return engine, Worker(engine, settings, SystemClock(), publishers)
+
+
+def on_fake_platforms(engine: Engine, fake: FakePlatformServer, platforms: tuple[str, ...]
+                      ) -> dict[str, str]:
+    """The seeded accounts put on `platforms` in turn (fake accounts 1, credentials S<id>),
+    their posts approved again for it; the environment with those credentials."""
     env: dict[str, str] = {}
     acc, post = table(Account), table(Post)
     with engine.begin() as conn:
@@ -59,10 +70,7 @@ def _world(tmp_path: Path, fake: FakePlatformServer, platforms: tuple[str, ...] 
             record, digest = sealed_approval(text, names[aid], on[aid], f"S{aid}")
             conn.execute(sa.update(post).where(post.c.id == pid)
                          .values(approved=record, approved_hash=digest))
-    settings = Settings(database_url=url, dryrun_outbox=tmp_path / "o.jsonl", env=env,
-                        request_timeout=5.0, lease_seconds=30.0, send_process=1)
-    publishers = Publishers(engine, settings, dry_run=False, send_process=1)
-    return engine, Worker(engine, settings, SystemClock(), publishers)
+    return env
 
 
 def _states(engine: Engine) -> list[PostState]:

@@ -16,20 +16,20 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bench.common import sealed_approval, seed_queue, table
+from bench.common import seed_queue, table
 from content.platforms import MastodonCredentials
 from jobs.outgoing import Outgoing, Receipt
 from scheduler import defaults
 from scheduler.clock import VirtualClock
 from scheduler.daemon import Worker
 from scheduler.db import make_engine, upgrade
-from scheduler.models import Account, Post
+from scheduler.models import Post
 from scheduler.publishers import Publishers, send_share, split_cores
 from scheduler.sendproc import ChildPublisher, SendingProcess
 from scheduler.settings import Settings
 from scheduler.tables import daemon as daemons
 from tests.fakeplatform import FakePlatformServer
-from tests.fakeplatform import accounts as fake_accounts
+from tests.test_sendproc import on_fake_platforms
 
 HOST = "host-a"
 MY_PID = 4242
@@ -226,20 +226,7 @@ def _world(tmp_path: Path, fake: FakePlatformServer, clock: VirtualClock
     start = clock.now()
     seed_queue(engine, [start + timedelta(minutes=m) for m in range(3) for _ in platforms],
                accounts=3)
-    env: dict[str, str] = {}
-    acc, post = table(Account), table(Post)
-    with engine.begin() as conn:
-        ids = conn.execute(sa.select(acc.c.id).order_by(acc.c.id)).scalars().all()
-        for aid, platform in zip(ids, platforms, strict=True):
-            env.update(fake_accounts.env(platform, 1, f"S{aid}", fake.url))
-            conn.execute(sa.update(acc).where(acc.c.id == aid)
-                         .values(platform=platform, credentials=f"S{aid}"))
-        names = {r.id: r.name for r in conn.execute(sa.select(acc.c.id, acc.c.name))}
-        on = dict(zip(ids, platforms, strict=True))
-        for pid, aid, text in conn.execute(sa.select(post.c.id, post.c.account_id, post.c.text)):
-            record, digest = sealed_approval(text, names[aid], on[aid], f"S{aid}")
-            conn.execute(sa.update(post).where(post.c.id == pid)
-                         .values(approved=record, approved_hash=digest))
+    env = on_fake_platforms(engine, fake, platforms)
     settings = Settings(database_url=str(engine.url), dryrun_outbox=tmp_path / "o.jsonl",
                         env=env, request_timeout=5.0, lease_seconds=30.0)
     assert settings.send_process is None
