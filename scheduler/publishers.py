@@ -309,9 +309,7 @@ class Publishers:
         once no child is left (it holds the SDKs: memory for nothing)."""
         with self._share_lock:
             if share == 0:
-                if not self._primed_here and self._platforms:
-                    self._prime_here(self._platforms)
-                    self._primed_here = True
+                self._prime_here()
                 self.share = 0
                 for process in self._processes:
                     process.close_if_idle()
@@ -411,9 +409,7 @@ class Publishers:
         if self._processes:
             self._start(self._processes)
             return
-        if not self._primed_here:
-            self._prime_here(real)
-            self._primed_here = True
+        self._prime_here()
 
     def _start(self, processes: list[SendingProcess]) -> None:
         """Start `processes` with the platforms in use imported and primed."""
@@ -445,9 +441,13 @@ class Publishers:
         except PublishError as e:   # only a head start lost: the first build primes
             log.warning("a sending process could not prime the adapters (%s)", e.message)
 
-    def _prime_here(self, real: list[str]) -> None:
-        """Import and prime `real`'s adapters in this process (it sends itself)."""
-        for name in real:
+    def _prime_here(self) -> None:
+        """Import and prime the adapters of the platforms in use in this process (it
+        sends itself), once."""
+        if self._primed_here or not self._platforms:
+            return
+        self._primed_here = True
+        for name in self._platforms:
             try:
                 adapter = adapter_class(platform_entry(name))
             except Exception:  # an unknown platform is the account's trouble, at its post
