@@ -398,16 +398,14 @@ def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: s
             name, post_context(base, campaign=campaign, due=due, timed=timed), source=inline)
             if aparts.on else None)
     apart = found[group]
-    text = None if apart is None else apart.text(account_name)
-    if text is not None:
-        pass   # (nearly every post)
-    elif inline is None:
-        text = renderer.render(name, post_context(base, campaign=campaign, due=due, timed=timed))
-    else:
+    text = None if apart is None else apart.text(account_name)   # nearly every post
+    if text is None:
+        context = post_context(base, campaign=campaign, due=due, timed=timed)
         try:
-            text = renderer.render(name, post_context(base, campaign=campaign, due=due,
-                                                      timed=timed), source=inline)
+            text = renderer.render(name, context, source=inline)
         except CampaignError as e:
+            if inline is None:      # a template file: the error names it and its line
+                raise
             # point at the post in campaign.toml; the template line is the text's own
             within = f" (line {e.line} of the text)" if e.line else ""
             raise CampaignError(e.message + within, file=file,
