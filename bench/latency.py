@@ -15,7 +15,10 @@ post's CPU by SDK).
   the large one again with TMINUS_SEND_PROCESS=0 (the requests made in the daemon
   itself, not in its sending processes, by default one per core shared by the host's
   daemons: `scheduler.sendproc`; reported beside the default);
-- PostgreSQL: the large burst with 2 and 4 daemons on one database (reported).
+- PostgreSQL: the large burst with 2 and 4 daemons on one database (reported), started
+  together (their shares of the host's cores agreed before any forks a sending
+  process: `publishers.Publishers._agree`); the note says how long until all had
+  started and the CPU each used.
 
 Baseline: APScheduler 3, one date job per post in a SQLAlchemyJobStore, run by a
 BackgroundScheduler with its default executor (10 threads), in its own process; the
@@ -308,6 +311,9 @@ def run(sizes: Sizes, tmp: Path) -> list[Figure]:
             f"latency.postgres_{count}", f"the same, {large:,} accounts, PostgreSQL, "
             f"{count} daemons: all on the platform", r["all_out_s"], "s", target="reported",
             note=(f"{r['on_platform']} of {large} on the platform, {r['duplicates']} twice; "
-                  f"peak RSS {'/'.join(f'{m or 0:.0f}' for m in r['daemons']['peak_rss_mb'])} MB"),
+                  f"peak RSS {'/'.join(f'{m or 0:.0f}' for m in r['daemons']['peak_rss_mb'])} MB; "
+                  f"all {count} started in {r['startup_s']:.1f} s (started together); CPU "
+                  f"{'/'.join(f'{c:.1f}' for c in r['daemon_cpu_s'])} s from their start "
+                  "(with their sending processes)"),
             raw=raw))
     return figures
