@@ -533,7 +533,7 @@ def find_each(pub: Publisher, wanted: list[tuple[Outgoing, datetime]]
         except Exception as e:  # the caller records why it could not tell
             found[post.post_id] = UnknownOutcome(
                 e.message if isinstance(e, PublishError)
-                else f"adapter error in the sending process: {type(e).__name__}")
+                else f"adapter error while looking the post up: {type(e).__name__}")
     return found
 
 
