@@ -28,8 +28,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -541,12 +542,32 @@ def _as_written(private: str, written: str) -> str:
     return urlunsplit(mine._replace(path=path, query=urlencode(query, safe="*.")))
 
 
+class _Hush(logging.Filter):
+    """Drops Apprise's records made by a thread while it reads a URL for us. The logger's
+    level is left alone: lowering and restoring it around each read, two threads reading
+    at once could leave it raised for good, and every later failure's reason unsaid."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._reading = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self._reading, "on", False)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        self._reading.on = True
+        try:
+            yield
+        finally:
+            self._reading.on = False
+
+
+_HUSH = _Hush()
+
+
 def _quietly(add: Callable[[str], bool], url: str) -> bool:
     """Apprise logs a URL it cannot read, in part: the error we raise says it instead."""
-    logger = logging.getLogger("apprise")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
+    logging.getLogger("apprise").addFilter(_HUSH)     # once: a filter is added only once
+    with _HUSH.reading():
         return add(url)
-    finally:
-        logger.setLevel(level)

@@ -26,7 +26,6 @@ from here by the service layer and the tests, as the daemon's parts.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import sys
@@ -99,6 +98,7 @@ class Daemon:
         self._wake = threading.Event()
         self._started = self.worker.clock.now()
         self._took: deque[float] = deque(maxlen=20)   # the last rounds' book-keeping, s
+        self._prepared = False
         worker.ahead = timedelta(seconds=defaults.CLAIM_AHEAD_SECONDS)
 
     def heartbeat(self, stopped: bool = False) -> None:
@@ -111,8 +111,10 @@ class Daemon:
             row = conn.execute(sa.select(daemons.c.stopped_at)
                                .where(daemons.c.id == self.worker.owner)).first()
             if row is None:
+                # the pid the host's daemons tell each other apart by (`send_share`)
                 conn.execute(sa.insert(daemons).values(
-                    id=self.worker.owner, hostname=socket.gethostname(), pid=os.getpid(),
+                    id=self.worker.owner, hostname=socket.gethostname(),
+                    pid=self.worker.publishers.pid,
                     started_at=self._started, dry_run=self.worker.publishers.dry_run, **beat))
             elif row.stopped_at is not None:
                 return      # a beat racing the last one must not bring the daemon back
@@ -156,7 +158,15 @@ class Daemon:
                   stopping=w.stopping.is_set)
 
     def prepare(self) -> None:
-        """The SDKs of the platforms in use, imported before anything is due."""
+        """This daemon's row written first (the other daemons of its host count it from
+        now on: those started beside it agree with it on their shares of the host's
+        sending processes before any of them forks one, `Publishers._agree`), then the
+        SDKs of the platforms in use imported before anything is due. Once (`run` calls
+        it too)."""
+        if self._prepared:
+            return
+        self._prepared = True
+        self.heartbeat()
         with transaction(self.worker.engine) as conn:
             platforms = list(conn.execute(sa.select(accounts.c.platform).distinct()).scalars())
         self.worker.publishers.prepare(platforms)
@@ -248,7 +258,6 @@ class Daemon:
         try:
             if listener:
                 listener.start()
-            self.heartbeat()
             self.prepare()
             for h in helpers:
                 h.start()

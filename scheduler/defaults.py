@@ -69,14 +69,18 @@ CONCURRENCY = 256
 # with its own 2, took 11 s against 5 s. So with TMINUS_SEND_PROCESS unset a daemon uses
 # its share of them (`publishers.send_share`): split evenly among the daemons alive on
 # its host (the daemons table: its host name, a beat within HEARTBEAT_STALE_SECONDS),
-# what is left over going to the longest running, read again SEND_SHARE_FIRST_SECONDS
-# after the start and then every HEARTBEAT_SECONDS; a daemon whose share is none sends
-# in its own process. None on one core, where they would only add their hand-offs; at
-# most 16 (TMINUS_SEND_PROCESS's own ceiling). They are forked, primed, from one fork
-# server (`scheduler.prefork`): a child starts in milliseconds.
+# what is left over going to the longest running, then read again every
+# HEARTBEAT_SECONDS; a daemon whose share is none sends in its own process. None on one
+# core, where they would only add their hand-offs; at most 16 (TMINUS_SEND_PROCESS's own
+# ceiling). They are forked, primed, from one fork server (`scheduler.prefork`): a
+# child starts in milliseconds. Daemons started together agree on their shares before
+# any forks: each writes its row first and reads the share every
+# SEND_SHARE_AGREE_SECONDS while its fork server imports the SDKs, the last reading
+# (the server ready) deciding (`publishers.Publishers._agree`); a tenth of a second
+# is a short query ten times a second of a server import that takes seconds.
 CORES = len(os.sched_getaffinity(0))
 SEND_PROCESSES = min(CORES, 16) if CORES > 1 else 0
-SEND_SHARE_FIRST_SECONDS = 1.0
+SEND_SHARE_AGREE_SECONDS = 0.1
 # Warm-up: accounts with posts due within WARM_AHEAD_SECONDS get their adapters built and,
 # on Bluesky, a login (createSession: a round trip, rate limited) made or refreshed before
 # the due second, not at it; looked for every WARM_EVERY_SECONDS, each account readied

@@ -141,12 +141,20 @@ class ForkServer:
             theirs.close()
         self._sock, self._ready = ours, False
 
-    def ready(self, timeout: float) -> bool:
-        """Whether the server is ready to fork, waiting up to `timeout` seconds for it."""
+    @property
+    def starting(self) -> bool:
+        """Whether a server runs that is not ready yet (importing the SDKs)."""
         with self._lock:
-            return self._is_ready(timeout)
+            return self._sock is not None and not self._ready
 
-    def _is_ready(self, timeout: float) -> bool:
+    def ready(self, timeout: float, *, hung: bool = True) -> bool:
+        """Whether the server is ready to fork, waiting up to `timeout` seconds for it;
+        one still not ready then is taken to hang (ended, started again), unless not
+        `hung` (a caller waiting in slices, with something to do between them)."""
+        with self._lock:
+            return self._is_ready(timeout, hung=hung)
+
+    def _is_ready(self, timeout: float, *, hung: bool = True) -> bool:
         """Under `_lock`. A server that ends meanwhile is started again (`_ended`), and
         the new one waited for, within the same `timeout`."""
         limit = time.monotonic() + timeout
@@ -154,7 +162,7 @@ class ForkServer:
             sock = self._sock
             waiting, _, _ = select.select([sock], [], [], max(0.0, limit - time.monotonic()))
             if not waiting:
-                if timeout > 0:             # it hangs: no use waiting on it again
+                if hung and timeout > 0:    # it hangs: no use waiting on it again
                     self._ended(f"not ready within {timeout:.0f} s")
                 return False
             said = sock.recv(64)

@@ -7,7 +7,8 @@ the other. Every adapter built is closed by `close()` when the daemon stops.
 
 The sending processes (`scheduler.sendproc`) are made here too: TMINUS_SEND_PROCESS of
 them, or, unset, this daemon's share of the host's cores (`send_share`: the cores
-split among the daemons alive on this host, by the daemons table), read again every
+split among the daemons alive on this host, by the daemons table), agreed at the start
+with the daemons started beside it (`Publishers._agree`) and read again every
 HEARTBEAT_SECONDS.
 """
 
@@ -161,6 +162,12 @@ def send_share(engine: Engine, now: datetime, *, cores: int = defaults.SEND_PROC
     return split_cores(cores, count, rank), count
 
 
+def send_processes(send_process: int | None) -> int:
+    """The sending processes a daemon has room for: TMINUS_SEND_PROCESS (`send_process`),
+    or, unset (None), one per core (SEND_PROCESSES), of which it uses its share."""
+    return defaults.SEND_PROCESSES if send_process is None else send_process
+
+
 def early_fork_server(settings: Settings, *, dry_run: bool = False) -> ForkServer | None:
     """The sending processes' fork server, started now, before the daemon opens its
     database, so that it imports and primes the SDKs beside the daemon's own start (on a
@@ -168,8 +175,7 @@ def early_fork_server(settings: Settings, *, dry_run: bool = False) -> ForkServe
     the environment (a platform every one of whose required variables is set under one
     prefix); `Publishers.prepare` has the children prime any it missed. None when no
     sending processes are wanted (or a dry run, or no such credentials)."""
-    wanted = defaults.SEND_PROCESSES if settings.send_process is None else settings.send_process
-    if dry_run or settings.dry_run or not wanted:
+    if dry_run or settings.dry_run or not send_processes(settings.send_process):
         return None
     env = settings.env
     guessed = []
@@ -210,20 +216,22 @@ class Publishers:
         # with `send_process` (TMINUS_SEND_PROCESS): publishing in that many child
         # processes (`scheduler.sendproc`), an account always in the same one (by id),
         # one ChildPublisher per account. None (unset): up to one per core, of which
-        # this daemon uses its share (`send_share`, read again every HEARTBEAT_SECONDS:
-        # `_resharing`); an account goes to its child by id among those in use, or to
-        # this process's own adapter while the share is none.
+        # this daemon uses its share (`send_share`: agreed at `prepare`, read again
+        # every HEARTBEAT_SECONDS: `_resharing`); an account goes to its child by id
+        # among those in use, or to this process's own adapter while the share is none.
         self.shared = send_process is None
-        wanted = defaults.SEND_PROCESSES if send_process is None else send_process
+        wanted = send_processes(send_process)
         self._processes: list[SendingProcess] = []
         self._senders: dict[int, ChildPublisher] = {}
         self._saver: ThreadPoolExecutor | None = None
         self.share: int | None = None if self.shared else wanted   # None: not read yet
+        self._daemons = 1                       # the daemons sharing the host, last read
         self._platforms: list[str] = []         # the platforms in use (`prepare`)
         self._primed_here = False               # their adapters primed in this process
         self._resharing: threading.Thread | None = None
         self._share_lock = threading.Lock()
         self.pid_alive = pid_alive              # (tests: daemons of made-up pids)
+        self.pid = os.getpid()                  # this daemon's row's (tests: several here)
         self._stop = threading.Event()
         # the children are forked, primed, by one fork server (`scheduler.prefork`):
         # `server`, started early (`early_fork_server`), or started by `prepare` with
@@ -288,17 +296,38 @@ class Publishers:
         """This daemon's share now (`send_share`; the whole of it, should the daemons
         table not answer: the next reading corrects it)."""
         try:
-            share, count = send_share(self.engine, self.now(), cores=len(self._processes),
-                                      alive=self.pid_alive)
+            share, self._daemons = send_share(self.engine, self.now(),
+                                              cores=len(self._processes), pid=self.pid,
+                                              alive=self.pid_alive)
         except Exception as e:
             log.warning("could not read the daemons on this host (%s); sending processes "
                         "kept as they are", type(e).__name__)
             return self.share if self.share is not None else len(self._processes)
-        if share != self.share:
-            log.info("sending processes: %d (this host's %d cores shared by the %d "
-                     "daemon%s alive on it)", share, len(self._processes), count,
-                     "" if count == 1 else "s")
         return share
+
+    def _agree(self) -> int:
+        """The share to start with, agreed with the daemons started beside this one:
+        read once this daemon's row is written (`Daemon.prepare`, before this), and
+        again every SEND_SHARE_AGREE_SECONDS while the fork server imports the SDKs,
+        until it is ready to fork. Daemons started at one moment each write their row
+        within a second (the database opened, before any SDK), and the server's import
+        takes longer, so the reading once it is ready counts them all and no child
+        beyond the share is ever forked; a single daemon waits for nothing it would not
+        wait for anyway. A share of none is final at once (more daemons joining keep it
+        none): the server is closed without waiting for it, its import being only CPU
+        taken from the daemons' own."""
+        share = self._read_share()
+        server = self._server
+        if not share or server is None or not self._platforms:
+            return share
+        server.start(self._platforms)
+        limit = time.monotonic() + CHILD_START_SECONDS
+        while (server.starting and time.monotonic() < limit
+               and not server.ready(defaults.SEND_SHARE_AGREE_SECONDS, hung=False)):
+            share = self._read_share()
+            if not share:
+                return 0
+        return self._read_share()
 
     def _apply_share(self, share: int) -> None:
         """Use `share` children from now on (each account's next call goes by it); a
@@ -308,7 +337,16 @@ class Publishers:
         the adapters imported and primed in this process, and the fork server closed
         once no child is left (it holds the SDKs: memory for nothing)."""
         with self._share_lock:
+            if share != self.share:
+                count = self._daemons
+                log.info("sending processes: %d (this host's %d cores shared by the %d "
+                         "daemon%s alive on it)", share, len(self._processes), count,
+                         "" if count == 1 else "s")
             if share == 0:
+                if self._server is not None and all(p.pid is None for p in self._processes):
+                    # nothing forked (the start): its import is only CPU taken from ours
+                    self._server.close(kill=True)
+                    self._server = None
                 self._prime_here()
                 self.share = 0
                 for process in self._processes:
@@ -329,12 +367,9 @@ class Publishers:
                 process.close_if_idle()
 
     def _reshare(self) -> None:
-        """The share read again SEND_SHARE_FIRST_SECONDS after the start (daemons
-        started together have each beaten by then), then every HEARTBEAT_SECONDS, until
-        `close`."""
-        wait = defaults.SEND_SHARE_FIRST_SECONDS
-        while not self._stop.wait(wait):
-            wait = defaults.HEARTBEAT_SECONDS
+        """The share read again every HEARTBEAT_SECONDS, until `close`: a daemon started
+        later, or one that stopped or died, changes it."""
+        while not self._stop.wait(defaults.HEARTBEAT_SECONDS):
             self._apply_share(self._read_share())
 
     def _child_session(self, account_id: int, value: str) -> None:
@@ -388,19 +423,16 @@ class Publishers:
         """Import the adapters (and so the SDKs) of `platforms` now, and prime them
         (`Primes`): atproto alone takes seconds to import, which the first post due on
         Bluesky must not wait for, and a burst's lanes must not each build what an SDK
-        builds on first use."""
+        builds on first use. In the sending processes, or, with TMINUS_SEND_PROCESS
+        unset, in as many as this daemon's share agreed with the daemons started beside
+        it (`_agree`: called once its row is written), in this process if that is none.
+        Once: the daemon's start."""
         if self.dry_run:
             return
         real = sorted(set(platforms) - {"dryrun"})
         self._platforms = real
         if self.shared and self._processes:
-            share = self._read_share()
-            # a share of none once children are running (the second `prepare`, after
-            # the first beat, finds daemons started beside this one): the adapters are
-            # imported here on the share's thread, the children sending meanwhile, not
-            # before this daemon says it has started (seconds on a busy machine)
-            if not (share == 0 and self.share):
-                self._apply_share(share)
+            self._apply_share(self._agree())
             if self._resharing is None:
                 self._resharing = threading.Thread(target=self._reshare, daemon=True,
                                                    name="tminus-send-share")

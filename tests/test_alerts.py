@@ -390,6 +390,41 @@ def test_notify_commands(cli: Any, webhook: Webhook, monkeypatch: pytest.MonkeyP
     assert r.code == 2 and "TMINUS_NOTIFY is not set" in r.err
 
 
+def test_a_sender_made_while_another_sends_leaves_the_reason_said(
+        webhook: Webhook, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two senders built at once (two `notify test`s on the web page) while a third sends
+    to a refusing destination: Apprise's warning — the reason a person is shown — is
+    kept, during the reads and after them; Apprise's logger keeps the level it had."""
+    import apprise
+    logger = logging.getLogger("apprise")
+    level = logger.level
+    webhook.status = 500
+    sending = AppriseSender([webhook.url])
+    inside, leave = threading.Barrier(3), threading.Event()
+    add = apprise.Apprise.add
+
+    def held(self: apprise.Apprise, *args: Any, **kwargs: Any) -> Any:
+        inside.wait(10)                    # both readers are inside Apprise's add
+        assert leave.wait(10)
+        return add(self, *args, **kwargs)
+
+    monkeypatch.setattr(apprise.Apprise, "add", held)
+    made: list[AppriseSender] = []
+    readers = [threading.Thread(target=lambda: made.append(AppriseSender([webhook.url])))
+               for _ in range(2)]
+    for t in readers:
+        t.start()
+    inside.wait(10)
+    during = sending.send("t", "b", sending.destinations())
+    leave.set()
+    for t in readers:
+        t.join(10)
+    after = sending.send("t", "b", sending.destinations())
+    assert len(made) == 2 and logger.level == level
+    for said in (during, after):
+        assert "error=500" in (said[webhook.url] or "")
+
+
 def test_alerts_off_is_said_not_failed(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without TMINUS_NOTIFY the timer's `notify check` exits 0 (systemd would mark the
     unit failed every minute) and says, on one line, that alerts are off and how to turn

@@ -8,6 +8,7 @@ share changes. Behaviour only: nothing here is timed."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,10 @@ from content.platforms import MastodonCredentials
 from jobs.outgoing import Outgoing, Receipt
 from scheduler import defaults
 from scheduler.clock import VirtualClock
-from scheduler.daemon import Worker
+from scheduler.daemon import Daemon, Worker
 from scheduler.db import make_engine, upgrade
 from scheduler.models import Post
+from scheduler.prefork import ForkServer
 from scheduler.publishers import Publishers, send_share, split_cores
 from scheduler.sendproc import ChildPublisher, SendingProcess
 from scheduler.settings import Settings
@@ -217,10 +219,10 @@ def test_an_account_moves_only_between_its_calls() -> None:
 # -- real children, the share changing between an account's posts ---------------------
 
 
-def _world(tmp_path: Path, fake: FakePlatformServer, clock: VirtualClock
-           ) -> tuple[Engine, Worker]:
-    """Three accounts (X, Mastodon, Bluesky), three posts each a minute apart from T0,
-    sent with the default TMINUS_SEND_PROCESS (unset)."""
+def _seeded(tmp_path: Path, fake: FakePlatformServer, clock: VirtualClock
+            ) -> tuple[Engine, Settings]:
+    """Three accounts (X, Mastodon, Bluesky), three posts each a minute apart from the
+    clock's now; the default TMINUS_SEND_PROCESS (unset)."""
     platforms = ("x", "mastodon", "bluesky")
     engine = _engine(tmp_path)
     start = clock.now()
@@ -230,9 +232,31 @@ def _world(tmp_path: Path, fake: FakePlatformServer, clock: VirtualClock
     settings = Settings(database_url=str(engine.url), dryrun_outbox=tmp_path / "o.jsonl",
                         env=env, request_timeout=5.0, lease_seconds=30.0)
     assert settings.send_process is None
+    return engine, settings
+
+
+def _world(tmp_path: Path, fake: FakePlatformServer, clock: VirtualClock
+           ) -> tuple[Engine, Worker]:
+    """`_seeded`, sent by one Worker."""
+    engine, settings = _seeded(tmp_path, fake, clock)
     publishers = Publishers(engine, settings, now=clock.now, dry_run=False,
                             send_process=settings.send_process)
     return engine, Worker(engine, settings, clock, publishers)
+
+
+def _once_each_in_order(engine: Engine, fake: FakePlatformServer) -> None:
+    """Every seeded post published, on the platform once, each account's in order."""
+    texts = [p.text for p in fake.posts()]
+    assert len(texts) == 9 and len(set(texts)) == 9          # each once
+    with engine.connect() as conn:
+        states = conn.execute(sa.select(table(Post).c.state)).scalars().all()
+        order = conn.execute(sa.select(table(Post).c.account_id, table(Post).c.text)
+                             .order_by(table(Post).c.id)).all()
+    assert set(states) == {"published"}
+    # each account's posts reached the platform in their order
+    for account_id in {a for a, _ in order}:
+        mine = [t for a, t in order if a == account_id]
+        assert [t for t in texts if t in mine] == mine
 
 
 def test_posts_go_out_once_each_and_in_order_as_the_share_changes(
@@ -279,15 +303,139 @@ def test_posts_go_out_once_each_and_in_order_as_the_share_changes(
         assert worker.tick().sent == 0              # (nothing left to send)
     finally:
         publishers.close()
-    posted = fake.posts()
-    texts = [p.text for p in posted]
-    assert len(texts) == 9 and len(set(texts)) == 9          # each once
+    _once_each_in_order(engine, fake)
+
+
+# -- daemons started together: their shares agreed before any child is forked ---------
+
+
+A_PID, B_PID, C_PID = 20_001, 20_002, 20_003
+
+
+class _Counting(ForkServer):
+    """A real fork server (it counts what it forks: `forked`) that runs `meanwhile`
+    the first time its daemon waits for it to be ready: what happens on the host while
+    the server imports the SDKs (another daemon starting beside this one)."""
+
+    def __init__(self, meanwhile: Callable[[], object] | None = None) -> None:
+        super().__init__()
+        self.meanwhile = meanwhile
+        self.spawned = 0                # servers started (again) so far
+
+    def _spawn(self) -> None:
+        self.spawned += 1
+        super()._spawn()
+
+    def ready(self, timeout: float, *, hung: bool = True) -> bool:
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            meanwhile()
+        return super().ready(timeout, hung=hung)
+
+
+def _started(engine: Engine, settings: Settings, clock: VirtualClock, pid: int, owner: str,
+             server: ForkServer, alive: Callable[[int], bool], *,
+             send_process: int | None = None) -> Daemon:
+    """A daemon of this host known by `pid` (several in this test process), whose
+    children `server` forks; the processes `alive` says run are the host's."""
+    publishers = Publishers(engine, settings, now=clock.now, dry_run=False,
+                            send_process=send_process, server=server)
+    publishers.pid, publishers.pid_alive = pid, alive
+    daemon = Daemon(Worker(engine, settings, clock, publishers, owner=owner))
+    daemon.worker.ahead = None      # the test's ticks send what is due, nothing ahead
+    return daemon
+
+
+def _pids(engine: Engine) -> set[int]:
     with engine.connect() as conn:
-        states = conn.execute(sa.select(table(Post).c.state)).scalars().all()
-        order = conn.execute(sa.select(table(Post).c.account_id, table(Post).c.text)
-                             .order_by(table(Post).c.id)).all()
-    assert set(states) == {"published"}
-    # each account's posts reached the platform in their order
-    for account_id in {a for a, _ in order}:
-        mine = [t for a, t in order if a == account_id]
-        assert [t for t in texts if t in mine] == mine
+        return set(conn.execute(sa.select(daemons.c.pid)).scalars())
+
+
+def test_daemons_started_together_fork_only_their_shares(
+        tmp_path: Path, fake: FakePlatformServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(defaults, "SEND_PROCESSES", 3)      # three cores
+    clock = VirtualClock(datetime.now(UTC).replace(microsecond=0))
+    engine, settings = _seeded(tmp_path, fake, clock)
+    # a live daemon on another host, and one of this host whose process is gone (its
+    # last beat still fresh): neither counts, or the share below would be less
+    _daemon(engine, "elsewhere", host="host-b", pid=30_001,
+            started=clock.now() - timedelta(hours=1), beat=clock.now())
+    _daemon(engine, "dead", host=_hostname(), pid=30_002,
+            started=clock.now() - timedelta(hours=1), beat=clock.now())
+
+    def alive(pid: int) -> bool:
+        return pid in {A_PID, B_PID, 30_001}
+
+    seen: set[int] = set()
+    b_server = _Counting()
+    b = _started(engine, settings, clock, B_PID, "b", b_server, alive)
+
+    def meanwhile() -> None:
+        seen.update(_pids(engine))      # what the host knew as A waited for its server
+        b.heartbeat()                   # B starts beside A: its row is written
+
+    a_server = _Counting(meanwhile)
+    a = _started(engine, settings, clock, A_PID, "a", a_server, alive)
+    try:
+        # A starts "alone" (its first reading: all three cores), B's row is written
+        # while A's fork server imports the SDKs, and A forks by the reading taken
+        # once the server is ready: two daemons on three cores, 2 and 1
+        a.prepare()
+        assert A_PID in seen and B_PID not in seen      # A counted before it waited
+        b.prepare()
+        assert (a.worker.publishers.share, b.worker.publishers.share) == (2, 1)
+        # never a child beyond the share forked, not even for a moment
+        assert (a_server.forked, b_server.forked) == (2, 1)
+        assert [p.pid is not None for p in a.worker.publishers._processes] == [True, True, False]
+        assert [p.pid is not None for p in b.worker.publishers._processes] == [True, False, False]
+        assert a.worker.tick().sent == 3
+        clock.advance(60)
+        assert b.worker.tick().sent == 3
+        clock.advance(60)
+        assert a.worker.tick().sent == 3
+        assert (a_server.forked, b_server.forked) == (2, 1)
+    finally:
+        a.worker.publishers.close()
+        b.worker.publishers.close()
+    _once_each_in_order(engine, fake)
+
+
+def test_as_many_daemons_as_cores_started_together_fork_nothing(
+        tmp_path: Path, fake: FakePlatformServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(defaults, "SEND_PROCESSES", 2)      # two cores
+    clock = VirtualClock(datetime.now(UTC).replace(microsecond=0))
+    engine, settings = _seeded(tmp_path, fake, clock)
+
+    def alive(pid: int) -> bool:
+        return pid in {A_PID, B_PID, C_PID}
+
+    b_server, c_server = _Counting(), _Counting()
+    b = _started(engine, settings, clock, B_PID, "b", b_server, alive)
+    # an explicit TMINUS_SEND_PROCESS=1 beside them: exactly that many, whatever runs
+    c = _started(engine, settings, clock, C_PID, "c", c_server, alive, send_process=1)
+    a_server = _Counting(b.heartbeat)   # B's row written while A's server imports
+    a = _started(engine, settings, clock, A_PID, "a", a_server, alive)
+    try:
+        a.prepare()
+        # two daemons on two cores: none each; A's server, started, is ended then and
+        # there (its import is CPU the daemons need), the SDKs imported in A itself
+        assert a.worker.publishers.share == 0 and a_server.forked == 0
+        assert a_server.spawned == 1 and a_server.pid is None
+        assert a.worker.publishers._server is None
+        assert a.worker.publishers._primed_here
+        b.prepare()
+        c.prepare()
+        # B read "none" at once: its fork server was never even started
+        assert b.worker.publishers.share == 0 and b_server.forked == 0
+        assert b_server.spawned == 0 and b.worker.publishers._server is None
+        assert c.worker.publishers.share == 1 and c_server.forked == 1
+        assert a.worker.tick().sent == 3                # in A's own process
+        clock.advance(60)
+        assert b.worker.tick().sent == 3                # in B's
+        clock.advance(60)
+        assert c.worker.tick().sent == 3                # in C's one child
+        assert (a_server.forked, b_server.forked, c_server.forked) == (0, 0, 1)
+    finally:
+        for d in (a, b, c):
+            d.worker.publishers.close()
+    _once_each_in_order(engine, fake)
