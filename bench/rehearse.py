@@ -6,7 +6,8 @@ imports the database code), and the
 `tminus rehearse examples/potuspardon` command end to end (a fresh process: imports,
 planning, every tick, the printed table). Beside the command's wall-clock time, its
 CPU time (user and system, of the process and of the child it forks to import the
-database code and play the campaign, service/rehearsal.py): on a shared machine the one moves with the load, the other much less. No
+database code and play the campaign, service/rehearsal.py): on a shared machine the
+one moves with the load, the other much less. No
 baseline: neither APScheduler nor a polling daemon can replay a campaign on a virtual
 clock.
 """
