@@ -2,11 +2,12 @@
 
 Two figures: `scheduler.service.rehearse()` called in a process that has already
 imported tminus (the median of a few calls; the first call is reported apart: it
-imports the database code, while a forked child checks the folder), and the
+imports the database code), and the
 `tminus rehearse examples/potuspardon` command end to end (a fresh process: imports,
 planning, every tick, the printed table). Beside the command's wall-clock time, its
-CPU time (user and system, of the process and of the child it forks to check the
-folder): on a shared machine the one moves with the load, the other much less. No
+CPU time (user and system, of the process and of the child it forks to import the
+database code and play the campaign, service/rehearsal.py): on a shared machine the
+one moves with the load, the other much less. No
 baseline: neither APScheduler nor a polling daemon can replay a campaign on a virtual
 clock.
 """

@@ -149,6 +149,10 @@ def main() -> None:
     args = sys.argv[1:]
     # (typer answers shell completion first, whatever the arguments)
     if not plain_run(args) or "_TMINUS_COMPLETE" in os.environ:
+        if args[:1] == ["rehearse"] and "_TMINUS_COMPLETE" not in os.environ:
+            # its database half starts now, beside typer's import (service/rehearsal.py)
+            from scheduler.service.rehearsal import start_early
+            start_early(args)
         from scheduler.cli import main as cli_main
         cli_main()
         return

@@ -10,9 +10,11 @@ account's adapter built, warmed, and `publish(post)` — to one child process
 The pipe: length-prefixed pickles both ways, between this process and the child it
 started (nothing else reads or writes them; they are never logged). Parent to child:
 `("build", id, key, platform, account, credentials, timeout, session)` (answered once
-built: a first build imports the SDK, which the attempt's bound does not count),
-`("publish", id, key, post, seconds_left)`, `("warm", id, key)`, `("prime", id,
-platforms)` (answered once imported and primed: the daemon is ready only then). Child to parent:
+built, with whether the adapter warms: a first build imports the SDK, which the
+attempt's bound does not count), `("publish", id, key, post, seconds_left)` (the post
+whole; the child replaces its deadline by the seconds left on its own clock),
+`("warm", id, key)` (only to an adapter that warms), `("prime", id, platforms)`
+(answered once imported and primed: the daemon is ready only then). Child to parent:
 `("ok", id, receipt)`, `("error", id, kind, message, retry_after, resume_at)`,
 `("session", key, value)` (a Bluesky login, saved by the parent in the account's row),
 `("log", level, logger, text)` (the adapters' log lines, redacted and written by the
@@ -152,7 +154,9 @@ class SendingProcess:
         self._lock = threading.Lock()           # the child, its pipe's writer, `_calls`
         self._write_lock = threading.Lock()
         self._proc: _Child | None = None
-        self._built: set[int] = set()           # keys built in the current child
+        # keys built in the current child -> whether its adapter warms (a warm-up of one
+        # that does not is its build alone: no round trip more)
+        self._built: dict[int, bool] = {}
         self._building: dict[int, Future[Any]] = {}     # key -> its build's answer
         self._building_in: dict[int, _Child] = {}
         self._calls: dict[int, _Call] = {}
@@ -185,7 +189,7 @@ class SendingProcess:
             except OSError as e:
                 raise TransientError(f"the sending process could not be started "
                                      f"({type(e).__name__}); nothing was sent") from None
-        self._proc, self._built = proc, set()
+        self._proc, self._built = proc, {}
         self.started += 1
         threading.Thread(target=self._answers, args=(proc,), name="tminus-sendproc",
                          daemon=True).start()
@@ -225,12 +229,14 @@ class SendingProcess:
             for _, call in lost:
                 call.future.set_exception(_Died())
 
-    def _send(self, message: tuple[Any, ...], *, creating: bool
+    def _send(self, message: tuple[Any, ...], *, creating: bool, proc: _Child | None = None
               ) -> tuple[Future[Any], _Child]:
-        """Hand `message` (its call id put in second) to the child, started if need be;
-        returns the answer's future. Under `_lock`."""
+        """Hand `message` (its call id put in second) to the child (`proc`, just found
+        alive; else the running one, started if need be); returns the answer's future.
+        Under `_lock`."""
         future: Future[Any] = Future()
-        proc = self._child()
+        if proc is None:
+            proc = self._child()
         assert proc.stdin is not None
         future._tminus_proc = proc  # type: ignore[attr-defined]
         self._next += 1
@@ -250,37 +256,43 @@ class SendingProcess:
         Not bounded by an attempt: a child just started imports and primes the SDKs
         first (seconds, longer on a busy machine), which is no hang."""
         with self._lock:
-            self._child()       # the live one: `_built` is the current child's
+            live = self._child()    # the live one: `_built` is the current child's
             future = None if key in self._built else self._building.get(key)
             if future is None and key not in self._built:
-                future, proc = self._send(build(), creating=False)
+                future, proc = self._send(build(), creating=False, proc=live)
                 self._building[key] = future
                 self._building_in[key] = proc
         if future is None:
             return
+        warms = True
         try:
-            self._answer(future, creating=False, wait=CHILD_START_SECONDS)
+            warms = bool(self._answer(future, creating=False, wait=CHILD_START_SECONDS))
         finally:
             with self._lock:
                 if self._building.get(key) is future:
                     del self._building[key]
                     proc = self._building_in.pop(key)
                     if future.done() and future.exception() is None and proc is self._proc:
-                        self._built.add(key)
+                        self._built[key] = warms
 
-    def _call(self, key: int, build: Callable[[], tuple[Any, ...]], message: tuple[Any, ...], *,
-              creating: bool, wait: Callable[[], float]) -> Any:
-        """Send `message` (once the account's adapter is built in this child) and wait
-        up to `wait()` seconds, counted from when it is sent, for its answer."""
-        for _ in range(3):
-            self._built_in_child(key, build)
+    def _call(self, key: int, build: Callable[[], tuple[Any, ...]],
+              message: Callable[[], tuple[tuple[Any, ...], float]], *, creating: bool) -> Any:
+        """Send the message `message()` makes, once the account's adapter is built in
+        this child (made right before it is sent, with how many seconds its answer may
+        take from then), and wait for its answer. One look at the child a call when it
+        has the adapter built already (the usual case: the warm-up built it)."""
+        for _ in range(4):      # up to three builds, in children that kept ending
             with self._lock:
-                self._child()
+                live = self._child()
                 # a child that ended since is followed by one that has not built it yet
-                future = (self._send(message, creating=creating)[0] if key in self._built
-                          else None)
+                if key in self._built:
+                    request, wait = message()
+                    future = self._send(request, creating=creating, proc=live)[0]
+                else:
+                    future = None
             if future is not None:
-                return self._answer(future, creating=creating, wait=wait())
+                return self._answer(future, creating=creating, wait=wait)
+            self._built_in_child(key, build)
         raise TransientError("the sending process kept ending before the request could be "
                              "handed over; nothing was sent")
 
@@ -313,18 +325,26 @@ class SendingProcess:
 
     def publish(self, key: int, build: Callable[[], tuple[Any, ...]], post: Outgoing, now: Clock,
                 timeout: float) -> Receipt:
-        self._built_in_child(key, build)
-        # the time left is taken once the adapter is ready, right before the request
-        left = (None if post.deadline is None
-                else (post.deadline - now()).total_seconds())
-        wait = (2 * timeout if left is None else left) + CHILD_GRACE_SECONDS
-        receipt: Receipt = self._call(key, build, ("publish", key, replace(post, deadline=None),
-                                                   left), creating=True, wait=lambda: wait)
+        def message() -> tuple[tuple[Any, ...], float]:
+            # the time left is taken once the adapter is ready, right before the request
+            # (the post crosses whole: the child replaces its deadline by its own clock's)
+            left = (None if post.deadline is None
+                    else (post.deadline - now()).total_seconds())
+            wait = (2 * timeout if left is None else left) + CHILD_GRACE_SECONDS
+            return ("publish", key, post, left), wait
+
+        receipt: Receipt = self._call(key, build, message, creating=True)
         return receipt
 
     def warm(self, key: int, build: Callable[[], tuple[Any, ...]], timeout: float) -> None:
-        self._call(key, build, ("warm", key), creating=False,
-                   wait=lambda: 2 * timeout + CHILD_GRACE_SECONDS)
+        """The account's adapter built in the child, and warmed there if it warms (an
+        adapter that does not, X's and Mastodon's, is ready once built: no round trip)."""
+        self._built_in_child(key, build)
+        with self._lock:
+            warms = self._built.get(key, True)
+        if warms:
+            self._call(key, build, lambda: (("warm", key), 2 * timeout + CHILD_GRACE_SECONDS),
+                       creating=False)
 
     def find_many(self, key: int, build: Callable[[], tuple[Any, ...]],
                   wanted: list[tuple[Outgoing, datetime]]
@@ -335,7 +355,7 @@ class SendingProcess:
         for attempt in (1, 2):
             try:
                 found: dict[int, Receipt | UnknownOutcome | None] = self._call(
-                    key, build, message, creating=False, wait=lambda: CHILD_LOOKUP_SECONDS)
+                    key, build, lambda: (message, CHILD_LOOKUP_SECONDS), creating=False)
                 return found
             except TransientError:
                 if attempt == 2:
@@ -372,7 +392,7 @@ class SendingProcess:
         adapter is built here again, from the latest login (a Bluesky refresh token is
         good for one refresh: the adapter left here may hold a spent one)."""
         with self._lock:
-            self._built.discard(key)
+            self._built.pop(key, None)
 
     def close_if_idle(self) -> bool:
         """Close the child if it has nothing under way (a child beyond the daemon's
@@ -645,8 +665,8 @@ def child_main(stdin: BinaryIO, stdout: BinaryIO, *, threads: int | None = None)
             except BaseException as e:      # the build's answer, and its calls' too
                 adapters[key] = _Broken(e)  # type: ignore[assignment]
                 send(_error(call_id, e))
-            else:
-                send(("ok", call_id, None))
+            else:       # answered with whether it warms (the parent skips a warm-up if not)
+                send(("ok", call_id, isinstance(adapters[key], Warms)))
         elif kind == "publish":
             _, call_id, key, post, left = message
             pool.submit(run, call_id, partial(publish, key, post, left))

@@ -212,6 +212,41 @@ def test_each_account_keeps_to_one_of_the_sending_processes(
         worker.publishers.close()
 
 
+def test_a_warm_up_crosses_the_pipe_again_only_for_an_adapter_that_warms(
+        fake: FakePlatformServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # X's and Mastodon's adapters are ready once built: their warm-up is the build's
+    # round trip alone; Bluesky's logs in (a "warm" call), and a publish follows either
+    from content.platforms import platform as platform_entry
+    from scheduler import sendproc
+    sent: list[str] = []
+    write = sendproc._write
+
+    def counting(stream: object, lock: object, message: tuple[object, ...]) -> None:
+        sent.append(str(message[0]))
+        write(stream, lock, message)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sendproc, "_write", counting)
+    logins: list[int] = []
+    process = SendingProcess(threads=4, on_session=lambda key, value: logins.append(key))
+    now = lambda: datetime.now(UTC)  # noqa: E731
+    try:
+        for key, platform in enumerate(PLATFORMS, 1):
+            creds = platform_entry(platform).credentials(**{
+                k.lower(): v for k, v in fake_accounts.credentials(platform, 1, fake.url).items()})
+            pub = ChildPublisher(process, key, platform, f"{platform}1", creds, timeout=5.0,
+                                 now=now, session=None, local=lambda: None)  # type: ignore[arg-type,return-value]
+            pub.warm()
+            receipt = pub.publish(Outgoing(post_id=key, account=f"{platform}1", platform=platform,
+                                           text=f"warmed {platform}", idempotency_key=f"w{key}",
+                                           due_at=now(), deadline=now() + timedelta(seconds=30)))
+            assert receipt.remote_id
+    finally:
+        process.close()
+    assert sent == ["build", "publish", "build", "publish", "build", "warm", "publish"]
+    assert logins == [3]        # Bluesky logged in at its warm-up, the session came up
+    assert sorted(p.text for p in fake.posts()) == [f"warmed {p}" for p in sorted(PLATFORMS)]
+
+
 # -- the fork server (`scheduler/prefork.py`) ------------------------------------------
 
 

@@ -64,61 +64,92 @@ def test_help_imports_no_database_templates_rules_or_sdks(tmp_path: Path) -> Non
 
 # What `tminus rehearse` does without (issue 12: under a second end to end): the real
 # click (typer carries its own; only `edit --editor` needs it), rich's emoji table (the
-# consoles replace no codes), langcodes (the example's tags are two letters); and the
-# folder is checked in a forked child while the process imports the database code, so
-# what only the check needs (phonenumbers, for the toolkit's call line; Jinja2 and
-# `content.render`, for rendering the texts) is imported there; approving checks a
-# digest and builds no approval sheet's cards (`service.timeline`). The planner, the
-# approval and the report's collection run on Core, as the daemon does
-# (tests/test_daemon_imports.py): no SQLModel, no ORM, no models.
-# Typer's pydantic is not needed to coerce a path (`cli._coercion_without_pydantic`).
-REHEARSAL_NEVER = [*SDKS_AND_WEB, "click", "rich._emoji_codes", "langcodes", "phonenumbers",
-                   "jinja2", "content.render", "scheduler.service.timeline", "sqlmodel",
-                   "sqlalchemy.orm", "scheduler.models", "scheduler.service.posts",
+# consoles replace no codes), langcodes (the example's tags are two letters); approving
+# checks a digest and builds no approval sheet's cards (`service.timeline`). The
+# planner, the approval and the report's collection run on Core, as the daemon does
+# (tests/test_daemon_imports.py): no SQLModel, no ORM, no models. Typer's pydantic is
+# not needed to coerce a path (`cli._coercion_without_pydantic`). The console script
+# starts a child for the database half before it imports typer
+# (`rehearsal.start_early`): the process that prints imports no database code at all,
+# and the child neither typer, rich nor what only the check needs (Jinja2,
+# phonenumbers: this process checks the folder and hands it over).
+REHEARSAL_NEVER = [*SDKS_AND_WEB, "click", "rich._emoji_codes", "langcodes",
+                   "scheduler.service.timeline", "sqlmodel", "sqlalchemy.orm",
+                   "scheduler.models", "scheduler.service.posts",
                    "scheduler.service.approvals", "pydantic", "pydantic_core"]
+PARENT_NEVER = ["sqlalchemy", "scheduler.tables", "scheduler.daemon", "scheduler.planner"]
+CHILD_NEVER = ["typer", "rich", "jinja2", "phonenumbers", "content.render", "scheduler.cli"]
 EXAMPLE = ROOT / "examples" / "potuspardon"
 GOLDEN = ROOT / "tests" / "golden" / "rehearse-potuspardon.txt"
 
 
-def _rehearse(folder: Path, tmp: Path, *, first: str = "") -> tuple[int, str, str, set[str]]:
-    """`tminus rehearse FOLDER` in a fresh interpreter, after running `first`: exit code,
-    output, errors and the modules it imported (printed to a file, not the output)."""
+def _rehearse(folder: Path, tmp: Path, *, first: str = ""
+              ) -> tuple[int, str, str, set[str], set[str] | None]:
+    """`tminus rehearse FOLDER` in a fresh interpreter through the console script's
+    `main`, after running `first`: exit code, output, errors, the modules it imported
+    and those its child had when it left, or None if no child got as far as leaving
+    with a report (each printed to a file, not the output)."""
     listing = tmp / f"modules-{len(list(tmp.glob('modules-*')))}.json"
+    child = listing.with_suffix(".child.json")
     script = first + "\n" + textwrap.dedent(f"""
-        import atexit, json, sys
+        import atexit, json, os, sys
         atexit.register(lambda: open({str(listing)!r}, "w").write(json.dumps(sorted(sys.modules))))
-        from scheduler import cli
+        from scheduler.service import rehearsal
+        told = rehearsal._play_when_told
+        def listed(*args):
+            report = told(*args)
+            open({str(child)!r}, "w").write(json.dumps(sorted(sys.modules)))
+            return report
+        rehearsal._play_when_told = listed
+        from scheduler import entry
         sys.argv = ["tminus", "rehearse", {str(folder)!r}]
-        cli.main()
+        entry.main()
     """)
+    temp = tmp / "temp"         # the rehearsal's temporary folders, gone afterwards
+    temp.mkdir(exist_ok=True)
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp, capture_output=True,
-                          text=True, timeout=120, env=ENV)
-    return done.returncode, done.stdout, done.stderr, set(json.loads(listing.read_text()))
+                          text=True, timeout=120, env=ENV | {"TMPDIR": str(temp)})
+    assert list(temp.iterdir()) == []
+    return (done.returncode, done.stdout, done.stderr, set(json.loads(listing.read_text())),
+            set(json.loads(child.read_text())) if child.exists() else None)
 
 
 def test_a_rehearsal_imports_no_sdk_and_no_web_stack(tmp_path: Path) -> None:
-    code, out, err, modules = _rehearse(EXAMPLE, tmp_path)
+    code, out, err, modules, child = _rehearse(EXAMPLE, tmp_path)
     assert code == 0, err
-    assert {"scheduler.daemon", "jobs.adapters.dryrun", "scheduler.planner"} <= modules  # it ran
     assert "46 sent, 0 expired" in out
     # what a person reads is what it was before the rehearsal's path moved to Core and
     # typer's pydantic went (the table as main printed it at e984c28; a change to the
     # example campaign or to the table's layout writes it anew:
     # `COLUMNS=120 tminus rehearse examples/potuspardon > tests/golden/rehearse-potuspardon.txt`)
     assert out == GOLDEN.read_text(encoding="utf-8")
-    never = REHEARSAL_NEVER if sys.platform == "linux" else SDKS_AND_WEB   # forks on Linux
-    assert _loaded(modules, never) == []
+    if sys.platform == "linux":     # forks on Linux: the child played it
+        assert child is not None
+        assert {"scheduler.daemon", "jobs.adapters.dryrun", "scheduler.planner"} <= child
+        assert {"scheduler.cli", "content.render"} <= modules   # this process checked and printed
+        assert _loaded(modules, [*REHEARSAL_NEVER, *PARENT_NEVER]) == []
+        assert _loaded(child, [*REHEARSAL_NEVER, *CHILD_NEVER]) == []
+    else:
+        assert _loaded(modules, SDKS_AND_WEB) == []
 
-    # With the database code imported first there is nothing to overlap: the folder is
-    # checked in this process (phonenumbers comes here then). The same table, to the byte.
-    inline = _rehearse(EXAMPLE, tmp_path, first="import scheduler.service.rehearsal_play")
+    # With no child to be had (fork fails as at a limit on processes), the rehearsal is
+    # checked and played in this one process. The same table, to the byte.
+    inline = _rehearse(EXAMPLE, tmp_path, first=NO_FORK)
     assert inline[:3] == (code, out, err)
-    assert {"phonenumbers", "jinja2", "content.render"} <= inline[3]
+    assert inline[4] is None
+    assert {"sqlalchemy", "scheduler.daemon", "jinja2", "content.render"} <= inline[3]
+    assert _loaded(inline[3], REHEARSAL_NEVER) == []
 
 
-def test_a_mistake_found_in_the_child_reads_as_one_found_here(tmp_path: Path) -> None:
-    # The child gives nothing, this process checks the folder itself and says what is
-    # wrong exactly as it does without a child: one line, exit 2, no traceback.
+NO_FORK = ("import os\n"
+           "def fork(): raise BlockingIOError(11, 'Resource temporarily unavailable')\n"
+           "os.fork = fork")
+
+
+def test_a_mistake_found_with_a_child_reads_as_one_found_without(tmp_path: Path) -> None:
+    # The folder's mistakes are found in this process either way; with a child, the
+    # check needing the database code (here: the expansion's errors) is made here too,
+    # and says what is wrong exactly as without a child: one line, exit 2, no traceback.
     bad = tmp_path / "bad"
     shutil.copytree(EXAMPLE, bad)
     toml = (bad / "campaign.toml").read_text(encoding="utf-8")
@@ -126,15 +157,20 @@ def test_a_mistake_found_in_the_child_reads_as_one_found_here(tmp_path: Path) ->
                                        .replace('number = "202-456-1111"', 'number = "202-4"'),
                                        encoding="utf-8")
     forked = _rehearse(bad, tmp_path)
-    # here: no process to be had (fork fails as at a limit on processes): checked inline
-    here = _rehearse(bad, tmp_path, first="import os\n"
-                     "def fork(): raise BlockingIOError(11, 'Resource temporarily unavailable')\n"
-                     "os.fork = fork")
-    assert "phonenumbers" in here[3]
+    here = _rehearse(bad, tmp_path, first=NO_FORK)
     assert forked[:3] == here[:3]
     assert forked[0] == 2 and forked[1] == ""
     assert "'xx-nope' is not a language tag" in forked[2] and "and 1 more problem" in forked[2]
     assert len(forked[2].splitlines()) == 1
+    # a file that does not load at all: the same one line too
+    (bad / "campaign.toml").write_text(toml + "\n[[[", encoding="utf-8")
+    forked, here = _rehearse(bad, tmp_path), _rehearse(bad, tmp_path, first=NO_FORK)
+    assert forked[:3] == here[:3] and forked[0] == 2 and len(forked[2].splitlines()) == 1
+    assert forked[4] is None and here[4] is None
+    # a command line that never gets to rehearse (a bad setting) ends the child started
+    # for it and removes its temporary folder (`_rehearse` checks)
+    unset = _rehearse(EXAMPLE, tmp_path, first="import os\nos.environ['TMINUS_POLL_SECONDS'] = '-1'")
+    assert unset[0] == 2 and "TMINUS_POLL_SECONDS" in unset[2] and unset[4] is None
 
 
 def test_the_status_use_case_imports_no_password_hashing(tmp_path: Path) -> None:

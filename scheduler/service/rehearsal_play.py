@@ -37,57 +37,74 @@ from scheduler.states import PostState
 def play(folder: Path, *, start: datetime | None, skip: set[str] | None,
          env: Mapping[str, str] | None,
          expanded: tuple[CampaignSpec, Expansion] | None) -> Report:
-    """`rehearsal.rehearse`, once the database code is imported; `expanded`: the folder
-    already loaded and expanded at `start` (by a child process), or None."""
-    # One check for the whole rehearsal: planning into the new, empty database would
-    # check the folder again at `start`, with no instance limits nor known accounts to
-    # check against; that is this check (the default start, a minute before the first
-    # post, leaves out no post and cannot be past the deadline).
-    campaign, expansion = check(folder, now=start, expanded=expanded)
-    if start is None:
-        first = min((p.due_at for p in expansion.posts), default=campaign.deadline)
-        start = first - timedelta(minutes=1)
-    clock = VirtualClock(start)
+    """`rehearsal.rehearse` in this process, once the database code is imported;
+    `expanded`: the folder already loaded and expanded at `start`, or None."""
     with tempfile.TemporaryDirectory(prefix="tminus-rehearse-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/rehearse.db",
-                            dryrun_outbox=Path(tmp) / "outbox.jsonl", dry_run=True)
-        engine = make_engine(settings.database_url)
+        stage = Stage(Path(tmp))
         try:
-            # a throw-away database: the tables straight from the models, which
-            # tests/test_migrations.py holds to the migrations' schema; a new file, so
-            # no table is looked for first
-            tables.metadata.create_all(engine, checkfirst=False)
-            plan(engine, folder, now=clock.now(), actor="rehearsal",
-                 checked=(campaign, expansion))
-            with engine.connect() as conn:
-                ids = [r.id for r in conn.execute(
-                    sa.select(tables.post.c.id, tables.post.c.post_key))
-                       if r.post_key not in (skip or set())]
-            if ids:
-                approve(engine, campaign=campaign.slug, post_ids=ids, by="rehearsal",
-                        now=clock.now())
-            worker = Worker(engine, settings, clock, Publishers(engine, settings, now=clock.now,
-                                                                dry_run=True), owner="rehearsal")
-            report = Report(slug=campaign.slug, deadline=campaign.deadline,
-                            timezone=campaign.timezone)
-            if env is not None:
-                report.missing_credentials = {
-                    name: gaps for name, spec in campaign.accounts.items()
-                    if (gaps := missing_credentials(spec.platform, spec.credentials, env))}
-            while (due := next_due(engine, clock.now())) is not None:
-                stuck = due <= clock.now()
-                clock.set(due)
-                r = worker.tick()
-                report.ticks += 1
-                if stuck and not (r.sent or r.expired or r.failed or r.retried or r.unknown
-                                  or r.held_back):
-                    break  # nothing can move at this time: do not spin
-            clock.set(campaign.deadline)
-            expire_stale(engine, clock.now(), "rehearsal")
-            _collect(engine, report)
+            return stage.play(folder, start=start, skip=skip, env=env, expanded=expanded)
         finally:
-            engine.dispose()
-    return report
+            stage.close()
+
+
+class Stage:
+    """The throw-away database in the folder `tmp`, its tables made, and the settings
+    of a rehearsal: what a rehearsal can have ready before it knows the campaign (a
+    forked child makes it while the parent checks the folder)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.settings = Settings(database_url=f"sqlite:///{tmp}/rehearse.db",
+                                 dryrun_outbox=tmp / "outbox.jsonl", dry_run=True)
+        self.engine = make_engine(self.settings.database_url)
+        # the tables straight from the models, which tests/test_migrations.py holds to
+        # the migrations' schema; a new file, so no table is looked for first
+        tables.metadata.create_all(self.engine, checkfirst=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def play(self, folder: Path, *, start: datetime | None, skip: set[str] | None,
+             env: Mapping[str, str] | None,
+             expanded: tuple[CampaignSpec, Expansion] | None) -> Report:
+        """Plan the campaign in `folder` into this database, approve it and play it."""
+        # One check for the whole rehearsal: planning into the new, empty database
+        # would check the folder again at `start`, with no instance limits nor known
+        # accounts to check against; that is this check (the default start, a minute
+        # before the first post, leaves out no post and cannot be past the deadline).
+        campaign, expansion = check(folder, now=start, expanded=expanded)
+        if start is None:
+            first = min((p.due_at for p in expansion.posts), default=campaign.deadline)
+            start = first - timedelta(minutes=1)
+        clock = VirtualClock(start)
+        engine, settings = self.engine, self.settings
+        plan(engine, folder, now=clock.now(), actor="rehearsal", checked=(campaign, expansion))
+        with engine.connect() as conn:
+            ids = [r.id for r in conn.execute(
+                sa.select(tables.post.c.id, tables.post.c.post_key))
+                   if r.post_key not in (skip or set())]
+        if ids:
+            approve(engine, campaign=campaign.slug, post_ids=ids, by="rehearsal",
+                    now=clock.now())
+        worker = Worker(engine, settings, clock, Publishers(engine, settings, now=clock.now,
+                                                            dry_run=True), owner="rehearsal")
+        report = Report(slug=campaign.slug, deadline=campaign.deadline,
+                        timezone=campaign.timezone)
+        if env is not None:
+            report.missing_credentials = {
+                name: gaps for name, spec in campaign.accounts.items()
+                if (gaps := missing_credentials(spec.platform, spec.credentials, env))}
+        while (due := next_due(engine, clock.now())) is not None:
+            stuck = due <= clock.now()
+            clock.set(due)
+            r = worker.tick()
+            report.ticks += 1
+            if stuck and not (r.sent or r.expired or r.failed or r.retried or r.unknown
+                              or r.held_back):
+                break  # nothing can move at this time: do not spin
+        clock.set(campaign.deadline)
+        expire_stale(engine, clock.now(), "rehearsal")
+        _collect(engine, report)
+        return report
 
 
 def _collect(engine: Engine, report: Report) -> None:
