@@ -124,7 +124,16 @@ def test_status_flags_drafts_due_soon_credentials_and_no_daemon(
         platform = "mastodon"
         credentials = "PARTNER"
     """
-    _planned(cli, make_campaign, deadline=_soon(3), accounts=accounts)
+    # only posts placed from the deadline: a daily 09:00 post would fall inside the next three
+    # hours at some times of day and be a third draft due soon (CI ran at such a time)
+    last_call = """
+        [[posts]]
+        key = "last-call"
+        text = "Last call from {{ account }}: {{ hours_left }} hours. {{ hashtags }}"
+        accounts = ["org", "partner"]
+        schedule = { at = "T-2h" }
+    """
+    _planned(cli, make_campaign, deadline=_soon(3), accounts=accounts, posts=last_call)
     monkeypatch.setenv("TMINUS_PARTNER_INSTANCE", "https://mastodon.example")
     monkeypatch.delenv("TMINUS_PARTNER_ACCESS_TOKEN", raising=False)
     r = cli("status")
