@@ -80,26 +80,41 @@ class AccountSessionStore:
 class SessionWriter:
     """Writes saved sessions, coalesced: the thread that finds no write under way
     writes every session saved until none is left waiting, in one transaction a
-    round; a save arriving meanwhile only joins the next round."""
+    round; a save arriving meanwhile only joins the next round. A round that fails
+    leaves its sessions waiting (the newer value of an account wins) for the next."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._waiting: dict[int, str] = {}
         self._lock = threading.Lock()
         self._writing = False
+        self._due = False        # a `write_waiting` is under way or promised
 
     def save(self, account_id: int, value: str) -> None:
+        """Written before this returns, unless a write under way takes it."""
+        self.hold(account_id, value)
+        self.write_waiting()
+
+    def hold(self, account_id: int, value: str) -> bool:
+        """Keep a session for the next `write_waiting`. True when none is under way or
+        promised: the caller must then see that one runs."""
         with self._lock:
             self._waiting[account_id] = value
+            first, self._due = not self._due, True
+            return first
+
+    def write_waiting(self) -> None:
+        with self._lock:
             if self._writing:
                 return
             self._writing = True
+        batch: dict[int, str] = {}
         try:
             while True:
                 with self._lock:
                     batch, self._waiting = self._waiting, {}
                     if not batch:
-                        self._writing = False
+                        self._writing = self._due = False
                         return
                 with transaction(self.engine) as conn:
                     conn.execute(
@@ -108,7 +123,8 @@ class SessionWriter:
                         [{"aid": k, "value": v} for k, v in batch.items()])
         except BaseException:
             with self._lock:
-                self._writing = False
+                self._waiting = {**batch, **self._waiting}
+                self._writing = self._due = False
             raise
 
 
@@ -374,7 +390,9 @@ class Publishers:
 
     def _child_session(self, account_id: int, value: str) -> None:
         """A login the sending process made: kept for its next start, and written to the
-        row on a thread of its own, in the order made (the pipe's reader goes on)."""
+        row on a thread of its own (the pipe's reader goes on), with every other login
+        that came up while a write was under way: a burst's hundreds of Bluesky logins
+        are a few transactions, not one each."""
         with self._lock:
             pub = self._senders.get(account_id)
             if self._saver is None:
@@ -383,14 +401,15 @@ class Publishers:
             saver = self._saver
         if pub is not None:
             pub.session = value
-        saver.submit(self._save_logged, account_id, value)
+        if self._sessions.hold(account_id, value):
+            saver.submit(self._save_logged)
 
-    def _save_logged(self, account_id: int, value: str) -> None:
+    def _save_logged(self) -> None:
         try:
-            self._sessions.save(account_id, value)
+            self._sessions.write_waiting()
         except Exception as e:    # the next start logs in again; named by class only
-            log.warning("could not save a login session of account %s (%s)", account_id,
-                        type(e).__name__)
+            log.warning("could not save login sessions (%s): they wait for the next login, "
+                        "or the next start logs in again", type(e).__name__)
 
     def warm(self, account: AccountLike) -> bool:
         """Get `account` ready to post before its posts are due: its adapter built and,
