@@ -504,8 +504,9 @@ class _StoredRows:
     the process writing them only inserts. Each distinct time, options and warnings
     is converted once."""
 
+    # (no next_attempt_at: `create` gives each row its due_at, bound once)
     COLUMNS = ("account_id", "plan_key", "post_key", "text", "text_hash", "due_at",
-               "not_after", "next_attempt_at", "options", "warnings", "length", "length_limit")
+               "not_after", "options", "warnings", "length", "length_limit")
 
     def __init__(self, ids: dict[str, int]) -> None:
         self.ids = ids
@@ -530,7 +531,7 @@ class _StoredRows:
             if said is None:
                 said = warnings[p.warnings] = json.dumps(list(p.warnings))
             values.append((ids[p.account], p.plan_key, p.post_key, p.text, text_hash(p.text),
-                           due, until, due, shown, said, p.length.length, p.length.limit))
+                           due, until, shown, said, p.length.length, p.length.limit))
         return Stored(self.COLUMNS, values)
 
 

@@ -217,7 +217,9 @@ _JSONS = frozenset(c.name for c in _POST.c if isinstance(c.type, sa.JSON))
 
 class Stored(NamedTuple):
     """Rows for `create` already in SQLite's storage form (`stored_datetime`, JSON as
-    `json.dumps` text), made in any process: `columns` names each tuple's values."""
+    `json.dumps` text), made in any process: `columns` names each tuple's values.
+    Without a `next_attempt_at`, a row's is its `due_at` (a new post is first tried
+    when due), bound once."""
 
     columns: tuple[str, ...]
     values: Sequence[tuple[Any, ...]]
@@ -261,14 +263,24 @@ def create(s: Bind, rows: Sequence[Mapping[str, Any]] | Stored, state: PostState
                                      or {"state", "idempotency_key"} & set(keys)):
         raise ValueError("rows in SQLite's storage form, without state and idempotency_key")
     if conn.dialect.name == "sqlite":
-        common = (*_SqliteValues(list(same)).of(same), state.value) if same else (state.value,)
+        # Only what varies from row to row is bound: the values every row shares (and
+        # the state) are literals in the statement, stored exactly as bound ones would
+        # be, and `Stored` rows' next_attempt_at (their due_at) takes due_at's
+        # parameter again: each bound value costs the driver per row.
+        common = [*_SqliteValues(list(same)).of(same), state.value] if same else [state.value]
         if isinstance(rows, Stored):
-            params = [(*row, *common, f"{run}{n:012x}") for n, row in enumerate(rows.values)]
+            values = rows.values
         else:
             stored = _SqliteValues(keys)
-            params = [(*stored.of(row), *common, f"{run}{n:012x}") for n, row in enumerate(rows)]
+            values = [stored.of(row) for row in rows]
+        places = [f"?{i + 1}" for i in range(len(keys))]
+        if isinstance(rows, Stored) and "next_attempt_at" not in keys and "due_at" in keys:
+            columns.insert(len(keys), "next_attempt_at")
+            places.append(places[keys.index("due_at")])
+        params = [(*row, f"{run}{n:012x}") for n, row in enumerate(values)]
+        literals = [_sqlite_literal(v) for v in common]
         sql = (f"INSERT INTO {_POST.name} ({', '.join(columns)}) "
-               f"VALUES ({', '.join('?' * len(columns))})")
+               f"VALUES ({', '.join([*places, *literals, f'?{len(keys) + 1}'])})")
         for i in range(0, len(params), _INSERT_CHUNK):
             conn.exec_driver_sql(sql, params[i:i + _INSERT_CHUNK])
     else:
@@ -286,6 +298,16 @@ def create(s: Bind, rows: Sequence[Mapping[str, Any]] | Stored, state: PostState
 
 
 _INSERT_CHUNK = 20_000   # rows per executemany: bounded parameter lists
+def _sqlite_literal(value: Any) -> str:
+    """A value every row shares, written into the statement as SQLite stores it bound:
+    an integer as itself, text quoted (its quotes doubled), NULL."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"no SQLite literal for {type(value).__name__}")
+    if isinstance(value, int):
+        return str(value)
+    return "'" + value.replace("'", "''") + "'"
 
 
 def indexes_set_aside(s: Bind, coming: int) -> list[str]:

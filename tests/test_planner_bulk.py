@@ -244,3 +244,42 @@ def test_indexes_are_set_aside_only_for_a_table_no_larger_than_what_comes(
         assert len(indexes_set_aside(s, 240)) == 7
         s.rollback()                            # the drop goes with the transaction
     assert _post_indexes(engine) == all_of_them
+
+
+def test_a_planned_row_is_stored_as_the_models_write_it(engine: Engine, tmp_path: Path) -> None:
+    """The bulk insert binds only what varies per row (shared values are literals in
+    its statement, next_attempt_at takes due_at's parameter): each planned row, as
+    SQLite stores it (raw, no type conversion), is the row the ORM writes for a `Post`
+    of the same values with every other column left to the model's defaults."""
+    plan(engine, _write(tmp_path / "campaign"), now=NOW, actor="tester")
+    with engine.connect() as c:
+        planned = [dict(r._mapping) for r in c.exec_driver_sql("SELECT * FROM post ORDER BY id")]
+    given = ("campaign_id", "account_id", "plan_key", "post_key", "text", "text_hash",
+             "length", "length_limit")
+    with Session(engine) as s:
+        for p in planned[:5] + planned[-5:]:
+            s.add(Post(
+                **{k: p[k] for k in given} | {"plan_key": f"orm-{p['plan_key']}"},
+                idempotency_key=f"orm-{p['id']}", state=S.DRAFT,
+                due_at=_stored_time(p["due_at"]), not_after=_stored_time(p["not_after"]),
+                next_attempt_at=_stored_time(p["due_at"]), created_at=NOW, updated_at=NOW,
+                options=json.loads(p["options"]), warnings=json.loads(p["warnings"])))
+        s.commit()
+    with engine.connect() as c:
+        orm = {r.plan_key: dict(r._mapping) for r in c.exec_driver_sql(
+            "SELECT * FROM post WHERE plan_key LIKE 'orm-%'")}
+        typed = {r.plan_key: dict(r._mapping) for r in c.execute(sa.select(Post.__table__))}  # type: ignore[attr-defined]
+    assert len(orm) == 10
+    own = {"id", "plan_key", "idempotency_key"}
+    for p in planned[:5] + planned[-5:]:
+        o = orm[f"orm-{p['plan_key']}"]
+        # (the ORM stores an empty JSON column as JSON's null, a plan as SQL's NULL:
+        # both read back as None, as the typed comparison below checks)
+        differ = {k for k in p if p[k] != o[k] or type(p[k]) is not type(o[k])}
+        assert differ == own | {"approved", "receipt"}, (differ, p, o)
+        t, u = typed[p["plan_key"]], typed[f"orm-{p['plan_key']}"]
+        assert {k for k in t if t[k] != u[k]} == own, (t, u)
+
+
+def _stored_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
