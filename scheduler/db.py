@@ -43,7 +43,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration's revision. Every command checks the database against it, so it
 # is a constant rather than a walk through the migration scripts on each start (Alembic
 # is imported only to migrate); tests/test_accounts_and_db.py checks it is the head.
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 
 
 # The daemon's SQLite page cache, per connection (`PRAGMA cache_size`; SQLite's own default

@@ -101,6 +101,10 @@ class Post(_Table, table=True):
         sa.Index("ix_post_due", "state", "next_attempt_at"),      # claim, next_due
         sa.Index("ix_post_expiry", "state", "not_after"),         # expire_stale
         sa.Index("ix_post_window", "account_id", "claimed_at"),   # rate budgets
+        # thread posts only (0008): most posts are in no thread
+        *(sa.Index(f"ix_post_{name}", name, sqlite_where=sa.text(f"{name} IS NOT NULL"),
+                   postgresql_where=sa.text(f"{name} IS NOT NULL"))
+          for name in ("parent_id", "thread_root_id")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -112,8 +116,9 @@ class Post(_Table, table=True):
     # a thread's later post: it replies to `parent_id` and waits until that is published.
     # Indexed: every deleted post is looked up in both (they are foreign keys), and a
     # thread's posts are found by their root; unindexed, deleting n posts scans n times.
-    parent_id: int | None = Field(default=None, foreign_key="post.id", index=True)
-    thread_root_id: int | None = Field(default=None, foreign_key="post.id", index=True)
+    # (Partial indexes, of the thread posts only: in __table_args__.)
+    parent_id: int | None = Field(default=None, foreign_key="post.id")
+    thread_root_id: int | None = Field(default=None, foreign_key="post.id")
     state: PostState = _state(nullable=False, default=PostState.DRAFT)
     text: str
     text_hash: str

@@ -182,8 +182,8 @@ post = sa.Table(
     sa.Column('plan_key', sa.String(), nullable=False),
     sa.Column('post_key', sa.String(), nullable=False),
     sa.Column('origin', sa.String(), nullable=False, default='plan'),
-    sa.Column('parent_id', sa.Integer(), sa.ForeignKey('post.id'), nullable=True, index=True),
-    sa.Column('thread_root_id', sa.Integer(), sa.ForeignKey('post.id'), nullable=True, index=True),
+    sa.Column('parent_id', sa.Integer(), sa.ForeignKey('post.id'), nullable=True),
+    sa.Column('thread_root_id', sa.Integer(), sa.ForeignKey('post.id'), nullable=True),
     sa.Column('state', StateColumn(), nullable=False, default=PostState.DRAFT),
     sa.Column('text', sa.String(), nullable=False),
     sa.Column('text_hash', sa.String(), nullable=False),
@@ -219,6 +219,10 @@ post = sa.Table(
     sa.Index('ix_post_due', 'state', 'next_attempt_at'),
     sa.Index('ix_post_expiry', 'state', 'not_after'),
     sa.Index('ix_post_window', 'account_id', 'claimed_at'),
+    # thread posts only (migration 0008): a plan's new posts add nothing to them
+    *(sa.Index(f'ix_post_{name}', name, sqlite_where=sa.text(f'{name} IS NOT NULL'),
+               postgresql_where=sa.text(f'{name} IS NOT NULL'))
+      for name in ('parent_id', 'thread_root_id')),
 )
 
 post_engagement = sa.Table(

@@ -313,13 +313,14 @@ def _sqlite_literal(value: Any) -> str:
 def indexes_set_aside(s: Bind, coming: int) -> list[str]:
     """Before `coming` posts are created in one transaction on SQLite: the post table's
     plain secondary indexes dropped when the table holds no more rows than are coming,
-    so the insert does not update seven B-trees row by row; returns the statements
+    so the insert does not update five B-trees row by row; returns the statements
     that make them again, for `restore_indexes` before anything reads the posts back
     (the same transaction: a failed plan rolls the drop back with the rows, and a
-    daemon reading meanwhile sees the committed schema). Building the seven once over
+    daemon reading meanwhile sees the committed schema). Building the five once over
     the table's rows costs a third of keeping them up to date row by row (100,000 posts
     into an empty table: about 0.5 s of CPU against 1.6 s), so a table larger than what
-    is coming keeps them. Unique indexes (constraints) are always kept; nothing is dropped
+    is coming keeps them. Unique indexes (constraints) and partial ones (of thread posts,
+    which a new post is not yet) are always kept; nothing is dropped
     elsewhere than SQLite (PostgreSQL's DROP INDEX would lock the table for every
     daemon until commit)."""
     conn = connection_of(s)
@@ -331,8 +332,11 @@ def indexes_set_aside(s: Bind, coming: int) -> list[str]:
         "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first() is not None
     if rows > coming or analyzed:
         return []
-    plain = [name for _, name, unique, origin, *_ in
-             conn.exec_driver_sql(f"PRAGMA index_list({_POST.name})") if origin == "c" and not unique]
+    # (partial indexes stay: those on parent_id and thread_root_id hold thread posts
+    # only, and a post is put in a thread after the insert, `planner._link_threads`)
+    plain = [name for _, name, unique, origin, partial in
+             conn.exec_driver_sql(f"PRAGMA index_list({_POST.name})")
+             if origin == "c" and not unique and not partial]
     found = conn.exec_driver_sql(
         f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = '{_POST.name}'"
     ).all()
@@ -350,7 +354,7 @@ def restore_indexes(s: Bind, statements: Sequence[str]) -> None:
     conn = connection_of(s)
     # Meanwhile a page cache that holds the table (SQLite's default is 2 MB, 100,000
     # posts about 40 MB): each index is made from the rows read once from the write-ahead
-    # log they spilled to, not seven times over. Memory only, for these statements.
+    # log they spilled to, not five times over. Memory only, for these statements.
     cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or 0)
     conn.exec_driver_sql(f"PRAGMA cache_size = {min(cache, _BULK_CACHE_KIB)}")
     try:

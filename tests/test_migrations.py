@@ -117,3 +117,42 @@ def test_0007_keeps_alert_messages_and_records_each_destination_from_their_next_
         assert conn.execute(sa.select(sa.func.count()).select_from(tables.alert_message)).scalar() == 2
     assert upgrade(engine) == ("0006", SCHEMA_HEAD)
     engine.dispose()
+
+
+def test_0008_thread_indexes_hold_thread_posts_only_and_still_find_followers(
+        any_engine: Engine, tmp_path: Path, make_campaign: CampaignFactory) -> None:
+    """After 0008 the indexes on parent_id and thread_root_id are partial (NULLs, most
+    posts, left out), and a look-up of a post's followers still goes through them, on
+    both databases; a plan's thread is found by them as before; 0008 downgrades to the
+    plain indexes and upgrades again."""
+    plan(any_engine, make_campaign(simple_toml(posts=THREAD)), now=NOW)
+    with session(any_engine) as s:
+        root = min(p.id for p in s.exec(select(Post)).all() if p.id is not None)
+        assert len(s.exec(select(Post).where(Post.thread_root_id == root)).all()) == 2
+    pg = any_engine.dialect.name == "postgresql"
+
+    def uses(column: str, name: str) -> bool:
+        with any_engine.connect() as conn:
+            if pg:          # (a table this small is scanned unless told otherwise)
+                conn.exec_driver_sql("SET enable_seqscan = off")
+            explain = "EXPLAIN" if pg else "EXPLAIN QUERY PLAN"
+            rows = conn.exec_driver_sql(f"{explain} SELECT id FROM post WHERE {column} = {root}")
+            return name in " | ".join(str(r[-1]) for r in rows)
+
+    def partial() -> set[str]:
+        with any_engine.connect() as conn:
+            if pg:
+                return {r[0] for r in conn.exec_driver_sql(
+                    "SELECT indexname FROM pg_indexes WHERE tablename = 'post' "
+                    "AND indexdef LIKE '%%WHERE%%'")}
+            return {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(post)") if r[4]}
+
+    both = {"ix_post_parent_id", "ix_post_thread_root_id"}
+    assert partial() == both
+    assert uses("parent_id", "ix_post_parent_id") and uses("thread_root_id", "ix_post_thread_root_id")
+    any_engine.dispose()
+    command.downgrade(_alembic_config(any_engine), "0007")
+    assert partial() == set()
+    assert uses("parent_id", "ix_post_parent_id")
+    assert upgrade(any_engine) == ("0007", SCHEMA_HEAD)
+    assert partial() == both
