@@ -268,6 +268,7 @@ def create(s: Bind, rows: Sequence[Mapping[str, Any]] | Stored, state: PostState
         # be, and `Stored` rows' next_attempt_at (their due_at) takes due_at's
         # parameter again: each bound value costs the driver per row.
         common = [*_SqliteValues(list(same)).of(same), state.value] if same else [state.value]
+        values: Sequence[Sequence[Any]]
         if isinstance(rows, Stored):
             values = rows.values
         else:
