@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
@@ -33,12 +34,16 @@ from jobs.adapters.dryrun import DryRunPublisher
 from jobs.errors import PublishError
 from scheduler import defaults
 from scheduler.db import transaction
-from scheduler.prefork import ForkServer
 from scheduler.rows import AccountLike
-from scheduler.sendproc import CHILD_START_SECONDS, ChildPublisher, SendingProcess
 from scheduler.settings import Settings
 from scheduler.tables import account as accounts
 from scheduler.tables import daemon as daemons
+
+if TYPE_CHECKING:
+    # (imported where a sending process is wanted: a dry run, or TMINUS_SEND_PROCESS=0,
+    # never imports them — 0.15 MB of the daemon's process; docs/DESIGN.md)
+    from scheduler.prefork import ForkServer
+    from scheduler.sendproc import ChildPublisher, SendingProcess
 
 log = logging.getLogger("tminus.publishers")
 
@@ -206,6 +211,7 @@ def early_fork_server(settings: Settings, *, dry_run: bool = False) -> ForkServe
             guessed.append(entry.name)
     if not guessed:
         return None
+    from scheduler.prefork import ForkServer
     server = ForkServer()
     server.start(guessed)
     return server
@@ -254,6 +260,8 @@ class Publishers:
         # the platforms in use
         self._server: ForkServer | None = None
         if not self.dry_run and wanted:
+            from scheduler.prefork import ForkServer
+            from scheduler.sendproc import SendingProcess
             self._server = server or ForkServer()
             self._processes = [SendingProcess(threads=settings.concurrency,
                                               on_session=self._child_session,
@@ -295,6 +303,7 @@ class Publishers:
             process, route = None, self._route
         else:
             process, route = self._processes[account.id % len(self._processes)], None
+        from scheduler.sendproc import ChildPublisher
         built = ChildPublisher(process, account.id, account.platform, account.name,
                                credentials, timeout=self.settings.request_timeout, now=self.now,
                                session=account.session, local=lambda: self.for_account(account),
@@ -337,6 +346,7 @@ class Publishers:
         if not share or server is None or not self._platforms:
             return share
         server.start(self._platforms)
+        from scheduler.sendproc import CHILD_START_SECONDS
         limit = time.monotonic() + CHILD_START_SECONDS
         while (server.starting and time.monotonic() < limit
                and not server.ready(defaults.SEND_SHARE_AGREE_SECONDS, hung=False)):
@@ -374,6 +384,7 @@ class Publishers:
             before = self.share or 0
             if share > before:
                 if self._server is None:
+                    from scheduler.prefork import ForkServer
                     self._server = ForkServer()
                     for process in self._processes:
                         process.server = self._server
@@ -470,6 +481,7 @@ class Publishers:
             # it has and has forked each sending process (its own adapters only look
             # posts up: imported on first use)
             self._server.start(real)
+            from scheduler.sendproc import CHILD_START_SECONDS
             if self._server.ready(CHILD_START_SECONDS):
                 try:
                     for process in processes:

@@ -9,22 +9,71 @@ still declare their fields for pydantic; `tests/test_tables.py` checks that what
 declare makes exactly these tables (columns, types, nullability, keys, indexes,
 defaults) on SQLite and PostgreSQL. A change here is a migration
 (`scheduler/migrations`), as before.
+
+Only the daemon's six tables are built here (account, campaign, daemon, event, pause,
+post); the other eleven, which only the commands, the web and the alerts use, are in
+`scheduler.tables_rest`, built the first time one of them — or `metadata`, which holds
+all seventeen — is asked for (`tables.web_session`, `from scheduler.tables import
+metadata`): a `Table` costs about 4 KB a column, and the daemon's process never builds
+those 58 columns (0.3 MB; docs/DESIGN.md, "The daemon's process").
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from scheduler.sqltypes import StateColumn, UTCDateTime
 from scheduler.states import PostState
 
-metadata = sa.MetaData()
+if TYPE_CHECKING:     # (built by `__getattr__` below)
+    metadata: sa.MetaData
+    activity: sa.Table
+    alert_delivery: sa.Table
+    alert_item: sa.Table
+    alert_message: sa.Table
+    calendar_entry: sa.Table
+    login_failure: sa.Table
+    ops_cursor: sa.Table
+    person: sa.Table
+    post_engagement: sa.Table
+    web_config: sa.Table
+    web_session: sa.Table
+
+# Every table's MetaData: `metadata` once `scheduler.tables_rest` has added the rest.
+_metadata = sa.MetaData()
+
+# The tables of `scheduler.tables_rest`, built when first asked for.
+REST = frozenset({
+    'activity',
+    'alert_delivery',
+    'alert_item',
+    'alert_message',
+    'calendar_entry',
+    'login_failure',
+    'ops_cursor',
+    'person',
+    'post_engagement',
+    'web_config',
+    'web_session',
+})
+
+
+if not TYPE_CHECKING:      # (mypy: the names above, typo-checked)
+    def __getattr__(name: str) -> Any:
+        if name in REST or name == "metadata":
+            from scheduler import tables_rest
+            globals()["metadata"] = _metadata
+            return getattr(tables_rest, name) if name in REST else _metadata
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # (Alphabetical. A post's columns are explained in `scheduler.models`.)
 
 
 account = sa.Table(
-    'account', metadata,
+    'account', _metadata,
     sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
     sa.Column('name', sa.String(64), nullable=False, unique=True),
     sa.Column('platform', sa.String(), nullable=False),
@@ -41,65 +90,8 @@ account = sa.Table(
     sa.Column('campaign_id', sa.Integer(), nullable=True),
 )
 
-activity = sa.Table(
-    'activity', metadata,
-    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
-    sa.Column('at', UTCDateTime(), nullable=False, index=True),
-    sa.Column('kind', sa.String(), nullable=False),
-    sa.Column('actor', sa.String(), nullable=False),
-    sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaign.id'), nullable=True, index=True),
-    sa.Column('message', sa.String(), nullable=False),
-)
-
-alert_item = sa.Table(
-    'alert_item', metadata,
-    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
-    sa.Column('key', sa.String(200), nullable=False, unique=True),
-    sa.Column('kind', sa.String(), nullable=False),
-    sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaign.id'), nullable=True),
-    sa.Column('post_id', sa.Integer(), nullable=True),
-    sa.Column('at', UTCDateTime(), nullable=False),
-    sa.Column('text', sa.String(), nullable=False),
-    sa.Column('message_id', sa.Integer(), sa.ForeignKey('alert_message.id'), nullable=True, index=True),
-)
-
-alert_message = sa.Table(
-    'alert_message', metadata,
-    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
-    sa.Column('kind', sa.String(), nullable=False),
-    sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaign.id'), nullable=True),
-    sa.Column('title', sa.String(), nullable=False),
-    sa.Column('body', sa.String(), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('next_try_at', UTCDateTime(), nullable=False, index=True),
-    sa.Column('attempts', sa.Integer(), nullable=False, default=0),
-    sa.Column('sent_at', UTCDateTime(), nullable=True),
-    sa.Column('gave_up_at', UTCDateTime(), nullable=True),
-    sa.Column('last_error', sa.String(), nullable=True),
-    sa.Index('ix_alert_message_group', 'kind', 'campaign_id', 'created_at'),
-)
-
-alert_delivery = sa.Table(
-    'alert_delivery', metadata,
-    sa.Column('message_id', sa.Integer(), sa.ForeignKey('alert_message.id', ondelete='CASCADE'),
-              primary_key=True, nullable=False),
-    sa.Column('destination', sa.String(500), primary_key=True, nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False, default=0),
-    sa.Column('attempts', sa.Integer(), nullable=False, default=0),
-    sa.Column('sent_at', UTCDateTime(), nullable=True),
-    sa.Column('last_error', sa.String(), nullable=True),
-)
-
-calendar_entry = sa.Table(
-    'calendar_entry', metadata,
-    sa.Column('post_id', sa.Integer(), sa.ForeignKey('post.id', ondelete='CASCADE'),
-              primary_key=True, nullable=False),
-    sa.Column('fingerprint', sa.String(), nullable=False),
-    sa.Column('sequence', sa.Integer(), nullable=False, default=0),
-)
-
 campaign = sa.Table(
-    'campaign', metadata,
+    'campaign', _metadata,
     sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
     sa.Column('slug', sa.String(64), nullable=False, unique=True),
     sa.Column('title', sa.String(), nullable=False),
@@ -113,7 +105,7 @@ campaign = sa.Table(
 )
 
 daemon = sa.Table(
-    'daemon', metadata,
+    'daemon', _metadata,
     sa.Column('id', sa.String(), primary_key=True, nullable=False),
     sa.Column('hostname', sa.String(), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=False),
@@ -126,7 +118,7 @@ daemon = sa.Table(
 )
 
 event = sa.Table(
-    'event', metadata,
+    'event', _metadata,
     sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
     sa.Column('post_id', sa.Integer(), sa.ForeignKey('post.id'), nullable=False, index=True),
     sa.Column('at', UTCDateTime(), nullable=False),
@@ -136,22 +128,8 @@ event = sa.Table(
     sa.Column('actor', sa.String(), nullable=False),
 )
 
-login_failure = sa.Table(
-    'login_failure', metadata,
-    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
-    sa.Column('at', UTCDateTime(), nullable=False, index=True),
-    sa.Column('login', sa.String(64), nullable=False, index=True),
-    sa.Column('address', sa.String(64), nullable=False, index=True),
-)
-
-ops_cursor = sa.Table(
-    'ops_cursor', metadata,
-    sa.Column('name', sa.String(64), primary_key=True, nullable=False),
-    sa.Column('last_id', sa.Integer(), nullable=False, default=0),
-)
-
 pause = sa.Table(
-    'pause', metadata,
+    'pause', _metadata,
     sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
     sa.Column('scope', sa.String(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaign.id'), nullable=True),
@@ -163,19 +141,8 @@ pause = sa.Table(
     sa.Column('resumed_at', UTCDateTime(), nullable=True, index=True),
 )
 
-person = sa.Table(
-    'person', metadata,
-    sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
-    sa.Column('name', sa.String(), nullable=False),
-    sa.Column('login', sa.String(64), nullable=False, unique=True),
-    sa.Column('role', sa.String(), nullable=False),
-    sa.Column('password_hash', sa.String(), nullable=False),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('created_by', sa.String(), nullable=False),
-)
-
 post = sa.Table(
-    'post', metadata,
+    'post', _metadata,
     sa.Column('id', sa.Integer(), primary_key=True, nullable=False),
     sa.Column('campaign_id', sa.Integer(), sa.ForeignKey('campaign.id'), nullable=False, index=True),
     sa.Column('account_id', sa.Integer(), sa.ForeignKey('account.id'), nullable=False, index=True),
@@ -223,29 +190,4 @@ post = sa.Table(
     *(sa.Index(f'ix_post_{name}', name, sqlite_where=sa.text(f'{name} IS NOT NULL'),
                postgresql_where=sa.text(f'{name} IS NOT NULL'))
       for name in ('parent_id', 'thread_root_id')),
-)
-
-post_engagement = sa.Table(
-    'post_engagement', metadata,
-    sa.Column('post_id', sa.Integer(), sa.ForeignKey('post.id', ondelete='CASCADE'),
-              primary_key=True, nullable=False),
-    sa.Column('likes', sa.Integer(), nullable=False, default=0),
-    sa.Column('reposts', sa.Integer(), nullable=False, default=0),
-    sa.Column('replies', sa.Integer(), nullable=False, default=0),
-    sa.Column('fetched_at', UTCDateTime(), nullable=False, index=True),
-)
-
-web_config = sa.Table(
-    'web_config', metadata,
-    sa.Column('key', sa.String(64), primary_key=True, nullable=False),
-    sa.Column('value', sa.String(), nullable=False),
-)
-
-web_session = sa.Table(
-    'web_session', metadata,
-    sa.Column('token_hash', sa.String(64), primary_key=True, nullable=False),
-    sa.Column('person_id', sa.Integer(), sa.ForeignKey('person.id', ondelete='CASCADE'),
-              nullable=False, index=True),
-    sa.Column('created_at', UTCDateTime(), nullable=False),
-    sa.Column('expires_at', UTCDateTime(), nullable=False),
 )

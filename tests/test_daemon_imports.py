@@ -31,7 +31,10 @@ NEVER = ["sqlalchemy.orm", "sqlmodel", "pydantic", "pydantic_core", "scheduler.m
          "scheduler.web", "content.campaign", "content.render",
          # the length rules (X's character data, the regex module: 3.4 MB) and difflib:
          # the daemon never measures a post, and diffs a text only when it changed
-         "content.rules", "regex", "difflib"]
+         "content.rules", "regex", "difflib",
+         # the tables only the commands, the web and the alerts use (scheduler/tables.py);
+         # in a dry run, the sending processes and their fork server
+         "scheduler.tables_rest", "scheduler.sendproc", "scheduler.prefork"]
 
 # What `tminus run --dry-run` builds (as bench/start.py's child does), run until its
 # first tick is over, then stopped the daemon's own way (SIGTERM).
