@@ -59,12 +59,16 @@ def forbidden_character(text: str) -> str | None:
     # Every character the walk below can refuse (joiners and tag characters are
     # format characters too) is of a refused category: a text holding none of those,
     # as nearly every post, is let through without the walk (planning checks 100,000).
+    return _first_refused(text) if refused_in(text) else None
+
+
+def refused_in(text: str) -> bool:
+    """Whether `text` holds a character of a refused kind (category), newlines aside:
+    without one it holds nothing `forbidden_character` refuses (with one it may still
+    be allowed: a joiner between two visible characters, an emoji flag's tags)."""
     if text.isascii():
-        if not _ASCII_REFUSED.search(text):
-            return None
-    elif not any(unicodedata.category(ch) in _REFUSED for ch in set(text) if ch != "\n"):
-        return None
-    return _first_refused(text)
+        return _ASCII_REFUSED.search(text) is not None
+    return any(unicodedata.category(ch) in _REFUSED for ch in set(text) if ch != "\n")
 
 
 def _first_refused(text: str) -> str | None:

@@ -7,6 +7,8 @@ lengths are `content.rules`. URLs are found by the same rules the X count uses
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -67,44 +69,51 @@ def glued_links(text: str, hashtags: Sequence[str], links: Sequence[str] = ()) -
     campaign hashtag right after a link (`…/eastside#SaveEastside` is one address, with
     a fragment), or one of the campaign's own links (`links`, e.g. a petition URL from
     its vars) with a word glued on after it (`…/keep-the-owlSign`)."""
-    if not _maybe_glued(text, hashtags, links):   # the common case, without parsing links
-        return []
-    tags = {h.lstrip("#＃").casefold() for h in hashtags}
-    out = []
-    for start, end in find_urls(text):
-        link = text[start:end]
-        base, hash_, fragment = link.partition("#")
-        if hash_ and fragment.casefold() in tags:
-            out.append(f"the link {base} runs into #{fragment}: a platform links \"{link}\" as "
-                       "one address; put a space or a line break between them")
-            continue
-        for known in links:
-            rest = link[len(known):]
-            if link.startswith(known) and rest and (rest[0].isalnum() or rest[0] in "@＃"):
-                out.append(f"the link {known} runs into \"{rest}\": a platform links \"{link}\" "
+    return Glue.of(tuple(hashtags), tuple(links))(text)
+
+
+class Glue:
+    """`glued_links` for one set of hashtags and links, for many texts (planning checks
+    100,000): whether a text may hold a glued link at all is two regular expressions
+    made once, and only a text where one matches has its links parsed."""
+
+    def __init__(self, hashtags: Sequence[str], links: Sequence[str]) -> None:
+        self.hashtags, self.links = tuple(hashtags), tuple(links)
+        self.tags = {h.lstrip("#＃").casefold() for h in hashtags}
+        # a hashtag (case folded, in the folded text) with a character before it that
+        # is not white space (`\s` is exactly `str.isspace`); one of the links with
+        # such a character after it
+        self.tag_after = (re.compile("(?<=\\S)(?:" + "|".join(
+            re.escape(h.casefold()) for h in hashtags) + ")") if hashtags else None)
+        self.link_before = (re.compile("(?:" + "|".join(re.escape(k) for k in links) + ")(?=\\S)")
+                            if links else None)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def of(hashtags: tuple[str, ...], links: tuple[str, ...]) -> Glue:
+        return Glue(hashtags, links)
+
+    def __call__(self, text: str) -> list[str]:
+        """`glued_links(text, hashtags, links)`."""
+        if not ((self.tag_after is not None and self.tag_after.search(text.casefold()))
+                or (self.link_before is not None and self.link_before.search(text))):
+            return []   # the common case, without parsing links
+        out = []
+        for start, end in find_urls(text):
+            link = text[start:end]
+            base, hash_, fragment = link.partition("#")
+            if hash_ and fragment.casefold() in self.tags:
+                out.append(f"the link {base} runs into #{fragment}: a platform links \"{link}\" "
                            "as one address; put a space or a line break between them")
-                break
-    return out
-
-
-def _maybe_glued(text: str, hashtags: Sequence[str], links: Sequence[str]) -> bool:
-    """A hashtag with no space before it, or one of `links` with no space after it."""
-    lowered = text.casefold()
-    for tag in hashtags:
-        folded = tag.casefold()
-        at = lowered.find(folded)
-        while at != -1:
-            if at > 0 and not lowered[at - 1].isspace():
-                return True
-            at = lowered.find(folded, at + 1)
-    for link in links:
-        at = text.find(link)
-        while at != -1:
-            after = text[at + len(link):at + len(link) + 1]
-            if after and not after.isspace():
-                return True
-            at = text.find(link, at + 1)
-    return False
+                continue
+            for known in self.links:
+                rest = link[len(known):]
+                if link.startswith(known) and rest and (rest[0].isalnum() or rest[0] in "@＃"):
+                    out.append(f"the link {known} runs into \"{rest}\": a platform links "
+                               f"\"{link}\" as one address; put a space or a line break "
+                               "between them")
+                    break
+        return out
 
 
 def own_links(values: Iterable[object]) -> list[str]:

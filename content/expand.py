@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import operator
 from array import array
 from collections import defaultdict
@@ -20,13 +21,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from content.campaign import Campaign, MediaSpec, PostSpec
 from content.chars import forbidden_character
-from content.entities import glued_links, own_links
+from content.entities import Glue, own_links
 from content.errors import CampaignError
 from content.fork import Parts, forking_is_safe
 from content.limits import MAX_POSTS_PER_CAMPAIGN
 from content.media import Image
 from content.media import problems as media_problems
-from content.platforms import check_length
+from content.platforms import platform
 from content.rules import LengthCheck
 from content.schedule import Fire, ScheduleError, expand
 from content.variables import base_context, post_context, time_context
@@ -119,8 +120,26 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
     `SHARE_WRITING` with `ready`, unless said). `prepare(posts)` is made of each part
     in the process that rendered it, and given to `ready` with the part (None without
     it): the planner's rows as the database stores them, made by the child for the
-    parts it renders, so that the process writing them only writes."""
-    limits = limits or {}
+    parts it renders, so that the process writing them only writes.
+
+    Python's cycle collector is off meanwhile (here and in the child): an expansion
+    makes some five objects a post that live as long as it does, and each collection
+    walked them all again (a sixth of checking 100,000 posts). What it leaves in
+    cycles (a template error's traceback) is collected once it is done."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return _expand(campaign, limits=limits or {}, now=now, ready=ready, share=share,
+                       prepare=prepare)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _expand(campaign: Campaign, *, limits: dict[str, int], now: datetime | None,
+            ready: Callable[[list[PlannedPost], Any], None] | None, share: float | None,
+            prepare: Callable[[list[PlannedPost]], Any] | None) -> Expansion:
+    """`expand_campaign`, the collector off."""
     result = Expansion()
     file = str(campaign.file)
     schedules: dict[str, list[Fire] | ScheduleError] = {}
@@ -149,14 +168,15 @@ def expand_campaign(campaign: Campaign, *, limits: dict[str, int] | None = None,
             result.warnings.append(f"{file} [{where}]: the schedule expands to no time before "
                                    "the deadline")
         skipped = 0
-        links = own_links([*campaign.vars.values(), *spec.vars.values()])
+        glue = Glue.of(tuple(campaign.hashtags),
+                       tuple(own_links([*campaign.vars.values(), *spec.vars.values()])))
         for fire in fires:
             if now is not None and fire.at <= now:
                 skipped += 1
                 continue
             for account_name in spec.accounts:
                 steps.append(len(units))
-                units.append(_Unit(spec, account_name, fire.at, fire.warning, links))
+                units.append(_Unit(spec, account_name, fire.at, fire.warning, glue))
         if skipped:
             result.warnings.append(f"{file} [{where}]: {skipped} time(s) already past are left out")
     if any(isinstance(step, CampaignError) for step in steps):
@@ -199,7 +219,7 @@ class _Unit(NamedTuple):
     account: str
     due: datetime
     dst_warning: str | None
-    links: list[str]
+    glue: Glue          # the glued links check, with the post's own links
 
 
 # From this many units on, and where a process can fork safely (Linux, one thread),
@@ -236,20 +256,16 @@ def _render_units(campaign: Campaign, units: Sequence[_Unit], limits: dict[str, 
     # Jinja2 only where a text is rendered: a rehearsal's parent process takes its
     # folder expanded by a child and renders none (tests/test_startup.py)
     from content.render import Renderer
-    renderer = Renderer(campaign.folder)
-    tags = [h.lower() for h in campaign.hashtags]
-    bases: dict[tuple[str, str], dict[str, Any]] = {}
-    times: dict[datetime, dict[str, Any]] = {}
-    shared: dict[object, Any] = {}
-    aparts = _Aparts(APART)
+    posts = _Posts(campaign, Renderer(campaign.folder), limits, file, APART)
 
     def outcomes(part: Sequence[int]) -> list[Outcome]:
         out: list[Outcome] = []
+        thread, one = posts.thread, posts.one
         for i in part:
             u = units[i]
             try:
-                out.append(_thread(campaign, renderer, u.spec, u.account, u.due, u.dst_warning,
-                                   limits, file, tags, u.links, bases, times, shared, aparts))
+                out.append(thread(u) if u.spec.thread else
+                           [one(u.spec, u.account, u.due, u.dst_warning, u.glue)])
             except CampaignError as e:
                 out.append(e)
         return out
@@ -344,113 +360,187 @@ def _media_errors(campaign: Campaign, spec: PostSpec, file: str) -> list[Campaig
     return out
 
 
-def _thread(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
-            due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
-            tags: list[str], links: list[str], bases: dict[tuple[str, str], dict[str, Any]],
-            times: dict[datetime, dict[str, Any]], shared: dict[object, Any],
-            aparts: _Aparts) -> list[PlannedPost]:
-    """The post, and the rest of its thread if it has one: each later post replies to
-    the one before and goes out right after it."""
-    first = _one(campaign, renderer, spec, account_name, due, dst_warning, limits, file, tags,
-                 links, bases, times, shared, aparts)
-    posts = [first]
-    for n, source in enumerate(spec.thread, start=2):
-        part = _one(campaign, renderer, spec, account_name, due, None, limits, file, tags,
-                    links, bases, times, shared, aparts, source=(f"thread[{n - 2}]", source))
-        posts.append(dataclasses.replace(
-            part, plan_key=plan_key(spec.key, account_name, due, n),
-            reply_to_key=posts[-1].plan_key, thread_root_key=first.plan_key,
-            media=(), warnings=tuple(w for w in part.warnings if "hashtags" not in w)))
-    return posts
-
-
-def _one(campaign: Campaign, renderer: Renderer, spec: PostSpec, account_name: str,
-         due: datetime, dst_warning: str | None, limits: dict[str, int], file: str,
-         tags: list[str], links: list[str], bases: dict[tuple[str, str], dict[str, Any]],
-         times: dict[datetime, dict[str, Any]], shared: dict[object, Any], aparts: _Aparts,
-         source: tuple[str, str] | None = None) -> PlannedPost:
-    """One post. Its length check, warnings and expiry are taken from `shared` where an
-    equal one was made before: 100,000 posts hold a few hundred distinct ones, and a
-    child process's posts are pickled (each shared object once)."""
-    account = campaign.accounts[account_name]
-    language = spec.language or account.language
-    base = bases.get((spec.key, account_name))
-    if base is None:
-        base = bases[(spec.key, account_name)] = base_context(
-            campaign=campaign, account=account_name, platform=account.platform,
-            extra_vars=spec.vars, language=language)
-    timed = times.get(due)
-    if timed is None:
-        timed = times[due] = time_context(campaign, due)
-    inline: str | None
-    if spec.template is not None and source is None:
-        name, field, inline = spec.template, "template", None
-    else:
-        field, inline = source or ("text", spec.text or "")
-        name = f"{file} [posts.{spec.key}.{field}]"
-    # The text rendered once for all accounts alike in everything else that reaches
-    # the template (the same template, vars, platform, language and time): 100,000
-    # posts of 100 accounts are a thousand such renders, not 100,000.
-    group = (name, inline, aparts.vars_of(spec), account.platform, language, due)
-    found = aparts.found
-    if group not in found:
-        found[group] = (renderer.render_apart(
-            name, post_context(base, campaign=campaign, due=due, timed=timed), source=inline)
-            if aparts.on else None)
-    apart = found[group]
-    text = None if apart is None else apart.text(account_name)   # nearly every post
-    if text is None:
-        context = post_context(base, campaign=campaign, due=due, timed=timed)
-        try:
-            text = renderer.render(name, context, source=inline)
-        except CampaignError as e:
-            if inline is None:      # a template file: the error names it and its line
-                raise
-            # point at the post in campaign.toml; the template line is the text's own
-            within = f" (line {e.line} of the text)" if e.line else ""
-            raise CampaignError(e.message + within, file=file,
-                                key=f"posts.{spec.key}.{field}", line=spec.line) from None
-    _check_text(text, spec, source, account_name, due, campaign, file)
-    check = check_length(account.platform, text, limit=limits.get(account_name),
-                         spoiler_text=spec.content_warning or "")
-    warnings = [dst_warning] if dst_warning else []
-    lowered = text.lower()
-    if tags and not any(h in lowered for h in tags):
-        warnings.append(NO_HASHTAG)
-    warnings += glued_links(text, campaign.hashtags, links)
-    not_after = min(due + spec.expires, campaign.deadline)
-    check = shared.setdefault(check, check)
-    not_after = shared.setdefault((not_after, not_after.tzinfo), not_after)   # equal, alike
-    said = tuple(warnings)
-    return PlannedPost(
-        plan_key=plan_key(spec.key, account_name, due), post_key=spec.key,
-        account=account_name, platform=account.platform, due_at=due, not_after=not_after,
-        text=text, length=check, language=language,
-        visibility=spec.visibility or account.visibility,
-        content_warning=spec.content_warning, media=spec.media,
-        warnings=shared.setdefault(said, said))
-
-
 # Whether a text is rendered once for the accounts alike (`Renderer.render_apart`), or
 # for each post: off only to compare the two (tests/test_render_apart.py).
 APART = True
 
 
-class _Aparts:
-    """The texts rendered once per group of posts alike but for their account, by
-    group; and each post's vars as a key (equal values give equal keys)."""
+class _Lane:
+    """What every post of one (post, account) has alike, or of one later post of its
+    thread (`source`), looked up once: 100,000 posts are a few hundred lanes."""
 
-    def __init__(self, on: bool) -> None:
-        self.on = on
-        self.found: dict[tuple[object, ...], Apart | None] = {}
-        self._vars: dict[int, tuple[PostSpec, str]] = {}
+    __slots__ = ("base", "checks", "content_warning", "field", "inline", "key",
+                 "language", "limit", "media", "name", "platform", "rule", "times",
+                 "visibility")
 
-    def vars_of(self, spec: PostSpec) -> str:
-        seen = self._vars.get(id(spec))
-        if seen is None or seen[0] is not spec:
-            # repr tells apart what prints apart: 1, 1.0 and true; "1" and 1
-            seen = self._vars[id(spec)] = (spec, repr(spec.vars))
-        return seen[1]
+    def __init__(self, campaign: Campaign, spec: PostSpec, account_name: str,
+                 source: tuple[str, str] | None, limit: int | None, file: str,
+                 groups: dict[tuple[object, ...], dict[datetime, _At]],
+                 checks: dict[tuple[object, ...], dict[tuple[int, bool], LengthCheck]]) -> None:
+        account = campaign.accounts[account_name]
+        self.platform = account.platform
+        self.language = spec.language or account.language
+        self.visibility = spec.visibility or account.visibility
+        self.content_warning, self.media = spec.content_warning, spec.media
+        self.base = base_context(campaign=campaign, account=account_name,
+                                 platform=account.platform, extra_vars=spec.vars,
+                                 language=self.language)
+        self.inline: str | None
+        if spec.template is not None and source is None:
+            self.name, self.field, self.inline = spec.template, "template", None
+        else:
+            self.field, self.inline = source or ("text", spec.text or "")
+            self.name = f"{file} [posts.{spec.key}.{self.field}]"
+        self.key = f"{spec.key}@{account_name}@"     # a plan key but for its time
+        # The text rendered once for all accounts alike in everything else that reaches
+        # the template (the same template, vars, platform, language and time): 100,000
+        # posts of 100 accounts are a thousand such renders, not 100,000. By time, each
+        # with the expiry (hence `expires` in the key too).
+        # (repr tells apart what prints apart: 1, 1.0 and true; "1" and 1)
+        group = (self.name, self.inline, repr(spec.vars), account.platform, self.language,
+                 spec.expires)
+        self.times = groups.setdefault(group, {})
+        # the length check, by platform, limit and content warning: each (length, ok)
+        # one object (a few hundred among 100,000 posts, pickled once each by a child)
+        self.rule = platform(account.platform).length
+        self.limit = self.rule.limit if limit is None else limit
+        self.checks = checks.setdefault(
+            (account.platform, self.limit, spec.content_warning or ""), {})
+
+    def length(self, text: str) -> LengthCheck:
+        """`check_length(platform, text, limit=limit, spoiler_text=content_warning)`."""
+        rule = self.rule
+        if self.limit < 1:   # (said for the first post measured, as `check_length` does)
+            raise ValueError(f"limit must be positive, got {self.limit}")
+        length = rule.count(text, self.content_warning or "")
+        ok = 0 < length <= self.limit and rule.accepts(text)
+        check = self.checks.get((length, ok))
+        if check is None:
+            check = self.checks[(length, ok)] = LengthCheck(self.platform, length, self.limit,
+                                                             ok, rule.unit)
+        return check
+
+
+class _At(NamedTuple):
+    """A group's text at one time, and what else its posts at that time share."""
+
+    apart: Apart | None
+    not_after: datetime
+    stamp: str          # the time in the plan key
+
+
+class _Posts:
+    """Each unit's post (or posts, a thread), rendered and checked, with what posts
+    share made once: the lanes, each group's text by time, the contexts by time, equal
+    length checks, expiries and warnings as one object each."""
+
+    def __init__(self, campaign: Campaign, renderer: Renderer, limits: dict[str, int],
+                 file: str, apart: bool) -> None:
+        self.campaign, self.renderer, self.limits, self.file = campaign, renderer, limits, file
+        self.apart = apart
+        self.tags = [h.lower() for h in campaign.hashtags]
+        self.lanes: dict[tuple[str, str, tuple[str, str] | None], _Lane] = {}
+        self.groups: dict[tuple[object, ...], dict[datetime, _At]] = {}
+        self.checks: dict[tuple[object, ...], dict[tuple[int, bool], LengthCheck]] = {}
+        self.times: dict[datetime, dict[str, Any]] = {}
+        self.shared: dict[object, Any] = {}
+
+    def thread(self, u: _Unit) -> list[PlannedPost]:
+        """The post, and the rest of its thread if it has one: each later post replies to
+        the one before and goes out right after it."""
+        spec, account_name, due = u.spec, u.account, u.due
+        first = self.one(spec, account_name, due, u.dst_warning, u.glue)
+        posts = [first]
+        for n, source in enumerate(spec.thread, start=2):
+            part = self.one(spec, account_name, due, None, u.glue, (f"thread[{n - 2}]", source))
+            posts.append(dataclasses.replace(
+                part, plan_key=plan_key(spec.key, account_name, due, n),
+                reply_to_key=posts[-1].plan_key, thread_root_key=first.plan_key,
+                media=(), warnings=tuple(w for w in part.warnings if "hashtags" not in w)))
+        return posts
+
+    def one(self, spec: PostSpec, account_name: str, due: datetime, dst_warning: str | None,
+            glue: Glue, source: tuple[str, str] | None = None) -> PlannedPost:
+        """One post. Its length check, warnings and expiry are shared with the posts
+        that have equal ones: 100,000 posts hold a few hundred distinct ones, and a
+        child process's posts are pickled (each shared object once)."""
+        lane = self.lanes.get((spec.key, account_name, source))
+        if lane is None:
+            lane = self.lanes[(spec.key, account_name, source)] = _Lane(
+                self.campaign, spec, account_name, source, self.limits.get(account_name),
+                self.file, self.groups, self.checks)
+        at = lane.times.get(due)
+        if at is None:
+            at = self._at(lane, spec, due)
+        apart = at.apart
+        text = None if apart is None else apart.text(account_name)   # nearly every post
+        if text is None:
+            text = self._render(lane, spec, due)
+            clean = False
+        else:
+            clean = apart.is_clean(account_name)  # type: ignore[union-attr]
+        if not clean:
+            _check_text(text, spec, source, account_name, due, self.campaign, self.file)
+        check = lane.length(text)
+        lowered = text.lower()
+        tagged = not self.tags
+        for h in self.tags:
+            if h in lowered:
+                tagged = True
+                break
+        glued = glue(text)
+        if dst_warning or not tagged or glued:
+            warnings = [dst_warning] if dst_warning else []
+            if not tagged:
+                warnings.append(NO_HASHTAG)
+            said = tuple(warnings + glued)
+            said = self.shared.setdefault(said, said)
+        else:
+            said = ()
+        # made as `_planned` makes an unpickled one: the frozen dataclass's `__init__`
+        # sets its fifteen fields one call at a time (2.8 µs a post, against 0.8)
+        post = _new(PlannedPost)
+        post.__dict__.update(zip(_FIELDS, (
+            lane.key + at.stamp, spec.key, account_name, lane.platform, due, at.not_after,
+            text, check, lane.language, lane.visibility, lane.content_warning, lane.media,
+            said, None, None), strict=True))
+        return post
+
+    def _at(self, lane: _Lane, spec: PostSpec, due: datetime) -> _At:
+        campaign = self.campaign
+        apart = None
+        if self.apart:
+            apart = self.renderer.render_apart(
+                lane.name, post_context(lane.base, campaign=campaign, due=due,
+                                        timed=self._timed(due)), source=lane.inline)
+        not_after = min(due + spec.expires, campaign.deadline)
+        not_after = self.shared.setdefault((not_after, not_after.tzinfo), not_after)  # equal, alike
+        at = _At(apart, not_after, _stamp(due))
+        lane.times.setdefault(due, at)
+        return at
+
+    def _timed(self, due: datetime) -> dict[str, Any]:
+        timed = self.times.get(due)
+        if timed is None:
+            timed = self.times[due] = time_context(self.campaign, due)
+        return timed
+
+    def _render(self, lane: _Lane, spec: PostSpec, due: datetime) -> str:
+        """The post's text rendered on its own (a template that does more with the
+        account than print it, or one that fails: the error names the post)."""
+        context = post_context(lane.base, campaign=self.campaign, due=due, timed=self._timed(due))
+        try:
+            return self.renderer.render(lane.name, context, source=lane.inline)
+        except CampaignError as e:
+            if lane.inline is None:     # a template file: the error names it and its line
+                raise
+            # point at the post in campaign.toml; the template line is the text's own
+            within = f" (line {e.line} of the text)" if e.line else ""
+            raise CampaignError(e.message + within, file=self.file,
+                                key=f"posts.{spec.key}.{lane.field}", line=spec.line) from None
+
+
+_new = object.__new__
 
 
 def _once(errors: list[CampaignError]) -> list[CampaignError]:
