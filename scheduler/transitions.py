@@ -299,6 +299,8 @@ def create(s: Bind, rows: Sequence[Mapping[str, Any]] | Stored, state: PostState
 
 
 _INSERT_CHUNK = 20_000   # rows per executemany: bounded parameter lists
+
+
 def _sqlite_literal(value: Any) -> str:
     """A value every row shares, written into the statement as SQLite stores it bound:
     an integer as itself, text quoted (its quotes doubled), NULL."""
